@@ -1,0 +1,595 @@
+"""The `opsqa` command line: parse, call the engine once, render. No SQL or SpiffWorkflow here.
+
+Data goes to stdout, messages to stderr. Exit 0 ok, 1 refused (one line saying what and
+where, nothing changed), 2 usage. Heavy imports happen inside commands, so `--help` is quick.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import unicodedata
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+
+DEFAULT_ZONE = "Asia/Shanghai"
+
+
+class OpsqaGroup(click.Group):
+    """Turns every refusal into one line on stderr and exit 1; tracebacks only with --debug."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            if _is_refusal(exc):
+                click.echo(f"opsqa: {exc}", err=True)
+            else:
+                first = (str(exc).strip().splitlines() or [""])[0]
+                click.echo(f"opsqa: internal error: {type(exc).__name__}: {first} (run with --debug for details)",
+                           err=True)  # fmt: skip
+            ctx.exit(1)
+
+
+def _is_refusal(exc: Exception) -> bool:
+    """An opsqa refusal (as opposed to a bug)? Looked up without importing anything new."""
+    refusals = []
+    for module, name in (("engine.errors", "OpsqaError"), ("store.db", "DatabaseError")):
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            refusals.append(getattr(loaded, name))
+    return isinstance(exc, tuple(refusals))
+
+
+class State:
+    """What every command needs, built on first use: the database, the engine, the acting user."""
+
+    def __init__(self, db: str | None, as_name: str | None, login: str | None):
+        self.db, self.as_name = db, as_name
+        self.login = login or _os_login()
+        self._engine = None
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            from engine import Engine
+            from handlers import registry
+            from store import open_database
+
+            self._engine = Engine(open_database(self.db), handlers=registry)
+        return self._engine
+
+    def actor(self):
+        return self.engine.actor(self.login, self.as_name)
+
+
+def _os_login() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def json_option(function):
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(function)
+
+
+@click.group(cls=OpsqaGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", envvar="OPSQA_DB", metavar="PATH|URL", help="Database (default: opsqa.db here; env OPSQA_DB).")
+@click.option("--as", "as_name", metavar="USER", help="Act as another user (admins only; both are recorded).")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.version_option(package_name="opsqa")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, as_name: str | None, debug: bool):
+    """opsqa — the O&M quality-management system, run from BPMN processes.
+
+    \b
+    Quick start:
+      opsqa init                      create the database; you become its admin
+      opsqa deploy processes/         deploy the BPMN files
+      opsqa start quality_plan --key 2027
+      opsqa tasks --mine              what is waiting for you
+      opsqa task complete ID --set decision=approved
+    """
+    login = ctx.obj.get("login") if isinstance(ctx.obj, dict) else None
+    ctx.obj = State(db, as_name, login)
+
+
+# -- set-up --------------------------------------------------------------------------------
+
+
+@cli.command()
+@pass_state
+def init(state: State):
+    """Create a new database; the OS user running this becomes its admin.
+
+    Example: opsqa --db /srv/opsqa/opsqa.db init
+    """
+    from engine import Engine
+    from store import create_database, describe
+
+    database = create_database(state.db)
+    Engine(database).add_user(state.login, ["admin"])
+    click.echo(f"created opsqa database at {describe(database.url)}; {state.login} is its admin", err=True)
+
+
+@cli.group()
+def db():
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@pass_state
+def db_upgrade(state: State):
+    """Apply pending schema migrations (back the database up first).
+
+    Example: opsqa db upgrade
+    """
+    from store import upgrade_database
+
+    before, after = upgrade_database(state.db)
+    message = f"schema already at revision {after}" if before == after else f"schema upgraded {before} -> {after}"
+    click.echo(message, err=True)
+
+
+@cli.group()
+def users():
+    """opsqa users and the roles they hold (lane ids: qmd, gm, ops, pm, ...)."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, required=True, help="A role code; repeat for several.")
+@click.option("--name", "display_name", help="The person's name as shown.")
+@pass_state
+def users_add(state: State, name: str, roles: tuple[str, ...], display_name: str | None):
+    """Add a user, or roles to an existing user (admins only).
+
+    Example: opsqa users add zhangsan --role qmd --name 张三
+    """
+    state.engine.add_user(name, list(roles), display_name=display_name, actor=state.actor())
+    click.echo(f"user {name} holds {', '.join(roles)}", err=True)
+
+
+@users.command("list")
+@json_option
+@pass_state
+def users_list(state: State, as_json: bool):
+    """List users and their roles.
+
+    Example: opsqa users list --json
+    """
+    rows = state.engine.users()
+    for row in rows:
+        row["roles"] = ", ".join(row["roles"]) if not as_json else row["roles"]
+    _render(rows, [("name", "USER"), ("display_name", "NAME"), ("roles", "ROLES")], as_json)
+
+
+# -- definitions ---------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("paths", nargs=-1)
+@pass_state
+def deploy(state: State, paths: tuple[str, ...]):
+    """Deploy BPMN files (default: the processes/ folder). Unchanged files make no new version.
+
+    Example: opsqa deploy processes/quality_plan.bpmn
+    """
+    results = state.engine.deploy(list(paths) or ["processes"], actor=state.actor())
+    for result in results:
+        what = f"version {result['version']}" if result["changed"] else f"unchanged (version {result['version']})"
+        click.echo(f"{result['process']} ({result['name']}): {what}  [{result['file']}]")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1)
+@pass_state
+def validate(state: State, paths: tuple[str, ...]):
+    """Check BPMN files without deploying them.
+
+    Example: opsqa validate processes/
+    """
+    builds = state.engine.validate(list(paths) or ["processes"])
+    for build in builds:
+        tasks = len(build.model["user_tasks"])
+        click.echo(f"{build.process_id} ({build.name}): ok, {tasks} user tasks  [{build.source_file}]")
+
+
+@cli.command()
+@json_option
+@pass_state
+def processes(state: State, as_json: bool):
+    """List deployed processes (latest version of each).
+
+    Example: opsqa processes
+    """
+    columns = [("process", "PROCESS"), ("name", "NAME"), ("version", "VER"), ("active", "ACTIVE"),
+               ("deployed_at", "DEPLOYED"), ("deployed_by", "BY")]  # fmt: skip
+    _render(state.engine.processes(), columns, as_json)
+
+
+# -- instances -----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("process")
+@click.option("--key", "business_key", help="Business key, unique per process (e.g. 2027).")
+@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="An initial variable.")
+@json_option
+@pass_state
+def start(state: State, process: str, business_key: str | None, assignments: tuple[str, ...], as_json: bool):
+    """Start an instance of a process.
+
+    Example: opsqa start quality_plan --key 2027 --set year=2027
+    """
+    variables = {name: _scalar(value) for name, value in _assignments(assignments).items()}
+    instance_id = state.engine.start(process, actor=state.actor(), business_key=business_key, variables=variables)
+    _show_instance(state, instance_id, as_json)
+
+
+@cli.command()
+@click.option("--status", type=click.Choice(["running", "completed", "error", "cancelled"]))
+@click.option("--process", "process_id", help="Only this process.")
+@json_option
+@pass_state
+def instances(state: State, status: str | None, process_id: str | None, as_json: bool):
+    """List instances.
+
+    Example: opsqa instances --status error
+    """
+    columns = [("id", "ID"), ("process", "PROCESS"), ("version", "VER"), ("business_key", "KEY"),
+               ("status", "STATUS"), ("started_at", "STARTED"), ("incident", "INCIDENT")]  # fmt: skip
+    _render(state.engine.instances(status=status, process_id=process_id), columns, as_json)
+
+
+@cli.group()
+def instance():
+    """One instance: show, retry, cancel."""
+
+
+@instance.command("show")
+@click.argument("instance_id", type=int)
+@json_option
+@pass_state
+def instance_show(state: State, instance_id: int, as_json: bool):
+    """Show an instance and its tasks.
+
+    Example: opsqa instance show 3
+    """
+    _show_instance(state, instance_id, as_json)
+
+
+@instance.command("retry")
+@click.argument("instance_id", type=int)
+@pass_state
+def instance_retry(state: State, instance_id: int):
+    """Re-run the service task whose handler failed.
+
+    Example: opsqa instance retry 3
+    """
+    state.engine.retry(instance_id, actor=state.actor())
+    _show_instance(state, instance_id, False)
+
+
+@instance.command("cancel")
+@click.argument("instance_id", type=int)
+@click.option("--reason", help="Why (kept in the history).")
+@pass_state
+def instance_cancel(state: State, instance_id: int, reason: str | None):
+    """Cancel a running instance and its open tasks.
+
+    Example: opsqa instance cancel 3 --reason "started by mistake"
+    """
+    state.engine.cancel(instance_id, actor=state.actor(), reason=reason)
+    click.echo(f"instance {instance_id} cancelled", err=True)
+
+
+def _show_instance(state: State, instance_id: int, as_json: bool) -> None:
+    view = state.engine.instance(instance_id)
+    if as_json:
+        _print_json(view)
+        return
+    click.echo(f"instance {view['id']}  {view['name']} ({view['process']} v{view['version']})  "
+               f"key {view['business_key']}  {view['status']}")  # fmt: skip
+    click.echo(f"started {_cell(view['started_at'])} by {view['started_by']}")
+    if view["incident"]:
+        click.echo(f"incident: {view['incident']}  (fix the cause, then `opsqa instance retry {view['id']}`)")
+    if view["tasks"]:
+        click.echo("")
+        _render(view["tasks"], [("id", "TASK"), ("name", "NAME"), ("role", "ROLE"), ("state", "STATE"),
+                                ("completed_by", "BY"), ("completed_at", "AT")], False)  # fmt: skip
+
+
+# -- tasks ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--role", help="Only tasks of this role (lane id).")
+@click.option("--mine", is_flag=True, help="Only tasks assigned to or claimed by you.")
+@click.option("--instance", "instance_id", type=int, help="Only tasks of this instance.")
+@click.option("--all", "all_states", is_flag=True, help="Completed and cancelled tasks too.")
+@json_option
+@pass_state
+def tasks(state: State, role: str | None, mine: bool, instance_id: int | None, all_states: bool, as_json: bool):
+    """List open user tasks.
+
+    Example: opsqa tasks --role gm
+    """
+    actor = state.actor() if mine else None
+    rows = state.engine.tasks(role=role, mine=actor, instance_id=instance_id, state=None if all_states else "ready")
+    columns = [("id", "TASK"), ("instance", "INST"), ("name", "NAME"), ("role", "ROLE"), ("state", "STATE"),
+               ("assignee", "ASSIGNEE"), ("claimed_by", "CLAIMED"), ("created_at", "SINCE")]  # fmt: skip
+    _render(rows, columns, as_json)
+
+
+@cli.group()
+def task():
+    """One task: show, claim, unclaim, complete. A unique prefix of the id will do."""
+
+
+@task.command("show")
+@click.argument("task_id")
+@json_option
+@pass_state
+def task_show(state: State, task_id: str, as_json: bool):
+    """Show a task, its form and the variables it was given.
+
+    Example: opsqa task show 3f2a
+    """
+    view = state.engine.task(task_id)
+    if as_json:
+        _print_json(view)
+        return
+    click.echo(f"task {view['id']}  {view['name']} ({view['task']})")
+    click.echo(f"instance {view['instance']} (key {view['business_key']})  role {view['role'] or '-'}  "
+               f"{view['state']}" + (f"  claimed by {view['claimed_by']}" if view["claimed_by"] else ""))  # fmt: skip
+    if view["completed_by"]:
+        click.echo(f"completed by {view['completed_by']} at {_cell(view['completed_at'])}")
+    if view["form"]:
+        click.echo("\nform:")
+        for field in view["form"]:
+            click.echo(f"  {field['id']}  {field['label']}  [{_describe_field(field)}]")
+            current = view["variables"].get(field["id"])
+            if current not in (None, ""):
+                click.echo(f"      current: {current}")
+    others = {k: v for k, v in view["variables"].items() if k not in {f["id"] for f in view["form"]}}
+    if others:
+        click.echo("\nvariables:")
+        for name, value in sorted(others.items()):
+            click.echo(f"  {name} = {value}")
+
+
+@task.command("claim")
+@click.argument("task_id")
+@pass_state
+def task_claim(state: State, task_id: str):
+    """Make a role task yours until you unclaim it.
+
+    Example: opsqa task claim 3f2a
+    """
+    state.engine.claim(task_id, actor=state.actor())
+    click.echo(f"task {task_id} claimed", err=True)
+
+
+@task.command("unclaim")
+@click.argument("task_id")
+@pass_state
+def task_unclaim(state: State, task_id: str):
+    """Give a claimed task back to its role.
+
+    Example: opsqa task unclaim 3f2a
+    """
+    state.engine.unclaim(task_id, actor=state.actor())
+    click.echo(f"task {task_id} released", err=True)
+
+
+@task.command("complete")
+@click.argument("task_id")
+@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE", help="A form value; repeatable.")
+@click.option("--data", "data_file", type=click.Path(dir_okay=False), help="Form values from a JSON or YAML file.")
+@pass_state
+def task_complete(state: State, task_id: str, assignments: tuple[str, ...], data_file: str | None):
+    """Complete a task with its form values (asked for on a terminal when missing).
+
+    Example: opsqa task complete 3f2a --set decision=rejected --set comment="目标不够具体"
+    """
+    values: dict[str, Any] = _read_data(data_file) if data_file else {}
+    values.update(_assignments(assignments))
+    actor = state.actor()
+    if sys.stdin.isatty():
+        from engine.forms import missing_required
+
+        for field in missing_required(state.engine.task(task_id)["form"], values):
+            values[field["id"]] = click.prompt(f"{field['label']} [{_describe_field(field)}]")
+    state.engine.complete(task_id, values, actor=actor)
+    click.echo(f"task {task_id} completed", err=True)
+
+
+def _describe_field(field: dict) -> str:
+    parts = [field["type"]]
+    if field["type"] == "enum":
+        parts = ["one of " + ", ".join(f"{o['id']} ({o['name']})" for o in field["options"])]
+    for key in ("min", "max", "minlength", "maxlength"):
+        if key in field:
+            parts.append(f"{key} {field[key]}")
+    if field["required"]:
+        parts.append("required")
+    if "default" in field:
+        parts.append(f"default {field['default']}")
+    return ", ".join(parts)
+
+
+# -- history -------------------------------------------------------------------------------
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--instance", "instance_id", type=int, help="Only this instance's history.")
+@click.option("--limit", type=int, help="Only the newest N events.")
+@json_option
+@click.pass_context
+def history(ctx: click.Context, instance_id: int | None, limit: int | None, as_json: bool):
+    """The history of changes: who did what, when. `history verify` checks it was not altered.
+
+    Example: opsqa history --instance 3
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    state: State = ctx.obj
+    rows = state.engine.history(instance_id, limit=limit)
+    if not as_json:
+        for row in rows:
+            row["actor"] = f"{row['real_actor']} as {row['actor']}" if row["real_actor"] else row["actor"]
+            row["payload"] = _summary(row["payload"])
+    _render(rows, [("id", "#"), ("at", "AT"), ("instance", "INST"), ("kind", "EVENT"), ("actor", "BY"),
+                   ("payload", "DETAIL")], as_json)  # fmt: skip
+
+
+@history.command("verify")
+@pass_state
+def history_verify(state: State):
+    """Check the history's hash chain; report the first broken link.
+
+    Example: opsqa history verify
+    """
+    report = state.engine.verify_history()
+    if report.intact:
+        click.echo(f"history intact: {report.count} events")
+        return
+    click.echo(f"opsqa: history broken at event {report.broken_at}: {report.reason}", err=True)
+    sys.exit(1)
+
+
+# -- input and output ----------------------------------------------------------------------
+
+
+def _assignments(pairs: tuple[str, ...]) -> dict[str, str]:
+    values = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--set")
+        values[name.strip()] = value
+    return values
+
+
+def _scalar(text: str) -> Any:
+    """Start variables: numbers, true/false and null as typed, everything else as text."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, int | float | bool) or value is None else text
+
+
+def _read_data(path: str) -> dict[str, Any]:
+    from engine import OpsqaError
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise OpsqaError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        if path.endswith((".yaml", ".yml")):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:
+        raise OpsqaError(f"{path} is not valid {'YAML' if path.endswith(('.yaml', '.yml')) else 'JSON'}: "
+                         f"{str(exc).splitlines()[0]}") from None  # fmt: skip
+    if not isinstance(data, dict):
+        raise OpsqaError(f"{path} must hold a mapping of field names to values")
+    return data
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default))
+
+
+def _zone():
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(os.environ.get("OPSQA_TZ", DEFAULT_ZONE))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.astimezone(_zone()).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, str) and len(value) == 36 and value.count("-") == 4:
+        return value[:8]  # task ids: a unique prefix is accepted wherever an id is
+    return str(value)
+
+
+def _summary(payload: dict) -> str:
+    parts = []
+    for key, value in payload.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        if value not in (None, "", []):
+            parts.append(f"{key}={value}")
+    return "; ".join(parts)
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _clip(text: str, limit: int) -> str:
+    if _width(text) <= limit:
+        return text
+    out, used = [], 0
+    for ch in text:
+        if used + _width(ch) > limit - 1:
+            break
+        out.append(ch)
+        used += _width(ch)
+    return "".join(out) + "…"
+
+
+def _render(rows: list[dict], columns: list[tuple[str, str]], as_json: bool) -> None:
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        click.echo("(none)", err=True)
+        return
+    cells = [[_clip(_cell(row.get(key)).replace("\n", " "), 60) for key, _ in columns] for row in rows]
+    widths = [max(_width(title), *(_width(line[i]) for line in cells)) for i, (_, title) in enumerate(columns)]
+
+    def line(values):
+        return "  ".join(v + " " * (w - _width(v)) for v, w in zip(values, widths, strict=True)).rstrip()
+
+    click.echo(line([title for _, title in columns]))
+    for values in cells:
+        click.echo(line(values))
+
+
+def main() -> None:
+    cli(prog_name="opsqa")
+
+
+if __name__ == "__main__":
+    main()

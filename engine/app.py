@@ -1,0 +1,267 @@
+"""`Engine`: the public face of opsqa's engine. Each method is one transaction."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from store import ChainReport, Database, Definition, Event, Instance, Task, append_event, verify_chain
+
+from . import users as users_module
+from .clock import Clock, SystemClock
+from .errors import InstanceNotFound, InvalidProcess, OpsqaError
+from .lookup import find_task
+from .registry import Registry
+from .users import Actor
+
+
+class Engine:
+    def __init__(self, database: Database, *, clock: Clock | None = None, handlers: Registry | None = None):
+        self.database = database
+        self.clock = clock or SystemClock()
+        self.handlers = handlers or Registry()
+        self._runtime = None
+
+    @property
+    def runtime(self):
+        """The SpiffWorkflow side, imported only by commands that step instances."""
+        if self._runtime is None:
+            from .runtime import Runtime
+
+            self._runtime = Runtime(self.database, clock=self.clock, handlers=self.handlers)
+        return self._runtime
+
+    # -- who acts
+
+    def actor(self, login: str, as_name: str | None = None) -> Actor:
+        with self.database.reading() as session:
+            return users_module.resolve_actor(session, login, as_name)
+
+    def add_user(self, name: str, roles: list[str], *, display_name: str | None = None,
+                 actor: Actor | None = None) -> None:  # fmt: skip
+        """Add a user (or roles to one). `actor` None only while bootstrapping the first admin."""
+        with self.database.transaction() as session:
+            users_module.add_user(session, name, roles, display_name=display_name, now=self.clock.now(), actor=actor)
+
+    def users(self) -> list[dict]:
+        with self.database.reading() as session:
+            return users_module.list_users(session)
+
+    # -- definitions
+
+    def validate(self, paths: list[str]) -> list:
+        """Check BPMN files without storing anything; returns the builds."""
+        from . import definitions
+
+        sources = [definitions.read_file(path) for path in _bpmn_files(paths)]
+        wanted = {p.get("id") for s in sources for p in s.root.findall(f"{{{definitions.BPMN_NS}}}process")}
+        with self.database.reading() as session:
+            sources += _deployed_callees(session, sources)
+        return definitions.build(sources, self.handlers.topics, wanted)
+
+    def deploy(self, paths: list[str], *, actor: Actor) -> list[dict[str, Any]]:
+        """Store a new version of every process whose content (or a callee's) changed."""
+        builds = self.validate(paths)
+        now = self.clock.now()
+        results = []
+        with self.database.transaction() as session:
+            for build in builds:
+                latest = session.scalar(
+                    select(Definition).where(Definition.process_id == build.process_id)
+                    .order_by(Definition.version.desc()).limit(1)
+                )  # fmt: skip
+                if latest is not None and latest.sha256 == build.sha256:
+                    results.append({"process": build.process_id, "name": build.name, "version": latest.version,
+                                    "changed": False, "file": build.source_file})  # fmt: skip
+                    continue
+                version = (latest.version if latest else 0) + 1
+                definition = Definition(
+                    process_id=build.process_id, version=version, name=build.name, sha256=build.sha256,
+                    source_file=build.source_file, xml=build.xml, spec_json=build.spec_json,
+                    model_json=json.dumps(build.model, ensure_ascii=False, sort_keys=True),
+                    deployed_at=now, deployed_by=actor.name,
+                )  # fmt: skip
+                session.add(definition)
+                session.flush()
+                append_event(session, at=now, kind="definition.deployed", actor=actor.name, real_actor=actor.real,
+                             payload={"process": build.process_id, "version": version, "sha256": build.sha256,
+                                      "file": build.source_file})  # fmt: skip
+                results.append({"process": build.process_id, "name": build.name, "version": version,
+                                "changed": True, "file": build.source_file})  # fmt: skip
+        return results
+
+    def processes(self) -> list[dict[str, Any]]:
+        with self.database.reading() as session:
+            latest = (
+                select(Definition.process_id, func.max(Definition.version).label("version"))
+                .group_by(Definition.process_id).subquery()
+            )  # fmt: skip
+            rows = session.execute(
+                select(Definition).join(latest, (Definition.process_id == latest.c.process_id)
+                                        & (Definition.version == latest.c.version))
+                .order_by(Definition.process_id)
+            ).scalars().all()  # fmt: skip
+            counts = dict(session.execute(
+                select(Instance.process_id, func.count()).where(Instance.status.in_(("running", "error")))
+                .group_by(Instance.process_id)
+            ).all())  # fmt: skip
+            return [
+                {"process": d.process_id, "name": d.name, "version": d.version, "file": d.source_file,
+                 "deployed_at": d.deployed_at, "deployed_by": d.deployed_by, "active": counts.get(d.process_id, 0)}
+                for d in rows
+            ]  # fmt: skip
+
+    # -- instances
+
+    def start(self, process_id: str, *, actor: Actor, business_key: str | None = None,
+              variables: dict | None = None) -> int:  # fmt: skip
+        return self.runtime.start(process_id, actor=actor, business_key=business_key, variables=variables)
+
+    def retry(self, instance_id: int, *, actor: Actor) -> None:
+        self.runtime.retry(instance_id, actor=actor)
+
+    def cancel(self, instance_id: int, *, actor: Actor, reason: str | None = None) -> None:
+        self.runtime.cancel(instance_id, actor=actor, reason=reason)
+
+    def instances(self, *, status: str | None = None, process_id: str | None = None) -> list[dict[str, Any]]:
+        with self.database.reading() as session:
+            query = select(Instance, Definition.version, Definition.name).join(Definition).order_by(Instance.id)
+            if status:
+                query = query.where(Instance.status == status)
+            if process_id:
+                query = query.where(Instance.process_id == process_id)
+            return [_instance_view(row, version, name) for row, version, name in session.execute(query)]
+
+    def instance(self, instance_id: int) -> dict[str, Any]:
+        with self.database.reading() as session:
+            found = session.execute(
+                select(Instance, Definition.version, Definition.name).join(Definition)
+                .where(Instance.id == instance_id)
+            ).first()  # fmt: skip
+            if found is None:
+                raise InstanceNotFound(f"no instance {instance_id}; see `opsqa instances`")
+            view = _instance_view(*found)
+            tasks = session.scalars(select(Task).where(Task.instance_id == instance_id).order_by(Task.created_at))
+            view["tasks"] = [_task_view(task) for task in tasks]
+            return view
+
+    # -- tasks
+
+    def tasks(self, *, role: str | None = None, mine: Actor | None = None, instance_id: int | None = None,
+              state: str | None = "ready") -> list[dict[str, Any]]:  # fmt: skip
+        with self.database.reading() as session:
+            query = select(Task).order_by(Task.created_at, Task.id)
+            if state:
+                query = query.where(Task.state == state)
+            if role:
+                query = query.where(Task.role == role)
+            if instance_id is not None:
+                query = query.where(Task.instance_id == instance_id)
+            if mine is not None:
+                query = query.where((Task.assignee == mine.name) | (Task.claimed_by == mine.name))
+            return [_task_view(task) for task in session.scalars(query)]
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        with self.database.reading() as session:
+            task = find_task(session, task_id)
+            view = _task_view(task)
+            instance = session.get(Instance, task.instance_id)
+            model = json.loads(session.scalar(select(Definition.model_json)
+                                              .where(Definition.id == instance.definition_id)))  # fmt: skip
+            spec = model["user_tasks"].get(f"{task.process_id}:{task.bpmn_id}", {})
+            view["form"] = spec.get("form", [])
+            view["variables"] = json.loads(task.variables)
+            view["business_key"] = instance.business_key
+            return view
+
+    def claim(self, task_id: str, *, actor: Actor) -> None:
+        self.runtime.claim(task_id, actor=actor)
+
+    def unclaim(self, task_id: str, *, actor: Actor) -> None:
+        self.runtime.claim(task_id, actor=actor, release=True)
+
+    def complete(self, task_id: str, values: dict[str, Any], *, actor: Actor) -> None:
+        self.runtime.complete(task_id, values, actor=actor)
+
+    # -- history
+
+    def history(self, instance_id: int | None = None, *, limit: int | None = None) -> list[dict[str, Any]]:
+        with self.database.reading() as session:
+            query = select(Event).order_by(Event.id)
+            if instance_id is not None:
+                if session.get(Instance, instance_id) is None:
+                    raise InstanceNotFound(f"no instance {instance_id}; see `opsqa instances`")
+                query = query.where(Event.instance_id == instance_id)
+            events = session.scalars(query).all()
+            if limit:
+                events = events[-limit:]
+            return [
+                {"id": e.id, "at": e.at, "kind": e.kind, "actor": e.actor, "real_actor": e.real_actor,
+                 "instance": e.instance_id, "task": e.task_id, "payload": json.loads(e.payload)}
+                for e in events
+            ]  # fmt: skip
+
+    def verify_history(self) -> ChainReport:
+        with self.database.reading() as session:
+            return verify_chain(session)
+
+
+def _bpmn_files(paths: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(path.glob("*.bpmn"))
+            if not found:
+                raise InvalidProcess("the folder holds no .bpmn files", file=str(path))
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            raise InvalidProcess("no such file or folder", file=str(path))
+    if not files:
+        raise OpsqaError("no BPMN files given")
+    return files
+
+
+def _deployed_callees(session, sources) -> list:
+    """Deployed processes that the given files call but do not define (so calls resolve)."""
+    from . import definitions
+
+    defined = {p.get("id") for s in sources for p in s.root.findall(f"{{{definitions.BPMN_NS}}}process")}
+    added = []
+    pending = [s for s in sources]
+    while pending:
+        source = pending.pop()
+        for call in source.root.iter(f"{{{definitions.BPMN_NS}}}callActivity"):
+            callee = call.get("calledElement")
+            if not callee or callee in defined:
+                continue
+            row = session.scalar(select(Definition).where(Definition.process_id == callee)
+                                 .order_by(Definition.version.desc()).limit(1))  # fmt: skip
+            if row is None:
+                continue  # check_files reports it, naming the calling file and element
+            deployed = definitions.parse_source(f"{row.source_file} (deployed v{row.version})", row.xml.encode())
+            defined.update(p.get("id") for p in deployed.root.findall(f"{{{definitions.BPMN_NS}}}process"))
+            added.append(deployed)
+            pending.append(deployed)
+    return added
+
+
+def _instance_view(row: Instance, version: int, name: str) -> dict[str, Any]:
+    return {
+        "id": row.id, "process": row.process_id, "name": name, "version": version, "business_key": row.business_key,
+        "status": row.status, "incident": row.incident, "started_at": row.started_at, "started_by": row.started_by,
+        "updated_at": row.updated_at, "ended_at": row.ended_at, "next_due_at": row.next_due_at,
+    }  # fmt: skip
+
+
+def _task_view(task: Task) -> dict[str, Any]:
+    return {
+        "id": task.id, "instance": task.instance_id, "task": task.bpmn_id, "name": task.name, "role": task.role,
+        "state": task.state, "assignee": task.assignee, "claimed_by": task.claimed_by, "due_at": task.due_at,
+        "created_at": task.created_at, "completed_by": task.completed_by, "completed_at": task.completed_at,
+    }  # fmt: skip

@@ -1,0 +1,42 @@
+"""The one source of "now". Engine methods read it once and pass `now` down."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, aware, in UTC."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class SimulatedClock:
+    """A clock that moves only when told to: tests and `opsqa simulate` use it."""
+
+    def __init__(self, start: datetime):
+        if start.tzinfo is None:
+            raise ValueError("SimulatedClock needs an aware datetime")
+        self._now = start.astimezone(UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta) -> datetime:
+        if delta < timedelta(0):
+            raise ValueError("a simulated clock does not move backwards")
+        self._now += delta
+        return self._now
+
+    def set(self, when: datetime) -> datetime:
+        when = when.astimezone(UTC)
+        if when < self._now:
+            raise ValueError("a simulated clock does not move backwards")
+        self._now = when
+        return self._now

@@ -1,0 +1,360 @@
+"""Loading and checking BPMN files, and turning them into deployable process builds.
+
+Every check a process owner can fail happens here, before anything is stored, and names
+the file, the line and the element. SpiffWorkflow parses what passed; its own
+`ValidationException`s are translated into the same one-line form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from . import expressions, forms
+from .errors import InvalidExpression, InvalidProcess
+from .state import WorkflowSerializer
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+CAMUNDA_NS = forms.CAMUNDA_NS
+NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
+
+# The BPMN elements opsqa runs (inside <process>), and those it knows but refuses, with why.
+SUPPORTED = {
+    "process", "laneSet", "lane", "childLaneSet", "flowNodeRef", "documentation", "extensionElements",
+    "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
+    "userTask", "serviceTask", "manualTask", "task", "callActivity", "subProcess",
+    "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway",
+    "sequenceFlow", "conditionExpression", "incoming", "outgoing",
+    "timerEventDefinition", "timeDate", "timeDuration", "timeCycle",
+    "messageEventDefinition", "signalEventDefinition", "errorEventDefinition",
+    "escalationEventDefinition", "terminateEventDefinition",
+    "textAnnotation", "text", "association", "group", "dataObject", "dataObjectReference",
+    "dataInputAssociation", "dataOutputAssociation", "sourceRef", "targetRef", "property",
+    "multiInstanceLoopCharacteristics", "loopCardinality", "completionCondition",
+}  # fmt: skip
+REFUSED = {
+    "scriptTask": "script tasks are refused: code lives in handlers/; use a service task with camunda:topic",
+    "businessRuleTask": "business rule tasks (DMN) are not supported; use a gateway with conditions",
+    "sendTask": "send tasks are not supported; use a message throw event",
+    "receiveTask": "receive tasks are not supported; use a message catch event",
+    "complexGateway": "complex gateways are not supported",
+    "transaction": "transaction subprocesses are not supported",
+    "adHocSubProcess": "ad-hoc subprocesses are not supported",
+    "compensateEventDefinition": "compensation events are not supported",
+    "cancelEventDefinition": "cancel events are not supported",
+    "conditionalEventDefinition": "conditional events are not supported",
+    "linkEventDefinition": "link events are not supported",
+    "standardLoopCharacteristics": "loop markers are not supported; draw the loop with a gateway",
+}
+# Camunda extensions that carry code or behaviour opsqa does not run.
+REFUSED_CAMUNDA = {
+    "executionListener": "execution listeners are not supported (they run code)",
+    "taskListener": "task listeners are not supported (they run code)",
+    "script": "scripts are refused: code lives in handlers/",
+    "inputOutput": "input/output mappings are not supported; name form fields after the variables",
+    "connector": "connectors are not supported; use an external service task with camunda:topic",
+}
+REFUSED_CAMUNDA_ATTRIBUTES = ("class", "expression", "delegateExpression", "resultVariable")
+FLOW_NODES = {
+    "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
+    "userTask", "serviceTask", "manualTask", "task", "callActivity", "subProcess",
+    "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway",
+}  # fmt: skip
+
+
+def _local(node) -> str:
+    return etree.QName(node).localname
+
+
+def _ns(node) -> str | None:
+    return etree.QName(node).namespace
+
+
+@dataclass
+class SourceFile:
+    path: str
+    content: bytes
+    root: Any  # lxml root element
+    ids: dict[str, Any] = field(default_factory=dict)
+
+    def line(self, element_id: str | None) -> int | None:
+        node = self.ids.get(element_id) if element_id else None
+        return node.sourceline if node is not None else None
+
+    def fail(self, message: str, element_id: str | None = None, node=None) -> InvalidProcess:
+        line = node.sourceline if node is not None else self.line(element_id)
+        return InvalidProcess(message, file=self.path, element=element_id, line=line)
+
+
+@dataclass
+class ProcessBuild:
+    """One process, checked and parsed, ready to be stored as a definition version."""
+
+    process_id: str
+    name: str
+    source_file: str
+    xml: str
+    sha256: str
+    spec_json: str
+    model: dict[str, Any]
+
+
+def read_file(path: str | Path) -> SourceFile:
+    path = Path(path)
+    display = str(path)
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise InvalidProcess(f"cannot read the file: {exc.strerror}", file=display) from None
+    return parse_source(display, content)
+
+
+def parse_source(display: str, content: bytes) -> SourceFile:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
+    try:
+        root = etree.fromstring(content, parser)
+    except etree.XMLSyntaxError as exc:
+        message = exc.msg if hasattr(exc, "msg") and exc.msg else str(exc)
+        raise InvalidProcess(f"malformed XML: {message}", file=display, line=exc.lineno) from None
+    if _ns(root) != BPMN_NS or _local(root) != "definitions":
+        raise InvalidProcess("not a BPMN 2.0 file (the root element must be bpmn:definitions)", file=display)
+    source = SourceFile(display, content, root)
+    for node in root.iter():
+        if not isinstance(node.tag, str):
+            continue
+        element_id = node.get("id")
+        if element_id is None:
+            continue
+        if element_id in source.ids:
+            first = source.ids[element_id].sourceline
+            raise source.fail(
+                f"duplicate id {element_id!r} (also on line {first}); ids must be unique in the file, "
+                "form fields and enum values included",
+                element_id,
+                node,
+            )
+        source.ids[element_id] = node
+    if not root.findall(f"{{{BPMN_NS}}}process"):
+        raise InvalidProcess("the file defines no process", file=display)
+    return source
+
+
+def _check_process(source: SourceFile, process, topics: set[str]) -> None:
+    """Every deploy-time rule for one <process> element."""
+    process_id = process.get("id")
+    has_lanes = bool(process.findall(f"{{{BPMN_NS}}}laneSet/{{{BPMN_NS}}}lane"))
+    for node in process.iter():
+        if not isinstance(node.tag, str):
+            continue
+        ns, tag = _ns(node), _local(node)
+        element_id = node.get("id") or _nearest_id(node)
+        if ns == BPMN_NS:
+            if tag in REFUSED:
+                raise source.fail(REFUSED[tag], element_id, node)
+            if tag not in SUPPORTED:
+                raise source.fail(f"unsupported BPMN element <{tag}>", element_id, node)
+        elif ns == CAMUNDA_NS and tag in REFUSED_CAMUNDA:
+            raise source.fail(REFUSED_CAMUNDA[tag], element_id, node)
+        for attribute in REFUSED_CAMUNDA_ATTRIBUTES:
+            if node.get(f"{{{CAMUNDA_NS}}}{attribute}") is not None:
+                raise source.fail(f"camunda:{attribute} is not supported (it runs code); use camunda:topic",
+                                  element_id, node)  # fmt: skip
+        if ns != BPMN_NS:
+            continue
+        if tag == "serviceTask":
+            topic = node.get(f"{{{CAMUNDA_NS}}}topic")
+            if node.get(f"{{{CAMUNDA_NS}}}type") != "external" or not topic:
+                raise source.fail('a service task needs camunda:type="external" and a camunda:topic',
+                                  element_id, node)  # fmt: skip
+            if topic not in topics:
+                known = ", ".join(sorted(topics)) or "none"
+                raise source.fail(f"unknown handler topic {topic!r} (registered: {known})", element_id, node)
+        elif tag == "userTask":
+            try:
+                forms.parse_form(node)
+            except forms.FormError as exc:
+                raise source.fail(str(exc), exc.field or element_id) from None
+            assignee = node.get(f"{{{CAMUNDA_NS}}}assignee")
+            if assignee:
+                _check_expression(source, assignee, element_id, node, "assignee")
+            if has_lanes and _role_of(process, node) is None and not assignee:
+                raise source.fail("the user task is in no lane, so no role may complete it", element_id, node)
+        elif tag == "conditionExpression":
+            language = node.get("language")
+            if language and language.lower() not in ("juel", "python", "feel"):
+                raise source.fail(f"condition language {language!r} is not supported", element_id, node)
+            _check_expression(source, node.text or "", element_id, node, "condition")
+        elif tag in ("timeDate", "timeDuration", "timeCycle"):
+            _check_expression(source, node.text or "", element_id, node, "timer")
+        elif tag == "callActivity" and not node.get("calledElement"):
+            raise source.fail("the call activity names no process (calledElement)", element_id, node)
+    if process_id is None:
+        raise source.fail("the process has no id", node=process)
+
+
+def _nearest_id(node) -> str | None:
+    while node is not None:
+        if node.get("id"):
+            return node.get("id")
+        node = node.getparent()
+    return None
+
+
+def _check_expression(source: SourceFile, text: str, element_id, node, what: str) -> None:
+    try:
+        expressions.check(text)
+    except InvalidExpression as exc:
+        raise source.fail(f"{what}: {exc}", element_id, node) from None
+
+
+def _lane_roles(process) -> dict[str, str]:
+    """flow node id -> lane id (the role code)."""
+    roles = {}
+    for lane in process.iter(f"{{{BPMN_NS}}}lane"):
+        for ref in lane.findall(f"{{{BPMN_NS}}}flowNodeRef"):
+            roles[(ref.text or "").strip()] = lane.get("id")
+    return roles
+
+
+def _role_of(process, node) -> str | None:
+    """The lane of a flow node; nodes inside an embedded subprocess take the subprocess's lane."""
+    roles = _lane_roles(process)
+    while node is not None and node is not process:
+        if node.get("id") in roles:
+            return roles[node.get("id")]
+        node = node.getparent()
+    return None
+
+
+def _scope(node) -> str:
+    """The name SpiffWorkflow gives the (sub)process a task runs in."""
+    parent = node.getparent()
+    while _local(parent) not in ("process", "subProcess"):
+        parent = parent.getparent()
+    return parent.get("id")
+
+
+def _model(process) -> dict[str, Any]:
+    """What opsqa keeps about one process besides SpiffWorkflow's spec."""
+    roles = _lane_roles(process)
+    user_tasks, service_tasks, nodes = {}, {}, {}
+    for node in process.iter(*(f"{{{BPMN_NS}}}{tag}" for tag in FLOW_NODES)):
+        element_id = node.get("id")
+        role = _role_of(process, node) if roles else None
+        nodes[element_id] = {"name": node.get("name") or element_id, "type": _local(node), "role": role}
+        key = f"{_scope(node)}:{element_id}"
+        if _local(node) == "userTask":
+            user_tasks[key] = {
+                "bpmn_id": element_id,
+                "name": node.get("name") or element_id,
+                "role": role,
+                "assignee": node.get(f"{{{CAMUNDA_NS}}}assignee"),
+                "form": forms.parse_form(node),
+            }
+        elif _local(node) == "serviceTask":
+            service_tasks[key] = node.get(f"{{{CAMUNDA_NS}}}topic")
+    return {"user_tasks": user_tasks, "service_tasks": service_tasks, "nodes": nodes}
+
+
+def check_files(sources: Iterable[SourceFile], topics: set[str]) -> dict[str, tuple[SourceFile, Any]]:
+    """All rules over a set of files; returns process id -> (file, <process> element)."""
+    processes: dict[str, tuple[SourceFile, Any]] = {}
+    for source in sources:
+        for process in source.root.findall(f"{{{BPMN_NS}}}process"):
+            _check_process(source, process, topics)
+            process_id = process.get("id")
+            if process_id in processes:
+                other = processes[process_id][0].path
+                raise source.fail(f"process {process_id!r} is also defined in {other}", process_id, process)
+            processes[process_id] = (source, process)
+    for source, process in processes.values():
+        for call in process.iter(f"{{{BPMN_NS}}}callActivity"):
+            if call.get("calledElement") not in processes:
+                raise source.fail(f"the call activity calls process {call.get('calledElement')!r}, "
+                                  "which is not deployed or given", call.get("id"), call)  # fmt: skip
+    return processes
+
+
+def build(sources: list[SourceFile], topics: set[str], wanted: set[str] | None = None) -> list[ProcessBuild]:
+    """Check and parse the files; return builds for the wanted processes (default: all)."""
+    processes = check_files(sources, topics)
+    parser = _parser()
+    from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+
+    for source in sources:
+        try:
+            parser.add_bpmn_xml(etree.ElementTree(source.root), filename=source.path)
+        except ValidationException as exc:
+            raise _translate(exc, source) from None
+    serializer = WorkflowSerializer()
+    builds = []
+    keys: dict[str, str] = {}
+    for process_id, (source, process) in processes.items():
+        if wanted is not None and process_id not in wanted:
+            continue
+        if process.get("isExecutable") == "false":
+            continue
+        try:
+            spec = parser.get_spec(process_id)
+            subprocess_specs = parser.get_subprocess_specs(process_id)
+        except ValidationException as exc:
+            raise _translate(exc, source) from None
+        model = {
+            "process_id": process_id,
+            "name": process.get("name") or process_id,
+            "user_tasks": {},
+            "service_tasks": {},
+            "nodes": {},
+        }
+        for name in [process_id, *subprocess_specs]:
+            if name in processes:  # embedded subprocesses are part of their process's model
+                part = _model(processes[name][1])
+                model["user_tasks"].update(part["user_tasks"])
+                model["service_tasks"].update(part["service_tasks"])
+                model["nodes"][name] = part["nodes"]
+        spec_json = serializer.dump_spec(spec, subprocess_specs)
+        builds.append(
+            ProcessBuild(
+                process_id=process_id,
+                name=model["name"],
+                source_file=source.path,
+                xml=source.content.decode("utf-8"),
+                sha256=_version_key(process_id, processes, keys),
+                spec_json=spec_json,
+                model=model,
+            )
+        )
+    return builds
+
+
+def _version_key(process_id: str, processes, keys: dict[str, str], seen: frozenset = frozenset()) -> str:
+    """A hash of the file and of every process it calls: a changed callee is a new version too."""
+    if process_id in keys:
+        return keys[process_id]
+    source, process = processes[process_id]
+    digest = hashlib.sha256(source.content)
+    digest.update(process_id.encode())
+    called = sorted({call.get("calledElement") for call in process.iter(f"{{{BPMN_NS}}}callActivity")})
+    for callee in called:
+        if callee not in seen and callee != process_id:
+            digest.update(_version_key(callee, processes, keys, seen | {process_id}).encode())
+    keys[process_id] = digest.hexdigest()
+    return keys[process_id]
+
+
+def _translate(exc, source: SourceFile) -> InvalidProcess:
+    message = str(getattr(exc, "message", None) or exc).splitlines()[0]
+    element_id = getattr(exc, "id", None)
+    return InvalidProcess(message, file=getattr(exc, "file_name", None) or source.path,
+                          element=element_id, line=source.line(element_id))  # fmt: skip
+
+
+def _parser():
+    from SpiffWorkflow.camunda.parser import CamundaParser
+
+    return CamundaParser()

@@ -1,0 +1,86 @@
+"""The errors people see. Each renders as one line saying what was wrong and where."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class OpsqaError(Exception):
+    """opsqa refused the request."""
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message or (self.__doc__ or "").strip())
+
+
+class InvalidProcess(OpsqaError):
+    """A BPMN file cannot be deployed."""
+
+    def __init__(self, message: str, *, file: str, element: str | None = None, line: int | None = None):
+        where = file
+        if line:
+            where += f":{line}"
+        if element:
+            where += f" [{element}]"
+        super().__init__(f"{where}: {message}")
+        self.file, self.element, self.line = file, element, line
+
+
+class ProcessNotFound(OpsqaError):
+    """No such process is deployed."""
+
+
+class InstanceNotFound(OpsqaError):
+    """No such instance."""
+
+
+class DuplicateBusinessKey(OpsqaError):
+    """An instance with this business key already exists."""
+
+
+class InstanceNotRunning(OpsqaError):
+    """The instance is not running."""
+
+
+class TaskNotFound(OpsqaError):
+    """No such task."""
+
+
+class TaskNotReady(OpsqaError):
+    """The task is not ready."""
+
+
+class TaskAlreadyCompleted(OpsqaError):
+    """Someone else completed the task first."""
+
+    def __init__(self, task: str, by: str | None, at: datetime | None):
+        when = f" at {at.isoformat(timespec='seconds')}" if at else ""
+        super().__init__(f"task {task} was already completed by {by or 'someone else'}{when}")
+        self.by, self.at = by, at
+
+
+class NotYourTask(OpsqaError):
+    """The task belongs to someone else."""
+
+
+class InvalidFormValue(OpsqaError):
+    """A form value is not acceptable."""
+
+    def __init__(self, task: str, field: str, reason: str):
+        super().__init__(f"task {task}, field {field}: {reason}")
+        self.task, self.field = task, field
+
+
+class UnknownUser(OpsqaError):
+    """No such opsqa user."""
+
+
+class NotPermitted(OpsqaError):
+    """You may not do that."""
+
+
+class HandlerFailed(OpsqaError):
+    """A service-task handler failed."""
+
+
+class InvalidExpression(OpsqaError):
+    """An expression cannot be evaluated."""

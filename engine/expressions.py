@@ -1,0 +1,107 @@
+"""The safe evaluator for conditions, assignees and timer values. No code from BPMN runs.
+
+Process owners write what Camunda users write: `${decision == "approved"}`, `${pm}`,
+`${amount > 10 && urgent}`, and timer values as plain ISO 8601 (`P14D`, `R/2027-01-01T09:00:00+08:00/P1Y`).
+Expressions are evaluated by simpleeval over the process variables; there are no attribute
+lookups on arbitrary objects, no imports, no calls but a short list of harmless functions.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any
+
+from simpleeval import EvalWithCompoundTypes
+from simpleeval import InvalidExpression as SimpleEvalError
+
+from .errors import InvalidExpression
+
+_WRAPPED = re.compile(r"^\s*[$#]\{(?P<body>.*)\}\s*$", re.DOTALL)
+# ISO 8601 durations, repeating intervals and dated times, as modellers write them unquoted.
+_ISO_TIMER = re.compile(
+    r"^(R\d*/)?("
+    r"P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?"
+    r"|\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:?\d{2})?"
+    r")(/(P[\dYMWDTHS.]+|\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:?\d{2})?))*$"
+)
+_STRING = re.compile(r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""")
+_FUNCTIONS = {
+    "len": len,
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "round": round,
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": bool,
+}
+_CONSTANTS = {"true": True, "false": False, "null": None, "True": True, "False": False, "None": None}
+
+
+def unwrap(expression: str) -> str:
+    """`${x}` -> `x`; JUEL's `&&`, `||`, `!` -> Python's `and`, `or`, `not`."""
+    match = _WRAPPED.match(expression)
+    body = match.group("body") if match else expression
+    parts = _STRING.split(body)  # odd parts are string literals: left as written
+    for i in range(0, len(parts), 2):
+        code = parts[i].replace("&&", " and ").replace("||", " or ")
+        parts[i] = re.sub(r"!(?!=)", " not ", code)
+    return "".join(parts).strip()
+
+
+def is_iso_timer(expression: str) -> bool:
+    return bool(_ISO_TIMER.match(unwrap(expression)))
+
+
+def check(expression: str) -> None:
+    """Raise InvalidExpression if the expression does not parse (used at deploy)."""
+    body = unwrap(expression)
+    if not body:
+        raise InvalidExpression("the expression is empty")
+    if is_iso_timer(body):
+        return
+    try:
+        ast.parse(body, mode="eval")
+    except SyntaxError as exc:
+        raise InvalidExpression(f"expression {body!r} does not parse: {exc.msg}") from None
+
+
+def evaluate(expression: str, variables: dict[str, Any]) -> Any:
+    """Evaluate over the process variables; a bare ISO 8601 timer value is returned as is."""
+    body = unwrap(expression)
+    if is_iso_timer(body):
+        return body
+    names = dict(_CONSTANTS)
+    names.update(variables)
+    evaluator = EvalWithCompoundTypes(names=names, functions=_FUNCTIONS)
+    try:
+        return evaluator.eval(body)
+    except SimpleEvalError as exc:
+        raise InvalidExpression(f"expression {body!r}: {exc}") from None
+    except SyntaxError as exc:
+        raise InvalidExpression(f"expression {body!r} does not parse: {exc.msg}") from None
+    except (TypeError, ValueError, ZeroDivisionError, KeyError, IndexError) as exc:
+        raise InvalidExpression(f"expression {body!r}: {exc}") from None
+
+
+def script_engine():
+    """A SpiffWorkflow script engine that evaluates with `evaluate` and runs no scripts."""
+    from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+    from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+
+    class SafeEnvironment(BasePythonScriptEngineEnvironment):
+        def evaluate(self, expression, context, external_context=None):
+            variables = dict(context)
+            if external_context:
+                variables.update(external_context)
+            return evaluate(expression, variables)
+
+        def execute(self, script, context, external_context=None):
+            raise InvalidExpression("scripts are not run by opsqa; put code in a handler")
+
+        def call_service(self, context, **kwargs):
+            raise InvalidExpression("service calls go through opsqa handlers")
+
+    return PythonScriptEngine(environment=SafeEnvironment())

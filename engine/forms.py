@@ -1,0 +1,180 @@
+"""User-task forms: `camunda:formData` -> a field schema, and the checks on submitted values.
+
+A schema is plain data (stored with the definition), so showing a task's form or checking
+a completion never needs SpiffWorkflow.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .errors import InvalidFormValue
+
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+TYPES = ("string", "long", "boolean", "date", "enum", "decimal")
+CONSTRAINTS = ("required", "readonly", "min", "max", "minlength", "maxlength")
+_TRUE = {"true", "yes", "y", "1", "是", "对"}
+_FALSE = {"false", "no", "n", "0", "否", "不"}
+
+
+def _c(tag: str) -> str:
+    return f"{{{CAMUNDA_NS}}}{tag}"
+
+
+class FormError(ValueError):
+    """A form definition problem, with the form field's id."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def parse_form(task_node) -> list[dict[str, Any]]:
+    """The form fields of a user task element (lxml), in order. Raises FormError."""
+    fields = []
+    for node in task_node.iter(_c("formField")):
+        field_id = node.get("id") or ""
+        if not field_id.isidentifier():
+            raise FormError(field_id, f"form field id {field_id!r} is not a valid variable name")
+        kind = node.get("type") or "string"
+        if kind not in TYPES:
+            raise FormError(field_id, f"form field {field_id} has type {kind!r}; use one of {', '.join(TYPES)}")
+        field: dict[str, Any] = {
+            "id": field_id,
+            "label": node.get("label") or field_id,
+            "type": kind,
+            "required": False,
+            "readonly": False,
+        }
+        if node.get("defaultValue") is not None:
+            field["default"] = node.get("defaultValue")
+        for constraint in node.iter(_c("constraint")):
+            name, config = constraint.get("name"), constraint.get("config")
+            if name not in CONSTRAINTS:
+                raise FormError(field_id, f"form field {field_id} has unknown constraint {name!r}")
+            if name in ("required", "readonly"):
+                field[name] = True
+                continue
+            try:
+                field[name] = str(Decimal(config)) if kind == "decimal" else int(config)
+            except (TypeError, ValueError, InvalidOperation):
+                raise FormError(field_id, f"form field {field_id}: constraint {name} needs a number") from None
+        if kind == "enum":
+            field["options"] = [
+                {"id": value.get("id"), "name": value.get("name") or value.get("id")}
+                for value in node.iter(_c("value"))
+            ]
+            if not field["options"]:
+                raise FormError(field_id, f"enum form field {field_id} has no values")
+        fields.append(field)
+    return fields
+
+
+def coerce(field: dict[str, Any], raw: Any) -> Any:
+    """One value of one field, as typed; raises ValueError with the reason."""
+    kind = field["type"]
+    text = raw.strip() if isinstance(raw, str) else raw
+    if kind == "string":
+        if not isinstance(text, str):
+            raise ValueError(f"expected text, got {raw!r}")
+        value: Any = text
+        length = len(value)
+        if "minlength" in field and length < field["minlength"]:
+            raise ValueError(f"at least {field['minlength']} characters needed, got {length}")
+        if "maxlength" in field and length > field["maxlength"]:
+            raise ValueError(f"at most {field['maxlength']} characters allowed, got {length}")
+        return value
+    if kind == "boolean":
+        if isinstance(text, bool):
+            return text
+        if isinstance(text, str) and text.lower() in _TRUE:
+            return True
+        if isinstance(text, str) and text.lower() in _FALSE:
+            return False
+        raise ValueError(f"expected true or false, got {raw!r}")
+    if kind == "enum":
+        allowed = [option["id"] for option in field["options"]]
+        if text not in allowed:
+            names = {option["name"]: option["id"] for option in field["options"]}
+            if text in names:
+                return names[text]
+            raise ValueError(f"{raw!r} is not one of {', '.join(allowed)}")
+        return text
+    if kind == "date":
+        if isinstance(text, date):
+            return text
+        try:
+            return date.fromisoformat(str(text))
+        except ValueError:
+            raise ValueError(f"expected a date as YYYY-MM-DD, got {raw!r}") from None
+    if kind == "long":
+        if isinstance(text, bool) or not isinstance(text, int | str):
+            raise ValueError(f"expected a whole number, got {raw!r}")
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {raw!r}") from None
+    else:  # decimal
+        if isinstance(text, bool) or not isinstance(text, int | float | str | Decimal):
+            raise ValueError(f"expected a number, got {raw!r}")
+        try:
+            value = Decimal(str(text))
+        except InvalidOperation:
+            raise ValueError(f"expected a number, got {raw!r}") from None
+        if not value.is_finite():
+            raise ValueError(f"expected a number, got {raw!r}")
+    limit = Decimal if kind == "decimal" else int
+    if "min" in field and value < limit(field["min"]):
+        raise ValueError(f"{value} is below the minimum {field['min']}")
+    if "max" in field and value > limit(field["max"]):
+        raise ValueError(f"{value} is above the maximum {field['max']}")
+    return value
+
+
+def validate(task: str, fields: list[dict[str, Any]], values: dict[str, Any]) -> dict[str, Any]:
+    """Check a completion's values against the form; return them typed.
+
+    Unknown fields are refused (a typo must not pass silently); a required field must be
+    given unless it has a default; read-only fields cannot be set; an optional field left
+    out is None, so that a value from an earlier pass of a loop does not pass for this one.
+    """
+    by_id = {field["id"]: field for field in fields}
+    for name in values:
+        if name not in by_id:
+            known = ", ".join(by_id) or "no fields"
+            raise InvalidFormValue(task, name, f"the form has no such field (it has {known})")
+    typed: dict[str, Any] = {}
+    for field in fields:
+        name = field["id"]
+        if field["readonly"]:
+            if name in values:
+                raise InvalidFormValue(task, name, "the field is read-only")
+            continue
+        raw = values.get(name)
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            if "default" in field:
+                raw = field["default"]
+            elif field["required"]:
+                raise InvalidFormValue(task, name, "a value is required")
+            else:
+                typed[name] = None  # a submission sets every field of its form: no stale value survives
+                continue
+        try:
+            typed[name] = coerce(field, raw)
+        except ValueError as exc:
+            raise InvalidFormValue(task, name, str(exc)) from None
+    return typed
+
+
+def missing_required(fields: list[dict[str, Any]], values: dict[str, Any]) -> list[dict[str, Any]]:
+    """The required fields without a value or default (what a terminal prompt asks for)."""
+    return [
+        field
+        for field in fields
+        if field["required"]
+        and not field["readonly"]
+        and "default" not in field
+        and (values.get(field["id"]) is None or values.get(field["id"]) == "")
+    ]

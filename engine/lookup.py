@@ -1,0 +1,26 @@
+"""Finding a task by its id or a unique prefix of it (task ids are long UUIDs)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from store import Task
+
+from .errors import OpsqaError, TaskNotFound
+
+MIN_PREFIX = 4
+
+
+def find_task(session: Session, ref: str) -> Task:
+    ref = ref.strip().lower()
+    task = session.get(Task, ref)
+    if task is not None:
+        return task
+    if len(ref) >= MIN_PREFIX:
+        matches = session.scalars(select(Task).where(Task.id.startswith(ref, autoescape=True)).limit(2)).all()
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise OpsqaError(f"task id {ref!r} is ambiguous; give more of it")
+    raise TaskNotFound(f"no task {ref}; see `opsqa tasks`")

@@ -1,0 +1,385 @@
+"""The workflow runtime: the one place that loads, steps and saves an instance.
+
+Every public method is one short transaction: load the instance, act, step the engine
+(running service-task handlers inside it), save with an optimistic-lock check, bring the
+task read model up to date and append the history. Nothing else writes an instance.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from store import Database, Definition, Instance, Task, append_event
+
+from . import expressions, forms
+from .clock import Clock, SystemClock
+from .errors import (
+    DuplicateBusinessKey,
+    InstanceNotFound,
+    InstanceNotRunning,
+    InvalidExpression,
+    NotYourTask,
+    OpsqaError,
+    ProcessNotFound,
+    TaskAlreadyCompleted,
+    TaskNotReady,
+)
+from .lookup import find_task
+from .registry import HandlerContext, Registry
+from .state import LIBRARY_VERSION, WorkflowSerializer
+from .users import Actor
+
+# SpiffWorkflow stops seeing tasks deeper than 1000 levels and then reports the workflow
+# complete; each pass of a gateway loop adds about three. Refuse well before that.
+MAX_DEPTH = 900
+MAX_SERVICE_ROUNDS = 1000
+
+
+@dataclass
+class _Loaded:
+    row: Instance
+    workflow: BpmnWorkflow
+    model: dict[str, Any]
+
+
+class Runtime:
+    """Instances and tasks. Built by `Engine`; uses its database, clock and handlers."""
+
+    def __init__(self, database: Database, *, clock: Clock | None = None, handlers: Registry | None = None):
+        self.database = database
+        self.clock = clock or SystemClock()
+        self.handlers = handlers or Registry()
+        self.serializer = WorkflowSerializer()
+        self.script_engine = expressions.script_engine()
+        self._specs: dict[int, tuple[Any, dict]] = {}
+        self._models: dict[int, dict[str, Any]] = {}
+
+    # -- definitions, cached per version (a version never changes once stored)
+
+    def model(self, session: Session, definition_id: int) -> dict[str, Any]:
+        if definition_id not in self._models:
+            text = session.scalar(select(Definition.model_json).where(Definition.id == definition_id))
+            self._models[definition_id] = json.loads(text)
+        return self._models[definition_id]
+
+    def _spec(self, session: Session, definition_id: int):
+        if definition_id not in self._specs:
+            text = session.scalar(select(Definition.spec_json).where(Definition.id == definition_id))
+            self._specs[definition_id] = self.serializer.load_spec(text)
+        return self._specs[definition_id]
+
+    # -- instances
+
+    def start(
+        self, process_id: str, *, actor: Actor, business_key: str | None = None, variables: dict | None = None
+    ) -> int:
+        now = self.clock.now()
+        with self.database.transaction() as session:
+            definition = session.scalar(
+                select(Definition).where(Definition.process_id == process_id).order_by(Definition.version.desc())
+            )
+            if definition is None:
+                raise ProcessNotFound(f"no process {process_id!r} is deployed; see `opsqa processes`")
+            if business_key is not None:
+                _check_key(business_key)
+                clash = session.scalar(
+                    select(Instance).where(Instance.process_id == process_id, Instance.business_key == business_key)
+                )
+                if clash is not None:
+                    raise DuplicateBusinessKey(
+                        f"process {process_id} already has an instance with key {business_key!r} "
+                        f"(#{clash.id}, {clash.status})"
+                    )
+            spec, subprocess_specs = self._spec(session, definition.id)
+            workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
+            workflow.task_tree.data.update(variables or {})
+            row = Instance(
+                definition_id=definition.id,
+                process_id=process_id,
+                business_key=business_key or f"pending-{now.timestamp()}",
+                status="running",
+                state_json="{}",
+                serializer_version=self.serializer.version,
+                library_version=LIBRARY_VERSION,
+                started_at=now,
+                started_by=actor.name,
+                updated_at=now,
+            )
+            session.add(row)
+            try:
+                session.flush()
+            except IntegrityError:
+                raise DuplicateBusinessKey(f"process {process_id} already has an instance with that key") from None
+            if business_key is None:
+                row.business_key = str(row.id)
+            self._event(session, now, actor, "instance.started", row.id, payload={
+                "process": process_id, "version": definition.version, "business_key": row.business_key,
+                "variables": variables or {},
+            })  # fmt: skip
+            loaded = _Loaded(row, workflow, self.model(session, definition.id))
+            self._advance(session, loaded, now, actor)
+            self._save(session, loaded, now, actor)
+            return row.id
+
+    def retry(self, instance_id: int, *, actor: Actor) -> None:
+        """Re-run the service task whose handler failed."""
+        now = self.clock.now()
+        with self.database.transaction() as session:
+            loaded = self._load(session, instance_id)
+            if loaded.row.status != "error":
+                raise InstanceNotRunning(f"instance {instance_id} has no incident to retry (it is {loaded.row.status})")
+            self._event(session, now, actor, "instance.retried", instance_id,
+                        payload={"incident": loaded.row.incident})  # fmt: skip
+            loaded.row.status, loaded.row.incident, loaded.row.incident_task = "running", None, None
+            self._advance(session, loaded, now, actor)
+            self._save(session, loaded, now, actor)
+
+    def cancel(self, instance_id: int, *, actor: Actor, reason: str | None = None) -> None:
+        now = self.clock.now()
+        with self.database.transaction() as session:
+            row = session.get(Instance, instance_id)
+            if row is None:
+                raise InstanceNotFound(f"no instance {instance_id}")
+            if row.status in ("completed", "cancelled"):
+                raise InstanceNotRunning(f"instance {instance_id} is already {row.status}")
+            row.status, row.ended_at, row.updated_at, row.next_due_at = "cancelled", now, now, None
+            for task in session.scalars(select(Task).where(Task.instance_id == instance_id, Task.state == "ready")):
+                task.state = "cancelled"
+            self._event(session, now, actor, "instance.cancelled", instance_id, payload={"reason": reason})
+
+    # -- tasks
+
+    def claim(self, task_id: str, *, actor: Actor, release: bool = False) -> None:
+        now = self.clock.now()
+        with self.database.transaction() as session:
+            task = self._ready_task(session, task_id)
+            if release:
+                if task.claimed_by is None:
+                    raise OpsqaError(f"task {task_id} is not claimed")
+                if task.claimed_by != actor.name and not actor.is_admin:
+                    raise NotYourTask(f"task {task_id} is claimed by {task.claimed_by}, not by you")
+                task.claimed_by = None
+                kind = "task.unclaimed"
+            else:
+                self._check_may_act(session, task, actor)
+                if task.claimed_by == actor.name:
+                    raise OpsqaError(f"task {task_id} is already claimed by you")
+                task.claimed_by = actor.name
+                kind = "task.claimed"
+            self._event(session, now, actor, kind, task.instance_id, task.id, {"task": task.bpmn_id})
+
+    def form(self, session: Session, task: Task) -> list[dict[str, Any]]:
+        instance = session.get(Instance, task.instance_id)
+        spec = self.model(session, instance.definition_id)["user_tasks"].get(f"{task.process_id}:{task.bpmn_id}")
+        return spec["form"] if spec else []
+
+    def complete(self, task_id: str, values: dict[str, Any], *, actor: Actor) -> None:
+        """Complete a user task with form values; exactly one of two racing completions wins."""
+        now = self.clock.now()
+        try:
+            with self.database.transaction() as session:
+                task = self._ready_task(session, task_id)
+                task_id = task.id
+                self._check_may_act(session, task, actor)
+                typed = forms.validate(task.bpmn_id, self.form(session, task), values)
+                loaded = self._load(session, task.instance_id)
+                if loaded.row.status != "running":
+                    raise InstanceNotRunning(f"instance {task.instance_id} is {loaded.row.status}; "
+                                             "see `opsqa instance show`")  # fmt: skip
+                spiff_task = loaded.workflow.get_task_from_id(UUID(task_id))
+                if spiff_task is None or spiff_task.state != TaskState.READY:
+                    raise TaskNotReady(f"task {task_id} is not ready in its instance")
+                spiff_task.data.update(typed)
+                self._run_engine(lambda: spiff_task.run(), task.bpmn_id)
+                task.state, task.completed_by, task.completed_at = "completed", actor.name, now
+                self._event(session, now, actor, "task.completed", task.instance_id, task.id,
+                            {"task": task.bpmn_id, "name": task.name, "values": typed})  # fmt: skip
+                self._advance(session, loaded, now, actor)
+                self._save(session, loaded, now, actor)
+        except StaleDataError:
+            with self.database.reading() as session:
+                task = session.get(Task, task_id)
+                if task is not None and task.state == "completed":
+                    raise TaskAlreadyCompleted(task_id, task.completed_by, task.completed_at) from None
+            raise OpsqaError(f"the instance of task {task_id} changed while completing it; try again") from None
+
+    def _ready_task(self, session: Session, task_id: str) -> Task:
+        task = find_task(session, task_id)
+        if task.state == "completed":
+            raise TaskAlreadyCompleted(task_id, task.completed_by, task.completed_at)
+        if task.state != "ready":
+            raise TaskNotReady(f"task {task_id} is {task.state}, not ready")
+        return task
+
+    def _check_may_act(self, session: Session, task: Task, actor: Actor) -> None:
+        if task.assignee and task.assignee != actor.name:
+            raise NotYourTask(f"task {task.id} ({task.name}) is assigned to {task.assignee}")
+        if task.claimed_by and task.claimed_by != actor.name:
+            raise NotYourTask(f"task {task.id} ({task.name}) is claimed by {task.claimed_by}")
+        if not task.assignee and task.role is not None and task.role not in actor.roles:
+            raise NotYourTask(f"task {task.id} ({task.name}) needs role {task.role}, which {actor.name} does not hold")
+        if not task.assignee and task.role is None and not actor.is_admin:
+            raise NotYourTask(f"task {task.id} ({task.name}) has no role; only an admin may complete it")
+
+    # -- loading, stepping, saving
+
+    def _load(self, session: Session, instance_id: int) -> _Loaded:
+        row = session.get(Instance, instance_id)
+        if row is None:
+            raise InstanceNotFound(f"no instance {instance_id}; see `opsqa instances`")
+        if row.library_version != LIBRARY_VERSION:
+            raise OpsqaError(f"instance {instance_id} was saved by SpiffWorkflow {row.library_version}; "
+                             f"this opsqa runs {LIBRARY_VERSION} and does not convert state")  # fmt: skip
+        spec, subprocess_specs = self._spec(session, row.definition_id)
+        workflow = self.serializer.load(row.state_json, spec, subprocess_specs)
+        workflow.script_engine = self.script_engine
+        return _Loaded(row, workflow, self.model(session, row.definition_id))
+
+    def _run_engine(self, step, where: str) -> None:
+        try:
+            step()
+        except WorkflowException as exc:
+            raise OpsqaError(f"the process failed at {where}: {_first_line(exc)}") from None
+        except InvalidExpression as exc:
+            raise OpsqaError(f"the process failed at {where}: {exc}") from None
+
+    def _advance(self, session: Session, loaded: _Loaded, now: datetime, actor: Actor) -> None:
+        """Run engine steps and service-task handlers until only people or time can go on."""
+        workflow = loaded.workflow
+        for _ in range(MAX_SERVICE_ROUNDS):
+            self._run_engine(workflow.do_engine_steps, loaded.row.process_id)
+            pending = [t for t in workflow.get_tasks(state=TaskState.STARTED) if isinstance(t.task_spec, ServiceTask)]
+            if not pending:
+                return
+            for spiff_task in pending:
+                if not self._run_handler(session, loaded, spiff_task, now, actor):
+                    return
+        raise OpsqaError(f"instance {loaded.row.id} ran {MAX_SERVICE_ROUNDS} service rounds without waiting")
+
+    def _run_handler(self, session: Session, loaded: _Loaded, spiff_task, now: datetime, actor: Actor) -> bool:
+        row = loaded.row
+        bpmn_id = spiff_task.task_spec.bpmn_id
+        topic = loaded.model["service_tasks"].get(f"{spiff_task.workflow.spec.name}:{bpmn_id}")
+        handler = self.handlers.get(topic) if topic else None
+        context = HandlerContext(
+            session=session, now=now, actor=actor.name, instance_id=row.id, business_key=row.business_key,
+            process_id=row.process_id, task=bpmn_id, variables=dict(spiff_task.data),
+        )  # fmt: skip
+        try:
+            if handler is None:
+                raise LookupError(f"no handler is registered for topic {topic!r}")
+            with session.begin_nested():
+                result = handler(context) or {}
+        except Exception as exc:  # a handler's failure becomes an incident, never a lost step
+            row.status, row.incident_task = "error", bpmn_id
+            row.incident = f"{bpmn_id} ({topic}): {type(exc).__name__}: {_first_line(exc)}"
+            self._event(session, now, actor, "instance.incident", row.id,
+                        payload={"task": bpmn_id, "topic": topic, "error": row.incident})  # fmt: skip
+            return False
+        spiff_task.data.update(result)
+        self._run_engine(spiff_task.complete, bpmn_id)
+        self._event(session, now, actor, "service.completed", row.id, str(spiff_task.id),
+                    {"task": bpmn_id, "topic": topic, "result": result})  # fmt: skip
+        return True
+
+    def _save(self, session: Session, loaded: _Loaded, now: datetime, actor: Actor) -> None:
+        row, workflow = loaded.row, loaded.workflow
+        self._sync_tasks(session, loaded, now, actor)
+        if row.status == "running" and workflow.is_completed():
+            row.status, row.ended_at = "completed", now
+            self._event(session, now, actor, "instance.completed", row.id)
+        row.state_json = self.serializer.dump(workflow)
+        row.updated_at = now
+        session.flush()
+
+    def _sync_tasks(self, session: Session, loaded: _Loaded, now: datetime, actor: Actor) -> None:
+        """Bring the human-task read model in line with the workflow's ready user tasks."""
+        row, workflow = loaded.row, loaded.workflow
+        ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+        for spiff_task in ready.values():
+            if _depth(spiff_task) > MAX_DEPTH:
+                raise OpsqaError(f"instance {row.id}: a loop at {spiff_task.task_spec.bpmn_id} has run too "
+                                 "many times; SpiffWorkflow would lose track of the task")  # fmt: skip
+        open_rows = {t.id: t for t in session.scalars(select(Task).where(Task.instance_id == row.id,
+                                                                          Task.state == "ready"))}  # fmt: skip
+        for task_id, task in open_rows.items():
+            if task_id not in ready:
+                task.state = "cancelled"
+                self._event(session, now, actor, "task.cancelled", row.id, task_id, {"task": task.bpmn_id})
+        for task_id, spiff_task in ready.items():
+            if task_id in open_rows or session.get(Task, task_id) is not None:
+                continue
+            bpmn_id = spiff_task.task_spec.bpmn_id
+            spec = loaded.model["user_tasks"].get(f"{spiff_task.workflow.spec.name}:{bpmn_id}", {})
+            assignee = None
+            if spec.get("assignee"):
+                value = expressions.evaluate(spec["assignee"], dict(spiff_task.data))
+                assignee = str(value) if value not in (None, "") else None
+            session.add(Task(
+                id=task_id, instance_id=row.id, process_id=spiff_task.workflow.spec.name, bpmn_id=bpmn_id,
+                name=spec.get("name") or spiff_task.task_spec.bpmn_name or bpmn_id,
+                role=self._role(loaded, spiff_task, spec), state="ready", assignee=assignee,
+                variables=_to_json(spiff_task.data), created_at=now,
+            ))  # fmt: skip
+            self._event(session, now, actor, "task.ready", row.id, task_id,
+                        {"task": bpmn_id, "role": spec.get("role"), "assignee": assignee})  # fmt: skip
+
+    def _role(self, loaded: _Loaded, spiff_task, spec: dict) -> str | None:
+        """The task's lane; a task of a called process without lanes takes the calling activity's lane."""
+        if spec.get("role"):
+            return spec["role"]
+        workflow = spiff_task.workflow
+        while workflow is not workflow.top_workflow:
+            caller = workflow.top_workflow.get_task_from_id(workflow.parent_task_id)
+            node = loaded.model["nodes"].get(caller.workflow.spec.name, {}).get(caller.task_spec.bpmn_id, {})
+            if node.get("role"):
+                return node["role"]
+            workflow = caller.workflow
+        return None
+
+    def _event(self, session, now, actor: Actor, kind, instance_id=None, task_id=None, payload=None) -> None:
+        append_event(session, at=now, kind=kind, actor=actor.name, real_actor=actor.real,
+                     instance_id=instance_id, task_id=task_id, payload=payload)  # fmt: skip
+
+
+def _to_json(data: dict) -> str:
+    clean = {k: v for k, v in data.items() if not callable(v)}
+    return json.dumps(clean, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _depth(task) -> int:
+    depth = 0
+    while task.parent is not None:
+        task, depth = task.parent, depth + 1
+    return depth
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _check_key(key: str) -> None:
+    if not key.strip() or len(key) > 200 or any(ch.isspace() for ch in key):
+        raise OpsqaError(f"business key {key!r} must be 1-200 characters without spaces")
+
+
+def count_instances(session: Session, definition_ids: list[int]) -> dict[int, int]:
+    rows = session.execute(
+        select(Instance.definition_id, func.count()).where(Instance.definition_id.in_(definition_ids))
+        .group_by(Instance.definition_id)
+    )  # fmt: skip
+    return dict(rows.all())

@@ -1,0 +1,99 @@
+"""Who acts: opsqa users, their roles, and impersonation by admins."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from store import User, UserRole, append_event
+
+from .errors import NotPermitted, OpsqaError, UnknownUser
+
+ADMIN = "admin"
+_NAME = re.compile(r"^[\w.@-]{1,200}$")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The user a change is recorded under; `real` is the admin's login when acting `--as`."""
+
+    name: str
+    roles: frozenset[str]
+    real: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.real} as {self.name}" if self.real else self.name
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN in self.roles
+
+
+def roles_of(session: Session, name: str) -> frozenset[str] | None:
+    if session.get(User, name) is None:
+        return None
+    return frozenset(session.scalars(select(UserRole.role).where(UserRole.user_name == name)))
+
+
+def resolve_actor(session: Session, login: str, as_name: str | None = None) -> Actor:
+    roles = roles_of(session, login)
+    if roles is None:
+        raise UnknownUser(
+            f"you ({login}) are not an opsqa user; an admin can add you with `opsqa users add {login} --role ROLE`"
+        )
+    if not as_name or as_name == login:
+        return Actor(login, roles)
+    if ADMIN not in roles:
+        raise NotPermitted(f"--as needs the admin role, and {login} does not hold it")
+    as_roles = roles_of(session, as_name)
+    if as_roles is None:
+        raise UnknownUser(f"no opsqa user named {as_name!r}")
+    return Actor(as_name, as_roles, real=login)
+
+
+def add_user(
+    session: Session, name: str, roles: list[str], *, display_name: str | None, now: datetime, actor: Actor | None
+) -> None:
+    """Create a user, or add roles to an existing one."""
+    if not _NAME.match(name):
+        raise OpsqaError(f"user name {name!r} may hold letters, digits and . _ @ - only")
+    for role in roles:
+        if not _NAME.match(role):
+            raise OpsqaError(f"role {role!r} may hold letters, digits and . _ @ - only")
+    if actor is not None and not actor.is_admin:
+        raise NotPermitted(f"adding users needs the admin role, and {actor.name} does not hold it")
+    user = session.get(User, name)
+    created = user is None
+    if created:
+        session.add(User(name=name, display_name=display_name, created_at=now))
+        session.flush()
+    elif display_name:
+        user.display_name = display_name
+    existing = roles_of(session, name) or frozenset()
+    added = [role for role in dict.fromkeys(roles) if role not in existing]
+    for role in added:
+        session.add(UserRole(user_name=name, role=role))
+    append_event(
+        session,
+        at=now,
+        kind="user.added" if created else "user.roles_added",
+        actor=actor.name if actor else name,
+        real_actor=actor.real if actor else None,
+        payload={"user": name, "roles": added, "display_name": display_name},
+    )
+
+
+def list_users(session: Session) -> list[dict]:
+    users = session.scalars(select(User).order_by(User.name)).all()
+    roles: dict[str, list[str]] = {}
+    for user_name, role in session.execute(select(UserRole.user_name, UserRole.role).order_by(UserRole.role)):
+        roles.setdefault(user_name, []).append(role)
+    return [
+        {"name": user.name, "display_name": user.display_name, "roles": roles.get(user.name, [])}
+        for user in users
+    ]

@@ -1,0 +1,13 @@
+"""The domain: service-task handlers, registered by topic, and the functions domain commands call.
+
+`registry` holds every handler of this package; the CLI hands it to the engine.
+"""
+
+from engine import Registry
+
+registry = Registry()
+handler = registry.handler
+
+from . import plan  # noqa: E402,F401  (registers its handlers)
+
+__all__ = ["handler", "registry"]

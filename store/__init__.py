@@ -1,0 +1,38 @@
+"""Persistence: tables, sessions, the history chain. Imports nothing else of opsqa."""
+
+from .db import (
+    SCHEMA_REVISION,
+    Database,
+    DatabaseError,
+    NoDatabase,
+    SchemaMismatch,
+    describe,
+    open_database,
+    resolve_url,
+)
+from .history import ChainReport, append_event, verify_chain
+from .migrate import create_database, upgrade_database
+from .models import Definition, Event, Instance, QualityPlan, Task, User, UserRole
+
+__all__ = [
+    "SCHEMA_REVISION",
+    "ChainReport",
+    "Database",
+    "DatabaseError",
+    "Definition",
+    "Event",
+    "Instance",
+    "NoDatabase",
+    "QualityPlan",
+    "SchemaMismatch",
+    "Task",
+    "User",
+    "UserRole",
+    "append_event",
+    "create_database",
+    "describe",
+    "open_database",
+    "resolve_url",
+    "upgrade_database",
+    "verify_chain",
+]

@@ -1,0 +1,67 @@
+"""Alembic, driven from code: the migrations ship inside the package, no alembic.ini needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from .db import Database, DatabaseError, describe, open_database, resolve_url
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _config(database: Database):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = database.engine
+    return config
+
+
+def create_database(db: str | None) -> Database:
+    """Create a new database at the head revision; refuse one that already holds opsqa."""
+    from alembic import command
+
+    url = resolve_url(db)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        path = Path(parsed.database)
+        if path.exists() and path.stat().st_size > 0:
+            raise DatabaseError(f"{path} already exists; opsqa init makes a new database only")
+        path.parent.mkdir(parents=True, exist_ok=True)
+    database = Database(url)
+    from .db import current_revision
+
+    if current_revision(database) is not None:
+        database.dispose()
+        raise DatabaseError(f"{describe(url)} already holds an opsqa database")
+    command.upgrade(_config(database), "head")
+    return database
+
+
+def upgrade_database(db: str | None) -> tuple[str | None, str]:
+    """Apply pending migrations; return (revision before, revision after)."""
+    from alembic import command
+
+    from .db import current_revision
+
+    database = open_database(db, check_schema=False)
+    try:
+        before = current_revision(database)
+        if before is None:
+            raise DatabaseError(f"{describe(database.url)} is not an opsqa database; run `opsqa init`")
+        command.upgrade(_config(database), "head")
+        return before, current_revision(database) or ""
+    finally:
+        database.dispose()
+
+
+def head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head() or ""

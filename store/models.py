@@ -1,0 +1,177 @@
+"""The tables. Times are aware UTC datetimes in Python, whatever the database stores."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UtcDateTime(TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given where an aware one is required")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Definition(Base):
+    """One deployed version of one BPMN process."""
+
+    __tablename__ = "definition"
+    __table_args__ = (UniqueConstraint("process_id", "version", name="uq_definition_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    source_file: Mapped[str] = mapped_column(String(1000))
+    xml: Mapped[str] = mapped_column(Text)
+    # SpiffWorkflow's serialized spec (with the specs of the processes it calls), stored once
+    # here and referenced from every instance's state.
+    spec_json: Mapped[str] = mapped_column(Text)
+    # What opsqa needs without SpiffWorkflow: user tasks (name, role, form), service topics.
+    model_json: Mapped[str] = mapped_column(Text)
+    deployed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    deployed_by: Mapped[str] = mapped_column(String(200))
+
+
+class Instance(Base):
+    __tablename__ = "instance"
+    __table_args__ = (UniqueConstraint("process_id", "business_key", name="uq_instance_business_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("definition.id"), index=True)
+    process_id: Mapped[str] = mapped_column(String(200))
+    business_key: Mapped[str] = mapped_column(String(200))
+    # running | completed | error | cancelled
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    state_json: Mapped[str] = mapped_column(Text)
+    serializer_version: Mapped[str] = mapped_column(String(20))
+    library_version: Mapped[str] = mapped_column(String(20))
+    lock_version: Mapped[int] = mapped_column(Integer)
+    next_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    incident: Mapped[str | None] = mapped_column(Text)
+    incident_task: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    started_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class Task(Base):
+    """The human-task read model: listing tasks never loads a workflow."""
+
+    __tablename__ = "task"
+    __table_args__ = (Index("ix_task_state_role", "state", "role"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow's task id
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id"), index=True)
+    process_id: Mapped[str] = mapped_column(String(200))  # the process the task is drawn in
+    bpmn_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(500))
+    role: Mapped[str | None] = mapped_column(String(100))
+    # ready | completed | cancelled
+    state: Mapped[str] = mapped_column(String(20))
+    assignee: Mapped[str | None] = mapped_column(String(200), index=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(200), index=True)
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The process variables as the task became ready (JSON): what the operator decides on,
+    # e.g. the general manager's comment on a returned draft.
+    variables: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    completed_by: Mapped[str | None] = mapped_column(String(200))
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Event(Base):
+    """Append-only history, hash-chained: each row hashes the previous hash and itself."""
+
+    __tablename__ = "event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"), index=True)
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(50))
+    actor: Mapped[str] = mapped_column(String(200))
+    # Set when an admin acts as someone else (`--as`): the login that really acted.
+    real_actor: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class HistoryHead(Base):
+    """The chain's head, kept apart so that deleting the newest events is detected too."""
+
+    __tablename__ = "history_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class User(Base):
+    __tablename__ = "user_account"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class UserRole(Base):
+    __tablename__ = "user_role"
+
+    user_name: Mapped[str] = mapped_column(ForeignKey("user_account.name"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+
+class QualityPlan(Base):
+    """An issued organisational quality plan (6.1.2), written by the `plan.issue` handler."""
+
+    __tablename__ = "quality_plan"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id"), unique=True)
+    period: Mapped[str] = mapped_column(String(50))
+    objectives: Mapped[str] = mapped_column(Text)
+    verification: Mapped[str] = mapped_column(Text)
+    resources: Mapped[str] = mapped_column(Text)
+    audit_schedule: Mapped[str] = mapped_column(Text)
+    indicator_cycle: Mapped[str] = mapped_column(String(50))
+    spot_check_plan: Mapped[str] = mapped_column(Text)
+    revisions: Mapped[int] = mapped_column(Integer)
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approval_comment: Mapped[str | None] = mapped_column(Text)
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    issued_by: Mapped[str] = mapped_column(String(200))
