@@ -64,6 +64,7 @@ class Runtime:
         self.handlers = handlers or Registry()
         self.serializer = WorkflowSerializer()
         self.script_engine = expressions.script_engine()
+        self.max_depth = MAX_DEPTH
         self._specs: dict[int, tuple[Any, dict]] = {}
         self._models: dict[int, dict[str, Any]] = {}
 
@@ -310,7 +311,7 @@ class Runtime:
         row, workflow = loaded.row, loaded.workflow
         ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
         for spiff_task in ready.values():
-            if _depth(spiff_task) > MAX_DEPTH:
+            if _depth(spiff_task) > self.max_depth:
                 raise OpsqaError(f"instance {row.id}: a loop at {spiff_task.task_spec.bpmn_id} has run too "
                                  "many times; SpiffWorkflow would lose track of the task")  # fmt: skip
         open_rows = {t.id: t for t in session.scalars(select(Task).where(Task.instance_id == row.id,

@@ -94,7 +94,7 @@ class Database:
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A session for reads only; it never takes the write lock."""
-        with Session(self._read_bind) as session, session.begin():
+        with Session(self._read_bind, expire_on_commit=False) as session, session.begin():
             yield session
 
     def dispose(self) -> None:

@@ -1,0 +1,75 @@
+"""Fixtures: a real SQLite file per test, a simulated clock, the engine, and the CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+from helpers import ADMIN, make_engine
+
+from cli import cli
+from engine import Engine, SimulatedClock
+from store import create_database
+
+ROOT = Path(__file__).resolve().parent.parent
+PROCESSES = ROOT / "processes"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def db_path(tmp_path) -> Path:
+    return tmp_path / "opsqa.db"
+
+
+@pytest.fixture
+def clock() -> SimulatedClock:
+    return SimulatedClock(datetime(2027, 1, 1, 9, 0, tzinfo=SHANGHAI))
+
+
+@pytest.fixture
+def database(db_path):
+    database = create_database(str(db_path))
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def engine(database, db_path, clock) -> Engine:
+    """An engine with the domain handlers, an admin, and one user per role of the quality plan."""
+    engine = make_engine(db_path, clock)
+    engine.add_user(ADMIN, ["admin"])
+    admin = engine.actor(ADMIN)
+    engine.add_user("qmd1", ["qmd"], display_name="张三", actor=admin)
+    engine.add_user("gm1", ["gm"], display_name="李四", actor=admin)
+    yield engine
+    engine.database.dispose()
+
+
+@pytest.fixture
+def admin(engine):
+    return engine.actor(ADMIN)
+
+
+class Cli:
+    """Runs `opsqa` in-process on the test's database, as a given OS login."""
+
+    def __init__(self, db_path: Path):
+        self.db_path = db_path
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, login: str = ADMIN, input: str | None = None):
+        return self.runner.invoke(cli, ["--db", str(self.db_path), *args], obj={"login": login}, input=input)
+
+    def json(self, *args: str, login: str = ADMIN):
+        result = self(*args, "--json", login=login)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+
+@pytest.fixture
+def run(db_path) -> Cli:
+    return Cli(db_path)
