@@ -15,8 +15,6 @@ from cli import cli
 from engine import Engine, SimulatedClock
 from store import create_database
 
-ROOT = Path(__file__).resolve().parent.parent
-PROCESSES = ROOT / "processes"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 

@@ -8,6 +8,8 @@ from engine import Engine, Registry, SimulatedClock
 from handlers import registry as domain_registry
 
 ADMIN = "admin1"
+ROOT = Path(__file__).resolve().parent.parent
+PROCESSES = ROOT / "processes"
 
 HEAD = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'

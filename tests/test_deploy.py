@@ -1,0 +1,111 @@
+"""Deploying BPMN: every bad input is one clear line, exit 1, and nothing stored."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import PROCESSES, flow, linear, process, service_task, user_task
+
+PLAN = (PROCESSES / "quality_plan.bpmn").read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def ready(run):
+    assert run("init").exit_code == 0
+    return run
+
+
+def _refused(run, tmp_path, files: dict[str, str], expected: str) -> str:
+    paths = []
+    for name, text in files.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        paths.append(str(path))
+    before = run("history", "--json").stdout
+    for command in ("validate", "deploy"):
+        result = run(command, *paths)
+        assert result.exit_code == 1, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in result.output, result.output
+        assert expected in lines[0], lines[0]
+    assert run("processes", "--json").stdout.strip() == "[]"
+    assert run("history", "--json").stdout == before
+    return lines[0]
+
+
+def test_malformed_xml_names_the_line(ready, tmp_path):
+    broken = PLAN.replace('<bpmn:userTask id="approve_plan"', '<bpmn:userTask id="approve_plan" <', 1)
+    line = PLAN[: PLAN.index('<bpmn:userTask id="approve_plan"')].count("\n") + 1
+    _refused(ready, tmp_path, {"plan.bpmn": broken}, f"plan.bpmn:{line}: malformed XML")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("gw_decision", "complexGateway", "[gw_decision]: complex gateways are not supported"),
+        ("gw_decision", "frobnicate", "[gw_decision]: unsupported BPMN element <frobnicate>"),
+        ('camunda:topic="plan.issue"', 'camunda:topic="plan.nowhere"',
+         "[issue_plan]: unknown handler topic 'plan.nowhere' (registered: plan.issue)"),
+        ('${decision == "approved"}', '${decision == }', "[flow_approved]: condition: expression"),
+        ('<camunda:formField id="comment"', '<camunda:formField id="draft_plan"', "duplicate id 'draft_plan'"),
+        ('<camunda:value id="monthly"', '<camunda:value id="gm"', "duplicate id 'gm'"),
+        ('type="enum">', 'type="money">', "form field indicator_cycle has type 'money'"),
+        ('camunda:type="external" ', 'camunda:class="org.example.Issue" ', "[issue_plan]: camunda:class is not"),
+    ],
+)
+def test_bad_element_names_the_element(ready, tmp_path, old, new, expected):
+    if "<" in old or "=" in old:
+        assert old in PLAN
+        text = PLAN.replace(old, new, 1)
+    else:  # rename the element `old` to the tag `new`
+        start = PLAN.index(f'<bpmn:exclusiveGateway id="{old}"')
+        end = PLAN.index("</bpmn:exclusiveGateway>", start) + len("</bpmn:exclusiveGateway>")
+        element = PLAN[start:end].replace("bpmn:exclusiveGateway", f"bpmn:{new}")
+        text = PLAN[:start] + element + PLAN[end:]
+    message = _refused(ready, tmp_path, {"plan.bpmn": text}, expected)
+    assert message.startswith(f"opsqa: {tmp_path / 'plan.bpmn'}:")
+
+
+def test_script_task_with_code_is_refused(ready, tmp_path):
+    script = ('<bpmn:scriptTask id="run_code" scriptFormat="python">'
+              "<bpmn:script>import os</bpmn:script></bpmn:scriptTask>")
+    text = linear("scripted", ("run_code", script))
+    _refused(ready, tmp_path, {"s.bpmn": text}, "[run_code]: script tasks are refused: code lives in handlers/")
+
+
+def test_two_files_defining_one_process(ready, tmp_path):
+    _refused(ready, tmp_path, {"a.bpmn": PLAN, "b.bpmn": PLAN}, "process 'quality_plan' is also defined in")
+
+
+def test_call_to_a_missing_process(ready, tmp_path):
+    call = '<bpmn:callActivity id="call_audit" calledElement="internal_audit" />'
+    _refused(ready, tmp_path, {"c.bpmn": linear("caller", ("call_audit", call))},
+             "[call_audit]: the call activity calls process 'internal_audit', which is not deployed")  # fmt: skip
+
+
+def test_user_task_outside_every_lane(ready, tmp_path):
+    body = ('<bpmn:startEvent id="start" />' + user_task("lost") + '<bpmn:endEvent id="end" />'
+            + flow("f1", "start", "lost") + flow("f2", "lost", "end"))  # fmt: skip
+    text = process("laned", body, {"ops": ["start", "end"]})
+    _refused(ready, tmp_path, {"l.bpmn": text}, "[lost]: the user task is in no lane")
+
+
+def test_not_bpmn_and_missing_files(ready, tmp_path):
+    _refused(ready, tmp_path, {"x.bpmn": "<html/>"}, "not a BPMN 2.0 file")
+    result = ready("deploy", str(tmp_path / "nope.bpmn"))
+    assert result.exit_code == 1 and "nope.bpmn: no such file or folder" in result.stderr
+
+
+def test_call_activity_resolves_against_deployed_processes(ready, tmp_path):
+    callee = tmp_path / "callee.bpmn"
+    callee.write_text(linear("callee", ("work", user_task("work"))), encoding="utf-8")
+    caller = tmp_path / "caller.bpmn"
+    caller.write_text(linear("caller", ("call", '<bpmn:callActivity id="call" calledElement="callee" />'),
+                             ("after", service_task("after", "plan.issue"))), encoding="utf-8")  # fmt: skip
+    assert ready("deploy", str(callee)).exit_code == 0
+    result = ready("deploy", str(caller))
+    assert result.exit_code == 0, result.output
+    assert "caller (caller): version 1" in result.stdout
+    # A changed callee makes a new caller version when deployed together.
+    callee.write_text(linear("callee", ("work", user_task("work")), ("more", user_task("more"))), encoding="utf-8")
+    result = ready("deploy", str(callee), str(caller))
+    assert "callee (callee): version 2" in result.stdout and "caller (caller): version 2" in result.stdout
