@@ -431,6 +431,26 @@ def _describe_field(field: dict) -> str:
     return ", ".join(parts)
 
 
+# -- records -------------------------------------------------------------------------------
+
+
+@cli.command()
+@json_option
+@pass_state
+def plans(state: State, as_json: bool):
+    """The issued organisational quality plans (6.1.2), newest last.
+
+    Example: opsqa plans --json
+    """
+    from handlers.plan import list_plans
+
+    with state.engine.database.reading() as session:
+        rows = list_plans(session)
+    columns = [("period", "PERIOD"), ("instance_id", "INST"), ("objectives", "OBJECTIVES"), ("indicator_cycle", "KPI"),
+               ("revisions", "DRAFTS"), ("approved_by", "APPROVED"), ("issued_at", "ISSUED")]  # fmt: skip
+    _render(rows, columns, as_json)
+
+
 # -- history -------------------------------------------------------------------------------
 
 

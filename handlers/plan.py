@@ -49,5 +49,7 @@ def issue_plan(context: HandlerContext) -> dict:
     return {"plan_id": plan.id, "issued_at": context.now.isoformat()}
 
 
-def list_plans(session) -> list[QualityPlan]:
-    return list(session.scalars(select(QualityPlan).order_by(QualityPlan.id)))
+def list_plans(session) -> list[dict]:
+    """Every issued plan, as plain data."""
+    plans = session.scalars(select(QualityPlan).order_by(QualityPlan.id))
+    return [{column.key: getattr(plan, column.key) for column in QualityPlan.__table__.columns} for plan in plans]

@@ -59,6 +59,8 @@ def test_the_quality_plan_from_the_command_line(ready, tmp_path):
     result = run("task", "complete", _task(run)["id"], "--set", "decision=approved", login="gm1")
     assert result.exit_code == 0, result.output
 
+    plans = run.json("plans")
+    assert [(p["period"], p["revisions"], p["approved_by"]) for p in plans] == [("2027", 2, "gm1")]
     shown = run("instance", "show", "1")
     assert "key 2027  completed" in shown.stdout
     assert [i["status"] for i in run.json("instances")] == ["completed"]
