@@ -197,11 +197,20 @@ def deploy(state: State, paths: tuple[str, ...]):
 @click.argument("paths", nargs=-1)
 @pass_state
 def validate(state: State, paths: tuple[str, ...]):
-    """Check BPMN files without deploying them.
+    """Check BPMN files without deploying them (works without a database too).
 
     Example: opsqa validate processes/
     """
-    builds = state.engine.validate(list(paths) or ["processes"])
+    from store import NoDatabase
+
+    try:
+        engine = state.engine
+    except NoDatabase:  # checking files needs no database; calls then resolve among the files given
+        from engine import Engine
+        from handlers import registry
+
+        engine = Engine(None, handlers=registry)
+    builds = engine.validate(list(paths) or ["processes"])
     for build in builds:
         tasks = len(build.model["user_tasks"])
         click.echo(f"{build.process_id} ({build.name}): ok, {tasks} user tasks  [{build.source_file}]")

@@ -109,3 +109,10 @@ def test_call_activity_resolves_against_deployed_processes(ready, tmp_path):
     callee.write_text(linear("callee", ("work", user_task("work")), ("more", user_task("more"))), encoding="utf-8")
     result = ready("deploy", str(callee), str(caller))
     assert "callee (callee): version 2" in result.stdout and "caller (caller): version 2" in result.stdout
+
+
+def test_validate_needs_no_database(run):
+    result = run("validate", "processes")
+    assert result.exit_code == 0, result.output
+    assert "quality_plan (组织级质量管理计划): ok, 2 user tasks" in result.stdout
+    assert not run.db_path.exists()

@@ -1,0 +1,35 @@
+"""On a terminal, `task complete` asks for the required fields it was not given."""
+
+from __future__ import annotations
+
+import os
+import pty
+import pwd
+import subprocess
+import sys
+
+from helpers import PLAN_VALUES
+
+
+def test_missing_required_fields_are_prompted_for(run):
+    login = pwd.getpwuid(os.getuid()).pw_name
+    assert run("init", login=login).exit_code == 0
+    assert run("users", "add", "qmd1", "--role", "qmd", login=login).exit_code == 0
+    assert run("deploy", "processes", login=login).exit_code == 0
+    assert run("start", "quality_plan", login=login).exit_code == 0
+    task_id = run.json("tasks", login=login)[0]["id"]
+
+    given = {k: v for k, v in PLAN_VALUES.items() if k not in ("resources", "spot_check_plan")}
+    args = [sys.executable, "-c", "import cli; cli.main()", "--db", str(run.db_path), "--as", "qmd1",
+            "task", "complete", task_id[:8], *sum((["--set", f"{k}={v}"] for k, v in given.items()), [])]  # fmt: skip
+    controller, terminal = pty.openpty()
+    answers = f"{PLAN_VALUES['resources']}\n{PLAN_VALUES['spot_check_plan']}\n".encode()
+    os.write(controller, answers)
+    result = subprocess.run(args, stdin=terminal, capture_output=True, timeout=60, cwd=os.getcwd())
+    os.close(terminal)
+    os.close(controller)
+    assert result.returncode == 0, result.stderr.decode()
+    assert "c) 所需资源" in result.stdout.decode() and "f) 现场抽查巡查计划" in result.stdout.decode()
+    values = [e for e in run.json("history", login=login) if e["kind"] == "task.completed"][0]["payload"]["values"]
+    assert values["resources"] == PLAN_VALUES["resources"]
+    assert values["spot_check_plan"] == PLAN_VALUES["spot_check_plan"]
