@@ -1,0 +1,201 @@
+"""`python -m bench [--instances N] [--rounds R] [--quick] [--profile]`: see bench/__init__.py."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+DEFAULTS = {"instances": 200, "rounds": 5, "warmup": 5}
+QUICK = {"instances": 3, "rounds": 2, "warmup": 1}
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Time bench_ten_steps start to end: opsqa on SQLite, raw SpiffWorkflow in memory, and raw "
+        "SpiffWorkflow with a JSON round trip around each user task.",
+    )
+    parser.add_argument("--instances", type=int, help=f"instances per round and variant "
+                        f"(default {DEFAULTS['instances']}; {QUICK['instances']} with --quick)")  # fmt: skip
+    parser.add_argument("--rounds", type=int, help=f"timed rounds (default {DEFAULTS['rounds']})")
+    parser.add_argument("--warmup", type=int, help=f"untimed instances per variant first "
+                        f"(default {DEFAULTS['warmup']})")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="a tiny smoke run; writes no results file")
+    parser.add_argument("--output", type=Path, help="results file (default bench/results.json; none with --quick)")
+    parser.add_argument("--dir", type=Path, help="where the temporary SQLite database lives (default: the temp dir)")
+    parser.add_argument("--profile", action="store_true", help="then profile one round of the opsqa variant")
+    args = parser.parse_args(argv)
+    base = QUICK if args.quick else DEFAULTS
+    for name, value in base.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.instances < 1 or args.rounds < 1 or args.warmup < 0:
+        parser.error("--instances and --rounds must be at least 1, --warmup at least 0")
+    if args.output is None and not args.quick:
+        args.output = RESULTS
+    return args
+
+
+def _round(variant, count: int) -> tuple[float, list]:
+    """Run `count` instances; return instances per second and the results (checked after the clock stops)."""
+    gc.collect()
+    run_one = variant.run_one
+    results = []
+    start = time.perf_counter()
+    for _ in range(count):
+        results.append(run_one())
+    elapsed = time.perf_counter() - start
+    for result in results:
+        variant.check(result)
+    return count / elapsed, results
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _environment() -> dict[str, Any]:
+    import sqlalchemy
+    from SpiffWorkflow.version import __version__ as spiff_version
+
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {
+        "python": platform.python_version(), "implementation": platform.python_implementation(),
+        "SpiffWorkflow": spiff_version, "SQLAlchemy": sqlalchemy.__version__, "sqlite": sqlite3.sqlite_version,
+        "cores": os.cpu_count(), "cores_usable": affinity, "cpu": _cpu_model(), "platform": platform.platform(),
+    }  # fmt: skip
+
+
+def _table(variants, rates: dict[str, list[float]]) -> tuple[str, dict[str, Any]]:
+    opsqa_median = statistics.median(rates[variants[0].key])
+    figures: dict[str, Any] = {}
+    header = f"{'variant':<36}{'median /s':>11}{'min /s':>10}{'max /s':>10}{'ms/inst':>9}{'opsqa/variant':>15}"
+    lines = [header, "-" * len(header)]
+    for variant in variants:
+        values = rates[variant.key]
+        median = statistics.median(values)
+        ratio = opsqa_median / median
+        figures[variant.key] = {
+            "name": variant.name, "median_per_s": round(median, 2), "min_per_s": round(min(values), 2),
+            "max_per_s": round(max(values), 2), "ms_per_instance_median": round(1000 / median, 3),
+            "rounds_per_s": [round(v, 2) for v in values], "opsqa_over_this": round(ratio, 4),
+        }  # fmt: skip
+        lines.append(f"{variant.name:<36}{median:>11.1f}{min(values):>10.1f}{max(values):>10.1f}"
+                     f"{1000 / median:>9.2f}{ratio:>15.3f}")  # fmt: skip
+    return "\n".join(lines), figures
+
+
+def _profile(opsqa, count: int) -> None:
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    ids = [opsqa.run_one() for _ in range(count)]
+    profiler.disable()
+    for instance_id in ids:
+        opsqa.check(instance_id)
+    print(f"\nprofile of {count} opsqa instances (top 20 by own time, then by cumulative time)")
+    stats = pstats.Stats(profiler, stream=sys.stdout).strip_dirs()
+    stats.sort_stats("tottime").print_stats(20)
+    stats.sort_stats("cumulative").print_stats(30)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    began = time.perf_counter()
+    from .variants import BenchFailure, Opsqa, RawInMemory, RawSerialized, state_sizes
+
+    if args.dir is not None:
+        args.dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="opsqa-bench-", dir=args.dir) as directory:
+        variants = [Opsqa(Path(directory)), RawInMemory(), RawSerialized()]
+        opsqa = variants[0]
+        try:
+            for variant in variants:
+                if args.warmup:
+                    _round(variant, args.warmup)
+            rates: dict[str, list[float]] = {variant.key: [] for variant in variants}
+            last_opsqa_id = None
+            for number in range(1, args.rounds + 1):  # interleaved, so drift hits every variant alike
+                for variant in variants:
+                    rate, results = _round(variant, args.instances)
+                    rates[variant.key].append(rate)
+                    if variant is opsqa:
+                        last_opsqa_id = results[-1]
+                done = ", ".join(f"{variant.key} {rates[variant.key][-1]:.1f}/s" for variant in variants)
+                print(f"round {number}/{args.rounds}: {done}", file=sys.stderr)
+            sizes = state_sizes(opsqa, last_opsqa_id)
+            settings = opsqa.settings()
+            if args.profile:
+                _profile(opsqa, args.instances)
+        except BenchFailure as exc:
+            print(f"bench: FAILED: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            for variant in variants:
+                variant.close()
+
+    table, figures = _table(variants, rates)
+    environment = _environment()
+    ratios = {
+        "opsqa_over_raw_in_memory": figures["raw_in_memory"]["opsqa_over_this"],
+        "opsqa_over_raw_serialized": figures["raw_serialized"]["opsqa_over_this"],
+    }
+    print(f"\nbench_ten_steps (5 user tasks, 4 service tasks, 1 gateway), start to end: {args.rounds} rounds x "
+          f"{args.instances} instances, {args.warmup} warm-up; SQLite {settings['journal_mode']}, "
+          f"synchronous={settings['synchronous']}; {environment['cores']} cores, Python {environment['python']}, "
+          f"SpiffWorkflow {environment['SpiffWorkflow']}, SQLAlchemy {environment['SQLAlchemy']}\n")  # fmt: skip
+    print(table)
+    print(f"\nopsqa / raw in memory: {ratios['opsqa_over_raw_in_memory']:.3f} "
+          f"({1 / ratios['opsqa_over_raw_in_memory']:.1f}x slower); "
+          f"opsqa / raw + JSON round trip: {ratios['opsqa_over_raw_serialized']:.3f} "
+          f"({1 / ratios['opsqa_over_raw_serialized']:.1f}x slower)")  # fmt: skip
+    print(f"state of one completed instance: opsqa {sizes['opsqa_state_json']:,} B (spec by reference; the spec, "
+          f"{sizes['opsqa_spec_json_per_version']:,} B, is stored once per version); library default with the "
+          f"spec embedded {sizes['library_default_embedded_spec']:,} B")  # fmt: skip
+
+    if args.output is not None:
+        results = {
+            "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+            "process": "bench/processes/bench_ten_steps.bpmn",
+            "settings": {
+                "instances_per_round": args.instances,
+                "rounds": args.rounds,
+                "warmup": args.warmup,
+                "quick": args.quick,
+                "statistic": "median of the rounds' instances/s",
+                "sqlite": {k: v for k, v in settings.items() if k != "file"},
+            },  # fmt: skip
+            "environment": environment,
+            "variants": figures,
+            "ratios": ratios,
+            "state_bytes": sizes,
+            "wall_seconds": round(time.perf_counter() - began, 1),
+        }
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"results written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
