@@ -52,11 +52,14 @@ def append_event(
     payload: dict[str, Any] | None = None,
 ) -> Event:
     """Append one event in the caller's transaction (the head row serialises writers)."""
-    query = select(HistoryHead).where(HistoryHead.id == 1).with_for_update()
-    head = session.execute(query).scalar_one_or_none()
-    if head is None:
-        head = HistoryHead(id=1, last_hash=GENESIS, count=0)
-        session.add(head)
+    head = session.info.get("history_head")  # locked once per transaction, then kept
+    if head is None or head not in session:
+        query = select(HistoryHead).where(HistoryHead.id == 1).with_for_update()
+        head = session.execute(query).scalar_one_or_none()
+        if head is None:
+            head = HistoryHead(id=1, last_hash=GENESIS, count=0)
+            session.add(head)
+        session.info["history_head"] = head
     event = Event(
         id=head.count + 1,
         at=at,
