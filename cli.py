@@ -328,18 +328,22 @@ def _show_instance(state: State, instance_id: int, as_json: bool) -> None:
 @click.option("--role", help="Only tasks of this role (lane id).")
 @click.option("--mine", is_flag=True, help="Only tasks assigned to or claimed by you.")
 @click.option("--instance", "instance_id", type=int, help="Only tasks of this instance.")
+@click.option("--overdue", is_flag=True, help="Only open tasks past their due date.")
 @click.option("--all", "all_states", is_flag=True, help="Completed and cancelled tasks too.")
 @json_option
 @pass_state
-def tasks(state: State, role: str | None, mine: bool, instance_id: int | None, all_states: bool, as_json: bool):
+def tasks(state: State, role: str | None, mine: bool, instance_id: int | None, overdue: bool, all_states: bool,
+          as_json: bool):  # fmt: skip
     """List open user tasks.
 
-    Example: opsqa tasks --role gm
+    Example: opsqa tasks --role gm --overdue
     """
     actor = state.actor() if mine else None
-    rows = state.engine.tasks(role=role, mine=actor, instance_id=instance_id, state=None if all_states else "ready")
+    rows = state.engine.tasks(role=role, mine=actor, instance_id=instance_id, state=None if all_states else "ready",
+                              overdue=overdue)  # fmt: skip
     columns = [("id", "TASK"), ("instance", "INST"), ("name", "NAME"), ("role", "ROLE"), ("state", "STATE"),
-               ("assignee", "ASSIGNEE"), ("claimed_by", "CLAIMED"), ("created_at", "SINCE")]  # fmt: skip
+               ("assignee", "ASSIGNEE"), ("claimed_by", "CLAIMED"), ("created_at", "SINCE"),
+               ("due_at", "DUE")]  # fmt: skip
     _render(rows, columns, as_json)
 
 
@@ -438,6 +442,109 @@ def _describe_field(field: dict) -> str:
     if "default" in field:
         parts.append(f"default {field['default']}")
     return ", ".join(parts)
+
+
+# -- time ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--now", "now_text", metavar="TIME", help="Act as if it were this time (ISO 8601 with offset).")
+@json_option
+@pass_state
+def tick(state: State, now_text: str | None, as_json: bool):
+    """Run one scheduler pass: start due periods of schedules, fire due timers (for cron).
+
+    Example: opsqa tick --now 2027-01-01T09:00:00+08:00
+    """
+    if now_text:
+        from engine import SimulatedClock
+
+        state.engine.clock = SimulatedClock(_parse_now(now_text))
+    report = state.engine.tick()
+    if as_json:
+        _print_json({"now": report.now, "started": report.started, "skipped": report.skipped,
+                     "timers": report.timers, "failed": report.failed})  # fmt: skip
+        return
+    for fire in report.started:
+        note = " (caught up)" if fire["caught_up"] else ""
+        started = f"instance {fire['instance']}" if fire["instance"] else "already started by hand"
+        click.echo(f"started {fire['process']} period {fire['period']}{note}: {started}")
+    for skip in report.skipped:
+        click.echo(f"skipped {skip['process']} periods {', '.join(skip['periods'])} (policy latest)")
+    for timer in report.timers:
+        click.echo(f"timer {timer['timer']} of instance {timer['instance']} fired (due {_cell(timer['due'])})")
+    for failure in report.failed:
+        click.echo(f"instance {failure['instance']}: timer failed: {failure['error']}", err=True)
+    if report.quiet:
+        click.echo("nothing was due", err=True)
+    if report.failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--next", "count", type=int, default=3, show_default=True, help="How many next fire times.")
+@json_option
+@pass_state
+def schedules(state: State, count: int, as_json: bool):
+    """Schedules (timer start events) with their next fire times.
+
+    Example: opsqa schedules --next 5
+    """
+    rows = state.engine.schedules(count)
+    if not as_json:
+        for row in rows:
+            row["next"] = ", ".join(f"{n['period']} ({_cell(n['at'])})" for n in row["next"]) or "-"
+    columns = [("process", "PROCESS"), ("expression", "TIMER"), ("policy", "CATCH-UP"), ("last_period", "LAST"),
+               ("next", "NEXT")]  # fmt: skip
+    _render(rows, columns, as_json)
+
+
+@cli.group()
+def scheduler():
+    """The scheduler daemon."""
+
+
+@scheduler.command("run")
+@click.option("--interval", type=float, default=30.0, show_default=True, help="Seconds between passes at most.")
+@pass_state
+def scheduler_run(state: State, interval: float):
+    """Run the scheduler until SIGINT/SIGTERM: fires schedules and timers as they fall due.
+
+    Example: opsqa scheduler run --interval 10
+    """
+    from engine.daemon import run_daemon
+
+    run_daemon(state.engine, interval=interval)
+
+
+@cli.command()
+@click.argument("key", required=False)
+@click.argument("value", required=False)
+@json_option
+@pass_state
+def settings(state: State, key: str | None, value: str | None, as_json: bool):
+    """Show the settings, or change one (admins; recorded in the history).
+
+    Example: opsqa settings timezone Asia/Shanghai
+    """
+    if key is not None:
+        if value is None:
+            raise click.UsageError("give a value to set, or no key to list the settings")
+        state.engine.change_setting(key, value, actor=state.actor())
+        click.echo(f"{key} = {value}", err=True)
+        return
+    _render(state.engine.settings(), [("key", "KEY"), ("value", "VALUE"), ("default", "DEFAULT"),
+                                      ("description", "MEANING")], as_json)  # fmt: skip
+
+
+def _parse_now(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 time", param_hint="--now") from None
+    if when.tzinfo is None:
+        raise click.BadParameter(f"{text!r} has no time-zone offset, e.g. {text}+08:00", param_hint="--now")
+    return when
 
 
 # -- records -------------------------------------------------------------------------------

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from store import ChainReport, Database, Definition, Event, Instance, Task, append_event, verify_chain
+from store import (
+    ChainReport,
+    Database,
+    Definition,
+    Event,
+    Instance,
+    Schedule,
+    ScheduleFire,
+    Task,
+    append_event,
+    verify_chain,
+)
 
 from . import users as users_module
 from .clock import Clock, SystemClock
@@ -87,6 +100,7 @@ class Engine:
                 )  # fmt: skip
                 session.add(definition)
                 session.flush()
+                _sync_schedule(session, build, version, now, actor)
                 append_event(session, at=now, kind="definition.deployed", actor=actor.name, real_actor=actor.real,
                              payload={"process": build.process_id, "version": version, "sha256": build.sha256,
                                       "file": build.source_file})  # fmt: skip
@@ -114,6 +128,57 @@ class Engine:
                  "deployed_at": d.deployed_at, "deployed_by": d.deployed_by, "active": counts.get(d.process_id, 0)}
                 for d in rows
             ]  # fmt: skip
+
+    # -- time
+
+    def tick(self, now: datetime | None = None):
+        """One scheduler pass: due schedules, then due timers."""
+        from .scheduler import tick
+
+        return tick(self, now or self.clock.now())
+
+    def schedules(self, count: int = 3) -> list[dict[str, Any]]:
+        """Each schedule with its last period and its next fire times."""
+        from . import timers
+
+        now = self.clock.now()
+        with self.database.reading() as session:
+            rows = session.scalars(select(Schedule).order_by(Schedule.process_id)).all()
+            fires = session.scalars(select(ScheduleFire).order_by(ScheduleFire.fire_time)).all()
+        last = {fire.process_id: fire for fire in fires}
+        fired = {(fire.process_id, fire.period) for fire in fires}
+        views = []
+        for row in rows:
+            zone = ZoneInfo(row.zone)
+            cycle = timers.parse_cycle(row.timer_kind, row.expression, zone)
+            upcoming = [when for when in cycle.next_fires(now, count + 5)
+                        if (row.process_id, cycle.period(when, zone)) not in fired][:count]  # fmt: skip
+            fire = last.get(row.process_id)
+            views.append({
+                "process": row.process_id, "expression": row.expression, "zone": row.zone, "policy": row.policy,
+                "enabled": row.enabled, "version": row.version,
+                "last_period": fire.period if fire else None, "last_fire": fire.fire_time if fire else None,
+                "next": [{"period": cycle.period(when, zone), "at": when} for when in upcoming] if row.enabled else [],
+            })  # fmt: skip
+        return views
+
+    def settings(self) -> list[dict[str, Any]]:
+        from . import settings
+
+        with self.database.reading() as session:
+            return settings.all_settings(session)
+
+    def change_setting(self, key: str, value: str, *, actor: Actor) -> None:
+        from . import settings
+
+        with self.database.transaction() as session:
+            settings.change(session, key, value, now=self.clock.now(), actor=actor)
+            if key in ("timezone", "catch_up_policy"):  # schedules carry the zone and policy they fire by
+                for schedule in session.scalars(select(Schedule)):
+                    if key == "timezone":
+                        schedule.zone = value
+                    else:
+                        schedule.policy = value
 
     # -- instances
 
@@ -152,9 +217,11 @@ class Engine:
     # -- tasks
 
     def tasks(self, *, role: str | None = None, mine: Actor | None = None, instance_id: int | None = None,
-              state: str | None = "ready") -> list[dict[str, Any]]:  # fmt: skip
+              state: str | None = "ready", overdue: bool = False) -> list[dict[str, Any]]:  # fmt: skip
         with self.database.reading() as session:
             query = select(Task).order_by(Task.created_at, Task.id)
+            if overdue:
+                query = query.where(Task.state == "ready", Task.due_at < self.clock.now())
             if state:
                 query = query.where(Task.state == state)
             if role:
@@ -208,6 +275,36 @@ class Engine:
     def verify_history(self) -> ChainReport:
         with self.database.reading() as session:
             return verify_chain(session)
+
+
+def _sync_schedule(session, build, version: int, now: datetime, actor: Actor) -> None:
+    """A timer start event is the process's schedule; a new version moves it (a period never fires twice)."""
+    from . import settings
+
+    timer = build.model.get("start_timer")
+    schedule = session.scalar(select(Schedule).where(Schedule.process_id == build.process_id))
+    if timer is None:
+        if schedule is not None and schedule.enabled:
+            schedule.enabled, schedule.version, schedule.updated_at = False, version, now
+            append_event(session, at=now, kind="schedule.disabled", actor=actor.name, real_actor=actor.real,
+                         payload={"process": build.process_id, "version": version})  # fmt: skip
+        return
+    if schedule is None:
+        schedule = Schedule(process_id=build.process_id, version=version, timer_kind=timer["kind"],
+                            expression=timer["expression"], zone=settings.get(session, "timezone"),
+                            policy=settings.get(session, "catch_up_policy"), source="diagram", enabled=True,
+                            created_at=now, updated_at=now)  # fmt: skip
+        session.add(schedule)
+        kind = "schedule.created"
+    elif (schedule.timer_kind, schedule.expression, schedule.enabled) != (timer["kind"], timer["expression"], True):
+        schedule.timer_kind, schedule.expression, schedule.enabled = timer["kind"], timer["expression"], True
+        schedule.version, schedule.updated_at = version, now
+        kind = "schedule.updated"
+    else:
+        schedule.version = version
+        return
+    append_event(session, at=now, kind=kind, actor=actor.name, real_actor=actor.real,
+                 payload={"process": build.process_id, "version": version, "timer": timer})  # fmt: skip
 
 
 def _bpmn_files(paths: list[str]) -> list[Path]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from lxml import etree
 
-from . import expressions, forms
+from . import expressions, forms, timers
 from .errors import InvalidExpression, InvalidProcess
 from .state import WorkflowSerializer
 
@@ -190,7 +190,7 @@ def _check_process(source: SourceFile, process, topics: set[str]) -> None:
                 raise source.fail(f"condition language {language!r} is not supported", element_id, node)
             _check_expression(source, node.text or "", element_id, node, "condition")
         elif tag in ("timeDate", "timeDuration", "timeCycle"):
-            _check_expression(source, node.text or "", element_id, node, "timer")
+            _check_timer(source, process, node, tag, element_id)
         elif tag == "callActivity" and not node.get("calledElement"):
             raise source.fail("the call activity names no process (calledElement)", element_id, node)
     if process_id is None:
@@ -203,6 +203,31 @@ def _nearest_id(node) -> str | None:
             return node.get("id")
         node = node.getparent()
     return None
+
+
+def _start_timer_event(process, timer_value_node):
+    """The start event a timer value belongs to, when it is the process's own start event."""
+    event = timer_value_node.getparent().getparent()
+    if _local(event) == "startEvent" and event.getparent() is process:
+        return event
+    return None
+
+
+def _check_timer(source: SourceFile, process, node, tag: str, element_id) -> None:
+    text = (node.text or "").strip()
+    start = _start_timer_event(process, node)
+    wrapped = text.startswith(("${", "#{"))
+    if not wrapped or expressions.is_iso_timer(text):  # a literal, as modellers write them: P14D, R3/P7D, ...
+        try:
+            timers.check_literal(tag, expressions.unwrap(text), start_event=start is not None)
+        except ValueError as exc:
+            hint = "" if wrapped else " (an expression over variables is written ${...})"
+            raise source.fail(f"timer: {exc}{hint}", element_id, node) from None
+        return
+    if start is not None:
+        raise source.fail(f"timer: a start event's {tag} must be a literal ISO 8601 value (it becomes a "
+                          f"schedule), not {text!r}", element_id, node)  # fmt: skip
+    _check_expression(source, text, element_id, node, "timer")
 
 
 def _check_expression(source: SourceFile, text: str, element_id, node, what: str) -> None:
@@ -254,11 +279,20 @@ def _model(process) -> dict[str, Any]:
                 "name": node.get("name") or element_id,
                 "role": role,
                 "assignee": node.get(f"{{{CAMUNDA_NS}}}assignee"),
+                "due_date": node.get(f"{{{CAMUNDA_NS}}}dueDate"),
                 "form": forms.parse_form(node),
             }
         elif _local(node) == "serviceTask":
             service_tasks[key] = node.get(f"{{{CAMUNDA_NS}}}topic")
-    return {"user_tasks": user_tasks, "service_tasks": service_tasks, "nodes": nodes}
+    return {"user_tasks": user_tasks, "service_tasks": service_tasks, "nodes": nodes,
+            "start_timer": _start_timer(process)}  # fmt: skip
+
+
+def _start_timer(process) -> dict[str, str] | None:
+    for event in process.findall(f"{{{BPMN_NS}}}startEvent"):
+        for value in event.iterfind(f"{{{BPMN_NS}}}timerEventDefinition/*"):
+            return {"kind": _local(value), "expression": expressions.unwrap(value.text or ""), "event": event.get("id")}
+    return None
 
 
 def check_files(sources: Iterable[SourceFile], topics: set[str]) -> dict[str, tuple[SourceFile, Any]]:
@@ -317,6 +351,12 @@ def build(sources: list[SourceFile], topics: set[str], wanted: set[str] | None =
                 model["user_tasks"].update(part["user_tasks"])
                 model["service_tasks"].update(part["service_tasks"])
                 model["nodes"][name] = part["nodes"]
+                if name == process_id:
+                    model["start_timer"] = part["start_timer"]
+        # A timer start event becomes a schedule: each fire starts a new instance itself, so the
+        # spec starts plainly (kept as a timer, the instance would wait on it, or loop inside one state).
+        for each in [spec, *subprocess_specs.values()]:
+            _plain_start(each)
         spec_json = serializer.dump_spec(spec, subprocess_specs)
         builds.append(
             ProcessBuild(
@@ -358,3 +398,13 @@ def _parser():
     from SpiffWorkflow.camunda.parser import CamundaParser
 
     return CamundaParser()
+
+
+def _plain_start(spec) -> None:
+    from SpiffWorkflow.bpmn.specs.event_definitions import NoneEventDefinition
+    from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+    from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+
+    for task_spec in spec.task_specs.values():
+        if isinstance(task_spec, StartEvent) and isinstance(task_spec.event_definition, TimerEventDefinition):
+            task_spec.event_definition = NoneEventDefinition()

@@ -22,9 +22,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from store import Database, Definition, Instance, Task, append_event
+from store import Database, Definition, Instance, Job, Task, append_event
 
-from . import expressions, forms
+from . import expressions, forms, timers
 from .clock import Clock, SystemClock
 from .errors import (
     DuplicateBusinessKey,
@@ -89,51 +89,94 @@ class Runtime:
     ) -> int:
         now = self.clock.now()
         with self.database.transaction() as session:
-            definition = session.scalar(
-                select(Definition).where(Definition.process_id == process_id).order_by(Definition.version.desc())
+            return self.start_in(session, process_id, now=now, actor=actor, business_key=business_key,
+                                 variables=variables)  # fmt: skip
+
+    def start_in(self, session: Session, process_id: str, *, now: datetime, actor: Actor,
+                 business_key: str | None = None, variables: dict | None = None, payload: dict | None = None) -> int:
+        """Start an instance inside the caller's transaction (the scheduler records its fire with it)."""
+        timers.use_clock(self.clock)
+        definition = session.scalar(
+            select(Definition).where(Definition.process_id == process_id).order_by(Definition.version.desc()).limit(1)
+        )
+        if definition is None:
+            raise ProcessNotFound(f"no process {process_id!r} is deployed; see `opsqa processes`")
+        if business_key is not None:
+            _check_key(business_key)
+            clash = session.scalar(
+                select(Instance).where(Instance.process_id == process_id, Instance.business_key == business_key)
             )
-            if definition is None:
-                raise ProcessNotFound(f"no process {process_id!r} is deployed; see `opsqa processes`")
-            if business_key is not None:
-                _check_key(business_key)
-                clash = session.scalar(
-                    select(Instance).where(Instance.process_id == process_id, Instance.business_key == business_key)
+            if clash is not None:
+                raise DuplicateBusinessKey(
+                    f"process {process_id} already has an instance with key {business_key!r} "
+                    f"(#{clash.id}, {clash.status})"
                 )
-                if clash is not None:
-                    raise DuplicateBusinessKey(
-                        f"process {process_id} already has an instance with key {business_key!r} "
-                        f"(#{clash.id}, {clash.status})"
-                    )
-            spec, subprocess_specs = self._spec(session, definition.id)
-            workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
-            workflow.task_tree.data.update(variables or {})
-            row = Instance(
-                definition_id=definition.id,
-                process_id=process_id,
-                business_key=business_key or f"pending-{now.timestamp()}",
-                status="running",
-                state_json="{}",
-                serializer_version=self.serializer.version,
-                library_version=LIBRARY_VERSION,
-                started_at=now,
-                started_by=actor.name,
-                updated_at=now,
-            )
-            session.add(row)
-            try:
+        spec, subprocess_specs = self._spec(session, definition.id)
+        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
+        workflow.task_tree.data.update(variables or {})
+        row = Instance(
+            definition_id=definition.id,
+            process_id=process_id,
+            business_key=business_key or f"pending-{now.timestamp()}",
+            status="running",
+            state_json="{}",
+            serializer_version=self.serializer.version,
+            library_version=LIBRARY_VERSION,
+            started_at=now,
+            started_by=actor.name,
+            updated_at=now,
+        )
+        session.add(row)
+        try:
+            with session.begin_nested():
                 session.flush()
-            except IntegrityError:
-                raise DuplicateBusinessKey(f"process {process_id} already has an instance with that key") from None
-            if business_key is None:
-                row.business_key = str(row.id)
-            self._event(session, now, actor, "instance.started", row.id, payload={
-                "process": process_id, "version": definition.version, "business_key": row.business_key,
-                "variables": variables or {},
-            })  # fmt: skip
-            loaded = _Loaded(row, workflow, self.model(session, definition.id))
-            self._advance(session, loaded, now, actor)
+        except IntegrityError:
+            raise DuplicateBusinessKey(f"process {process_id} already has an instance with that key") from None
+        if business_key is None:
+            row.business_key = str(row.id)
+        self._event(session, now, actor, "instance.started", row.id, payload={
+            "process": process_id, "version": definition.version, "business_key": row.business_key,
+            "variables": variables or {}, **(payload or {}),
+        })  # fmt: skip
+        loaded = _Loaded(row, workflow, self.model(session, definition.id))
+        self._advance(session, loaded, now, actor)
+        self._save(session, loaded, now, actor)
+        return row.id
+
+    def fire_timers(self, instance_id: int, *, now: datetime, actor: Actor) -> list[dict]:
+        """Fire the instance's timers that are due at `now`; returns what fired."""
+        with self.database.transaction() as session:
+            loaded = self._load(session, instance_id)
+            if loaded.row.status != "running":
+                self._sync_job(session, loaded.row, now)
+                return []
+            fired = []
+            for _round in range(MAX_SERVICE_ROUNDS):
+                due = [(task, when) for task, when in timers.waiting_timers(loaded.workflow) if when <= now]
+                if not due:
+                    break
+                for task, when in due:
+                    fired.append(self._timer_fired(session, loaded, task, when, now, actor))
+                self._run_engine(lambda: timers.refresh_due(loaded.workflow), loaded.row.process_id)
+                self._advance(session, loaded, now, actor)
+                if loaded.row.status != "running":
+                    break
             self._save(session, loaded, now, actor)
-            return row.id
+            return fired
+
+    def _timer_fired(self, session, loaded: _Loaded, task, when: datetime, now: datetime, actor: Actor) -> dict:
+        spec = task.task_spec
+        attached = None
+        if getattr(spec, "cancel_activity", None) is not None:  # a boundary event: name the task it watches
+            main = [t for t in task.parent.children if t is not task and not hasattr(t.task_spec, "cancel_activity")]
+            attached = main[0].task_spec.bpmn_id if main else None
+        fired = {
+            "timer": spec.bpmn_id, "name": spec.bpmn_name, "due": when.isoformat(), "attached_to": attached,
+            "interrupting": bool(getattr(spec, "cancel_activity", False)),
+            "boundary": getattr(spec, "cancel_activity", None) is not None,
+        }  # fmt: skip
+        self._event(session, now, actor, "timer.fired", loaded.row.id, str(task.id), fired)
+        return fired
 
     def retry(self, instance_id: int, *, actor: Actor) -> None:
         """Re-run the service task whose handler failed."""
@@ -157,6 +200,7 @@ class Runtime:
             if row.status in ("completed", "cancelled"):
                 raise InstanceNotRunning(f"instance {instance_id} is already {row.status}")
             row.status, row.ended_at, row.updated_at, row.next_due_at = "cancelled", now, now, None
+            self._sync_job(session, row, now)
             for task in session.scalars(select(Task).where(Task.instance_id == instance_id, Task.state == "ready")):
                 task.state = "cancelled"
             self._event(session, now, actor, "instance.cancelled", instance_id, payload={"reason": reason})
@@ -218,7 +262,7 @@ class Runtime:
             raise OpsqaError(f"the instance of task {task_id} changed while completing it; try again") from None
 
     def _ready_task(self, session: Session, task_id: str) -> Task:
-        task = find_task(session, task_id)
+        task = find_task(session, task_id, for_update=True)
         if task.state == "completed":
             raise TaskAlreadyCompleted(task_id, task.completed_by, task.completed_at)
         if task.state != "ready":
@@ -244,6 +288,7 @@ class Runtime:
         if row.library_version != LIBRARY_VERSION:
             raise OpsqaError(f"instance {instance_id} was saved by SpiffWorkflow {row.library_version}; "
                              f"this opsqa runs {LIBRARY_VERSION} and does not convert state")  # fmt: skip
+        timers.use_clock(self.clock)
         spec, subprocess_specs = self._spec(session, row.definition_id)
         workflow = self.serializer.load(row.state_json, spec, subprocess_specs)
         workflow.script_engine = self.script_engine
@@ -302,9 +347,25 @@ class Runtime:
         if row.status == "running" and workflow.is_completed():
             row.status, row.ended_at = "completed", now
             self._event(session, now, actor, "instance.completed", row.id)
+        row.next_due_at = timers.next_due(workflow) if row.status == "running" else None
         row.state_json = self.serializer.dump(workflow)
         row.updated_at = now
+        self._sync_job(session, row, now)
         session.flush()
+
+    def _sync_job(self, session: Session, row: Instance, now: datetime) -> None:
+        """One timer job per waiting instance, due when its earliest timer is."""
+        key = f"timer:{row.id}"
+        job = session.scalar(select(Job).where(Job.key == key))
+        if row.next_due_at is None or row.status != "running":
+            if job is not None:
+                session.delete(job)
+            return
+        if job is None:
+            session.add(Job(key=key, kind="timer", instance_id=row.id, run_after=row.next_due_at, attempts=0,
+                            fence=0, created_at=now))  # fmt: skip
+        else:
+            job.run_after, job.attempts, job.last_error = row.next_due_at, 0, None
 
     def _sync_tasks(self, session: Session, loaded: _Loaded, now: datetime, actor: Actor) -> None:
         """Bring the human-task read model in line with the workflow's ready user tasks."""
@@ -333,7 +394,7 @@ class Runtime:
                 id=task_id, instance_id=row.id, process_id=spiff_task.workflow.spec.name, bpmn_id=bpmn_id,
                 name=spec.get("name") or spiff_task.task_spec.bpmn_name or bpmn_id,
                 role=self._role(loaded, spiff_task, spec), state="ready", assignee=assignee,
-                variables=_to_json(spiff_task.data), created_at=now,
+                due_at=_due_at(spiff_task, spec), variables=_to_json(spiff_task.data), created_at=now,
             ))  # fmt: skip
             self._event(session, now, actor, "task.ready", row.id, task_id,
                         {"task": bpmn_id, "role": spec.get("role"), "assignee": assignee})  # fmt: skip
@@ -354,6 +415,23 @@ class Runtime:
     def _event(self, session, now, actor: Actor, kind, instance_id=None, task_id=None, payload=None) -> None:
         append_event(session, at=now, kind=kind, actor=actor.name, real_actor=actor.real,
                      instance_id=instance_id, task_id=task_id, payload=payload)  # fmt: skip
+
+
+def _due_at(spiff_task, spec: dict) -> datetime | None:
+    """A user task's deadline: its camunda:dueDate, else its earliest interrupting boundary timer."""
+    if spec.get("due_date"):
+        value = expressions.evaluate(spec["due_date"], dict(spiff_task.data))
+        when = timers.parse_when(value)
+        if when is None:
+            raise OpsqaError(f"task {spiff_task.task_spec.bpmn_id}: due date {value!r} is not a date and time "
+                             "with a time-zone offset")  # fmt: skip
+        return when
+    parent = spiff_task.parent
+    if parent is None:
+        return None
+    times = [when for task, when in timers.waiting_timers(spiff_task.workflow)
+             if task.parent is parent and getattr(task.task_spec, "cancel_activity", False)]  # fmt: skip
+    return min(times) if times else None
 
 
 def _to_json(data: dict) -> str:

@@ -12,7 +12,19 @@ from .db import (
 )
 from .history import ChainReport, append_event, verify_chain
 from .migrate import create_database, upgrade_database
-from .models import Definition, Event, Instance, QualityPlan, Task, User, UserRole
+from .models import (
+    Definition,
+    Event,
+    Instance,
+    Job,
+    QualityPlan,
+    Schedule,
+    ScheduleFire,
+    Setting,
+    Task,
+    User,
+    UserRole,
+)
 
 __all__ = [
     "SCHEMA_REVISION",
@@ -22,9 +34,13 @@ __all__ = [
     "Definition",
     "Event",
     "Instance",
+    "Job",
     "NoDatabase",
     "QualityPlan",
+    "Schedule",
+    "ScheduleFire",
     "SchemaMismatch",
+    "Setting",
     "Task",
     "User",
     "UserRole",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -154,6 +155,69 @@ class UserRole(Base):
 
     user_name: Mapped[str] = mapped_column(ForeignKey("user_account.name"), primary_key=True)
     role: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+
+class Job(Base):
+    """Due work: today the timers of waiting instances (one job per instance), claimed under a lease."""
+
+    __tablename__ = "job"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # idempotency key, e.g. timer:42
+    kind: Mapped[str] = mapped_column(String(20))
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"), index=True)
+    run_after: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    fence: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Schedule(Base):
+    """A periodic trigger: a timer start event of a deployed diagram (source 'diagram')."""
+
+    __tablename__ = "schedule"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(200), unique=True)
+    version: Mapped[int] = mapped_column(Integer)  # the definition version that set it
+    timer_kind: Mapped[str] = mapped_column(String(20))  # timeCycle | timeDate
+    expression: Mapped[str] = mapped_column(String(200))
+    zone: Mapped[str] = mapped_column(String(64))
+    policy: Mapped[str] = mapped_column(String(10))  # all | latest: what a catch-up fires
+    source: Mapped[str] = mapped_column(String(100))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ScheduleFire(Base):
+    """One fire of a schedule. (process, period) is unique: no period ever starts twice."""
+
+    __tablename__ = "schedule_fire"
+    __table_args__ = (UniqueConstraint("process_id", "period", name="uq_schedule_fire_period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedule.id"), index=True)
+    process_id: Mapped[str] = mapped_column(String(200))
+    period: Mapped[str] = mapped_column(String(50))
+    fire_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    fired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    caught_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"))
+
+
+class Setting(Base):
+    """The organisation's settings (time zone, ...); changes are recorded in the history."""
+
+    __tablename__ = "setting"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_by: Mapped[str] = mapped_column(String(200))
 
 
 class QualityPlan(Base):

@@ -38,7 +38,7 @@ def test_the_quality_plan_from_the_command_line(ready, tmp_path):
 
     listing = run("tasks", "--role", "qmd")
     assert listing.stdout.splitlines()[0].split() == ["TASK", "INST", "NAME", "ROLE", "STATE", "ASSIGNEE",
-                                                      "CLAIMED", "SINCE"]  # fmt: skip
+                                                      "CLAIMED", "SINCE", "DUE"]  # fmt: skip
     draft = _task(run)
     data = tmp_path / "plan.yaml"
     data.write_text("\n".join(f"{k}: {v}" for k, v in PLAN_VALUES.items()), encoding="utf-8")
@@ -192,3 +192,26 @@ def test_json_listings_are_plain_json(ready):
         data = run.json(*args)
         assert isinstance(data, list) and data, args
     assert run.json("instance", "show", "1")["business_key"] == "2027"
+
+
+def test_db_upgrade_carries_a_populated_database_forward(run, tmp_path):
+    """A database made by revision 0001, with a running instance, is upgraded and works on."""
+    from alembic import command
+
+    from store.db import Database
+    from store.migrate import _config
+
+    database = Database(f"sqlite:///{run.db_path}")
+    command.upgrade(_config(database), "0001")
+    database.dispose()
+    with sqlite3.connect(run.db_path) as conn:
+        conn.execute("INSERT INTO user_account (name, created_at) VALUES ('admin1', '2026-11-01 00:00:00')")
+        conn.execute("INSERT INTO user_role (user_name, role) VALUES ('admin1', 'admin')")
+    result = run("tasks")
+    assert result.exit_code == 1 and "has schema revision 0001" in result.stderr
+    result = run("db", "upgrade")
+    assert result.exit_code == 0 and f"schema upgraded 0001 -> {SCHEMA_REVISION}" in result.stderr
+    assert run("users", "list", "--json").exit_code == 0
+    assert run("deploy", "processes").exit_code == 0
+    assert run("start", "quality_plan", "--key", "2027").exit_code == 0
+    assert run("db", "upgrade").stderr.startswith("schema already at revision")

@@ -1,0 +1,164 @@
+"""The scheduler's pass over due work: schedules that are due, then timers that are due.
+
+`tick(now)` is the whole of it; `opsqa tick` calls it once (cron, systemd timers) and
+`opsqa scheduler run` calls it from an APScheduler loop. The database, not APScheduler,
+holds the truth: a fire is a `schedule_fire` row unique per (process, period), so a retry,
+a restart or two schedulers at once never start the same period twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from store import Job, Schedule, ScheduleFire, append_event
+
+from . import settings, timers
+from .errors import DuplicateBusinessKey
+from .users import Actor
+
+log = logging.getLogger("opsqa.scheduler")
+
+# A fire handled later than this after its time was missed (the scheduler was down): a catch-up.
+CATCH_UP_AFTER = timedelta(minutes=10)
+SCHEDULER = Actor("scheduler", frozenset())
+
+
+@dataclass
+class TickReport:
+    now: datetime
+    started: list[dict] = field(default_factory=list)  # schedule fires: process, period, instance
+    skipped: list[dict] = field(default_factory=list)  # periods a `latest` policy passed over
+    timers: list[dict] = field(default_factory=list)  # timers fired: instance, timer, ...
+    failed: list[dict] = field(default_factory=list)  # instances whose timer step failed
+
+    @property
+    def quiet(self) -> bool:
+        return not (self.started or self.skipped or self.timers or self.failed)
+
+
+def tick(engine, now: datetime, *, limit: int = 1000) -> TickReport:
+    """One pass: fire due schedules, then due timers. Each fire is its own transaction."""
+    report = TickReport(now)
+    fire_schedules(engine, now, report)
+    fire_due_timers(engine, now, report, limit=limit)
+    return report
+
+
+def fire_schedules(engine, now: datetime, report: TickReport) -> None:
+    with engine.database.reading() as session:
+        schedules = session.scalars(select(Schedule).where(Schedule.enabled.is_(True)).order_by(Schedule.id)).all()
+        last_fires = dict(session.execute(
+            select(ScheduleFire.process_id, func.max(ScheduleFire.fire_time)).group_by(ScheduleFire.process_id)
+        ).all())  # fmt: skip
+    for schedule in schedules:
+        zone = ZoneInfo(schedule.zone)
+        cycle = timers.parse_cycle(schedule.timer_kind, schedule.expression, zone)
+        # Fires from before the schedule existed are not missed ones: start those by hand if wanted.
+        created = schedule.created_at - timedelta(microseconds=1)
+        after = max(filter(None, [last_fires.get(schedule.process_id), created]))
+        due = cycle.fires_between(after, now)
+        if schedule.policy == "latest" and len(due) > 1:
+            passed = due[:-1]
+            due = due[-1:]
+            _record_skipped(engine, schedule, cycle, zone, passed, now, report)
+        for fire_time in due:
+            _fire(engine, schedule, cycle.period(fire_time, zone), fire_time, now, report)
+
+
+def _fire(engine, schedule: Schedule, period: str, fire_time: datetime, now: datetime, report: TickReport) -> None:
+    caught_up = now - fire_time > CATCH_UP_AFTER
+    variables = {"period": period, "fire_time": fire_time.astimezone(UTC).isoformat()}
+    if period.isdigit():
+        variables["year"] = int(period)
+    try:
+        with engine.database.transaction() as session:
+            fire = ScheduleFire(schedule_id=schedule.id, process_id=schedule.process_id, period=period,
+                                fire_time=fire_time, fired_at=now, caught_up=caught_up)  # fmt: skip
+            session.add(fire)
+            session.flush()  # the unique (process, period) key: a second scheduler stops here
+            try:
+                with session.begin_nested():
+                    instance_id = engine.runtime.start_in(
+                        session, schedule.process_id, now=now, actor=SCHEDULER, business_key=period,
+                        variables=variables, payload={"schedule": schedule.expression, "caught_up": caught_up},
+                    )  # fmt: skip
+            except DuplicateBusinessKey:
+                instance_id = None  # started by hand before the scheduler got to it: recorded, not repeated
+            fire.instance_id = instance_id
+            payload = {"process": schedule.process_id, "period": period, "already_started": instance_id is None,
+                       "fire_time": fire_time.astimezone(UTC).isoformat()}  # fmt: skip
+            append_event(session, at=now, kind="schedule.caught_up" if caught_up else "schedule.fired",
+                         actor=SCHEDULER.name, instance_id=instance_id, payload=payload)  # fmt: skip
+    except IntegrityError:
+        return  # fired already (another scheduler, or a retry): nothing to do
+    entry = {"process": schedule.process_id, "period": period, "fire_time": fire_time, "instance": instance_id,
+             "caught_up": caught_up}  # fmt: skip
+    report.started.append(entry)
+    log.info("fired %s period %s%s -> instance %s", schedule.process_id, period,
+             " (caught up)" if caught_up else "", instance_id)  # fmt: skip
+
+
+def _record_skipped(engine, schedule, cycle, zone, passed, now, report) -> None:
+    periods = [cycle.period(when, zone) for when in passed]
+    with engine.database.transaction() as session:
+        append_event(session, at=now, kind="schedule.skipped", actor=SCHEDULER.name,
+                     payload={"process": schedule.process_id, "periods": periods, "policy": "latest"})  # fmt: skip
+    report.skipped.append({"process": schedule.process_id, "periods": periods})
+    log.info("skipped %s periods %s (policy latest)", schedule.process_id, ", ".join(periods))
+
+
+def fire_due_timers(engine, now: datetime, report: TickReport, *, limit: int = 1000) -> None:
+    """Fire the timers due by `now`; only the due instances are loaded (the job index finds them)."""
+    with engine.database.reading() as session:
+        due = session.scalars(
+            select(Job.instance_id).where(Job.kind == "timer", Job.run_after <= now)
+            .order_by(Job.run_after, Job.id).limit(limit)
+        ).all()  # fmt: skip
+    for instance_id in due:
+        try:
+            fired = engine.runtime.fire_timers(instance_id, now=now, actor=SCHEDULER)
+        except Exception as exc:  # one instance's failure must not stop the others' timers
+            _record_failure(engine, instance_id, exc, now)
+            report.failed.append({"instance": instance_id, "error": str(exc).splitlines()[0]})
+            log.warning("timer of instance %s failed: %s", instance_id, exc)
+            continue
+        for item in fired:
+            report.timers.append({"instance": instance_id, **item})
+            log.info("timer %s of instance %s fired (due %s)", item["timer"], instance_id, item["due"])
+
+
+def _record_failure(engine, instance_id: int, exc: Exception, now: datetime) -> None:
+    """Back off a failing timer job so the pass does not spin on it; the error is kept on the job."""
+    with engine.database.transaction() as session:
+        job = session.scalar(select(Job).where(Job.key == f"timer:{instance_id}"))
+        if job is None:
+            return
+        job.attempts += 1
+        job.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        job.run_after = now + min(timedelta(minutes=2**job.attempts), timedelta(hours=6))
+
+
+def next_wake(engine, now: datetime) -> datetime | None:
+    """When there is next something to do: the earliest schedule fire or timer after `now`."""
+    candidates = []
+    with engine.database.reading() as session:
+        job = session.scalar(select(func.min(Job.run_after)))
+        if job is not None:
+            candidates.append(max(job, now))
+        for schedule in session.scalars(select(Schedule).where(Schedule.enabled.is_(True))):
+            cycle = timers.parse_cycle(schedule.timer_kind, schedule.expression, ZoneInfo(schedule.zone))
+            upcoming = cycle.next_fires(now, 1)
+            if upcoming:
+                candidates.append(upcoming[0])
+    return min(candidates) if candidates else None
+
+
+def zone_of(engine):
+    with engine.database.reading() as session:
+        return settings.zone(session)

@@ -1,0 +1,74 @@
+"""The organisation's settings that the seed leaves open, with defaults; changes go to the history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from store import Setting, append_event
+
+from .errors import NotPermitted, OpsqaError
+from .users import Actor
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a time zone name such as Asia/Shanghai") from None
+    return value
+
+
+def _policy(value: str) -> str:
+    if value not in ("all", "latest"):
+        raise ValueError("catch-up policy is all (every missed period) or latest (only the newest)")
+    return value
+
+
+# key -> (default, description, check)
+SETTINGS: dict[str, tuple[str, str, Callable[[str], str]]] = {
+    "timezone": ("Asia/Shanghai", "the organisation's time zone: periods and deadlines are local to it", _zone),
+    "catch_up_policy": ("all", "what the scheduler fires for periods missed while it was down: all | latest",
+                        _policy),  # fmt: skip
+}
+
+
+def get(session: Session, key: str) -> str:
+    row = session.get(Setting, key)
+    return row.value if row is not None else SETTINGS[key][0]
+
+
+def zone(session: Session) -> ZoneInfo:
+    return ZoneInfo(get(session, "timezone"))
+
+
+def all_settings(session: Session) -> list[dict]:
+    stored = {row.key: row for row in session.scalars(select(Setting))}
+    return [
+        {"key": key, "value": stored[key].value if key in stored else default, "default": default,
+         "description": description, "updated_by": stored[key].updated_by if key in stored else None}
+        for key, (default, description, _check) in SETTINGS.items()
+    ]  # fmt: skip
+
+
+def change(session: Session, key: str, value: str, *, now: datetime, actor: Actor) -> None:
+    if key not in SETTINGS:
+        raise OpsqaError(f"no setting {key!r}; the settings are {', '.join(SETTINGS)}")
+    if not actor.is_admin:
+        raise NotPermitted(f"changing settings needs the admin role, and {actor.name} does not hold it")
+    try:
+        value = SETTINGS[key][2](value)
+    except ValueError as exc:
+        raise OpsqaError(f"setting {key}: {exc}") from None
+    row = session.get(Setting, key)
+    old = row.value if row is not None else SETTINGS[key][0]
+    if row is None:
+        session.add(Setting(key=key, value=value, updated_at=now, updated_by=actor.name))
+    else:
+        row.value, row.updated_at, row.updated_by = value, now, actor.name
+    append_event(session, at=now, kind="setting.changed", actor=actor.name, real_actor=actor.real,
+                 payload={"key": key, "old": old, "new": value})  # fmt: skip

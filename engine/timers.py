@@ -1,0 +1,222 @@
+"""Time in BPMN: SpiffWorkflow's timers on our clock, due times, and calendar schedules.
+
+SpiffWorkflow reads `datetime.now` inside its timer module; `use_clock` points that module at
+an opsqa `Clock`, so tests and `opsqa simulate` move time without sleeping. Calendar cycles
+(the yearly cycle, monthly deadlines) are not left to SpiffWorkflow's cycle timers, which
+turn `P1Y` into a fixed number of seconds and drift: fire n is `start + n * step`, computed
+with `relativedelta` from the original start in the organisation's time zone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+
+from .clock import Clock, SystemClock
+
+
+class _ClockDatetime(datetime):
+    clock: Clock = SystemClock()
+    ahead = timedelta(0)
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None):
+        value = cls.clock.now() + cls.ahead
+        return value.astimezone(tz) if tz is not None else value.astimezone().replace(tzinfo=None)
+
+    @classmethod
+    def utcnow(cls):
+        return (cls.clock.now() + cls.ahead).replace(tzinfo=None)
+
+
+def use_clock(clock: Clock) -> None:
+    """Make SpiffWorkflow's timers read `clock` (the runtime calls this before every step)."""
+    from SpiffWorkflow.bpmn.specs.event_definitions import timer
+
+    _ClockDatetime.clock = clock
+    timer.datetime = _ClockDatetime
+
+
+def refresh_due(workflow) -> None:
+    """Fire the workflow's timers due by now, a timer due at T included.
+
+    SpiffWorkflow fires a timer only once `due < now`; for this refresh the clock it reads is a
+    microsecond ahead. Only the refresh sees that: timers armed by the steps that follow start
+    from the exact time.
+    """
+    _ClockDatetime.ahead = timedelta(microseconds=1)
+    try:
+        workflow.refresh_timers()
+    finally:
+        _ClockDatetime.ahead = timedelta(0)
+
+
+# -- timers of running instances -------------------------------------------------------------
+
+
+def parse_when(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed.astimezone(UTC) if parsed.tzinfo else None
+    return None
+
+
+def waiting_timers(workflow) -> list[tuple[Any, datetime]]:
+    """(task, due time) of every armed timer of the workflow."""
+    from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+
+    timers = []
+    for task in list(workflow.event_manager.tasks.values()):
+        if not isinstance(task.task_spec.event_definition, TimerEventDefinition):
+            continue
+        details = task.task_spec.event_definition.details(task)
+        when = parse_when(details.value)
+        if when is not None:
+            timers.append((task, when))
+    return timers
+
+
+def next_due(workflow) -> datetime | None:
+    times = [when for _, when in waiting_timers(workflow)]
+    return min(times) if times else None
+
+
+# -- checking timer values at deploy ---------------------------------------------------------
+
+_OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
+
+
+def check_literal(kind: str, text: str, *, start_event: bool = False) -> None:
+    """Raise ValueError (with a message for people) if a literal timer value is unusable."""
+    from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition as T
+
+    value = text.strip()
+    try:
+        if kind == "timeDuration":
+            if not value.upper().startswith("P"):
+                raise ValueError(f"timeDuration {value!r} is not an ISO 8601 duration such as P14D or PT4H")
+            T.parse_iso_duration(value)
+        elif kind == "timeDate":
+            _check_datetime(value)
+        else:  # timeCycle
+            parts = value.upper().split("/")
+            if len(parts) not in (2, 3) or not parts[0].startswith("R"):
+                raise ValueError(f"timeCycle {value!r} is not R[n]/[start/]duration, e.g. R3/P7D")
+            if len(parts) == 3:
+                _check_datetime(value.split("/")[1])
+                if parts[2].startswith("P"):
+                    T.parse_iso_duration(parts[2])
+                else:
+                    raise ValueError(f"timeCycle {value!r}: give R[n]/start/duration; an end date is not supported")
+            else:
+                if start_event:
+                    raise ValueError(f"timeCycle {value!r} of a start event needs a start date, "
+                                     "e.g. R/2027-01-01T09:00:00+08:00/P1Y")  # fmt: skip
+                T.parse_iso_duration(parts[1])
+    except ValueError:
+        raise
+    except Exception:
+        raise ValueError(f"{kind} {value!r} does not parse as ISO 8601") from None
+
+
+def _check_datetime(value: str) -> None:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 date and time, e.g. 2027-03-31T18:00:00+08:00") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no time-zone offset; write it as e.g. {value}+08:00")
+
+
+# -- schedules: calendar cycles computed by us -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """A timer start event's rule: the first fire, the step between fires, how many fires."""
+
+    first: datetime  # aware, in the organisation's zone
+    step: dict[str, int] | None  # relativedelta arguments; None for a single timeDate
+    repeats: int | None  # None: for ever
+
+    def fire(self, n: int) -> datetime:
+        if self.step is None:
+            return self.first
+        return self.first + relativedelta(**{k: v * n for k, v in self.step.items()})
+
+    def fires_between(self, after: datetime | None, until: datetime) -> list[datetime]:
+        """Fire times t with after < t <= until (after None: from the first)."""
+        times, n = [], 0
+        limit = 1 if self.step is None else self.repeats
+        while limit is None or n < limit:
+            when = self.fire(n)
+            if when > until:
+                break
+            if after is None or when > after:
+                times.append(when)
+            n += 1
+        return times
+
+    def next_fires(self, after: datetime, count: int) -> list[datetime]:
+        times, n = [], 0
+        limit = 1 if self.step is None else self.repeats
+        while (limit is None or n < limit) and len(times) < count:
+            when = self.fire(n)
+            if when > after:
+                times.append(when)
+            n += 1
+            if n > 100_000:
+                break
+        return times
+
+    def period(self, when: datetime, zone: tzinfo) -> str:
+        """The period a fire stands for, from its local time: 2027, 2027-03, 2027-Q1, 2027-W05, 2027-03-01."""
+        local = when.astimezone(zone)
+        step = self.step or {}
+        if step == {"years": 1}:
+            return f"{local:%Y}"
+        if step == {"months": 3}:
+            return f"{local.year}-Q{(local.month - 1) // 3 + 1}"
+        if step == {"months": 1}:
+            return f"{local:%Y-%m}"
+        if step == {"days": 7}:
+            year, week, _ = local.isocalendar()
+            return f"{year}-W{week:02d}"
+        if step == {"days": 1}:
+            return f"{local:%Y-%m-%d}"
+        return local.strftime("%Y-%m-%dT%H:%M")
+
+
+def parse_cycle(kind: str, text: str, zone: tzinfo) -> Cycle:
+    """A timer start event's value -> Cycle. Raises ValueError for people."""
+    from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition as T
+
+    check_literal(kind, text, start_event=True)
+    value = text.strip()
+    if kind == "timeDate":
+        return Cycle(datetime.fromisoformat(value).astimezone(zone), None, 1)
+    if kind == "timeDuration":
+        raise ValueError("a start event needs a timeCycle (R/start/step) or a timeDate, not a timeDuration")
+    count, start, duration = value.split("/")
+    duration_parts = T.parse_iso_duration(duration)
+    step: dict[str, int] = {}
+    for unit, amount in duration_parts.items():
+        if isinstance(amount, float) and not amount.is_integer():
+            raise ValueError(f"timeCycle {value!r}: fractional {unit} are not supported")
+        if unit == "weeks":
+            step["days"] = step.get("days", 0) + 7 * int(amount)
+        else:
+            step[unit] = step.get(unit, 0) + int(amount)
+    if not any(step.values()):
+        raise ValueError(f"timeCycle {value!r}: the step must be longer than zero")
+    repeats = int(count[1:]) if count[1:] else None
+    return Cycle(datetime.fromisoformat(start).astimezone(zone), step, repeats)

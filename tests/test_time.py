@@ -1,0 +1,247 @@
+"""Time on a simulated clock: schedules from timer start events, boundary timers, deadlines."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from helpers import ADMIN, flow, make_engine, process, service_task, user_task
+
+from engine import Registry, SimulatedClock
+from engine.errors import InvalidProcess
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def yearly(expression: str = "R/2027-01-01T09:00:00+08:00/P1Y", kind: str = "timeCycle") -> str:
+    body = (f'<bpmn:startEvent id="start" name="每年"><bpmn:timerEventDefinition id="start_timer">'
+            f"<bpmn:{kind}>{expression}</bpmn:{kind}></bpmn:timerEventDefinition></bpmn:startEvent>"
+            + user_task("plan") + '<bpmn:endEvent id="end" />'
+            + flow("f1", "start", "plan") + flow("f2", "plan", "end"))  # fmt: skip
+    return process("yearly", body, {"qmd": ["start", "plan", "end"]})
+
+
+def escalation(reminders: str = "R3/P1D", deadline: str = "P3D") -> str:
+    """A complaint-like task: reminded (non-interrupting) and escalated (interrupting) when unanswered."""
+    body = (
+        '<bpmn:startEvent id="start" />' + user_task("handle")
+        + f'<bpmn:boundaryEvent id="remind_timer" attachedToRef="handle" cancelActivity="false">'
+        f'<bpmn:timerEventDefinition id="remind_def"><bpmn:timeCycle>{reminders}</bpmn:timeCycle>'
+        "</bpmn:timerEventDefinition></bpmn:boundaryEvent>"
+        + f'<bpmn:boundaryEvent id="deadline_timer" attachedToRef="handle">'
+        f'<bpmn:timerEventDefinition id="deadline_def"><bpmn:timeDuration>{deadline}</bpmn:timeDuration>'
+        "</bpmn:timerEventDefinition></bpmn:boundaryEvent>"
+        + service_task("remind", "test.remind") + '<bpmn:endEvent id="reminded" />'
+        + user_task("escalate") + '<bpmn:endEvent id="escalated" /><bpmn:endEvent id="handled" />'
+        + flow("f1", "start", "handle") + flow("f2", "handle", "handled")
+        + flow("f3", "remind_timer", "remind") + flow("f4", "remind", "reminded")
+        + flow("f5", "deadline_timer", "escalate") + flow("f6", "escalate", "escalated")
+    )  # fmt: skip
+    return process("complaint", body, {"pm": ["start", "handle", "remind_timer", "deadline_timer", "remind",
+                                              "reminded", "handled"], "ogm": ["escalate", "escalated"]})  # fmt: skip
+
+
+@pytest.fixture
+def timed(engine, db_path, tmp_path):
+    """An engine on its own simulated clock, starting 2026-12-01 in Shanghai, with test handlers."""
+    clock = SimulatedClock(at("2026-12-01T10:00:00+08:00"))
+    registry = Registry()
+    registry.handler("test.remind")(lambda context: {"reminders": context.variables.get("reminders", 0) + 1})
+    timed = make_engine(db_path, clock, registry)
+    admin = timed.actor(ADMIN)
+    for user, role in (("pm1", "pm"), ("ogm1", "ogm"), ("qmd1", "qmd")):
+        timed.add_user(user, [role], actor=admin)
+    timed.files = tmp_path
+    return timed
+
+
+def deploy(engine, name: str, text: str) -> None:
+    path = engine.files / f"{name}.bpmn"
+    path.write_text(text, encoding="utf-8")
+    engine.deploy([str(path)], actor=engine.actor(ADMIN))
+
+
+def keys(engine, process_id: str) -> list[str]:
+    return [i["business_key"] for i in engine.instances(process_id=process_id)]
+
+
+def test_a_yearly_schedule_fires_once_a_year_for_ten_years(timed):
+    deploy(timed, "yearly", yearly())
+    assert timed.schedules()[0]["next"][0] == {"period": "2027", "at": at("2027-01-01T01:00:00+00:00")}
+    moments = []
+    for year in range(2027, 2037):
+        # Passes before, at, and after each fire time, as a cron job every few hours would run.
+        for when in (f"{year - 1}-12-31T23:00:00+08:00", f"{year}-01-01T09:00:00+08:00",
+                     f"{year}-01-01T09:05:00+08:00", f"{year}-06-30T12:00:00+08:00"):  # fmt: skip
+            timed.clock.set(at(when))
+            moments.append(timed.tick())
+    assert keys(timed, "yearly") == [str(year) for year in range(2027, 2037)]
+    started = [fire for report in moments for fire in report.started]
+    assert [fire["period"] for fire in started] == [str(year) for year in range(2027, 2037)]
+    assert not any(fire["caught_up"] for fire in started)
+    # Fire times are calendar dates: no drift across leap years.
+    assert all(fire["fire_time"].astimezone(SHANGHAI).strftime("%m-%d %H:%M") == "01-01 09:00" for fire in started)
+    first = timed.instances(process_id="yearly")[0]
+    task = timed.task(timed.tasks(instance_id=first["id"])[0]["id"])
+    assert task["variables"]["year"] == 2027 and task["variables"]["period"] == "2027"
+
+
+def test_scheduler_down_over_new_year_fires_the_cycle_once_on_restart(timed):
+    deploy(timed, "yearly", yearly())
+    timed.clock.set(at("2026-12-30T18:00:00+08:00"))
+    assert timed.tick().quiet
+    timed.clock.set(at("2027-01-03T08:00:00+08:00"))  # down from 12-30 to 01-03
+    report = timed.tick()
+    assert [(f["period"], f["caught_up"]) for f in report.started] == [("2027", True)]
+    assert timed.tick().quiet
+    assert keys(timed, "yearly") == ["2027"]
+    caught = [e for e in timed.history() if e["kind"] == "schedule.caught_up"]
+    assert len(caught) == 1 and caught[0]["payload"]["fire_time"] == "2027-01-01T01:00:00+00:00"
+
+
+def test_latest_policy_starts_only_the_newest_missed_period(timed):
+    timed.change_setting("catch_up_policy", "latest", actor=timed.actor(ADMIN))
+    deploy(timed, "monthly", yearly("R/2027-01-31T09:00:00+08:00/P1M").replace('"yearly"', '"monthly"'))
+    timed.clock.set(at("2027-05-01T00:00:00+08:00"))
+    report = timed.tick()
+    assert [f["period"] for f in report.started] == ["2027-04"]
+    assert report.skipped == [{"process": "monthly", "periods": ["2027-01", "2027-02", "2027-03"]}]
+    # Month-end fires stay on the last day of each month (Jan 31, Feb 28, Mar 31, Apr 30).
+    assert [n["at"].astimezone(SHANGHAI).day for n in timed.schedules(3)[0]["next"]] == [31, 30, 31]
+
+
+def test_a_clock_that_jumps_back_fires_nothing_twice(timed):
+    deploy(timed, "yearly", yearly())
+    timed.clock.set(at("2027-01-01T09:00:00+08:00"))
+    assert len(timed.tick().started) == 1
+    timed.clock = SimulatedClock(at("2026-12-31T20:00:00+08:00"))  # the machine's clock was corrected backwards
+    assert timed.tick().quiet
+    timed.clock = SimulatedClock(at("2027-01-01T09:30:00+08:00"))
+    assert timed.tick().quiet
+    assert keys(timed, "yearly") == ["2027"]
+
+
+def test_a_manual_start_of_the_period_is_not_repeated(timed):
+    deploy(timed, "yearly", yearly())
+    timed.start("yearly", actor=timed.actor("qmd1"), business_key="2027")
+    timed.clock.set(at("2027-01-01T09:00:00+08:00"))
+    report = timed.tick()
+    assert report.started[0]["instance"] is None
+    assert keys(timed, "yearly") == ["2027"]
+
+
+def _tick_in_another_process(db: str, now: str, barrier) -> int:
+    from helpers import make_engine
+
+    engine = make_engine(Path(db), SimulatedClock(datetime.fromisoformat(now)), Registry())
+    barrier.wait()
+    return len(engine.tick().started)
+
+
+def test_two_schedulers_at_once_start_the_period_once(timed, db_path):
+    deploy(timed, "yearly", yearly())
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2) as pool:
+        barrier = context.Manager().Barrier(2)
+        started = pool.starmap(_tick_in_another_process,
+                               [(str(db_path), "2027-01-01T09:00:00+08:00", barrier)] * 2)  # fmt: skip
+    assert sorted(started) == [0, 1]
+    assert keys(timed, "yearly") == ["2027"]
+
+
+def test_a_changed_timer_moves_the_schedule_without_refiring_a_period(timed):
+    deploy(timed, "yearly", yearly())
+    timed.clock.set(at("2027-01-01T09:00:00+08:00"))
+    timed.tick()
+    deploy(timed, "yearly", yearly("R/2027-03-01T09:00:00+08:00/P1Y"))
+    assert timed.schedules()[0]["next"][0]["period"] == "2028"
+    timed.clock.set(at("2027-03-02T00:00:00+08:00"))
+    assert timed.tick().quiet  # 2027 has started already
+    assert keys(timed, "yearly") == ["2027"]
+
+
+def test_interrupting_timer_escalates_and_non_interrupting_one_reminds_three_times(timed):
+    deploy(timed, "complaint", escalation(reminders="R3/PT12H", deadline="P3D"))
+    instance_id = timed.start("complaint", actor=timed.actor("pm1"))
+    handle = timed.tasks(instance_id=instance_id)[0]
+    assert handle["due_at"] == at("2026-12-04T10:00:00+08:00")
+    assert timed.instance(instance_id)["next_due_at"] == at("2026-12-01T22:00:00+08:00")
+
+    timed.clock.set(at("2026-12-03T10:00:00+08:00"))
+    fired = timed.tick().timers  # three reminders were due by now: all fire, in one pass
+    assert [t["timer"] for t in fired] == ["remind_timer"]
+    assert timed.tick().quiet
+    assert timed.tasks(overdue=True) == []
+    timed.clock.set(at("2026-12-04T10:00:00+08:00"))
+    assert [t["task"] for t in timed.tasks(overdue=False)] == ["handle"]
+    report = timed.tick()
+    assert [(t["timer"], t["interrupting"], t["attached_to"]) for t in report.timers] == [
+        ("deadline_timer", True, "handle")]  # fmt: skip
+    tasks = timed.tasks(instance_id=instance_id, state=None)
+    assert [(t["task"], t["state"]) for t in tasks] == [("handle", "cancelled"), ("escalate", "ready")]
+    assert tasks[1]["role"] == "ogm"
+    reminders = [e for e in timed.history(instance_id) if e["kind"] == "service.completed"]
+    assert [e["payload"]["task"] for e in reminders] == ["remind"] * 3
+
+
+def test_reminders_one_pass_at_a_time(timed):
+    deploy(timed, "complaint", escalation(reminders="R3/P1D", deadline="P10D"))
+    instance_id = timed.start("complaint", actor=timed.actor("pm1"))
+    for day in range(1, 6):
+        timed.clock.set(at("2026-12-01T10:00:00+08:00") + timedelta(days=day))
+        timed.tick()
+    reminders = [e for e in timed.history(instance_id) if e["kind"] == "service.completed"]
+    assert len(reminders) == 3
+    assert timed.instance(instance_id)["next_due_at"] == at("2026-12-11T10:00:00+08:00")
+
+
+def test_an_answered_task_cancels_its_timers(timed):
+    deploy(timed, "complaint", escalation())
+    instance_id = timed.start("complaint", actor=timed.actor("pm1"))
+    timed.complete(timed.tasks(instance_id=instance_id)[0]["id"], {}, actor=timed.actor("pm1"))
+    assert timed.instance(instance_id)["status"] == "completed"
+    assert timed.instance(instance_id)["next_due_at"] is None
+    timed.clock.set(at("2027-01-01T00:00:00+08:00"))
+    assert timed.tick().quiet
+
+
+def test_overdue_tasks_are_listed(timed, run):
+    body = ('<bpmn:startEvent id="start" />'
+            + '<bpmn:userTask id="report" name="提交运维报告" camunda:dueDate="${report_due}" />'
+            + '<bpmn:endEvent id="end" />' + flow("f1", "start", "report") + flow("f2", "report", "end"))  # fmt: skip
+    deploy(timed, "reporting", process("reporting", body, {"pm": ["start", "report", "end"]}))
+    timed.start("reporting", actor=timed.actor("pm1"), variables={"report_due": "2026-12-05T18:00:00+08:00"})
+    assert timed.tasks(overdue=True) == []
+    timed.clock.set(at("2026-12-06T09:00:00+08:00"))
+    assert [t["task"] for t in timed.tasks(overdue=True)] == ["report"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("R/2027-01-01T09:00:00+08:00/P1Y", "R/P1Y", "needs a start date"),
+        ("R/2027-01-01T09:00:00+08:00/P1Y", "R/2027-01-01T09:00:00/P1Y", "has no time-zone offset"),
+        ("R/2027-01-01T09:00:00+08:00/P1Y", "R/2027-01-01T09:00:00+08:00/P1Q", "does not parse"),
+        ("R/2027-01-01T09:00:00+08:00/P1Y", "${start_date}", "must be a literal ISO 8601 value"),
+        ("timeCycle", "timeDate", "is not an ISO 8601 date and time"),
+    ],
+)
+def test_bad_start_timers_are_refused_at_deploy(timed, old, new, message):
+    with pytest.raises(InvalidProcess, match=f"yearly.bpmn:\\d+ \\[start_timer\\]: timer: .*{message}"):
+        deploy(timed, "yearly", yearly().replace(old, new))
+    assert timed.processes() == [] and timed.schedules() == []
+
+
+def test_bad_boundary_timers_are_refused_at_deploy(timed):
+    with pytest.raises(InvalidProcess, match=r"\[deadline_def\]: timer: timeDuration '3 days' is not"):
+        deploy(timed, "complaint", escalation(deadline="3 days"))
+    with pytest.raises(InvalidProcess, match=r"\[deadline_def\]: timer: .*2027-01-01T18:00:00' has no time-zone"):
+        deploy(timed, "complaint", escalation().replace(
+            "<bpmn:timeDuration>P3D</bpmn:timeDuration>", "<bpmn:timeDate>2027-01-01T18:00:00</bpmn:timeDate>"))
