@@ -71,6 +71,10 @@ class State:
     def actor(self):
         return self.engine.actor(self.login, self.as_name)
 
+    def close(self) -> None:
+        if self._engine is not None and self._engine.database is not None:
+            self._engine.database.dispose()
+
 
 def _os_login() -> str:
     import pwd
@@ -104,6 +108,7 @@ def cli(ctx: click.Context, db: str | None, as_name: str | None, debug: bool):
     """
     login = ctx.obj.get("login") if isinstance(ctx.obj, dict) else None
     ctx.obj = State(db, as_name, login)
+    ctx.call_on_close(ctx.obj.close)
 
 
 # -- set-up --------------------------------------------------------------------------------
@@ -120,7 +125,10 @@ def init(state: State):
     from store import create_database, describe
 
     database = create_database(state.db)
-    Engine(database).add_user(state.login, ["admin"])
+    try:
+        Engine(database).add_user(state.login, ["admin"])
+    finally:
+        database.dispose()
     click.echo(f"created opsqa database at {describe(database.url)}; {state.login} is its admin", err=True)
 
 
@@ -535,6 +543,105 @@ def settings(state: State, key: str | None, value: str | None, as_json: bool):
         return
     _render(state.engine.settings(), [("key", "KEY"), ("value", "VALUE"), ("default", "DEFAULT"),
                                       ("description", "MEANING")], as_json)  # fmt: skip
+
+
+@cli.command()
+@click.option("--from", "start_text", required=True, metavar="DATE", help="Start: a date (local midnight) or time.")
+@click.option("--to", "end_text", required=True, metavar="DATE", help="End: a date (local midnight) or time.")
+@click.option("--scenario", type=click.Path(dir_okay=False), help="How simulated operators answer (YAML).")
+@click.option("--out", type=click.Path(dir_okay=False), help="Keep the simulated database here.")
+@click.option("--processes", "processes_dir", default="processes", show_default=True,
+              help="Deployed first when there is no database to copy.")  # fmt: skip
+@json_option
+@pass_state
+def simulate(state: State, start_text: str, end_text: str, scenario: str | None, out: str | None,
+             processes_dir: str, as_json: bool):  # fmt: skip
+    """Run the processes on a simulated clock, in a copy of the database (or a new one).
+
+    Example: opsqa simulate --from 2027-01-01 --to 2028-01-01 --scenario year.yaml
+    """
+    import tempfile
+
+    from engine import Engine, SimulatedClock
+    from engine.simulate import load_scenario
+    from engine.simulate import simulate as run_simulation
+    from handlers import registry
+    from store import backup_sqlite, create_database, open_database, resolve_url
+
+    workdir = tempfile.TemporaryDirectory(prefix="opsqa-simulate-")
+    with workdir:
+        target = Path(out) if out else Path(workdir.name) / "simulated.db"
+        if target.exists():
+            raise click.UsageError(f"{target} exists; --out needs a new file")
+        source = resolve_url(state.db)
+        fresh = not (source.startswith("sqlite:///") and Path(source.removeprefix("sqlite:///")).exists())
+        if fresh:
+            database = create_database(str(target))
+        else:
+            backup_sqlite(source, target)
+            database = open_database(str(target))
+        engine = Engine(database, handlers=registry)
+        zone = _zone_of(engine)
+        start, end = _parse_moment(start_text, zone, "--from"), _parse_moment(end_text, zone, "--to")
+        if end <= start:
+            raise click.BadParameter("--to must be after --from", param_hint="--to")
+        engine.clock = SimulatedClock(start)
+        if fresh:
+            engine.add_user("sim-admin", ["admin"])
+            engine.deploy([processes_dir], actor=engine.actor("sim-admin"))
+        models = {p["process"]: engine.model_of(p["process"]) for p in engine.processes()}
+        plan = load_scenario(scenario, models)
+        total = max(1, int((end - start).total_seconds() // 3600))
+        with click.progressbar(length=total, label="simulating", file=sys.stderr,
+                               show_eta=False) as bar:  # fmt: skip
+            done = 0
+
+            def advance(now: datetime) -> None:
+                nonlocal done
+                hours = min(total, int((now - start).total_seconds() // 3600))
+                bar.update(hours - done)
+                done = hours
+
+            summary = run_simulation(engine, plan, start=start, end=end, progress=advance)
+            bar.update(total - done)
+        engine.database.dispose()
+        _show_summary(summary, as_json, out)
+
+
+def _zone_of(engine):
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(next(s["value"] for s in engine.settings() if s["key"] == "timezone"))
+
+
+def _parse_moment(text: str, zone, hint: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a date (YYYY-MM-DD) or ISO 8601 time", param_hint=hint) from None
+    return when.replace(tzinfo=zone) if when.tzinfo is None else when
+
+
+def _show_summary(summary, as_json: bool, out: str | None) -> None:
+    processes = sorted(set(summary.started) | set(summary.finished))
+    if as_json:
+        _print_json({
+            "from": summary.start, "to": summary.end, "steps": summary.steps,
+            "instances": {p: {"started": summary.started[p], "finished": summary.finished[p]} for p in processes},
+            "tasks_done": summary.tasks_done, "tasks_open": summary.tasks_open, "overdue": summary.overdue,
+            "escalations": summary.escalations, "reminders": summary.reminders,
+            "unanswered": dict(summary.unanswered), "database": out,
+        })  # fmt: skip
+        return
+    click.echo(f"simulated {_cell(summary.start)} -> {_cell(summary.end)} in {summary.steps} steps")
+    rows = [{"process": p, "started": summary.started[p], "finished": summary.finished[p]} for p in processes]
+    _render(rows, [("process", "PROCESS"), ("started", "STARTED"), ("finished", "FINISHED")], False)
+    click.echo(f"tasks done {summary.tasks_done}, still open {summary.tasks_open}, overdue {summary.overdue}; "
+               f"escalations {summary.escalations}, reminders {summary.reminders}")  # fmt: skip
+    for key, count in sorted(summary.unanswered.items()):
+        click.echo(f"  open at the end: {key} x{count}")
+    if out:
+        click.echo(f"the simulated database is {out}")
 
 
 def _parse_now(text: str) -> datetime:

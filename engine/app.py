@@ -108,6 +108,15 @@ class Engine:
                                 "changed": True, "file": build.source_file})  # fmt: skip
         return results
 
+    def model_of(self, process_id: str) -> dict[str, Any]:
+        """The latest version's model: user tasks with their forms and roles, service topics."""
+        with self.database.reading() as session:
+            text = session.scalar(select(Definition.model_json).where(Definition.process_id == process_id)
+                                  .order_by(Definition.version.desc()).limit(1))  # fmt: skip
+        if text is None:
+            raise OpsqaError(f"no process {process_id!r} is deployed")
+        return json.loads(text)
+
     def processes(self) -> list[dict[str, Any]]:
         with self.database.reading() as session:
             latest = (
@@ -359,7 +368,8 @@ def _instance_view(row: Instance, version: int, name: str) -> dict[str, Any]:
 
 def _task_view(task: Task) -> dict[str, Any]:
     return {
-        "id": task.id, "instance": task.instance_id, "task": task.bpmn_id, "name": task.name, "role": task.role,
+        "id": task.id, "instance": task.instance_id, "process": task.process_id, "task": task.bpmn_id,
+        "name": task.name, "role": task.role,
         "state": task.state, "assignee": task.assignee, "claimed_by": task.claimed_by, "due_at": task.due_at,
         "created_at": task.created_at, "completed_by": task.completed_by, "completed_at": task.completed_at,
     }  # fmt: skip

@@ -15,13 +15,16 @@ MIN_PREFIX = 4
 def find_task(session: Session, ref: str, *, for_update: bool = False) -> Task:
     """The task `ref` names; `for_update` locks its row (PostgreSQL) so that one writer acts on it at a time."""
     ref = ref.strip().lower()
-    task = session.get(Task, ref, with_for_update=for_update)
+    task = session.get(Task, ref, with_for_update=for_update, populate_existing=for_update)
     if task is not None:
         return task
     if len(ref) >= MIN_PREFIX:
         matches = session.scalars(select(Task).where(Task.id.startswith(ref, autoescape=True)).limit(2)).all()
         if len(matches) == 1:
-            return session.get(Task, matches[0].id, with_for_update=for_update) if for_update else matches[0]
+            if not for_update:
+                return matches[0]
+            # The unlocked SELECT put the task in the session; read it again under the lock.
+            return session.get(Task, matches[0].id, with_for_update=True, populate_existing=True)
         if len(matches) > 1:
             raise OpsqaError(f"task id {ref!r} is ambiguous; give more of it")
     raise TaskNotFound(f"no task {ref}; see `opsqa tasks`")

@@ -8,6 +8,7 @@ task read model up to date and append the history. Nothing else writes an instan
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -145,7 +146,7 @@ class Runtime:
 
     def fire_timers(self, instance_id: int, *, now: datetime, actor: Actor) -> list[dict]:
         """Fire the instance's timers that are due at `now`; returns what fired."""
-        with self.database.transaction() as session:
+        with _one_writer(instance_id), self.database.transaction() as session:
             loaded = self._load(session, instance_id)
             if loaded.row.status != "running":
                 self._sync_job(session, loaded.row, now)
@@ -181,7 +182,7 @@ class Runtime:
     def retry(self, instance_id: int, *, actor: Actor) -> None:
         """Re-run the service task whose handler failed."""
         now = self.clock.now()
-        with self.database.transaction() as session:
+        with _one_writer(instance_id), self.database.transaction() as session:
             loaded = self._load(session, instance_id)
             if loaded.row.status != "error":
                 raise InstanceNotRunning(f"instance {instance_id} has no incident to retry (it is {loaded.row.status})")
@@ -193,7 +194,7 @@ class Runtime:
 
     def cancel(self, instance_id: int, *, actor: Actor, reason: str | None = None) -> None:
         now = self.clock.now()
-        with self.database.transaction() as session:
+        with _one_writer(instance_id), self.database.transaction() as session:
             row = session.get(Instance, instance_id)
             if row is None:
                 raise InstanceNotFound(f"no instance {instance_id}")
@@ -437,6 +438,15 @@ def _due_at(spiff_task, spec: dict) -> datetime | None:
 def _to_json(data: dict) -> str:
     clean = {k: v for k, v in data.items() if not callable(v)}
     return json.dumps(clean, ensure_ascii=False, sort_keys=True, default=str)
+
+
+@contextmanager
+def _one_writer(instance_id: int):
+    """The optimistic lock, lost: another writer changed the instance between our load and save."""
+    try:
+        yield
+    except StaleDataError:
+        raise OpsqaError(f"instance {instance_id} was changed by someone else meanwhile; try again") from None
 
 
 def _depth(task) -> int:

@@ -9,7 +9,6 @@ with `relativedelta` from the original start in the organisation's time zone.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -92,7 +91,6 @@ def next_due(workflow) -> datetime | None:
 
 # -- checking timer values at deploy ---------------------------------------------------------
 
-_OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
 
 
 def check_literal(kind: str, text: str, *, start_event: bool = False) -> None:

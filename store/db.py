@@ -141,3 +141,19 @@ def current_revision(database: Database) -> str | None:
     except (OperationalError, DBAPIError, sqlite3.DatabaseError) as exc:
         reason = str(getattr(exc, "orig", exc)).splitlines()[0]
         raise DatabaseError(f"cannot open database {describe(database.url)}: {reason}") from exc
+
+
+def backup_sqlite(url: str, target: Path) -> None:
+    """A consistent copy of a SQLite database (the online backup API: safe while others write)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        raise DatabaseError(f"{describe(url)} is not a SQLite file; only SQLite databases are copied this way")
+    source = sqlite3.connect(parsed.database)
+    try:
+        destination = sqlite3.connect(target)
+        try:
+            source.backup(destination)
+        finally:
+            destination.close()
+    finally:
+        source.close()

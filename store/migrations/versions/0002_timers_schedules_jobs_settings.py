@@ -86,6 +86,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("schedule_fire", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_schedule_fire_schedule_id"), ["schedule_id"], unique=False)
+    # The history chain's head exists from the start, so two first writers cannot both insert it.
+    op.execute(
+        "INSERT INTO history_head (id, last_hash, count) SELECT 1, '" + "0" * 64 + "', 0 "
+        "WHERE NOT EXISTS (SELECT 1 FROM history_head)"
+    )
 
 
 def downgrade() -> None:
