@@ -203,7 +203,7 @@ class Runtime:
             row.status, row.ended_at, row.updated_at, row.next_due_at = "cancelled", now, now, None
             self._sync_job(session, row, now)
             for task in session.scalars(select(Task).where(Task.instance_id == instance_id, Task.state == "ready")):
-                task.state = "cancelled"
+                task.state, task.completed_at = "cancelled", now
             self._event(session, now, actor, "instance.cancelled", instance_id, payload={"reason": reason})
 
     # -- tasks
@@ -380,7 +380,7 @@ class Runtime:
                                                                           Task.state == "ready"))}  # fmt: skip
         for task_id, task in open_rows.items():
             if task_id not in ready:
-                task.state = "cancelled"
+                task.state, task.completed_at = "cancelled", now  # closed without an answer (e.g. escalated)
                 self._event(session, now, actor, "task.cancelled", row.id, task_id, {"task": task.bpmn_id})
         for task_id, spiff_task in ready.items():
             if task_id in open_rows or session.get(Task, task_id) is not None:

@@ -138,7 +138,7 @@ class Summary:
     finished: Counter = field(default_factory=Counter)
     tasks_done: int = 0
     tasks_open: int = 0
-    overdue: int = 0  # completed after their due date, or still open past it
+    overdue: int = 0  # closed after their due date (answered late, or escalated), or still open past it
     escalations: int = 0  # interrupting boundary timers that fired
     reminders: int = 0  # non-interrupting boundary timers that fired
     unanswered: Counter = field(default_factory=Counter)  # process.task with no scenario answer, still open
@@ -242,7 +242,8 @@ def _count(engine, summary: Summary, first_event: int, end: datetime) -> None:
                 else:
                     summary.reminders += 1
         for task in session.scalars(select(Task).where(Task.due_at.is_not(None), Task.created_at >= summary.start)):
-            late_done = task.completed_at is not None and task.completed_at > task.due_at
+            late_done = task.state == "completed" and task.completed_at > task.due_at
+            late_done = late_done or (task.state == "cancelled" and task.completed_at >= task.due_at)
             late_open = task.state == "ready" and task.due_at < end
             summary.overdue += late_done or late_open
         for task in session.scalars(select(Task).where(Task.state == "ready")):

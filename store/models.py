@@ -111,7 +111,7 @@ class Task(Base):
     variables: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     completed_by: Mapped[str | None] = mapped_column(String(200))
-    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # or cancelled at
 
 
 class Event(Base):
