@@ -245,3 +245,51 @@ def test_bad_boundary_timers_are_refused_at_deploy(timed):
     with pytest.raises(InvalidProcess, match=r"\[deadline_def\]: timer: .*2027-01-01T18:00:00' has no time-zone"):
         deploy(timed, "complaint", escalation().replace(
             "<bpmn:timeDuration>P3D</bpmn:timeDuration>", "<bpmn:timeDate>2027-01-01T18:00:00</bpmn:timeDate>"))
+
+
+def test_tick_schedules_and_settings_from_the_command_line(run, tmp_path):
+    assert run("init").exit_code == 0
+    path = tmp_path / "yearly.bpmn"
+    path.write_text(yearly(), encoding="utf-8")
+    assert run("deploy", str(path)).exit_code == 0
+    listing = run("schedules")
+    assert listing.stdout.splitlines()[1].split()[:2] == ["yearly", "R/2027-01-01T09:00:00+08:00/P1Y"]
+    assert "2027 (2027-01-01 09:00)" in listing.stdout
+
+    result = run("tick", "--now", "2027-01-01T09:00:00+08:00")
+    assert result.exit_code == 0 and result.stdout == "started yearly period 2027: instance 1\n"
+    assert run("tick", "--now", "2027-01-01T09:00:00+08:00").stderr == "nothing was due\n"
+    result = run("tick", "--now", "2027-01-01T09:00:00")
+    assert result.exit_code == 2 and "has no time-zone offset" in result.stderr
+
+    assert run("settings", "timezone", "Mars/Olympus").stderr.startswith("opsqa: setting timezone: 'Mars/Olympus'")
+    assert run("settings", "timezone", "Asia/Urumqi").exit_code == 0
+    assert run.json("schedules")[0]["zone"] == "Asia/Urumqi"
+    assert [s["value"] for s in run.json("settings")] == ["Asia/Urumqi", "all"]
+    changed = [e for e in run.json("history") if e["kind"] == "setting.changed"]
+    assert changed[0]["payload"] == {"key": "timezone", "old": "Asia/Shanghai", "new": "Asia/Urumqi"}
+
+
+def test_timer_values_from_process_variables(timed, run):
+    body = ('<bpmn:startEvent id="start" /><bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition '
+            'id="wait_def"><bpmn:timeDuration>${grace}</bpmn:timeDuration></bpmn:timerEventDefinition>'
+            "</bpmn:intermediateCatchEvent>" + user_task("review") + '<bpmn:endEvent id="end" />'
+            + flow("f1", "start", "wait") + flow("f2", "wait", "review") + flow("f3", "review", "end"))  # fmt: skip
+    deploy(timed, "graced", process("graced", body, {"qmd": ["start", "wait", "review", "end"]}))
+    instance_id = timed.start("graced", actor=timed.actor("qmd1"), variables={"grace": "P2D"})
+    assert timed.instance(instance_id)["next_due_at"] == at("2026-12-03T10:00:00+08:00")
+    timed.clock.set(at("2026-12-03T10:00:00+08:00"))
+    assert [t["timer"] for t in timed.tick().timers] == ["wait"]
+    assert [t["task"] for t in timed.tasks(instance_id=instance_id)] == ["review"]
+
+
+def test_overdue_from_the_command_line(timed, run):
+    body = ('<bpmn:startEvent id="start" />'
+            + '<bpmn:userTask id="report" name="提交运维报告" camunda:dueDate="2020-12-05T18:00:00+08:00" />'
+            + '<bpmn:endEvent id="end" />' + flow("f1", "start", "report") + flow("f2", "report", "end"))  # fmt: skip
+    deploy(timed, "reporting", process("reporting", body, {"pm": ["start", "report", "end"]}))
+    timed.start("reporting", actor=timed.actor("pm1"))
+    # Operator commands use the real clock, which is past this due date.
+    rows = run.json("tasks", "--overdue")
+    assert [(t["task"], t["due_at"]) for t in rows] == [("report", "2020-12-05T10:00:00+00:00")]
+    assert "2020-12-05 18:00" in run("tasks", "--overdue").stdout
