@@ -41,13 +41,15 @@ show opsqa --as lisi task complete "$approval" --set decision=rejected --set com
 step "The department sees why, and redrafts"
 redraft=$(first_task)
 show opsqa task show "$redraft"
-show opsqa --as zhangsan task complete "$redraft" \
-  --set objectives="各项目客户满意度不低于90%；重大故障24小时内恢复率100%" \
-  --set verification="内部审核与现场抽查" \
-  --set resources="质量专员2名；每季度培训一次" \
-  --set audit_schedule="6月全面内审；12月管理评审" \
-  --set indicator_cycle=monthly \
-  --set spot_check_plan="每季度每个项目抽查一次"
+cat > "$out/plan-2027.yaml" <<'YAML'
+objectives: 各项目客户满意度不低于90%；重大故障24小时内恢复率100%
+verification: 内部审核与现场抽查
+resources: 质量专员2名；每季度培训一次
+audit_schedule: 6月全面内审；12月管理评审
+indicator_cycle: monthly
+spot_check_plan: 每季度每个项目抽查一次
+YAML
+show opsqa --as zhangsan task complete "$redraft" --data "$out/plan-2027.yaml"
 
 step "Approved: the plan is issued to the departments"
 approval=$(first_task)
