@@ -34,9 +34,20 @@ from .users import Actor
 class Engine:
     def __init__(self, database: Database | None, *, clock: Clock | None = None, handlers: Registry | None = None):
         self.database = database
-        self.clock = clock or SystemClock()
+        self._clock = clock or SystemClock()
         self.handlers = handlers or Registry()
         self._runtime = None
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        """Replace the clock (`tick --now`, simulate) everywhere at once, SpiffWorkflow's timers included."""
+        self._clock = clock
+        if self._runtime is not None:
+            self._runtime.clock = clock
 
     @property
     def runtime(self):

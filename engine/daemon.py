@@ -43,9 +43,13 @@ def run_daemon(engine, *, interval: float = 30.0) -> None:
         runner.add_job(run_pass, DateTrigger(run_date=when), id="tick", replace_existing=True)
 
     def stop(signum, _frame) -> None:
+        if stopping.is_set():
+            return
         log.info("received %s: finishing the pass in flight, then stopping", signal.Signals(signum).name)
         stopping.set()
-        runner.shutdown(wait=True)  # the pass in flight finishes and commits first
+        # Not from the handler itself: shutting down waits for the pass in flight (it commits or
+        # rolls back whole), and that pass may need the scheduler's lock the handler interrupted.
+        threading.Thread(target=runner.shutdown, kwargs={"wait": True}, name="opsqa-stop").start()
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)

@@ -18,7 +18,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -44,7 +44,7 @@ from .state import LIBRARY_VERSION, WorkflowSerializer
 from .users import Actor
 
 # SpiffWorkflow stops seeing tasks deeper than 1000 levels and then reports the workflow
-# complete; each pass of a gateway loop adds about three. Refuse well before that.
+# complete; each pass of a gateway loop adds two or three levels. Refuse well before that.
 MAX_DEPTH = 900
 MAX_SERVICE_ROUNDS = 1000
 
@@ -151,11 +151,12 @@ class Runtime:
             if loaded.row.status != "running":
                 self._sync_job(session, loaded.row, now)
                 return []
-            fired = []
+            fired, seen = [], set()
             for _round in range(MAX_SERVICE_ROUNDS):
                 due = [(task, when) for task, when in timers.waiting_timers(loaded.workflow) if when <= now]
-                if not due:
-                    break
+                if not due or {(task.id, when) for task, when in due} <= seen:
+                    break  # nothing due, or only timers that would not fire: never spin on them
+                seen |= {(task.id, when) for task, when in due}
                 for task, when in due:
                     fired.append(self._timer_fired(session, loaded, task, when, now, actor))
                 self._run_engine(lambda: timers.refresh_due(loaded.workflow), loaded.row.process_id)
@@ -464,11 +465,3 @@ def _first_line(exc: BaseException) -> str:
 def _check_key(key: str) -> None:
     if not key.strip() or len(key) > 200 or any(ch.isspace() for ch in key):
         raise OpsqaError(f"business key {key!r} must be 1-200 characters without spaces")
-
-
-def count_instances(session: Session, definition_ids: list[int]) -> dict[int, int]:
-    rows = session.execute(
-        select(Instance.definition_id, func.count()).where(Instance.definition_id.in_(definition_ids))
-        .group_by(Instance.definition_id)
-    )  # fmt: skip
-    return dict(rows.all())

@@ -150,8 +150,6 @@ def simulate(engine, scenario: Scenario, *, start: datetime, end: datetime,
     """Run from `start` to `end` on the engine's database; the engine's clock is replaced by a simulated one."""
     clock = SimulatedClock(start)
     engine.clock = clock
-    if engine._runtime is not None:
-        engine._runtime.clock = clock
     users = _simulated_users(engine)
     occurrences: Counter = Counter()
     planned: dict[str, tuple[datetime, Answer | None]] = {}  # task id -> when it is answered, and how

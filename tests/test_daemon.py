@@ -4,29 +4,39 @@ from __future__ import annotations
 
 import os
 import pwd
-import selectors
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from helpers import flow, process
 
 
-def _lines_until(proc, needle: str, timeout: float = 30.0) -> list[str]:
-    """Read the daemon's log until a line holds `needle` (or fail after `timeout`)."""
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stderr, selectors.EVENT_READ)
-    lines, deadline = [], time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if selector.select(timeout=max(0.0, deadline - time.monotonic())):
-            line = proc.stderr.readline().decode()
-            if not line:
+class Log:
+    """The daemon's stderr, read line by line in a thread (select() would miss lines already buffered)."""
+
+    def __init__(self, stream):
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        for raw in stream:
+            self.lines.put(raw.decode())
+
+    def until(self, needle: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
                 break
-            lines.append(line)
+            self.seen.append(line)
             if needle in line:
-                return lines
-    raise AssertionError(f"no {needle!r} in the daemon's log: {''.join(lines)}")
+                return
+        raise AssertionError(f"no {needle!r} in the daemon's log: {''.join(self.seen)}")
 
 
 def test_daemon_fires_due_timers_and_stops_on_sigterm(run, tmp_path):
@@ -43,14 +53,17 @@ def test_daemon_fires_due_timers_and_stops_on_sigterm(run, tmp_path):
 
     daemon = subprocess.Popen([sys.executable, "-c", "import cli; cli.main()", "--db", str(run.db_path),
                                "scheduler", "run", "--interval", "0.5"], stderr=subprocess.PIPE)  # fmt: skip
+    log = Log(daemon.stderr)
     try:
-        log = _lines_until(daemon, "timer wait of instance 1 fired")
+        log.until("timer wait of instance 1 fired")
         daemon.send_signal(signal.SIGTERM)
-        log += _lines_until(daemon, "scheduler stopped")
+        log.until("scheduler stopped")
         assert daemon.wait(timeout=30) == 0
     finally:
         if daemon.poll() is None:
             daemon.kill()
-    assert any("scheduler started" in line for line in log)
-    assert any("received SIGTERM" in line for line in log)
+            daemon.wait()
+        daemon.stderr.close()
+    assert any("scheduler started" in line for line in log.seen)
+    assert any("received SIGTERM" in line for line in log.seen)
     assert run.json("instances", login=login)[0]["status"] == "completed"
