@@ -283,9 +283,11 @@ class Engine:
                 if session.get(Instance, instance_id) is None:
                     raise InstanceNotFound(f"no instance {instance_id}; see `opsqa instances`")
                 query = query.where(Event.instance_id == instance_id)
-            events = session.scalars(query).all()
-            if limit:
-                events = events[-limit:]
+            if limit:  # the newest N, shown oldest first
+                events = list(reversed(session.scalars(query.order_by(None).order_by(Event.id.desc())
+                                                       .limit(limit)).all()))  # fmt: skip
+            else:
+                events = session.scalars(query).all()
             return [
                 {"id": e.id, "at": e.at, "kind": e.kind, "actor": e.actor, "real_actor": e.real_actor,
                  "instance": e.instance_id, "task": e.task_id, "payload": json.loads(e.payload)}

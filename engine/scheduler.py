@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from store import Job, Schedule, ScheduleFire, append_event
 
-from . import settings, timers
+from . import timers
 from .errors import DuplicateBusinessKey
 from .users import Actor
 
@@ -157,8 +157,3 @@ def next_wake(engine, now: datetime) -> datetime | None:
             if upcoming:
                 candidates.append(upcoming[0])
     return min(candidates) if candidates else None
-
-
-def zone_of(engine):
-    with engine.database.reading() as session:
-        return settings.zone(session)

@@ -192,6 +192,8 @@ def test_json_listings_are_plain_json(ready):
         data = run.json(*args)
         assert isinstance(data, list) and data, args
     assert run.json("instance", "show", "1")["business_key"] == "2027"
+    every = [e["id"] for e in run.json("history")]
+    assert [e["id"] for e in run.json("history", "--limit", "2")] == every[-2:]
 
 
 def test_db_upgrade_carries_a_populated_database_forward(run, tmp_path):
