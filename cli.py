@@ -513,7 +513,7 @@ def scheduler():
 
 
 @scheduler.command("run")
-@click.option("--interval", type=float, default=30.0, show_default=True, help="Seconds between passes at most.")
+@click.option("--interval", type=float, default=30.0, show_default=True, help="Seconds between passes.")
 @pass_state
 def scheduler_run(state: State, interval: float):
     """Run the scheduler until SIGINT/SIGTERM: fires schedules and timers as they fall due.
