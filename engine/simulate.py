@@ -3,7 +3,7 @@
 The clock jumps from one due time to the next (a schedule's fire, a timer, a simulated
 operator's answer), so a year takes seconds. A scenario (YAML) says how simulated operators
 answer each kind of user task: with which values, how long after the task appeared, and
-whether the n-th time differs (the general manager rejects the first draft). This is how a
+whether the n-th time in an instance differs (the general manager rejects the first draft). This is how a
 process owner checks a changed diagram before deploying it.
 
     start:                          # instances to start, besides those the schedules start
@@ -168,9 +168,9 @@ def simulate(engine, scenario: Scenario, *, start: datetime, end: datetime,
             answered = False
             for task in engine.tasks():
                 key = f"{task['process']}.{task['task']}"
-                if task["id"] not in planned:
-                    answer = scenario.answer(key, occurrences[key])
-                    occurrences[key] += 1
+                if task["id"] not in planned:  # the n-th time this task comes up in its instance
+                    answer = scenario.answer(key, occurrences[task["instance"], key])
+                    occurrences[task["instance"], key] += 1
                     never = answer is None or answer.never
                     planned[task["id"]] = (None if never else task["created_at"] + answer.after, answer)
                 when, answer = planned[task["id"]]

@@ -119,3 +119,13 @@ def test_a_scenario_value_the_form_refuses_names_the_task(ready, tmp_path):
                    "--scenario", _write(tmp_path, "s.yaml", bad))  # fmt: skip
     assert result.exit_code == 1
     assert "answers.quality_plan.draft_plan: task draft_plan, field indicator_cycle: 'x' is not one of" in result.stderr
+
+
+def test_the_nth_answer_counts_within_each_instance(ready, tmp_path):
+    second = {"process": "quality_plan", "at": "2027-06-01T09:00:00+08:00", "key": "2027-H2"}
+    scenario = _write(tmp_path, "two.yaml", {**SCENARIO, "start": [*SCENARIO["start"], second]})
+    result = ready("simulate", "--from", "2027-01-01", "--to", "2028-01-01", "--scenario", scenario, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["instances"]["quality_plan"] == {"started": 2, "finished": 2}
+    assert summary["tasks_done"] == 8  # each general manager's first answer is a rejection
