@@ -160,13 +160,14 @@ def users():
 @click.argument("name")
 @click.option("--role", "roles", multiple=True, required=True, help="A role code; repeat for several.")
 @click.option("--name", "display_name", help="The person's name as shown.")
+@click.option("--department", help="The department the person belongs to (a role code: qmd, ops, ...).")
 @pass_state
-def users_add(state: State, name: str, roles: tuple[str, ...], display_name: str | None):
+def users_add(state: State, name: str, roles: tuple[str, ...], display_name: str | None, department: str | None):
     """Add a user, or roles to an existing user (admins only).
 
-    Example: opsqa users add zhangsan --role qmd --name 张三
+    Example: opsqa users add zhangsan --role qmd --name 张三 --department qmd
     """
-    state.engine.add_user(name, list(roles), display_name=display_name, actor=state.actor())
+    state.engine.add_user(name, list(roles), display_name=display_name, department=department, actor=state.actor())
     click.echo(f"user {name} holds {', '.join(roles)}", err=True)
 
 
@@ -181,7 +182,7 @@ def users_list(state: State, as_json: bool):
     rows = state.engine.users()
     for row in rows:
         row["roles"] = ", ".join(row["roles"]) if not as_json else row["roles"]
-    _render(rows, [("name", "USER"), ("display_name", "NAME"), ("roles", "ROLES")], as_json)
+    _render(rows, [("name", "USER"), ("display_name", "NAME"), ("department", "DEPT"), ("roles", "ROLES")], as_json)
 
 
 # -- definitions ---------------------------------------------------------------------------
@@ -672,6 +673,86 @@ def plans(state: State, as_json: bool):
     columns = [("period", "PERIOD"), ("instance_id", "INST"), ("objectives", "OBJECTIVES"), ("indicator_cycle", "KPI"),
                ("revisions", "DRAFTS"), ("approved_by", "APPROVED"), ("issued_at", "ISSUED")]  # fmt: skip
     _render(rows, columns, as_json)
+
+
+@cli.group()
+def projects():
+    """The register of O&M projects (6.1.3): manager, supervisor, team."""
+
+
+@projects.command("add")
+@click.argument("code")
+@click.option("--name", required=True, help="The project's name.")
+@click.option("--customer", required=True, help="The customer (建设单位/业主).")
+@click.option("--pm", required=True, metavar="USER", help="The project manager (an opsqa user).")
+@click.option("--oms", required=True, metavar="USER", help="The O&M management supervisor (an opsqa user).")
+@click.option("--kind", type=click.Choice(["safe_city", "smart_city", "other"]), default="other", show_default=True)
+@click.option("--member", "members", multiple=True, metavar="USER", help="A team member; repeatable.")
+@click.option("--contract", "contract_ref", help="The contract's reference.")
+@click.option("--om-start", type=click.DateTime(["%Y-%m-%d"]), help="O&M start date.")
+@click.option("--om-end", type=click.DateTime(["%Y-%m-%d"]), help="O&M end date.")
+@pass_state
+def projects_add(state: State, code: str, name: str, customer: str, pm: str, oms: str, kind: str,
+                 members: tuple[str, ...], contract_ref: str | None, om_start, om_end):  # fmt: skip
+    """Add a project to the register (ops or qmd).
+
+    Example: opsqa projects add P-01 --name 平安城市一期运维 --customer 市公安局 --pm wang --oms zhao
+    """
+    from handlers.projects import ProjectInput, save_project
+
+    project = ProjectInput(code=code, name=name, customer=customer, pm=pm, oms=oms, kind=kind, members=list(members),
+                           contract_ref=contract_ref, om_start=om_start.date() if om_start else None,
+                           om_end=om_end.date() if om_end else None)  # fmt: skip
+    actor = state.actor()
+    with state.engine.database.transaction() as session:
+        save_project(session, project, now=state.engine.clock.now(), actor=actor, create_only=True)
+    click.echo(f"project {code} added", err=True)
+
+
+@projects.command("list")
+@click.option("--all", "all_projects", is_flag=True, help="Closed projects too.")
+@json_option
+@pass_state
+def projects_list(state: State, all_projects: bool, as_json: bool):
+    """List the projects of the register.
+
+    Example: opsqa projects list --json
+    """
+    from handlers.projects import list_projects
+
+    with state.engine.database.reading() as session:
+        rows = list_projects(session, status=None if all_projects else "active")
+    if not as_json:
+        for row in rows:
+            row["team"] = ", ".join(row["team"])
+    columns = [("code", "CODE"), ("name", "NAME"), ("customer", "CUSTOMER"), ("pm", "PM"), ("oms", "OMS"),
+               ("team", "TEAM"), ("status", "STATUS")]  # fmt: skip
+    _render(rows, columns, as_json)
+
+
+@projects.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@pass_state
+def projects_import(state: State, file: str):
+    """Add or update projects from a CSV file (code,name,customer,pm,oms[,kind,status,members,...]).
+
+    All rows or none: a bad row is named by its line and nothing is imported. Importing the
+    same file again changes nothing.
+
+    Example: opsqa projects import projects.csv
+    """
+    from engine import OpsqaError
+    from handlers.projects import import_projects, parse_csv
+
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OpsqaError(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from None
+    rows = parse_csv(text, file)
+    actor = state.actor()
+    with state.engine.database.transaction() as session:
+        counts = import_projects(session, rows, source=file, now=state.engine.clock.now(), actor=actor)
+    click.echo(f"{file}: {counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged")
 
 
 # -- history -------------------------------------------------------------------------------

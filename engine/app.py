@@ -65,10 +65,11 @@ class Engine:
             return users_module.resolve_actor(session, login, as_name)
 
     def add_user(self, name: str, roles: list[str], *, display_name: str | None = None,
-                 actor: Actor | None = None) -> None:  # fmt: skip
+                 department: str | None = None, actor: Actor | None = None) -> None:  # fmt: skip
         """Add a user (or roles to one). `actor` None only while bootstrapping the first admin."""
         with self.database.transaction() as session:
-            users_module.add_user(session, name, roles, display_name=display_name, now=self.clock.now(), actor=actor)
+            users_module.add_user(session, name, roles, display_name=display_name, department=department,
+                                  now=self.clock.now(), actor=actor)  # fmt: skip
 
     def users(self) -> list[dict]:
         with self.database.reading() as session:

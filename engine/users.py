@@ -57,9 +57,16 @@ def resolve_actor(session: Session, login: str, as_name: str | None = None) -> A
 
 
 def add_user(
-    session: Session, name: str, roles: list[str], *, display_name: str | None, now: datetime, actor: Actor | None
+    session: Session,
+    name: str,
+    roles: list[str],
+    *,
+    display_name: str | None,
+    now: datetime,
+    actor: Actor | None,
+    department: str | None = None,
 ) -> None:
-    """Create a user, or add roles to an existing one."""
+    """Create a user, or add roles (and set the name or department) of an existing one."""
     if not _NAME.match(name):
         raise OpsqaError(f"user name {name!r} may hold letters, digits and . _ @ - only")
     for role in roles:
@@ -69,11 +76,14 @@ def add_user(
         raise NotPermitted(f"adding users needs the admin role, and {actor.name} does not hold it")
     user = session.get(User, name)
     created = user is None
+    if department is not None and not _NAME.match(department):
+        raise OpsqaError(f"department {department!r} may hold letters, digits and . _ @ - only")
     if created:
-        session.add(User(name=name, display_name=display_name, created_at=now))
+        session.add(User(name=name, display_name=display_name, department=department, created_at=now))
         session.flush()
-    elif display_name:
-        user.display_name = display_name
+    else:
+        user.display_name = display_name or user.display_name
+        user.department = department or user.department
     existing = roles_of(session, name) or frozenset()
     added = [role for role in dict.fromkeys(roles) if role not in existing]
     for role in added:
@@ -84,7 +94,7 @@ def add_user(
         kind="user.added" if created else "user.roles_added",
         actor=actor.name if actor else name,
         real_actor=actor.real if actor else None,
-        payload={"user": name, "roles": added, "display_name": display_name},
+        payload={"user": name, "roles": added, "display_name": display_name, "department": department},
     )
 
 
@@ -94,6 +104,7 @@ def list_users(session: Session) -> list[dict]:
     for user_name, role in session.execute(select(UserRole.user_name, UserRole.role).order_by(UserRole.role)):
         roles.setdefault(user_name, []).append(role)
     return [
-        {"name": user.name, "display_name": user.display_name, "roles": roles.get(user.name, [])}
+        {"name": user.name, "display_name": user.display_name, "department": user.department,
+         "roles": roles.get(user.name, [])}
         for user in users
     ]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -147,6 +148,7 @@ class User(Base):
 
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     display_name: Mapped[str | None] = mapped_column(String(200))
+    department: Mapped[str | None] = mapped_column(String(100))  # a role code: qmd, ops, ... (audit independence)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -218,6 +220,35 @@ class Setting(Base):
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class Project(Base):
+    """An O&M project of the register (6.1.3): whose team audits may not be audited by its members."""
+
+    __tablename__ = "project"
+
+    code: Mapped[str] = mapped_column(String(50), primary_key=True)
+    name: Mapped[str] = mapped_column(String(500))
+    kind: Mapped[str] = mapped_column(String(20))  # safe_city | smart_city | other
+    customer: Mapped[str] = mapped_column(String(500))
+    pm: Mapped[str] = mapped_column(ForeignKey("user_account.name"))
+    oms: Mapped[str] = mapped_column(ForeignKey("user_account.name"))
+    status: Mapped[str] = mapped_column(String(20))  # active | closed
+    contract_ref: Mapped[str | None] = mapped_column(String(200))
+    om_start: Mapped[date | None] = mapped_column(Date)
+    om_end: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ProjectMember(Base):
+    """A project's team: its manager, its O&M supervisor and the engineers on it."""
+
+    __tablename__ = "project_member"
+
+    project_code: Mapped[str] = mapped_column(ForeignKey("project.code"), primary_key=True)
+    user_name: Mapped[str] = mapped_column(ForeignKey("user_account.name"), primary_key=True)
 
 
 class QualityPlan(Base):

@@ -1,0 +1,185 @@
+"""The project register (6.1.3): the O&M projects, their manager, supervisor and team.
+
+Projects are records, entered with `opsqa projects add` or imported from CSV; the audit's
+independence rule and the inspection's random sample read them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import Actor, OpsqaError
+from store import Project, ProjectMember, User, append_event
+
+KINDS = ("safe_city", "smart_city", "other")
+STATUSES = ("active", "closed")
+MAY_EDIT = {"admin", "ops", "qmd"}
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$")
+COLUMNS = ("code", "name", "customer", "pm", "oms", "kind", "status", "members", "contract_ref", "om_start", "om_end")
+REQUIRED = ("code", "name", "customer", "pm", "oms")
+
+
+class UnknownProject(OpsqaError):
+    """No such project in the register."""
+
+
+@dataclass
+class ProjectInput:
+    code: str
+    name: str
+    customer: str
+    pm: str
+    oms: str
+    kind: str = "other"
+    status: str = "active"
+    members: list[str] = field(default_factory=list)
+    contract_ref: str | None = None
+    om_start: date | None = None
+    om_end: date | None = None
+
+
+def _check(session: Session, project: ProjectInput, where: str) -> None:
+    if not _CODE.match(project.code):
+        raise OpsqaError(f"{where}code {project.code!r}: letters, digits and . _ - only, at most 50")
+    for name in ("name", "customer"):
+        if not getattr(project, name).strip():
+            raise OpsqaError(f"{where}{name}: a value is required")
+    if project.kind not in KINDS:
+        raise OpsqaError(f"{where}kind {project.kind!r} is not one of {', '.join(KINDS)}")
+    if project.status not in STATUSES:
+        raise OpsqaError(f"{where}status {project.status!r} is not one of {', '.join(STATUSES)}")
+    for role in ("pm", "oms"):
+        if session.get(User, getattr(project, role)) is None:
+            raise OpsqaError(f"{where}{role} {getattr(project, role)!r} is not an opsqa user")
+    for member in project.members:
+        if session.get(User, member) is None:
+            raise OpsqaError(f"{where}members: {member!r} is not an opsqa user")
+    if project.om_start and project.om_end and project.om_end < project.om_start:
+        raise OpsqaError(f"{where}om_end {project.om_end} is before om_start {project.om_start}")
+
+
+def _check_actor(actor: Actor) -> None:
+    if not (actor.roles & MAY_EDIT):
+        raise OpsqaError(f"the project register is kept by ops or qmd, and {actor.name} holds neither role")
+
+
+def save_project(session: Session, project: ProjectInput, *, now: datetime, actor: Actor, where: str = "",
+                 create_only: bool = False) -> str:  # fmt: skip
+    """Add a project, or update it; returns 'added', 'updated' or 'unchanged'. Recorded in the history."""
+    _check_actor(actor)
+    _check(session, project, where)
+    team = sorted({project.pm, project.oms, *project.members})
+    row = session.get(Project, project.code)
+    values = {"name": project.name.strip(), "kind": project.kind, "customer": project.customer.strip(),
+              "pm": project.pm, "oms": project.oms, "status": project.status, "contract_ref": project.contract_ref,
+              "om_start": project.om_start, "om_end": project.om_end}  # fmt: skip
+    if row is None:
+        session.add(Project(code=project.code, **values, created_at=now, created_by=actor.name, updated_at=now))
+        session.flush()
+        before: dict[str, Any] = {}
+        outcome = "added"
+    else:
+        if create_only:
+            raise OpsqaError(f"{where}project {project.code} is already in the register; see `opsqa projects list`")
+        before = {key: getattr(row, key) for key in values}
+        before["team"] = members_of(session, project.code)
+        if before == {**values, "team": team}:
+            return "unchanged"
+        for key, value in values.items():
+            setattr(row, key, value)
+        row.updated_at = now
+        outcome = "updated"
+    current = set(members_of(session, project.code))
+    for user in current - set(team):
+        session.delete(session.get(ProjectMember, (project.code, user)))
+    for user in set(team) - current:
+        session.add(ProjectMember(project_code=project.code, user_name=user))
+    after = {**values, "team": team}
+    changes = {key: [_plain(before.get(key)), _plain(value)]
+               for key, value in after.items() if before.get(key) != value}  # fmt: skip
+    append_event(session, at=now, kind=f"project.{outcome}", actor=actor.name, real_actor=actor.real,
+                 payload={"project": project.code, "changes": changes})  # fmt: skip
+    return outcome
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def members_of(session: Session, code: str) -> list[str]:
+    query = select(ProjectMember.user_name).where(ProjectMember.project_code == code).order_by(ProjectMember.user_name)
+    return list(session.scalars(query))
+
+
+def get_project(session: Session, code: str) -> Project:
+    project = session.get(Project, code)
+    if project is None:
+        raise UnknownProject(f"no project {code!r} in the register; see `opsqa projects list`")
+    return project
+
+
+def list_projects(session: Session, *, status: str | None = "active") -> list[dict[str, Any]]:
+    query = select(Project).order_by(Project.code)
+    if status:
+        query = query.where(Project.status == status)
+    teams: dict[str, list[str]] = {}
+    for code, user in session.execute(select(ProjectMember.project_code, ProjectMember.user_name)
+                                      .order_by(ProjectMember.user_name)):  # fmt: skip
+        teams.setdefault(code, []).append(user)
+    return [
+        {"code": p.code, "name": p.name, "kind": p.kind, "customer": p.customer, "pm": p.pm, "oms": p.oms,
+         "status": p.status, "team": teams.get(p.code, []), "contract_ref": p.contract_ref,
+         "om_start": p.om_start, "om_end": p.om_end}
+        for p in session.scalars(query)
+    ]  # fmt: skip
+
+
+def parse_csv(text: str, source: str) -> list[tuple[int, ProjectInput]]:
+    """Rows of a project CSV (header: code,name,customer,pm,oms[,kind,status,members,...]), line-numbered."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [name.strip() for name in reader.fieldnames or []]
+    missing = [name for name in REQUIRED if name not in header]
+    if missing:
+        raise OpsqaError(f"{source}: the header lacks {', '.join(missing)} (columns: {', '.join(COLUMNS)})")
+    unknown = [name for name in header if name not in COLUMNS]
+    if unknown:
+        raise OpsqaError(f"{source}: unknown column {unknown[0]!r} (columns: {', '.join(COLUMNS)})")
+    rows, seen = [], {}
+    for raw in reader:
+        line = reader.line_num
+        where = f"{source}:{line}: "
+        cells = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
+        for name in REQUIRED:
+            if not cells.get(name):
+                raise OpsqaError(f"{where}{name}: a value is required")
+        if cells["code"] in seen:
+            raise OpsqaError(f"{where}code {cells['code']} is also on line {seen[cells['code']]}")
+        seen[cells["code"]] = line
+        try:
+            starts = {key: date.fromisoformat(cells[key]) if cells.get(key) else None for key in ("om_start", "om_end")}
+        except ValueError:
+            raise OpsqaError(f"{where}om_start/om_end: dates are written YYYY-MM-DD") from None
+        rows.append((line, ProjectInput(
+            code=cells["code"], name=cells["name"], customer=cells["customer"], pm=cells["pm"], oms=cells["oms"],
+            kind=cells.get("kind") or "other", status=cells.get("status") or "active",
+            members=[m for m in re.split(r"[;,\s]+", cells.get("members", "")) if m],
+            contract_ref=cells.get("contract_ref") or None, **starts,
+        )))  # fmt: skip
+    return rows
+
+
+def import_projects(session: Session, rows: list[tuple[int, ProjectInput]], *, source: str, now: datetime,
+                    actor: Actor) -> dict[str, int]:  # fmt: skip
+    """All rows or none: the caller's transaction rolls back on the first bad row. Re-importing adds nothing."""
+    counts = {"added": 0, "updated": 0, "unchanged": 0}
+    for line, project in rows:
+        counts[save_project(session, project, now=now, actor=actor, where=f"{source}:{line}: ")] += 1
+    return counts
