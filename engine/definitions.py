@@ -176,9 +176,12 @@ def _check_process(source: SourceFile, process, topics: set[str]) -> None:
                 raise source.fail(f"unknown handler topic {topic!r} (registered: {known})", element_id, node)
         elif tag == "userTask":
             try:
-                forms.parse_form(node)
+                fields = forms.parse_form(node)
             except forms.FormError as exc:
                 raise source.fail(str(exc), exc.field or element_id) from None
+            for field in fields:
+                if "required_if" in field:
+                    _check_expression(source, field["required_if"], field["id"], node, "requiredIf")
             assignee = node.get(f"{{{CAMUNDA_NS}}}assignee")
             if assignee:
                 _check_expression(source, assignee, element_id, node, "assignee")

@@ -10,11 +10,12 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from . import expressions
 from .errors import InvalidFormValue
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 TYPES = ("string", "long", "boolean", "date", "enum", "decimal")
-CONSTRAINTS = ("required", "readonly", "min", "max", "minlength", "maxlength")
+CONSTRAINTS = ("required", "requiredIf", "readonly", "min", "max", "minlength", "maxlength")
 _TRUE = {"true", "yes", "y", "1", "是", "对"}
 _FALSE = {"false", "no", "n", "0", "否", "不"}
 
@@ -56,6 +57,9 @@ def parse_form(task_node) -> list[dict[str, Any]]:
                 raise FormError(field_id, f"form field {field_id} has unknown constraint {name!r}")
             if name in ("required", "readonly"):
                 field[name] = True
+                continue
+            if name == "requiredIf":  # e.g. a comment required when the decision is a rejection
+                field["required_if"] = config or ""
                 continue
             try:
                 field[name] = str(Decimal(config)) if kind == "decimal" else int(config)
@@ -150,22 +154,31 @@ def validate(task: str, fields: list[dict[str, Any]], values: dict[str, Any]) ->
         name = field["id"]
         if field["readonly"]:
             if name in values:
-                raise InvalidFormValue(task, name, "the field is read-only")
+                raise InvalidFormValue(task, _name(field), "the field is read-only")
             continue
         raw = values.get(name)
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             if "default" in field:
                 raw = field["default"]
             elif field["required"]:
-                raise InvalidFormValue(task, name, "a value is required")
+                raise InvalidFormValue(task, _name(field), "a value is required")
             else:
                 typed[name] = None  # a submission sets every field of its form: no stale value survives
                 continue
         try:
             typed[name] = coerce(field, raw)
         except ValueError as exc:
-            raise InvalidFormValue(task, name, str(exc)) from None
+            raise InvalidFormValue(task, _name(field), str(exc)) from None
+    for field in fields:
+        condition = field.get("required_if")
+        if condition and typed.get(field["id"]) in (None, "") and expressions.evaluate(condition, typed):
+            raise InvalidFormValue(task, _name(field), f"a value is required when {expressions.unwrap(condition)}")
     return typed
+
+
+def _name(field: dict[str, Any]) -> str:
+    """The field as people see it: its id and, when it says more, its label."""
+    return field["id"] if field["label"] == field["id"] else f"{field['id']} ({field['label']})"
 
 
 def missing_required(fields: list[dict[str, Any]], values: dict[str, Any]) -> list[dict[str, Any]]:

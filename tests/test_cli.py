@@ -121,7 +121,8 @@ def test_bad_form_values_on_the_command_line(ready, tmp_path):
     result = run("task", "complete", draft["id"], "--data", str(tmp_path / "bad.json"), login="qmd1")
     assert result.exit_code == 1 and "bad.json is not valid JSON" in result.stderr
     result = run("task", "complete", draft["id"], "--set", "objectives=x", login="qmd1")
-    assert result.stderr == "opsqa: task draft_plan, field verification: a value is required\n"
+    assert result.stderr == "opsqa: task draft_plan, field verification (6.1.2 b) 符合性验证方式): " \
+        "a value is required\n"
     assert _task(run)["id"] == draft["id"]
 
 

@@ -49,11 +49,11 @@ def test_check_finds_syntax_errors_at_deploy():
 
 
 FIELDS = [
-    {"id": "count", "label": "数量", "type": "long", "required": True, "readonly": False, "min": 1, "max": 9},
-    {"id": "ratio", "label": "比例", "type": "decimal", "required": False, "readonly": False, "max": "1.5"},
-    {"id": "ok", "label": "合格", "type": "boolean", "required": False, "readonly": False},
-    {"id": "day", "label": "日期", "type": "date", "required": False, "readonly": False},
-    {"id": "name", "label": "名称", "type": "string", "required": False, "readonly": False, "maxlength": 3},
+    {"id": "count", "label": "count", "type": "long", "required": True, "readonly": False, "min": 1, "max": 9},
+    {"id": "ratio", "label": "ratio", "type": "decimal", "required": False, "readonly": False, "max": "1.5"},
+    {"id": "ok", "label": "ok", "type": "boolean", "required": False, "readonly": False},
+    {"id": "day", "label": "day", "type": "date", "required": False, "readonly": False},
+    {"id": "name", "label": "name", "type": "string", "required": False, "readonly": False, "maxlength": 3},
 ]
 
 
@@ -80,3 +80,15 @@ def test_validate_types_values():
 def test_validate_refuses(values, message):
     with pytest.raises(InvalidFormValue, match=message):
         forms.validate("t", FIELDS, values)
+
+
+def test_required_if_and_labels_in_messages():
+    fields = [
+        {"id": "decision", "label": "审批结果", "type": "enum", "required": True, "readonly": False,
+         "options": [{"id": "approved", "name": "批准"}, {"id": "rejected", "name": "退回修改"}]},
+        {"id": "comment", "label": "审批意见", "type": "string", "required": False, "readonly": False,
+         "required_if": '${decision == "rejected"}'},
+    ]  # fmt: skip
+    assert forms.validate("approve", fields, {"decision": "approved"}) == {"decision": "approved", "comment": None}
+    with pytest.raises(InvalidFormValue, match=r'field comment \(审批意见\): a value is required when decision =='):
+        forms.validate("approve", fields, {"decision": "退回修改", "comment": " "})

@@ -68,10 +68,10 @@ def test_only_the_lane_role_may_complete(deployed):
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({**PLAN_VALUES, "indicator_cycle": "weekly"}, "field indicator_cycle: 'weekly' is not one of"),
-        ({k: v for k, v in PLAN_VALUES.items() if k != "resources"}, "field resources: a value is required"),
+        ({**PLAN_VALUES, "indicator_cycle": "weekly"}, r"field indicator_cycle \(6.1.2 e\) .*\): 'weekly' is not"),
+        ({k: v for k, v in PLAN_VALUES.items() if k != "resources"}, r"field resources \(6.1.2 c\) .*\): a value is"),
         ({**PLAN_VALUES, "budget": "1"}, "field budget: the form has no such field"),
-        ({**PLAN_VALUES, "objectives": 12}, "field objectives: expected text"),
+        ({**PLAN_VALUES, "objectives": 12}, r"field objectives \(6.1.2 a\) .*\): expected text"),
     ],
 )
 def test_bad_form_values_change_nothing(deployed, values, message):
@@ -115,3 +115,20 @@ def test_claimed_task_is_reserved(deployed, admin):
         engine.complete(draft["id"], PLAN_VALUES, actor=engine.actor("qmd2"))
     engine.unclaim(draft["id"], actor=engine.actor("qmd1"))
     engine.complete(draft["id"], PLAN_VALUES, actor=engine.actor("qmd2"))
+
+
+def test_a_rejection_needs_a_comment_and_only_the_general_manager_decides(deployed, admin):
+    engine = deployed
+    engine.add_user("mr1", ["mr"], actor=admin)
+    instance_id = engine.start("quality_plan", actor=admin)
+    engine.complete(ready_task(engine, instance_id)["id"], {**PLAN_VALUES}, actor=engine.actor("qmd1"))
+    approval = ready_task(engine, instance_id)
+    with pytest.raises(InvalidFormValue, match=r"field comment \(审批意见（退回时必填）\): a value is required when"):
+        engine.complete(approval["id"], {"decision": "rejected"}, actor=engine.actor("gm1"))
+    with pytest.raises(NotYourTask, match="needs role gm, which mr1 does not hold"):
+        engine.complete(approval["id"], {"decision": "approved"}, actor=engine.actor("mr1"))
+    engine.complete(approval["id"], {"decision": "rejected", "comment": "f) 缺少抽查计划"}, actor=engine.actor("gm1"))
+    redraft = ready_task(engine, instance_id)
+    empty_f = {**PLAN_VALUES, "spot_check_plan": ""}
+    with pytest.raises(InvalidFormValue, match=r"field spot_check_plan \(6.1.2 f\) 现场抽查巡查计划\): a value is"):
+        engine.complete(redraft["id"], empty_f, actor=engine.actor("qmd1"))

@@ -118,7 +118,8 @@ def test_a_scenario_value_the_form_refuses_names_the_task(ready, tmp_path):
     result = ready("simulate", "--from", "2027-01-01", "--to", "2028-01-01",
                    "--scenario", _write(tmp_path, "s.yaml", bad))  # fmt: skip
     assert result.exit_code == 1
-    assert "answers.quality_plan.draft_plan: task draft_plan, field indicator_cycle: 'x' is not one of" in result.stderr
+    assert "answers.quality_plan.draft_plan: task draft_plan, field indicator_cycle (6.1.2 e) 质量指标收集分析周期): " \
+        "'x' is not one of" in result.stderr
 
 
 def test_the_nth_answer_counts_within_each_instance(ready, tmp_path):
