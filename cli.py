@@ -36,7 +36,7 @@ class OpsqaGroup(click.Group):
             else:
                 first = (str(exc).strip().splitlines() or [""])[0]
                 click.echo(f"opsqa: internal error: {type(exc).__name__}: {first} (run with --debug for details)",
-                           err=True)  # fmt: skip
+                           err=True)
             ctx.exit(1)
 
 
@@ -234,7 +234,7 @@ def processes(state: State, as_json: bool):
     Example: opsqa processes
     """
     columns = [("process", "PROCESS"), ("name", "NAME"), ("version", "VER"), ("active", "ACTIVE"),
-               ("deployed_at", "DEPLOYED"), ("deployed_by", "BY")]  # fmt: skip
+               ("deployed_at", "DEPLOYED"), ("deployed_by", "BY")]
     _render(state.engine.processes(), columns, as_json)
 
 
@@ -268,7 +268,7 @@ def instances(state: State, status: str | None, process_id: str | None, as_json:
     Example: opsqa instances --status error
     """
     columns = [("id", "ID"), ("process", "PROCESS"), ("version", "VER"), ("business_key", "KEY"),
-               ("status", "STATUS"), ("started_at", "STARTED"), ("incident", "INCIDENT")]  # fmt: skip
+               ("status", "STATUS"), ("started_at", "STARTED"), ("incident", "INCIDENT")]
     _render(state.engine.instances(status=status, process_id=process_id), columns, as_json)
 
 
@@ -320,14 +320,14 @@ def _show_instance(state: State, instance_id: int, as_json: bool) -> None:
         _print_json(view)
         return
     click.echo(f"instance {view['id']}  {view['name']} ({view['process']} v{view['version']})  "
-               f"key {view['business_key']}  {view['status']}")  # fmt: skip
+               f"key {view['business_key']}  {view['status']}")
     click.echo(f"started {_cell(view['started_at'])} by {view['started_by']}")
     if view["incident"]:
         click.echo(f"incident: {view['incident']}  (fix the cause, then `opsqa instance retry {view['id']}`)")
     if view["tasks"]:
         click.echo("")
         _render(view["tasks"], [("id", "TASK"), ("name", "NAME"), ("role", "ROLE"), ("state", "STATE"),
-                                ("completed_by", "BY"), ("completed_at", "AT")], False)  # fmt: skip
+                                ("completed_by", "BY"), ("completed_at", "AT")], False)
 
 
 # -- tasks ---------------------------------------------------------------------------------
@@ -342,17 +342,17 @@ def _show_instance(state: State, instance_id: int, as_json: bool) -> None:
 @json_option
 @pass_state
 def tasks(state: State, role: str | None, mine: bool, instance_id: int | None, overdue: bool, all_states: bool,
-          as_json: bool):  # fmt: skip
+          as_json: bool):
     """List open user tasks.
 
     Example: opsqa tasks --role gm --overdue
     """
     actor = state.actor() if mine else None
     rows = state.engine.tasks(role=role, mine=actor, instance_id=instance_id, state=None if all_states else "ready",
-                              overdue=overdue)  # fmt: skip
+                              overdue=overdue)
     columns = [("id", "TASK"), ("instance", "INST"), ("name", "NAME"), ("role", "ROLE"), ("state", "STATE"),
                ("assignee", "ASSIGNEE"), ("claimed_by", "CLAIMED"), ("created_at", "SINCE"),
-               ("due_at", "DUE")]  # fmt: skip
+               ("due_at", "DUE")]
     _render(rows, columns, as_json)
 
 
@@ -376,7 +376,7 @@ def task_show(state: State, task_id: str, as_json: bool):
         return
     click.echo(f"task {view['id']}  {view['name']} ({view['task']})")
     click.echo(f"instance {view['instance']} (key {view['business_key']})  role {view['role'] or '-'}  "
-               f"{view['state']}" + (f"  claimed by {view['claimed_by']}" if view["claimed_by"] else ""))  # fmt: skip
+               f"{view['state']}" + (f"  claimed by {view['claimed_by']}" if view["claimed_by"] else ""))
     if view["completed_by"]:
         click.echo(f"completed by {view['completed_by']} at {_cell(view['completed_at'])}")
     if view["form"]:
@@ -472,7 +472,7 @@ def tick(state: State, now_text: str | None, as_json: bool):
     report = state.engine.tick()
     if as_json:
         _print_json({"now": report.now, "started": report.started, "skipped": report.skipped,
-                     "timers": report.timers, "failed": report.failed})  # fmt: skip
+                     "timers": report.timers, "failed": report.failed})
         return
     for fire in report.started:
         note = " (caught up)" if fire["caught_up"] else ""
@@ -504,7 +504,7 @@ def schedules(state: State, count: int, as_json: bool):
         for row in rows:
             row["next"] = ", ".join(f"{n['period']} ({_cell(n['at'])})" for n in row["next"]) or "-"
     columns = [("process", "PROCESS"), ("expression", "TIMER"), ("policy", "CATCH-UP"), ("last_period", "LAST"),
-               ("next", "NEXT")]  # fmt: skip
+               ("next", "NEXT")]
     _render(rows, columns, as_json)
 
 
@@ -543,7 +543,7 @@ def settings(state: State, key: str | None, value: str | None, as_json: bool):
         click.echo(f"{key} = {value}", err=True)
         return
     _render(state.engine.settings(), [("key", "KEY"), ("value", "VALUE"), ("default", "DEFAULT"),
-                                      ("description", "MEANING")], as_json)  # fmt: skip
+                                      ("description", "MEANING")], as_json)
 
 
 @cli.command()
@@ -552,11 +552,11 @@ def settings(state: State, key: str | None, value: str | None, as_json: bool):
 @click.option("--scenario", type=click.Path(dir_okay=False), help="How simulated operators answer (YAML).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Keep the simulated database here.")
 @click.option("--processes", "processes_dir", default="processes", show_default=True,
-              help="Deployed first when there is no database to copy.")  # fmt: skip
+              help="Deployed first when there is no database to copy.")
 @json_option
 @pass_state
 def simulate(state: State, start_text: str, end_text: str, scenario: str | None, out: str | None,
-             processes_dir: str, as_json: bool):  # fmt: skip
+             processes_dir: str, as_json: bool):
     """Run the processes on a simulated clock, in a copy of the database (or a new one).
 
     Example: opsqa simulate --from 2027-01-01 --to 2028-01-01 --scenario year.yaml
@@ -594,7 +594,7 @@ def simulate(state: State, start_text: str, end_text: str, scenario: str | None,
         plan = load_scenario(scenario, models)
         total = max(1, int((end - start).total_seconds() // 3600))
         with click.progressbar(length=total, label="simulating", file=sys.stderr,
-                               show_eta=False) as bar:  # fmt: skip
+                               show_eta=False) as bar:
             done = 0
 
             def advance(now: datetime) -> None:
@@ -632,13 +632,13 @@ def _show_summary(summary, as_json: bool, out: str | None) -> None:
             "tasks_done": summary.tasks_done, "tasks_open": summary.tasks_open, "overdue": summary.overdue,
             "escalations": summary.escalations, "reminders": summary.reminders,
             "unanswered": dict(summary.unanswered), "database": out,
-        })  # fmt: skip
+        })
         return
     click.echo(f"simulated {_cell(summary.start)} -> {_cell(summary.end)} in {summary.steps} steps")
     rows = [{"process": p, "started": summary.started[p], "finished": summary.finished[p]} for p in processes]
     _render(rows, [("process", "PROCESS"), ("started", "STARTED"), ("finished", "FINISHED")], False)
     click.echo(f"tasks done {summary.tasks_done}, still open {summary.tasks_open}, overdue {summary.overdue}; "
-               f"escalations {summary.escalations}, reminders {summary.reminders}")  # fmt: skip
+               f"escalations {summary.escalations}, reminders {summary.reminders}")
     for key, count in sorted(summary.unanswered.items()):
         click.echo(f"  open at the end: {key} x{count}")
     if out:
@@ -671,7 +671,7 @@ def plans(state: State, as_json: bool):
     with state.engine.database.reading() as session:
         rows = list_plans(session)
     columns = [("period", "PERIOD"), ("instance_id", "INST"), ("objectives", "OBJECTIVES"), ("indicator_cycle", "KPI"),
-               ("revisions", "DRAFTS"), ("approved_by", "APPROVED"), ("issued_at", "ISSUED")]  # fmt: skip
+               ("revisions", "DRAFTS"), ("approved_by", "APPROVED"), ("issued_at", "ISSUED")]
     _render(rows, columns, as_json)
 
 
@@ -693,7 +693,7 @@ def projects():
 @click.option("--om-end", type=click.DateTime(["%Y-%m-%d"]), help="O&M end date.")
 @pass_state
 def projects_add(state: State, code: str, name: str, customer: str, pm: str, oms: str, kind: str,
-                 members: tuple[str, ...], contract_ref: str | None, om_start, om_end):  # fmt: skip
+                 members: tuple[str, ...], contract_ref: str | None, om_start, om_end):
     """Add a project to the register (ops or qmd).
 
     Example: opsqa projects add P-01 --name 平安城市一期运维 --customer 市公安局 --pm wang --oms zhao
@@ -702,7 +702,7 @@ def projects_add(state: State, code: str, name: str, customer: str, pm: str, oms
 
     project = ProjectInput(code=code, name=name, customer=customer, pm=pm, oms=oms, kind=kind, members=list(members),
                            contract_ref=contract_ref, om_start=om_start.date() if om_start else None,
-                           om_end=om_end.date() if om_end else None)  # fmt: skip
+                           om_end=om_end.date() if om_end else None)
     actor = state.actor()
     with state.engine.database.transaction() as session:
         save_project(session, project, now=state.engine.clock.now(), actor=actor, create_only=True)
@@ -726,7 +726,7 @@ def projects_list(state: State, all_projects: bool, as_json: bool):
         for row in rows:
             row["team"] = ", ".join(row["team"])
     columns = [("code", "CODE"), ("name", "NAME"), ("customer", "CUSTOMER"), ("pm", "PM"), ("oms", "OMS"),
-               ("team", "TEAM"), ("status", "STATUS")]  # fmt: skip
+               ("team", "TEAM"), ("status", "STATUS")]
     _render(rows, columns, as_json)
 
 
@@ -755,6 +755,149 @@ def projects_import(state: State, file: str):
     click.echo(f"{file}: {counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged")
 
 
+@cli.command()
+@click.option("--open", "open_only", is_flag=True, help="Only findings not yet closed.")
+@click.option("--overdue", is_flag=True, help="Only findings past their due date (not waiting for verification).")
+@click.option("--year", type=int, help="Only findings raised in this year.")
+@json_option
+@pass_state
+def findings(state: State, open_only: bool, overdue: bool, year: int | None, as_json: bool):
+    """Findings (nonconformities and rectification items) and where they stand.
+
+    Example: opsqa findings --overdue
+    """
+    from handlers.findings import list_findings
+
+    with state.engine.database.reading() as session:
+        rows = list_findings(session, state.engine.clock.now(), open_only=open_only, overdue_only=overdue, year=year)
+    if not as_json:
+        for row in rows:
+            row["overdue"] = f"{row['days_overdue']} d" if row["overdue"] else "-"
+    columns = [("code", "FINDING"), ("source", "SOURCE"), ("item", "ITEM"), ("unit", "UNIT"), ("owner", "OWNER"),
+               ("status", "STATUS"), ("due", "DUE"), ("overdue", "OVERDUE"), ("description", "DESCRIPTION")]
+    _render(rows, columns, as_json)
+
+
+@cli.group()
+def finding():
+    """One finding: add, show, attach evidence, get evidence back."""
+
+
+@finding.command("add")
+@click.option("--owner", required=True, metavar="USER", help="Who must correct it.")
+@click.option("--description", required=True, help="What does not conform, and to what requirement.")
+@click.option("--unit", help="The project code or department concerned.")
+@click.option("--item", "item_code", help="The checklist item, e.g. PRC-c.")
+@click.option("--severity", type=click.Choice(["minor", "major"]), default="minor", show_default=True)
+@click.option("--due", type=click.DateTime(["%Y-%m-%d"]), help="Due date (default: the finding_due_days setting).")
+@pass_state
+def finding_add(state: State, owner: str, description: str, unit: str | None, item_code: str | None, severity: str,
+                due):
+    """Raise a finding by hand (qmd) and start its follow-up.
+
+    Example: opsqa finding add --owner pm1 --unit P-01 --item PRC-c --description "事件未按约解决"
+    """
+    from engine import OpsqaError
+    from handlers.findings import raise_finding
+
+    actor = state.actor()
+    if not actor.roles & {"qmd", "admin"}:
+        raise OpsqaError(f"findings are raised by qmd, and {actor.name} does not hold that role")
+    engine = state.engine
+    now = engine.clock.now()
+    with engine.database.transaction() as session:
+        def start(process_id, key, variables):
+            return engine.runtime.start_in(session, process_id, now=now, actor=actor, business_key=key,
+                                           variables=variables)
+
+        raised = raise_finding(session, source="manual", description=description, owner=owner, now=now,
+                               actor=actor.name, start_instance=start, unit=unit, item_code=item_code,
+                               severity=severity, due=due.date() if due else None)
+        code, due_date = raised.code, raised.due_date
+    click.echo(f"{code} raised, due {due_date}, owner {owner}")
+
+
+@finding.command("show")
+@click.argument("code")
+@json_option
+@pass_state
+def finding_show(state: State, code: str, as_json: bool):
+    """Show a finding, its due-date history and its evidence.
+
+    Example: opsqa finding show NC-2027-003
+    """
+    from handlers.findings import evidence_of, get_finding, view
+
+    with state.engine.database.reading() as session:
+        from engine.settings import zone
+
+        item = view(get_finding(session, code), state.engine.clock.now().astimezone(zone(session)).date())
+        item["evidence"] = [{"id": e.id, "file": e.file_name, "sha256": e.sha256, "size": e.size,
+                             "added_by": e.added_by, "added_at": e.added_at} for e in evidence_of(session, code)]
+    if as_json:
+        _print_json(item)
+        return
+    late = f", {item['days_overdue']} days overdue" if item["overdue"] else ""
+    click.echo(f"{item['code']}  {item['status']}{late}  owner {item['owner']}  due {item['due']}"
+               + (f" (originally {item['original_due']})" if item["due"] != item["original_due"] else ""))
+    click.echo(f"{item['source']} {item['item'] or ''} {item['unit'] or ''}: {item['description']}")
+    for key in ("root_cause", "corrective_action", "verified_by", "escalated_at", "closed_at"):
+        if item[key]:
+            click.echo(f"  {key}: {_cell(item[key])}")
+    if item["reopen_count"]:
+        click.echo(f"  reopened {item['reopen_count']} times")
+    for evidence in item["evidence"]:
+        click.echo(f"  evidence {evidence['id']}: {evidence['file']} ({evidence['size']} B, sha256 "
+                   f"{evidence['sha256'][:12]}…) by {evidence['added_by']} {_cell(evidence['added_at'])}")
+
+
+@finding.command("attach")
+@click.argument("code")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--note", help="What the file shows.")
+@pass_state
+def finding_attach(state: State, code: str, file: str, note: str | None):
+    """Attach an evidence file to a finding (kept whole, with its SHA-256 in the history).
+
+    Example: opsqa finding attach NC-2027-001 整改记录.pdf --note "事件回访记录"
+    """
+    from handlers.findings import attach
+
+    actor = state.actor()
+    with state.engine.database.transaction() as session:
+        evidence = attach(session, code, file, note=note, now=state.engine.clock.now(), actor=actor)
+        number, digest = evidence.id, evidence.sha256
+    click.echo(f"evidence {number} attached to {code.upper()} (sha256 {digest})")
+
+
+@finding.command("evidence")
+@click.argument("code")
+@click.argument("evidence_id", type=int)
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Where to write the file.")
+@pass_state
+def finding_evidence(state: State, code: str, evidence_id: int, out: str):
+    """Get an evidence file back, checked against its SHA-256.
+
+    Example: opsqa finding evidence NC-2027-001 3 --out copy.pdf
+    """
+    import hashlib
+
+    from engine import OpsqaError
+    from handlers.findings import evidence_of
+
+    with state.engine.database.reading() as session:
+        found = [e for e in evidence_of(session, code) if e.id == evidence_id]
+        if not found:
+            raise OpsqaError(f"{code.upper()} has no evidence {evidence_id}; see `opsqa finding show {code}`")
+        content, digest = found[0].content, found[0].sha256
+    if hashlib.sha256(content).hexdigest() != digest:
+        raise OpsqaError(f"evidence {evidence_id} no longer matches its SHA-256; the database was altered")
+    if Path(out).exists():
+        raise OpsqaError(f"{out} exists; give a new file name")
+    Path(out).write_bytes(content)
+    click.echo(f"wrote {out} ({len(content)} B, sha256 {digest})", err=True)
+
+
 # -- history -------------------------------------------------------------------------------
 
 
@@ -777,7 +920,7 @@ def history(ctx: click.Context, instance_id: int | None, limit: int | None, as_j
             row["actor"] = f"{row['real_actor']} as {row['actor']}" if row["real_actor"] else row["actor"]
             row["payload"] = _summary(row["payload"])
     _render(rows, [("id", "#"), ("at", "AT"), ("instance", "INST"), ("kind", "EVENT"), ("actor", "BY"),
-                   ("payload", "DETAIL")], as_json)  # fmt: skip
+                   ("payload", "DETAIL")], as_json)
 
 
 @history.command("verify")
@@ -833,7 +976,7 @@ def _read_data(path: str) -> dict[str, Any]:
             data = json.loads(text)
     except Exception as exc:
         raise OpsqaError(f"{path} is not valid {'YAML' if path.endswith(('.yaml', '.yml')) else 'JSON'}: "
-                         f"{str(exc).splitlines()[0]}") from None  # fmt: skip
+                         f"{str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise OpsqaError(f"{path} must hold a mapping of field names to values")
     return data

@@ -28,10 +28,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "SpiffWorkflow with a JSON round trip around each user task.",
     )
     parser.add_argument("--instances", type=int, help=f"instances per round and variant "
-                        f"(default {DEFAULTS['instances']}; {QUICK['instances']} with --quick)")  # fmt: skip
+                        f"(default {DEFAULTS['instances']}; {QUICK['instances']} with --quick)")
     parser.add_argument("--rounds", type=int, help=f"timed rounds (default {DEFAULTS['rounds']})")
     parser.add_argument("--warmup", type=int, help=f"untimed instances per variant first "
-                        f"(default {DEFAULTS['warmup']})")  # fmt: skip
+                        f"(default {DEFAULTS['warmup']})")
     parser.add_argument("--quick", action="store_true", help="a tiny smoke run; writes no results file")
     parser.add_argument("--output", type=Path, help="results file (default bench/results.json; none with --quick)")
     parser.add_argument("--dir", type=Path, help="where the temporary SQLite database lives (default: the temp dir)")
@@ -81,7 +81,7 @@ def _environment() -> dict[str, Any]:
         "python": platform.python_version(), "implementation": platform.python_implementation(),
         "SpiffWorkflow": spiff_version, "SQLAlchemy": sqlalchemy.__version__, "sqlite": sqlite3.sqlite_version,
         "cores": os.cpu_count(), "cores_usable": affinity, "cpu": _cpu_model(), "platform": platform.platform(),
-    }  # fmt: skip
+    }
 
 
 def _table(variants, rates: dict[str, list[float]]) -> tuple[str, dict[str, Any]]:
@@ -97,9 +97,9 @@ def _table(variants, rates: dict[str, list[float]]) -> tuple[str, dict[str, Any]
             "name": variant.name, "median_per_s": round(median, 2), "min_per_s": round(min(values), 2),
             "max_per_s": round(max(values), 2), "ms_per_instance_median": round(1000 / median, 3),
             "rounds_per_s": [round(v, 2) for v in values], "opsqa_over_this": round(ratio, 4),
-        }  # fmt: skip
+        }
         lines.append(f"{variant.name:<36}{median:>11.1f}{min(values):>10.1f}{max(values):>10.1f}"
-                     f"{1000 / median:>9.2f}{ratio:>15.3f}")  # fmt: skip
+                     f"{1000 / median:>9.2f}{ratio:>15.3f}")
     return "\n".join(lines), figures
 
 
@@ -163,15 +163,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nbench_ten_steps (5 user tasks, 4 service tasks, 1 gateway), start to end: {args.rounds} rounds x "
           f"{args.instances} instances, {args.warmup} warm-up; SQLite {settings['journal_mode']}, "
           f"synchronous={settings['synchronous']}; {environment['cores']} cores, Python {environment['python']}, "
-          f"SpiffWorkflow {environment['SpiffWorkflow']}, SQLAlchemy {environment['SQLAlchemy']}\n")  # fmt: skip
+          f"SpiffWorkflow {environment['SpiffWorkflow']}, SQLAlchemy {environment['SQLAlchemy']}\n")
     print(table)
     print(f"\nopsqa / raw in memory: {ratios['opsqa_over_raw_in_memory']:.3f} "
           f"({1 / ratios['opsqa_over_raw_in_memory']:.1f}x slower); "
           f"opsqa / raw + JSON round trip: {ratios['opsqa_over_raw_serialized']:.3f} "
-          f"({1 / ratios['opsqa_over_raw_serialized']:.1f}x slower)")  # fmt: skip
+          f"({1 / ratios['opsqa_over_raw_serialized']:.1f}x slower)")
     print(f"state of one completed instance: opsqa {sizes['opsqa_state_json']:,} B (spec by reference; the spec, "
           f"{sizes['opsqa_spec_json_per_version']:,} B, is stored once per version); library default with the "
-          f"spec embedded {sizes['library_default_embedded_spec']:,} B")  # fmt: skip
+          f"spec embedded {sizes['library_default_embedded_spec']:,} B")
 
     if args.output is not None:
         results = {
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                 "quick": args.quick,
                 "statistic": "median of the rounds' instances/s",
                 "sqlite": {k: v for k, v in settings.items() if k != "file"},
-            },  # fmt: skip
+            },
             "environment": environment,
             "variants": figures,
             "ratios": ratios,

@@ -135,7 +135,7 @@ class Opsqa:
             synchronous = conn.exec_driver_sql("PRAGMA synchronous").scalar()
         levels = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
         return {"journal_mode": journal, "synchronous": levels.get(synchronous, synchronous),
-                "file": str(self.path)}  # fmt: skip
+                "file": str(self.path)}
 
     def close(self) -> None:
         self.database.dispose()

@@ -65,11 +65,11 @@ class Engine:
             return users_module.resolve_actor(session, login, as_name)
 
     def add_user(self, name: str, roles: list[str], *, display_name: str | None = None,
-                 department: str | None = None, actor: Actor | None = None) -> None:  # fmt: skip
+                 department: str | None = None, actor: Actor | None = None) -> None:
         """Add a user (or roles to one). `actor` None only while bootstrapping the first admin."""
         with self.database.transaction() as session:
             users_module.add_user(session, name, roles, display_name=display_name, department=department,
-                                  now=self.clock.now(), actor=actor)  # fmt: skip
+                                  now=self.clock.now(), actor=actor)
 
     def users(self) -> list[dict]:
         with self.database.reading() as session:
@@ -86,7 +86,7 @@ class Engine:
         if self.database is not None:  # without a database, calls must resolve within the files given
             with self.database.reading() as session:
                 sources += _deployed_callees(session, sources)
-        return definitions.build(sources, self.handlers.topics, wanted)
+        return definitions.build(sources, self.handlers.topics, wanted, self.handlers.checks)
 
     def deploy(self, paths: list[str], *, actor: Actor) -> list[dict[str, Any]]:
         """Store a new version of every process whose content (or a callee's) changed."""
@@ -98,10 +98,10 @@ class Engine:
                 latest = session.scalar(
                     select(Definition).where(Definition.process_id == build.process_id)
                     .order_by(Definition.version.desc()).limit(1)
-                )  # fmt: skip
+                )
                 if latest is not None and latest.sha256 == build.sha256:
                     results.append({"process": build.process_id, "name": build.name, "version": latest.version,
-                                    "changed": False, "file": build.source_file})  # fmt: skip
+                                    "changed": False, "file": build.source_file})
                     continue
                 version = (latest.version if latest else 0) + 1
                 definition = Definition(
@@ -109,22 +109,22 @@ class Engine:
                     source_file=build.source_file, xml=build.xml, spec_json=build.spec_json,
                     model_json=json.dumps(build.model, ensure_ascii=False, sort_keys=True),
                     deployed_at=now, deployed_by=actor.name,
-                )  # fmt: skip
+                )
                 session.add(definition)
                 session.flush()
                 _sync_schedule(session, build, version, now, actor)
                 append_event(session, at=now, kind="definition.deployed", actor=actor.name, real_actor=actor.real,
                              payload={"process": build.process_id, "version": version, "sha256": build.sha256,
-                                      "file": build.source_file})  # fmt: skip
+                                      "file": build.source_file})
                 results.append({"process": build.process_id, "name": build.name, "version": version,
-                                "changed": True, "file": build.source_file})  # fmt: skip
+                                "changed": True, "file": build.source_file})
         return results
 
     def model_of(self, process_id: str) -> dict[str, Any]:
         """The latest version's model: user tasks with their forms and roles, service topics."""
         with self.database.reading() as session:
             text = session.scalar(select(Definition.model_json).where(Definition.process_id == process_id)
-                                  .order_by(Definition.version.desc()).limit(1))  # fmt: skip
+                                  .order_by(Definition.version.desc()).limit(1))
         if text is None:
             raise OpsqaError(f"no process {process_id!r} is deployed")
         return json.loads(text)
@@ -134,21 +134,21 @@ class Engine:
             latest = (
                 select(Definition.process_id, func.max(Definition.version).label("version"))
                 .group_by(Definition.process_id).subquery()
-            )  # fmt: skip
+            )
             rows = session.execute(
                 select(Definition).join(latest, (Definition.process_id == latest.c.process_id)
                                         & (Definition.version == latest.c.version))
                 .order_by(Definition.process_id)
-            ).scalars().all()  # fmt: skip
+            ).scalars().all()
             counts = dict(session.execute(
                 select(Instance.process_id, func.count()).where(Instance.status.in_(("running", "error")))
                 .group_by(Instance.process_id)
-            ).all())  # fmt: skip
+            ).all())
             return [
                 {"process": d.process_id, "name": d.name, "version": d.version, "file": d.source_file,
                  "deployed_at": d.deployed_at, "deployed_by": d.deployed_by, "active": counts.get(d.process_id, 0)}
                 for d in rows
-            ]  # fmt: skip
+            ]
 
     # -- time
 
@@ -173,14 +173,14 @@ class Engine:
             zone = ZoneInfo(row.zone)
             cycle = timers.parse_cycle(row.timer_kind, row.expression, zone)
             upcoming = [when for when in cycle.next_fires(now, count + 5)
-                        if (row.process_id, cycle.period(when, zone)) not in fired][:count]  # fmt: skip
+                        if (row.process_id, cycle.period(when, zone)) not in fired][:count]
             fire = last.get(row.process_id)
             views.append({
                 "process": row.process_id, "expression": row.expression, "zone": row.zone, "policy": row.policy,
                 "enabled": row.enabled, "version": row.version,
                 "last_period": fire.period if fire else None, "last_fire": fire.fire_time if fire else None,
                 "next": [{"period": cycle.period(when, zone), "at": when} for when in upcoming] if row.enabled else [],
-            })  # fmt: skip
+            })
         return views
 
     def settings(self) -> list[dict[str, Any]]:
@@ -204,7 +204,7 @@ class Engine:
     # -- instances
 
     def start(self, process_id: str, *, actor: Actor, business_key: str | None = None,
-              variables: dict | None = None) -> int:  # fmt: skip
+              variables: dict | None = None) -> int:
         return self.runtime.start(process_id, actor=actor, business_key=business_key, variables=variables)
 
     def retry(self, instance_id: int, *, actor: Actor) -> None:
@@ -227,7 +227,7 @@ class Engine:
             found = session.execute(
                 select(Instance, Definition.version, Definition.name).join(Definition)
                 .where(Instance.id == instance_id)
-            ).first()  # fmt: skip
+            ).first()
             if found is None:
                 raise InstanceNotFound(f"no instance {instance_id}; see `opsqa instances`")
             view = _instance_view(*found)
@@ -238,7 +238,7 @@ class Engine:
     # -- tasks
 
     def tasks(self, *, role: str | None = None, mine: Actor | None = None, instance_id: int | None = None,
-              state: str | None = "ready", overdue: bool = False) -> list[dict[str, Any]]:  # fmt: skip
+              state: str | None = "ready", overdue: bool = False) -> list[dict[str, Any]]:
         with self.database.reading() as session:
             query = select(Task).order_by(Task.created_at, Task.id)
             if overdue:
@@ -259,7 +259,7 @@ class Engine:
             view = _task_view(task)
             instance = session.get(Instance, task.instance_id)
             model = json.loads(session.scalar(select(Definition.model_json)
-                                              .where(Definition.id == instance.definition_id)))  # fmt: skip
+                                              .where(Definition.id == instance.definition_id)))
             spec = model["user_tasks"].get(f"{task.process_id}:{task.bpmn_id}", {})
             view["form"] = spec.get("form", [])
             view["variables"] = json.loads(task.variables)
@@ -286,14 +286,14 @@ class Engine:
                 query = query.where(Event.instance_id == instance_id)
             if limit:  # the newest N, shown oldest first
                 events = list(reversed(session.scalars(query.order_by(None).order_by(Event.id.desc())
-                                                       .limit(limit)).all()))  # fmt: skip
+                                                       .limit(limit)).all()))
             else:
                 events = session.scalars(query).all()
             return [
                 {"id": e.id, "at": e.at, "kind": e.kind, "actor": e.actor, "real_actor": e.real_actor,
                  "instance": e.instance_id, "task": e.task_id, "payload": json.loads(e.payload)}
                 for e in events
-            ]  # fmt: skip
+            ]
 
     def verify_history(self) -> ChainReport:
         with self.database.reading() as session:
@@ -310,13 +310,13 @@ def _sync_schedule(session, build, version: int, now: datetime, actor: Actor) ->
         if schedule is not None and schedule.enabled:
             schedule.enabled, schedule.version, schedule.updated_at = False, version, now
             append_event(session, at=now, kind="schedule.disabled", actor=actor.name, real_actor=actor.real,
-                         payload={"process": build.process_id, "version": version})  # fmt: skip
+                         payload={"process": build.process_id, "version": version})
         return
     if schedule is None:
         schedule = Schedule(process_id=build.process_id, version=version, timer_kind=timer["kind"],
                             expression=timer["expression"], zone=settings.get(session, "timezone"),
                             policy=settings.get(session, "catch_up_policy"), source="diagram", enabled=True,
-                            created_at=now, updated_at=now)  # fmt: skip
+                            created_at=now, updated_at=now)
         session.add(schedule)
         kind = "schedule.created"
     elif (schedule.timer_kind, schedule.expression, schedule.enabled) != (timer["kind"], timer["expression"], True):
@@ -327,7 +327,7 @@ def _sync_schedule(session, build, version: int, now: datetime, actor: Actor) ->
         schedule.version = version
         return
     append_event(session, at=now, kind=kind, actor=actor.name, real_actor=actor.real,
-                 payload={"process": build.process_id, "version": version, "timer": timer})  # fmt: skip
+                 payload={"process": build.process_id, "version": version, "timer": timer})
 
 
 def _bpmn_files(paths: list[str]) -> list[Path]:
@@ -362,7 +362,7 @@ def _deployed_callees(session, sources) -> list:
             if not callee or callee in defined:
                 continue
             row = session.scalar(select(Definition).where(Definition.process_id == callee)
-                                 .order_by(Definition.version.desc()).limit(1))  # fmt: skip
+                                 .order_by(Definition.version.desc()).limit(1))
             if row is None:
                 continue  # check_files reports it, naming the calling file and element
             deployed = definitions.parse_source(f"{row.source_file} (deployed v{row.version})", row.xml.encode())
@@ -377,7 +377,7 @@ def _instance_view(row: Instance, version: int, name: str) -> dict[str, Any]:
         "id": row.id, "process": row.process_id, "name": name, "version": version, "business_key": row.business_key,
         "status": row.status, "incident": row.incident, "started_at": row.started_at, "started_by": row.started_by,
         "updated_at": row.updated_at, "ended_at": row.ended_at, "next_due_at": row.next_due_at,
-    }  # fmt: skip
+    }
 
 
 def _task_view(task: Task) -> dict[str, Any]:
@@ -386,4 +386,4 @@ def _task_view(task: Task) -> dict[str, Any]:
         "name": task.name, "role": task.role,
         "state": task.state, "assignee": task.assignee, "claimed_by": task.claimed_by, "due_at": task.due_at,
         "created_at": task.created_at, "completed_by": task.completed_by, "completed_at": task.completed_at,
-    }  # fmt: skip
+    }

@@ -7,7 +7,9 @@ the file, the line and the element. SpiffWorkflow parses what passed; its own
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +38,7 @@ SUPPORTED = {
     "textAnnotation", "text", "association", "group", "dataObject", "dataObjectReference",
     "dataInputAssociation", "dataOutputAssociation", "sourceRef", "targetRef", "property",
     "multiInstanceLoopCharacteristics", "loopCardinality", "completionCondition",
-}  # fmt: skip
+}
 REFUSED = {
     "scriptTask": "script tasks are refused: code lives in handlers/; use a service task with camunda:topic",
     "businessRuleTask": "business rule tasks (DMN) are not supported; use a gateway with conditions",
@@ -64,7 +66,7 @@ FLOW_NODES = {
     "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
     "userTask", "serviceTask", "manualTask", "task", "callActivity", "subProcess",
     "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway",
-}  # fmt: skip
+}
 
 
 def _local(node) -> str:
@@ -144,7 +146,7 @@ def parse_source(display: str, content: bytes) -> SourceFile:
     return source
 
 
-def _check_process(source: SourceFile, process, topics: set[str]) -> None:
+def _check_process(source: SourceFile, process, topics: set[str], checks: set[str]) -> None:
     """Every deploy-time rule for one <process> element."""
     process_id = process.get("id")
     has_lanes = bool(process.findall(f"{{{BPMN_NS}}}laneSet/{{{BPMN_NS}}}lane"))
@@ -163,17 +165,16 @@ def _check_process(source: SourceFile, process, topics: set[str]) -> None:
         for attribute in REFUSED_CAMUNDA_ATTRIBUTES:
             if node.get(f"{{{CAMUNDA_NS}}}{attribute}") is not None:
                 raise source.fail(f"camunda:{attribute} is not supported (it runs code); use camunda:topic",
-                                  element_id, node)  # fmt: skip
+                                  element_id, node)
         if ns != BPMN_NS:
             continue
         if tag == "serviceTask":
             topic = node.get(f"{{{CAMUNDA_NS}}}topic")
             if node.get(f"{{{CAMUNDA_NS}}}type") != "external" or not topic:
                 raise source.fail('a service task needs camunda:type="external" and a camunda:topic',
-                                  element_id, node)  # fmt: skip
+                                  element_id, node)
             if topic not in topics:
-                known = ", ".join(sorted(topics)) or "none"
-                raise source.fail(f"unknown handler topic {topic!r} (registered: {known})", element_id, node)
+                raise source.fail(f"unknown handler topic {topic!r}{_suggest(topic, topics)}", element_id, node)
         elif tag == "userTask":
             try:
                 fields = forms.parse_form(node)
@@ -185,7 +186,14 @@ def _check_process(source: SourceFile, process, topics: set[str]) -> None:
             assignee = node.get(f"{{{CAMUNDA_NS}}}assignee")
             if assignee:
                 _check_expression(source, assignee, element_id, node, "assignee")
-            if has_lanes and _role_of(process, node) is None and not assignee:
+            groups = node.get(f"{{{CAMUNDA_NS}}}candidateGroups")
+            if groups is not None and not re.fullmatch(r"[\w.@-]+", groups):
+                raise source.fail(f"camunda:candidateGroups {groups!r}: name one role (its code, e.g. qmd)",
+                                  element_id, node)
+            check = _property(node, "check")
+            if check is not None and check not in checks:
+                raise source.fail(f"unknown completion check {check!r}{_suggest(check, checks)}", element_id, node)
+            if has_lanes and _role_of(process, node) is None and not assignee and not groups:
                 raise source.fail("the user task is in no lane, so no role may complete it", element_id, node)
         elif tag == "conditionExpression":
             language = node.get("language")
@@ -198,6 +206,13 @@ def _check_process(source: SourceFile, process, topics: set[str]) -> None:
             raise source.fail("the call activity names no process (calledElement)", element_id, node)
     if process_id is None:
         raise source.fail("the process has no id", node=process)
+
+
+def _suggest(name: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+    if close:
+        return f"; did you mean {' or '.join(close)}?"
+    return f" ({len(known)} are registered; see handlers/)" if known else " (none are registered)"
 
 
 def _nearest_id(node) -> str | None:
@@ -229,7 +244,7 @@ def _check_timer(source: SourceFile, process, node, tag: str, element_id) -> Non
         return
     if start is not None:
         raise source.fail(f"timer: a start event's {tag} must be a literal ISO 8601 value (it becomes a "
-                          f"schedule), not {text!r}", element_id, node)  # fmt: skip
+                          f"schedule), not {text!r}", element_id, node)
     _check_expression(source, text, element_id, node, "timer")
 
 
@@ -280,7 +295,8 @@ def _model(process) -> dict[str, Any]:
             user_tasks[key] = {
                 "bpmn_id": element_id,
                 "name": node.get("name") or element_id,
-                "role": role,
+                "role": node.get(f"{{{CAMUNDA_NS}}}candidateGroups") or role,
+                "check": _property(node, "check"),
                 "assignee": node.get(f"{{{CAMUNDA_NS}}}assignee"),
                 "due_date": node.get(f"{{{CAMUNDA_NS}}}dueDate"),
                 "form": forms.parse_form(node),
@@ -288,7 +304,15 @@ def _model(process) -> dict[str, Any]:
         elif _local(node) == "serviceTask":
             service_tasks[key] = node.get(f"{{{CAMUNDA_NS}}}topic")
     return {"user_tasks": user_tasks, "service_tasks": service_tasks, "nodes": nodes,
-            "start_timer": _start_timer(process)}  # fmt: skip
+            "start_timer": _start_timer(process)}
+
+
+def _property(node, name: str) -> str | None:
+    """A task's own camunda:property (not those of its form fields)."""
+    for prop in node.iterfind(f"{{{BPMN_NS}}}extensionElements/{{{CAMUNDA_NS}}}properties/{{{CAMUNDA_NS}}}property"):
+        if prop.get("name") == name:
+            return prop.get("value")
+    return None
 
 
 def _start_timer(process) -> dict[str, str] | None:
@@ -298,12 +322,13 @@ def _start_timer(process) -> dict[str, str] | None:
     return None
 
 
-def check_files(sources: Iterable[SourceFile], topics: set[str]) -> dict[str, tuple[SourceFile, Any]]:
+def check_files(sources: Iterable[SourceFile], topics: set[str],
+                checks: set[str] = frozenset()) -> dict[str, tuple[SourceFile, Any]]:
     """All rules over a set of files; returns process id -> (file, <process> element)."""
     processes: dict[str, tuple[SourceFile, Any]] = {}
     for source in sources:
         for process in source.root.findall(f"{{{BPMN_NS}}}process"):
-            _check_process(source, process, topics)
+            _check_process(source, process, topics, checks)
             process_id = process.get("id")
             if process_id in processes:
                 other = processes[process_id][0].path
@@ -313,13 +338,14 @@ def check_files(sources: Iterable[SourceFile], topics: set[str]) -> dict[str, tu
         for call in process.iter(f"{{{BPMN_NS}}}callActivity"):
             if call.get("calledElement") not in processes:
                 raise source.fail(f"the call activity calls process {call.get('calledElement')!r}, "
-                                  "which is not deployed or given", call.get("id"), call)  # fmt: skip
+                                  "which is not deployed or given", call.get("id"), call)
     return processes
 
 
-def build(sources: list[SourceFile], topics: set[str], wanted: set[str] | None = None) -> list[ProcessBuild]:
+def build(sources: list[SourceFile], topics: set[str], wanted: set[str] | None = None,
+          checks: set[str] = frozenset()) -> list[ProcessBuild]:
     """Check and parse the files; return builds for the wanted processes (default: all)."""
-    processes = check_files(sources, topics)
+    processes = check_files(sources, topics, checks)
     parser = _parser()
     from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
@@ -394,7 +420,7 @@ def _translate(exc, source: SourceFile) -> InvalidProcess:
     message = str(getattr(exc, "message", None) or exc).splitlines()[0]
     element_id = getattr(exc, "id", None)
     return InvalidProcess(message, file=getattr(exc, "file_name", None) or source.path,
-                          element=element_id, line=source.line(element_id))  # fmt: skip
+                          element=element_id, line=source.line(element_id))
 
 
 def _parser():

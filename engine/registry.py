@@ -23,6 +23,9 @@ class HandlerContext:
     process_id: str
     task: str  # the service task's BPMN id
     variables: dict[str, Any]
+    # Starts another process's instance in this step's transaction (work that outlives its caller,
+    # such as a finding's follow-up, is its own instance): (process, business key, variables) -> id.
+    start_instance: Callable[[str, str, dict[str, Any]], int] | None = None
 
 
 Handler = Callable[[HandlerContext], "dict[str, Any] | None"]
@@ -33,6 +36,7 @@ class Registry:
 
     def __init__(self):
         self._handlers: dict[str, Handler] = {}
+        self._checks: dict[str, Handler] = {}
 
     def handler(self, topic: str) -> Callable[[Handler], Handler]:
         def register(function: Handler) -> Handler:
@@ -43,9 +47,28 @@ class Registry:
 
         return register
 
+    def check(self, name: str) -> Callable[[Handler], Handler]:
+        """Register a completion check: a user task naming it (camunda:property check=NAME) is refused
+        when the check raises, with the check's message; nothing is changed."""
+
+        def register(function: Handler) -> Handler:
+            if name in self._checks:
+                raise ValueError(f"check {name!r} is registered twice")
+            self._checks[name] = function
+            return function
+
+        return register
+
     def get(self, topic: str) -> Handler | None:
         return self._handlers.get(topic)
+
+    def get_check(self, name: str) -> Handler | None:
+        return self._checks.get(name)
 
     @property
     def topics(self) -> set[str]:
         return set(self._handlers)
+
+    @property
+    def checks(self) -> set[str]:
+        return set(self._checks)

@@ -91,7 +91,7 @@ class Runtime:
         now = self.clock.now()
         with self.database.transaction() as session:
             return self.start_in(session, process_id, now=now, actor=actor, business_key=business_key,
-                                 variables=variables)  # fmt: skip
+                                 variables=variables)
 
     def start_in(self, session: Session, process_id: str, *, now: datetime, actor: Actor,
                  business_key: str | None = None, variables: dict | None = None, payload: dict | None = None) -> int:
@@ -138,7 +138,7 @@ class Runtime:
         self._event(session, now, actor, "instance.started", row.id, payload={
             "process": process_id, "version": definition.version, "business_key": row.business_key,
             "variables": variables or {}, **(payload or {}),
-        })  # fmt: skip
+        })
         loaded = _Loaded(row, workflow, self.model(session, definition.id))
         self._advance(session, loaded, now, actor)
         self._save(session, loaded, now, actor)
@@ -176,7 +176,7 @@ class Runtime:
             "timer": spec.bpmn_id, "name": spec.bpmn_name, "due": when.isoformat(), "attached_to": attached,
             "interrupting": bool(getattr(spec, "cancel_activity", False)),
             "boundary": getattr(spec, "cancel_activity", None) is not None,
-        }  # fmt: skip
+        }
         self._event(session, now, actor, "timer.fired", loaded.row.id, str(task.id), fired)
         return fired
 
@@ -188,7 +188,7 @@ class Runtime:
             if loaded.row.status != "error":
                 raise InstanceNotRunning(f"instance {instance_id} has no incident to retry (it is {loaded.row.status})")
             self._event(session, now, actor, "instance.retried", instance_id,
-                        payload={"incident": loaded.row.incident})  # fmt: skip
+                        payload={"incident": loaded.row.incident})
             loaded.row.status, loaded.row.incident, loaded.row.incident_task = "running", None, None
             self._advance(session, loaded, now, actor)
             self._save(session, loaded, now, actor)
@@ -245,15 +245,16 @@ class Runtime:
                 loaded = self._load(session, task.instance_id)
                 if loaded.row.status != "running":
                     raise InstanceNotRunning(f"instance {task.instance_id} is {loaded.row.status}; "
-                                             "see `opsqa instance show`")  # fmt: skip
+                                             "see `opsqa instance show`")
                 spiff_task = loaded.workflow.get_task_from_id(UUID(task_id))
                 if spiff_task is None or spiff_task.state != TaskState.READY:
                     raise TaskNotReady(f"task {task_id} is not ready in its instance")
+                self._run_check(session, loaded, spiff_task, typed, now, actor)
                 spiff_task.data.update(typed)
                 self._run_engine(lambda: spiff_task.run(), task.bpmn_id)
                 task.state, task.completed_by, task.completed_at = "completed", actor.name, now
                 self._event(session, now, actor, "task.completed", task.instance_id, task.id,
-                            {"task": task.bpmn_id, "name": task.name, "values": typed})  # fmt: skip
+                            {"task": task.bpmn_id, "name": task.name, "values": typed})
                 self._advance(session, loaded, now, actor)
                 self._save(session, loaded, now, actor)
         except StaleDataError:
@@ -289,7 +290,7 @@ class Runtime:
             raise InstanceNotFound(f"no instance {instance_id}; see `opsqa instances`")
         if row.library_version != LIBRARY_VERSION:
             raise OpsqaError(f"instance {instance_id} was saved by SpiffWorkflow {row.library_version}; "
-                             f"this opsqa runs {LIBRARY_VERSION} and does not convert state")  # fmt: skip
+                             f"this opsqa runs {LIBRARY_VERSION} and does not convert state")
         timers.use_clock(self.clock)
         spec, subprocess_specs = self._spec(session, row.definition_id)
         workflow = self.serializer.load(row.state_json, spec, subprocess_specs)
@@ -317,15 +318,43 @@ class Runtime:
                     return
         raise OpsqaError(f"instance {loaded.row.id} ran {MAX_SERVICE_ROUNDS} service rounds without waiting")
 
+    def _context(self, session: Session, loaded: _Loaded, spiff_task, now: datetime, actor: Actor,
+                 variables: dict[str, Any]) -> HandlerContext:
+        row = loaded.row
+
+        def start_instance(process_id: str, business_key: str, initial: dict[str, Any]) -> int:
+            return self.start_in(session, process_id, now=now, actor=actor, business_key=business_key,
+                                 variables=initial, payload={"started_by_instance": row.id})
+
+        return HandlerContext(
+            session=session, now=now, actor=actor.name, instance_id=row.id, business_key=row.business_key,
+            process_id=row.process_id, task=spiff_task.task_spec.bpmn_id, variables=variables,
+            start_instance=start_instance,
+        )
+
+    def _run_check(self, session: Session, loaded: _Loaded, spiff_task, typed: dict, now: datetime,
+                   actor: Actor) -> None:
+        """A user task's completion check (camunda:property check=NAME): its refusal changes nothing."""
+        bpmn_id = spiff_task.task_spec.bpmn_id
+        spec = loaded.model["user_tasks"].get(f"{spiff_task.workflow.spec.name}:{bpmn_id}", {})
+        if not spec.get("check"):
+            return
+        check = self.handlers.get_check(spec["check"])
+        if check is None:
+            raise OpsqaError(f"task {bpmn_id}: no completion check {spec['check']!r} is registered")
+        context = self._context(session, loaded, spiff_task, now, actor, {**spiff_task.data, **typed})
+        try:
+            with session.begin_nested():
+                check(context)
+        except (ValueError, OpsqaError) as exc:
+            raise OpsqaError(f"task {bpmn_id}: {exc}") from None
+
     def _run_handler(self, session: Session, loaded: _Loaded, spiff_task, now: datetime, actor: Actor) -> bool:
         row = loaded.row
         bpmn_id = spiff_task.task_spec.bpmn_id
         topic = loaded.model["service_tasks"].get(f"{spiff_task.workflow.spec.name}:{bpmn_id}")
         handler = self.handlers.get(topic) if topic else None
-        context = HandlerContext(
-            session=session, now=now, actor=actor.name, instance_id=row.id, business_key=row.business_key,
-            process_id=row.process_id, task=bpmn_id, variables=dict(spiff_task.data),
-        )  # fmt: skip
+        context = self._context(session, loaded, spiff_task, now, actor, dict(spiff_task.data))
         try:
             if handler is None:
                 raise LookupError(f"no handler is registered for topic {topic!r}")
@@ -335,12 +364,12 @@ class Runtime:
             row.status, row.incident_task = "error", bpmn_id
             row.incident = f"{bpmn_id} ({topic}): {type(exc).__name__}: {_first_line(exc)}"
             self._event(session, now, actor, "instance.incident", row.id,
-                        payload={"task": bpmn_id, "topic": topic, "error": row.incident})  # fmt: skip
+                        payload={"task": bpmn_id, "topic": topic, "error": row.incident})
             return False
         spiff_task.data.update(result)
         self._run_engine(spiff_task.complete, bpmn_id)
         self._event(session, now, actor, "service.completed", row.id, str(spiff_task.id),
-                    {"task": bpmn_id, "topic": topic, "result": result})  # fmt: skip
+                    {"task": bpmn_id, "topic": topic, "result": result})
         return True
 
     def _save(self, session: Session, loaded: _Loaded, now: datetime, actor: Actor) -> None:
@@ -365,7 +394,7 @@ class Runtime:
             return
         if job is None:
             session.add(Job(key=key, kind="timer", instance_id=row.id, run_after=row.next_due_at, attempts=0,
-                            fence=0, created_at=now))  # fmt: skip
+                            fence=0, created_at=now))
         else:
             job.run_after, job.attempts, job.last_error = row.next_due_at, 0, None
 
@@ -376,9 +405,9 @@ class Runtime:
         for spiff_task in ready.values():
             if _depth(spiff_task) > self.max_depth:
                 raise OpsqaError(f"instance {row.id}: a loop at {spiff_task.task_spec.bpmn_id} has run too "
-                                 "many times; SpiffWorkflow would lose track of the task")  # fmt: skip
+                                 "many times; SpiffWorkflow would lose track of the task")
         open_rows = {t.id: t for t in session.scalars(select(Task).where(Task.instance_id == row.id,
-                                                                          Task.state == "ready"))}  # fmt: skip
+                                                                          Task.state == "ready"))}
         for task_id, task in open_rows.items():
             if task_id not in ready:
                 task.state, task.completed_at = "cancelled", now  # closed without an answer (e.g. escalated)
@@ -397,9 +426,9 @@ class Runtime:
                 name=spec.get("name") or spiff_task.task_spec.bpmn_name or bpmn_id,
                 role=self._role(loaded, spiff_task, spec), state="ready", assignee=assignee,
                 due_at=_due_at(spiff_task, spec), variables=_to_json(spiff_task.data), created_at=now,
-            ))  # fmt: skip
+            ))
             self._event(session, now, actor, "task.ready", row.id, task_id,
-                        {"task": bpmn_id, "role": spec.get("role"), "assignee": assignee})  # fmt: skip
+                        {"task": bpmn_id, "role": spec.get("role"), "assignee": assignee})
 
     def _role(self, loaded: _Loaded, spiff_task, spec: dict) -> str | None:
         """The task's lane; a task of a called process without lanes takes the calling activity's lane."""
@@ -416,7 +445,7 @@ class Runtime:
 
     def _event(self, session, now, actor: Actor, kind, instance_id=None, task_id=None, payload=None) -> None:
         append_event(session, at=now, kind=kind, actor=actor.name, real_actor=actor.real,
-                     instance_id=instance_id, task_id=task_id, payload=payload)  # fmt: skip
+                     instance_id=instance_id, task_id=task_id, payload=payload)
 
 
 def _due_at(spiff_task, spec: dict) -> datetime | None:
@@ -426,13 +455,13 @@ def _due_at(spiff_task, spec: dict) -> datetime | None:
         when = timers.parse_when(value)
         if when is None:
             raise OpsqaError(f"task {spiff_task.task_spec.bpmn_id}: due date {value!r} is not a date and time "
-                             "with a time-zone offset")  # fmt: skip
+                             "with a time-zone offset")
         return when
     parent = spiff_task.parent
     if parent is None:
         return None
     times = [when for task, when in timers.waiting_timers(spiff_task.workflow)
-             if task.parent is parent and getattr(task.task_spec, "cancel_activity", False)]  # fmt: skip
+             if task.parent is parent and getattr(task.task_spec, "cancel_activity", False)]
     return min(times) if times else None
 
 

@@ -55,7 +55,7 @@ def fire_schedules(engine, now: datetime, report: TickReport) -> None:
         schedules = session.scalars(select(Schedule).where(Schedule.enabled.is_(True)).order_by(Schedule.id)).all()
         last_fires = dict(session.execute(
             select(ScheduleFire.process_id, func.max(ScheduleFire.fire_time)).group_by(ScheduleFire.process_id)
-        ).all())  # fmt: skip
+        ).all())
     for schedule in schedules:
         zone = ZoneInfo(schedule.zone)
         cycle = timers.parse_cycle(schedule.timer_kind, schedule.expression, zone)
@@ -79,7 +79,7 @@ def _fire(engine, schedule: Schedule, period: str, fire_time: datetime, now: dat
     try:
         with engine.database.transaction() as session:
             fire = ScheduleFire(schedule_id=schedule.id, process_id=schedule.process_id, period=period,
-                                fire_time=fire_time, fired_at=now, caught_up=caught_up)  # fmt: skip
+                                fire_time=fire_time, fired_at=now, caught_up=caught_up)
             session.add(fire)
             session.flush()  # the unique (process, period) key: a second scheduler stops here
             try:
@@ -87,28 +87,28 @@ def _fire(engine, schedule: Schedule, period: str, fire_time: datetime, now: dat
                     instance_id = engine.runtime.start_in(
                         session, schedule.process_id, now=now, actor=SCHEDULER, business_key=period,
                         variables=variables, payload={"schedule": schedule.expression, "caught_up": caught_up},
-                    )  # fmt: skip
+                    )
             except DuplicateBusinessKey:
                 instance_id = None  # started by hand before the scheduler got to it: recorded, not repeated
             fire.instance_id = instance_id
             payload = {"process": schedule.process_id, "period": period, "already_started": instance_id is None,
-                       "fire_time": fire_time.astimezone(UTC).isoformat()}  # fmt: skip
+                       "fire_time": fire_time.astimezone(UTC).isoformat()}
             append_event(session, at=now, kind="schedule.caught_up" if caught_up else "schedule.fired",
-                         actor=SCHEDULER.name, instance_id=instance_id, payload=payload)  # fmt: skip
+                         actor=SCHEDULER.name, instance_id=instance_id, payload=payload)
     except IntegrityError:
         return  # fired already (another scheduler, or a retry): nothing to do
     entry = {"process": schedule.process_id, "period": period, "fire_time": fire_time, "instance": instance_id,
-             "caught_up": caught_up}  # fmt: skip
+             "caught_up": caught_up}
     report.started.append(entry)
     log.info("fired %s period %s%s -> instance %s", schedule.process_id, period,
-             " (caught up)" if caught_up else "", instance_id)  # fmt: skip
+             " (caught up)" if caught_up else "", instance_id)
 
 
 def _record_skipped(engine, schedule, cycle, zone, passed, now, report) -> None:
     periods = [cycle.period(when, zone) for when in passed]
     with engine.database.transaction() as session:
         append_event(session, at=now, kind="schedule.skipped", actor=SCHEDULER.name,
-                     payload={"process": schedule.process_id, "periods": periods, "policy": "latest"})  # fmt: skip
+                     payload={"process": schedule.process_id, "periods": periods, "policy": "latest"})
     report.skipped.append({"process": schedule.process_id, "periods": periods})
     log.info("skipped %s periods %s (policy latest)", schedule.process_id, ", ".join(periods))
 
@@ -119,7 +119,7 @@ def fire_due_timers(engine, now: datetime, report: TickReport, *, limit: int = 1
         due = session.scalars(
             select(Job.instance_id).where(Job.kind == "timer", Job.run_after <= now)
             .order_by(Job.run_after, Job.id).limit(limit)
-        ).all()  # fmt: skip
+        ).all()
     for instance_id in due:
         try:
             fired = engine.runtime.fire_timers(instance_id, now=now, actor=SCHEDULER)

@@ -29,11 +29,21 @@ def _policy(value: str) -> str:
     return value
 
 
+def _days(value: str) -> str:
+    if not value.isdigit() or not 0 <= int(value) <= 3650:
+        raise ValueError(f"{value!r} is not a whole number of days (0 to 3650)")
+    return str(int(value))
+
+
 # key -> (default, description, check)
 SETTINGS: dict[str, tuple[str, str, Callable[[str], str]]] = {
     "timezone": ("Asia/Shanghai", "the organisation's time zone: periods and deadlines are local to it", _zone),
     "catch_up_policy": ("all", "what the scheduler fires for periods missed while it was down: all | latest",
-                        _policy),  # fmt: skip
+                        _policy),
+    "finding_due_days": ("30", "a finding is due this many days after it is raised", _days),
+    "finding_remind_days": ("3", "the owner is reminded this many days before a finding's due date", _days),
+    "finding_escalate_days": ("7", "an overdue finding goes to the management representative this many days "
+                              "after its due date", _days),
 }
 
 
@@ -52,7 +62,7 @@ def all_settings(session: Session) -> list[dict]:
         {"key": key, "value": stored[key].value if key in stored else default, "default": default,
          "description": description, "updated_by": stored[key].updated_by if key in stored else None}
         for key, (default, description, _check) in SETTINGS.items()
-    ]  # fmt: skip
+    ]
 
 
 def change(session: Session, key: str, value: str, *, now: datetime, actor: Actor) -> None:
@@ -71,4 +81,4 @@ def change(session: Session, key: str, value: str, *, now: datetime, actor: Acto
     else:
         row.value, row.updated_at, row.updated_by = value, now, actor.name
     append_event(session, at=now, kind="setting.changed", actor=actor.name, real_actor=actor.real,
-                 payload={"key": key, "old": old, "new": value})  # fmt: skip
+                 payload={"key": key, "old": old, "new": value})

@@ -117,7 +117,7 @@ def load_scenario(path: str | None, models: dict[str, dict]) -> Scenario:
         tasks = {spec["bpmn_id"] for spec in models[process_id]["user_tasks"].values()}
         if task_id not in tasks:
             raise ScenarioError(f"{where}: process {process_id} has no user task {task_id!r} "
-                                f"(it has {', '.join(sorted(tasks))})")  # fmt: skip
+                                f"(it has {', '.join(sorted(tasks))})")
         if isinstance(entries, dict):
             entries = [entries]
         answers = []
@@ -146,7 +146,7 @@ class Summary:
 
 
 def simulate(engine, scenario: Scenario, *, start: datetime, end: datetime,
-             progress: Callable[[datetime], None] | None = None) -> Summary:  # fmt: skip
+             progress: Callable[[datetime], None] | None = None) -> Summary:
     """Run from `start` to `end` on the engine's database; the engine's clock is replaced by a simulated one."""
     clock = SimulatedClock(start)
     engine.clock = clock
@@ -161,7 +161,7 @@ def simulate(engine, scenario: Scenario, *, start: datetime, end: datetime,
         while starts and starts[0]["at"] <= now:
             item = starts.pop(0)
             engine.start(item["process"], actor=users["admin"], business_key=item.get("key"),
-                         variables=item.get("variables") or {})  # fmt: skip
+                         variables=item.get("variables") or {})
         engine.tick(now)
         answered = True
         while answered:  # an answer can make the next task ready at once (after: P0D)

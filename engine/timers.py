@@ -118,7 +118,7 @@ def check_literal(kind: str, text: str, *, start_event: bool = False) -> None:
             else:
                 if start_event:
                     raise ValueError(f"timeCycle {value!r} of a start event needs a start date, "
-                                     "e.g. R/2027-01-01T09:00:00+08:00/P1Y")  # fmt: skip
+                                     "e.g. R/2027-01-01T09:00:00+08:00/P1Y")
                 T.parse_iso_duration(parts[1])
     except ValueError:
         raise

@@ -29,11 +29,11 @@ def issue_plan(context: HandlerContext) -> dict:
     approvals = context.session.scalars(
         select(Task).where(Task.instance_id == context.instance_id, Task.bpmn_id == "approve_plan",
                            Task.state == "completed").order_by(Task.completed_at.desc())
-    ).all()  # fmt: skip
+    ).all()
     drafts = context.session.scalar(
         select(func.count()).select_from(Task)
         .where(Task.instance_id == context.instance_id, Task.bpmn_id == "draft_plan", Task.state == "completed")
-    )  # fmt: skip
+    )
     plan = QualityPlan(
         instance_id=context.instance_id,
         period=str(variables.get("year") or context.business_key),

@@ -72,7 +72,7 @@ def _check_actor(actor: Actor) -> None:
 
 
 def save_project(session: Session, project: ProjectInput, *, now: datetime, actor: Actor, where: str = "",
-                 create_only: bool = False) -> str:  # fmt: skip
+                 create_only: bool = False) -> str:
     """Add a project, or update it; returns 'added', 'updated' or 'unchanged'. Recorded in the history."""
     _check_actor(actor)
     _check(session, project, where)
@@ -80,7 +80,7 @@ def save_project(session: Session, project: ProjectInput, *, now: datetime, acto
     row = session.get(Project, project.code)
     values = {"name": project.name.strip(), "kind": project.kind, "customer": project.customer.strip(),
               "pm": project.pm, "oms": project.oms, "status": project.status, "contract_ref": project.contract_ref,
-              "om_start": project.om_start, "om_end": project.om_end}  # fmt: skip
+              "om_start": project.om_start, "om_end": project.om_end}
     if row is None:
         session.add(Project(code=project.code, **values, created_at=now, created_by=actor.name, updated_at=now))
         session.flush()
@@ -104,9 +104,9 @@ def save_project(session: Session, project: ProjectInput, *, now: datetime, acto
         session.add(ProjectMember(project_code=project.code, user_name=user))
     after = {**values, "team": team}
     changes = {key: [_plain(before.get(key)), _plain(value)]
-               for key, value in after.items() if before.get(key) != value}  # fmt: skip
+               for key, value in after.items() if before.get(key) != value}
     append_event(session, at=now, kind=f"project.{outcome}", actor=actor.name, real_actor=actor.real,
-                 payload={"project": project.code, "changes": changes})  # fmt: skip
+                 payload={"project": project.code, "changes": changes})
     return outcome
 
 
@@ -132,14 +132,14 @@ def list_projects(session: Session, *, status: str | None = "active") -> list[di
         query = query.where(Project.status == status)
     teams: dict[str, list[str]] = {}
     for code, user in session.execute(select(ProjectMember.project_code, ProjectMember.user_name)
-                                      .order_by(ProjectMember.user_name)):  # fmt: skip
+                                      .order_by(ProjectMember.user_name)):
         teams.setdefault(code, []).append(user)
     return [
         {"code": p.code, "name": p.name, "kind": p.kind, "customer": p.customer, "pm": p.pm, "oms": p.oms,
          "status": p.status, "team": teams.get(p.code, []), "contract_ref": p.contract_ref,
          "om_start": p.om_start, "om_end": p.om_end}
         for p in session.scalars(query)
-    ]  # fmt: skip
+    ]
 
 
 def parse_csv(text: str, source: str) -> list[tuple[int, ProjectInput]]:
@@ -172,12 +172,12 @@ def parse_csv(text: str, source: str) -> list[tuple[int, ProjectInput]]:
             kind=cells.get("kind") or "other", status=cells.get("status") or "active",
             members=[m for m in re.split(r"[;,\s]+", cells.get("members", "")) if m],
             contract_ref=cells.get("contract_ref") or None, **starts,
-        )))  # fmt: skip
+        )))
     return rows
 
 
 def import_projects(session: Session, rows: list[tuple[int, ProjectInput]], *, source: str, now: datetime,
-                    actor: Actor) -> dict[str, int]:  # fmt: skip
+                    actor: Actor) -> dict[str, int]:
     """All rows or none: the caller's transaction rolls back on the first bad row. Re-importing adds nothing."""
     counts = {"added": 0, "updated": 0, "unchanged": 0}
     for line, project in rows:

@@ -16,6 +16,8 @@ from .migrate import create_database, upgrade_database
 from .models import (
     Definition,
     Event,
+    Evidence,
+    Finding,
     Instance,
     Job,
     Project,
@@ -36,6 +38,8 @@ __all__ = [
     "DatabaseError",
     "Definition",
     "Event",
+    "Evidence",
+    "Finding",
     "Instance",
     "Job",
     "NoDatabase",

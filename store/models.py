@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -249,6 +250,59 @@ class ProjectMember(Base):
 
     project_code: Mapped[str] = mapped_column(ForeignKey("project.code"), primary_key=True)
     user_name: Mapped[str] = mapped_column(ForeignKey("user_account.name"), primary_key=True)
+
+
+class Finding(Base):
+    """A nonconformity or rectification item (不符合项/整改项), followed up by its own `nc_followup` instance."""
+
+    __tablename__ = "finding"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(50), unique=True)  # NC-2027-003
+    source: Mapped[str] = mapped_column(String(20))  # audit | inspection | complaint | survey | mr | manual
+    source_ref: Mapped[str | None] = mapped_column(String(100))
+    item_code: Mapped[str | None] = mapped_column(String(20))  # the checklist item, e.g. PRC-c
+    unit: Mapped[str | None] = mapped_column(String(100))  # the project or department concerned
+    description: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(10))  # minor | major
+    raised_by: Mapped[str] = mapped_column(String(200))
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    owner: Mapped[str] = mapped_column(ForeignKey("user_account.name"))
+    correction: Mapped[str | None] = mapped_column(Text)
+    root_cause: Mapped[str | None] = mapped_column(Text)
+    corrective_action: Mapped[str | None] = mapped_column(Text)
+    similar_elsewhere: Mapped[bool | None] = mapped_column(Boolean)
+    due_date: Mapped[date] = mapped_column(Date)  # the current approved due date (local)
+    original_due_date: Mapped[date] = mapped_column(Date)
+    due_history: Mapped[str] = mapped_column(Text)  # JSON: [{date, reason, by, at}], the original first
+    status: Mapped[str] = mapped_column(String(30), index=True)
+    reopen_count: Mapped[int] = mapped_column(Integer)
+    reopened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reminded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    verified_by: Mapped[str | None] = mapped_column(String(200))
+    verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    verification_result: Mapped[str | None] = mapped_column(String(20))
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Evidence(Base):
+    """An evidence file, kept whole with its SHA-256: retrievable, never replaced."""
+
+    __tablename__ = "evidence"
+    __table_args__ = (UniqueConstraint("finding_id", "sha256", name="uq_evidence_finding_sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    finding_id: Mapped[int | None] = mapped_column(ForeignKey("finding.id"), index=True)
+    file_name: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str | None] = mapped_column(Text)
+    added_by: Mapped[str] = mapped_column(String(200))
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class QualityPlan(Base):

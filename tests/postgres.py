@@ -144,7 +144,7 @@ def _stop_abandoned(bindir: Path, prefix: list[str], parent: Path) -> None:
             continue
         if (base / "data" / "postmaster.pid").exists():
             subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(base / "data"), "-m", "immediate", "-w",
-                            "stop"], capture_output=True, timeout=START_TIMEOUT_S)  # fmt: skip
+                            "stop"], capture_output=True, timeout=START_TIMEOUT_S)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -173,14 +173,14 @@ def pg_server() -> Iterator[PgServer]:
         os.chown(base, user.pw_uid, user.pw_gid)
     try:
         _run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8",
-              "--locale=C", "--no-sync"], "initdb")  # fmt: skip
+              "--locale=C", "--no-sync"], "initdb")
         for attempt in range(3):  # another process may take the free port before the server does
             port = _free_port()
             options = (f"-k {base} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off "
-                       "-c synchronous_commit=off -c full_page_writes=off")  # fmt: skip
+                       "-c synchronous_commit=off -c full_page_writes=off")
             try:
                 _run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w",
-                      "-t", str(START_TIMEOUT_S), "-o", options, "start"], "pg_ctl start", log)  # fmt: skip
+                      "-t", str(START_TIMEOUT_S), "-o", options, "start"], "pg_ctl start", log)
                 break
             except RuntimeError:
                 if attempt == 2:
@@ -190,7 +190,7 @@ def pg_server() -> Iterator[PgServer]:
             yield server
         finally:
             subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                           capture_output=True, timeout=START_TIMEOUT_S)  # fmt: skip
+                           capture_output=True, timeout=START_TIMEOUT_S)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -38,7 +38,7 @@ def test_the_quality_plan_from_the_command_line(ready, tmp_path):
 
     listing = run("tasks", "--role", "qmd")
     assert listing.stdout.splitlines()[0].split() == ["TASK", "INST", "NAME", "ROLE", "STATE", "ASSIGNEE",
-                                                      "CLAIMED", "SINCE", "DUE"]  # fmt: skip
+                                                      "CLAIMED", "SINCE", "DUE"]
     draft = _task(run)
     data = tmp_path / "plan.yaml"
     data.write_text("\n".join(f"{k}: {v}" for k, v in PLAN_VALUES.items()), encoding="utf-8")
@@ -49,7 +49,7 @@ def test_the_quality_plan_from_the_command_line(ready, tmp_path):
     shown = run("task", "show", approval["id"][:8], login="gm1")
     assert "decision  审批决定" in shown.stdout or "one of approved (批准), rejected (退回修改)" in shown.stdout
     result = run("task", "complete", approval["id"], "--set", "decision=rejected", "--set", "comment=目标不够具体",
-                 login="gm1")  # fmt: skip
+                 login="gm1")
     assert result.exit_code == 0, result.output
     redraft = _task(run)
     assert "comment = 目标不够具体" in run("task", "show", redraft["id"], login="qmd1").stdout

@@ -21,7 +21,7 @@ def test_missing_required_fields_are_prompted_for(run):
 
     given = {k: v for k, v in PLAN_VALUES.items() if k not in ("resources", "spot_check_plan")}
     args = [sys.executable, "-c", "import cli; cli.main()", "--db", str(run.db_path), "--as", "qmd1",
-            "task", "complete", task_id[:8], *sum((["--set", f"{k}={v}"] for k, v in given.items()), [])]  # fmt: skip
+            "task", "complete", task_id[:8], *sum((["--set", f"{k}={v}"] for k, v in given.items()), [])]
     controller, terminal = pty.openpty()
     answers = f"{PLAN_VALUES['resources']}\n{PLAN_VALUES['spot_check_plan']}\n".encode()
     os.write(controller, answers)

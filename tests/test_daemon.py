@@ -44,7 +44,7 @@ def test_daemon_fires_due_timers_and_stops_on_sigterm(run, tmp_path):
     body = ('<bpmn:startEvent id="start" /><bpmn:intermediateCatchEvent id="wait" name="等待">'
             '<bpmn:timerEventDefinition id="wait_def"><bpmn:timeDuration>PT1S</bpmn:timeDuration>'
             '</bpmn:timerEventDefinition></bpmn:intermediateCatchEvent><bpmn:endEvent id="end" />'
-            + flow("f1", "start", "wait") + flow("f2", "wait", "end"))  # fmt: skip
+            + flow("f1", "start", "wait") + flow("f2", "wait", "end"))
     path = tmp_path / "waiting.bpmn"
     path.write_text(process("waiting", body, {"ops": ["start", "wait", "end"]}), encoding="utf-8")
     for args in (("init",), ("deploy", str(path)), ("start", "waiting")):
@@ -52,7 +52,7 @@ def test_daemon_fires_due_timers_and_stops_on_sigterm(run, tmp_path):
     assert run.json("instances", login=login)[0]["status"] == "running"
 
     daemon = subprocess.Popen([sys.executable, "-c", "import cli; cli.main()", "--db", str(run.db_path),
-                               "scheduler", "run", "--interval", "0.5"], stderr=subprocess.PIPE)  # fmt: skip
+                               "scheduler", "run", "--interval", "0.5"], stderr=subprocess.PIPE)
     log = Log(daemon.stderr)
     try:
         log.until("timer wait of instance 1 fired")

@@ -43,8 +43,8 @@ def test_malformed_xml_names_the_line(ready, tmp_path):
     [
         ("gw_decision", "complexGateway", "[gw_decision]: complex gateways are not supported"),
         ("gw_decision", "frobnicate", "[gw_decision]: unsupported BPMN element <frobnicate>"),
-        ('camunda:topic="plan.issue"', 'camunda:topic="plan.nowhere"',
-         "[issue_plan]: unknown handler topic 'plan.nowhere' (registered: plan.issue)"),
+        ('camunda:topic="plan.issue"', 'camunda:topic="plan.isue"',
+         "[issue_plan]: unknown handler topic 'plan.isue'; did you mean plan.issue?"),
         ('${decision == "approved"}', '${decision == }', "[flow_approved]: condition: expression"),
         ('<camunda:formField id="comment"', '<camunda:formField id="draft_plan"', "duplicate id 'draft_plan'"),
         ('<camunda:value id="monthly"', '<camunda:value id="gm"', "duplicate id 'gm'"),
@@ -79,12 +79,12 @@ def test_two_files_defining_one_process(ready, tmp_path):
 def test_call_to_a_missing_process(ready, tmp_path):
     call = '<bpmn:callActivity id="call_audit" calledElement="internal_audit" />'
     _refused(ready, tmp_path, {"c.bpmn": linear("caller", ("call_audit", call))},
-             "[call_audit]: the call activity calls process 'internal_audit', which is not deployed")  # fmt: skip
+             "[call_audit]: the call activity calls process 'internal_audit', which is not deployed")
 
 
 def test_user_task_outside_every_lane(ready, tmp_path):
     body = ('<bpmn:startEvent id="start" />' + user_task("lost") + '<bpmn:endEvent id="end" />'
-            + flow("f1", "start", "lost") + flow("f2", "lost", "end"))  # fmt: skip
+            + flow("f1", "start", "lost") + flow("f2", "lost", "end"))
     text = process("laned", body, {"ops": ["start", "end"]})
     _refused(ready, tmp_path, {"l.bpmn": text}, "[lost]: the user task is in no lane")
 
@@ -100,7 +100,7 @@ def test_call_activity_resolves_against_deployed_processes(ready, tmp_path):
     callee.write_text(linear("callee", ("work", user_task("work"))), encoding="utf-8")
     caller = tmp_path / "caller.bpmn"
     caller.write_text(linear("caller", ("call", '<bpmn:callActivity id="call" calledElement="callee" />'),
-                             ("after", service_task("after", "plan.issue"))), encoding="utf-8")  # fmt: skip
+                             ("after", service_task("after", "plan.issue"))), encoding="utf-8")
     assert ready("deploy", str(callee)).exit_code == 0
     result = ready("deploy", str(caller))
     assert result.exit_code == 0, result.output

@@ -33,7 +33,7 @@ def test_evaluate(expression, variables, expected):
 @pytest.mark.parametrize(
     "expression",
     ["().__class__.__base__.__subclasses__()", "__import__('os').system('true')", "open('/etc/passwd').read()",
-     "undefined_name > 1", "9 ** 9 ** 9"],  # fmt: skip
+     "undefined_name > 1", "9 ** 9 ** 9"],
 )
 def test_evaluate_refuses_what_is_not_an_expression_over_variables(expression):
     with pytest.raises(InvalidExpression):
@@ -61,7 +61,7 @@ def test_validate_types_values():
     typed = forms.validate("t", FIELDS, {"count": "3", "ratio": "1.25", "ok": "是", "day": "2027-02-28", "name": "abc"})
     assert typed == {"count": 3, "ratio": Decimal("1.25"), "ok": True, "day": date(2027, 2, 28), "name": "abc"}
     assert forms.validate("t", FIELDS, {"count": 2}) == {"count": 2, "ratio": None, "ok": None, "day": None,
-                                                          "name": None}  # fmt: skip
+                                                          "name": None}
 
 
 @pytest.mark.parametrize(
@@ -88,7 +88,7 @@ def test_required_if_and_labels_in_messages():
          "options": [{"id": "approved", "name": "批准"}, {"id": "rejected", "name": "退回修改"}]},
         {"id": "comment", "label": "审批意见", "type": "string", "required": False, "readonly": False,
          "required_if": '${decision == "rejected"}'},
-    ]  # fmt: skip
+    ]
     assert forms.validate("approve", fields, {"decision": "approved"}) == {"decision": "approved", "comment": None}
     with pytest.raises(InvalidFormValue, match=r'field comment \(审批意见\): a value is required when decision =='):
         forms.validate("approve", fields, {"decision": "退回修改", "comment": " "})

@@ -39,4 +39,4 @@ def test_cli_imports_only_click_at_start():
     top = {alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
     top |= {node.module for node in tree.body if isinstance(node, ast.ImportFrom)}
     assert top <= {"__future__", "json", "os", "sys", "unicodedata", "datetime", "decimal", "pathlib", "typing",
-                   "click"}, top  # fmt: skip
+                   "click"}, top

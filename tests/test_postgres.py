@@ -61,7 +61,7 @@ def test_quality_plan_walk_on_postgresql(pg_engine, pg_url):
     engine = pg_engine
     qmd, gm = engine.actor("qmd1"), engine.actor("gm1")
     instance_id = engine.start("quality_plan", actor=engine.actor(ADMIN), business_key="2027",
-                               variables={"year": 2027})  # fmt: skip
+                               variables={"year": 2027})
 
     draft = ready_task(engine, instance_id, "draft_plan")
     assert (draft["role"], draft["name"]) == ("qmd", "编制组织级质量管理计划")

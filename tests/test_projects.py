@@ -7,14 +7,14 @@ import pytest
 HEADER = "code,name,customer,pm,oms,kind,members\n"
 ROWS = ("P-01,平安城市一期运维,市公安局,pm1,oms1,safe_city,eng1\n"
         "P-02,智慧城市运维,市大数据局,pm2,oms1,smart_city,\n"
-        "P-03,视频专网运维,区公安分局,pm1,oms1,safe_city,eng1;eng2\n")  # fmt: skip
+        "P-03,视频专网运维,区公安分局,pm1,oms1,safe_city,eng1;eng2\n")
 
 
 @pytest.fixture
 def ready(run):
     assert run("init").exit_code == 0
     for user, role, dept in (("pm1", "pm", "ops"), ("pm2", "pm", "ops"), ("oms1", "oms", "ops"), ("eng1", "ops", "ops"),
-                             ("eng2", "ops", "ops"), ("qmd1", "qmd", "qmd")):  # fmt: skip
+                             ("eng2", "ops", "ops"), ("qmd1", "qmd", "qmd")):
         assert run("users", "add", user, "--role", role, "--department", dept).exit_code == 0
     return run
 
@@ -22,12 +22,12 @@ def ready(run):
 def test_add_and_list(ready):
     result = ready("projects", "add", "P-01", "--name", "平安城市一期运维", "--customer", "市公安局", "--pm", "pm1",
                    "--oms", "oms1", "--kind", "safe_city", "--member", "eng1", "--om-start", "2027-01-01",
-                   login="qmd1")  # fmt: skip
+                   login="qmd1")
     assert result.exit_code == 0, result.output
     [project] = ready.json("projects", "list")
     assert (project["code"], project["team"], project["om_start"]) == ("P-01", ["eng1", "oms1", "pm1"], "2027-01-01")
     again = ready("projects", "add", "P-01", "--name", "x", "--customer", "y", "--pm", "pm1", "--oms", "oms1",
-                  login="qmd1")  # fmt: skip
+                  login="qmd1")
     assert again.exit_code == 1 and "project P-01 is already in the register" in again.stderr
     assert ready.json("users", "list")[-1]["department"] == "qmd"
 
@@ -42,7 +42,7 @@ def test_import_is_all_or_nothing_and_idempotent(ready, tmp_path):
 
     changed = tmp_path / "changed.csv"
     changed.write_text(HEADER + ROWS.replace("P-02,智慧城市运维", "P-02,智慧城市二期运维")
-                       + "P-04,新项目,客户,nobody,oms1,other,\n", encoding="utf-8")  # fmt: skip
+                       + "P-04,新项目,客户,nobody,oms1,other,\n", encoding="utf-8")
     result = ready("projects", "import", str(changed), login="qmd1")
     assert result.exit_code == 1
     assert result.stderr == f"opsqa: {changed}:5: pm 'nobody' is not an opsqa user\n"
@@ -71,5 +71,5 @@ def test_bad_rows_are_named_by_line(ready, tmp_path, text, message):
 
 def test_only_ops_or_qmd_keep_the_register(ready, tmp_path):
     result = ready("projects", "add", "P-09", "--name", "a", "--customer", "b", "--pm", "pm1", "--oms", "oms1",
-                   login="pm1")  # fmt: skip
+                   login="pm1")
     assert result.exit_code == 1 and "kept by ops or qmd, and pm1 holds neither role" in result.stderr

@@ -20,7 +20,7 @@ def test_plan_is_issued_after_one_rejection(deployed, clock, db_path):
     engine = deployed
     qmd, gm = engine.actor("qmd1"), engine.actor("gm1")
     instance_id = engine.start("quality_plan", actor=engine.actor("admin1"), business_key="2027",
-                               variables={"year": 2027})  # fmt: skip
+                               variables={"year": 2027})
 
     draft = ready_task(engine, instance_id, "draft_plan")
     assert (draft["role"], draft["name"]) == ("qmd", "编制组织级质量管理计划")
@@ -89,7 +89,7 @@ def test_enum_accepts_the_label_as_written_in_the_diagram(deployed):
     engine = deployed
     instance_id = engine.start("quality_plan", actor=engine.actor("admin1"))
     engine.complete(ready_task(engine, instance_id)["id"], {**PLAN_VALUES, "indicator_cycle": "每季度"},
-                    actor=engine.actor("qmd1"))  # fmt: skip
+                    actor=engine.actor("qmd1"))
     approval = engine.task(ready_task(engine, instance_id)["id"])
     assert approval["variables"]["indicator_cycle"] == "quarterly"
 

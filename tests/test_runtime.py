@@ -14,6 +14,7 @@ from engine.errors import (
     DuplicateBusinessKey,
     InstanceNotFound,
     InstanceNotRunning,
+    InvalidProcess,
     NotYourTask,
     OpsqaError,
     ProcessNotFound,
@@ -22,7 +23,7 @@ from store import Instance
 
 FIELD = '<camunda:formField id="amount" label="金额" type="long"><camunda:validation>' \
         '<camunda:constraint name="required" /><camunda:constraint name="min" config="0" />' \
-        '<camunda:constraint name="max" config="100" /></camunda:validation></camunda:formField>'  # fmt: skip
+        '<camunda:constraint name="max" config="100" /></camunda:validation></camunda:formField>'
 
 
 class Flaky:
@@ -52,7 +53,7 @@ def small(engine, db_path, clock, tmp_path, flaky):
     path = tmp_path / "small.bpmn"
     path.write_text(linear("small", ("enter", user_task("enter", FIELD)),
                            ("notify", service_task("notify", "test.notify")),
-                           ("check", user_task("check"))), encoding="utf-8")  # fmt: skip
+                           ("check", user_task("check"))), encoding="utf-8")
     small.deploy([str(path)], actor=small.actor(ADMIN))
     small.add_user("op1", ["ops"], actor=small.actor(ADMIN))
     return small
@@ -91,7 +92,7 @@ def test_long_field_is_typed_and_bounded(small):
     instance_id = small.start("small", actor=op)
     task_id = ready_task(small, instance_id)["id"]
     for value, message in [("abc", "expected a whole number"), ("101", "above the maximum 100"),
-                           ("-1", "below the minimum 0"), ("4.5", "expected a whole number")]:  # fmt: skip
+                           ("-1", "below the minimum 0"), ("4.5", "expected a whole number")]:
         with pytest.raises(Exception, match=message):
             small.complete(task_id, {"amount": value}, actor=op)
 
@@ -128,9 +129,9 @@ def test_unchanged_file_makes_no_version_and_running_instances_keep_theirs(small
     assert small.deploy([str(path)], actor=admin)[0]["changed"] is False
     old = small.start("small", actor=op)
     path.write_text(linear("small", ("enter", user_task("enter", FIELD)),
-                           ("notify", service_task("notify", "test.notify"))), encoding="utf-8")  # fmt: skip
+                           ("notify", service_task("notify", "test.notify"))), encoding="utf-8")
     assert small.deploy([str(path)], actor=admin)[0] == {"process": "small", "name": "small", "version": 2,
-                                                          "changed": True, "file": str(path)}  # fmt: skip
+                                                          "changed": True, "file": str(path)}
     new = small.start("small", actor=op)
     assert (small.instance(old)["version"], small.instance(new)["version"]) == (1, 2)
     small.complete(ready_task(small, old)["id"], {"amount": 1}, actor=op)
@@ -145,7 +146,7 @@ def test_assignee_from_a_variable(engine, tmp_path):
     engine.add_user("pm2", ["pm"], actor=admin)
     path = tmp_path / "assigned.bpmn"
     path.write_text(linear("assigned", ("review", user_task("review", assignee="${pm}")), lane="pm"),
-                    encoding="utf-8")  # fmt: skip
+                    encoding="utf-8")
     engine.deploy([str(path)], actor=admin)
     instance_id = engine.start("assigned", actor=admin, variables={"pm": "pm2"})
     task = ready_task(engine, instance_id)
@@ -163,7 +164,7 @@ def test_gateway_loop_is_cut_off_before_spiffworkflow_loses_the_task(engine, tmp
     body = ('<bpmn:startEvent id="start" />' + user_task("work", field)
             + '<bpmn:exclusiveGateway id="gw" /><bpmn:endEvent id="end" />'
             + flow("f1", "start", "work") + flow("f2", "work", "gw")
-            + flow("f3", "gw", "work", "${again}") + flow("f4", "gw", "end", "${not again}"))  # fmt: skip
+            + flow("f3", "gw", "work", "${again}") + flow("f4", "gw", "end", "${not again}"))
     path = tmp_path / "loop.bpmn"
     path.write_text(process("loop", body, {"ops": ["start", "work", "gw", "end"]}), encoding="utf-8")
     engine.deploy([str(path)], actor=admin)
@@ -208,7 +209,7 @@ def test_two_processes_completing_one_task_exactly_one_wins(engine, db_path, adm
             task_id = ready_task(engine, instance_id)["id"]
             barrier = context.Manager().Barrier(2)
             results = pool.starmap(_complete_in_another_process,
-                                   [(str(db_path), task_id, login, barrier) for login in ("qmd1", "qmd2")])  # fmt: skip
+                                   [(str(db_path), task_id, login, barrier) for login in ("qmd1", "qmd2")])
             assert sorted(r == "won" for r in results) == [False, True], results
             loser = next(r for r in results if r != "won")
             winner = engine.task(task_id)["completed_by"]
@@ -216,3 +217,47 @@ def test_two_processes_completing_one_task_exactly_one_wins(engine, db_path, adm
             approvals = [t for t in engine.tasks(instance_id=instance_id) if t["task"] == "approve_plan"]
             assert len(approvals) == 1
     assert engine.verify_history().intact
+
+
+def test_completion_checks_candidate_groups_and_started_instances(engine, db_path, clock, tmp_path):
+    """A user task's check refuses a completion (nothing changes); candidateGroups names its role;
+    a handler starts another process's instance in the same step."""
+    registry = Registry()
+    started = []
+
+    @registry.check("test.has_attachment")
+    def has_attachment(context):
+        if not context.variables.get("attachment"):
+            raise ValueError("attach the signed form first")
+
+    @registry.handler("test.spawn")
+    def spawn(context):
+        started.append(context.start_instance("child", f"child-of-{context.instance_id}", {"parent": 1}))
+        return {}
+
+    check = '<bpmn:extensionElements><camunda:properties><camunda:property name="check" ' \
+            'value="test.has_attachment" /></camunda:properties><camunda:formData><camunda:formField ' \
+            'id="attachment" type="string" /></camunda:formData></bpmn:extensionElements>'
+    body = ('<bpmn:startEvent id="start" /><bpmn:userTask id="sign" camunda:candidateGroups="qmd">' + check
+            + "</bpmn:userTask>" + service_task("spawn", "test.spawn") + '<bpmn:endEvent id="end" />'
+            + flow("f1", "start", "sign") + flow("f2", "sign", "spawn") + flow("f3", "spawn", "end"))
+    (tmp_path / "parent.bpmn").write_text(process("parent", body, {"ops": ["start", "sign", "spawn", "end"]}))
+    (tmp_path / "child.bpmn").write_text(linear("child", ("look", user_task("look"))))
+    checked = make_engine(db_path, clock, registry)
+    admin = checked.actor(ADMIN)
+    checked.deploy([str(tmp_path / "parent.bpmn"), str(tmp_path / "child.bpmn")], actor=admin)
+    instance_id = checked.start("parent", actor=admin)
+    task = ready_task(checked, instance_id)
+    assert task["role"] == "qmd"  # candidateGroups, not the lane
+    before = checked.history()
+    with pytest.raises(OpsqaError, match="task sign: attach the signed form first"):
+        checked.complete(task["id"], {}, actor=checked.actor("qmd1"))
+    assert checked.history() == before
+    checked.complete(task["id"], {"attachment": "form.pdf"}, actor=checked.actor("qmd1"))
+    assert checked.instance(started[0])["business_key"] == f"child-of-{instance_id}"
+    assert checked.instance(instance_id)["status"] == "completed"
+
+    (tmp_path / "typo.bpmn").write_text(process("typo", body.replace("test.has_attachment", "test.has_attachmnt"),
+                                                {"ops": ["start", "sign", "spawn", "end"]}))
+    with pytest.raises(InvalidProcess, match="unknown completion check 'test.has_attachmnt'; did you mean"):
+        checked.deploy([str(tmp_path / "typo.bpmn")], actor=admin)

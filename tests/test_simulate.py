@@ -17,7 +17,7 @@ SCENARIO = {
             {"after": "P1D", "values": {"decision": "approved"}},
         ],
     },
-}  # fmt: skip
+}
 
 
 def _write(tmp_path, name: str, data) -> str:
@@ -38,7 +38,7 @@ def test_a_year_of_the_quality_plan_in_a_copy(ready, tmp_path):
     scenario = _write(tmp_path, "year.yaml", SCENARIO)  # JSON is YAML
     out = tmp_path / "sim.db"
     result = ready("simulate", "--from", "2027-01-01", "--to", "2028-01-01", "--scenario", scenario,
-                   "--out", str(out), "--json")  # fmt: skip
+                   "--out", str(out), "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["instances"] == {"quality_plan": {"started": 1, "finished": 1}}
@@ -48,7 +48,7 @@ def test_a_year_of_the_quality_plan_in_a_copy(ready, tmp_path):
     events = json.loads(ready("--db", str(out), "history", "--instance", "1", "--json").stdout)
     completed = [(e["actor"], e["at"][:10]) for e in events if e["kind"] == "task.completed"]
     assert completed == [("sim-qmd", "2027-01-07"), ("sim-gm", "2027-01-09"), ("sim-qmd", "2027-01-12"),
-                         ("sim-gm", "2027-01-13")]  # fmt: skip
+                         ("sim-gm", "2027-01-13")]
 
 
 def test_unanswered_tasks_escalate_in_simulation(run, tmp_path):
@@ -61,7 +61,7 @@ def test_unanswered_tasks_escalate_in_simulation(run, tmp_path):
         + user_task("escalate") + '<bpmn:endEvent id="e1" /><bpmn:endEvent id="e2" /><bpmn:endEvent id="e3" />'
         + flow("f1", "start", "handle") + flow("f2", "handle", "e1") + flow("f3", "remind", "e2")
         + flow("f4", "late", "escalate") + flow("f5", "escalate", "e3")
-    )  # fmt: skip
+    )
     processes = tmp_path / "processes"
     processes.mkdir()
     (processes / "complaint.bpmn").write_text(process("complaint", body, {
@@ -69,9 +69,9 @@ def test_unanswered_tasks_escalate_in_simulation(run, tmp_path):
     scenario = _write(tmp_path, "s.yaml", {
         "start": [{"process": "complaint", "at": "2027-02-01T09:00:00+08:00"}],
         "answers": {"complaint.handle": {"never": True}, "complaint.escalate": {"after": "PT4H"}},
-    })  # fmt: skip
+    })
     result = run("simulate", "--from", "2027-01-01", "--to", "2027-03-01", "--scenario", scenario,
-                 "--processes", str(processes), "--json")  # fmt: skip
+                 "--processes", str(processes), "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert (summary["escalations"], summary["reminders"], summary["tasks_done"]) == (1, 3, 1)
@@ -85,11 +85,11 @@ def test_a_yearly_schedule_over_three_years(run, tmp_path):
     body = ('<bpmn:startEvent id="start"><bpmn:timerEventDefinition id="t"><bpmn:timeCycle>'
             "R/2027-01-01T09:00:00+08:00/P1Y</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:startEvent>"
             + user_task("confirm") + '<bpmn:endEvent id="end" />'
-            + flow("f1", "start", "confirm") + flow("f2", "confirm", "end"))  # fmt: skip
+            + flow("f1", "start", "confirm") + flow("f2", "confirm", "end"))
     (processes / "cycle.bpmn").write_text(process("cycle", body, {"mgmt": ["start", "confirm", "end"]}))
     scenario = _write(tmp_path, "s.yaml", "answers:\n  cycle.confirm: {after: P10D}\n")
     result = run("simulate", "--from", "2026-12-01", "--to", "2030-01-01", "--processes", str(processes),
-                 "--scenario", scenario)  # fmt: skip
+                 "--scenario", scenario)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[2].split() == ["cycle", "3", "3"]
 
@@ -116,7 +116,7 @@ def test_bad_scenarios_are_refused(ready, tmp_path, scenario, message):
 def test_a_scenario_value_the_form_refuses_names_the_task(ready, tmp_path):
     bad = {**SCENARIO, "answers": {"quality_plan.draft_plan": {"values": {**PLAN_VALUES, "indicator_cycle": "x"}}}}
     result = ready("simulate", "--from", "2027-01-01", "--to", "2028-01-01",
-                   "--scenario", _write(tmp_path, "s.yaml", bad))  # fmt: skip
+                   "--scenario", _write(tmp_path, "s.yaml", bad))
     assert result.exit_code == 1
     assert "answers.quality_plan.draft_plan: task draft_plan, field indicator_cycle (6.1.2 e) 质量指标收集分析周期): " \
         "'x' is not one of" in result.stderr

