@@ -74,6 +74,7 @@ def waiting_timers(workflow) -> list[tuple[Any, datetime]]:
     from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
     timers = []
+    workflow = workflow.top_workflow  # the top workflow's event manager holds its subprocesses' timers too
     for task in list(workflow.event_manager.tasks.values()):
         if not isinstance(task.task_spec.event_definition, TimerEventDefinition):
             continue

@@ -1,0 +1,169 @@
+"""Findings followed up to verified closure (DOMAIN.md S3), day by day on a simulated clock."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from helpers import ADMIN, make_engine
+
+from engine import OpsqaError, SimulatedClock
+from handlers.findings import attach, get_finding, list_findings, raise_finding
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def day(text: str, hour: int = 10) -> datetime:
+    return datetime.fromisoformat(text).replace(hour=hour, tzinfo=SHANGHAI)
+
+
+@pytest.fixture
+def nc(engine, db_path):
+    nc = make_engine(db_path, SimulatedClock(day("2027-01-04", 9)))
+    admin = nc.actor(ADMIN)
+    for user, role in (("pm1", "pm"), ("qmd2", "qmd"), ("mr1", "mr")):
+        nc.add_user(user, [role], actor=admin)
+    nc.deploy(["processes"], actor=admin)
+    return nc
+
+
+def raise_nc(engine, **fields) -> str:
+    now, actor = engine.clock.now(), engine.actor("qmd1")
+    with engine.database.transaction() as session:
+        def start(process_id, key, variables):
+            return engine.runtime.start_in(session, process_id, now=now, actor=actor, business_key=key,
+                                           variables=variables)
+
+        return raise_finding(session, now=now, actor="qmd1", start_instance=start, **fields).code
+
+
+def task_of(engine, code: str, bpmn_id: str) -> dict:
+    instance = next(i for i in engine.instances(process_id="nc_followup") if i["business_key"] == code)
+    [task] = [t for t in engine.tasks(instance_id=instance["id"]) if t["task"] == bpmn_id]
+    return task
+
+
+def finding(engine, code: str) -> dict:
+    return next(f for f in list_findings_now(engine) if f["code"] == code)
+
+
+def list_findings_now(engine, **filters) -> list[dict]:
+    with engine.database.reading() as session:
+        return list_findings(session, engine.clock.now(), **filters)
+
+
+def go_to(engine, when: datetime) -> None:
+    """Run the clock forward a day at a time, a scheduler pass each morning, as the daemon would."""
+    now = engine.clock.now().astimezone(SHANGHAI)
+    while True:
+        now = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), SHANGHAI) + timedelta(hours=9)
+        if now >= when:
+            break
+        engine.clock.set(now)
+        engine.tick()
+    engine.clock.set(when)
+    engine.tick()
+
+
+def attach_file(engine, tmp_path, code: str, name: str, user: str = "pm1") -> None:
+    path = tmp_path / name
+    path.write_text(f"evidence {name}", encoding="utf-8")
+    with engine.database.transaction() as session:
+        attach(session, code, str(path), note=None, now=engine.clock.now(), actor=engine.actor(user))
+
+
+def test_missed_deadline_reminder_failed_verification_and_closure(nc, tmp_path):
+    nc.clock.set(day("2028-03-01", 9))
+    code = raise_nc(nc, source="audit", description="事件未按约解决", owner="pm1", unit="P-01", item_code="PRC-c",
+                    due=date(2028, 3, 31))
+    assert code == "NC-2028-001"
+    pm1, qmd1, qmd2 = nc.actor("pm1"), nc.actor("qmd1"), nc.actor("qmd2")
+
+    go_to(nc, day("2028-03-05"))
+    plan = {"root_cause": "回访流程缺失", "corrective_action": "增加回访步骤", "similar_elsewhere": False}
+    nc.complete(task_of(nc, code, "plan_action")["id"], plan, actor=pm1)
+    assert finding(nc, code)["status"] == "plan_submitted"
+    go_to(nc, day("2028-03-06"))
+    nc.complete(task_of(nc, code, "review_plan")["id"], {"plan_decision": "plan_accepted"}, actor=qmd1)
+    assert finding(nc, code)["status"] == "in_progress"
+
+    # A reminder to pm1 on 03-28; overdue from 04-01 00:00.
+    go_to(nc, day("2028-03-31", 23))
+    reminded = [e for e in nc.history() if e["kind"] == "finding.reminded"]
+    assert [(e["at"].astimezone(SHANGHAI).date(), e["payload"]["to"]) for e in reminded] == [(date(2028, 3, 28), "pm1")]
+    assert finding(nc, code)["overdue"] is False
+    go_to(nc, day("2028-04-01", 0) + timedelta(minutes=1))
+    assert finding(nc, code)["overdue"] is True and finding(nc, code)["days_overdue"] == 1
+    assert [f["code"] for f in list_findings_now(nc, overdue_only=True)] == [code]
+
+    # Evidence first, then the submission; waiting for verification is not overdue.
+    go_to(nc, day("2028-04-02"))
+    implement = task_of(nc, code, "implement")
+    with pytest.raises(OpsqaError, match="task implement: NC-2028-001 has no evidence attached"):
+        nc.complete(implement["id"], {"implementation": "已增加回访"}, actor=pm1)
+    attach_file(nc, tmp_path, code, "回访记录.pdf")
+    nc.complete(implement["id"], {"implementation": "已增加回访"}, actor=pm1)
+    assert finding(nc, code)["status"] == "pending_verification" and finding(nc, code)["overdue"] is False
+
+    go_to(nc, day("2028-04-03"))
+    verify = task_of(nc, code, "verify")
+    with pytest.raises(OpsqaError, match="NotYourTask|needs role qmd"):
+        nc.complete(verify["id"], {"verification": "verified_effective", "verification_comment": "ok"}, actor=pm1)
+    nc.add_user("pm1", ["qmd"], actor=nc.actor(ADMIN))  # even holding the role, the owner may not verify
+    with pytest.raises(OpsqaError, match="task verify: pm1 owns NC-2028-001 and may not verify it"):
+        nc.complete(verify["id"], {"verification": "verified_effective", "verification_comment": "ok"},
+                    actor=nc.actor("pm1"))
+    nc.complete(verify["id"], {"verification": "verified_not_effective", "verification_comment": "回访未覆盖夜班",
+                               "new_due_date": "2028-04-20"}, actor=qmd1)
+    reopened = finding(nc, code)
+    assert (reopened["status"], reopened["reopen_count"], reopened["due"]) == ("in_progress", 1, date(2028, 4, 20))
+    assert [h["date"] for h in reopened["due_history"]] == ["2028-03-31", "2028-04-20"]
+    assert reopened["original_due"] == date(2028, 3, 31) and reopened["overdue"] is False
+
+    go_to(nc, day("2028-04-18"))
+    nc.complete(task_of(nc, code, "plan_action")["id"], plan, actor=nc.actor("pm1"))
+    nc.complete(task_of(nc, code, "review_plan")["id"], {"plan_decision": "plan_accepted"}, actor=qmd1)
+    implement = task_of(nc, code, "implement")
+    with pytest.raises(OpsqaError, match="no evidence attached since the failed verification"):
+        nc.complete(implement["id"], {"implementation": "夜班已覆盖"}, actor=nc.actor("pm1"))
+    attach_file(nc, tmp_path, code, "夜班回访记录.pdf")
+    nc.complete(implement["id"], {"implementation": "夜班已覆盖"}, actor=nc.actor("pm1"))
+    go_to(nc, day("2028-04-19"))
+    nc.complete(task_of(nc, code, "verify")["id"], {"verification": "verified_effective",
+                                                    "verification_comment": "有效"}, actor=qmd2)
+    closed = finding(nc, code)
+    assert (closed["status"], closed["verified_by"]) == ("closed", "qmd2")
+    # Evidence came before 04-07: no escalation to the management representative.
+    assert not [e for e in nc.history() if e["kind"] == "finding.escalated"]
+    assert nc.tasks(role="mr") == []
+    instance = next(i for i in nc.instances(process_id="nc_followup"))
+    assert instance["status"] == "completed" and instance["next_due_at"] is None
+
+
+def test_an_unanswered_finding_escalates_to_the_management_representative(nc):
+    nc.clock.set(day("2027-06-10"))
+    code = raise_nc(nc, source="audit", description="备件不可用", owner="pm1", unit="P-03", item_code="RES-d",
+                    due=date(2027, 8, 15))
+    go_to(nc, day("2027-11-20"))
+    item = finding(nc, code)
+    assert (item["status"], item["overdue"], item["days_overdue"]) == ("open", True, 97)
+    escalated = [e for e in nc.history() if e["kind"] == "finding.escalated"]
+    assert [e["at"].astimezone(SHANGHAI).date() for e in escalated] == [date(2027, 8, 22)]
+    assert [t["task"] for t in nc.tasks(role="mr")] == ["mr_instruction"]
+
+
+def test_bad_findings_are_refused(nc, tmp_path):
+    nc.clock.set(day("2028-03-01", 9))
+    with pytest.raises(OpsqaError, match="owner 'nobody' is not an opsqa user"):
+        raise_nc(nc, source="audit", description="x", owner="nobody")
+    with pytest.raises(OpsqaError, match="due date 2028-02-01 is before the finding is raised"):
+        raise_nc(nc, source="audit", description="x", owner="pm1", due=date(2028, 2, 1))
+    assert list_findings_now(nc) == [] and nc.instances(process_id="nc_followup") == []
+    code = raise_nc(nc, source="manual", description="x", owner="pm1")
+    assert finding(nc, code)["due"] == date(2028, 3, 31)  # raised + 30 days (the default)
+    attach_file(nc, tmp_path, code, "a.txt")
+    with pytest.raises(OpsqaError, match="already attached to NC-2028-001 as evidence 1"):
+        attach_file(nc, tmp_path, code, "a.txt")
+    with nc.database.reading() as session:
+        assert get_finding(session, "nc-2028-001").code == code
