@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -167,3 +168,33 @@ def test_bad_findings_are_refused(nc, tmp_path):
         attach_file(nc, tmp_path, code, "a.txt")
     with nc.database.reading() as session:
         assert get_finding(session, "nc-2028-001").code == code
+
+
+def test_findings_from_the_command_line(run, tmp_path):
+    assert run("init").exit_code == 0
+    for user, role in (("qmd1", "qmd"), ("pm1", "pm")):
+        assert run("users", "add", user, "--role", role).exit_code == 0
+    assert run("deploy", "processes").exit_code == 0
+    result = run("finding", "add", "--owner", "pm1", "--unit", "P-01", "--item", "PRC-c", "--description",
+                 "事件未按约解决", "--due", "2099-12-31", login="qmd1")
+    assert result.exit_code == 0, result.output
+    code = result.stdout.split()[0]
+    assert result.stdout == f"{code} raised, due 2099-12-31, owner pm1\n"
+    refused = run("finding", "add", "--owner", "pm1", "--description", "x", login="pm1")
+    assert refused.exit_code == 1 and "findings are raised by qmd" in refused.stderr
+
+    evidence = tmp_path / "整改记录.txt"
+    evidence.write_bytes("回访记录\n".encode())
+    assert run("finding", "attach", code, str(evidence), login="pm1").exit_code == 0
+    shown = run.json("finding", "show", code)
+    assert (shown["status"], shown["owner"], shown["evidence"][0]["file"]) == ("open", "pm1", "整改记录.txt")
+    out = tmp_path / "copy.txt"
+    assert run("finding", "evidence", code, "1", "--out", str(out)).exit_code == 0
+    assert out.read_bytes() == evidence.read_bytes()
+    again = run("finding", "evidence", code, "1", "--out", str(out))
+    assert again.exit_code == 1 and "exists; give a new file name" in again.stderr
+    assert [f["code"] for f in run.json("findings", "--open")] == [code]
+    assert run.json("findings", "--overdue") == []
+    assert run("finding", "show", "NC-1999-001").stderr == "opsqa: no finding NC-1999-001; see `opsqa findings`\n"
+    added = [e for e in run.json("history") if e["kind"] == "finding.evidence_added"][0]["payload"]
+    assert added["sha256"] == hashlib.sha256(evidence.read_bytes()).hexdigest()
