@@ -898,6 +898,47 @@ def finding_evidence(state: State, code: str, evidence_id: int, out: str):
     click.echo(f"wrote {out} ({len(content)} B, sha256 {digest})", err=True)
 
 
+@cli.group()
+def auditors():
+    """The register of qualified internal auditors (6.2.1)."""
+
+
+@auditors.command("add")
+@click.argument("user")
+@click.option("--certificate", "certificate_no", help="The auditor's certificate number.")
+@click.option("--valid-until", type=click.DateTime(["%Y-%m-%d"]), help="When the qualification lapses.")
+@pass_state
+def auditors_add(state: State, user: str, certificate_no: str | None, valid_until):
+    """Register a user as a qualified internal auditor (qmd).
+
+    Example: opsqa auditors add ops_aud --certificate IA-001 --valid-until 2029-12-31
+    """
+    from handlers.audits import add_auditor
+
+    actor = state.actor()
+    with state.engine.database.transaction() as session:
+        until = valid_until.date() if valid_until else None
+        add_auditor(session, user, certificate_no=certificate_no, valid_until=until, now=state.engine.clock.now(),
+                    actor=actor)
+    click.echo(f"{user} is a registered auditor", err=True)
+
+
+@auditors.command("list")
+@json_option
+@pass_state
+def auditors_list(state: State, as_json: bool):
+    """List the registered auditors with their department (the units they may not audit).
+
+    Example: opsqa auditors list
+    """
+    from handlers.audits import list_auditors
+
+    with state.engine.database.reading() as session:
+        rows = list_auditors(session)
+    _render(rows, [("user", "USER"), ("name", "NAME"), ("department", "DEPT"), ("certificate_no", "CERTIFICATE"),
+                   ("valid_until", "VALID UNTIL")], as_json)
+
+
 # -- history -------------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from .db import (
 from .history import ChainReport, append_event, verify_chain
 from .migrate import create_database, upgrade_database
 from .models import (
+    Auditor,
     Definition,
     Event,
     Evidence,
@@ -32,6 +33,7 @@ from .models import (
 )
 
 __all__ = [
+    "Auditor",
     "SCHEMA_REVISION",
     "ChainReport",
     "Database",

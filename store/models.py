@@ -252,6 +252,18 @@ class ProjectMember(Base):
     user_name: Mapped[str] = mapped_column(ForeignKey("user_account.name"), primary_key=True)
 
 
+class Auditor(Base):
+    """A qualified internal auditor (内审员)."""
+
+    __tablename__ = "auditor"
+
+    user_name: Mapped[str] = mapped_column(ForeignKey("user_account.name"), primary_key=True)
+    certificate_no: Mapped[str | None] = mapped_column(String(100))
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    added_by: Mapped[str] = mapped_column(String(200))
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class Finding(Base):
     """A nonconformity or rectification item (不符合项/整改项), followed up by its own `nc_followup` instance."""
 

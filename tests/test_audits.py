@@ -1,0 +1,63 @@
+"""Auditor independence (DOMAIN.md S4)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from engine import OpsqaError
+from handlers.audits import add_auditor, independence
+from handlers.projects import ProjectInput, save_project
+
+
+@pytest.fixture
+def register(engine, admin):
+    for user, role, dept in (("ops_aud", "ops", "ops"), ("qmd2", "qmd", "qmd"), ("pm1", "pm", "ops"),
+                             ("pm2", "pm", "ops"), ("oms1", "oms", "ops"), ("newbie", "ops", "ops")):
+        engine.add_user(user, [role], department=dept, actor=admin)
+    now = engine.clock.now()
+    qmd = engine.actor("qmd1")
+    with engine.database.transaction() as session:
+        save_project(session, ProjectInput("P-01", "平安城市一期", "市公安局", "pm1", "oms1", "safe_city",
+                                           members=["ops_aud"]), now=now, actor=qmd)
+        save_project(session, ProjectInput("P-02", "智慧城市", "市大数据局", "pm2", "oms1", "smart_city"), now=now,
+                     actor=qmd)
+        add_auditor(session, "ops_aud", certificate_no="IA-001", valid_until=date(2029, 12, 31), now=now, actor=qmd)
+        add_auditor(session, "qmd2", certificate_no="IA-002", valid_until=None, now=now, actor=qmd)
+    return engine
+
+
+def conflicts(engine, *assignments):
+    with engine.database.reading() as session:
+        return [str(c) for c in independence(session, list(assignments), on=date(2028, 6, 1))]
+
+
+def test_a_project_member_may_not_audit_the_project(register):
+    assert conflicts(register, ("ops_aud", "P-01")) == [
+        "auditor ops_aud is not independent of P-01 (member of the project team)"]
+    assert conflicts(register, ("ops_aud", "P-02"), ("qmd2", "P-01")) == []
+
+
+def test_own_department_and_unqualified_auditors_are_refused(register):
+    assert conflicts(register, ("qmd2", "qmd")) == ["auditor qmd2 is not independent of qmd (own department)"]
+    assert conflicts(register, ("newbie", "P-02")) == [
+        "auditor newbie is not independent of P-02 (not a registered auditor)"]
+    with pytest.raises(OpsqaError, match="unit 'P-99' is neither a project of the register nor a department"):
+        conflicts(register, ("qmd2", "P-99"))
+
+
+def test_only_qmd_registers_auditors(register):
+    with register.database.transaction() as session, pytest.raises(OpsqaError, match="registered by qmd"):
+        add_auditor(session, "newbie", certificate_no=None, valid_until=None, now=register.clock.now(),
+                    actor=register.actor("pm1"))
+
+
+def test_auditors_from_the_command_line(run):
+    assert run("init").exit_code == 0
+    assert run("users", "add", "ops_aud", "--role", "ops", "--department", "ops").exit_code == 0
+    result = run("auditors", "add", "ops_aud", "--certificate", "IA-001", "--valid-until", "2029-12-31")
+    assert result.exit_code == 0, result.output
+    assert run("auditors", "add", "ops_aud").stderr == "opsqa: ops_aud is already a registered auditor\n"
+    assert run.json("auditors", "list") == [{"user": "ops_aud", "name": None, "department": "ops",
+                                             "certificate_no": "IA-001", "valid_until": "2029-12-31"}]
