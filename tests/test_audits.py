@@ -61,3 +61,18 @@ def test_auditors_from_the_command_line(run):
     assert run("auditors", "add", "ops_aud").stderr == "opsqa: ops_aud is already a registered auditor\n"
     assert run.json("auditors", "list") == [{"user": "ops_aud", "name": None, "department": "ops",
                                              "certificate_no": "IA-001", "valid_until": "2029-12-31"}]
+
+
+def test_a_random_inspection_sample_is_reproducible_from_its_seed(register):
+    from handlers.inspections import draw_sample
+    from handlers.projects import ProjectInput, save_project
+
+    with register.database.transaction() as session:
+        save_project(session, ProjectInput("P-03", "视频专网", "区公安分局", "pm1", "oms1", "safe_city"),
+                     now=register.clock.now(), actor=register.actor("qmd1"))
+    with register.database.reading() as session:
+        assert draw_sample(session, seed=42) == ["P-03"]  # DOMAIN.md S7
+        assert draw_sample(session, seed=42) == draw_sample(session, seed=42)
+        assert sorted(draw_sample(session, seed=7, size=3)) == ["P-01", "P-02", "P-03"]
+        with pytest.raises(OpsqaError, match="sample size 4 must be between 1 and the 3 active projects"):
+            draw_sample(session, seed=42, size=4)
