@@ -6,14 +6,18 @@ An auditor may audit neither their own department nor a project whose team they 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import Actor, OpsqaError
-from store import Auditor, Project, ProjectMember, User, append_event
+from store import Audit, Auditor, ChecklistResult, Project, ProjectMember, User, append_event
+
+from .checklist import AUDIT_AREAS, AUDIT_ITEMS, RESULTS, area_status
 
 
 @dataclass(frozen=True)
@@ -74,3 +78,99 @@ def independence(session: Session, assignments: list[tuple[str, str]], *, on: da
         elif project is not None and session.get(ProjectMember, (unit, auditor)) is not None:
             conflicts.append(Conflict(auditor, unit, "member of the project team"))
     return conflicts
+
+
+# -- audits and their checklist ----------------------------------------------------------------
+
+
+def create_audit(session: Session, *, year: int, full: bool, team: dict[str, list[str]], lead_auditor: str,
+                 planned_start: date, planned_end: date, now: datetime, actor: Actor) -> Audit:
+    """Plan an audit: its team assigns each auditor units; the scope is their union. Refuses conflicts."""
+    if not actor.roles & {"qmd", "admin"}:
+        raise OpsqaError(f"audits are planned by qmd, and {actor.name} does not hold that role")
+    if planned_end < planned_start:
+        raise OpsqaError(f"planned_end {planned_end} is before planned_start {planned_start}")
+    if lead_auditor not in team:
+        raise OpsqaError(f"the lead auditor {lead_auditor} must be on the team")
+    assignments = [(auditor, unit) for auditor, units in team.items() for unit in units]
+    if not assignments:
+        raise OpsqaError("the team audits no unit")
+    conflicts = independence(session, assignments, on=planned_start)
+    if conflicts:
+        raise OpsqaError("; ".join(str(c) for c in conflicts))
+    count = session.scalar(select(func.count()).select_from(Audit).where(Audit.year == year)) or 0
+    audit = Audit(code=f"IA-{year}-{count + 1:02d}", year=year, full=full,
+                  scope=json.dumps(sorted({unit for _, unit in assignments})),
+                  team=json.dumps({a: sorted(u) for a, u in sorted(team.items())}), lead_auditor=lead_auditor,
+                  status="planned", planned_start=planned_start, planned_end=planned_end, created_at=now,
+                  created_by=actor.name)
+    session.add(audit)
+    session.flush()
+    append_event(session, at=now, kind="audit.planned", actor=actor.name, real_actor=actor.real,
+                 payload={"audit": audit.code, "full": full, "team": json.loads(audit.team),
+                          "independence_check": {"passed": True, "conflicts": []}})
+    return audit
+
+
+def get_audit(session: Session, code: str) -> Audit:
+    audit = session.scalar(select(Audit).where(Audit.code == code.upper()))
+    if audit is None:
+        raise OpsqaError(f"no audit {code}; see `opsqa audits`")
+    return audit
+
+
+def record_result(session: Session, audit_code: str, *, item: str, unit: str, result: str, evidence: str | None,
+                  na_reason: str | None, now: datetime, actor: Actor) -> ChecklistResult:
+    """Record (or correct, before the report) one checklist row; the history keeps both."""
+    audit = get_audit(session, audit_code)
+    if audit.status not in ("planned", "in_progress"):
+        raise OpsqaError(f"{audit.code} is {audit.status}; its checklist is closed")
+    items = {i.code for i in AUDIT_ITEMS}
+    if item not in items:
+        raise OpsqaError(f"item {item!r} is not on the checklist ({TEMPLATE_HINT})")
+    team = json.loads(audit.team)
+    if unit not in json.loads(audit.scope):
+        raise OpsqaError(f"unit {unit!r} is not in the scope of {audit.code} ({', '.join(json.loads(audit.scope))})")
+    if unit not in team.get(actor.name, []):
+        raise OpsqaError(f"{actor.name} is not assigned to audit {unit} in {audit.code}")
+    if result not in RESULTS:
+        raise OpsqaError(f"result {result!r} is not one of {', '.join(RESULTS)}")
+    if result == "not_applicable" and not (na_reason or "").strip():
+        raise OpsqaError(f"{item} at {unit}: not_applicable needs a reason")
+    if result in ("nonconform", "observation") and not (evidence or "").strip():
+        raise OpsqaError(f"{item} at {unit}: a {result} result needs its evidence")
+    row = session.scalar(select(ChecklistResult).where(ChecklistResult.audit_id == audit.id,
+                                                       ChecklistResult.item_code == item, ChecklistResult.unit == unit))
+    before = None if row is None else {"result": row.result, "evidence": row.evidence_text}
+    if row is None:
+        row = ChecklistResult(audit_id=audit.id, item_code=item, unit=unit, result=result, auditor=actor.name,
+                              checked_at=now)
+        session.add(row)
+    row.result, row.evidence_text, row.na_reason = result, evidence, na_reason if result == "not_applicable" else None
+    row.auditor, row.checked_at = actor.name, now
+    audit.status = "in_progress"
+    session.flush()
+    append_event(session, at=now, kind="audit.result_recorded", actor=actor.name, real_actor=actor.real,
+                 payload={"audit": audit.code, "item": item, "unit": unit, "result": result, "evidence": evidence,
+                          "na_reason": na_reason, "before": before})
+    return row
+
+
+TEMPLATE_HINT = "CAP-a..g, RES-a..e, TEC-a..c, PRC-a..h"
+
+
+def checklist_status(session: Session, audit_code: str) -> dict[str, Any]:
+    """Every (item x unit) of the audit with its result, the areas' standing, and what is still unchecked."""
+    audit = get_audit(session, audit_code)
+    units = json.loads(audit.scope)
+    rows = {(r.item_code, r.unit): r for r in session.scalars(
+        select(ChecklistResult).where(ChecklistResult.audit_id == audit.id))}
+    areas, missing = [], []
+    for area in AUDIT_AREAS:
+        items = [i for i in AUDIT_ITEMS if i.area == area.code]
+        results = [rows[(i.code, u)].result for i in items for u in units if (i.code, u) in rows]
+        missing += [f"{i.code}@{u}" for i in items for u in units if (i.code, u) not in rows]
+        areas.append({"area": area.code, "name": area.name_zh, "items": len(items),
+                      "status": area_status(area.code, len(items) * len(units), results)})
+    return {"audit": audit.code, "units": units, "areas": areas, "missing": missing, "complete": not missing,
+            "nonconformities": sorted(f"{k[0]}@{k[1]}" for k, r in rows.items() if r.result == "nonconform")}

@@ -14,7 +14,9 @@ from .db import (
 from .history import ChainReport, append_event, verify_chain
 from .migrate import create_database, upgrade_database
 from .models import (
+    Audit,
     Auditor,
+    ChecklistResult,
     Definition,
     Event,
     Evidence,
@@ -33,7 +35,9 @@ from .models import (
 )
 
 __all__ = [
+    "Audit",
     "Auditor",
+    "ChecklistResult",
     "SCHEMA_REVISION",
     "ChainReport",
     "Database",

@@ -264,6 +264,45 @@ class Auditor(Base):
     added_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class Audit(Base):
+    """An internal audit of the O&M system (6.2.1): its scope, its team, its checklist."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(50), unique=True)  # IA-2027-01
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    full: Mapped[bool] = mapped_column(Boolean)
+    scope: Mapped[str] = mapped_column(Text)  # JSON: the units audited (project or department codes)
+    team: Mapped[str] = mapped_column(Text)  # JSON: {auditor: [units]}
+    lead_auditor: Mapped[str] = mapped_column(ForeignKey("user_account.name"))
+    status: Mapped[str] = mapped_column(String(20))  # planned | in_progress | reported | closed | cancelled
+    planned_start: Mapped[date] = mapped_column(Date)
+    planned_end: Mapped[date] = mapped_column(Date)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"))
+    reported_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class ChecklistResult(Base):
+    """One row of the 《运维过程内审检查表》: a checklist item checked at one audited unit."""
+
+    __tablename__ = "checklist_result"
+    __table_args__ = (UniqueConstraint("audit_id", "item_code", "unit", name="uq_checklist_result"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    audit_id: Mapped[int] = mapped_column(ForeignKey("audit.id"), index=True)
+    item_code: Mapped[str] = mapped_column(String(20))
+    unit: Mapped[str] = mapped_column(String(100))
+    result: Mapped[str] = mapped_column(String(20))  # conform | nonconform | observation | not_applicable
+    na_reason: Mapped[str | None] = mapped_column(Text)
+    evidence_text: Mapped[str | None] = mapped_column(Text)
+    auditor: Mapped[str] = mapped_column(String(200))
+    checked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finding_id: Mapped[int | None] = mapped_column(ForeignKey("finding.id"))
+
+
 class Finding(Base):
     """A nonconformity or rectification item (不符合项/整改项), followed up by its own `nc_followup` instance."""
 

@@ -76,3 +76,66 @@ def test_a_random_inspection_sample_is_reproducible_from_its_seed(register):
         assert sorted(draw_sample(session, seed=7, size=3)) == ["P-01", "P-02", "P-03"]
         with pytest.raises(OpsqaError, match="sample size 4 must be between 1 and the 3 active projects"):
             draw_sample(session, seed=42, size=4)
+
+
+def test_an_audit_checklist_covers_every_item_at_every_unit(register):
+    from handlers.audits import checklist_status, create_audit, record_result
+    from handlers.checklist import AUDIT_ITEMS
+    from handlers.projects import ProjectInput, save_project
+
+    engine, now = register, register.clock.now()
+    qmd1, qmd2, ops_aud = engine.actor("qmd1"), engine.actor("qmd2"), engine.actor("ops_aud")
+    with engine.database.transaction() as session:
+        save_project(session, ProjectInput("P-03", "视频专网", "区公安分局", "pm1", "oms1", "safe_city"), now=now,
+                     actor=qmd1)
+        with pytest.raises(OpsqaError, match=r"auditor ops_aud is not independent of P-01 \(member of the project"):
+            create_audit(session, year=2027, full=True, team={"qmd2": ["P-01"], "ops_aud": ["P-01", "P-02"]},
+                         lead_auditor="qmd2", planned_start=date(2027, 6, 1), planned_end=date(2027, 6, 10), now=now,
+                         actor=qmd1)
+        audit = create_audit(session, year=2027, full=True, team={"qmd2": ["P-01"], "ops_aud": ["P-02", "P-03"]},
+                             lead_auditor="qmd2", planned_start=date(2027, 6, 1), planned_end=date(2027, 6, 10),
+                             now=now, actor=qmd1)
+        code = audit.code
+    assert code == "IA-2027-01"
+
+    nonconform = {("PRC-c", "P-01"), ("PRC-e", "P-02"), ("RES-d", "P-03")}  # S1's three findings
+    with engine.database.transaction() as session:
+        status = checklist_status(session, code)
+        assert len(status["missing"]) == 69 and not status["complete"]
+        for item in AUDIT_ITEMS:
+            for unit in ("P-01", "P-02", "P-03"):
+                auditor = qmd2 if unit == "P-01" else ops_aud
+                result = "nonconform" if (item.code, unit) in nonconform else "conform"
+                record_result(session, code, item=item.code, unit=unit, result=result, evidence="抽查记录",
+                              na_reason=None, now=now, actor=auditor)
+        status = checklist_status(session, code)
+    assert status["complete"] and status["missing"] == []
+    assert status["nonconformities"] == ["PRC-c@P-01", "PRC-e@P-02", "RES-d@P-03"]
+    assert {a["area"]: a["status"] for a in status["areas"]} == {
+        "CAP": "conform", "PPL": "no items configured", "RES": "nonconform", "TEC": "conform", "PRC": "nonconform"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"item": "PRC-z"}, "item 'PRC-z' is not on the checklist"),
+        ({"unit": "P-03"}, "unit 'P-03' is not in the scope of IA-2028-01"),
+        ({"unit": "P-01"}, "ops_aud is not assigned to audit P-01 in IA-2028-01"),
+        ({"result": "not_applicable"}, "PRC-a at P-02: not_applicable needs a reason"),
+        ({"result": "nonconform", "evidence": ""}, "PRC-a at P-02: a nonconform result needs its evidence"),
+        ({"result": "maybe"}, "result 'maybe' is not one of conform, nonconform, observation, not_applicable"),
+    ],
+)
+def test_bad_checklist_rows_are_refused(register, fields, message):
+    from handlers.audits import create_audit, record_result
+
+    engine, now = register, register.clock.now()
+    with engine.database.transaction() as session:
+        create_audit(session, year=2028, full=True, team={"qmd2": ["P-01"], "ops_aud": ["P-02"]}, lead_auditor="qmd2",
+                     planned_start=date(2028, 6, 1), planned_end=date(2028, 6, 10), now=now,
+                     actor=engine.actor("qmd1"))
+    row = {"item": "PRC-a", "unit": "P-02", "result": "conform", "evidence": "记录", "na_reason": None, **fields}
+    before = engine.history()
+    with engine.database.transaction() as session, pytest.raises(OpsqaError, match=message):
+        record_result(session, "IA-2028-01", now=now, actor=engine.actor("ops_aud"), **row)
+    assert engine.history() == before
