@@ -806,13 +806,9 @@ def finding_add(state: State, owner: str, description: str, unit: str | None, it
     engine = state.engine
     now = engine.clock.now()
     with engine.database.transaction() as session:
-        def start(process_id, key, variables):
-            return engine.runtime.start_in(session, process_id, now=now, actor=actor, business_key=key,
-                                           variables=variables)
-
         raised = raise_finding(session, source="manual", description=description, owner=owner, now=now,
-                               actor=actor.name, start_instance=start, unit=unit, item_code=item_code,
-                               severity=severity, due=due.date() if due else None)
+                               actor=actor.name, start_instance=engine.starter(session, actor), unit=unit,
+                               item_code=item_code, severity=severity, due=due.date() if due else None)
         code, due_date = raised.code, raised.due_date
     click.echo(f"{code} raised, due {due_date}, owner {owner}")
 

@@ -207,6 +207,17 @@ class Engine:
               variables: dict | None = None) -> int:
         return self.runtime.start(process_id, actor=actor, business_key=business_key, variables=variables)
 
+    def starter(self, session, actor: Actor):
+        """A function starting instances in the caller's transaction, for domain commands that raise
+        work of their own (a finding and its follow-up): (process, business key, variables) -> id."""
+        now = self.clock.now()
+
+        def start(process_id: str, business_key: str, variables: dict) -> int:
+            return self.runtime.start_in(session, process_id, now=now, actor=actor, business_key=business_key,
+                                         variables=variables)
+
+        return start
+
     def retry(self, instance_id: int, *, actor: Actor) -> None:
         self.runtime.retry(instance_id, actor=actor)
 

@@ -143,32 +143,30 @@ def evidence_submitted(context: HandlerContext) -> dict:
     return _move(context, _finding(context), "pending_verification")
 
 
+def _notice(context: HandlerContext, kind: str, to: str) -> Finding:
+    """Record that the owner (`to="owner"`) or a role was told; delivery comes with the outbox."""
+    finding = _finding(context)
+    append_event(context.session, at=context.now, kind=kind, actor=context.actor, instance_id=context.instance_id,
+                 payload={"finding": finding.code, "due": finding.due_date.isoformat(),
+                          "to": finding.owner if to == "owner" else to})
+    return finding
+
+
 @handler("finding.remind")
 def remind(context: HandlerContext) -> dict:
-    finding = _finding(context)
-    finding.reminded_at = context.now
-    append_event(context.session, at=context.now, kind="finding.reminded", actor=context.actor,
-                 instance_id=context.instance_id,
-                 payload={"finding": finding.code, "to": finding.owner, "due": finding.due_date.isoformat()})
+    _notice(context, "finding.reminded", "owner").reminded_at = context.now
     return {}
 
 
 @handler("finding.overdue")
 def overdue(context: HandlerContext) -> dict:
-    finding = _finding(context)
-    append_event(context.session, at=context.now, kind="finding.overdue", actor=context.actor,
-                 instance_id=context.instance_id,
-                 payload={"finding": finding.code, "owner": finding.owner, "due": finding.due_date.isoformat()})
+    _notice(context, "finding.overdue", "owner")
     return {}
 
 
 @handler("finding.escalated")
 def escalated(context: HandlerContext) -> dict:
-    finding = _finding(context)
-    finding.escalated_at = context.now
-    append_event(context.session, at=context.now, kind="finding.escalated", actor=context.actor,
-                 instance_id=context.instance_id,
-                 payload={"finding": finding.code, "to": "mr", "due": finding.due_date.isoformat()})
+    _notice(context, "finding.escalated", "mr").escalated_at = context.now
     return {}
 
 

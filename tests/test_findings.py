@@ -32,11 +32,8 @@ def nc(engine, db_path):
 def raise_nc(engine, **fields) -> str:
     now, actor = engine.clock.now(), engine.actor("qmd1")
     with engine.database.transaction() as session:
-        def start(process_id, key, variables):
-            return engine.runtime.start_in(session, process_id, now=now, actor=actor, business_key=key,
-                                           variables=variables)
-
-        return raise_finding(session, now=now, actor="qmd1", start_instance=start, **fields).code
+        return raise_finding(session, now=now, actor="qmd1", start_instance=engine.starter(session, actor),
+                             **fields).code
 
 
 def task_of(engine, code: str, bpmn_id: str) -> dict:
