@@ -115,7 +115,7 @@ def create_audit(session: Session, *, year: int, full: bool, team: dict[str, lis
 def get_audit(session: Session, code: str) -> Audit:
     audit = session.scalar(select(Audit).where(Audit.code == code.upper()))
     if audit is None:
-        raise OpsqaError(f"no audit {code}; see `opsqa audits`")
+        raise OpsqaError(f"no audit {code}")
     return audit
 
 
