@@ -894,6 +894,111 @@ def finding_evidence(state: State, code: str, evidence_id: int, out: str):
     click.echo(f"wrote {out} ({len(content)} B, sha256 {digest})", err=True)
 
 
+@cli.command()
+@click.option("--year", type=int, help="Only this year's audits.")
+@json_option
+@pass_state
+def audits(state: State, year: int | None, as_json: bool):
+    """Internal audits (6.2.1) and where they stand.
+
+    Example: opsqa audits --year 2027
+    """
+    from handlers.audits import list_audits
+
+    with state.engine.database.reading() as session:
+        rows = list_audits(session, year)
+    if not as_json:
+        for row in rows:
+            row["scope"] = ", ".join(row["scope"])
+            row["full"] = "full" if row["full"] else "partial"
+    columns = [("code", "AUDIT"), ("full", "KIND"), ("scope", "SCOPE"), ("lead", "LEAD"), ("status", "STATUS"),
+               ("planned_start", "FROM"), ("planned_end", "TO"), ("reported_at", "REPORTED")]
+    _render(rows, columns, as_json)
+
+
+@cli.group()
+def audit():
+    """One internal audit: plan it, record its checklist, see what is unchecked."""
+
+
+@audit.command("plan")
+@click.option("--year", type=int, required=True, help="The audit year.")
+@click.option("--team", "team_specs", multiple=True, required=True, metavar="AUDITOR=UNIT[,UNIT]",
+              help="An auditor and the units (project or department codes) they audit; repeatable.")
+@click.option("--lead", "lead_auditor", required=True, metavar="AUDITOR", help="The lead auditor (on the team).")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Planned start.")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Planned end.")
+@click.option("--partial", is_flag=True, help="Not a full audit of the O&M system.")
+@pass_state
+def audit_plan(state: State, year: int, team_specs: tuple[str, ...], lead_auditor: str, start, end, partial: bool):
+    """Plan an internal audit (qmd) and start its process: the team's independence is checked first.
+
+    Example: opsqa audit plan --year 2027 --lead qmd2 --team qmd2=P-01 --from 2027-06-01 --to 2027-06-10
+    """
+    from handlers.audits import create_audit
+
+    team: dict[str, list[str]] = {}
+    for spec in team_specs:
+        auditor, sep, units = spec.partition("=")
+        if not sep or not auditor.strip() or not units.strip():
+            raise click.BadParameter(f"{spec!r} is not AUDITOR=UNIT[,UNIT]", param_hint="--team")
+        team.setdefault(auditor.strip(), []).extend(u.strip() for u in units.split(",") if u.strip())
+    actor, engine = state.actor(), state.engine
+    with engine.database.transaction() as session:
+        planned = create_audit(session, year=year, full=not partial, team=team, lead_auditor=lead_auditor,
+                               planned_start=start.date(), planned_end=end.date(), now=engine.clock.now(), actor=actor)
+        planned.instance_id = engine.starter(session, actor)(
+            "internal_audit", planned.code, {"audit": planned.code, "lead_auditor": lead_auditor, "year": year})
+        code = planned.code
+    click.echo(f"{code} planned; it waits for the management representative's approval")
+
+
+@audit.command("record")
+@click.argument("code")
+@click.option("--item", required=True, help="The checklist item, e.g. PRC-c.")
+@click.option("--unit", required=True, help="The audited unit (project or department code).")
+@click.option("--result", required=True, type=click.Choice(["conform", "nonconform", "observation", "not_applicable"]))
+@click.option("--evidence", help="What was seen (required for nonconform and observation).")
+@click.option("--na-reason", help="Why the item does not apply (required for not_applicable).")
+@pass_state
+def audit_record(state: State, code: str, item: str, unit: str, result: str, evidence: str | None,
+                 na_reason: str | None):
+    """Record one checklist row (an auditor assigned to the unit); a later record corrects it, both kept.
+
+    Example: opsqa audit record IA-2027-01 --item PRC-c --unit P-01 --result nonconform --evidence "3起事件超时"
+    """
+    from handlers.audits import record_result
+
+    actor = state.actor()
+    with state.engine.database.transaction() as session:
+        record_result(session, code, item=item, unit=unit, result=result, evidence=evidence, na_reason=na_reason,
+                      now=state.engine.clock.now(), actor=actor)
+    click.echo(f"{code.upper()} {item}@{unit}: {result}", err=True)
+
+
+@audit.command("checklist")
+@click.argument("code")
+@json_option
+@pass_state
+def audit_checklist(state: State, code: str, as_json: bool):
+    """The checklist's standing: each area, the rows still unchecked, the nonconformities.
+
+    Example: opsqa audit checklist IA-2027-01
+    """
+    from handlers.audits import checklist_status
+
+    with state.engine.database.reading() as session:
+        status = checklist_status(session, code)
+    if as_json:
+        _print_json(status)
+        return
+    click.echo(f"{status['audit']}: units {', '.join(status['units'])}; "
+               + ("complete" if status["complete"] else f"{len(status['missing'])} rows unchecked"))
+    _render(status["areas"], [("area", "AREA"), ("name", "NAME"), ("items", "ITEMS"), ("status", "STATUS")], False)
+    if status["nonconformities"]:
+        click.echo("nonconformities: " + ", ".join(status["nonconformities"]))
+
+
 @cli.group()
 def auditors():
     """The register of qualified internal auditors (6.2.1)."""

@@ -14,10 +14,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import Actor, OpsqaError
-from store import Audit, Auditor, ChecklistResult, Project, ProjectMember, User, append_event
+from engine import Actor, HandlerContext, OpsqaError
+from store import Audit, Auditor, ChecklistResult, Project, ProjectMember, User, UserRole, append_event
 
+from . import handler, registry
 from .checklist import AUDIT_AREAS, AUDIT_ITEMS, RESULTS, area_status
+from .findings import raise_finding
 
 
 @dataclass(frozen=True)
@@ -174,3 +176,88 @@ def checklist_status(session: Session, audit_code: str) -> dict[str, Any]:
                       "status": area_status(area.code, len(items) * len(units), results)})
     return {"audit": audit.code, "units": units, "areas": areas, "missing": missing, "complete": not missing,
             "nonconformities": sorted(f"{k[0]}@{k[1]}" for k, r in rows.items() if r.result == "nonconform")}
+
+
+def list_audits(session: Session, year: int | None = None) -> list[dict[str, Any]]:
+    query = select(Audit).order_by(Audit.code)
+    if year is not None:
+        query = query.where(Audit.year == year)
+    return [{"code": a.code, "year": a.year, "full": a.full, "scope": json.loads(a.scope), "lead": a.lead_auditor,
+             "status": a.status, "planned_start": a.planned_start, "planned_end": a.planned_end,
+             "reported_at": a.reported_at, "instance": a.instance_id} for a in session.scalars(query)]
+
+
+# -- the internal_audit process's steps ---------------------------------------------------------
+
+
+def _audit(context: HandlerContext) -> Audit:
+    return get_audit(context.session, context.variables["audit"])
+
+
+def _set_status(context: HandlerContext, audit: Audit, status: str, **payload: Any) -> dict:
+    audit.status = status
+    append_event(context.session, at=context.now, kind=f"audit.{status}", actor=context.actor,
+                 instance_id=context.instance_id, payload={"audit": audit.code, **payload})
+    return {"audit_status": status}
+
+
+@handler("audit.plan_rejected")
+def plan_rejected(context: HandlerContext) -> dict:
+    return _set_status(context, _audit(context), "cancelled", reason=context.variables.get("plan_comment"))
+
+
+@handler("audit.started")
+def started(context: HandlerContext) -> dict:
+    audit = _audit(context)
+    return _set_status(context, audit, "in_progress", notified=json.loads(audit.scope))
+
+
+@registry.check("audit.checklist_complete")
+def checklist_complete(context: HandlerContext) -> None:
+    status = checklist_status(context.session, context.variables["audit"])
+    if not status["complete"]:
+        missing = status["missing"]
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise ValueError(f"the checklist of {status['audit']} has {len(missing)} unchecked rows: {shown}")
+
+
+def _owner_of(session: Session, unit: str) -> str:
+    """Who answers for a unit's finding: a project's manager, or the head (role dh) of a department."""
+    project = session.get(Project, unit)
+    if project is not None:
+        return project.pm
+    heads = session.scalars(select(User.name).join(UserRole, UserRole.user_name == User.name)
+                            .where(User.department == unit, UserRole.role == "dh")).all()
+    if len(heads) != 1:
+        raise OpsqaError(f"department {unit} needs exactly one head (a user with role dh and department {unit}) "
+                         f"to own its findings; it has {len(heads)}")
+    return heads[0]
+
+
+@handler("audit.raise_findings")
+def raise_audit_findings(context: HandlerContext) -> dict:
+    """Each nonconformity of the checklist becomes a finding with its own follow-up (once, even on retry)."""
+    audit = _audit(context)
+    texts = {item.code: item.text_zh for item in AUDIT_ITEMS}
+    rows = context.session.scalars(
+        select(ChecklistResult).where(ChecklistResult.audit_id == audit.id, ChecklistResult.result == "nonconform")
+        .order_by(ChecklistResult.item_code, ChecklistResult.unit)).all()
+    ids = []
+    for row in rows:
+        if row.finding_id is None:
+            finding = raise_finding(context.session, source="audit", source_ref=audit.code, item_code=row.item_code,
+                                    unit=row.unit, owner=_owner_of(context.session, row.unit),
+                                    description=f"{texts[row.item_code]} —— {row.evidence_text}", now=context.now,
+                                    actor=context.actor, start_instance=context.start_instance)
+            row.finding_id = finding.id
+        ids.append(row.finding_id)
+    return {"findings": len(ids)}
+
+
+@handler("audit.reported")
+def reported(context: HandlerContext) -> dict:
+    audit = _audit(context)
+    audit.reported_at = context.now
+    return _set_status(context, audit, "reported", summary=context.variables.get("report_summary"),
+                       conclusion=context.variables.get("report_conclusion"),
+                       mr_comment=context.variables.get("report_comment"))

@@ -1,0 +1,108 @@
+"""The internal audit (6.2.1) end to end through the engine: S1 up to the audit results."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from helpers import ADMIN, make_engine
+
+from engine import OpsqaError, SimulatedClock
+from handlers.audits import add_auditor, checklist_status, create_audit, get_audit, record_result
+from handlers.checklist import AUDIT_ITEMS
+from handlers.findings import list_findings
+from handlers.projects import ProjectInput, save_project
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NONCONFORM = {("PRC-c", "P-01"), ("PRC-e", "P-02"), ("RES-d", "P-03")}
+
+
+@pytest.fixture
+def org(engine, db_path):
+    org = make_engine(db_path, SimulatedClock(datetime(2027, 6, 1, 9, tzinfo=SHANGHAI)))
+    admin = org.actor(ADMIN)
+    for user, role, dept in (("qmd2", "qmd", "qmd"), ("ops_aud", "ops", "ops"), ("pm1", "pm", "ops"),
+                             ("pm2", "pm", "ops"), ("oms1", "oms", "ops"), ("mr1", "mr", "mr")):
+        org.add_user(user, [role], department=dept, actor=admin)
+    org.add_user("qmd2", ["iat"], actor=admin)
+    org.add_user("ops_aud", ["iat"], actor=admin)
+    org.deploy(["processes"], actor=admin)
+    now, qmd = org.clock.now(), org.actor("qmd1")
+    with org.database.transaction() as session:
+        for code, pm, members in (("P-01", "pm1", ["ops_aud"]), ("P-02", "pm2", []), ("P-03", "pm1", [])):
+            save_project(session, ProjectInput(code, f"项目{code}", "公安局", pm, "oms1", "safe_city", members=members),
+                         now=now, actor=qmd)
+        for auditor in ("qmd2", "ops_aud"):
+            add_auditor(session, auditor, certificate_no=None, valid_until=None, now=now, actor=qmd)
+    return org
+
+
+def plan(org) -> str:
+    actor = org.actor("qmd1")
+    with org.database.transaction() as session:
+        audit = create_audit(session, year=2027, full=True, team={"qmd2": ["P-01"], "ops_aud": ["P-02", "P-03"]},
+                             lead_auditor="qmd2", planned_start=date(2027, 6, 1), planned_end=date(2027, 6, 10),
+                             now=org.clock.now(), actor=actor)
+        audit.instance_id = org.starter(session, actor)("internal_audit", audit.code,
+                                                        {"audit": audit.code, "lead_auditor": "qmd2", "year": 2027})
+        return audit.code
+
+
+def task(org, bpmn_id: str) -> dict:
+    [found] = [t for t in org.tasks() if t["task"] == bpmn_id]
+    return found
+
+
+def status(org, code: str) -> str:
+    with org.database.reading() as session:
+        return get_audit(session, code).status
+
+
+def test_an_audit_with_three_nonconformities(org):
+    code = plan(org)
+    org.complete(task(org, "approve_audit_plan")["id"], {"plan_decision": "audit_plan_approved"},
+                 actor=org.actor("mr1"))
+    assert status(org, code) == "in_progress"
+
+    perform = task(org, "perform_audit")
+    assert perform["assignee"] == "qmd2"
+    with pytest.raises(OpsqaError, match=f"task perform_audit: the checklist of {code} has 69 unchecked rows"):
+        org.complete(perform["id"], {}, actor=org.actor("qmd2"))
+    with org.database.transaction() as session:
+        for item in AUDIT_ITEMS:
+            for unit in ("P-01", "P-02", "P-03"):
+                result = "nonconform" if (item.code, unit) in NONCONFORM else "conform"
+                record_result(session, code, item=item.code, unit=unit, result=result, evidence="现场抽查记录",
+                              na_reason=None, now=org.clock.now(),
+                              actor=org.actor("qmd2" if unit == "P-01" else "ops_aud"))
+    org.complete(perform["id"], {"audit_notes": "全面内审"}, actor=org.actor("qmd2"))
+
+    with org.database.reading() as session:
+        findings = list_findings(session, org.clock.now())
+        assert checklist_status(session, code)["complete"]
+    assert [(f["code"], f["item"], f["unit"], f["owner"], f["status"]) for f in findings] == [
+        ("NC-2027-001", "PRC-c", "P-01", "pm1", "open"),
+        ("NC-2027-002", "PRC-e", "P-02", "pm2", "open"),
+        ("NC-2027-003", "RES-d", "P-03", "pm1", "open"),
+    ]
+    follow_ups = org.instances(process_id="nc_followup")
+    assert [i["business_key"] for i in follow_ups] == ["NC-2027-001", "NC-2027-002", "NC-2027-003"]
+
+    org.complete(task(org, "write_report")["id"], {"report_summary": "覆盖23项检查", "report_conclusion": "基本符合"},
+                 actor=org.actor("qmd2"))
+    org.complete(task(org, "acknowledge_report")["id"], {}, actor=org.actor("mr1"))
+    assert status(org, code) == "reported"
+    audit = next(i for i in org.instances(process_id="internal_audit"))
+    assert audit["status"] == "completed"  # the audit is done; its findings live on
+    assert all(i["status"] == "running" for i in org.instances(process_id="nc_followup"))
+
+
+def test_a_rejected_audit_plan_cancels_the_audit(org):
+    code = plan(org)
+    with pytest.raises(OpsqaError, match="plan_comment .*a value is required when"):
+        org.complete(task(org, "approve_audit_plan")["id"], {"plan_decision": "audit_plan_rejected"},
+                     actor=org.actor("mr1"))
+    org.complete(task(org, "approve_audit_plan")["id"], {"plan_decision": "audit_plan_rejected",
+                                                         "plan_comment": "范围缺少P-03"}, actor=org.actor("mr1"))
+    assert status(org, code) == "cancelled"
