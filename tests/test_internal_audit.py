@@ -106,3 +106,31 @@ def test_a_rejected_audit_plan_cancels_the_audit(org):
     org.complete(task(org, "approve_audit_plan")["id"], {"plan_decision": "audit_plan_rejected",
                                                          "plan_comment": "范围缺少P-03"}, actor=org.actor("mr1"))
     assert status(org, code) == "cancelled"
+
+
+def test_audits_from_the_command_line(run):
+    assert run("init").exit_code == 0
+    for user, role, dept in (("qmd1", "qmd", "qmd"), ("qmd2", "qmd", "qmd"), ("ops_aud", "ops", "ops"),
+                             ("pm1", "pm", "ops"), ("oms1", "oms", "ops")):
+        assert run("users", "add", user, "--role", role, "--department", dept).exit_code == 0
+    assert run("deploy", "processes").exit_code == 0
+    assert run("projects", "add", "P-01", "--name", "一期", "--customer", "公安局", "--pm", "pm1", "--oms", "oms1",
+               "--member", "ops_aud", login="qmd1").exit_code == 0
+    for auditor in ("qmd2", "ops_aud"):
+        assert run("auditors", "add", auditor, login="qmd1").exit_code == 0
+    refused = run("audit", "plan", "--year", "2028", "--lead", "ops_aud", "--team", "ops_aud=P-01", "--from",
+                  "2028-06-01", "--to", "2028-06-10", login="qmd1")
+    assert refused.exit_code == 1
+    assert refused.stderr == "opsqa: auditor ops_aud is not independent of P-01 (member of the project team)\n"
+    assert run.json("audits") == []
+    result = run("audit", "plan", "--year", "2028", "--lead", "qmd2", "--team", "qmd2=P-01", "--from", "2028-06-01",
+                 "--to", "2028-06-10", login="qmd1")
+    assert result.exit_code == 0 and result.stdout.startswith("IA-2028-01 planned")
+    result = run("audit", "record", "IA-2028-01", "--item", "PRC-c", "--unit", "P-01", "--result", "nonconform",
+                 login="qmd2")
+    assert result.exit_code == 1 and "PRC-c at P-01: a nonconform result needs its evidence" in result.stderr
+    assert run("audit", "record", "ia-2028-01", "--item", "PRC-c", "--unit", "P-01", "--result", "nonconform",
+               "--evidence", "3起事件超时", login="qmd2").exit_code == 0
+    shown = run("audit", "checklist", "IA-2028-01")
+    assert "22 rows unchecked" in shown.stdout and "PPL   人员检查" in shown.stdout
+    assert "no items configured" in shown.stdout and "nonconformities: PRC-c@P-01" in shown.stdout
