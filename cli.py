@@ -999,6 +999,83 @@ def audit_checklist(state: State, code: str, as_json: bool):
         click.echo("nonconformities: " + ", ".join(status["nonconformities"]))
 
 
+@cli.command()
+@json_option
+@pass_state
+def inspections(state: State, as_json: bool):
+    """Service quality inspections (6.2.2): trigger, seed, sampled projects, status.
+
+    Example: opsqa inspections --json
+    """
+    from handlers.inspections import list_inspections
+
+    with state.engine.database.reading() as session:
+        rows = list_inspections(session)
+    if not as_json:
+        for row in rows:
+            row["projects"] = ", ".join(row["projects"])
+    columns = [("code", "INSPECTION"), ("trigger_type", "TRIGGER"), ("seed", "SEED"), ("projects", "PROJECTS"),
+               ("inspector", "INSPECTOR"), ("status", "STATUS"), ("started_at", "STARTED")]
+    _render(rows, columns, as_json)
+
+
+@cli.group()
+def inspection():
+    """One service quality inspection: start it, record its check points."""
+
+
+@inspection.command("start")
+@click.option("--seed", type=int, help="The random draw's seed (recorded; the same seed draws the same projects).")
+@click.option("--size", type=int, default=1, show_default=True, help="How many projects to draw.")
+@click.option("--project", "projects", multiple=True, help="Inspect this project (qmd, when necessary).")
+@click.option("--planned", is_flag=True, help="A spot check from the plan rather than an ad-hoc one.")
+@pass_state
+def inspection_start(state: State, seed: int | None, size: int, projects: tuple[str, ...], planned: bool):
+    """Start an inspection: the O&M supervisor draws projects at random, qmd may name them.
+
+    Example: opsqa inspection start --seed 42
+    """
+    from handlers.inspections import start_inspection
+
+    actor, engine = state.actor(), state.engine
+    with engine.database.transaction() as session:
+        started = start_inspection(session, actor=actor, now=engine.clock.now(), seed=seed, size=size,
+                                   projects=list(projects) or None, planned=planned,
+                                   start_instance=engine.starter(session, actor))
+        code, chosen, used_seed = started.code, started.projects, started.seed
+    seed_note = f" (seed {used_seed})" if used_seed is not None else ""
+    click.echo(f"{code}: inspecting {', '.join(json.loads(chosen))}{seed_note}")
+
+
+@inspection.command("record")
+@click.argument("code")
+@click.option("--project", required=True, help="The inspected project.")
+@click.option("--item", required=True, help="The check point, SVC-a..SVC-e.")
+@click.option("--pass/--fail", "passed", required=True, help="Whether the point conforms.")
+@click.option("--evidence", help="What was seen (required when it fails).")
+@click.option("--sample", metavar="TYPE:SIZE:DEFECTS", help="For SVC-e: record type, records sampled, defects found.")
+@pass_state
+def inspection_record(state: State, code: str, project: str, item: str, passed: bool, evidence: str | None,
+                      sample: str | None):
+    """Record one check point of an inspection (its inspector).
+
+    Example: opsqa inspection record INS-2028-01 --project P-03 --item SVC-e --fail --sample incident:10:2
+    """
+    from handlers.inspections import record_check
+
+    samples = None
+    if sample:
+        parts = sample.split(":")
+        if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+            raise click.BadParameter(f"{sample!r} is not TYPE:SIZE:DEFECTS, e.g. incident:10:2", param_hint="--sample")
+        samples = {"record_type": parts[0], "size": int(parts[1]), "defects": int(parts[2])}
+    actor = state.actor()
+    with state.engine.database.transaction() as session:
+        record_check(session, code, project=project, item=item, passed=passed, evidence=evidence, samples=samples,
+                     now=state.engine.clock.now(), actor=actor)
+    click.echo(f"{code.upper()} {item}@{project}: {'pass' if passed else 'fail'}", err=True)
+
+
 @cli.group()
 def auditors():
     """The register of qualified internal auditors (6.2.1)."""

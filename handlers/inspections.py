@@ -6,13 +6,20 @@ and k are recorded with the inspection, so anyone can draw the same sample again
 
 from __future__ import annotations
 
+import json
 import random
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import OpsqaError
-from store import Project
+from engine import Actor, HandlerContext, OpsqaError, settings
+from store import Inspection, InspectionResult, Project, User, append_event
+
+from . import handler, registry
+from .checklist import INSPECTION_ITEMS
+from .findings import raise_finding
 
 TRIGGERS = {"oms": "random_oms", "qmd": "qmd_as_needed", "plan": "planned"}
 
@@ -25,3 +32,129 @@ def draw_sample(session: Session, *, seed: int, size: int = 1) -> list[str]:
     if not 1 <= size <= len(codes):
         raise OpsqaError(f"sample size {size} must be between 1 and the {len(codes)} active projects")
     return random.Random(seed).sample(codes, size)
+
+
+def start_inspection(session: Session, *, actor: Actor, now: datetime, start_instance, seed: int | None = None,
+                     size: int = 1, projects: list[str] | None = None, planned: bool = False) -> Inspection:
+    """Record an inspection and start its process. An O&M supervisor's is a random draw (seed recorded);
+    the quality department may name the projects ("when necessary")."""
+    if "oms" in actor.roles and not projects:
+        trigger = "planned" if planned else "random_oms"
+    elif actor.roles & {"qmd", "admin"}:
+        trigger = "planned" if planned else "qmd_as_needed"
+    else:
+        raise OpsqaError(f"inspections are started by the O&M supervisor (oms) or qmd, and {actor.name} is neither")
+    if projects:
+        for code in projects:
+            if session.get(Project, code) is None:
+                raise OpsqaError(f"unknown project code {code!r}; see `opsqa projects list`")
+        chosen, seed, size = sorted(set(projects)), None, None
+    else:
+        if seed is None:
+            seed = random.SystemRandom().randrange(1, 1_000_000)
+        chosen = draw_sample(session, seed=seed, size=size)
+    year = now.astimezone(settings.zone(session)).year
+    prefix = f"INS-{year}-"
+    count = session.scalar(select(func.count()).select_from(Inspection).where(Inspection.code.startswith(prefix)))
+    inspection = Inspection(code=f"INS-{year}-{(count or 0) + 1:02d}", trigger_type=trigger, seed=seed,
+                            sample_size=size, projects=json.dumps(chosen), inspector=actor.name,
+                            status="in_progress", started_at=now)
+    session.add(inspection)
+    session.flush()
+    append_event(session, at=now, kind="inspection.started", actor=actor.name, real_actor=actor.real,
+                 payload={"inspection": inspection.code, "trigger_type": trigger, "seed": seed, "size": size,
+                          "projects": chosen})
+    inspection.instance_id = start_instance("service_inspection", inspection.code,
+                                            {"inspection": inspection.code, "inspector": actor.name})
+    return inspection
+
+
+def get_inspection(session: Session, code: str) -> Inspection:
+    inspection = session.scalar(select(Inspection).where(Inspection.code == code.upper()))
+    if inspection is None:
+        raise OpsqaError(f"no inspection {code}")
+    return inspection
+
+
+def record_check(session: Session, code: str, *, project: str, item: str, passed: bool, evidence: str | None,
+                 samples: dict[str, Any] | None, now: datetime, actor: Actor) -> InspectionResult:
+    inspection = get_inspection(session, code)
+    if inspection.status != "in_progress":
+        raise OpsqaError(f"{inspection.code} is {inspection.status}; its record is closed")
+    if actor.name != inspection.inspector:
+        raise OpsqaError(f"{inspection.code} is recorded by its inspector {inspection.inspector}")
+    if project not in json.loads(inspection.projects):
+        raise OpsqaError(f"project {project!r} is not in the sample of {inspection.code}")
+    if item not in {i.code for i in INSPECTION_ITEMS}:
+        raise OpsqaError(f"item {item!r} is not a check point (SVC-a..e)")
+    if not passed and not (evidence or "").strip():
+        raise OpsqaError(f"{item} at {project}: a failed check needs its evidence")
+    row = session.scalar(select(InspectionResult).where(InspectionResult.inspection_id == inspection.id,
+                                                        InspectionResult.project == project,
+                                                        InspectionResult.item_code == item))
+    if row is None:
+        row = InspectionResult(inspection_id=inspection.id, project=project, item_code=item, passed=passed,
+                               checked_at=now)
+        session.add(row)
+    row.passed, row.evidence, row.checked_at = passed, evidence, now
+    row.samples = json.dumps(samples, ensure_ascii=False) if samples else None
+    session.flush()
+    append_event(session, at=now, kind="inspection.result_recorded", actor=actor.name, real_actor=actor.real,
+                 payload={"inspection": inspection.code, "project": project, "item": item, "passed": passed,
+                          "evidence": evidence, "samples": samples})
+    return row
+
+
+def missing_checks(session: Session, inspection: Inspection) -> list[str]:
+    done = {(r.project, r.item_code) for r in session.scalars(
+        select(InspectionResult).where(InspectionResult.inspection_id == inspection.id))}
+    return [f"{item.code}@{project}" for project in json.loads(inspection.projects) for item in INSPECTION_ITEMS
+            if (project, item.code) not in done]
+
+
+def list_inspections(session: Session) -> list[dict[str, Any]]:
+    return [{"code": i.code, "trigger_type": i.trigger_type, "seed": i.seed, "projects": json.loads(i.projects),
+             "inspector": i.inspector, "status": i.status, "started_at": i.started_at, "reported_at": i.reported_at}
+            for i in session.scalars(select(Inspection).order_by(Inspection.code))]
+
+
+# -- the service_inspection process's steps -----------------------------------------------------
+
+
+@registry.check("inspection.results_complete")
+def results_complete(context: HandlerContext) -> None:
+    inspection = get_inspection(context.session, context.variables["inspection"])
+    missing = missing_checks(context.session, inspection)
+    if missing:
+        raise ValueError(f"{inspection.code} has {len(missing)} unchecked points: {', '.join(missing)}")
+
+
+@handler("inspection.raise_rectifications")
+def raise_rectifications(context: HandlerContext) -> dict:
+    """Each failed check point becomes a rectification item owned by the project's manager (once, even on retry)."""
+    inspection = get_inspection(context.session, context.variables["inspection"])
+    texts = {item.code: item.text_zh for item in INSPECTION_ITEMS}
+    failed = context.session.scalars(
+        select(InspectionResult).where(InspectionResult.inspection_id == inspection.id,
+                                       InspectionResult.passed.is_(False))
+        .order_by(InspectionResult.project, InspectionResult.item_code)).all()
+    for row in failed:
+        if row.finding_id is None:
+            pm = context.session.get(Project, row.project).pm
+            if context.session.get(User, pm) is None:
+                raise OpsqaError(f"project {row.project} has no manager to own its rectification")
+            row.finding_id = raise_finding(
+                context.session, source="inspection", source_ref=inspection.code, item_code=row.item_code,
+                unit=row.project, owner=pm, description=f"{texts[row.item_code]} —— {row.evidence}",
+                now=context.now, actor=context.actor, start_instance=context.start_instance).id
+    return {"rectifications": len(failed)}
+
+
+@handler("inspection.reported")
+def reported(context: HandlerContext) -> dict:
+    inspection = get_inspection(context.session, context.variables["inspection"])
+    inspection.status, inspection.reported_at = "reported", context.now
+    append_event(context.session, at=context.now, kind="inspection.reported", actor=context.actor,
+                 instance_id=context.instance_id,
+                 payload={"inspection": inspection.code, "notes": context.variables.get("inspection_notes")})
+    return {"inspection_status": "reported"}

@@ -303,6 +303,41 @@ class ChecklistResult(Base):
     finding_id: Mapped[int | None] = mapped_column(ForeignKey("finding.id"))
 
 
+class Inspection(Base):
+    """A service quality inspection (6.2.2) of one or more projects."""
+
+    __tablename__ = "inspection"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(50), unique=True)  # INS-2028-01
+    trigger_type: Mapped[str] = mapped_column(String(20))  # random_oms | qmd_as_needed | planned
+    seed: Mapped[int | None] = mapped_column(Integer)  # with sample_size, the random draw can be repeated
+    sample_size: Mapped[int | None] = mapped_column(Integer)
+    projects: Mapped[str] = mapped_column(Text)  # JSON list of project codes
+    inspector: Mapped[str] = mapped_column(ForeignKey("user_account.name"))
+    status: Mapped[str] = mapped_column(String(20))  # in_progress | reported
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reported_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class InspectionResult(Base):
+    """One check point (SVC-a..e) at one project of an inspection; SVC-e keeps its record samples."""
+
+    __tablename__ = "inspection_result"
+    __table_args__ = (UniqueConstraint("inspection_id", "project", "item_code", name="uq_inspection_result"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inspection_id: Mapped[int] = mapped_column(ForeignKey("inspection.id"), index=True)
+    project: Mapped[str] = mapped_column(ForeignKey("project.code"))
+    item_code: Mapped[str] = mapped_column(String(20))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    evidence: Mapped[str | None] = mapped_column(Text)
+    samples: Mapped[str | None] = mapped_column(Text)  # JSON: {record_type, size, defects}
+    checked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finding_id: Mapped[int | None] = mapped_column(ForeignKey("finding.id"))
+
+
 class Finding(Base):
     """A nonconformity or rectification item (不符合项/整改项), followed up by its own `nc_followup` instance."""
 

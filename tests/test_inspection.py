@@ -1,0 +1,89 @@
+"""The random service quality inspection (DOMAIN.md S7)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from helpers import ADMIN, make_engine
+
+from engine import OpsqaError, SimulatedClock
+from handlers.findings import list_findings
+from handlers.inspections import list_inspections, record_check, start_inspection
+from handlers.projects import ProjectInput, save_project
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def org(engine, db_path):
+    org = make_engine(db_path, SimulatedClock(datetime(2028, 7, 3, 9, tzinfo=SHANGHAI)))
+    admin = org.actor(ADMIN)
+    for user, role in (("pm1", "pm"), ("pm2", "pm"), ("pm3", "pm"), ("oms1", "oms")):
+        org.add_user(user, [role], department="ops", actor=admin)
+    org.deploy(["processes"], actor=admin)
+    with org.database.transaction() as session:
+        for code, pm in (("P-01", "pm1"), ("P-02", "pm2"), ("P-03", "pm3")):
+            save_project(session, ProjectInput(code, f"项目{code}", "公安局", pm, "oms1"), now=org.clock.now(),
+                         actor=org.actor("qmd1"))
+    return org
+
+
+def start(org, user: str, **options):
+    actor = org.actor(user)
+    with org.database.transaction() as session:
+        started = start_inspection(session, actor=actor, now=org.clock.now(),
+                                   start_instance=org.starter(session, actor), **options)
+        return started.code
+
+
+def record(org, code: str, project: str, item: str, passed: bool, evidence: str | None = None, samples=None):
+    with org.database.transaction() as session:
+        record_check(session, code, project=project, item=item, passed=passed, evidence=evidence, samples=samples,
+                     now=org.clock.now(), actor=org.actor("oms1"))
+
+
+def test_a_random_inspection_with_two_failed_points(org):
+    code = start(org, "oms1", seed=42)
+    with org.database.reading() as session:
+        [inspection] = list_inspections(session)
+    assert (inspection["code"], inspection["projects"], inspection["seed"]) == (code, ["P-03"], 42)
+    assert inspection["trigger_type"] == "random_oms"
+    assert start(org, "oms1", seed=42) and list_inspections_projects(org)[-1] == ["P-03"]  # the same draw again
+
+    instance = next(i for i in org.instances(process_id="service_inspection") if i["business_key"] == code)
+    [inspect] = org.tasks(instance_id=instance["id"])
+    record(org, code, "P-03", "SVC-a", True)
+    with pytest.raises(OpsqaError, match=f"task inspect: {code} has 4 unchecked points: SVC-b@P-03, SVC-c@P-03"):
+        org.complete(inspect["id"], {}, actor=org.actor("oms1"))
+    record(org, code, "P-03", "SVC-b", False, "6份月报中2份迟交")
+    record(org, code, "P-03", "SVC-c", True)
+    record(org, code, "P-03", "SVC-d", True)
+    record(org, code, "P-03", "SVC-e", False, "抽查10条事件记录，2条缺少关闭代码",
+           {"record_type": "incident", "size": 10, "defects": 2})
+    org.complete(inspect["id"], {"inspection_notes": "随机抽查"}, actor=org.actor("oms1"))
+
+    with org.database.reading() as session:
+        findings = list_findings(session, org.clock.now())
+        assert list_inspections(session)[0]["status"] == "reported"
+    assert [(f["source"], f["item"], f["unit"], f["owner"], f["due"]) for f in findings] == [
+        ("inspection", "SVC-b", "P-03", "pm3", date(2028, 8, 2)),
+        ("inspection", "SVC-e", "P-03", "pm3", date(2028, 8, 2)),
+    ]
+
+
+def list_inspections_projects(org) -> list[list[str]]:
+    with org.database.reading() as session:
+        return [i["projects"] for i in list_inspections(session)]
+
+
+def test_who_starts_it_decides_the_trigger(org):
+    start(org, "qmd1", projects=["P-01"])
+    with org.database.reading() as session:
+        assert [(i["trigger_type"], i["projects"], i["seed"]) for i in list_inspections(session)] == [
+            ("qmd_as_needed", ["P-01"], None)]
+    with pytest.raises(OpsqaError, match="unknown project code 'P-09'"):
+        start(org, "qmd1", projects=["P-09"])
+    with pytest.raises(OpsqaError, match="started by the O&M supervisor \\(oms\\) or qmd, and pm1 is neither"):
+        start(org, "pm1")
