@@ -38,10 +38,12 @@ def start_inspection(session: Session, *, actor: Actor, now: datetime, start_ins
                      size: int = 1, projects: list[str] | None = None, planned: bool = False) -> Inspection:
     """Record an inspection and start its process. An O&M supervisor's is a random draw (seed recorded);
     the quality department may name the projects ("when necessary")."""
-    if "oms" in actor.roles and not projects:
-        trigger = "planned" if planned else "random_oms"
-    elif actor.roles & {"qmd", "admin"}:
+    if actor.roles & {"qmd", "admin"}:
         trigger = "planned" if planned else "qmd_as_needed"
+    elif "oms" in actor.roles:
+        if projects:
+            raise OpsqaError("the O&M supervisor's inspections are a random draw; naming the projects is for qmd")
+        trigger = "planned" if planned else "random_oms"
     else:
         raise OpsqaError(f"inspections are started by the O&M supervisor (oms) or qmd, and {actor.name} is neither")
     if projects:

@@ -87,3 +87,5 @@ def test_who_starts_it_decides_the_trigger(org):
         start(org, "qmd1", projects=["P-09"])
     with pytest.raises(OpsqaError, match="started by the O&M supervisor \\(oms\\) or qmd, and pm1 is neither"):
         start(org, "pm1")
+    with pytest.raises(OpsqaError, match="the O&M supervisor's inspections are a random draw"):
+        start(org, "oms1", projects=["P-01"])
