@@ -495,10 +495,12 @@ def tick(state: State, now_text: str | None, as_json: bool):
 @json_option
 @pass_state
 def schedules(state: State, count: int, as_json: bool):
-    """Schedules (timer start events) with their next fire times.
+    """Schedules (timer start events) with their next fire times; warns when this year has no full audit.
 
     Example: opsqa schedules --next 5
     """
+    from handlers.audits import yearly_audit_warning
+
     rows = state.engine.schedules(count)
     if not as_json:
         for row in rows:
@@ -506,6 +508,10 @@ def schedules(state: State, count: int, as_json: bool):
     columns = [("process", "PROCESS"), ("expression", "TIMER"), ("policy", "CATCH-UP"), ("last_period", "LAST"),
                ("next", "NEXT")]
     _render(rows, columns, as_json)
+    with state.engine.database.reading() as session:
+        warning = yearly_audit_warning(session, state.engine.clock.now())
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.group()

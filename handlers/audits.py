@@ -261,3 +261,15 @@ def reported(context: HandlerContext) -> dict:
     return _set_status(context, audit, "reported", summary=context.variables.get("report_summary"),
                        conclusion=context.variables.get("report_conclusion"),
                        mr_comment=context.variables.get("report_comment"))
+
+
+def yearly_audit_warning(session: Session, now: datetime) -> str | None:
+    """6.2.1 asks for at least one full internal audit a year: say so when this year has none planned."""
+    from engine import settings
+
+    year = now.astimezone(settings.zone(session)).year
+    planned = session.scalar(select(func.count()).select_from(Audit).where(
+        Audit.year == year, Audit.full.is_(True), Audit.status != "cancelled"))
+    if planned:
+        return None
+    return f"no full internal audit is planned for {year}; 6.2.1 asks for at least one a year (`opsqa audit plan`)"

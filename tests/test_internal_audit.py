@@ -123,6 +123,12 @@ def test_audits_from_the_command_line(run):
     assert refused.exit_code == 1
     assert refused.stderr == "opsqa: auditor ops_aud is not independent of P-01 (member of the project team)\n"
     assert run.json("audits") == []
+    this_year = str(datetime.now(SHANGHAI).year)  # operator commands run on the real clock
+    warning = f"warning: no full internal audit is planned for {this_year}; 6.2.1 asks for at least one a year"
+    assert warning in run("schedules").stderr
+    assert run("audit", "plan", "--year", this_year, "--lead", "qmd2", "--team", "qmd2=P-01", "--from",
+               f"{this_year}-06-01", "--to", f"{this_year}-06-10", login="qmd1").exit_code == 0
+    assert "warning" not in run("schedules").stderr
     result = run("audit", "plan", "--year", "2028", "--lead", "qmd2", "--team", "qmd2=P-01", "--from", "2028-06-01",
                  "--to", "2028-06-10", login="qmd1")
     assert result.exit_code == 0 and result.stdout.startswith("IA-2028-01 planned")
