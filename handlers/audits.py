@@ -19,6 +19,7 @@ from store import Audit, Auditor, ChecklistResult, Project, ProjectMember, User,
 
 from . import handler, registry
 from .checklist import AUDIT_AREAS, AUDIT_ITEMS, RESULTS, area_status
+from .codes import next_code
 from .findings import raise_finding
 
 
@@ -100,8 +101,7 @@ def create_audit(session: Session, *, year: int, full: bool, team: dict[str, lis
     conflicts = independence(session, assignments, on=planned_start)
     if conflicts:
         raise OpsqaError("; ".join(str(c) for c in conflicts))
-    count = session.scalar(select(func.count()).select_from(Audit).where(Audit.year == year)) or 0
-    audit = Audit(code=f"IA-{year}-{count + 1:02d}", year=year, full=full,
+    audit = Audit(code=next_code(session, Audit.code, f"IA-{year}-", 2), year=year, full=full,
                   scope=json.dumps(sorted({unit for _, unit in assignments})),
                   team=json.dumps({a: sorted(u) for a, u in sorted(team.items())}), lead_auditor=lead_auditor,
                   status="planned", planned_start=planned_start, planned_end=planned_end, created_at=now,

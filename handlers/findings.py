@@ -28,6 +28,7 @@ from engine import settings as settings_module
 from store import Evidence, Finding, User, append_event
 
 from . import handler, registry
+from .codes import next_code
 
 OPEN_STATES = ("open", "plan_submitted", "in_progress", "pending_verification")
 OVERDUE_STATES = ("open", "plan_submitted", "in_progress")
@@ -60,7 +61,7 @@ def raise_finding(session: Session, *, source: str, description: str, owner: str
     due = due or raised_on + timedelta(days=int(settings_module.get(session, "finding_due_days")))
     if due < raised_on:
         raise OpsqaError(f"due date {due} is before the finding is raised ({raised_on})")
-    code = _next_code(session, raised_on.year)
+    code = next_code(session, Finding.code, f"NC-{raised_on.year}-", 3)
     finding = Finding(
         code=code, source=source, source_ref=source_ref, item_code=item_code, unit=unit,
         description=description.strip(), severity=severity, raised_by=actor, raised_at=now, owner=owner,
@@ -76,13 +77,6 @@ def raise_finding(session: Session, *, source: str, description: str, owner: str
     finding.instance_id = start_instance("nc_followup", code, {"finding": code, "owner": owner,
                                                                 **_timer_variables(session, due)})
     return finding
-
-
-def _next_code(session: Session, year: int) -> str:
-    prefix = f"NC-{year}-"
-    last = session.scalar(select(func.max(Finding.code)).where(Finding.code.startswith(prefix)))
-    number = int(last.removeprefix(prefix)) + 1 if last else 1
-    return f"{prefix}{number:03d}"
 
 
 def _timer_variables(session: Session, due: date) -> dict[str, str]:

@@ -11,7 +11,7 @@ import random
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import Actor, HandlerContext, OpsqaError, settings
@@ -19,6 +19,7 @@ from store import Inspection, InspectionResult, Project, User, append_event
 
 from . import handler, registry
 from .checklist import INSPECTION_ITEMS
+from .codes import next_code
 from .findings import raise_finding
 
 TRIGGERS = {"oms": "random_oms", "qmd": "qmd_as_needed", "plan": "planned"}
@@ -56,10 +57,8 @@ def start_inspection(session: Session, *, actor: Actor, now: datetime, start_ins
             seed = random.SystemRandom().randrange(1, 1_000_000)
         chosen = draw_sample(session, seed=seed, size=size)
     year = now.astimezone(settings.zone(session)).year
-    prefix = f"INS-{year}-"
-    count = session.scalar(select(func.count()).select_from(Inspection).where(Inspection.code.startswith(prefix)))
-    inspection = Inspection(code=f"INS-{year}-{(count or 0) + 1:02d}", trigger_type=trigger, seed=seed,
-                            sample_size=size, projects=json.dumps(chosen), inspector=actor.name,
+    inspection = Inspection(code=next_code(session, Inspection.code, f"INS-{year}-", 2), trigger_type=trigger,
+                            seed=seed, sample_size=size, projects=json.dumps(chosen), inspector=actor.name,
                             status="in_progress", started_at=now)
     session.add(inspection)
     session.flush()
