@@ -682,6 +682,36 @@ def plans(state: State, as_json: bool):
 
 
 @cli.group()
+def plan():
+    """One year's organisational quality plan."""
+
+
+@plan.command("show")
+@click.argument("year", type=int)
+@json_option
+@pass_state
+def plan_show(state: State, year: int, as_json: bool):
+    """A year's plan: every drafted version and every approval decision (versions are read-only).
+
+    Example: opsqa plan show 2029
+    """
+    from handlers.plan import plan_history
+
+    with state.engine.database.reading() as session:
+        history = plan_history(session, year)
+    if as_json:
+        _print_json(history)
+        return
+    issued = history["issued_version"]
+    click.echo(f"{year} plan: {len(history['versions'])} version(s), "
+               + (f"version {issued} issued" if issued else "not issued yet"))
+    _render([{"version": v["version"], "by": v["by"], "at": v["at"]} for v in history["versions"]],
+            [("version", "VERSION"), ("by", "DRAFTED BY"), ("at", "AT")], False)
+    _render(history["approvals"], [("version", "VERSION"), ("decision", "DECISION"), ("by", "BY"), ("at", "AT"),
+                                   ("comment", "COMMENT")], False)
+
+
+@cli.group()
 def projects():
     """The register of O&M projects (6.1.3): manager, supervisor, team."""
 
@@ -759,6 +789,51 @@ def projects_import(state: State, file: str):
     with state.engine.database.transaction() as session:
         counts = import_projects(session, rows, source=file, now=state.engine.clock.now(), actor=actor)
     click.echo(f"{file}: {counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged")
+
+
+@projects.command("plan")
+@click.argument("code")
+@click.option("--year", type=int, help="The year the plan covers (default: this year).")
+@pass_state
+def projects_plan(state: State, code: str, year: int | None):
+    """Start a project's quality control for a year (6.1.3): ops sets a)-f), the PM arranges them, and
+    each O&M report becomes a deadline with a reminder.
+
+    Example: opsqa projects plan P-01 --year 2027
+    """
+    from engine import settings
+    from handlers.project_qa import start_project_qa
+
+    actor, engine = state.actor(), state.engine
+    with engine.database.transaction() as session:
+        year = year or engine.clock.now().astimezone(settings.zone(session)).year
+        start = engine.starter(session, actor)
+        instance_id = start_project_qa(session, code, year=year, actor=actor, start_instance=start)
+    click.echo(f"{code} {year}: quality control started (instance {instance_id}); the operations department "
+               "sets items a)-f) next")
+
+
+@projects.command("reports")
+@click.option("--project", help="Only this project.")
+@click.option("--year", type=int, help="Only periods of this year.")
+@json_option
+@pass_state
+def projects_reports(state: State, project: str | None, year: int | None, as_json: bool):
+    """The O&M reports projects owe (6.1.3 d): due, submitted, on time or late.
+
+    Example: opsqa projects reports --project P-01 --year 2027
+    """
+    from handlers.project_qa import list_reports
+
+    with state.engine.database.reading() as session:
+        rows = list_reports(session, project=project, year=year, now=state.engine.clock.now())
+    if not as_json:
+        for row in rows:
+            row["state"] = ("on time" if row["on_time"] else "late") if row["submitted_at"] else (
+                "overdue" if row["overdue"] else "due")
+    columns = [("project", "PROJECT"), ("period", "PERIOD"), ("due_at", "DUE"), ("submitted_at", "SUBMITTED"),
+               ("state", "STATE"), ("report_ref", "REPORT")]
+    _render(rows, columns, as_json)
 
 
 @cli.command()
@@ -882,8 +957,6 @@ def finding_evidence(state: State, code: str, evidence_id: int, out: str):
 
     Example: opsqa finding evidence NC-2027-001 3 --out copy.pdf
     """
-    import hashlib
-
     from engine import OpsqaError
     from handlers.findings import evidence_of
 
@@ -891,13 +964,78 @@ def finding_evidence(state: State, code: str, evidence_id: int, out: str):
         found = [e for e in evidence_of(session, code) if e.id == evidence_id]
         if not found:
             raise OpsqaError(f"{code.upper()} has no evidence {evidence_id}; see `opsqa finding show {code}`")
-        content, digest = found[0].content, found[0].sha256
+        _write_evidence(found[0].content, found[0].sha256, evidence_id, out)
+
+
+def _write_evidence(content: bytes, digest: str, evidence_id: int, out: str) -> None:
+    import hashlib
+
+    from engine import OpsqaError
+
     if hashlib.sha256(content).hexdigest() != digest:
         raise OpsqaError(f"evidence {evidence_id} no longer matches its SHA-256; the database was altered")
     if Path(out).exists():
         raise OpsqaError(f"{out} exists; give a new file name")
     Path(out).write_bytes(content)
     click.echo(f"wrote {out} ({len(content)} B, sha256 {digest})", err=True)
+
+
+@cli.group()
+def report():
+    """Generate the documents of the audit and the inspection (Markdown and HTML, from the records)."""
+
+
+def _reports_folder(out: str | None, year: int) -> Path:
+    return Path(out or "reports") / str(year)
+
+
+@report.command("audit")
+@click.option("--year", type=int, required=True, help="The audit year.")
+@click.option("--out", type=click.Path(file_okay=False), help="The reports folder (default: ./reports).")
+@pass_state
+def report_audit(state: State, year: int, out: str | None):
+    """The year's 《运维过程内审报告》 and each audit's 《运维过程内审检查表》; warns when the year has no
+    full audit. The same records always give the same files.
+
+    Example: opsqa report audit --year 2027
+    """
+    from handlers.reports import audit_documents
+
+    with state.engine.database.reading() as session:
+        documents, warnings = audit_documents(session, year)
+    folder = _reports_folder(out, year)
+    for document in documents:
+        for path in document.write(folder):
+            click.echo(str(path))
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@report.command("inspection")
+@click.argument("code", required=False)
+@click.option("--year", type=int, help="Every inspection of this year (instead of CODE).")
+@click.option("--out", type=click.Path(file_okay=False), help="The reports folder (default: ./reports).")
+@pass_state
+def report_inspection(state: State, code: str | None, year: int | None, out: str | None):
+    """An inspection's 运维服务质量检查记录 and 检查报告 (or every inspection of a year).
+
+    Example: opsqa report inspection INS-2028-01
+    """
+    from engine import OpsqaError
+    from handlers.reports import inspection_codes, inspection_documents
+
+    if (code is None) == (year is None):
+        raise OpsqaError("name one inspection (CODE) or a year (--year), not both")
+    with state.engine.database.reading() as session:
+        codes = [code.upper()] if code else inspection_codes(session, year)
+        if not codes:
+            raise OpsqaError(f"no inspections in {year}; see `opsqa inspections`")
+        documents = {c: inspection_documents(session, c) for c in codes}
+    for c, pair in documents.items():
+        folder = _reports_folder(out, int(c.split("-")[1]))  # INS-2028-01 is filed under 2028
+        for document in pair:
+            for path in document.write(folder):
+                click.echo(str(path))
 
 
 @cli.command()
@@ -966,20 +1104,44 @@ def audit_plan(state: State, year: int, team_specs: tuple[str, ...], lead_audito
 @click.option("--result", required=True, type=click.Choice(["conform", "nonconform", "observation", "not_applicable"]))
 @click.option("--evidence", help="What was seen (required for nonconform and observation).")
 @click.option("--na-reason", help="Why the item does not apply (required for not_applicable).")
+@click.option("--attach", "attachments", multiple=True, type=click.Path(dir_okay=False), metavar="FILE",
+              help="An evidence file, stored with its SHA-256; repeatable.")
 @pass_state
 def audit_record(state: State, code: str, item: str, unit: str, result: str, evidence: str | None,
-                 na_reason: str | None):
+                 na_reason: str | None, attachments: tuple[str, ...]):
     """Record one checklist row (an auditor assigned to the unit); a later record corrects it, both kept.
 
     Example: opsqa audit record IA-2027-01 --item PRC-c --unit P-01 --result nonconform --evidence "3起事件超时"
+    --attach tickets.xlsx
     """
     from handlers.audits import record_result
 
     actor = state.actor()
     with state.engine.database.transaction() as session:
         record_result(session, code, item=item, unit=unit, result=result, evidence=evidence, na_reason=na_reason,
-                      now=state.engine.clock.now(), actor=actor)
-    click.echo(f"{code.upper()} {item}@{unit}: {result}", err=True)
+                      now=state.engine.clock.now(), actor=actor, attachments=attachments)
+    files = f", {len(attachments)} file(s) attached" if attachments else ""
+    click.echo(f"{code.upper()} {item}@{unit}: {result}{files}", err=True)
+
+
+@audit.command("evidence")
+@click.argument("code")
+@click.argument("evidence_id", type=int)
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Where to write the file.")
+@pass_state
+def audit_evidence(state: State, code: str, evidence_id: int, out: str):
+    """Get a checklist row's evidence file back, checked against its SHA-256 (ids: `opsqa report audit`).
+
+    Example: opsqa audit evidence IA-2027-01 7 --out tickets.xlsx
+    """
+    from engine import OpsqaError
+    from handlers.audits import row_evidence
+
+    with state.engine.database.reading() as session:
+        found = [e for files in row_evidence(session, code).values() for e in files if e.id == evidence_id]
+        if not found:
+            raise OpsqaError(f"{code.upper()} has no evidence {evidence_id}")
+        _write_evidence(found[0].content, found[0].sha256, evidence_id, out)
 
 
 @audit.command("checklist")

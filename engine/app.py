@@ -244,6 +244,7 @@ class Engine:
             view = _instance_view(*found)
             tasks = session.scalars(select(Task).where(Task.instance_id == instance_id).order_by(Task.created_at))
             view["tasks"] = [_task_view(task) for task in tasks]
+            view["timers"] = self.runtime.waiting(session, instance_id) if view["status"] == "running" else []
             return view
 
     # -- tasks

@@ -166,17 +166,14 @@ class Runtime:
             self._save(session, loaded, now, actor)
             return fired
 
+    def waiting(self, session: Session, instance_id: int) -> list[dict]:
+        """The instance's armed timers, soonest first (loads its state: for showing one instance)."""
+        loaded = self._load(session, instance_id)
+        return sorted((_timer_view(task, when) for task, when in timers.waiting_timers(loaded.workflow)),
+                      key=lambda t: t["due"])
+
     def _timer_fired(self, session, loaded: _Loaded, task, when: datetime, now: datetime, actor: Actor) -> dict:
-        spec = task.task_spec
-        attached = None
-        if getattr(spec, "cancel_activity", None) is not None:  # a boundary event: name the task it watches
-            main = [t for t in task.parent.children if t is not task and not hasattr(t.task_spec, "cancel_activity")]
-            attached = main[0].task_spec.bpmn_id if main else None
-        fired = {
-            "timer": spec.bpmn_id, "name": spec.bpmn_name, "due": when.isoformat(), "attached_to": attached,
-            "interrupting": bool(getattr(spec, "cancel_activity", False)),
-            "boundary": getattr(spec, "cancel_activity", None) is not None,
-        }
+        fired = _timer_view(task, when)
         self._event(session, now, actor, "timer.fired", loaded.row.id, str(task.id), fired)
         return fired
 
@@ -484,6 +481,19 @@ def _depth(task) -> int:
     while task.parent is not None:
         task, depth = task.parent, depth + 1
     return depth
+
+
+def _timer_view(task, when: datetime) -> dict:
+    spec = task.task_spec
+    attached = None
+    if getattr(spec, "cancel_activity", None) is not None:  # a boundary event: name the task it watches
+        main = [t for t in task.parent.children if t is not task and not hasattr(t.task_spec, "cancel_activity")]
+        attached = main[0].task_spec.bpmn_id if main else None
+    return {
+        "timer": spec.bpmn_id, "name": spec.bpmn_name, "due": when.isoformat(), "attached_to": attached,
+        "interrupting": bool(getattr(spec, "cancel_activity", False)),
+        "boundary": getattr(spec, "cancel_activity", None) is not None,
+    }
 
 
 def _first_line(exc: BaseException) -> str:

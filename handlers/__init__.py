@@ -8,6 +8,6 @@ from engine import Registry
 registry = Registry()
 handler = registry.handler
 
-from . import audits, findings, inspections, plan  # noqa: E402,F401  (registers their handlers)
+from . import audits, cycle, findings, inspections, plan, project_qa  # noqa: E402,F401  (registers their handlers)
 
 __all__ = ["handler", "registry"]

@@ -15,12 +15,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import Actor, HandlerContext, OpsqaError
-from store import Audit, Auditor, ChecklistResult, Project, ProjectMember, User, UserRole, append_event
+from store import Audit, Auditor, ChecklistResult, Evidence, Project, ProjectMember, User, UserRole, append_event
 
 from . import handler, registry
 from .checklist import AUDIT_AREAS, AUDIT_ITEMS, RESULTS, area_status
 from .codes import next_code
-from .findings import raise_finding
+from .findings import raise_finding, read_evidence
 
 
 @dataclass(frozen=True)
@@ -86,11 +86,22 @@ def independence(session: Session, assignments: list[tuple[str, str]], *, on: da
 # -- audits and their checklist ----------------------------------------------------------------
 
 
-def create_audit(session: Session, *, year: int, full: bool, team: dict[str, list[str]], lead_auditor: str,
-                 planned_start: date, planned_end: date, now: datetime, actor: Actor) -> Audit:
-    """Plan an audit: its team assigns each auditor units; the scope is their union. Refuses conflicts."""
-    if not actor.roles & {"qmd", "admin"}:
-        raise OpsqaError(f"audits are planned by qmd, and {actor.name} does not hold that role")
+def parse_team(text: str) -> dict[str, list[str]]:
+    """`qmd2=P-01,P-02; ops_aud=P-03` (`:` and full-width `：；，` also accepted) -> {auditor: [units]}."""
+    team: dict[str, list[str]] = {}
+    normalised = text.replace("：", ":").replace("；", ";").replace("，", ",").replace("\n", ";")
+    for part in filter(None, (p.strip() for p in normalised.split(";"))):
+        auditor, sep, units = part.replace(":", "=", 1).partition("=")
+        unit_list = [u.strip() for u in units.split(",") if u.strip()]
+        if not sep or not auditor.strip() or not unit_list:
+            raise OpsqaError(f"{part!r} is not AUDITOR=UNIT[,UNIT]")
+        team.setdefault(auditor.strip(), []).extend(unit_list)
+    return team
+
+
+def check_team(session: Session, *, team: dict[str, list[str]], lead_auditor: str, planned_start: date,
+               planned_end: date) -> None:
+    """Refuse an audit team that cannot audit: dates reversed, lead not on it, no unit, any conflict."""
     if planned_end < planned_start:
         raise OpsqaError(f"planned_end {planned_end} is before planned_start {planned_start}")
     if lead_auditor not in team:
@@ -101,14 +112,28 @@ def create_audit(session: Session, *, year: int, full: bool, team: dict[str, lis
     conflicts = independence(session, assignments, on=planned_start)
     if conflicts:
         raise OpsqaError("; ".join(str(c) for c in conflicts))
+
+
+def create_audit(session: Session, *, year: int, full: bool, team: dict[str, list[str]], lead_auditor: str,
+                 planned_start: date, planned_end: date, now: datetime, actor: Actor) -> Audit:
+    """Plan an audit: its team assigns each auditor units; the scope is their union. Refuses conflicts."""
+    if not actor.roles & {"qmd", "admin"}:
+        raise OpsqaError(f"audits are planned by qmd, and {actor.name} does not hold that role")
+    return _record_audit(session, year=year, full=full, team=team, lead_auditor=lead_auditor,
+                         planned_start=planned_start, planned_end=planned_end, now=now, by=actor.name, real=actor.real)
+
+
+def _record_audit(session: Session, *, year: int, full: bool, team: dict[str, list[str]], lead_auditor: str,
+                  planned_start: date, planned_end: date, now: datetime, by: str, real: str | None) -> Audit:
+    check_team(session, team=team, lead_auditor=lead_auditor, planned_start=planned_start, planned_end=planned_end)
     audit = Audit(code=next_code(session, Audit.code, f"IA-{year}-", 2), year=year, full=full,
-                  scope=json.dumps(sorted({unit for _, unit in assignments})),
-                  team=json.dumps({a: sorted(u) for a, u in sorted(team.items())}), lead_auditor=lead_auditor,
+                  scope=json.dumps(sorted({unit for units in team.values() for unit in units})),
+                  team=json.dumps({a: sorted(set(u)) for a, u in sorted(team.items())}), lead_auditor=lead_auditor,
                   status="planned", planned_start=planned_start, planned_end=planned_end, created_at=now,
-                  created_by=actor.name)
+                  created_by=by)
     session.add(audit)
     session.flush()
-    append_event(session, at=now, kind="audit.planned", actor=actor.name, real_actor=actor.real,
+    append_event(session, at=now, kind="audit.planned", actor=by, real_actor=real,
                  payload={"audit": audit.code, "full": full, "team": json.loads(audit.team),
                           "independence_check": {"passed": True, "conflicts": []}})
     return audit
@@ -122,7 +147,8 @@ def get_audit(session: Session, code: str) -> Audit:
 
 
 def record_result(session: Session, audit_code: str, *, item: str, unit: str, result: str, evidence: str | None,
-                  na_reason: str | None, now: datetime, actor: Actor) -> ChecklistResult:
+                  na_reason: str | None, now: datetime, actor: Actor, attachments: tuple[str, ...] = ()
+                  ) -> ChecklistResult:
     """Record (or correct, before the report) one checklist row; the history keeps both."""
     audit = get_audit(session, audit_code)
     if audit.status not in ("planned", "in_progress"):
@@ -152,10 +178,41 @@ def record_result(session: Session, audit_code: str, *, item: str, unit: str, re
     row.auditor, row.checked_at = actor.name, now
     audit.status = "in_progress"
     session.flush()
+    files = _attach(session, row, attachments, now=now, actor=actor)
     append_event(session, at=now, kind="audit.result_recorded", actor=actor.name, real_actor=actor.real,
                  payload={"audit": audit.code, "item": item, "unit": unit, "result": result, "evidence": evidence,
-                          "na_reason": na_reason, "before": before})
+                          "na_reason": na_reason, "before": before, "files": files})
     return row
+
+
+def _attach(session: Session, row: ChecklistResult, paths: tuple[str, ...], *, now: datetime,
+            actor: Actor) -> list[dict[str, Any]]:
+    """Evidence files of a checklist row, kept with their SHA-256; the same file twice is refused."""
+    attached = set(session.scalars(select(Evidence.sha256).where(Evidence.checklist_result_id == row.id)))
+    files = []
+    for path in paths:
+        name, content, digest = read_evidence(path)
+        if digest in attached:
+            raise OpsqaError(f"{path} is already attached to {row.item_code} at {row.unit}")
+        attached.add(digest)
+        evidence = Evidence(checklist_result_id=row.id, file_name=name, sha256=digest, size=len(content),
+                            content=content, added_by=actor.name, added_at=now)
+        session.add(evidence)
+        session.flush()
+        files.append({"evidence": evidence.id, "file": name, "sha256": digest, "size": len(content)})
+    return files
+
+
+def row_evidence(session: Session, audit_code: str) -> dict[tuple[str, str], list[Evidence]]:
+    """Each checklist row's evidence files, by (item, unit)."""
+    audit = get_audit(session, audit_code)
+    query = (select(ChecklistResult.item_code, ChecklistResult.unit, Evidence).join(
+        Evidence, Evidence.checklist_result_id == ChecklistResult.id)
+        .where(ChecklistResult.audit_id == audit.id).order_by(Evidence.id))
+    files: dict[tuple[str, str], list[Evidence]] = {}
+    for item, unit, evidence in session.execute(query):
+        files.setdefault((item, unit), []).append(evidence)
+    return files
 
 
 TEMPLATE_HINT = "CAP-a..g, RES-a..e, TEC-a..c, PRC-a..h"
@@ -199,6 +256,41 @@ def _set_status(context: HandlerContext, audit: Audit, status: str, **payload: A
     append_event(context.session, at=context.now, kind=f"audit.{status}", actor=context.actor,
                  instance_id=context.instance_id, payload={"audit": audit.code, **payload})
     return {"audit_status": status}
+
+
+def _team_form(context: HandlerContext) -> dict[str, Any]:
+    """The annual cycle's audit-planning form as create_audit's arguments; errors name the field."""
+    values = context.variables
+    try:
+        team = parse_team(str(values.get("audit_team") or ""))
+    except OpsqaError as exc:
+        raise OpsqaError(f"audit_team: {exc}") from None
+    return {"team": team, "lead_auditor": str(values.get("lead_auditor") or "").strip(),
+            "planned_start": values["planned_start"], "planned_end": values["planned_end"],
+            "full": bool(values.get("audit_full"))}
+
+
+def _year(context: HandlerContext) -> int:
+    year = context.variables.get("year") or context.business_key
+    try:
+        return int(year)
+    except (TypeError, ValueError):
+        raise OpsqaError(f"the instance names no year (variable year, or a business key like 2027): {year!r}") from None
+
+
+@registry.check("audit.team_independent")
+def team_independent(context: HandlerContext) -> None:
+    form = _team_form(context)
+    del form["full"]
+    check_team(context.session, **form)
+
+
+@handler("audit.create")
+def create_from_form(context: HandlerContext) -> dict:
+    """The annual cycle's audit plan, formed by qmd in a user task, becomes the audit record."""
+    audit = _record_audit(context.session, year=_year(context), now=context.now, by=context.actor, real=None,
+                          **_team_form(context))
+    return {"audit": audit.code, "audit_status": audit.status}
 
 
 @handler("audit.plan_rejected")
@@ -256,8 +348,10 @@ def raise_audit_findings(context: HandlerContext) -> dict:
 
 @handler("audit.reported")
 def reported(context: HandlerContext) -> dict:
-    audit = _audit(context)
+    audit, values = _audit(context), context.variables
     audit.reported_at = context.now
+    audit.report_summary, audit.report_conclusion = values.get("report_summary"), values.get("report_conclusion")
+    audit.mr_comment = values.get("report_comment")
     return _set_status(context, audit, "reported", summary=context.variables.get("report_summary"),
                        conclusion=context.variables.get("report_conclusion"),
                        mr_comment=context.variables.get("report_comment"))

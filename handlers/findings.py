@@ -207,12 +207,8 @@ def verifier_independent(context: HandlerContext) -> None:
 # -- evidence and reading --------------------------------------------------------------------
 
 
-def attach(session: Session, code: str, path: str, *, note: str | None, now: datetime, actor: Actor) -> Evidence:
-    finding = get_finding(session, code)
-    if finding.status not in OPEN_STATES:
-        raise OpsqaError(f"{code} is {finding.status}; evidence is attached to open findings")
-    if actor.name != finding.owner and not actor.roles & {"qmd", "admin"}:
-        raise OpsqaError(f"evidence for {code} is attached by its owner {finding.owner} or by qmd")
+def read_evidence(path: str) -> tuple[str, bytes, str]:
+    """An evidence file as (name, content, SHA-256), refused when unreadable or too large."""
     file = Path(path)
     try:
         content = file.read_bytes()
@@ -220,17 +216,26 @@ def attach(session: Session, code: str, path: str, *, note: str | None, now: dat
         raise OpsqaError(f"cannot read {path}: {exc.strerror}") from None
     if len(content) > MAX_EVIDENCE_BYTES:
         raise OpsqaError(f"{path} is {len(content)} bytes; evidence files are at most {MAX_EVIDENCE_BYTES}")
-    digest = hashlib.sha256(content).hexdigest()
+    return file.name, content, hashlib.sha256(content).hexdigest()
+
+
+def attach(session: Session, code: str, path: str, *, note: str | None, now: datetime, actor: Actor) -> Evidence:
+    finding = get_finding(session, code)
+    if finding.status not in OPEN_STATES:
+        raise OpsqaError(f"{code} is {finding.status}; evidence is attached to open findings")
+    if actor.name != finding.owner and not actor.roles & {"qmd", "admin"}:
+        raise OpsqaError(f"evidence for {code} is attached by its owner {finding.owner} or by qmd")
+    file_name, content, digest = read_evidence(path)
     same = session.scalar(select(Evidence).where(Evidence.finding_id == finding.id, Evidence.sha256 == digest))
     if same is not None:
         raise OpsqaError(f"{path} is already attached to {code} as evidence {same.id} ({same.file_name})")
-    evidence = Evidence(finding_id=finding.id, file_name=file.name, sha256=digest, size=len(content),
+    evidence = Evidence(finding_id=finding.id, file_name=file_name, sha256=digest, size=len(content),
                         content=content, note=note, added_by=actor.name, added_at=now)
     session.add(evidence)
     session.flush()
     append_event(session, at=now, kind="finding.evidence_added", actor=actor.name, real_actor=actor.real,
                  instance_id=finding.instance_id,
-                 payload={"finding": code, "evidence": evidence.id, "file": file.name, "sha256": digest,
+                 payload={"finding": code, "evidence": evidence.id, "file": file_name, "sha256": digest,
                           "size": len(content)})
     return evidence
 

@@ -11,7 +11,7 @@ import random
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import Actor, HandlerContext, OpsqaError, settings
@@ -56,17 +56,24 @@ def start_inspection(session: Session, *, actor: Actor, now: datetime, start_ins
         if seed is None:
             seed = random.SystemRandom().randrange(1, 1_000_000)
         chosen = draw_sample(session, seed=seed, size=size)
+    inspection = _record_inspection(session, trigger=trigger, seed=seed, size=size, projects=chosen,
+                                    inspector=actor.name, now=now, by=actor.name, real=actor.real)
+    inspection.instance_id = start_instance("service_inspection", inspection.code,
+                                            {"inspection": inspection.code, "inspector": actor.name})
+    return inspection
+
+
+def _record_inspection(session: Session, *, trigger: str, seed: int | None, size: int | None, projects: list[str],
+                       inspector: str, now: datetime, by: str, real: str | None) -> Inspection:
     year = now.astimezone(settings.zone(session)).year
     inspection = Inspection(code=next_code(session, Inspection.code, f"INS-{year}-", 2), trigger_type=trigger,
-                            seed=seed, sample_size=size, projects=json.dumps(chosen), inspector=actor.name,
+                            seed=seed, sample_size=size, projects=json.dumps(projects), inspector=inspector,
                             status="in_progress", started_at=now)
     session.add(inspection)
     session.flush()
-    append_event(session, at=now, kind="inspection.started", actor=actor.name, real_actor=actor.real,
+    append_event(session, at=now, kind="inspection.started", actor=by, real_actor=real,
                  payload={"inspection": inspection.code, "trigger_type": trigger, "seed": seed, "size": size,
-                          "projects": chosen})
-    inspection.instance_id = start_instance("service_inspection", inspection.code,
-                                            {"inspection": inspection.code, "inspector": actor.name})
+                          "projects": projects, "inspector": inspector})
     return inspection
 
 
@@ -120,6 +127,22 @@ def list_inspections(session: Session) -> list[dict[str, Any]]:
 
 
 # -- the service_inspection process's steps -----------------------------------------------------
+
+
+@handler("inspection.plan")
+def plan_spot_check(context: HandlerContext) -> dict:
+    """A spot check of the annual plan (6.1.2 f): a random draw of the plan's sample size, inspected by
+    the O&M supervisor of the first project drawn. The seed is recorded like any other draw's."""
+    session = context.session
+    active = session.scalar(select(func.count()).select_from(Project).where(Project.status == "active"))
+    size = min(int(context.variables.get("spot_check_sample") or 1), active or 1)
+    seed = random.SystemRandom().randrange(1, 1_000_000)
+    chosen = draw_sample(session, seed=seed, size=size)
+    inspector = session.get(Project, chosen[0]).oms
+    inspection = _record_inspection(session, trigger="planned", seed=seed, size=size, projects=chosen,
+                                    inspector=inspector, now=context.now, by=context.actor, real=None)
+    inspection.instance_id = context.instance_id
+    return {"inspection": inspection.code, "inspector": inspector}
 
 
 @registry.check("inspection.results_complete")

@@ -30,8 +30,11 @@ show opsqa --as zhangsan task complete "$draft" \
   --set verification="内部审核与现场抽查" \
   --set resources="质量专员2名；每季度培训一次" \
   --set audit_schedule="6月全面内审；12月管理评审" \
+  --set audit_start=2027-06-01 \
   --set indicator_cycle=monthly \
-  --set spot_check_plan="每季度每个项目抽查一次"
+  --set spot_check_plan="每季度每个项目抽查一次" \
+  --set spot_check_frequency=spot_quarterly \
+  --set spot_check_sample=1
 
 step "The general manager sends it back"
 show opsqa tasks --role gm
@@ -46,8 +49,11 @@ objectives: 各项目客户满意度不低于90%；重大故障24小时内恢复
 verification: 内部审核与现场抽查
 resources: 质量专员2名；每季度培训一次
 audit_schedule: 6月全面内审；12月管理评审
+audit_start: 2027-06-01
 indicator_cycle: monthly
 spot_check_plan: 每季度每个项目抽查一次
+spot_check_frequency: 每季度
+spot_check_sample: 1
 YAML
 show opsqa --as zhangsan task complete "$redraft" --data "$out/plan-2027.yaml"
 

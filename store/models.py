@@ -281,6 +281,9 @@ class Audit(Base):
     planned_end: Mapped[date] = mapped_column(Date)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"))
     reported_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    report_summary: Mapped[str | None] = mapped_column(Text)  # the lead auditor's report, as written
+    report_conclusion: Mapped[str | None] = mapped_column(Text)
+    mr_comment: Mapped[str | None] = mapped_column(Text)  # the management representative's acknowledgement
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     created_by: Mapped[str] = mapped_column(String(200))
 
@@ -382,6 +385,8 @@ class Evidence(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     finding_id: Mapped[int | None] = mapped_column(ForeignKey("finding.id"), index=True)
+    checklist_result_id: Mapped[int | None] = mapped_column(
+        ForeignKey("checklist_result.id", name="fk_evidence_checklist_result"), index=True)
     file_name: Mapped[str] = mapped_column(String(500))
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
@@ -405,8 +410,59 @@ class QualityPlan(Base):
     audit_schedule: Mapped[str] = mapped_column(Text)
     indicator_cycle: Mapped[str] = mapped_column(String(50))
     spot_check_plan: Mapped[str] = mapped_column(Text)
+    audit_start: Mapped[date | None] = mapped_column(Date)
+    spot_check_frequency: Mapped[str | None] = mapped_column(String(50))
+    spot_check_sample: Mapped[int | None] = mapped_column(Integer)
     revisions: Mapped[int] = mapped_column(Integer)
     approved_by: Mapped[str | None] = mapped_column(String(200))
     approval_comment: Mapped[str | None] = mapped_column(Text)
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     issued_by: Mapped[str] = mapped_column(String(200))
+
+
+class ProjectQaPlan(Base):
+    """A project's quality-control content for a year (6.1.3 a-f), set by the operations department."""
+
+    __tablename__ = "project_qa_plan"
+    __table_args__ = (UniqueConstraint("project", "year", "version", name="uq_project_qa_plan"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = mapped_column(ForeignKey("project.code"), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id"))
+    org_structure: Mapped[str] = mapped_column(Text)  # a)
+    kpi_control: Mapped[str] = mapped_column(Text)  # b)
+    spot_checks: Mapped[str] = mapped_column(Text)  # c)
+    report_frequency: Mapped[str] = mapped_column(String(20))  # d) report_monthly | report_quarterly
+    report_due_days: Mapped[int] = mapped_column(Integer)  # d) days after the period's end
+    resource_plan: Mapped[str] = mapped_column(Text)  # e)
+    service_desk_plan: Mapped[str] = mapped_column(Text)  # f)
+    spare_parts_plan: Mapped[str] = mapped_column(Text)  # f)
+    emergency_plan: Mapped[str] = mapped_column(Text)  # f)
+    status: Mapped[str] = mapped_column(String(20))  # defined | arranged
+    defined_by: Mapped[str] = mapped_column(String(200))
+    defined_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    arrangement: Mapped[str | None] = mapped_column(Text)
+    arranged_by: Mapped[str | None] = mapped_column(String(200))
+    arranged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ReportSubmission(Base):
+    """One periodic O&M report a project owes its customer (6.1.3 d): due, submitted, on time or late."""
+
+    __tablename__ = "report_submission"
+    __table_args__ = (UniqueConstraint("project", "period", name="uq_report_submission"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = mapped_column(ForeignKey("project.code"), index=True)
+    period: Mapped[str] = mapped_column(String(20))  # 2027-03 | 2027-Q1
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id"))
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reminded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    overdue_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    submitted_by: Mapped[str | None] = mapped_column(String(200))
+    report_ref: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    on_time: Mapped[bool | None] = mapped_column(Boolean)

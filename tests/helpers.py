@@ -68,8 +68,11 @@ PLAN_VALUES = {
     "verification": "内审与现场抽查",
     "resources": "质量专员2名，培训每季度一次",
     "audit_schedule": "每年6月内审，12月管理评审",
+    "audit_start": "2027-06-01",
     "indicator_cycle": "monthly",
     "spot_check_plan": "每季度每个项目抽查一次",
+    "spot_check_frequency": "spot_quarterly",
+    "spot_check_sample": 1,
 }
 
 

@@ -12,6 +12,7 @@ from engine import OpsqaError, SimulatedClock
 from handlers.findings import list_findings
 from handlers.inspections import list_inspections, record_check, start_inspection
 from handlers.projects import ProjectInput, save_project
+from handlers.reports import inspection_documents
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -71,6 +72,18 @@ def test_a_random_inspection_with_two_failed_points(org):
         ("inspection", "SVC-b", "P-03", "pm3", date(2028, 8, 2)),
         ("inspection", "SVC-e", "P-03", "pm3", date(2028, 8, 2)),
     ]
+
+    # One inspection record and one inspection report, the same bytes every time they are made.
+    with org.database.reading() as session:
+        record_doc, report_doc = inspection_documents(session, code)
+        again = [d.html() for d in inspection_documents(session, code)]
+    assert (record_doc.title, report_doc.title) == ("运维服务质量检查记录", "运维服务质量检查报告")
+    assert [record_doc.html(), report_doc.html()] == again
+    text = report_doc.markdown()
+    assert "| 触发方式 | 运维管理主管随机抽查 |" in text and "| 随机抽样 | 种子 42，样本量 1 |" in text
+    assert "共检查 1 个项目、5 个检查点，不合格 2 个。" in text and "## 整改项（2 项）" in text
+    assert "| SVC-e | 不合格 | 抽查10条事件记录，2条缺少关闭代码 |" in record_doc.markdown().replace(
+        "| 对各过程的记录进行针对性检查和抽查，例如事件记录、问题记录、配置审核、变更记录、发布记录等。 ", "")
 
 
 def list_inspections_projects(org) -> list[list[str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,7 @@ from handlers.audits import add_auditor, checklist_status, create_audit, get_aud
 from handlers.checklist import AUDIT_ITEMS
 from handlers.findings import list_findings
 from handlers.projects import ProjectInput, save_project
+from handlers.reports import audit_documents
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NONCONFORM = {("PRC-c", "P-01"), ("PRC-e", "P-02"), ("RES-d", "P-03")}
@@ -97,6 +99,19 @@ def test_an_audit_with_three_nonconformities(org):
     assert audit["status"] == "completed"  # the audit is done; its findings live on
     assert all(i["status"] == "running" for i in org.instances(process_id="nc_followup"))
 
+    # 《运维过程内审报告》 and 《运维过程内审检查表》, the same bytes every time.
+    with org.database.reading() as session:
+        documents, warnings = audit_documents(session, 2027)
+        again = [d.markdown() + d.html() for d in audit_documents(session, 2027)[0]]
+    assert warnings == [] and [d.markdown() + d.html() for d in documents] == again
+    report, checklist = documents
+    text = report.markdown()
+    assert "| 人员检查（PPL） | 0 | 0 | 0 | 0 | 0 | 未配置检查项（不视为符合） |" in text
+    assert "| 过程检查（PRC） | 8 | 22 | 2 | 0 | 0 | 不符合 |" in text
+    assert "## IA-2027-01 不符合项（3 项）" in text and "| 审核结论 | 基本符合 |" in text
+    rows = [line for line in checklist.markdown().splitlines() if line.startswith("| ") and "-" in line[2:8]]
+    assert len(rows) == 69 and not [r for r in rows if "未检查" in r]
+
 
 def test_a_rejected_audit_plan_cancels_the_audit(org):
     code = plan(org)
@@ -108,7 +123,7 @@ def test_a_rejected_audit_plan_cancels_the_audit(org):
     assert status(org, code) == "cancelled"
 
 
-def test_audits_from_the_command_line(run):
+def test_audits_from_the_command_line(run, tmp_path):
     assert run("init").exit_code == 0
     for user, role, dept in (("qmd1", "qmd", "qmd"), ("qmd2", "qmd", "qmd"), ("ops_aud", "ops", "ops"),
                              ("pm1", "pm", "ops"), ("oms1", "oms", "ops")):
@@ -140,3 +155,30 @@ def test_audits_from_the_command_line(run):
     shown = run("audit", "checklist", "IA-2028-01")
     assert "22 rows unchecked" in shown.stdout and "PPL   人员检查" in shown.stdout
     assert "no items configured" in shown.stdout and "nonconformities: PRC-c@P-01" in shown.stdout
+
+    # Evidence files on a checklist row: kept with their SHA-256, retrievable, never attached twice.
+    photo = tmp_path / "机房照片.jpg"
+    photo.write_bytes(b"\xff\xd8 photo")
+    assert run("audit", "record", "IA-2028-01", "--item", "PRC-d", "--unit", "P-01", "--result", "conform",
+               "--attach", str(photo), login="qmd2").exit_code == 0
+    again = run("audit", "record", "IA-2028-01", "--item", "PRC-d", "--unit", "P-01", "--result", "conform",
+                "--attach", str(photo), login="qmd2")
+    assert again.exit_code == 1 and "机房照片.jpg is already attached to PRC-d at P-01" in again.stderr
+    out = tmp_path / "reports"
+    first = run("report", "audit", "--year", "2028", "--out", str(out))
+    assert first.exit_code == 0, first.output
+    assert "warning" not in first.stderr
+    files = sorted(p.name for p in (out / "2028").iterdir())
+    assert files == ["internal-audit-checklist-IA-2028-01.html", "internal-audit-checklist-IA-2028-01.md",
+                     "internal-audit-report-2028.html", "internal-audit-report-2028.md"]
+    checklist_md = (out / "2028" / "internal-audit-checklist-IA-2028-01.md").read_text(encoding="utf-8")
+    digest = hashlib.sha256(b"\xff\xd8 photo").hexdigest()
+    assert f"#1 机房照片.jpg sha256:{digest[:12]}" in checklist_md
+    before = {p.name: p.read_bytes() for p in (out / "2028").iterdir()}
+    assert run("report", "audit", "--year", "2028", "--out", str(out)).exit_code == 0
+    assert {p.name: p.read_bytes() for p in (out / "2028").iterdir()} == before
+    assert run("audit", "evidence", "IA-2028-01", "1", "--out", str(tmp_path / "copy.jpg")).exit_code == 0
+    assert (tmp_path / "copy.jpg").read_bytes() == b"\xff\xd8 photo"
+    empty = run("report", "audit", "--year", "2025", "--out", str(out))
+    assert empty.exit_code == 0 and "warning: 2025 年度没有完整的运维过程内审" in empty.stderr
+    assert "2025 年度未实施运维过程内审。" in (out / "2025" / "internal-audit-report-2025.md").read_text("utf-8")
