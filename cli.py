@@ -947,6 +947,26 @@ def finding_attach(state: State, code: str, file: str, note: str | None):
     click.echo(f"evidence {number} attached to {code.upper()} (sha256 {digest})")
 
 
+@finding.command("extend")
+@click.argument("code")
+@click.option("--to", "to", type=click.DateTime(["%Y-%m-%d"]), required=True, help="The new due date.")
+@click.option("--reason", required=True, help="Why the finding needs more time.")
+@pass_state
+def finding_extend(state: State, code: str, to, reason: str):
+    """Extend a finding's due date (qmd): the original date is kept, the reminders and escalation move.
+
+    Example: opsqa finding extend NC-2027-003 --to 2027-09-15 --reason "备件到货延迟"
+    """
+    from handlers.findings import extend_due
+
+    actor, engine = state.actor(), state.engine
+    with engine.database.transaction() as session:
+        finding = extend_due(session, code, to=to.date(), reason=reason, now=engine.clock.now(), actor=actor,
+                             rearm=engine.rearmer(session, actor))
+        shown = (finding.code, finding.due_date, finding.original_due_date)
+    click.echo(f"{shown[0]} is now due {shown[1]} (originally {shown[2]})")
+
+
 @finding.command("evidence")
 @click.argument("code")
 @click.argument("evidence_id", type=int)

@@ -218,6 +218,16 @@ class Engine:
 
         return start
 
+    def rearmer(self, session, actor: Actor):
+        """A function re-arming an instance's date timers from changed variables, in the caller's
+        transaction (a finding's extended due date): (instance id, variables, reason) -> timers."""
+        now = self.clock.now()
+
+        def rearm(instance_id: int, variables: dict, reason: str) -> list[dict]:
+            return self.runtime.rearm_in(session, instance_id, variables, now=now, actor=actor, reason=reason)
+
+        return rearm
+
     def retry(self, instance_id: int, *, actor: Actor) -> None:
         self.runtime.retry(instance_id, actor=actor)
 

@@ -166,6 +166,45 @@ class Runtime:
             self._save(session, loaded, now, actor)
             return fired
 
+    def rearm_in(self, session: Session, instance_id: int, variables: dict, *, now: datetime, actor: Actor,
+                 reason: str) -> list[dict]:
+        """Change variables a waiting instance's deadlines are computed from, and re-arm its date timers.
+
+        A timer's due time is computed once, when the timer is reached; a changed deadline (a finding's
+        extended due date) must re-arm it. Every unfinished task gets the new values, every armed
+        date timer is evaluated again, and the ready tasks' deadlines follow. Runs in the caller's
+        transaction; returns the timers as now armed.
+        """
+        from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition
+
+        loaded = self._load(session, instance_id)
+        if loaded.row.status != "running":
+            raise OpsqaError(f"instance {instance_id} is {loaded.row.status}; only a running one has deadlines")
+        workflow = loaded.workflow
+        for task in workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
+            task.data.update(variables)
+        before = {str(t.id): when for t, when in timers.waiting_timers(workflow)}
+        for task, _when in timers.waiting_timers(workflow):
+            definition = task.task_spec.event_definition
+            if isinstance(definition, TimeDateEventDefinition):
+                task.parent.data.update(variables)  # a waiting event re-inherits its parent's data
+                value = self.script_engine.evaluate(task, definition.expression)
+                task._set_internal_data(event_value=value)
+        self._run_engine(lambda: timers.refresh_due(workflow), loaded.row.process_id)
+        self._advance(session, loaded, now, actor)
+        for row in session.scalars(select(Task).where(Task.instance_id == instance_id, Task.state == "ready")):
+            spiff_task = workflow.get_task_from_id(UUID(row.id))
+            spec = loaded.model["user_tasks"].get(f"{spiff_task.workflow.spec.name}:{row.bpmn_id}", {})
+            row.due_at = _due_at(spiff_task, spec)
+        armed = []
+        for task, when in timers.waiting_timers(workflow):
+            was = before.get(str(task.id))
+            armed.append({**_timer_view(task, when), "was": was.isoformat() if was else None})
+        self._event(session, now, actor, "instance.rearmed", instance_id,
+                    payload={"reason": reason, "variables": json.loads(_to_json(variables)), "timers": armed})
+        self._save(session, loaded, now, actor)
+        return armed
+
     def waiting(self, session: Session, instance_id: int) -> list[dict]:
         """The instance's armed timers, soonest first (loads its state: for showing one instance)."""
         loaded = self._load(session, instance_id)

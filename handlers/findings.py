@@ -207,6 +207,32 @@ def verifier_independent(context: HandlerContext) -> None:
 # -- evidence and reading --------------------------------------------------------------------
 
 
+def extend_due(session: Session, code: str, *, to: date, reason: str, now: datetime, actor: Actor,
+               rearm) -> Finding:
+    """Move a finding's due date later (qmd approves extensions, DOMAIN.md 2.3), keeping the original
+    and every change in due_history, and re-arm the follow-up's reminder, overdue and escalation timers."""
+    finding = get_finding(session, code)
+    if not actor.roles & {"qmd", "admin"}:
+        raise OpsqaError(f"a due date is extended with qmd's approval, and {actor.name} does not hold that role")
+    if finding.status not in OVERDUE_STATES:
+        raise OpsqaError(f"{finding.code} is {finding.status}; only a finding being rectified has a due date to extend")
+    if not reason.strip():
+        raise OpsqaError("reason: a value is required")
+    if to <= finding.due_date:
+        raise OpsqaError(f"the new due date {to} is not after the current one ({finding.due_date})")
+    history = json.loads(finding.due_history)
+    history.append({"date": to.isoformat(), "reason": reason.strip(), "by": actor.name, "at": now.isoformat()})
+    before = finding.due_date
+    finding.due_date, finding.due_history, finding.updated_at = to, json.dumps(history, ensure_ascii=False), now
+    append_event(session, at=now, kind="finding.extended", actor=actor.name, real_actor=actor.real,
+                 instance_id=finding.instance_id,
+                 payload={"finding": finding.code, "from": before.isoformat(), "to": to.isoformat(),
+                          "reason": reason.strip()})
+    if finding.instance_id is not None:
+        rearm(finding.instance_id, _timer_variables(session, to), f"{finding.code} due date extended to {to}")
+    return finding
+
+
 def read_evidence(path: str) -> tuple[str, bytes, str]:
     """An evidence file as (name, content, SHA-256), refused when unreadable or too large."""
     file = Path(path)

@@ -10,7 +10,7 @@ import pytest
 from helpers import ADMIN, make_engine
 
 from engine import OpsqaError, SimulatedClock
-from handlers.findings import attach, get_finding, list_findings, raise_finding
+from handlers.findings import attach, extend_due, get_finding, list_findings, raise_finding
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -151,6 +151,47 @@ def test_an_unanswered_finding_escalates_to_the_management_representative(nc):
     assert [t["task"] for t in nc.tasks(role="mr")] == ["mr_instruction"]
 
 
+def test_an_extended_due_date_moves_the_reminder_and_the_escalation(nc):
+    nc.clock.set(day("2027-06-10"))
+    code = raise_nc(nc, source="audit", description="备件不可用", owner="pm1", unit="P-03", item_code="RES-d",
+                    due=date(2027, 8, 15))
+    go_to(nc, day("2027-08-01"))
+
+    def extend(to: str, reason: str, user: str = "qmd1"):
+        actor = nc.actor(user)
+        with nc.database.transaction() as session:
+            extend_due(session, code, to=date.fromisoformat(to), reason=reason, now=nc.clock.now(), actor=actor,
+                       rearm=nc.rearmer(session, actor))
+
+    with pytest.raises(OpsqaError, match="extended with qmd's approval, and pm1 does not hold that role"):
+        extend("2027-09-15", "备件到货延迟", user="pm1")
+    with pytest.raises(OpsqaError, match="reason: a value is required"):
+        extend("2027-09-15", " ")
+    with pytest.raises(OpsqaError, match=r"new due date 2027-08-10 is not after the current one \(2027-08-15\)"):
+        extend("2027-08-10", "x")
+    history_before = len(nc.history())
+    assert finding(nc, code)["due"] == date(2027, 8, 15) and len(nc.history()) == history_before
+    extend("2027-09-15", "备件到货延迟")
+    item = finding(nc, code)
+    assert (item["due"], item["original_due"]) == (date(2027, 9, 15), date(2027, 8, 15))
+    assert [(h["date"], h["reason"]) for h in item["due_history"]] == [("2027-08-15", "raised"),
+                                                                       ("2027-09-15", "备件到货延迟")]
+    [rearmed] = [e for e in nc.history() if e["kind"] == "instance.rearmed"]
+    assert {t["timer"]: (t["was"][:10], t["due"][:10]) for t in rearmed["payload"]["timers"]} == {
+        "remind_timer": ("2027-08-12", "2027-09-12"), "overdue_timer": ("2027-08-15", "2027-09-15"),
+        "escalate_timer": ("2027-08-22", "2027-09-22")}
+
+    # No reminder, overdue or escalation at the old dates; all of them at the new ones.
+    go_to(nc, day("2027-08-30"))
+    assert finding(nc, code)["overdue"] is False
+    assert not [e for e in nc.history() if e["kind"] in ("finding.reminded", "finding.escalated")]
+    go_to(nc, day("2027-09-23"))
+    reminded = [e["at"].astimezone(SHANGHAI).date() for e in nc.history() if e["kind"] == "finding.reminded"]
+    escalated = [e["at"].astimezone(SHANGHAI).date() for e in nc.history() if e["kind"] == "finding.escalated"]
+    assert (reminded, escalated) == ([date(2027, 9, 12)], [date(2027, 9, 22)])
+    assert finding(nc, code)["days_overdue"] == 8
+
+
 def test_bad_findings_are_refused(nc, tmp_path):
     nc.clock.set(day("2028-03-01", 9))
     with pytest.raises(OpsqaError, match="owner 'nobody' is not an opsqa user"):
@@ -190,6 +231,10 @@ def test_findings_from_the_command_line(run, tmp_path):
     assert out.read_bytes() == evidence.read_bytes()
     again = run("finding", "evidence", code, "1", "--out", str(out))
     assert again.exit_code == 1 and "exists; give a new file name" in again.stderr
+    result = run("finding", "extend", code, "--to", "2100-01-31", "--reason", "备件延迟", login="qmd1")
+    assert result.stdout == f"{code} is now due 2100-01-31 (originally 2099-12-31)\n", result.output
+    refused = run("finding", "extend", code, "--to", "2100-03-01", "--reason", "再延", login="pm1")
+    assert refused.exit_code == 1 and "extended with qmd's approval" in refused.stderr
     assert [f["code"] for f in run.json("findings", "--open")] == [code]
     assert run.json("findings", "--overdue") == []
     assert run("finding", "show", "NC-1999-001").stderr == "opsqa: no finding NC-1999-001; see `opsqa findings`\n"
