@@ -328,6 +328,11 @@ def _show_instance(state: State, instance_id: int, as_json: bool) -> None:
         click.echo("")
         _render(view["tasks"], [("id", "TASK"), ("name", "NAME"), ("role", "ROLE"), ("state", "STATE"),
                                 ("completed_by", "BY"), ("completed_at", "AT")], False)
+    if view["timers"]:
+        click.echo("")
+        timers = [{**t, "due": datetime.fromisoformat(t["due"]), "on": t["attached_to"] or "-"}
+                  for t in view["timers"]]
+        _render(timers, [("timer", "WAITING ON TIMER"), ("name", "NAME"), ("due", "DUE"), ("on", "ON TASK")], False)
 
 
 # -- tasks ---------------------------------------------------------------------------------

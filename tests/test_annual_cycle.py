@@ -106,6 +106,8 @@ def test_the_plan_rejected_twice_then_approved_drives_the_year(org, run):
     [job] = [j for j in org.instance(cycle["id"])["timers"] if j["timer"] == "wait_audit_window"]
     assert datetime.fromisoformat(job["due"]) == local(2027, 6, 1, 9)
 
+    shown = run("instance", "show", str(cycle["id"])).stdout
+    assert "WAITING ON TIMER" in shown and "wait_audit_window  等待内审窗口  2027-06-01 09:00" in shown
     shown = run("plan", "show", "2027")
     assert shown.exit_code == 0, shown.output
     assert shown.stdout.startswith("2027 plan: 3 version(s), version 3 issued")
