@@ -656,6 +656,15 @@ def _show_summary(summary, as_json: bool, out: str | None) -> None:
         click.echo(f"the simulated database is {out}")
 
 
+def _parse_local(text: str, hint: str) -> datetime:
+    """An ISO 8601 time; without an offset it is local to the organisation's zone."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 time, e.g. 2028-05-10 09:00", param_hint=hint) from None
+    return when if when.tzinfo else when.replace(tzinfo=_zone())
+
+
 def _parse_now(text: str) -> datetime:
     try:
         when = datetime.fromisoformat(text)
@@ -1061,6 +1070,451 @@ def report_inspection(state: State, code: str | None, year: int | None, out: str
         for document in pair:
             for path in document.write(folder):
                 click.echo(str(path))
+
+
+@cli.group()
+def cycle():
+    """The annual cycle: started by its yearly timer, or by hand."""
+
+
+@cycle.command("start")
+@click.option("--year", type=int, required=True)
+@pass_state
+def cycle_start(state: State, year: int):
+    """Start a year's annual cycle by hand (the scheduler never starts the same year again).
+
+    Example: opsqa cycle start --year 2028
+    """
+    from engine.errors import DuplicateBusinessKey, OpsqaError
+
+    try:
+        instance_id = state.engine.start("annual_cycle", actor=state.actor(), business_key=str(year),
+                                         variables={"year": year, "period": str(year)})
+    except DuplicateBusinessKey:
+        found = [i for i in state.engine.instances(process_id="annual_cycle") if i["business_key"] == str(year)]
+        raise OpsqaError(f"the {year} annual cycle already exists (instance {found[0]['id']}, "
+                         f"{found[0]['status']})") from None
+    click.echo(f"the {year} annual cycle started (instance {instance_id})")
+
+
+@cli.group()
+def survey():
+    """The customer satisfaction survey (6.2.4): invitations, responses, statistics."""
+
+
+@survey.command("start")
+@click.option("--year", type=int, required=True)
+@pass_state
+def survey_start(state: State, year: int):
+    """Open a year's survey outside the annual cycle (qmd).
+
+    Example: opsqa survey start --year 2027
+    """
+    from handlers.surveys import start_survey
+
+    actor, engine = state.actor(), state.engine
+    with engine.database.transaction() as session:
+        campaign = start_survey(session, year, now=engine.clock.now(), actor=actor,
+                                start_instance=engine.starter(session, actor))
+        code = campaign.code
+    click.echo(f"{code} opened; register its invitations with `opsqa survey invite --year {year} FILE.csv`")
+
+
+def _read_text(file: str) -> str:
+    from engine import OpsqaError
+
+    try:
+        return Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OpsqaError(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+@survey.command("invite")
+@click.option("--year", type=int, required=True)
+@click.argument("file", type=click.Path(dir_okay=False))
+@pass_state
+def survey_invite(state: State, year: int, file: str):
+    """Register invitations from CSV (customer,project,channel[,contact]; channel phone|form|visit).
+    All rows or none; the same file again adds nothing.
+
+    Example: opsqa survey invite --year 2027 invitations.csv
+    """
+    from handlers.surveys import invite
+
+    text = _read_text(file)
+    with state.engine.database.transaction() as session:
+        counts = invite(session, year, text, file, now=state.engine.clock.now(), actor=state.actor())
+    click.echo(f"{file}: {counts['added']} invited, {counts['unchanged']} already invited")
+
+
+@survey.command("import")
+@click.option("--year", type=int, required=True)
+@click.argument("file", type=click.Path(dir_okay=False))
+@pass_state
+def survey_import(state: State, year: int, file: str):
+    """Import responses from CSV (customer,project,channel,overall,q_*[,respondent,comments,issues]);
+    scores 1-5. All rows or none; importing the same file twice adds nothing.
+
+    Example: opsqa survey import --year 2027 responses.csv
+    """
+    from handlers.surveys import import_responses
+
+    text = _read_text(file)
+    with state.engine.database.transaction() as session:
+        counts = import_responses(session, year, text, file, now=state.engine.clock.now(), actor=state.actor())
+    click.echo(f"{file}: {counts['added']} added, {counts['unchanged']} already imported")
+
+
+@survey.command("show")
+@click.option("--year", type=int, required=True)
+@json_option
+@pass_state
+def survey_show(state: State, year: int, as_json: bool):
+    """A survey's statistics (live while collecting, frozen once analysed) and its rectifications.
+
+    Example: opsqa survey show --year 2027
+    """
+    from handlers.surveys import get_campaign, rectifications, statistics
+
+    with state.engine.database.reading() as session:
+        campaign = get_campaign(session, year)
+        stats = json.loads(campaign.stats) if campaign.stats else statistics(session, campaign)
+        item = {"code": campaign.code, "status": campaign.status, "collect_until": campaign.collect_until,
+                **stats, "rectifications": rectifications(session, campaign)}
+    if as_json:
+        _print_json(item)
+        return
+    mean = "no responses: no score" if item["overall_mean"] is None else f"overall mean {item['overall_mean']}"
+    click.echo(f"{item['code']}  {item['status']}  invited {item['invited']}, responded {item['responded']}"
+               f" ({item['response_rate']}), {mean}")
+    for key in ("mean_by_channel", "mean_by_project", "mean_by_question"):
+        if item[key]:
+            click.echo(f"  {key}: " + ", ".join(f"{k} {v}" for k, v in item[key].items()))
+    if item["rectifications"]:
+        click.echo("")
+        _render(item["rectifications"], [("code", "RECTIFICATION"), ("unit", "PROJECT"), ("owner", "OWNER"),
+                                         ("status", "STATUS"), ("description", "DESCRIPTION")], False)
+
+
+@cli.command()
+@json_option
+@pass_state
+def surveys(state: State, as_json: bool):
+    """The satisfaction surveys, one a year.
+
+    Example: opsqa surveys
+    """
+    from handlers.surveys import list_surveys
+
+    with state.engine.database.reading() as session:
+        rows = list_surveys(session)
+    _render(rows, [("code", "SURVEY"), ("status", "STATUS"), ("collect_until", "UNTIL"), ("invited", "INVITED"),
+                   ("responded", "RESPONDED"), ("overall_mean", "MEAN"), ("reported_at", "REPORTED")], as_json)
+
+
+@cli.group()
+def review():
+    """The yearly management review (6.2.5)."""
+
+
+@review.command("start")
+@click.option("--year", type=int, required=True)
+@click.option("--date", "review_date", type=click.DateTime(["%Y-%m-%d"]), required=True, help="The meeting day.")
+@click.option("--attendees", required=True, help="Who attends (the heads of the departments concerned).")
+@pass_state
+def review_start(state: State, year: int, review_date, attendees: str):
+    """Initiate the year's review (mr): refused, naming what is missing, until the year's full internal
+    audit and its satisfaction survey are reported.
+
+    Example: opsqa review start --year 2027 --date 2027-11-20 --attendees "各部门负责人"
+    """
+    from handlers.reviews import initiate
+
+    actor, engine = state.actor(), state.engine
+    with engine.database.reading() as session:
+        task_id = initiate(session, year, actor=actor)
+    engine.complete(task_id, {"review_date": review_date.date().isoformat(), "attendees": attendees}, actor=actor)
+    click.echo(f"the {year} management review is initiated for {review_date.date()}; its inputs are gathered")
+
+
+@review.command("show")
+@click.option("--year", type=int, required=True)
+@json_option
+@pass_state
+def review_show(state: State, year: int, as_json: bool):
+    """A review: its preconditions, gathered inputs and decisions.
+
+    Example: opsqa review show --year 2027 --json
+    """
+    from handlers.reviews import get_review, review_view
+
+    with state.engine.database.reading() as session:
+        item = review_view(get_review(session, year))
+    if as_json:
+        _print_json(item)
+        return
+    click.echo(f"{year} management review  {item['status']}  date {_cell(item['review_date'])}  "
+               f"initiated by {item['initiated_by']}")
+    for decision in item["decisions"]:
+        click.echo(f"  decision {decision['no']}: {decision['text']}"
+                   + ("  [needs action]" if decision["requires_action"] else ""))
+
+
+@cli.group()
+def improvement():
+    """The service-capability improvement plan (6.2.6)."""
+
+
+@improvement.command("list")
+@click.option("--year", type=int)
+@json_option
+@pass_state
+def improvement_list(state: State, year: int | None, as_json: bool):
+    """The improvement items, their measures and how their follow-up stands.
+
+    Example: opsqa improvement list --year 2027
+    """
+    from handlers.improvement import list_items
+
+    with state.engine.database.reading() as session:
+        rows = list_items(session, year)
+    _render(rows, [("code", "ITEM"), ("source", "SOURCE"), ("owner", "OWNER"), ("due", "DUE"), ("status", "STATUS"),
+                   ("action", "ACTION"), ("action_status", "ACTION STATUS"), ("measure", "MEASURE")], as_json)
+
+
+@improvement.command("set")
+@click.argument("code")
+@click.option("--cause", help="The cause found by the analysis.")
+@click.option("--measure", help="What will be done.")
+@click.option("--owner", help="Who does it (a user).")
+@click.option("--due", type=click.DateTime(["%Y-%m-%d"]), help="By when.")
+@click.option("--expected", help="The expected result, e.g. an indicator target.")
+@pass_state
+def improvement_set(state: State, code: str, cause: str | None, measure: str | None, owner: str | None, due,
+                    expected: str | None):
+    """Set an item's analysis and measure while the plan is drawn up (ops, qmd).
+
+    Example: opsqa improvement set IMP-2027-01 --cause "夜间值守不足" --measure "增设夜班" --owner pm1 --due 2028-03-31
+    """
+    from handlers.improvement import set_item
+
+    with state.engine.database.transaction() as session:
+        item = set_item(session, code, cause=cause, measure=measure, owner=owner, due=due.date() if due else None,
+                        expected=expected, now=state.engine.clock.now(), actor=state.actor())
+        shown = (item.code, item.status)
+    click.echo(f"{shown[0]}: {shown[1]}")
+
+
+@cli.group()
+def indicators():
+    """Quality indicators (6.1.2 e): definitions and targets, values per period, the year's attainment."""
+
+
+@indicators.command("add")
+@click.argument("code")
+@click.option("--name", required=True)
+@click.option("--target", type=float, required=True)
+@click.option("--unit", default="%", show_default=True, help="%, h, score, count...")
+@click.option("--direction", type=click.Choice(["higher_better", "lower_better"]), default="higher_better",
+              show_default=True)
+@click.option("--cycle", type=click.Choice(["monthly", "quarterly", "yearly"]), default="monthly", show_default=True,
+              help="How often values are collected.")
+@click.option("--yearly-rule", type=click.Choice(["mean", "latest"]), default="mean", show_default=True,
+              help="The year's value when no yearly value is recorded.")
+@click.option("--from-survey", is_flag=True, help="The value is the satisfaction survey's overall mean.")
+@pass_state
+def indicators_add(state: State, code: str, name: str, target: float, unit: str, direction: str, cycle: str,
+                   yearly_rule: str, from_survey: bool):
+    """Define an indicator, or change its definition (qmd).
+
+    Example: opsqa indicators add K1 --name 事件按时解决率 --target 95 --cycle monthly
+    """
+    from handlers.indicators import define
+
+    with state.engine.database.transaction() as session:
+        outcome = define(session, code=code, name=name, unit=unit, direction=direction, target=target, cycle=cycle,
+                         yearly_rule=yearly_rule, source="survey" if from_survey else None,
+                         now=state.engine.clock.now(), actor=state.actor())
+    click.echo(f"{code}: {outcome}")
+
+
+@indicators.command("list")
+@json_option
+@pass_state
+def indicators_list(state: State, as_json: bool):
+    """The indicators and their targets.
+
+    Example: opsqa indicators list
+    """
+    from handlers.indicators import list_indicators
+
+    with state.engine.database.reading() as session:
+        rows = list_indicators(session)
+    _render(rows, [("code", "CODE"), ("name", "NAME"), ("target", "TARGET"), ("unit", "UNIT"),
+                   ("direction", "DIRECTION"), ("cycle", "CYCLE"), ("source", "SOURCE")], as_json)
+
+
+@indicators.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@pass_state
+def indicators_import(state: State, file: str):
+    """Record values from a CSV file (indicator,period,value[,project]); all rows or none, a bad row named
+    by its line. The same file again changes nothing; a changed value corrects the one before.
+
+    Example: opsqa indicators import kpi-2027-03.csv
+    """
+    from engine import OpsqaError
+    from handlers.indicators import parse_values, record_values
+
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OpsqaError(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from None
+    rows = parse_values(text, file)
+    with state.engine.database.transaction() as session:
+        counts = record_values(session, rows, now=state.engine.clock.now(), actor=state.actor())
+    click.echo(f"{file}: {counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged")
+
+
+@indicators.command("values")
+@click.option("--year", type=int)
+@click.option("--indicator")
+@json_option
+@pass_state
+def indicators_values(state: State, year: int | None, indicator: str | None, as_json: bool):
+    """Recorded values and whether each met its target.
+
+    Example: opsqa indicators values --year 2027 --indicator K1
+    """
+    from handlers.indicators import list_values
+
+    with state.engine.database.reading() as session:
+        rows = list_values(session, year=year, indicator=indicator)
+    _render(rows, [("indicator", "INDICATOR"), ("period", "PERIOD"), ("scope", "SCOPE"), ("value", "VALUE"),
+                   ("attainment", "ATTAINMENT"), ("collected_by", "BY")], as_json)
+
+
+@indicators.command("year")
+@click.argument("year", type=int)
+@json_option
+@pass_state
+def indicators_year(state: State, year: int, as_json: bool):
+    """Each indicator's attainment for a year: met, unmet or not measured.
+
+    Example: opsqa indicators year 2027
+    """
+    from handlers.reviews import attainment_of_year
+
+    with state.engine.database.reading() as session:
+        rows = attainment_of_year(session, year)
+    _render(rows, [("code", "INDICATOR"), ("name", "NAME"), ("target", "TARGET"), ("actual", "ACTUAL"),
+                   ("attainment", "ATTAINMENT"), ("basis", "BASIS")], as_json)
+
+
+@cli.group()
+def complaints():
+    """Customer complaints (6.2.3): register, list, show, close after the customer's callback."""
+
+
+@complaints.command("add")
+@click.option("--project", required=True, help="The project complained about (its manager handles it).")
+@click.option("--description", required=True, help="What the customer complains about.")
+@click.option("--channel", type=click.Choice(["phone", "email", "letter", "service_desk", "on_site", "platform"]),
+              default="phone", show_default=True)
+@click.option("--customer", help="Who complains (default: the project's customer).")
+@click.option("--contact", help="How to reach them.")
+@click.option("--remedy", help="What the customer asks for.")
+@click.option("--received", "received_text", metavar="TIME",
+              help="When it was received (ISO 8601; local time if no offset). Default: now.")
+@pass_state
+def complaints_add(state: State, project: str, description: str, channel: str, customer: str | None,
+                   contact: str | None, remedy: str | None, received_text: str | None):
+    """Register a complaint; the project manager is asked to accept and assess it.
+
+    Example: opsqa complaints add --project P-01 --description "城市视频平台中断6小时" --received "2028-05-10 09:00"
+    """
+    from handlers.complaints import register
+
+    actor, engine = state.actor(), state.engine
+    now = engine.clock.now()
+    received = _parse_local(received_text, "--received") if received_text else now
+    with engine.database.transaction() as session:
+        complaint = register(session, project=project, description=description, channel=channel,
+                             received_at=received, now=now, actor=actor, customer=customer, contact=contact,
+                             remedy=remedy, start_instance=engine.starter(session, actor))
+        shown = (complaint.code, complaint.handler, complaint.resolve_due_at)
+    click.echo(f"{shown[0]} registered; {shown[1]} assesses it (general complaints resolved by {_cell(shown[2])})")
+
+
+@complaints.command("list")
+@click.option("--year", type=int, help="Only complaints received in this year.")
+@click.option("--open", "open_only", is_flag=True, help="Only complaints not yet closed.")
+@json_option
+@pass_state
+def complaints_list(state: State, year: int | None, open_only: bool, as_json: bool):
+    """List complaints.
+
+    Example: opsqa complaints list --year 2028 --open
+    """
+    from handlers.complaints import list_complaints
+
+    with state.engine.database.reading() as session:
+        rows = list_complaints(session, year=year, open_only=open_only)
+    columns = [("code", "COMPLAINT"), ("received_at", "RECEIVED"), ("project", "PROJECT"), ("severity", "SEVERITY"),
+               ("status", "STATUS"), ("handler", "PM"), ("escalated_to", "ESCALATED TO"),
+               ("description", "DESCRIPTION")]
+    _render(rows, columns, as_json)
+
+
+@complaints.command("show")
+@click.argument("code")
+@json_option
+@pass_state
+def complaints_show(state: State, code: str, as_json: bool):
+    """Show one complaint.
+
+    Example: opsqa complaints show C-2028-001
+    """
+    from handlers.complaints import list_complaints
+
+    with state.engine.database.reading() as session:
+        found = [c for c in list_complaints(session) if c["code"] == code.upper()]
+    if not found:
+        from engine import OpsqaError
+
+        raise OpsqaError(f"no complaint {code}; see `opsqa complaints list`")
+    item = found[0]
+    if as_json:
+        _print_json(item)
+        return
+    for key, value in item.items():
+        if value not in (None, "", 0, False) or key in ("escalated", "reopen_count"):
+            click.echo(f"{key:18} {_cell(value)}")
+
+
+@complaints.command("close")
+@click.argument("code")
+@click.option("--feedback", type=click.Choice(["satisfied", "not_satisfied"]), required=True,
+              help="The customer's answer at the callback.")
+@click.option("--note", help="What the customer said.")
+@pass_state
+def complaints_close(state: State, code: str, feedback: str, note: str | None):
+    """Record the customer's callback: satisfied closes the complaint, not satisfied reopens it.
+    A major complaint is closed by the operations general manager only.
+
+    Example: opsqa complaints close C-2028-002 --feedback satisfied
+    """
+    from handlers.complaints import closing_task, feedback_value, get_complaint
+
+    actor, engine = state.actor(), state.engine
+    with engine.database.reading() as session:
+        task_id = closing_task(session, code, actor)
+        bpmn_id = engine.task(task_id)["task"]
+    engine.complete(task_id, {"customer_feedback": feedback_value(bpmn_id, feedback), "feedback_note": note},
+                    actor=actor)
+    with engine.database.reading() as session:
+        complaint = get_complaint(session, code)
+        click.echo(f"{complaint.code} is {complaint.status}")
 
 
 @cli.command()

@@ -82,10 +82,11 @@ class SourceFile:
     path: str
     content: bytes
     root: Any  # lxml root element
-    ids: dict[str, Any] = field(default_factory=dict)
+    ids: dict[str, Any] = field(default_factory=dict)  # BPMN elements
+    extension_ids: dict[str, Any] = field(default_factory=dict)  # form fields and values: the first of each id
 
     def line(self, element_id: str | None) -> int | None:
-        node = self.ids.get(element_id) if element_id else None
+        node = (self.ids.get(element_id) or self.extension_ids.get(element_id)) if element_id else None
         return node.sourceline if node is not None else None
 
     def fail(self, message: str, element_id: str | None = None, node=None) -> InvalidProcess:
@@ -132,15 +133,23 @@ def parse_source(display: str, content: bytes) -> SourceFile:
         element_id = node.get("id")
         if element_id is None:
             continue
+        if _ns(node) == CAMUNDA_NS:
+            siblings = [s for s in node.getparent() if isinstance(s.tag, str) and s.get("id") == element_id]
+            if siblings[0] is not node:
+                raise source.fail(f"duplicate id {element_id!r} in one form (also on line {siblings[0].sourceline})",
+                                  element_id, node)
+            source.extension_ids.setdefault(element_id, node)  # unique within their form or field only
+            continue
         if element_id in source.ids:
             first = source.ids[element_id].sourceline
-            raise source.fail(
-                f"duplicate id {element_id!r} (also on line {first}); ids must be unique in the file, "
-                "form fields and enum values included",
-                element_id,
-                node,
-            )
+            raise source.fail(f"duplicate id {element_id!r} (also on line {first}); ids must be unique in the file",
+                              element_id, node)
         source.ids[element_id] = node
+    for element_id, node in source.extension_ids.items():
+        if element_id in source.ids:
+            raise source.fail(f"id {element_id!r} is also the id of a BPMN element (line "
+                              f"{source.ids[element_id].sourceline}); give the form field or value another id",
+                              element_id, node)
     if not root.findall(f"{{{BPMN_NS}}}process"):
         raise InvalidProcess("the file defines no process", file=display)
     return source

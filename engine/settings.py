@@ -44,6 +44,9 @@ SETTINGS: dict[str, tuple[str, str, Callable[[str], str]]] = {
     "finding_remind_days": ("3", "the owner is reminded this many days before a finding's due date", _days),
     "finding_escalate_days": ("7", "an overdue finding goes to the management representative this many days "
                               "after its due date", _days),
+    "complaint_ack_hours": ("24", "a complaint is to be acknowledged (assessed) within this many hours", _days),
+    "complaint_resolve_working_days": ("3", "a general complaint is resolved within this many working days, "
+                                       "else escalated to the operations general manager", _days),
     "report_remind_days": ("2", "a project manager is reminded this many days before an O&M report is due", _days),
 }
 

@@ -8,6 +8,18 @@ from engine import Registry
 registry = Registry()
 handler = registry.handler
 
-from . import audits, cycle, findings, inspections, plan, project_qa  # noqa: E402,F401  (registers their handlers)
+from . import (  # noqa: E402,F401  (registers their handlers)
+    audits,
+    complaints,
+    cycle,
+    findings,
+    improvement,
+    indicators,
+    inspections,
+    plan,
+    project_qa,
+    reviews,
+    surveys,
+)
 
 __all__ = ["handler", "registry"]

@@ -49,12 +49,17 @@ def schedule_year(context: HandlerContext) -> dict:
     if audit_start.year != year:
         raise OpsqaError(f"the plan's audit start {audit_start} is not in {year}")
     audit_at = _at(context, audit_start)
+    survey_start = context.variables.get("survey_start")
+    if not isinstance(survey_start, date) or survey_start.year != year:
+        raise OpsqaError(f"the issued plan's survey start (survey_start) is not a date in {year}: {survey_start!r}")
+    survey_at = _at(context, survey_start)
     slots = spot_check_slots(year, str(context.variables.get("spot_check_frequency")))
     append_event(context.session, at=context.now, kind="cycle.scheduled", actor=context.actor,
                  instance_id=context.instance_id,
-                 payload={"year": year, "audit_at": audit_at.isoformat(), "spot_checks": len(slots),
+                 payload={"year": year, "audit_at": audit_at.isoformat(), "survey_at": survey_at.isoformat(),
+                          "spot_checks": len(slots),
                           "spot_check_frequency": context.variables.get("spot_check_frequency")})
-    return {"year": year, "audit_at": audit_at.isoformat(), "spot_check_slot": -1}
+    return {"year": year, "audit_at": audit_at.isoformat(), "survey_at": survey_at.isoformat(), "spot_check_slot": -1}
 
 
 @handler("cycle.next_spot_check")
@@ -70,3 +75,11 @@ def next_spot_check(context: HandlerContext) -> dict:
             when = max(_at(context, start), now_local)
             return {"more_spot_checks": True, "spot_check_slot": index, "spot_check_at": when.isoformat()}
     return {"more_spot_checks": False, "spot_check_slot": len(slots)}
+
+
+@handler("cycle.close")
+def close_cycle(context: HandlerContext) -> dict:
+    """The improvement plan is approved: the year's cycle is closed; its open items carry over."""
+    append_event(context.session, at=context.now, kind="cycle.closed", actor=context.actor,
+                 instance_id=context.instance_id, payload={"year": _year(context)})
+    return {}

@@ -32,7 +32,7 @@ from .codes import next_code
 
 OPEN_STATES = ("open", "plan_submitted", "in_progress", "pending_verification")
 OVERDUE_STATES = ("open", "plan_submitted", "in_progress")
-SOURCES = ("audit", "inspection", "complaint", "survey", "mr", "manual")
+SOURCES = ("audit", "inspection", "complaint", "survey", "mr", "improvement", "manual")
 MAX_EVIDENCE_BYTES = 50 * 1024 * 1024
 REMIND_HOUR = time(9, 0)
 

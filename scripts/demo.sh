@@ -31,6 +31,7 @@ show opsqa --as zhangsan task complete "$draft" \
   --set resources="质量专员2名；每季度培训一次" \
   --set audit_schedule="6月全面内审；12月管理评审" \
   --set audit_start=2027-06-01 \
+  --set survey_start=2027-09-01 \
   --set indicator_cycle=monthly \
   --set spot_check_plan="每季度每个项目抽查一次" \
   --set spot_check_frequency=spot_quarterly \
@@ -50,6 +51,7 @@ verification: 内部审核与现场抽查
 resources: 质量专员2名；每季度培训一次
 audit_schedule: 6月全面内审；12月管理评审
 audit_start: 2027-06-01
+survey_start: 2027-09-01
 indicator_cycle: monthly
 spot_check_plan: 每季度每个项目抽查一次
 spot_check_frequency: 每季度

@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 # The Alembic revision this code expects. tests/test_store.py checks it is the migration head.
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 DEFAULT_PATH = "opsqa.db"
 BUSY_TIMEOUT_MS = 30_000
 

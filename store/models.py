@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -466,3 +467,179 @@ class ReportSubmission(Base):
     report_ref: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     on_time: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class Complaint(Base):
+    """A customer complaint (6.2.3) from receipt to the customer's confirmation (DOMAIN.md 3.2)."""
+
+    __tablename__ = "complaint"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(50), unique=True)  # C-2028-001
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    channel: Mapped[str] = mapped_column(String(30))  # phone | email | letter | service_desk | on_site | platform
+    customer: Mapped[str] = mapped_column(String(500))
+    contact: Mapped[str | None] = mapped_column(String(500))
+    project: Mapped[str] = mapped_column(ForeignKey("project.code"), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    remedy_sought: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(200))
+    severity: Mapped[str | None] = mapped_column(String(10))  # general | major, once assessed
+    severity_reason: Mapped[str | None] = mapped_column(Text)
+    handler: Mapped[str] = mapped_column(ForeignKey("user_account.name"))  # the project manager
+    assessed_by: Mapped[str | None] = mapped_column(String(200))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ack_due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolve_due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    escalated: Mapped[bool] = mapped_column(Boolean)
+    escalated_to: Mapped[str | None] = mapped_column(String(200))
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    escalation_reason: Mapped[str | None] = mapped_column(String(30))
+    handling_team: Mapped[str | None] = mapped_column(Text)
+    investigation: Mapped[str | None] = mapped_column(Text)
+    resolution: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    customer_feedback: Mapped[str | None] = mapped_column(String(20))  # satisfied | not_satisfied
+    reopen_count: Mapped[int] = mapped_column(Integer)
+    finding_id: Mapped[int | None] = mapped_column(ForeignKey("finding.id"))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    closed_by: Mapped[str | None] = mapped_column(String(200))
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"))
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class Indicator(Base):
+    """A quality indicator (6.1.2 e, 4.4): its target, which way is better, how often it is collected."""
+
+    __tablename__ = "indicator"
+
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)  # K1
+    name: Mapped[str] = mapped_column(String(500))
+    unit: Mapped[str] = mapped_column(String(20))  # %, h, score, count
+    direction: Mapped[str] = mapped_column(String(20))  # higher_better | lower_better
+    target: Mapped[float] = mapped_column(Float)
+    cycle: Mapped[str] = mapped_column(String(20))  # monthly | quarterly | yearly
+    yearly_rule: Mapped[str] = mapped_column(String(20))  # mean | latest
+    source: Mapped[str | None] = mapped_column(String(50))  # survey: taken from the satisfaction survey
+    active: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class IndicatorValue(Base):
+    """One measured value of an indicator for a period (2027-03, 2027-Q1, 2027), organisation-wide
+    (scope '*') or for one project."""
+
+    __tablename__ = "indicator_value"
+    __table_args__ = (UniqueConstraint("indicator", "period", "scope", name="uq_indicator_value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    indicator: Mapped[str] = mapped_column(ForeignKey("indicator.code"), index=True)
+    period: Mapped[str] = mapped_column(String(20))
+    scope: Mapped[str] = mapped_column(String(50))  # '*' or a project code
+    value: Mapped[float] = mapped_column(Float)
+    attainment: Mapped[str] = mapped_column(String(20))  # met | unmet
+    source: Mapped[str | None] = mapped_column(String(500))  # the import file and row, or 'entered'
+    collected_by: Mapped[str] = mapped_column(String(200))
+    collected_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SurveyCampaign(Base):
+    """A year's customer satisfaction survey (6.2.4)."""
+
+    __tablename__ = "survey_campaign"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(50), unique=True)  # CS-2027
+    year: Mapped[int] = mapped_column(Integer, unique=True)
+    status: Mapped[str] = mapped_column(String(20))  # planned | collecting | extended | analysing | reported
+    questionnaire: Mapped[str | None] = mapped_column(String(200))
+    collect_until: Mapped[date | None] = mapped_column(Date)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"))
+    stats: Mapped[str | None] = mapped_column(Text)  # JSON, frozen when analysed
+    no_data_reason: Mapped[str | None] = mapped_column(Text)
+    report_summary: Mapped[str | None] = mapped_column(Text)
+    reported_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class SurveyInvitation(Base):
+    """One customer asked, by one channel (phone, form, visit), about one project."""
+
+    __tablename__ = "survey_invitation"
+    __table_args__ = (UniqueConstraint("campaign_id", "customer", "project", name="uq_survey_invitation"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("survey_campaign.id"), index=True)
+    customer: Mapped[str] = mapped_column(String(500))
+    project: Mapped[str] = mapped_column(ForeignKey("project.code"))
+    channel: Mapped[str] = mapped_column(String(20))  # phone | form | visit
+    contact: Mapped[str | None] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(20))  # pending | responded | declined | unreachable
+
+
+class SurveyResponse(Base):
+    """A customer's answers: a 1-5 score per question, overall, and the problems they raised."""
+
+    __tablename__ = "survey_response"
+    __table_args__ = (UniqueConstraint("campaign_id", "fingerprint", name="uq_survey_response"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("survey_campaign.id"), index=True)
+    invitation_id: Mapped[int] = mapped_column(ForeignKey("survey_invitation.id"))
+    channel: Mapped[str] = mapped_column(String(20))
+    respondent: Mapped[str | None] = mapped_column(String(200))
+    scores: Mapped[str] = mapped_column(Text)  # JSON {question: score}
+    overall: Mapped[int] = mapped_column(Integer)
+    comments: Mapped[str | None] = mapped_column(Text)
+    issues: Mapped[str | None] = mapped_column(Text)  # the problems raised: each becomes a rectification
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of the row: importing it twice adds nothing
+    source: Mapped[str] = mapped_column(String(500))
+    finding_id: Mapped[int | None] = mapped_column(ForeignKey("finding.id"))
+    collected_by: Mapped[str] = mapped_column(String(200))
+    collected_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ManagementReview(Base):
+    """The yearly management review (6.2.5): its preconditions, inputs, decisions and report."""
+
+    __tablename__ = "management_review"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, unique=True)
+    status: Mapped[str] = mapped_column(String(20))  # initiated | held | reported
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"))
+    precondition_snapshot: Mapped[str] = mapped_column(Text)  # JSON
+    review_date: Mapped[date | None] = mapped_column(Date)
+    attendees: Mapped[str | None] = mapped_column(Text)
+    inputs: Mapped[str | None] = mapped_column(Text)  # JSON snapshot, frozen when gathered
+    minutes: Mapped[str | None] = mapped_column(Text)
+    decisions: Mapped[str | None] = mapped_column(Text)  # JSON [{text, requires_action}]
+    initiated_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reported_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ImprovementItem(Base):
+    """One line of the service-capability improvement plan (6.2.6), one per source item."""
+
+    __tablename__ = "improvement_item"
+    __table_args__ = (UniqueConstraint("year", "source_type", "source_ref", name="uq_improvement_source"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(50), unique=True)  # IMP-2027-01
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    source_type: Mapped[str] = mapped_column(String(30))  # unmet_kpi | not_measured_kpi | open_nc | complaint | mr
+    source_ref: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    cause: Mapped[str | None] = mapped_column(Text)
+    measure: Mapped[str | None] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(ForeignKey("user_account.name"))
+    due_date: Mapped[date | None] = mapped_column(Date)
+    expected_result: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))  # proposed | planned | tracking
+    finding_id: Mapped[int | None] = mapped_column(ForeignKey("finding.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -69,6 +69,7 @@ PLAN_VALUES = {
     "resources": "质量专员2名，培训每季度一次",
     "audit_schedule": "每年6月内审，12月管理评审",
     "audit_start": "2027-06-01",
+    "survey_start": "2027-09-01",
     "indicator_cycle": "monthly",
     "spot_check_plan": "每季度每个项目抽查一次",
     "spot_check_frequency": "spot_quarterly",

@@ -107,7 +107,11 @@ def test_the_plan_rejected_twice_then_approved_drives_the_year(org, run):
     assert datetime.fromisoformat(job["due"]) == local(2027, 6, 1, 9)
 
     shown = run("instance", "show", str(cycle["id"])).stdout
-    assert "WAITING ON TIMER" in shown and "wait_audit_window  等待内审窗口  2027-06-01 09:00" in shown
+    assert "WAITING ON TIMER" in shown
+    assert [line.split()[:4] for line in shown.splitlines() if line.startswith("wait_")] == [
+        ["wait_spot_check", "等待抽查日期", "2027-01-15", "10:00"],  # Q1's spot check, due at once
+        ["wait_audit_window", "等待内审窗口", "2027-06-01", "09:00"],
+        ["wait_survey_window", "等待满意度调查窗口", "2027-09-01", "09:00"]]
     shown = run("plan", "show", "2027")
     assert shown.exit_code == 0, shown.output
     assert shown.stdout.startswith("2027 plan: 3 version(s), version 3 issued")

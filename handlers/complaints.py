@@ -1,0 +1,230 @@
+"""Customer complaints (6.2.3): the project manager handles them; a major one goes to the operations
+general manager, who organises its handling and alone closes it (DOMAIN.md 2.5, 3.2).
+
+A general complaint must be resolved within a number of working days (Monday to Friday; public
+holidays are not yet known to opsqa) or it is escalated on its own. A systemic problem becomes a
+finding; the customer's callback closes the complaint or reopens it, and the second reopen makes it
+major.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import Actor, HandlerContext, OpsqaError, settings
+from store import Complaint, Finding, Project, Task, UserRole, append_event
+
+from . import handler
+from .codes import next_code
+from .findings import raise_finding
+
+CHANNELS = ("phone", "email", "letter", "service_desk", "on_site", "platform")
+MAY_REGISTER = {"admin", "pm", "ops", "qmd", "ogm", "oms"}
+OPEN = ("received", "handling", "escalated", "resolved")
+FEEDBACK = {"satisfied": ("fb_satisfied", "fbm_satisfied"), "not_satisfied": ("fb_not_satisfied", "fbm_not_satisfied")}
+
+
+def add_working_days(start: datetime, days: int) -> datetime:
+    """`days` working days (Monday to Friday) after `start`, at the same local time."""
+    when = start
+    while days > 0:
+        when += timedelta(days=1)
+        if when.weekday() < 5:
+            days -= 1
+    return when
+
+
+def register(session: Session, *, project: str, description: str, channel: str, received_at: datetime,
+             now: datetime, actor: Actor, start_instance, customer: str | None = None, contact: str | None = None,
+             remedy: str | None = None) -> Complaint:
+    """Record a complaint and start its handling by the project's manager."""
+    if not actor.roles & MAY_REGISTER:
+        raise OpsqaError(f"complaints are registered by the project manager, the service desk (ops), qmd or ogm, "
+                         f"and {actor.name} is none of them")
+    found = session.get(Project, project)
+    if found is None:
+        raise OpsqaError(f"unknown project code {project!r}; see `opsqa projects list`")
+    if channel not in CHANNELS:
+        raise OpsqaError(f"channel {channel!r} is not one of {', '.join(CHANNELS)}")
+    if not description.strip():
+        raise OpsqaError("description: a value is required")
+    if received_at > now:
+        raise OpsqaError(f"received_at {received_at.isoformat()} is in the future")
+    zone = settings.zone(session)
+    local = received_at.astimezone(zone)
+    ack_due = local + timedelta(hours=int(settings.get(session, "complaint_ack_hours")))
+    resolve_due = add_working_days(local, int(settings.get(session, "complaint_resolve_working_days")))
+    complaint = Complaint(
+        code=next_code(session, Complaint.code, f"C-{local.year}-", 3), received_at=received_at, channel=channel,
+        customer=(customer or found.customer).strip(), contact=contact, project=project,
+        description=description.strip(), remedy_sought=remedy, handler=found.pm, ack_due_at=ack_due,
+        resolve_due_at=resolve_due, escalated=False, reopen_count=0, status="received", created_by=actor.name)
+    session.add(complaint)
+    session.flush()
+    append_event(session, at=now, kind="complaint.received", actor=actor.name, real_actor=actor.real,
+                 payload={"complaint": complaint.code, "project": project, "customer": complaint.customer,
+                          "channel": channel, "received_at": received_at.isoformat(), "handler": found.pm})
+    complaint.instance_id = start_instance("complaint", complaint.code, {
+        "complaint": complaint.code, "pm": found.pm, "project": project, "customer": complaint.customer,
+        "ack_due_at": ack_due.isoformat(), "resolve_due_at": resolve_due.isoformat()})
+    return complaint
+
+
+def get_complaint(session: Session, code: str) -> Complaint:
+    complaint = session.scalar(select(Complaint).where(Complaint.code == code.upper()))
+    if complaint is None:
+        raise OpsqaError(f"no complaint {code}; see `opsqa complaints list`")
+    return complaint
+
+
+def closing_task(session: Session, code: str, actor: Actor) -> str:
+    """The callback task that closes the complaint, refused to anyone who may not close it."""
+    complaint = get_complaint(session, code)
+    task = session.scalar(select(Task).where(Task.instance_id == complaint.instance_id, Task.state == "ready",
+                                             Task.bpmn_id.in_(("confirm_general", "confirm_major"))))
+    if task is None:
+        raise OpsqaError(f"{complaint.code} is {complaint.status}; it is not waiting for the customer's callback")
+    if task.bpmn_id == "confirm_major" and "ogm" not in actor.roles and not actor.is_admin:
+        raise OpsqaError(f"{complaint.code} is a major complaint: only the operations general manager (ogm) "
+                         "closes it")
+    return task.id
+
+
+def feedback_value(task_bpmn_id: str, feedback: str) -> str:
+    general, major = FEEDBACK[feedback]
+    return major if task_bpmn_id == "confirm_major" else general
+
+
+def view(complaint: Complaint, finding_code: str | None = None) -> dict[str, Any]:
+    return {column.key: getattr(complaint, column.key) for column in Complaint.__table__.columns
+            if column.key != "finding_id"} | {"finding": finding_code}
+
+
+def list_complaints(session: Session, *, year: int | None = None, open_only: bool = False) -> list[dict[str, Any]]:
+    query = select(Complaint, Finding.code).outerjoin(Finding, Finding.id == Complaint.finding_id).order_by(
+        Complaint.code)
+    if year is not None:
+        query = query.where(Complaint.code.like(f"C-{year}-%"))
+    if open_only:
+        query = query.where(Complaint.status.in_(OPEN))
+    return [view(complaint, code) for complaint, code in session.execute(query)]
+
+
+def summary(session: Session, year: int) -> dict[str, Any]:
+    """The year's complaints for the management review: how many, how many major, resolved in time."""
+    rows = session.scalars(select(Complaint).where(Complaint.code.like(f"C-{year}-%"))).all()
+    resolved = [c for c in rows if c.resolved_at is not None]
+    on_time = [c for c in resolved if c.severity == "major" or c.resolved_at <= c.resolve_due_at]
+    return {"total": len(rows), "major": sum(1 for c in rows if c.severity == "major"),
+            "open": sum(1 for c in rows if c.status in OPEN), "closed": sum(1 for c in rows if c.status == "closed"),
+            "escalated": sum(1 for c in rows if c.escalated),
+            "resolved_on_time": f"{len(on_time)}/{len(resolved)}" if resolved else None,
+            "reopened": sum(1 for c in rows if c.reopen_count)}
+
+
+# -- the complaint process's steps ------------------------------------------------------------
+
+
+def _complaint(context: HandlerContext) -> Complaint:
+    return get_complaint(context.session, context.variables["complaint"])
+
+
+def _record(context: HandlerContext, complaint: Complaint, kind: str, **payload: Any) -> None:
+    append_event(context.session, at=context.now, kind=f"complaint.{kind}", actor=context.actor,
+                 instance_id=context.instance_id, payload={"complaint": complaint.code, **payload})
+
+
+def _ogm(session: Session) -> str:
+    """Who 'the operations general manager' is: the one user holding the role, else the role."""
+    holders = session.scalars(select(UserRole.user_name).where(UserRole.role == "ogm")).all()
+    return holders[0] if len(holders) == 1 else "ogm"
+
+
+def _escalate(context: HandlerContext, reason: str) -> dict:
+    complaint = _complaint(context)
+    if not complaint.escalated:
+        complaint.escalated, complaint.escalated_at, complaint.escalation_reason = True, context.now, reason
+        complaint.escalated_to = _ogm(context.session)
+    complaint.severity, complaint.status = "major", "escalated"
+    _record(context, complaint, "escalated", reason=reason, to=complaint.escalated_to)
+    return {"escalated": True}
+
+
+@handler("complaint.ack_overdue")
+def ack_overdue(context: HandlerContext) -> dict:
+    complaint = _complaint(context)
+    _record(context, complaint, "ack_overdue", to=complaint.handler, due=complaint.ack_due_at.isoformat())
+    return {}
+
+
+@handler("complaint.assessed")
+def assessed(context: HandlerContext) -> dict:
+    complaint, values = _complaint(context), context.variables
+    complaint.severity = "major" if values.get("severity") == "sev_major" else "general"
+    complaint.severity_reason, complaint.category = values.get("severity_reason"), values.get("category")
+    complaint.assessed_by, complaint.acknowledged_at = context.actor, context.now
+    complaint.status = "handling"
+    _record(context, complaint, "assessed", severity=complaint.severity, reason=complaint.severity_reason)
+    return {"escalated": False}
+
+
+@handler("complaint.escalated")
+def escalated(context: HandlerContext) -> dict:
+    return _escalate(context, "initial_major")
+
+
+@handler("complaint.time_limit_breach")
+def time_limit_breach(context: HandlerContext) -> dict:
+    return _escalate(context, "time_limit_breach")
+
+
+@handler("complaint.reclassified")
+def reclassified(context: HandlerContext) -> dict:
+    return _escalate(context, "reclassified")
+
+
+@handler("complaint.resolved")
+def resolved(context: HandlerContext) -> dict:
+    """The handling's result; a systemic problem becomes a finding owned by the project manager (once)."""
+    complaint, values = _complaint(context), context.variables
+    complaint.investigation, complaint.resolution = values.get("investigation"), values.get("resolution")
+    complaint.handling_team = values.get("handling_team") or complaint.handling_team
+    complaint.resolved_at, complaint.status = context.now, "resolved"
+    if values.get("systemic") and complaint.finding_id is None:
+        complaint.finding_id = raise_finding(
+            context.session, source="complaint", source_ref=complaint.code, unit=complaint.project,
+            owner=complaint.handler, description=f"投诉{complaint.code}反映的系统性问题：{complaint.investigation}",
+            severity="major" if complaint.severity == "major" else "minor", now=context.now, actor=context.actor,
+            start_instance=context.start_instance).id
+    _record(context, complaint, "resolved", resolution=complaint.resolution, systemic=bool(values.get("systemic")))
+    return {"escalated": complaint.escalated}
+
+
+@handler("complaint.closed")
+def closed(context: HandlerContext) -> dict:
+    complaint = _complaint(context)
+    complaint.customer_feedback = "satisfied"
+    complaint.closed_by, complaint.closed_at, complaint.status = context.actor, context.now, "closed"
+    _record(context, complaint, "closed", by=context.actor, note=context.variables.get("feedback_note"))
+    return {}
+
+
+@handler("complaint.reopened")
+def reopened(context: HandlerContext) -> dict:
+    """The customer is not satisfied: handled again, with a new time limit; the second time it is major."""
+    complaint = _complaint(context)
+    complaint.customer_feedback, complaint.reopen_count = "not_satisfied", complaint.reopen_count + 1
+    complaint.resolved_at = None
+    _record(context, complaint, "reopened", count=complaint.reopen_count, note=context.variables.get("feedback_note"))
+    if complaint.reopen_count >= 2 and not complaint.escalated:
+        return _escalate(context, "customer_reopen")
+    complaint.status = "escalated" if complaint.escalated else "handling"
+    zone = settings.zone(context.session)
+    due = add_working_days(context.now.astimezone(zone), int(settings.get(context.session,
+                                                                          "complaint_resolve_working_days")))
+    complaint.resolve_due_at = due
+    return {"escalated": complaint.escalated, "resolve_due_at": due.isoformat()}

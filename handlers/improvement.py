@@ -1,0 +1,150 @@
+"""Improvement of O&M services (6.2.6): the service-capability improvement plan.
+
+After the review, the system proposes one item per source item — each unmet or unmeasured
+indicator, each finding still open at the review, each major complaint of the year and each review
+decision marked as needing action. The operations department gives each a cause, a measure, an
+owner and a due date; the general manager approves the plan; every measure is then followed up
+like a nonconformity, to verified completion.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import Actor, HandlerContext, OpsqaError
+from store import Complaint, Finding, ImprovementItem, User, append_event
+
+from . import handler, registry
+from .findings import raise_finding
+from .reviews import get_review
+
+MAY_PLAN = {"ops", "qmd", "admin"}
+DIRECTION = {"higher_better": "≥", "lower_better": "≤"}
+
+
+def propose(session: Session, year: int, *, now: datetime) -> list[ImprovementItem]:
+    """One item per source item of the review's inputs (never twice for the same source)."""
+    review = get_review(session, year)
+    inputs = json.loads(review.inputs or "{}")
+    sources: list[tuple[str, str, str, str | None]] = []  # type, ref, description, suggested owner
+    for kpi in inputs.get("indicators", []):
+        if kpi["attainment"] == "unmet":
+            sources.append(("unmet_kpi", kpi["code"], f"指标{kpi['code']} {kpi['name']}未达标：实际{kpi['actual']}，"
+                            f"目标{DIRECTION[kpi['direction']]}{kpi['target']}{kpi['unit']}", None))
+        elif kpi["attainment"] == "not_measured":
+            sources.append(("not_measured_kpi", kpi["code"], f"指标{kpi['code']} {kpi['name']}本年度未测量，"
+                            "需采取措施取得数据", None))
+    for finding in inputs.get("open_findings", []):
+        late = f"（已超期{finding['days_overdue']}天）" if finding.get("overdue") else ""
+        sources.append(("open_nc", finding["code"], f"不符合项{finding['code']}未关闭{late}：{finding['description']}",
+                        finding["owner"]))
+    for complaint in session.scalars(select(Complaint).where(Complaint.code.like(f"C-{year}-%"),
+                                                            Complaint.severity == "major").order_by(Complaint.code)):
+        sources.append(("complaint", complaint.code, f"重大投诉{complaint.code}：{complaint.description}",
+                        complaint.handler))
+    for decision in json.loads(review.decisions or "[]"):
+        if decision["requires_action"]:
+            sources.append(("mr", f"MR-{year}-{decision['no']}", f"管理评审决议：{decision['text']}", None))
+    items = []
+    for number, (kind, ref, text, owner) in enumerate(sources, start=1):
+        existing = session.scalar(select(ImprovementItem).where(
+            ImprovementItem.year == year, ImprovementItem.source_type == kind, ImprovementItem.source_ref == ref))
+        if existing is not None:
+            items.append(existing)
+            continue
+        item = ImprovementItem(code=f"IMP-{year}-{number:02d}", year=year, source_type=kind, source_ref=ref,
+                               description=text, owner=owner, status="proposed", created_at=now, updated_at=now)
+        session.add(item)
+        items.append(item)
+    session.flush()
+    return items
+
+
+def get_item(session: Session, code: str) -> ImprovementItem:
+    item = session.scalar(select(ImprovementItem).where(ImprovementItem.code == code.upper()))
+    if item is None:
+        raise OpsqaError(f"no improvement item {code}; see `opsqa improvement list`")
+    return item
+
+
+def set_item(session: Session, code: str, *, cause: str | None, measure: str | None, owner: str | None,
+             due: date | None, expected: str | None, now: datetime, actor: Actor) -> ImprovementItem:
+    """The operations department's analysis of one item, while the plan is being drawn up."""
+    if not actor.roles & MAY_PLAN:
+        raise OpsqaError(f"the improvement plan is drawn up by ops (with qmd), and {actor.name} is neither")
+    item = get_item(session, code)
+    if item.status not in ("proposed", "planned"):
+        raise OpsqaError(f"{item.code} is {item.status}; the approved plan is changed by a new plan only")
+    if owner is not None and session.get(User, owner) is None:
+        raise OpsqaError(f"owner {owner!r} is not an opsqa user")
+    if due is not None and due <= now.date():
+        raise OpsqaError(f"due date {due} is not in the future")
+    changes = {k: v for k, v in {"cause": cause, "measure": measure, "owner": owner, "due_date": due,
+                                 "expected_result": expected}.items() if v is not None}
+    for key, value in changes.items():
+        setattr(item, key, value.strip() if isinstance(value, str) else value)
+    complete = all((item.cause, item.measure, item.owner, item.due_date))
+    item.status, item.updated_at = ("planned" if complete else "proposed"), now
+    append_event(session, at=now, kind="improvement.item_set", actor=actor.name, real_actor=actor.real,
+                 payload={"item": item.code, **{k: str(v) for k, v in changes.items()}})
+    return item
+
+
+def list_items(session: Session, year: int | None = None) -> list[dict[str, Any]]:
+    query = select(ImprovementItem, Finding).outerjoin(Finding, Finding.id == ImprovementItem.finding_id).order_by(
+        ImprovementItem.code)
+    if year is not None:
+        query = query.where(ImprovementItem.year == year)
+    return [{"code": i.code, "year": i.year, "source": f"{i.source_type}:{i.source_ref}",
+             "description": i.description, "cause": i.cause, "measure": i.measure, "owner": i.owner,
+             "due": i.due_date, "expected": i.expected_result, "status": i.status,
+             "action": f.code if f else None, "action_status": f.status if f else None}
+            for i, f in session.execute(query)]
+
+
+# -- the improvement process's steps ----------------------------------------------------------
+
+
+def _year(context: HandlerContext) -> int:
+    return int(context.variables.get("year") or context.business_key)
+
+
+@handler("improvement.propose")
+def propose_items(context: HandlerContext) -> dict:
+    items = propose(context.session, _year(context), now=context.now)
+    append_event(context.session, at=context.now, kind="improvement.proposed", actor=context.actor,
+                 instance_id=context.instance_id,
+                 payload={"year": _year(context), "items": [f"{i.source_type}:{i.source_ref}" for i in items]})
+    return {"improvement_items": len(items)}
+
+
+@registry.check("improvement.items_complete")
+def items_complete(context: HandlerContext) -> None:
+    items = context.session.scalars(select(ImprovementItem).where(ImprovementItem.year == _year(context))
+                                    .order_by(ImprovementItem.code)).all()
+    unfinished = [i.code for i in items if not all((i.cause, i.measure, i.owner, i.due_date))]
+    if unfinished:
+        raise ValueError(f"{', '.join(unfinished)} still need a cause, a measure, an owner and a due date "
+                         "(`opsqa improvement set`)")
+
+
+@handler("improvement.approved")
+def approved(context: HandlerContext) -> dict:
+    """Every measure of the approved plan is followed up like a nonconformity (once, even on retry)."""
+    items = context.session.scalars(select(ImprovementItem).where(ImprovementItem.year == _year(context))
+                                    .order_by(ImprovementItem.code)).all()
+    for item in items:
+        if item.finding_id is None:
+            item.finding_id = raise_finding(
+                context.session, source="improvement", source_ref=item.code, owner=item.owner, due=item.due_date,
+                description=f"{item.measure}（{item.description}）", now=context.now, actor=context.actor,
+                start_instance=context.start_instance).id
+        item.status, item.updated_at = "tracking", context.now
+    append_event(context.session, at=context.now, kind="improvement.approved", actor=context.actor,
+                 instance_id=context.instance_id, payload={"year": _year(context), "items": len(items)})
+    return {}

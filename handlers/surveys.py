@@ -1,0 +1,315 @@
+"""The customer satisfaction survey (6.2.4): invitations, responses, statistics, rectifications.
+
+Each customer is asked about a project by one channel (phone, questionnaire form, visit). Responses
+are imported from CSV; a row is identified by its content, so importing a file twice adds nothing.
+Scores are 1 to 5. A survey with no responses has no mean (None, never 0): it is reported as
+having no data. Each problem a customer raised becomes a rectification item (a finding with
+source `survey`) owned by the project's manager.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from datetime import datetime, time, timedelta
+from statistics import mean
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine import Actor, HandlerContext, OpsqaError, settings
+from store import Finding, Project, SurveyCampaign, SurveyInvitation, SurveyResponse, append_event
+
+from . import handler, registry
+from .findings import raise_finding
+
+CHANNELS = {"phone": "电话", "form": "发放调查表", "visit": "拜访"}
+CHANNEL_ALIASES = {"电话": "phone", "调查表": "form", "问卷": "form", "拜访": "visit", "questionnaire": "form"}
+MAY_RUN = {"qmd", "admin"}
+COLLECTING = ("collecting", "extended")
+
+
+def _channel(text: str, where: str) -> str:
+    value = CHANNEL_ALIASES.get(text.strip(), text.strip().lower())
+    if value not in CHANNELS:
+        raise OpsqaError(f"{where}channel {text!r} is not one of {', '.join(CHANNELS)}")
+    return value
+
+
+def create_campaign(session: Session, year: int, *, now: datetime, by: str) -> SurveyCampaign:
+    if session.scalar(select(SurveyCampaign.id).where(SurveyCampaign.year == year)) is not None:
+        raise OpsqaError(f"the {year} satisfaction survey already exists")
+    campaign = SurveyCampaign(code=f"CS-{year}", year=year, status="planned", created_at=now, created_by=by)
+    session.add(campaign)
+    session.flush()
+    append_event(session, at=now, kind="survey.planned", actor=by, payload={"survey": campaign.code})
+    return campaign
+
+
+def start_survey(session: Session, year: int, *, now: datetime, actor: Actor, start_instance) -> SurveyCampaign:
+    """A survey outside the annual cycle (qmd): its campaign and its process."""
+    if not actor.roles & MAY_RUN:
+        raise OpsqaError(f"the satisfaction survey is organised by qmd, and {actor.name} does not hold that role")
+    campaign = create_campaign(session, year, now=now, by=actor.name)
+    campaign.instance_id = start_instance("satisfaction_survey", campaign.code,
+                                          {"survey": campaign.code, "year": year})
+    return campaign
+
+
+def get_campaign(session: Session, year: int) -> SurveyCampaign:
+    campaign = session.scalar(select(SurveyCampaign).where(SurveyCampaign.year == year))
+    if campaign is None:
+        raise OpsqaError(f"there is no {year} satisfaction survey; the annual cycle opens it at the plan's survey "
+                         f"window, or `opsqa survey start --year {year}`")
+    return campaign
+
+
+def _csv(text: str, source: str, required: set[str]) -> list[tuple[str, dict[str, str]]]:
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    missing = required - set(reader.fieldnames or ())
+    if missing:
+        raise OpsqaError(f"{source}: the header lacks {', '.join(sorted(missing))}")
+    return [(f"{source}:{line}: ", {k: (v or "").strip() for k, v in row.items() if k}) for line, row in
+            enumerate(reader, start=2)]
+
+
+def invite(session: Session, year: int, text: str, source: str, *, now: datetime, actor: Actor) -> dict[str, int]:
+    """Invitations from CSV (customer, project, channel[, contact]); all or none, the same row twice adds
+    nothing. Invitations are set up before collection starts."""
+    if not actor.roles & (MAY_RUN | {"ops"}):
+        raise OpsqaError(f"invitations are set up by qmd or ops, and {actor.name} is neither")
+    campaign = get_campaign(session, year)
+    if campaign.status not in ("planned", *COLLECTING):
+        raise OpsqaError(f"{campaign.code} is {campaign.status}; its invitations are closed")
+    counts = {"added": 0, "unchanged": 0}
+    for where, row in _csv(text, source, {"customer", "project", "channel"}):
+        if not row["customer"]:
+            raise OpsqaError(f"{where}customer: a value is required")
+        if session.get(Project, row["project"]) is None:
+            raise OpsqaError(f"{where}unknown project code {row['project']!r}")
+        channel = _channel(row["channel"], where)
+        existing = session.scalar(select(SurveyInvitation).where(
+            SurveyInvitation.campaign_id == campaign.id, SurveyInvitation.customer == row["customer"],
+            SurveyInvitation.project == row["project"]))
+        if existing is not None:
+            if existing.channel != channel:
+                raise OpsqaError(f"{where}{row['customer']} is already invited about {row['project']} by "
+                                 f"{existing.channel}")
+            counts["unchanged"] += 1
+            continue
+        session.add(SurveyInvitation(campaign_id=campaign.id, customer=row["customer"], project=row["project"],
+                                     channel=channel, contact=row.get("contact") or None, status="pending"))
+        session.flush()
+        counts["added"] += 1
+    append_event(session, at=now, kind="survey.invited", actor=actor.name, real_actor=actor.real,
+                 payload={"survey": campaign.code, "source": source, **counts})
+    return counts
+
+
+def import_responses(session: Session, year: int, text: str, source: str, *, now: datetime,
+                     actor: Actor) -> dict[str, int]:
+    """Responses from CSV: customer, project, channel, overall, q_* (one column per question, 1-5),
+    and optionally respondent, comments, issues. All or none; a row already imported is skipped."""
+    if not actor.roles & (MAY_RUN | {"ops"}):
+        raise OpsqaError(f"responses are entered by qmd or ops, and {actor.name} is neither")
+    campaign = get_campaign(session, year)
+    if campaign.status not in COLLECTING:
+        raise OpsqaError(f"{campaign.code} is {campaign.status}; responses are taken while it is collecting")
+    counts = {"added": 0, "unchanged": 0}
+    seen: set[str] = set()
+    for where, row in _csv(text, source, {"customer", "project", "channel", "overall"}):
+        invitation = session.scalar(select(SurveyInvitation).where(
+            SurveyInvitation.campaign_id == campaign.id, SurveyInvitation.customer == row["customer"],
+            SurveyInvitation.project == row["project"]))
+        if invitation is None:
+            raise OpsqaError(f"{where}{row['customer']!r} was not invited about {row['project']!r}; "
+                             "`opsqa survey invite` first")
+        channel = _channel(row["channel"], where)
+        scores = {key: _score(value, f"{where}{key}") for key, value in sorted(row.items())
+                  if key.startswith("q_") and value}
+        overall = _score(row["overall"], f"{where}overall")
+        content = {"customer": row["customer"], "project": row["project"], "channel": channel, "overall": overall,
+                   "scores": scores, "respondent": row.get("respondent") or None,
+                   "comments": row.get("comments") or None, "issues": row.get("issues") or None}
+        fingerprint = hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        if fingerprint in seen or session.scalar(select(SurveyResponse.id).where(
+                SurveyResponse.campaign_id == campaign.id, SurveyResponse.fingerprint == fingerprint)) is not None:
+            counts["unchanged"] += 1
+            continue
+        seen.add(fingerprint)
+        session.add(SurveyResponse(
+            campaign_id=campaign.id, invitation_id=invitation.id, channel=channel, respondent=content["respondent"],
+            scores=json.dumps(scores, ensure_ascii=False), overall=overall, comments=content["comments"],
+            issues=content["issues"], fingerprint=fingerprint, source=where.rstrip(": "), collected_by=actor.name,
+            collected_at=now))
+        invitation.status = "responded"
+        counts["added"] += 1
+    session.flush()
+    append_event(session, at=now, kind="survey.responses_imported", actor=actor.name, real_actor=actor.real,
+                 payload={"survey": campaign.code, "source": source, **counts})
+    return counts
+
+
+def _score(text: str, where: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 5:
+        raise OpsqaError(f"{where} {text!r} is not a score from 1 to 5")
+    return int(text)
+
+
+def statistics(session: Session, campaign: SurveyCampaign) -> dict[str, Any]:
+    """Invited, responded, the rate, and means overall, per question, channel, project and customer,
+    with last year's overall mean beside this year's."""
+    invitations = session.scalars(select(SurveyInvitation).where(SurveyInvitation.campaign_id == campaign.id)).all()
+    by_id = {i.id: i for i in invitations}
+    responses = session.scalars(select(SurveyResponse).where(SurveyResponse.campaign_id == campaign.id)
+                                .order_by(SurveyResponse.id)).all()
+
+    def means(key) -> dict[str, float]:
+        groups: dict[str, list[int]] = {}
+        for r in responses:
+            groups.setdefault(key(r), []).append(r.overall)
+        return {k: round(mean(v), 3) for k, v in sorted(groups.items())}
+
+    questions: dict[str, list[int]] = {}
+    for r in responses:
+        for question, score in json.loads(r.scores).items():
+            questions.setdefault(question, []).append(score)
+    previous = session.scalar(select(SurveyCampaign).where(SurveyCampaign.year == campaign.year - 1))
+    previous_mean = json.loads(previous.stats).get("overall_mean") if previous and previous.stats else None
+    overall = round(mean(r.overall for r in responses), 3) if responses else None
+    return {
+        "invited": len(invitations), "responded": len(responses),
+        "response_rate": round(len(responses) / len(invitations), 4) if invitations else None,
+        "overall_mean": overall,
+        "mean_by_question": {q: round(mean(v), 3) for q, v in sorted(questions.items())},
+        "mean_by_channel": means(lambda r: r.channel),
+        "mean_by_project": means(lambda r: by_id[r.invitation_id].project),
+        "mean_by_customer": means(lambda r: by_id[r.invitation_id].customer),
+        "distribution": {str(s): sum(1 for r in responses if r.overall == s) for s in range(1, 6)},
+        "previous_year_mean": previous_mean,
+        "delta": round(overall - previous_mean, 3) if overall is not None and previous_mean is not None else None,
+    }
+
+
+def rectifications(session: Session, campaign: SurveyCampaign) -> list[dict[str, Any]]:
+    rows = session.scalars(select(Finding).where(Finding.source == "survey", Finding.source_ref == campaign.code)
+                           .order_by(Finding.code))
+    return [{"code": f.code, "unit": f.unit, "owner": f.owner, "due": f.due_date, "status": f.status,
+             "description": f.description} for f in rows]
+
+
+def list_surveys(session: Session) -> list[dict[str, Any]]:
+    out = []
+    for c in session.scalars(select(SurveyCampaign).order_by(SurveyCampaign.year)):
+        invited = session.scalar(select(func.count()).select_from(SurveyInvitation)
+                                 .where(SurveyInvitation.campaign_id == c.id))
+        responded = session.scalar(select(func.count()).select_from(SurveyResponse)
+                                   .where(SurveyResponse.campaign_id == c.id))
+        stats = json.loads(c.stats) if c.stats else {}
+        out.append({"code": c.code, "year": c.year, "status": c.status, "collect_until": c.collect_until,
+                    "invited": invited, "responded": responded, "overall_mean": stats.get("overall_mean"),
+                    "reported_at": c.reported_at})
+    return out
+
+
+# -- the satisfaction_survey process's steps --------------------------------------------------
+
+
+def _campaign(context: HandlerContext) -> SurveyCampaign:
+    code = context.variables.get("survey")
+    campaign = context.session.scalar(select(SurveyCampaign).where(SurveyCampaign.code == code))
+    if campaign is None:
+        raise OpsqaError(f"no survey {code!r}")
+    return campaign
+
+
+def _event(context: HandlerContext, campaign: SurveyCampaign, kind: str, **payload: Any) -> None:
+    append_event(context.session, at=context.now, kind=f"survey.{kind}", actor=context.actor,
+                 instance_id=context.instance_id, payload={"survey": campaign.code, **payload})
+
+
+def _end_of(context: HandlerContext, day) -> str:
+    zone = settings.zone(context.session)
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).isoformat()
+
+
+@handler("survey.create")
+def create_for_cycle(context: HandlerContext) -> dict:
+    """The annual cycle opens its year's survey at the plan's survey window."""
+    year = int(context.variables.get("year") or context.business_key)
+    campaign = create_campaign(context.session, year, now=context.now, by=context.actor)
+    campaign.instance_id = context.instance_id
+    return {"survey": campaign.code}
+
+
+@registry.check("survey.has_invitations")
+def has_invitations(context: HandlerContext) -> None:
+    campaign = _campaign(context)
+    if not context.session.scalar(select(func.count()).select_from(SurveyInvitation)
+                                  .where(SurveyInvitation.campaign_id == campaign.id)):
+        raise ValueError(f"{campaign.code} invites nobody yet; `opsqa survey invite --year {campaign.year} FILE.csv`")
+
+
+@handler("survey.open")
+def open_survey(context: HandlerContext) -> dict:
+    campaign = _campaign(context)
+    campaign.status, campaign.collect_until = "collecting", context.variables["collect_until"]
+    campaign.questionnaire = context.variables.get("questionnaire")
+    _event(context, campaign, "collecting", until=campaign.collect_until.isoformat())
+    return {"collect_until_at": _end_of(context, campaign.collect_until)}
+
+
+@handler("survey.close_collection")
+def close_collection(context: HandlerContext) -> dict:
+    campaign = _campaign(context)
+    responded = context.session.scalar(select(func.count()).select_from(SurveyResponse)
+                                       .where(SurveyResponse.campaign_id == campaign.id))
+    campaign.status = "analysing" if responded else campaign.status
+    _event(context, campaign, "collection_closed", responses=responded)
+    return {"responses": responded}
+
+
+@handler("survey.extend")
+def extend(context: HandlerContext) -> dict:
+    campaign = _campaign(context)
+    until = context.variables["new_collect_until"]
+    campaign.status, campaign.collect_until = "extended", until
+    _event(context, campaign, "extended", until=until.isoformat())
+    return {"collect_until_at": _end_of(context, until)}
+
+
+@handler("survey.analyse")
+def analyse(context: HandlerContext) -> dict:
+    campaign = _campaign(context)
+    stats = statistics(context.session, campaign)
+    campaign.stats = json.dumps(stats, ensure_ascii=False, sort_keys=True)
+    campaign.status = "analysing"
+    campaign.no_data_reason = context.variables.get("no_data_reason") if not stats["responded"] else None
+    _event(context, campaign, "analysed", responded=stats["responded"], overall_mean=stats["overall_mean"])
+    return {"overall_mean": stats["overall_mean"]}
+
+
+@handler("survey.reported")
+def reported(context: HandlerContext) -> dict:
+    """The report is issued; each problem a customer raised becomes a rectification (once)."""
+    campaign, session = _campaign(context), context.session
+    campaign.report_summary, campaign.reported_at = context.variables.get("report_summary"), context.now
+    campaign.status = "reported"
+    raised = 0
+    for response in session.scalars(select(SurveyResponse).where(SurveyResponse.campaign_id == campaign.id,
+                                                                 SurveyResponse.issues.is_not(None))
+                                    .order_by(SurveyResponse.id)):
+        if response.finding_id is not None:
+            continue
+        invitation = session.get(SurveyInvitation, response.invitation_id)
+        project = session.get(Project, invitation.project)
+        response.finding_id = raise_finding(
+            session, source="survey", source_ref=campaign.code, unit=project.code, owner=project.pm,
+            description=f"{invitation.customer}：{response.issues}", now=context.now, actor=context.actor,
+            start_instance=context.start_instance).id
+        raised += 1
+    _event(context, campaign, "reported", rectifications=raised)
+    return {"rectifications": raised}
