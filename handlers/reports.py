@@ -23,6 +23,7 @@ from engine import OpsqaError, settings
 from store import Audit, ChecklistResult, Finding, Inspection, InspectionResult, Project, User
 
 from .audits import row_evidence
+from .charts import bar_chart
 from .checklist import AUDIT_AREAS, AUDIT_ITEMS, INSPECTION_ITEMS, TEMPLATE_VERSION, area_status
 
 RESULT_ZH = {"conform": "符合", "nonconform": "不符合", "observation": "观察项", "not_applicable": "不适用"}
@@ -52,6 +53,10 @@ class Document:
     def warning(self, text: str) -> None:
         self.blocks.append(("warn", text))
 
+    def image(self, name: str, alt: str, svg: str) -> None:
+        """A chart written beside the report as `<document>-<name>.svg`, which both renderings show."""
+        self.blocks.append(("img", f"{self.name}-{name}.svg", alt, svg))
+
     def table(self, headers: list[str], rows: list[list[Any]]) -> None:
         self.blocks.append(("table", headers, [[_cell(value) for value in row] for row in rows]))
 
@@ -64,6 +69,8 @@ class Document:
                 lines += [block[1], ""]
             elif block[0] == "warn":
                 lines += [f"> **注意：** {block[1]}", ""]
+            elif block[0] == "img":
+                lines += [f"![{block[2]}]({block[1]})", ""]
             else:
                 _, headers, rows = block
                 lines.append("| " + " | ".join(headers) + " |")
@@ -86,6 +93,8 @@ class Document:
                 parts.append(f"<p>{e(block[1])}</p>")
             elif block[0] == "warn":
                 parts.append(f'<p class="warn"><strong>注意：</strong>{e(block[1])}</p>')
+            elif block[0] == "img":
+                parts.append(f'<p><img src="{e(block[1])}" alt="{e(block[2])}"></p>')
             else:
                 _, headers, rows = block
                 head = "".join(f"<th>{e(h)}</th>" for h in headers)
@@ -96,9 +105,11 @@ class Document:
 
     def write(self, folder: Path) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
+        files = [(f"{self.name}.md", self.markdown()), (f"{self.name}.html", self.html())]
+        files += [(block[1], block[3]) for block in self.blocks if block[0] == "img"]
         written = []
-        for suffix, text in ((".md", self.markdown()), (".html", self.html())):
-            path = folder / f"{self.name}{suffix}"
+        for name, text in files:
+            path = folder / name
             path.write_text(text, encoding="utf-8")
             written.append(path)
         return written
@@ -274,3 +285,138 @@ def inspection_documents(session: Session, code: str) -> list[Document]:
 def inspection_codes(session: Session, year: int) -> list[str]:
     return list(session.scalars(select(Inspection.code).where(Inspection.code.like(f"INS-{year}-%"))
                                 .order_by(Inspection.code)))
+
+
+# -- the satisfaction survey (6.2.4) ----------------------------------------------------------
+
+CHANNEL_ZH = {"phone": "电话", "form": "发放调查表", "visit": "拜访"}
+ATTAINMENT_ZH = {"met": "达标", "unmet": "未达标", "not_measured": "未测量"}
+
+
+def survey_documents(session: Session, year: int) -> list[Document]:
+    """The 《满意度调查总结报告》: the frozen statistics, by channel, project and question, against last
+    year, and the rectifications of the problems customers raised."""
+    from .surveys import get_campaign, rectifications, statistics
+
+    campaign = get_campaign(session, year)
+    stats = json.loads(campaign.stats) if campaign.stats else statistics(session, campaign)
+    doc = Document(f"satisfaction-survey-report-{year}", f"{year}年度客户满意度调查总结报告", f"QR-6.2.4-{year}")
+    if campaign.status not in ("reported", "closed"):
+        doc.warning(f"{campaign.code} 尚未发布（{campaign.status}），以下为当前数据")
+    overall = stats["overall_mean"]
+    doc.table(["项目", "内容"], [
+        ["调查编号", campaign.code], ["问卷版本", campaign.questionnaire], ["收集截止", campaign.collect_until],
+        ["邀请客户数", stats["invited"]], ["回收答卷数", stats["responded"]],
+        ["回收率", f"{stats['response_rate']:.2%}" if stats["response_rate"] is not None else None],
+        ["总体满意度", f"总体满意度 {overall}" if overall is not None else "无答卷，不计分"],
+        ["上年度总体满意度", stats["previous_year_mean"]], ["同比变化", stats["delta"]],
+    ])
+    if overall is None and campaign.no_data_reason:
+        doc.paragraph(f"无数据结束的原因：{campaign.no_data_reason}")
+    doc.heading("按调查方式")
+    doc.table(["调查方式", "平均分"], [[CHANNEL_ZH.get(k, k), v] for k, v in stats["mean_by_channel"].items()])
+    bars = [(CHANNEL_ZH.get(k, k), v) for k, v in stats["mean_by_channel"].items()]
+    if stats["previous_year_mean"] is not None:
+        bars.append((f"{year - 1}年总体", stats["previous_year_mean"]))
+    bars.append((f"{year}年总体", overall))
+    chart = bar_chart("满意度：按调查方式与年度（满分5分）", bars, maximum=5)
+    doc.image("by-channel", "满意度：按调查方式与年度", chart)
+    doc.heading("按项目")
+    doc.table(["项目", "平均分"], [[k, v] for k, v in stats["mean_by_project"].items()])
+    doc.heading("按问题")
+    doc.table(["问题", "平均分"], [[k, v] for k, v in stats["mean_by_question"].items()])
+    doc.heading("评分分布")
+    doc.table(["分数", "答卷数"], [[k, v] for k, v in stats["distribution"].items()])
+    doc.heading("调查总结")
+    doc.paragraph(campaign.report_summary or "—")
+    fixes = rectifications(session, campaign)
+    doc.heading(f"整改措施（{len(fixes)} 项）")
+    doc.table(["编号", "项目", "问题", "责任人", "完成期限", "状态"], [
+        [f["code"], f["unit"], f["description"], f["owner"], f["due"], FINDING_STATUS_ZH.get(f["status"], f["status"])]
+        for f in fixes])
+    return [doc]
+
+
+# -- the management review (6.2.5) ------------------------------------------------------------
+
+
+def review_documents(session: Session, year: int) -> list[Document]:
+    """The 《管理评审报告》 from the review's frozen inputs: every unmet indicator, every open finding
+    (as it stood when the report was issued), the decisions."""
+    from .reviews import get_review, review_view
+
+    review = review_view(get_review(session, year))
+    inputs = review["inputs"] or {}
+    names = _names(session)
+    doc = Document(f"management-review-report-{year}", f"{year}年度管理评审报告", f"QR-6.2.5-{year}")
+    if review["status"] != "reported":
+        doc.warning(f"{year} 年度管理评审尚未发布（{review['status']}）")
+    snapshot = review["precondition_snapshot"]
+    doc.table(["项目", "内容"], [
+        ["会议日期", review["review_date"]], ["发起人", names.get(review["initiated_by"], review["initiated_by"])],
+        ["参加人员", review["attendees"]],
+        ["评审前提", f"内审报告 {snapshot.get('audit_report')}（{snapshot.get('audit')}）；"
+                     f"满意度调查报告 {snapshot.get('survey_report')}（{snapshot.get('survey')}）"]])
+    doc.heading("一、运维过程内审")
+    doc.table(["审核编号", "类型", "状态", "报告", "结论"], [
+        [a["code"], "完整内审" if a["full"] else "部分内审", AUDIT_STATUS_ZH.get(a["status"], a["status"]),
+         a["report"], a["conclusion"]] for a in inputs.get("audits", [])])
+    kpis = inputs.get("indicators", [])
+    doc.heading("二、质量目标与指标达成情况")
+    doc.table(["指标", "名称", "目标", "实际", "结论", "依据"], [
+        [k["code"], k["name"], f"{'≥' if k['direction'] == 'higher_better' else '≤'}{k['target']}{k['unit']}",
+         k["actual"], ATTAINMENT_ZH.get(k["attainment"], k["attainment"]), k["basis"]] for k in kpis])
+    if kpis:
+        doc.image("indicators", "指标实际值与目标（红线为目标）",
+                  bar_chart("指标实际值占目标的百分比（红线为目标）",
+                            [(k["code"], None if k["actual"] is None else round(_ratio(k) * 100, 1)) for k in kpis],
+                            marks={k["code"]: 100.0 for k in kpis}, unit="%"))
+    unmet = [k for k in kpis if k["attainment"] != "met"]
+    doc.heading(f"未达标指标（{len(unmet)} 项）")
+    doc.table(["指标", "名称", "目标", "实际", "结论"], [
+        [k["code"], k["name"], k["target"], k["actual"], ATTAINMENT_ZH.get(k["attainment"], k["attainment"])]
+        for k in unmet])
+    survey = inputs.get("survey") or {}
+    doc.heading("三、客户满意度调查")
+    if survey:
+        mean = survey.get("overall_mean")
+        doc.paragraph(f"{survey['code']}：邀请 {survey.get('invited')}，回收 {survey.get('responded')}，"
+                      + (f"总体满意度 {mean}" if mean is not None else "无答卷，不计分") + "。")
+    fixes = inputs.get("rectifications", {})
+    doc.paragraph(f"整改措施完成情况：共 {fixes.get('total', 0)} 项，已关闭 {fixes.get('closed', 0)} 项，"
+                  f"未关闭 {len(fixes.get('open', []))} 项" + (f"（{'、'.join(fixes['open'])}）" if fixes.get("open")
+                                                          else "") + "。")
+    open_findings = inputs.get("open_findings", [])
+    doc.heading(f"未关闭的不符合项（{len(open_findings)} 项）")
+    doc.table(["编号", "来源", "受审单位", "责任人", "完成期限", "状态", "超期"], [
+        [f["code"], f["source"], f["unit"], names.get(f["owner"], f["owner"]), f["due"],
+         FINDING_STATUS_ZH.get(f["status"], f["status"]), f"超期 {f['days_overdue']} 天" if f["overdue"] else "—"]
+        for f in open_findings])
+    by_status = inputs.get("findings_by_status", {})
+    if by_status:
+        doc.image("findings", "本年度不符合项按状态", bar_chart(
+            "本年度不符合项按状态", [(FINDING_STATUS_ZH.get(k, k), float(v)) for k, v in by_status.items()]))
+    complaints = inputs.get("complaints", {})
+    doc.heading("四、客户投诉")
+    doc.paragraph(f"共 {complaints.get('total', 0)} 起，其中重大投诉 {complaints.get('major', 0)} 起，"
+                  f"已关闭 {complaints.get('closed', 0)} 起，按时解决 {complaints.get('resolved_on_time') or '—'}。")
+    inspections = inputs.get("inspections", {})
+    doc.heading("五、运维服务质量检查")
+    doc.paragraph(f"共 {inspections.get('total', 0)} 次，已报告 {inspections.get('reported', 0)} 次。")
+    previous = inputs.get("previous_actions", [])
+    doc.heading(f"六、上年度改进措施落实情况（{len(previous)} 项）")
+    doc.table(["编号", "来源", "措施", "状态"], [[p["code"], p["source"], p["measure"],
+                                              FINDING_STATUS_ZH.get(p["status"], p["status"])] for p in previous])
+    doc.heading("七、会议纪要")
+    doc.paragraph(review["minutes"] or "—")
+    doc.heading(f"八、评审决议（{len(review['decisions'])} 项）")
+    doc.table(["序号", "决议", "需制定改进措施"], [[d["no"], d["text"], d["requires_action"]]
+                                            for d in review["decisions"]])
+    return [doc]
+
+
+def _ratio(kpi: dict) -> float:
+    """How far an indicator is from its target: 100% is on target, above is better for either direction."""
+    if kpi["direction"] == "higher_better":
+        return kpi["actual"] / kpi["target"] if kpi["target"] else 0.0
+    return kpi["target"] / kpi["actual"] if kpi["actual"] else 0.0
