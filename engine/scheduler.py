@@ -92,7 +92,8 @@ def _fire(engine, schedule: Schedule, period: str, fire_time: datetime, now: dat
                 instance_id = None  # started by hand before the scheduler got to it: recorded, not repeated
             fire.instance_id = instance_id
             payload = {"process": schedule.process_id, "period": period, "already_started": instance_id is None,
-                       "fire_time": fire_time.astimezone(UTC).isoformat()}
+                       "fire_time": fire_time.astimezone(UTC).isoformat(),
+                       "late_by": str(now - fire_time).split(".")[0]}
             append_event(session, at=now, kind="schedule.caught_up" if caught_up else "schedule.fired",
                          actor=SCHEDULER.name, instance_id=instance_id, payload=payload)
     except IntegrityError:
