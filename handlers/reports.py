@@ -308,7 +308,7 @@ def survey_documents(session: Session, year: int) -> list[Document]:
         ["调查编号", campaign.code], ["问卷版本", campaign.questionnaire], ["收集截止", campaign.collect_until],
         ["邀请客户数", stats["invited"]], ["回收答卷数", stats["responded"]],
         ["回收率", f"{stats['response_rate']:.2%}" if stats["response_rate"] is not None else None],
-        ["总体满意度", f"总体满意度 {overall}" if overall is not None else "无答卷，不计分"],
+        ["总体满意度", overall if overall is not None else "无答卷，不计分"],
         ["上年度总体满意度", stats["previous_year_mean"]], ["同比变化", stats["delta"]],
     ])
     if overall is None and campaign.no_data_reason:

@@ -171,7 +171,7 @@ def statistics(session: Session, campaign: SurveyCampaign) -> dict[str, Any]:
         groups: dict[str, list[int]] = {}
         for r in responses:
             groups.setdefault(key(r), []).append(r.overall)
-        return {k: round(mean(v), 3) for k, v in sorted(groups.items())}
+        return {k: round(float(mean(v)), 3) for k, v in sorted(groups.items())}
 
     questions: dict[str, list[int]] = {}
     for r in responses:
@@ -179,12 +179,12 @@ def statistics(session: Session, campaign: SurveyCampaign) -> dict[str, Any]:
             questions.setdefault(question, []).append(score)
     previous = session.scalar(select(SurveyCampaign).where(SurveyCampaign.year == campaign.year - 1))
     previous_mean = json.loads(previous.stats).get("overall_mean") if previous and previous.stats else None
-    overall = round(mean(r.overall for r in responses), 3) if responses else None
+    overall = round(float(mean(r.overall for r in responses)), 3) if responses else None
     return {
         "invited": len(invitations), "responded": len(responses),
         "response_rate": round(len(responses) / len(invitations), 4) if invitations else None,
         "overall_mean": overall,
-        "mean_by_question": {q: round(mean(v), 3) for q, v in sorted(questions.items())},
+        "mean_by_question": {q: round(float(mean(v)), 3) for q, v in sorted(questions.items())},
         "mean_by_channel": means(lambda r: r.channel),
         "mean_by_project": means(lambda r: by_id[r.invitation_id].project),
         "mean_by_customer": means(lambda r: by_id[r.invitation_id].customer),

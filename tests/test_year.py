@@ -224,7 +224,7 @@ def test_the_2027_cycle_to_its_review_and_improvement_plan(org, tmp_path, run):
     text = report.markdown()
     assert "## 未达标指标（2 项）" in text and "| K1 |" in text and "| K4 |" in text
     assert "## 未关闭的不符合项（1 项）" in text and "| NC-2027-003 |" in text and "超期 97 天" in text
-    assert "总体满意度 4.2" in survey_report.markdown()
+    assert "| 总体满意度 | 4.2 |" in survey_report.markdown()
 
     # Findings as S1 states them on 11-20; the escalation to mr on 08-22.
     with org.database.reading() as session:

@@ -1,0 +1,138 @@
+"""The satisfaction survey (6.2.4) on its own: invitations, imports, no responses, the report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from helpers import ADMIN, make_engine
+
+from engine import OpsqaError, SimulatedClock
+from handlers.findings import list_findings
+from handlers.indicators import define
+from handlers.projects import ProjectInput, save_project
+from handlers.reports import survey_documents
+from handlers.reviews import attainment_of_year
+from handlers.surveys import get_campaign, import_responses, invite, start_survey
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+INVITES = "customer,project,channel\n公安局,P-01,phone\n城管局,P-02,电话\n交通局,P-02,visit\n"
+
+
+def local(*args: int) -> datetime:
+    return datetime(*args, tzinfo=SHANGHAI)
+
+
+@pytest.fixture
+def org(engine, db_path):
+    org = make_engine(db_path, SimulatedClock(local(2027, 9, 1, 9)))
+    admin = org.actor(ADMIN)
+    for user, role in (("ops1", "ops"), ("pm1", "pm"), ("pm2", "pm"), ("oms1", "oms")):
+        org.add_user(user, [role], actor=admin)
+    org.deploy(["processes/satisfaction_survey.bpmn", "processes/nc_followup.bpmn"], actor=admin)
+    with org.database.transaction() as session:
+        for code, pm in (("P-01", "pm1"), ("P-02", "pm2")):
+            save_project(session, ProjectInput(code, f"项目{code}", "客户", pm, "oms1"), now=org.clock.now(),
+                         actor=admin)
+        define(session, code="K4", name="客户满意度", unit="分", direction="higher_better", target=4.5,
+               cycle="yearly", source="survey", now=org.clock.now(), actor=admin)
+        start_survey(session, 2027, now=org.clock.now(), actor=org.actor("qmd1"),
+                     start_instance=org.starter(session, org.actor("qmd1")))
+    return org
+
+
+def do(org, bpmn_id: str, values: dict, user: str) -> None:
+    [task] = [t for t in org.tasks() if t["task"] == bpmn_id]
+    org.complete(task["id"], values, actor=org.actor(user))
+
+
+def call(org, function, *args, user: str = "qmd1"):
+    with org.database.transaction() as session:
+        return function(session, 2027, *args, now=org.clock.now(), actor=org.actor(user))
+
+
+def at(org, when: datetime) -> None:
+    org.clock.set(when)
+    assert not org.tick().failed
+
+
+def open_collection(org) -> None:
+    assert call(org, invite, INVITES, "invites.csv") == {"added": 3, "unchanged": 0}
+    assert call(org, invite, INVITES, "invites.csv") == {"added": 0, "unchanged": 3}
+    do(org, "setup_survey", {"collect_until": "2027-09-30", "questionnaire": "Q-2027"}, "qmd1")
+    do(org, "support_survey", {}, "ops1")
+
+
+def test_no_responses_by_the_deadline_then_extended_then_reported(org):
+    open_collection(org)
+    at(org, local(2027, 10, 1, 9))
+    with pytest.raises(OpsqaError, match="new_collect_until .*a value is required when"):
+        do(org, "decide_no_data", {"no_data_decision": "nd_extend"}, "qmd1")
+    do(org, "decide_no_data", {"no_data_decision": "nd_extend", "new_collect_until": "2027-10-15"}, "qmd1")
+    responses = ("customer,project,channel,overall,q_om_service,q_service_desk,issues\n"
+                 "公安局,P-01,phone,5,5,4,\n城管局,P-02,phone,3,3,3,夜间报修响应慢\n")
+    assert call(org, import_responses, responses, "r.csv") == {"added": 2, "unchanged": 0}
+    do(org, "collect_responses", {"collection_note": "两家已回复"}, "qmd1")
+    do(org, "write_survey_report", {"report_summary": "延期后回收2份"}, "qmd1")
+    with org.database.reading() as session:
+        campaign = get_campaign(session, 2027)
+        [fix] = list_findings(session, org.clock.now())
+        [k4] = attainment_of_year(session, 2027)
+        [doc] = survey_documents(session, 2027)
+    assert (campaign.status, campaign.collect_until.isoformat()) == ("reported", "2027-10-15")
+    assert (fix["source"], fix["unit"], fix["owner"]) == ("survey", "P-02", "pm2")
+    assert (k4["actual"], k4["attainment"], k4["basis"]) == (4.0, "unmet", "satisfaction survey")
+    text = doc.markdown()
+    assert "| 回收率 | 66.67% |" in text and "| 电话 | 4.0 |" in text and "## 整改措施（1 项）" in text
+    assert "![满意度：按调查方式与年度](satisfaction-survey-report-2027-by-channel.svg)" in text
+
+
+def test_a_survey_closed_without_data_has_no_score(org):
+    open_collection(org)
+    at(org, local(2027, 10, 1, 9))
+    do(org, "decide_no_data", {"no_data_decision": "nd_close", "no_data_reason": "客户均未回复"}, "qmd1")
+    do(org, "write_survey_report", {"report_summary": "无数据"}, "qmd1")
+    with org.database.reading() as session:
+        [k4] = attainment_of_year(session, 2027)
+        [doc] = survey_documents(session, 2027)
+    assert (k4["actual"], k4["attainment"]) == (None, "not_measured")
+    assert "| 总体满意度 | 无答卷，不计分 |" in doc.markdown() and "无数据结束的原因：客户均未回复" in doc.markdown()
+
+
+def test_bad_survey_rows_are_refused(org):
+    with pytest.raises(OpsqaError, match=r"invites.csv:2: channel 'fax' is not one of phone, form, visit"):
+        call(org, invite, "customer,project,channel\n公安局,P-01,fax\n", "invites.csv")
+    with pytest.raises(OpsqaError, match=r"invites.csv:3: unknown project code 'P-09'"):
+        call(org, invite, "customer,project,channel\n公安局,P-01,phone\n公安局,P-09,phone\n", "invites.csv")
+    with pytest.raises(OpsqaError, match="CS-2027 is planned; responses are taken while it is collecting"):
+        call(org, import_responses, "customer,project,channel,overall\n公安局,P-01,phone,5\n", "r.csv")
+    open_collection(org)
+    with pytest.raises(OpsqaError, match=r"r.csv:3: overall '6' is not a score from 1 to 5"):
+        call(org, import_responses, "customer,project,channel,overall\n公安局,P-01,phone,5\n城管局,P-02,phone,6\n",
+             "r.csv")
+    with pytest.raises(OpsqaError, match=r"r.csv:2: '外省' was not invited about 'P-01'"):
+        call(org, import_responses, "customer,project,channel,overall\n外省,P-01,phone,5\n", "r.csv")
+    with org.database.reading() as session:
+        assert get_campaign(session, 2027).status == "collecting"
+
+
+def test_surveys_from_the_command_line(run, tmp_path):
+    assert run("init").exit_code == 0
+    for user, role in (("qmd1", "qmd"), ("pm1", "pm"), ("oms1", "oms")):
+        assert run("users", "add", user, "--role", role).exit_code == 0
+    assert run("deploy", "processes").exit_code == 0
+    assert run("projects", "add", "P-01", "--name", "一期", "--customer", "公安局", "--pm", "pm1",
+               "--oms", "oms1").exit_code == 0
+    started = run("survey", "start", "--year", "2027", login="qmd1")
+    assert started.stdout.startswith("CS-2027 opened"), started.output
+    again = run("survey", "start", "--year", "2027", login="qmd1")
+    assert again.stderr == "opsqa: the 2027 satisfaction survey already exists\n"
+    invites = tmp_path / "invites.csv"
+    invites.write_text("customer,project,channel\n公安局,P-01,phone\n", encoding="utf-8")
+    assert run("survey", "invite", "--year", "2027", str(invites), login="qmd1").stdout.endswith(
+        "1 invited, 0 already invited\n")
+    [row] = run.json("surveys")
+    assert (row["code"], row["status"], row["invited"], row["overall_mean"]) == ("CS-2027", "planned", 1, None)
+    shown = run("survey", "show", "--year", "2027")
+    assert "invited 1, responded 0" in shown.stdout and "no responses: no score" in shown.stdout
