@@ -1045,6 +1045,60 @@ def report_audit(state: State, year: int, out: str | None):
         click.echo(f"warning: {warning}", err=True)
 
 
+def _write_documents(documents, out: str | None, year: int) -> None:
+    for document in documents:
+        for path in document.write(_reports_folder(out, year)):
+            click.echo(str(path))
+
+
+@report.command("survey")
+@click.option("--year", type=int, required=True)
+@click.option("--out", type=click.Path(file_okay=False), help="The reports folder (default: ./reports).")
+@pass_state
+def report_survey(state: State, year: int, out: str | None):
+    """The 《满意度调查总结报告》 with its chart (satisfaction by channel and year).
+
+    Example: opsqa report survey --year 2027
+    """
+    from handlers.reports import survey_documents
+
+    with state.engine.database.reading() as session:
+        documents = survey_documents(session, year)
+    _write_documents(documents, out, year)
+
+
+@report.command("review")
+@click.option("--year", type=int, required=True)
+@click.option("--out", type=click.Path(file_okay=False), help="The reports folder (default: ./reports).")
+@pass_state
+def report_review(state: State, year: int, out: str | None):
+    """The 《管理评审报告》 with its charts (indicators against target, findings by status).
+
+    Example: opsqa report review --year 2027
+    """
+    from handlers.reports import review_documents
+
+    with state.engine.database.reading() as session:
+        documents = review_documents(session, year)
+    _write_documents(documents, out, year)
+
+
+@report.command("improvement")
+@click.option("--year", type=int, required=True)
+@click.option("--out", type=click.Path(file_okay=False), help="The reports folder (default: ./reports).")
+@pass_state
+def report_improvement(state: State, year: int, out: str | None):
+    """The 《服务能力改进计划》: one line per source item, its measure and its follow-up.
+
+    Example: opsqa report improvement --year 2027
+    """
+    from handlers.reports import improvement_documents
+
+    with state.engine.database.reading() as session:
+        documents = improvement_documents(session, year)
+    _write_documents(documents, out, year)
+
+
 @report.command("inspection")
 @click.argument("code", required=False)
 @click.option("--year", type=int, help="Every inspection of this year (instead of CODE).")

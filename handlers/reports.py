@@ -420,3 +420,25 @@ def _ratio(kpi: dict) -> float:
     if kpi["direction"] == "higher_better":
         return kpi["actual"] / kpi["target"] if kpi["target"] else 0.0
     return kpi["target"] / kpi["actual"] if kpi["actual"] else 0.0
+
+
+# -- the improvement plan (6.2.6) -------------------------------------------------------------
+
+SOURCE_ZH = {"unmet_kpi": "未达标指标", "not_measured_kpi": "未测量指标", "open_nc": "未关闭不符合项",
+             "complaint": "重大投诉", "mr": "管理评审决议"}
+
+
+def improvement_documents(session: Session, year: int) -> list[Document]:
+    """The 《服务能力改进计划》: one line per source item, with its measure and how its follow-up stands."""
+    from .improvement import list_items
+
+    items = list_items(session, year)
+    if not items:
+        raise OpsqaError(f"there is no {year} improvement plan yet; it follows the management review")
+    names = _names(session)
+    doc = Document(f"improvement-plan-{year}", f"{year}年度服务能力改进计划", f"QR-6.2.6-{year}")
+    doc.table(["编号", "来源", "问题", "原因分析", "改进措施", "责任人", "完成期限", "预期效果", "跟踪", "状态"], [
+        [i["code"], f"{SOURCE_ZH.get(i['source'].split(':')[0], i['source'])} {i['source'].split(':', 1)[1]}",
+         i["description"], i["cause"], i["measure"], names.get(i["owner"], i["owner"]), i["due"], i["expected"],
+         i["action"], FINDING_STATUS_ZH.get(i["action_status"], i["status"])] for i in items])
+    return [doc]

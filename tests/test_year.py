@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from helpers import ADMIN, PLAN_VALUES, make_engine
+from lxml import etree
 from sqlalchemy import select
 
 from engine import OpsqaError, SimulatedClock
@@ -256,6 +257,24 @@ def test_the_2027_cycle_to_its_review_and_improvement_plan(org, tmp_path, run):
 
     shown = run("review", "show", "--year", "2027")
     assert shown.exit_code == 0 and "decision 1: 资源保障满足要求" in shown.stdout
+
+    # The year's documents, the same bytes each time they are made; the charts are images the HTML shows.
+    out = tmp_path / "reports"
+    for _ in range(2):
+        for kind in ("audit", "survey", "review", "improvement"):
+            result = run("report", kind, "--year", "2027", "--out", str(out))
+            assert result.exit_code == 0, result.output
+        if _ == 0:
+            first = {p.name: p.read_bytes() for p in (out / "2027").iterdir()}
+    assert {p.name: p.read_bytes() for p in (out / "2027").iterdir()} == first
+    charts = sorted(name for name in first if name.endswith(".svg"))
+    assert charts == ["management-review-report-2027-findings.svg", "management-review-report-2027-indicators.svg",
+                      "satisfaction-survey-report-2027-by-channel.svg"]
+    for chart in charts:
+        assert etree.fromstring(first[chart]).tag == "{http://www.w3.org/2000/svg}svg"
+        assert f'<img src="{chart}"'.encode() in first[chart.rsplit("-", 1)[0].removesuffix("-by") + ".html"]
+    plan = first["improvement-plan-2027.md"].decode()
+    assert plan.count("| IMP-2027-0") == 3 and "未关闭不符合项 NC-2027-003" in plan
 
 
 def test_the_review_waits_for_the_audit_and_the_survey(org, tmp_path, run):
