@@ -53,10 +53,10 @@ def _is_refusal(exc: Exception) -> bool:
 class State:
     """What every command needs, built on first use: the database, the engine, the acting user."""
 
-    def __init__(self, db: str | None, as_name: str | None, login: str | None):
+    def __init__(self, db: str | None, as_name: str | None, login: str | None, engine=None):
         self.db, self.as_name = db, as_name
         self.login = login or _os_login()
-        self._engine = None
+        self._engine, self._owns_engine = engine, engine is None  # a simulation lends its engine and clock
 
     @property
     def engine(self):
@@ -72,7 +72,7 @@ class State:
         return self.engine.actor(self.login, self.as_name)
 
     def close(self) -> None:
-        if self._engine is not None and self._engine.database is not None:
+        if self._owns_engine and self._engine is not None and self._engine.database is not None:
             self._engine.database.dispose()
 
 
@@ -106,8 +106,8 @@ def cli(ctx: click.Context, db: str | None, as_name: str | None, debug: bool):
       opsqa tasks --mine              what is waiting for you
       opsqa task complete ID --set decision=approved
     """
-    login = ctx.obj.get("login") if isinstance(ctx.obj, dict) else None
-    ctx.obj = State(db, as_name, login)
+    given = ctx.obj if isinstance(ctx.obj, dict) else {}
+    ctx.obj = State(db, as_name, given.get("login"), given.get("engine"))
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -614,10 +614,32 @@ def simulate(state: State, start_text: str, end_text: str, scenario: str | None,
                 bar.update(hours - done)
                 done = hours
 
-            summary = run_simulation(engine, plan, start=start, end=end, progress=advance)
+            summary = run_simulation(engine, plan, start=start, end=end, progress=advance,
+                                     run_command=_command_runner(engine))
             bar.update(total - done)
         engine.database.dispose()
         _show_summary(summary, as_json, out)
+
+
+def _command_runner(engine):
+    """Runs a scenario's opsqa command in this process, on the simulation's engine and clock."""
+    import contextlib
+    import io
+
+    from engine import OpsqaError
+
+    def run(args: list[str], login: str) -> None:
+        errors = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(errors):
+            try:
+                code = cli.main(args=args, prog_name="opsqa", obj={"login": login, "engine": engine},
+                                standalone_mode=False)
+            except click.ClickException as exc:
+                raise OpsqaError(exc.format_message()) from None
+        if code:
+            raise OpsqaError(errors.getvalue().strip().removeprefix("opsqa: ") or f"exit status {code}")
+
+    return run
 
 
 def _zone_of(engine):
@@ -854,17 +876,19 @@ def projects_reports(state: State, project: str | None, year: int | None, as_jso
 @click.option("--open", "open_only", is_flag=True, help="Only findings not yet closed.")
 @click.option("--overdue", is_flag=True, help="Only findings past their due date (not waiting for verification).")
 @click.option("--year", type=int, help="Only findings raised in this year.")
+@click.option("--as-of", "as_of", metavar="TIME", help="Judge overdue as of this time (default: now).")
 @json_option
 @pass_state
-def findings(state: State, open_only: bool, overdue: bool, year: int | None, as_json: bool):
+def findings(state: State, open_only: bool, overdue: bool, year: int | None, as_of: str | None, as_json: bool):
     """Findings (nonconformities and rectification items) and where they stand.
 
     Example: opsqa findings --overdue
     """
     from handlers.findings import list_findings
 
+    now = _parse_local(as_of, "--as-of") if as_of else state.engine.clock.now()
     with state.engine.database.reading() as session:
-        rows = list_findings(session, state.engine.clock.now(), open_only=open_only, overdue_only=overdue, year=year)
+        rows = list_findings(session, now, open_only=open_only, overdue_only=overdue, year=year)
     if not as_json:
         for row in rows:
             row["overdue"] = f"{row['days_overdue']} d" if row["overdue"] else "-"
@@ -1632,7 +1656,8 @@ def audit_plan(state: State, year: int, team_specs: tuple[str, ...], lead_audito
 
 @audit.command("record")
 @click.argument("code")
-@click.option("--item", required=True, help="The checklist item, e.g. PRC-c.")
+@click.option("--item", help="The checklist item, e.g. PRC-c.")
+@click.option("--rest", is_flag=True, help="Every item of the unit not recorded yet, instead of --item.")
 @click.option("--unit", required=True, help="The audited unit (project or department code).")
 @click.option("--result", required=True, type=click.Choice(["conform", "nonconform", "observation", "not_applicable"]))
 @click.option("--evidence", help="What was seen (required for nonconform and observation).")
@@ -1640,21 +1665,28 @@ def audit_plan(state: State, year: int, team_specs: tuple[str, ...], lead_audito
 @click.option("--attach", "attachments", multiple=True, type=click.Path(dir_okay=False), metavar="FILE",
               help="An evidence file, stored with its SHA-256; repeatable.")
 @pass_state
-def audit_record(state: State, code: str, item: str, unit: str, result: str, evidence: str | None,
-                 na_reason: str | None, attachments: tuple[str, ...]):
+def audit_record(state: State, code: str, item: str | None, rest: bool, unit: str, result: str,
+                 evidence: str | None, na_reason: str | None, attachments: tuple[str, ...]):
     """Record one checklist row (an auditor assigned to the unit); a later record corrects it, both kept.
 
     Example: opsqa audit record IA-2027-01 --item PRC-c --unit P-01 --result nonconform --evidence "3起事件超时"
     --attach tickets.xlsx
     """
-    from handlers.audits import record_result
+    from handlers.audits import record_rest, record_result
 
+    if rest == (item is not None):
+        raise click.UsageError("give --item, or --rest for every item of the unit not recorded yet")
     actor = state.actor()
     with state.engine.database.transaction() as session:
-        record_result(session, code, item=item, unit=unit, result=result, evidence=evidence, na_reason=na_reason,
-                      now=state.engine.clock.now(), actor=actor, attachments=attachments)
+        if rest:
+            items = record_rest(session, code, unit=unit, result=result, evidence=evidence,
+                                now=state.engine.clock.now(), actor=actor)
+        else:
+            record_result(session, code, item=item, unit=unit, result=result, evidence=evidence,
+                          na_reason=na_reason, now=state.engine.clock.now(), actor=actor, attachments=attachments)
+            items = [item]
     files = f", {len(attachments)} file(s) attached" if attachments else ""
-    click.echo(f"{code.upper()} {item}@{unit}: {result}{files}", err=True)
+    click.echo(f"{code.upper()} {len(items)} item(s)@{unit}: {result}{files}", err=True)
 
 
 @audit.command("evidence")
@@ -1750,20 +1782,23 @@ def inspection_start(state: State, seed: int | None, size: int, projects: tuple[
 
 @inspection.command("record")
 @click.argument("code")
-@click.option("--project", required=True, help="The inspected project.")
-@click.option("--item", required=True, help="The check point, SVC-a..SVC-e.")
+@click.option("--project", help="The inspected project (default: the sample's only project).")
+@click.option("--item", help="The check point, SVC-a..SVC-e.")
+@click.option("--rest", is_flag=True, help="Every check point of the project not recorded yet, instead of --item.")
 @click.option("--pass/--fail", "passed", required=True, help="Whether the point conforms.")
 @click.option("--evidence", help="What was seen (required when it fails).")
 @click.option("--sample", metavar="TYPE:SIZE:DEFECTS", help="For SVC-e: record type, records sampled, defects found.")
 @pass_state
-def inspection_record(state: State, code: str, project: str, item: str, passed: bool, evidence: str | None,
-                      sample: str | None):
-    """Record one check point of an inspection (its inspector).
+def inspection_record(state: State, code: str, project: str | None, item: str | None, rest: bool, passed: bool,
+                      evidence: str | None, sample: str | None):
+    """Record check points of an inspection (its inspector): one with --item, or the rest with --rest.
 
     Example: opsqa inspection record INS-2028-01 --project P-03 --item SVC-e --fail --sample incident:10:2
     """
-    from handlers.inspections import record_check
+    from handlers.inspections import record_check, record_rest, sampled_project
 
+    if rest == (item is not None):
+        raise click.UsageError("give --item, or --rest for every point not recorded yet")
     samples = None
     if sample:
         parts = sample.split(":")
@@ -1772,9 +1807,16 @@ def inspection_record(state: State, code: str, project: str, item: str, passed: 
         samples = {"record_type": parts[0], "size": int(parts[1]), "defects": int(parts[2])}
     actor = state.actor()
     with state.engine.database.transaction() as session:
-        record_check(session, code, project=project, item=item, passed=passed, evidence=evidence, samples=samples,
-                     now=state.engine.clock.now(), actor=actor)
-    click.echo(f"{code.upper()} {item}@{project}: {'pass' if passed else 'fail'}", err=True)
+        project = sampled_project(session, code, project)
+        if rest:
+            items = record_rest(session, code, project=project, passed=passed, evidence=evidence,
+                                now=state.engine.clock.now(), actor=actor)
+        else:
+            record_check(session, code, project=project, item=item, passed=passed, evidence=evidence,
+                         samples=samples, now=state.engine.clock.now(), actor=actor)
+            items = [item]
+    click.echo(f"{code.upper()} {', '.join(items) or 'nothing left'}@{project}: {'pass' if passed else 'fail'}",
+               err=True)
 
 
 @cli.group()

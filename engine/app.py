@@ -26,7 +26,7 @@ from store import (
 from . import users as users_module
 from .clock import Clock, SystemClock
 from .errors import InstanceNotFound, InvalidProcess, OpsqaError
-from .lookup import find_task
+from .lookup import find_task, user_task_spec
 from .registry import Registry
 from .users import Actor
 
@@ -282,7 +282,7 @@ class Engine:
             instance = session.get(Instance, task.instance_id)
             model = json.loads(session.scalar(select(Definition.model_json)
                                               .where(Definition.id == instance.definition_id)))
-            spec = model["user_tasks"].get(f"{task.process_id}:{task.bpmn_id}", {})
+            spec = user_task_spec(model, task.process_id, task.bpmn_id) or {}
             view["form"] = spec.get("form", [])
             view["variables"] = json.loads(task.variables)
             view["business_key"] = instance.business_key

@@ -303,6 +303,7 @@ def _model(process) -> dict[str, Any]:
         if _local(node) == "userTask":
             user_tasks[key] = {
                 "bpmn_id": element_id,
+                "process": process.get("id"),  # the process it belongs to, also inside an embedded subprocess
                 "name": node.get("name") or element_id,
                 "role": node.get(f"{{{CAMUNDA_NS}}}candidateGroups") or role,
                 "check": _property(node, "check"),

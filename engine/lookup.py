@@ -1,6 +1,8 @@
-"""Finding a task by its id or a unique prefix of it (task ids are long UUIDs)."""
+"""Finding a task by its id or a unique prefix of it (task ids are long UUIDs), and its spec."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,3 +30,12 @@ def find_task(session: Session, ref: str, *, for_update: bool = False) -> Task:
         if len(matches) > 1:
             raise OpsqaError(f"task id {ref!r} is ambiguous; give more of it")
     raise TaskNotFound(f"no task {ref}; see `opsqa tasks`")
+
+
+def user_task_spec(model: dict[str, Any], process_id: str, bpmn_id: str) -> dict[str, Any] | None:
+    """A user task's spec from the task read model's (process, BPMN id)."""
+    found = model["user_tasks"].get(f"{process_id}:{bpmn_id}")  # a task directly in its process
+    if found is None:  # a task inside an embedded subprocess
+        found = next((spec for spec in model["user_tasks"].values()
+                      if spec["bpmn_id"] == bpmn_id and spec.get("process") == process_id), None)
+    return found

@@ -38,7 +38,7 @@ from .errors import (
     TaskAlreadyCompleted,
     TaskNotReady,
 )
-from .lookup import find_task
+from .lookup import find_task, user_task_spec
 from .registry import HandlerContext, Registry
 from .state import LIBRARY_VERSION, WorkflowSerializer
 from .users import Actor
@@ -266,7 +266,7 @@ class Runtime:
 
     def form(self, session: Session, task: Task) -> list[dict[str, Any]]:
         instance = session.get(Instance, task.instance_id)
-        spec = self.model(session, instance.definition_id)["user_tasks"].get(f"{task.process_id}:{task.bpmn_id}")
+        spec = user_task_spec(self.model(session, instance.definition_id), task.process_id, task.bpmn_id)
         return spec["form"] if spec else []
 
     def complete(self, task_id: str, values: dict[str, Any], *, actor: Actor) -> None:
@@ -458,7 +458,8 @@ class Runtime:
                 value = expressions.evaluate(spec["assignee"], dict(spiff_task.data))
                 assignee = str(value) if value not in (None, "") else None
             session.add(Task(
-                id=task_id, instance_id=row.id, process_id=spiff_task.workflow.spec.name, bpmn_id=bpmn_id,
+                id=task_id, instance_id=row.id, process_id=spec.get("process") or spiff_task.workflow.spec.name,
+                bpmn_id=bpmn_id,
                 name=spec.get("name") or spiff_task.task_spec.bpmn_name or bpmn_id,
                 role=self._role(loaded, spiff_task, spec), state="ready", assignee=assignee,
                 due_at=_due_at(spiff_task, spec), variables=_to_json(spiff_task.data), created_at=now,

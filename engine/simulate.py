@@ -15,11 +15,15 @@ process owner checks a changed diagram before deploying it.
       quality_plan.draft_plan: {after: P3D, values: {objectives: ...}}
       complaint.handle: {never: true}                    # left unanswered: its timers will tell
     defaults: {after: P1D}
+    run:                            # opsqa commands, run as a user at a simulated time ({here}: the
+      - {at: "2027-06-10T16:00:00+08:00", as: qmd2,   # scenario's folder)
+         command: "audit record IA-2027-01 --unit P-01 --rest --result conform"}
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,7 +41,8 @@ from .scheduler import next_wake
 from .timers import parse_when
 from .users import Actor
 
-_TOP_KEYS = {"start", "answers", "defaults"}
+_TOP_KEYS = {"start", "answers", "defaults", "run"}
+_RUN_KEYS = {"at", "as", "command"}
 _ANSWER_KEYS = {"after", "values", "never", "as"}
 _START_KEYS = {"process", "at", "key", "variables"}
 
@@ -57,6 +62,7 @@ class Answer:
 @dataclass
 class Scenario:
     starts: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)  # {at, as, args, where}
     answers: dict[str, list[Answer]] = field(default_factory=dict)
     default_after: timedelta = timedelta(days=1)
     source: str = "(no scenario)"
@@ -109,6 +115,21 @@ def load_scenario(path: str | None, models: dict[str, dict]) -> Scenario:
         if when is None:
             raise ScenarioError(f"{where}: at {start['at']!r} is not a date and time with a time-zone offset")
         scenario.starts.append({**start, "at": when})
+    here = str(Path(path).resolve().parent)
+    for index, entry in enumerate(data.get("run") or []):
+        where = f"{path}: run[{index}]"
+        if not isinstance(entry, dict) or set(entry) - _RUN_KEYS or not {"at", "as", "command"} <= set(entry):
+            raise ScenarioError(f"{where}: give at, as and command")
+        when = parse_when(str(entry["at"]))
+        if when is None:
+            raise ScenarioError(f"{where}: at {entry['at']!r} is not a date and time with a time-zone offset")
+        command = entry["command"]
+        try:
+            args = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+        except ValueError as exc:
+            raise ScenarioError(f"{where}: command: {exc}") from None
+        scenario.runs.append({"at": when, "as": str(entry["as"]), "where": where,
+                              "args": [a.replace("{here}", here) for a in args]})
     for key, entries in (data.get("answers") or {}).items():
         where = f"{path}: answers.{key}"
         process_id, _, task_id = str(key).partition(".")
@@ -146,8 +167,13 @@ class Summary:
 
 
 def simulate(engine, scenario: Scenario, *, start: datetime, end: datetime,
-             progress: Callable[[datetime], None] | None = None) -> Summary:
-    """Run from `start` to `end` on the engine's database; the engine's clock is replaced by a simulated one."""
+             progress: Callable[[datetime], None] | None = None,
+             run_command: Callable[[list[str], str], None] | None = None) -> Summary:
+    """Run from `start` to `end` on the engine's database; the engine's clock is replaced by a simulated one.
+    `run_command(args, login)` runs a scenario's command (the CLI lends it)."""
+    if scenario.runs and run_command is None:
+        raise ScenarioError(f"{scenario.source}: this simulation cannot run commands")
+    runs = sorted(scenario.runs, key=lambda r: r["at"])
     clock = SimulatedClock(start)
     engine.clock = clock
     users = _simulated_users(engine)
@@ -163,6 +189,12 @@ def simulate(engine, scenario: Scenario, *, start: datetime, end: datetime,
             engine.start(item["process"], actor=users["admin"], business_key=item.get("key"),
                          variables=item.get("variables") or {})
         engine.tick(now)
+        while runs and runs[0]["at"] <= now:
+            item = runs.pop(0)
+            try:
+                run_command(item["args"], item["as"])
+            except OpsqaError as exc:
+                raise ScenarioError(f"{item['where']} ({' '.join(item['args'])}): {exc}") from None
         answered = True
         while answered:  # an answer can make the next task ready at once (after: P0D)
             answered = False
@@ -176,7 +208,7 @@ def simulate(engine, scenario: Scenario, *, start: datetime, end: datetime,
                 when, answer = planned[task["id"]]
                 if when is None or when > now:
                     continue
-                actor = users.get(answer.user or task["assignee"] or "") or users.get(f"role:{task['role']}")
+                actor = _user(engine, users, answer.user or task["assignee"]) or users.get(f"role:{task['role']}")
                 try:
                     engine.complete(task["id"], answer.values, actor=actor or users["admin"])
                 except OpsqaError as exc:
@@ -192,12 +224,26 @@ def simulate(engine, scenario: Scenario, *, start: datetime, end: datetime,
             upcoming.append(wake)
         if starts:
             upcoming.append(starts[0]["at"])
+        if runs:
+            upcoming.append(runs[0]["at"])
         if not upcoming or min(upcoming) > end:
             break
         clock.set(min(upcoming))
     clock.set(max(end, clock.now()))
     _count(engine, summary, first_event, end)
     return summary
+
+
+def _user(engine, users: dict[str, Actor], name: str | None) -> Actor | None:
+    """A named user: one the simulation knows, or one the scenario's commands added since."""
+    if not name:
+        return None
+    if name not in users:
+        try:
+            users[name] = engine.actor(name)
+        except OpsqaError:
+            return None
+    return users[name]
 
 
 def _last_event_id(engine) -> int:

@@ -185,6 +185,21 @@ def record_result(session: Session, audit_code: str, *, item: str, unit: str, re
     return row
 
 
+def record_rest(session: Session, audit_code: str, *, unit: str, result: str, evidence: str | None,
+                now: datetime, actor: Actor) -> list[str]:
+    """Record every item of a unit not recorded yet with one result (typically: the rest conform)."""
+    audit = get_audit(session, audit_code)
+    done = set(session.scalars(select(ChecklistResult.item_code).where(ChecklistResult.audit_id == audit.id,
+                                                                      ChecklistResult.unit == unit)))
+    rest = [item.code for item in AUDIT_ITEMS if item.code not in done]
+    if result == "not_applicable":
+        raise OpsqaError("not_applicable needs a reason per item; record those one by one")
+    for item in rest:
+        record_result(session, audit_code, item=item, unit=unit, result=result, evidence=evidence, na_reason=None,
+                      now=now, actor=actor)
+    return rest
+
+
 def _attach(session: Session, row: ChecklistResult, paths: tuple[str, ...], *, now: datetime,
             actor: Actor) -> list[dict[str, Any]]:
     """Evidence files of a checklist row, kept with their SHA-256; the same file twice is refused."""

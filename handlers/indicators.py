@@ -13,13 +13,13 @@ import csv
 import io
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import Actor, HandlerContext, OpsqaError
+from engine import Actor, HandlerContext, OpsqaError, settings
 from store import Indicator, IndicatorValue, Project, append_event
 
 from . import handler, registry
@@ -67,7 +67,7 @@ def define(session: Session, *, code: str, name: str, unit: str, direction: str,
         return "unchanged"
     outcome = "added" if row is None else "updated"
     if row is None:
-        row = Indicator(code=code, active=True, updated_at=now, updated_by=actor.name, **fields)
+        row = Indicator(code=code, active=True, created_at=now, updated_at=now, updated_by=actor.name, **fields)
         session.add(row)
     else:
         for key, value in fields.items():
@@ -190,26 +190,34 @@ def yearly(session: Session, year: int, *, survey_mean: float | None = None) -> 
 # -- the kpi_collection process's steps -------------------------------------------------------
 
 
-def due_periods(fired_period: str) -> list[tuple[str, str]]:
-    """The (cycle, period) pairs that end with the month before `fired_period` (a month, 2028-01)."""
+def due_periods(fired_period: str) -> list[tuple[str, str, date]]:
+    """The (cycle, period, period start) triples that end with the month before `fired_period` (2028-01)."""
     year, month = int(fired_period[:4]), int(fired_period[5:7])
     year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-    due = [("monthly", f"{year}-{month:02d}")]
+    due = [("monthly", f"{year}-{month:02d}", date(year, month, 1))]
     if month % 3 == 0:
-        due.append(("quarterly", f"{year}-Q{month // 3}"))
+        due.append(("quarterly", f"{year}-Q{month // 3}", date(year, month - 2, 1)))
     if month == 12:
-        due.append(("yearly", str(year)))
+        due.append(("yearly", str(year), date(year, 1, 1)))
     return due
 
 
 def _due(context: HandlerContext) -> list[tuple[str, str]]:
+    """The (indicator, period) values this collection asks for: periods that end now, and that began
+    after the indicator was defined (nobody measured what was not yet an indicator)."""
     fired = str(context.variables.get("period") or context.business_key or "")
     if not re.match(r"^\d{4}-\d{2}$", fired):
         raise OpsqaError(f"the collection names no month (variable period, e.g. 2028-01): {fired!r}")
-    periods = dict(due_periods(fired))
-    return [(i.code, periods[i.cycle]) for i in context.session.scalars(
-        select(Indicator).where(Indicator.active.is_(True), Indicator.source.is_(None)).order_by(Indicator.code))
-        if i.cycle in periods]
+    periods = {cycle: (period, start) for cycle, period, start in due_periods(fired)}
+    zone = settings.zone(context.session)
+    due = []
+    for indicator in context.session.scalars(select(Indicator).where(
+            Indicator.active.is_(True), Indicator.source.is_(None)).order_by(Indicator.code)):
+        if indicator.cycle in periods:
+            period, start = periods[indicator.cycle]
+            if start >= indicator.created_at.astimezone(zone).date():
+                due.append((indicator.code, period))
+    return due
 
 
 @handler("kpi.open")

@@ -84,6 +84,29 @@ def get_inspection(session: Session, code: str) -> Inspection:
     return inspection
 
 
+def sampled_project(session: Session, code: str, project: str | None) -> str:
+    """The project a record is for: as named, or the sample's only project."""
+    projects = json.loads(get_inspection(session, code).projects)
+    if project is None:
+        if len(projects) != 1:
+            raise OpsqaError(f"{code.upper()} samples {', '.join(projects)}; name the project")
+        return projects[0]
+    return project
+
+
+def record_rest(session: Session, code: str, *, project: str, passed: bool, evidence: str | None, now: datetime,
+                actor: Actor) -> list[str]:
+    """Record every check point of a project not recorded yet with one outcome (typically: the rest pass)."""
+    inspection = get_inspection(session, code)
+    done = set(session.scalars(select(InspectionResult.item_code).where(
+        InspectionResult.inspection_id == inspection.id, InspectionResult.project == project)))
+    rest = [item.code for item in INSPECTION_ITEMS if item.code not in done]
+    for item in rest:
+        record_check(session, code, project=project, item=item, passed=passed, evidence=evidence, samples=None,
+                     now=now, actor=actor)
+    return rest
+
+
 def record_check(session: Session, code: str, *, project: str, item: str, passed: bool, evidence: str | None,
                  samples: dict[str, Any] | None, now: datetime, actor: Actor) -> InspectionResult:
     inspection = get_inspection(session, code)

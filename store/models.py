@@ -523,6 +523,7 @@ class Indicator(Base):
     yearly_rule: Mapped[str] = mapped_column(String(20))  # mean | latest
     source: Mapped[str | None] = mapped_column(String(50))  # survey: taken from the satisfaction survey
     active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)  # no value is asked for a period begun before
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_by: Mapped[str] = mapped_column(String(200))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,7 +20,7 @@ def local(*args: int) -> datetime:
 
 @pytest.fixture
 def org(engine, db_path):
-    org = make_engine(db_path, SimulatedClock(local(2027, 3, 20, 9)))
+    org = make_engine(db_path, SimulatedClock(local(2026, 12, 20, 9)))
     org.deploy(["processes/kpi_collection.bpmn"], actor=org.actor(ADMIN))
     qmd = org.actor("qmd1")
     with org.database.transaction() as session:
@@ -39,8 +39,10 @@ def load(org, text: str, user: str = "qmd1") -> dict:
 def test_the_monthly_collection_flags_a_miss(org):
     org.clock.set(local(2027, 4, 1, 1, 1))
     org.tick()
-    [collection] = org.instances(process_id="kpi_collection")
-    assert collection["business_key"] == "2027-04"
+    collections = {i["business_key"]: i for i in org.instances(process_id="kpi_collection")}
+    assert {k: c["status"] for k, c in collections.items()} == {  # K1 from January on; nothing of 2026
+        "2027-01": "completed", "2027-02": "running", "2027-03": "running", "2027-04": "running"}
+    collection = collections["2027-04"]
     [enter] = org.tasks(instance_id=collection["id"])
     with pytest.raises(OpsqaError, match=r"no organisation-wide value yet for K1@2027-03, K2@2027-Q1"):
         org.complete(enter["id"], {}, actor=org.actor("qmd1"))
@@ -75,8 +77,9 @@ def test_values_are_all_or_nothing_and_idempotent(org):
 
 
 def test_due_periods():
-    assert due_periods("2028-01") == [("monthly", "2027-12"), ("quarterly", "2027-Q4"), ("yearly", "2027")]
-    assert due_periods("2027-05") == [("monthly", "2027-04")]
+    assert [(c, p) for c, p, _ in due_periods("2028-01")] == [
+        ("monthly", "2027-12"), ("quarterly", "2027-Q4"), ("yearly", "2027")]
+    assert due_periods("2027-05") == [("monthly", "2027-04", date(2027, 4, 1))]
 
 
 def test_indicators_from_the_command_line(run, tmp_path):

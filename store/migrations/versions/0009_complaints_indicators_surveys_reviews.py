@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("yearly_rule", sa.String(length=20), nullable=False),
         sa.Column("source", sa.String(length=50), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_by", sa.String(length=200), nullable=False),
         sa.PrimaryKeyConstraint("code"),
