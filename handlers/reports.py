@@ -201,6 +201,13 @@ def _audit_section(session, report: Document, audit: Audit, rows, date, names) -
     report.table(["编号", "检查项", "受审单位", "描述", "责任人", "完成期限", "状态"], [
         [f.code, f.item_code, f.unit, f.description, names.get(f.owner, f.owner), f.due_date,
          FINDING_STATUS_ZH.get(f.status, f.status)] for f in findings])
+    if findings:
+        by_area = Counter((f.item_code or "").split("-")[0] for f in findings)
+        closed = Counter((f.item_code or "").split("-")[0] for f in findings if f.status == "closed")
+        bars = [(f"{a.name_zh} 不符合", float(by_area[a.code])) for a in AUDIT_AREAS if by_area[a.code]]
+        bars += [(f"{a.name_zh} 已关闭", float(closed[a.code])) for a in AUDIT_AREAS if by_area[a.code]]
+        report.image(f"{audit.code}-findings", "不符合项按检查范围与状态",
+                     bar_chart(f"{audit.code} 不符合项按检查范围与状态", bars))
     report.heading(f"{audit.code} 审核综述与结论")
     report.table(["项目", "内容"], [["审核综述", audit.report_summary], ["审核结论", audit.report_conclusion],
                                   ["管理者代表意见", audit.mr_comment]])
@@ -323,6 +330,8 @@ def survey_documents(session: Session, year: int) -> list[Document]:
     doc.image("by-channel", "满意度：按调查方式与年度", chart)
     doc.heading("按项目")
     doc.table(["项目", "平均分"], [[k, v] for k, v in stats["mean_by_project"].items()])
+    doc.heading("按客户")
+    doc.table(["客户", "平均分"], [[k, v] for k, v in stats["mean_by_customer"].items()])
     doc.heading("按问题")
     doc.table(["问题", "平均分"], [[k, v] for k, v in stats["mean_by_question"].items()])
     doc.heading("评分分布")
@@ -404,9 +413,11 @@ def review_documents(session: Session, year: int) -> list[Document]:
     doc.heading("五、运维服务质量检查")
     doc.paragraph(f"共 {inspections.get('total', 0)} 次，已报告 {inspections.get('reported', 0)} 次。")
     previous = inputs.get("previous_actions", [])
-    doc.heading(f"六、上年度改进措施落实情况（{len(previous)} 项）")
-    doc.table(["编号", "来源", "措施", "状态"], [[p["code"], p["source"], p["measure"],
-                                              FINDING_STATUS_ZH.get(p["status"], p["status"])] for p in previous])
+    unfinished = [p for p in previous if p["status"] not in ("closed", "cancelled")]
+    doc.heading(f"六、上年度改进措施落实情况（{len(previous)} 项，未完成 {len(unfinished)} 项）")
+    doc.table(["编号", "来源", "措施", "状态", "已完成"], [
+        [p["code"], p["source"], p["measure"], FINDING_STATUS_ZH.get(p["status"], p["status"]),
+         p not in unfinished] for p in previous])
     doc.heading("七、会议纪要")
     doc.paragraph(review["minutes"] or "—")
     doc.heading(f"八、评审决议（{len(review['decisions'])} 项）")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,15 +17,15 @@ from sqlalchemy import select
 from engine import OpsqaError, SimulatedClock
 from handlers.audits import add_auditor, create_audit, record_result
 from handlers.checklist import AUDIT_ITEMS
-from handlers.findings import attach, extend_due, list_findings
+from handlers.findings import attach, extend_due, list_findings, raise_finding
 from handlers.improvement import list_items, set_item
 from handlers.indicators import define, parse_values, record_values
 from handlers.plan import plan_history
 from handlers.projects import ProjectInput, save_project
 from handlers.reports import review_documents, survey_documents
-from handlers.reviews import get_review, initiate, preconditions
+from handlers.reviews import gather, get_review, initiate, preconditions
 from handlers.surveys import import_responses, invite
-from store import Event, ManagementReview
+from store import Event, Finding, ImprovementItem, ManagementReview
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NONCONFORM = {("PRC-c", "P-01"), ("PRC-e", "P-02"), ("RES-d", "P-03")}
@@ -268,11 +268,15 @@ def test_the_2027_cycle_to_its_review_and_improvement_plan(org, tmp_path, run):
             first = {p.name: p.read_bytes() for p in (out / "2027").iterdir()}
     assert {p.name: p.read_bytes() for p in (out / "2027").iterdir()} == first
     charts = sorted(name for name in first if name.endswith(".svg"))
-    assert charts == ["management-review-report-2027-findings.svg", "management-review-report-2027-indicators.svg",
-                      "satisfaction-survey-report-2027-by-channel.svg"]
-    for chart in charts:
+    pages = {  # each chart and the report that shows it
+        "internal-audit-report-2027-IA-2027-01-findings.svg": "internal-audit-report-2027.html",
+        "management-review-report-2027-findings.svg": "management-review-report-2027.html",
+        "management-review-report-2027-indicators.svg": "management-review-report-2027.html",
+        "satisfaction-survey-report-2027-by-channel.svg": "satisfaction-survey-report-2027.html"}
+    assert charts == sorted(pages)
+    for chart, page in pages.items():
         assert etree.fromstring(first[chart]).tag == "{http://www.w3.org/2000/svg}svg"
-        assert f'<img src="{chart}"'.encode() in first[chart.rsplit("-", 1)[0].removesuffix("-by") + ".html"]
+        assert f'<img src="{chart}"'.encode() in first[page]
     plan = first["improvement-plan-2027.md"].decode()
     assert plan.count("| IMP-2027-0") == 3 and "未关闭不符合项 NC-2027-003" in plan
 
@@ -309,3 +313,43 @@ def test_a_partial_audit_does_not_open_the_review(org):
     assert snapshot["audit"] is None
     with org.database.reading() as session, pytest.raises(OpsqaError, match="only|management representative"):
         initiate(session, 2027, actor=org.actor("qmd1"))
+
+
+def test_the_review_report_lists_exactly_what_the_records_hold(org):
+    """Open findings, unmet (and unmeasured) indicators and last year's unfinished actions: all of them,
+    and nothing else."""
+    now = local(2028, 11, 20, 9)
+    org.clock.set(now)
+    qmd = org.actor("qmd1")
+    with org.database.transaction() as session:
+        start = org.starter(session, qmd)
+        raised = now - timedelta(days=60)
+        codes = [raise_finding(session, source="manual", description=f"问题{n}", owner="pm1", now=raised,
+                               actor="qmd1", start_instance=start).code for n in range(3)]
+        session.scalar(select(Finding).where(Finding.code == codes[1])).status = "closed"
+        for n, finding in enumerate(codes[:2]):  # last year's actions: one still open, one closed
+            session.add(ImprovementItem(code=f"IMP-2027-0{n + 1}", year=2027, source_type="mr", source_ref=str(n),
+                                        description="x", measure=f"措施{n}", owner="pm1", status="tracking",
+                                        finding_id=session.scalar(select(Finding.id).where(Finding.code == finding)),
+                                        created_at=now, updated_at=now))
+        record_values(session, parse_values("indicator,period,value\nK1,2028,90\nK2,2028,3.0\nK3,2028,99.9\n",
+                                            "kpi.csv"), now=now, actor=qmd)
+        session.add(ManagementReview(year=2028, status="reported", precondition_snapshot="{}",
+                                     inputs=json.dumps(gather(session, 2028, now), ensure_ascii=False),
+                                     decisions="[]", initiated_by="mr", created_at=now, reported_at=now))
+    with org.database.reading() as session:
+        [report] = review_documents(session, 2028)
+    text = report.markdown()
+
+    def rows(heading: str) -> list[str]:
+        section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+        return [line.split(" | ")[0].removeprefix("| ") for line in section.splitlines()
+                if line.startswith("| ") and not line.startswith(("| 指标 |", "| 编号 |"))]
+
+    assert rows("## 未达标指标") == ["K1", "K4", "K5"]  # K1 missed; K4 (no survey) and K5 not measured
+    assert "| K1 | 事件按时解决率 | 95.0 | 90.0 | 未达标 |" in text
+    assert "| K5 | 报告按时提交率 | 98.0 | — | 未测量 |" in text
+    assert rows("## 未关闭的不符合项") == [codes[0], codes[2]]
+    assert "（2 项，未完成 1 项）" in text
+    assert "| IMP-2027-01 | mr:0 | 措施0 | 待制定措施 | 否 |" in text
+    assert "| IMP-2027-02 | mr:1 | 措施1 | 已关闭 | 是 |" in text
