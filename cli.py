@@ -1309,8 +1309,8 @@ def review_start(state: State, year: int, review_date, attendees: str):
     from handlers.reviews import initiate
 
     actor, engine = state.actor(), state.engine
-    with engine.database.reading() as session:
-        task_id = initiate(session, year, actor=actor)
+    with engine.database.transaction() as session:
+        task_id = initiate(session, year, actor=actor, start_instance=engine.starter(session, actor))
     engine.complete(task_id, {"review_date": review_date.date().isoformat(), "attendees": attendees}, actor=actor)
     click.echo(f"the {year} management review is initiated for {review_date.date()}; its inputs are gathered")
 

@@ -29,10 +29,17 @@ def _policy(value: str) -> str:
     return value
 
 
-def _days(value: str) -> str:
-    if not value.isdigit() or not 0 <= int(value) <= 3650:
-        raise ValueError(f"{value!r} is not a whole number of days (0 to 3650)")
-    return str(int(value))
+def _whole(unit: str, most: int) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if not value.isdigit() or not 0 <= int(value) <= most:
+            raise ValueError(f"{value!r} is not a whole number of {unit} (0 to {most})")
+        return str(int(value))
+
+    return check
+
+
+_days = _whole("days", 3650)
+_hours = _whole("hours", 8760)
 
 
 # key -> (default, description, check)
@@ -44,7 +51,7 @@ SETTINGS: dict[str, tuple[str, str, Callable[[str], str]]] = {
     "finding_remind_days": ("3", "the owner is reminded this many days before a finding's due date", _days),
     "finding_escalate_days": ("7", "an overdue finding goes to the management representative this many days "
                               "after its due date", _days),
-    "complaint_ack_hours": ("24", "a complaint is to be acknowledged (assessed) within this many hours", _days),
+    "complaint_ack_hours": ("24", "a complaint is to be acknowledged (assessed) within this many hours", _hours),
     "complaint_resolve_working_days": ("3", "a general complaint is resolved within this many working days, "
                                        "else escalated to the operations general manager", _days),
     "report_remind_days": ("2", "a project manager is reminded this many days before an O&M report is due", _days),

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import Actor, HandlerContext, OpsqaError
+from engine import Actor, HandlerContext, OpsqaError, settings
 from store import Complaint, Finding, ImprovementItem, User, append_event
 
 from . import handler, registry
@@ -82,7 +82,7 @@ def set_item(session: Session, code: str, *, cause: str | None, measure: str | N
         raise OpsqaError(f"{item.code} is {item.status}; the approved plan is changed by a new plan only")
     if owner is not None and session.get(User, owner) is None:
         raise OpsqaError(f"owner {owner!r} is not an opsqa user")
-    if due is not None and due <= now.date():
+    if due is not None and due <= now.astimezone(settings.zone(session)).date():
         raise OpsqaError(f"due date {due} is not in the future")
     changes = {k: v for k, v in {"cause": cause, "measure": measure, "owner": owner, "due_date": due,
                                  "expected_result": expected}.items() if v is not None}

@@ -13,7 +13,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import Actor, HandlerContext, OpsqaError, settings
-from store import Audit, Finding, ImprovementItem, Inspection, ManagementReview, SurveyCampaign, Task, append_event
+from store import (
+    Audit,
+    Finding,
+    ImprovementItem,
+    Inspection,
+    Instance,
+    ManagementReview,
+    SurveyCampaign,
+    Task,
+    append_event,
+)
 
 from . import complaints, handler, indicators
 from .findings import OPEN_STATES, view
@@ -54,8 +64,9 @@ def preconditions(session: Session, year: int) -> tuple[list[str], dict[str, Any
     return missing, snapshot
 
 
-def initiate(session: Session, year: int, *, actor: Actor) -> str:
-    """`opsqa review start`: the id of the review's initiation task, once the preconditions hold."""
+def initiate(session: Session, year: int, *, actor: Actor, start_instance) -> str:
+    """`opsqa review start`: the id of the review's initiation task, once the preconditions hold. The
+    annual cycle opens its year's review itself; a year run without the cycle gets one started here."""
     if "mr" not in actor.roles and not actor.is_admin:
         raise OpsqaError(f"the management review is initiated by the management representative (mr), and "
                          f"{actor.name} does not hold that role")
@@ -63,11 +74,20 @@ def initiate(session: Session, year: int, *, actor: Actor) -> str:
     if missing:
         raise OpsqaError(f"the {year} management review cannot start: {'; '.join(missing)}")
     review = session.scalar(select(ManagementReview).where(ManagementReview.year == year))
-    task = None if review is None else session.scalar(select(Task).where(
+    if review is None:
+        cycle = session.scalar(select(Instance).where(Instance.process_id == "annual_cycle",
+                                                      Instance.business_key == str(year)))
+        if cycle is not None:
+            raise OpsqaError(f"the {year} annual cycle (instance {cycle.id}, {cycle.status}) opens its review once "
+                             "its own audit and survey branches are done; see `opsqa instance show "
+                             f"{cycle.id}`")
+        start_instance("management_review", str(year), {"year": year})
+        session.flush()
+        review = session.scalar(select(ManagementReview).where(ManagementReview.year == year))
+    task = session.scalar(select(Task).where(
         Task.instance_id == review.instance_id, Task.bpmn_id == "initiate_review", Task.state == "ready"))
     if task is None:
-        state = "is not waiting to be initiated" if review else "has not been opened by the annual cycle yet"
-        raise OpsqaError(f"the {year} management review {state}" + (f" (it is {review.status})" if review else ""))
+        raise OpsqaError(f"the {year} management review is not waiting to be initiated (it is {review.status})")
     return task.id
 
 

@@ -25,7 +25,7 @@ from handlers.projects import ProjectInput, save_project
 from handlers.reports import review_documents, survey_documents
 from handlers.reviews import gather, get_review, initiate, preconditions
 from handlers.surveys import import_responses, invite
-from store import Event, Finding, ImprovementItem, ManagementReview
+from store import Event, Finding, ImprovementItem, ManagementReview, SurveyCampaign
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NONCONFORM = {("PRC-c", "P-01"), ("PRC-e", "P-02"), ("RES-d", "P-03")}
@@ -203,8 +203,8 @@ def test_the_2027_cycle_to_its_review_and_improvement_plan(org, tmp_path, run):
 
     # The review: both its preconditions hold, so the management representative initiates it.
     at(org, local(2027, 11, 20, 9))
-    with org.database.reading() as session:
-        task_id = initiate(session, 2027, actor=org.actor("mr"))
+    with org.database.transaction() as session:
+        task_id = initiate(session, 2027, actor=org.actor("mr"), start_instance=None)
     org.complete(task_id, {"review_date": "2027-11-20", "attendees": "gm1、qmd1、ops1、ogm"}, actor=org.actor("mr"))
     do(org, "hold_review", {"minutes": "评审了内审、满意度调查和指标", "decisions": "资源保障满足要求"}, "mr")
     with org.database.reading() as session:
@@ -311,8 +311,8 @@ def test_a_partial_audit_does_not_open_the_review(org):
         missing, snapshot = preconditions(session, 2027)
     assert missing[0] == "full internal audit 2027 not reported (IA-2027-01 was a partial audit)"
     assert snapshot["audit"] is None
-    with org.database.reading() as session, pytest.raises(OpsqaError, match="only|management representative"):
-        initiate(session, 2027, actor=org.actor("qmd1"))
+    with org.database.reading() as session, pytest.raises(OpsqaError, match="management representative"):
+        initiate(session, 2027, actor=org.actor("qmd1"), start_instance=None)
 
 
 def test_the_review_report_lists_exactly_what_the_records_hold(org):
@@ -353,3 +353,34 @@ def test_the_review_report_lists_exactly_what_the_records_hold(org):
     assert "（2 项，未完成 1 项）" in text
     assert "| IMP-2027-01 | mr:0 | 措施0 | 待制定措施 | 否 |" in text
     assert "| IMP-2027-02 | mr:1 | 措施1 | 已关闭 | 是 |" in text
+
+
+def test_a_review_started_by_hand_in_a_year_run_without_the_cycle(org, run):
+    with org.database.transaction() as session:
+        audit = create_audit(session, year=2027, full=True, team={"qmd2": ["P-02"]}, lead_auditor="qmd2",
+                             planned_start=date(2027, 6, 1), planned_end=date(2027, 6, 2), now=org.clock.now(),
+                             actor=org.actor("qmd1"))
+        audit.status, audit.reported_at = "reported", org.clock.now()
+        session.add(SurveyCampaign(code="CS-2027", year=2027, status="reported", reported_at=org.clock.now(),
+                                   stats=json.dumps({"overall_mean": 4.6}), created_at=org.clock.now(),
+                                   created_by="qmd1"))
+    result = run("review", "start", "--year", "2027", "--date", "2027-11-20", "--attendees", "各部门负责人", login="mr")
+    assert result.exit_code == 0, result.output
+    review = run.json("review", "show", "--year", "2027")
+    assert (review["status"], review["initiated_by"]) == ("initiated", "mr")
+    assert review["precondition_snapshot"]["audit"] == "IA-2027-01"
+    [instance] = org.instances(process_id="management_review")
+    assert instance["business_key"] == "2027"
+    again = run("review", "start", "--year", "2027", "--date", "2027-11-21", "--attendees", "x", login="mr")
+    assert again.stderr == "opsqa: the 2027 management review is not waiting to be initiated (it is initiated)\n"
+    # A year with its annual cycle: the cycle opens the review, not the command.
+    assert run("cycle", "start", "--year", "2028").exit_code == 0
+    with org.database.transaction() as session:
+        audit = create_audit(session, year=2028, full=True, team={"qmd2": ["P-02"]}, lead_auditor="qmd2",
+                             planned_start=date(2028, 6, 1), planned_end=date(2028, 6, 2), now=org.clock.now(),
+                             actor=org.actor("qmd1"))
+        audit.status, audit.reported_at = "reported", org.clock.now()
+        session.add(SurveyCampaign(code="CS-2028", year=2028, status="reported", reported_at=org.clock.now(),
+                                   created_at=org.clock.now(), created_by="qmd1"))
+    refused = run("review", "start", "--year", "2028", "--date", "2028-11-20", "--attendees", "x", login="mr")
+    assert refused.exit_code == 1 and "the 2028 annual cycle (instance" in refused.stderr
