@@ -1040,87 +1040,46 @@ def _write_evidence(content: bytes, digest: str, evidence_id: int, out: str) -> 
 
 @cli.group()
 def report():
-    """Generate the documents of the audit and the inspection (Markdown and HTML, from the records)."""
+    """The documents of the cycle: Markdown and HTML (with SVG charts), made from the records alone."""
 
 
 def _reports_folder(out: str | None, year: int) -> Path:
     return Path(out or "reports") / str(year)
 
 
-@report.command("audit")
-@click.option("--year", type=int, required=True, help="The audit year.")
-@click.option("--out", type=click.Path(file_okay=False), help="The reports folder (default: ./reports).")
-@pass_state
-def report_audit(state: State, year: int, out: str | None):
-    """The year's 《运维过程内审报告》 and each audit's 《运维过程内审检查表》; warns when the year has no
-    full audit. The same records always give the same files.
+def _yearly_report(name: str, builder: str, doc: str) -> None:
+    """`opsqa report NAME --year Y`: the year's documents built by handlers.reports.BUILDER."""
 
-    Example: opsqa report audit --year 2027
-    """
-    from handlers.reports import audit_documents
+    @report.command(name, help=f"{doc}\n\nThe same records always give the same files.\n\n"
+                               f"Example: opsqa report {name} --year 2027")
+    @click.option("--year", type=int, required=True)
+    @click.option("--out", type=click.Path(file_okay=False), help="The reports folder (default: ./reports).")
+    @pass_state
+    def command(state: State, year: int, out: str | None):
+        from handlers import reports
 
-    with state.engine.database.reading() as session:
-        documents, warnings = audit_documents(session, year)
-    folder = _reports_folder(out, year)
-    for document in documents:
-        for path in document.write(folder):
-            click.echo(str(path))
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
-
-
-def _write_documents(documents, out: str | None, year: int) -> None:
-    for document in documents:
-        for path in document.write(_reports_folder(out, year)):
-            click.echo(str(path))
+        with state.engine.database.reading() as session:
+            documents = getattr(reports, builder)(session, year)
+        warnings: list[str] = []
+        if isinstance(documents, tuple):  # the audit's documents come with the year's warnings
+            documents, warnings = documents
+        for document in documents:
+            for path in document.write(_reports_folder(out, year)):
+                click.echo(str(path))
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
 
 
-@report.command("survey")
-@click.option("--year", type=int, required=True)
-@click.option("--out", type=click.Path(file_okay=False), help="The reports folder (default: ./reports).")
-@pass_state
-def report_survey(state: State, year: int, out: str | None):
-    """The 《满意度调查总结报告》 with its chart (satisfaction by channel and year).
-
-    Example: opsqa report survey --year 2027
-    """
-    from handlers.reports import survey_documents
-
-    with state.engine.database.reading() as session:
-        documents = survey_documents(session, year)
-    _write_documents(documents, out, year)
-
-
-@report.command("review")
-@click.option("--year", type=int, required=True)
-@click.option("--out", type=click.Path(file_okay=False), help="The reports folder (default: ./reports).")
-@pass_state
-def report_review(state: State, year: int, out: str | None):
-    """The 《管理评审报告》 with its charts (indicators against target, findings by status).
-
-    Example: opsqa report review --year 2027
-    """
-    from handlers.reports import review_documents
-
-    with state.engine.database.reading() as session:
-        documents = review_documents(session, year)
-    _write_documents(documents, out, year)
-
-
-@report.command("improvement")
-@click.option("--year", type=int, required=True)
-@click.option("--out", type=click.Path(file_okay=False), help="The reports folder (default: ./reports).")
-@pass_state
-def report_improvement(state: State, year: int, out: str | None):
-    """The 《服务能力改进计划》: one line per source item, its measure and its follow-up.
-
-    Example: opsqa report improvement --year 2027
-    """
-    from handlers.reports import improvement_documents
-
-    with state.engine.database.reading() as session:
-        documents = improvement_documents(session, year)
-    _write_documents(documents, out, year)
+for _name, _builder, _doc in (
+    ("audit", "audit_documents",
+     "The year's 《运维过程内审报告》 and each audit's 《运维过程内审检查表》; warns when the year has no full audit."),
+    ("survey", "survey_documents", "The 《满意度调查总结报告》 with its chart (satisfaction by channel and year)."),
+    ("review", "review_documents",
+     "The 《管理评审报告》 with its charts (indicators against target, findings by status)."),
+    ("improvement", "improvement_documents",
+     "The 《服务能力改进计划》: one line per source item, its measure and its follow-up."),
+):
+    _yearly_report(_name, _builder, _doc)
 
 
 @report.command("inspection")

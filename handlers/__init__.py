@@ -8,6 +8,18 @@ from engine import Registry
 registry = Registry()
 handler = registry.handler
 
+
+def year_of(context) -> int:
+    """The year a step works for: its `year` variable, else its instance's business key (2027)."""
+    year = context.variables.get("year") or context.business_key
+    try:
+        return int(year)
+    except (TypeError, ValueError):
+        from engine import OpsqaError
+
+        raise OpsqaError(f"the instance names no year (variable year, or a business key like 2027): {year!r}") from None
+
+
 from . import (  # noqa: E402,F401  (registers their handlers)
     audits,
     complaints,
@@ -22,4 +34,4 @@ from . import (  # noqa: E402,F401  (registers their handlers)
     surveys,
 )
 
-__all__ = ["handler", "registry"]
+__all__ = ["handler", "registry", "year_of"]

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from engine import Actor, HandlerContext, OpsqaError
 from store import Audit, Auditor, ChecklistResult, Evidence, Project, ProjectMember, User, UserRole, append_event
 
-from . import handler, registry
+from . import handler, registry, year_of
 from .checklist import AUDIT_AREAS, AUDIT_ITEMS, RESULTS, area_status
 from .codes import next_code
 from .findings import raise_finding, read_evidence
@@ -285,14 +285,6 @@ def _team_form(context: HandlerContext) -> dict[str, Any]:
             "full": bool(values.get("audit_full"))}
 
 
-def _year(context: HandlerContext) -> int:
-    year = context.variables.get("year") or context.business_key
-    try:
-        return int(year)
-    except (TypeError, ValueError):
-        raise OpsqaError(f"the instance names no year (variable year, or a business key like 2027): {year!r}") from None
-
-
 @registry.check("audit.team_independent")
 def team_independent(context: HandlerContext) -> None:
     form = _team_form(context)
@@ -303,7 +295,7 @@ def team_independent(context: HandlerContext) -> None:
 @handler("audit.create")
 def create_from_form(context: HandlerContext) -> dict:
     """The annual cycle's audit plan, formed by qmd in a user task, becomes the audit record."""
-    audit = _record_audit(context.session, year=_year(context), now=context.now, by=context.actor, real=None,
+    audit = _record_audit(context.session, year=year_of(context), now=context.now, by=context.actor, real=None,
                           **_team_form(context))
     return {"audit": audit.code, "audit_status": audit.status}
 

@@ -12,18 +12,10 @@ from datetime import date, datetime, time
 from engine import HandlerContext, OpsqaError, settings
 from store import append_event
 
-from . import handler
+from . import handler, year_of
 
 WORKDAY_START = time(9)
 SPOT_CHECK_MONTHS = {"spot_monthly": 1, "spot_quarterly": 3, "spot_half_yearly": 6}
-
-
-def _year(context: HandlerContext) -> int:
-    year = context.variables.get("year") or context.business_key
-    try:
-        return int(year)
-    except (TypeError, ValueError):
-        raise OpsqaError(f"the cycle names no year (variable year, or a business key like 2027): {year!r}") from None
 
 
 def _at(context: HandlerContext, day: date) -> datetime:
@@ -42,7 +34,7 @@ def spot_check_slots(year: int, frequency: str) -> list[tuple[date, date]]:
 @handler("cycle.schedule")
 def schedule_year(context: HandlerContext) -> dict:
     """Once the plan is issued: when the audit waits until, and where the spot checks start counting."""
-    year = _year(context)
+    year = year_of(context)
     audit_start = context.variables.get("audit_start")
     if not isinstance(audit_start, date):
         raise OpsqaError(f"the issued plan has no audit start date (audit_start): {audit_start!r}")
@@ -65,7 +57,7 @@ def schedule_year(context: HandlerContext) -> dict:
 @handler("cycle.next_spot_check")
 def next_spot_check(context: HandlerContext) -> dict:
     """The next spot-check period not yet over: due at its start, or now when the plan came mid-period."""
-    year = _year(context)
+    year = year_of(context)
     slots = spot_check_slots(year, str(context.variables.get("spot_check_frequency")))
     now_local = context.now.astimezone(settings.zone(context.session))
     last = int(context.variables.get("spot_check_slot", -1))
@@ -81,5 +73,5 @@ def next_spot_check(context: HandlerContext) -> dict:
 def close_cycle(context: HandlerContext) -> dict:
     """The improvement plan is approved: the year's cycle is closed; its open items carry over."""
     append_event(context.session, at=context.now, kind="cycle.closed", actor=context.actor,
-                 instance_id=context.instance_id, payload={"year": _year(context)})
+                 instance_id=context.instance_id, payload={"year": year_of(context)})
     return {}

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from engine import Actor, HandlerContext, OpsqaError, settings
 from store import Complaint, Finding, ImprovementItem, User, append_event
 
-from . import handler, registry
+from . import handler, registry, year_of
 from .findings import raise_finding
 from .reviews import get_review
 
@@ -110,22 +110,18 @@ def list_items(session: Session, year: int | None = None) -> list[dict[str, Any]
 # -- the improvement process's steps ----------------------------------------------------------
 
 
-def _year(context: HandlerContext) -> int:
-    return int(context.variables.get("year") or context.business_key)
-
-
 @handler("improvement.propose")
 def propose_items(context: HandlerContext) -> dict:
-    items = propose(context.session, _year(context), now=context.now)
+    items = propose(context.session, year_of(context), now=context.now)
     append_event(context.session, at=context.now, kind="improvement.proposed", actor=context.actor,
                  instance_id=context.instance_id,
-                 payload={"year": _year(context), "items": [f"{i.source_type}:{i.source_ref}" for i in items]})
+                 payload={"year": year_of(context), "items": [f"{i.source_type}:{i.source_ref}" for i in items]})
     return {"improvement_items": len(items)}
 
 
 @registry.check("improvement.items_complete")
 def items_complete(context: HandlerContext) -> None:
-    items = context.session.scalars(select(ImprovementItem).where(ImprovementItem.year == _year(context))
+    items = context.session.scalars(select(ImprovementItem).where(ImprovementItem.year == year_of(context))
                                     .order_by(ImprovementItem.code)).all()
     unfinished = [i.code for i in items if not all((i.cause, i.measure, i.owner, i.due_date))]
     if unfinished:
@@ -136,7 +132,7 @@ def items_complete(context: HandlerContext) -> None:
 @handler("improvement.approved")
 def approved(context: HandlerContext) -> dict:
     """Every measure of the approved plan is followed up like a nonconformity (once, even on retry)."""
-    items = context.session.scalars(select(ImprovementItem).where(ImprovementItem.year == _year(context))
+    items = context.session.scalars(select(ImprovementItem).where(ImprovementItem.year == year_of(context))
                                     .order_by(ImprovementItem.code)).all()
     for item in items:
         if item.finding_id is None:
@@ -146,5 +142,5 @@ def approved(context: HandlerContext) -> dict:
                 start_instance=context.start_instance).id
         item.status, item.updated_at = "tracking", context.now
     append_event(context.session, at=context.now, kind="improvement.approved", actor=context.actor,
-                 instance_id=context.instance_id, payload={"year": _year(context), "items": len(items)})
+                 instance_id=context.instance_id, payload={"year": year_of(context), "items": len(items)})
     return {}

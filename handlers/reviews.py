@@ -25,7 +25,7 @@ from store import (
     append_event,
 )
 
-from . import complaints, handler, indicators
+from . import complaints, handler, indicators, year_of
 from .findings import OPEN_STATES, view
 
 REPORTED = ("reported", "closed")
@@ -151,18 +151,14 @@ def review_view(review: ManagementReview) -> dict[str, Any]:
 # -- the management_review process's steps ----------------------------------------------------
 
 
-def _year(context: HandlerContext) -> int:
-    return int(context.variables.get("year") or context.business_key)
-
-
 def _review(context: HandlerContext) -> ManagementReview:
-    return get_review(context.session, _year(context))
+    return get_review(context.session, year_of(context))
 
 
 @handler("review.preconditions")
 def check_preconditions(context: HandlerContext) -> dict:
     """The guard again, inside the process: a review never starts before its audit and survey."""
-    year = _year(context)
+    year = year_of(context)
     missing, snapshot = preconditions(context.session, year)
     if missing:
         raise OpsqaError(f"the {year} management review cannot start: {'; '.join(missing)}")

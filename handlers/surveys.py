@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from engine import Actor, HandlerContext, OpsqaError, settings
 from store import Finding, Project, SurveyCampaign, SurveyInvitation, SurveyResponse, append_event
 
-from . import handler, registry
+from . import handler, registry, year_of
 from .findings import raise_finding
 
 CHANNELS = {"phone": "电话", "form": "发放调查表", "visit": "拜访"}
@@ -239,8 +239,7 @@ def _end_of(context: HandlerContext, day) -> str:
 @handler("survey.create")
 def create_for_cycle(context: HandlerContext) -> dict:
     """The annual cycle opens its year's survey at the plan's survey window."""
-    year = int(context.variables.get("year") or context.business_key)
-    campaign = create_campaign(context.session, year, now=context.now, by=context.actor)
+    campaign = create_campaign(context.session, year_of(context), now=context.now, by=context.actor)
     campaign.instance_id = context.instance_id
     return {"survey": campaign.code}
 
