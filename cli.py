@@ -1202,6 +1202,46 @@ def survey_import(state: State, year: int, file: str):
     click.echo(f"{file}: {counts['added']} added, {counts['unchanged']} already imported")
 
 
+@survey.command("respond")
+@click.option("--year", type=int, required=True)
+@click.option("--customer", required=True)
+@click.option("--project", required=True)
+@click.option("--channel", type=click.Choice(["phone", "form", "visit"]), required=True)
+@click.option("--overall", type=click.IntRange(1, 5), required=True, help="The overall score, 1-5.")
+@click.option("--score", "scores", multiple=True, metavar="QUESTION=1..5", help="A question's score; repeatable.")
+@click.option("--respondent")
+@click.option("--comments")
+@click.option("--issues", help="The problems the customer raised (each becomes a rectification).")
+@pass_state
+def survey_respond(state: State, year: int, customer: str, project: str, channel: str, overall: int,
+                   scores: tuple[str, ...], respondent: str | None, comments: str | None, issues: str | None):
+    """Enter one response by hand (a phone call, a visit), checked like an imported row.
+
+    Example: opsqa survey respond --year 2027 --customer 市公安局 --project P-01 --channel phone --overall 4
+    """
+    import csv
+    import io
+
+    from handlers.surveys import import_responses
+
+    answers = {}
+    for item in scores:
+        question, sep, value = item.partition("=")
+        if not sep or not question.strip():
+            raise click.BadParameter(f"{item!r} is not QUESTION=SCORE", param_hint="--score")
+        answers["q_" + question.strip().removeprefix("q_")] = value.strip()
+    row = {"customer": customer, "project": project, "channel": channel, "overall": str(overall), **answers,
+           "respondent": respondent or "", "comments": comments or "", "issues": issues or ""}
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(row))
+    writer.writeheader()
+    writer.writerow(row)
+    with state.engine.database.transaction() as session:
+        counts = import_responses(session, year, text.getvalue(), "response", now=state.engine.clock.now(),
+                                  actor=state.actor())
+    click.echo("recorded" if counts["added"] else "already recorded")
+
+
 @survey.command("show")
 @click.option("--year", type=int, required=True)
 @json_option
@@ -1411,6 +1451,25 @@ def indicators_import(state: State, file: str):
     with state.engine.database.transaction() as session:
         counts = record_values(session, rows, now=state.engine.clock.now(), actor=state.actor())
     click.echo(f"{file}: {counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged")
+
+
+@indicators.command("set")
+@click.argument("code")
+@click.option("--period", required=True, help="2027-03 (a month), 2027-Q1 (a quarter) or 2027 (the year).")
+@click.option("--value", type=float, required=True)
+@click.option("--project", help="A project's value (default: the organisation's).")
+@pass_state
+def indicators_set(state: State, code: str, period: str, value: float, project: str | None):
+    """Enter one value (a later value for the same period corrects it; the history keeps both).
+
+    Example: opsqa indicators set K1 --period 2027-03 --value 96.4
+    """
+    from handlers.indicators import ORG, ValueRow, check_period, record_values
+
+    row = ValueRow(code, check_period(period), value, project or ORG, f"{code} {period}: ")
+    with state.engine.database.transaction() as session:
+        counts = record_values(session, [row], now=state.engine.clock.now(), actor=state.actor())
+    click.echo(f"{code} {period}: " + next(k for k, v in counts.items() if v))
 
 
 @indicators.command("values")

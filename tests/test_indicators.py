@@ -91,6 +91,10 @@ def test_indicators_from_the_command_line(run, tmp_path):
     assert run("indicators", "import", str(values)).stdout == f"{values}: 1 added, 0 updated, 0 unchanged\n"
     [row] = run.json("indicators", "year", "2027")
     assert (row["actual"], row["attainment"]) == (92.5, "unmet")
+    assert run("indicators", "set", "K1", "--period", "2027", "--value", "95.5").stdout == "K1 2027: updated\n"
+    assert run.json("indicators", "year", "2027")[0]["attainment"] == "met"
+    bad = run("indicators", "set", "K1", "--period", "2027-13", "--value", "1")
+    assert bad.exit_code == 1 and "period '2027-13' is not a month" in bad.stderr
     bad = tmp_path / "bad.csv"
     bad.write_text("indicator,value\nK1,1\n", encoding="utf-8")
     result = run("indicators", "import", str(bad))

@@ -119,7 +119,7 @@ def test_bad_survey_rows_are_refused(org):
 
 def test_surveys_from_the_command_line(run, tmp_path):
     assert run("init").exit_code == 0
-    for user, role in (("qmd1", "qmd"), ("pm1", "pm"), ("oms1", "oms")):
+    for user, role in (("qmd1", "qmd"), ("pm1", "pm"), ("oms1", "oms"), ("ops1", "ops")):
         assert run("users", "add", user, "--role", role).exit_code == 0
     assert run("deploy", "processes").exit_code == 0
     assert run("projects", "add", "P-01", "--name", "一期", "--customer", "公安局", "--pm", "pm1",
@@ -136,3 +136,17 @@ def test_surveys_from_the_command_line(run, tmp_path):
     assert (row["code"], row["status"], row["invited"], row["overall_mean"]) == ("CS-2027", "planned", 1, None)
     shown = run("survey", "show", "--year", "2027")
     assert "invited 1, responded 0" in shown.stdout and "no responses: no score" in shown.stdout
+    # Entered by hand while collecting: checked like an imported row, and never twice.
+    setup = [t for t in run.json("tasks") if t["task"] == "setup_survey"][0]["id"]
+    assert run("task", "complete", setup, "--set", "collect_until=2099-12-31", "--set", "questionnaire=Q1",
+               login="qmd1").exit_code == 0
+    support = [t for t in run.json("tasks") if t["task"] == "support_survey"][0]["id"]
+    assert run("task", "complete", support, login="ops1").exit_code == 0
+    respond = ("survey", "respond", "--year", "2027", "--customer", "公安局", "--project", "P-01", "--channel",
+               "phone", "--overall", "4", "--score", "om_service=5")
+    assert run(*respond, login="qmd1").stdout == "recorded\n"
+    assert run(*respond, login="qmd1").stdout == "already recorded\n"
+    bad = run("survey", "respond", "--year", "2027", "--customer", "公安局", "--project", "P-01", "--channel",
+              "phone", "--overall", "4", "--score", "om_service=9", login="qmd1")
+    assert bad.exit_code == 1 and "q_om_service '9' is not a score from 1 to 5" in bad.stderr
+    assert run.json("survey", "show", "--year", "2027")["responded"] == 1
