@@ -37,6 +37,16 @@ class Engine:
         self._clock = clock or SystemClock()
         self.handlers = handlers or Registry()
         self._runtime = None
+        self._worker: str | None = None
+
+    @property
+    def worker(self) -> str:
+        """This engine's name in job leases (host, pid and a random part)."""
+        if self._worker is None:
+            from .jobs import worker_name
+
+            self._worker = worker_name()
+        return self._worker
 
     @property
     def clock(self) -> Clock:

@@ -37,6 +37,10 @@ class DuplicateBusinessKey(OpsqaError):
     """An instance with this business key already exists."""
 
 
+class InstanceChanged(OpsqaError):
+    """Another writer saved the instance between this one's load and save (the optimistic lock)."""
+
+
 class InstanceNotRunning(OpsqaError):
     """The instance is not running."""
 

@@ -25,10 +25,11 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from store import Database, Definition, Instance, Job, Task, append_event
 
-from . import expressions, forms, timers
+from . import expressions, forms, jobs, timers
 from .clock import Clock, SystemClock
 from .errors import (
     DuplicateBusinessKey,
+    InstanceChanged,
     InstanceNotFound,
     InstanceNotRunning,
     InvalidExpression,
@@ -144,9 +145,12 @@ class Runtime:
         self._save(session, loaded, now, actor)
         return row.id
 
-    def fire_timers(self, instance_id: int, *, now: datetime, actor: Actor) -> list[dict]:
-        """Fire the instance's timers that are due at `now`; returns what fired."""
+    def fire_timers(self, instance_id: int, *, now: datetime, actor: Actor, claim=None) -> list[dict]:
+        """Fire the instance's timers that are due at `now`; returns what fired. Under a `claim` (a
+        worker's lease on the instance's timer job) the step is refused if the lease was lost."""
         with _one_writer(instance_id), self.database.transaction() as session:
+            if claim is not None:
+                jobs.hold(session, claim)
             loaded = self._load(session, instance_id)
             if loaded.row.status != "running":
                 self._sync_job(session, loaded.row, now)
@@ -215,6 +219,17 @@ class Runtime:
         fired = _timer_view(task, when)
         self._event(session, now, actor, "timer.fired", loaded.row.id, str(task.id), fired)
         return fired
+
+    def incident(self, instance_id: int, message: str, *, now: datetime, actor: Actor) -> None:
+        """Stop an instance whose timer step keeps failing: a person looks at it, then retries."""
+        with _one_writer(instance_id), self.database.transaction() as session:
+            row = session.get(Instance, instance_id)
+            if row is None or row.status != "running":
+                return
+            row.status, row.incident, row.incident_task = "error", message, None
+            row.updated_at = now
+            self._event(session, now, actor, "instance.incident", instance_id, payload={"error": message})
+            self._sync_job(session, row, now)
 
     def retry(self, instance_id: int, *, actor: Actor) -> None:
         """Re-run the service task whose handler failed."""
@@ -433,6 +448,7 @@ class Runtime:
                             fence=0, created_at=now))
         else:
             job.run_after, job.attempts, job.last_error = row.next_due_at, 0, None
+            job.lease_owner, job.lease_until = None, None  # the step is done: the next due time is anyone's
 
     def _sync_tasks(self, session: Session, loaded: _Loaded, now: datetime, actor: Actor) -> None:
         """Bring the human-task read model in line with the workflow's ready user tasks."""
@@ -513,7 +529,7 @@ def _one_writer(instance_id: int):
     try:
         yield
     except StaleDataError:
-        raise OpsqaError(f"instance {instance_id} was changed by someone else meanwhile; try again") from None
+        raise InstanceChanged(f"instance {instance_id} was changed by someone else meanwhile; try again") from None
 
 
 def _depth(task) -> int:

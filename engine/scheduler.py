@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 
 from store import Job, Schedule, ScheduleFire, append_event
 
-from . import timers
-from .errors import DuplicateBusinessKey
+from . import jobs, timers
+from .errors import DuplicateBusinessKey, InstanceChanged
 from .users import Actor
 
 log = logging.getLogger("opsqa.scheduler")
@@ -114,35 +114,35 @@ def _record_skipped(engine, schedule, cycle, zone, passed, now, report) -> None:
     log.info("skipped %s periods %s (policy latest)", schedule.process_id, ", ".join(periods))
 
 
-def fire_due_timers(engine, now: datetime, report: TickReport, *, limit: int = 1000) -> None:
-    """Fire the timers due by `now`; only the due instances are loaded (the job index finds them)."""
-    with engine.database.reading() as session:
-        due = session.scalars(
-            select(Job.instance_id).where(Job.kind == "timer", Job.run_after <= now)
-            .order_by(Job.run_after, Job.id).limit(limit)
-        ).all()
-    for instance_id in due:
+def fire_due_timers(engine, now: datetime, report: TickReport, *, limit: int = 1000, worker: str | None = None,
+                    lease: timedelta = jobs.LEASE) -> None:
+    """Claim the timer jobs due by `now` and fire them; only the due instances are loaded (the job
+    index finds them). Several workers may run this at once: each job goes to one of them."""
+    worker = worker or engine.worker
+    for claim in jobs.claim(engine.database, worker, now, limit=limit, lease=lease):
         try:
-            fired = engine.runtime.fire_timers(instance_id, now=now, actor=SCHEDULER)
+            fired = engine.runtime.fire_timers(claim.instance_id, now=now, actor=SCHEDULER, claim=claim)
+        except (jobs.LeaseLost, InstanceChanged) as exc:  # another worker has it: not a failure
+            log.info("timer job %s skipped: %s", claim.key, exc)
+            continue
         except Exception as exc:  # one instance's failure must not stop the others' timers
-            _record_failure(engine, instance_id, exc, now)
-            report.failed.append({"instance": instance_id, "error": str(exc).splitlines()[0]})
-            log.warning("timer of instance %s failed: %s", instance_id, exc)
+            _record_failure(engine, claim, exc, now)
+            report.failed.append({"instance": claim.instance_id, "error": str(exc).splitlines()[0]})
+            log.warning("timer of instance %s failed: %s", claim.instance_id, exc)
             continue
         for item in fired:
-            report.timers.append({"instance": instance_id, **item})
-            log.info("timer %s of instance %s fired (due %s)", item["timer"], instance_id, item["due"])
+            report.timers.append({"instance": claim.instance_id, **item})
+            log.info("timer %s of instance %s fired (due %s)", item["timer"], claim.instance_id, item["due"])
 
 
-def _record_failure(engine, instance_id: int, exc: Exception, now: datetime) -> None:
-    """Back off a failing timer job so the pass does not spin on it; the error is kept on the job."""
+def _record_failure(engine, claim: jobs.Claim, exc: Exception, now: datetime) -> None:
+    """Back off a failing timer job; after jobs.MAX_ATTEMPTS the instance gets an incident."""
+    error = (str(exc).splitlines() or [type(exc).__name__])[0]
     with engine.database.transaction() as session:
-        job = session.scalar(select(Job).where(Job.key == f"timer:{instance_id}"))
-        if job is None:
-            return
-        job.attempts += 1
-        job.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        job.run_after = now + min(timedelta(minutes=2**job.attempts), timedelta(hours=6))
+        exhausted = jobs.failed(session, claim, error, now)
+    if exhausted:
+        engine.runtime.incident(claim.instance_id, f"timer step failed {jobs.MAX_ATTEMPTS} times: {error}", now=now,
+                                actor=SCHEDULER)
 
 
 def next_wake(engine, now: datetime) -> datetime | None:

@@ -1,0 +1,86 @@
+"""Due work claimed under a lease with a fence token, so that several workers share one database.
+
+A worker claims due jobs in one short transaction: each claimed job's fence goes up by one and
+the job is leased to the worker until `now + lease`. It then does each job in a transaction of
+its own that starts by checking the fence (on PostgreSQL with the job row locked, so no other
+worker can claim it while the step is in flight). A worker that died or stalled past its lease
+has lost the job to the next claim; its late step finds a newer fence and is rejected whole.
+
+On PostgreSQL claims use `FOR UPDATE SKIP LOCKED`: workers never wait for each other's rows.
+On SQLite, `BEGIN IMMEDIATE` makes every writer take its turn; the same code is correct there.
+A job that fails is retried with exponential backoff; after `MAX_ATTEMPTS` the instance gets an
+incident, which a person resolves (`opsqa instance retry`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from store import Database, Job
+
+from .errors import OpsqaError
+
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 5
+
+
+class LeaseLost(OpsqaError):
+    """The job was claimed by another worker since this one claimed it."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    job_id: int
+    key: str
+    instance_id: int | None
+    worker: str
+    fence: int
+
+
+def worker_name() -> str:
+    """This process's name in leases: host, process id and a random part (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def claim(database: Database, worker: str, now: datetime, *, kind: str = "timer", limit: int = 100,
+          lease: timedelta = LEASE) -> list[Claim]:
+    """Lease up to `limit` due jobs that nobody holds (or whose lease ran out) to `worker`."""
+    with database.transaction() as session:
+        jobs = session.scalars(
+            select(Job).where(Job.kind == kind, Job.run_after <= now,
+                              or_(Job.lease_until.is_(None), Job.lease_until < now))
+            .order_by(Job.run_after, Job.id).limit(limit).with_for_update(skip_locked=True)
+        ).all()
+        for job in jobs:
+            job.fence += 1
+            job.lease_owner, job.lease_until = worker, now + lease
+        session.flush()
+        return [Claim(job.id, job.key, job.instance_id, worker, job.fence) for job in jobs]
+
+
+def hold(session: Session, claim: Claim) -> None:
+    """First thing in the step's transaction: the lease is still ours, or the step is refused."""
+    job = session.scalar(select(Job).where(Job.id == claim.job_id).with_for_update())
+    if job is None or job.fence != claim.fence or job.lease_owner != claim.worker:
+        holder = "gone" if job is None else f"fence {job.fence}, held by {job.lease_owner or 'nobody'}"
+        raise LeaseLost(f"job {claim.key}: the lease of {claim.worker} (fence {claim.fence}) was lost ({holder})")
+
+
+def failed(session: Session, claim: Claim, error: str, now: datetime) -> bool:
+    """Record a failed attempt and back off (1, 2, 4... minutes, at most 6 hours). Returns True when the
+    job has failed `MAX_ATTEMPTS` times: the caller then gives the instance an incident."""
+    job = session.scalar(select(Job).where(Job.id == claim.job_id).with_for_update())
+    if job is None or job.fence != claim.fence:
+        return False  # someone else has it now: their attempt counts, not ours
+    job.attempts += 1
+    job.last_error = error
+    job.lease_owner, job.lease_until = None, None
+    job.run_after = now + min(timedelta(minutes=2 ** (job.attempts - 1)), timedelta(hours=6))
+    return job.attempts >= MAX_ATTEMPTS
