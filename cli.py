@@ -526,15 +526,46 @@ def scheduler():
 
 @scheduler.command("run")
 @click.option("--interval", type=float, default=30.0, show_default=True, help="Seconds between passes.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes sharing the due work (each job goes to one of them).")
 @pass_state
-def scheduler_run(state: State, interval: float):
-    """Run the scheduler until SIGINT/SIGTERM: fires schedules and timers as they fall due.
+def scheduler_run(state: State, interval: float, workers: int):
+    """Run the scheduler until SIGINT/SIGTERM: fires schedules and timers as they fall due. Several
+    workers, here or on other machines against the same PostgreSQL database, share the work; due times
+    and leases follow the database's clock.
 
-    Example: opsqa scheduler run --interval 10
+    Example: opsqa scheduler run --interval 10 --workers 4
     """
-    from engine.daemon import run_daemon
+    import functools
 
-    run_daemon(state.engine, interval=interval)
+    from engine.daemon import run_daemon, run_workers
+
+    if workers == 1:
+        engine = state.engine
+        _use_database_clock(engine)
+        run_daemon(engine, interval=interval)
+        return
+    code = run_workers(functools.partial(_worker_engine, state.db), workers=workers, interval=interval)
+    if code:
+        raise SystemExit(code)
+
+
+def _use_database_clock(engine) -> None:
+    from engine.clock import DatabaseClock, SystemClock
+
+    if isinstance(engine.clock, SystemClock):
+        engine.clock = DatabaseClock(engine.database)
+
+
+def _worker_engine(db: str | None):
+    """A worker process's engine (top level, so that a spawned process can be handed it)."""
+    from engine import Engine
+    from handlers import registry
+    from store import open_database
+
+    engine = Engine(open_database(db), handlers=registry)
+    _use_database_clock(engine)
+    return engine
 
 
 @cli.command()

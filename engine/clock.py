@@ -40,3 +40,20 @@ class SimulatedClock:
             raise ValueError("a simulated clock does not move backwards")
         self._now = when
         return self._now
+
+
+class DatabaseClock:
+    """The database server's clock: workers on several machines agree on due times and leases.
+    On SQLite (one machine) it is the system clock."""
+
+    def __init__(self, database):
+        self._database = database
+        self._postgres = database.engine.dialect.name == "postgresql"
+
+    def now(self) -> datetime:
+        if not self._postgres:
+            return datetime.now(UTC)
+        from sqlalchemy import text
+
+        with self._database.engine.connect() as connection:
+            return connection.execute(text("SELECT clock_timestamp()")).scalar_one().astimezone(UTC)

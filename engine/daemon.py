@@ -17,6 +17,38 @@ from . import scheduler
 log = logging.getLogger("opsqa.scheduler")
 
 
+def run_workers(make_engine, *, workers: int, interval: float) -> int:
+    """`--workers N`: N worker processes, each a daemon with its own connection and lease name; a
+    SIGINT or SIGTERM is passed on to them, and this process waits for them to stop."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    children = [context.Process(target=_worker, args=(make_engine, interval), name=f"opsqa-worker-{n}")
+                for n in range(workers)]
+    for child in children:
+        child.start()
+
+    def stop(signum, _frame) -> None:
+        for child in children:
+            if child.is_alive():
+                child.terminate()  # SIGTERM: each finishes its pass in flight
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for child in children:
+        child.join()
+    return max((child.exitcode or 0) for child in children)
+
+
+def _worker(make_engine, interval: float) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent passes a Ctrl-C on as SIGTERM
+    engine = make_engine()
+    try:
+        run_daemon(engine, interval=interval)
+    finally:
+        engine.database.dispose()
+
+
 def run_daemon(engine, *, interval: float = 30.0) -> None:
     from apscheduler.schedulers.blocking import BlockingScheduler
     from apscheduler.triggers.interval import IntervalTrigger
@@ -45,6 +77,7 @@ def run_daemon(engine, *, interval: float = 30.0) -> None:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     runner.add_job(run_pass, IntervalTrigger(seconds=interval), id="tick", next_run_time=engine.clock.now())
-    log.info("scheduler started on %s (a pass every %ss)", engine.database.url.split("@")[-1], interval)
+    log.info("scheduler %s started on %s (a pass every %ss)", engine.worker, engine.database.url.split("@")[-1],
+             interval)
     runner.start()
     log.info("scheduler stopped")

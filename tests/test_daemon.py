@@ -39,7 +39,7 @@ class Log:
         raise AssertionError(f"no {needle!r} in the daemon's log: {''.join(self.seen)}")
 
 
-def test_daemon_fires_due_timers_and_stops_on_sigterm(run, tmp_path):
+def _waiting(run, tmp_path, instances: int = 1) -> str:
     login = pwd.getpwuid(os.getuid()).pw_name
     body = ('<bpmn:startEvent id="start" /><bpmn:intermediateCatchEvent id="wait" name="等待">'
             '<bpmn:timerEventDefinition id="wait_def"><bpmn:timeDuration>PT1S</bpmn:timeDuration>'
@@ -47,9 +47,14 @@ def test_daemon_fires_due_timers_and_stops_on_sigterm(run, tmp_path):
             + flow("f1", "start", "wait") + flow("f2", "wait", "end"))
     path = tmp_path / "waiting.bpmn"
     path.write_text(process("waiting", body, {"ops": ["start", "wait", "end"]}), encoding="utf-8")
-    for args in (("init",), ("deploy", str(path)), ("start", "waiting")):
+    for args in (("init",), ("deploy", str(path)), *[("start", "waiting")] * instances):
         assert run(*args, login=login).exit_code == 0
     assert run.json("instances", login=login)[0]["status"] == "running"
+    return login
+
+
+def test_daemon_fires_due_timers_and_stops_on_sigterm(run, tmp_path):
+    login = _waiting(run, tmp_path)
 
     daemon = subprocess.Popen([sys.executable, "-c", "import cli; cli.main()", "--db", str(run.db_path),
                                "scheduler", "run", "--interval", "0.5"], stderr=subprocess.PIPE)
@@ -64,6 +69,30 @@ def test_daemon_fires_due_timers_and_stops_on_sigterm(run, tmp_path):
             daemon.kill()
             daemon.wait()
         daemon.stderr.close()
-    assert any("scheduler started" in line for line in log.seen)
+    assert any("started on" in line for line in log.seen)
     assert any("received SIGTERM" in line for line in log.seen)
     assert run.json("instances", login=login)[0]["status"] == "completed"
+
+
+def test_several_workers_share_the_timers_and_stop_together(run, tmp_path):
+    login = _waiting(run, tmp_path, instances=12)
+    daemon = subprocess.Popen([sys.executable, "-c", "import cli; cli.main()", "--db", str(run.db_path),
+                               "scheduler", "run", "--interval", "0.2", "--workers", "2"], stderr=subprocess.PIPE)
+    log = Log(daemon.stderr)
+    try:
+        log.until("started on")  # the first worker is up
+        log.until("started on")  # the second
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(
+                i["status"] != "completed" for i in run.json("instances", login=login)):
+            time.sleep(0.2)  # waiting for the workers, not for the logic: the timers are already due
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=30) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+        daemon.stderr.close()
+    assert {i["status"] for i in run.json("instances", login=login)} == {"completed"}
+    fired = [e for e in run.json("history", login=login) if e["kind"] == "timer.fired"]
+    assert sorted(e["instance"] for e in fired) == list(range(1, 13))  # each once
