@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from store import Database, Job
+from store import Database, Job, failpoints
 
 from .errors import OpsqaError
 
@@ -62,7 +62,9 @@ def claim(database: Database, worker: str, now: datetime, *, kind: str = "timer"
             job.fence += 1
             job.lease_owner, job.lease_until = worker, now + lease
         session.flush()
-        return [Claim(job.id, job.key, job.instance_id, worker, job.fence) for job in jobs]
+        claims = [Claim(job.id, job.key, job.instance_id, worker, job.fence) for job in jobs]
+    failpoints.point("claim.after")
+    return claims
 
 
 def hold(session: Session, claim: Claim) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from store import Database, Definition, Instance, Job, Task, append_event
+from store import Database, Definition, Instance, Job, Task, append_event, failpoints
 
 from . import expressions, forms, jobs, timers
 from .clock import Clock, SystemClock
@@ -410,7 +410,9 @@ class Runtime:
             if handler is None:
                 raise LookupError(f"no handler is registered for topic {topic!r}")
             with session.begin_nested():
+                failpoints.point("handler.before")
                 result = handler(context) or {}
+                failpoints.point("handler.after")
         except Exception as exc:  # a handler's failure becomes an incident, never a lost step
             row.status, row.incident_task = "error", bpmn_id
             row.incident = f"{bpmn_id} ({topic}): {type(exc).__name__}: {_first_line(exc)}"

@@ -1,5 +1,6 @@
 """Persistence: tables, sessions, the history chain. Imports nothing else of opsqa."""
 
+from . import failpoints
 from .db import (
     SCHEMA_REVISION,
     Database,
@@ -47,6 +48,7 @@ from .models import (
 )
 
 __all__ = [
+    "failpoints",
     "Audit",
     "Auditor",
     "ChainReport",

@@ -19,6 +19,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
+from . import failpoints
+
 # The Alembic revision this code expects. tests/test_store.py checks it is the migration head.
 SCHEMA_REVISION = "0009"
 DEFAULT_PATH = "opsqa.db"
@@ -88,8 +90,11 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session inside one write transaction: committed on success, rolled back on error."""
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        with Session(self.engine, expire_on_commit=False) as session:
+            with session.begin():
+                yield session
+                failpoints.point("commit.before")
+            failpoints.point("commit.after")
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
