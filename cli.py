@@ -161,13 +161,16 @@ def users():
 @click.option("--role", "roles", multiple=True, required=True, help="A role code; repeat for several.")
 @click.option("--name", "display_name", help="The person's name as shown.")
 @click.option("--department", help="The department the person belongs to (a role code: qmd, ops, ...).")
+@click.option("--email", help="Where notifications go (new tasks, reminders, escalations).")
 @pass_state
-def users_add(state: State, name: str, roles: tuple[str, ...], display_name: str | None, department: str | None):
+def users_add(state: State, name: str, roles: tuple[str, ...], display_name: str | None, department: str | None,
+              email: str | None):
     """Add a user, or roles to an existing user (admins only).
 
     Example: opsqa users add zhangsan --role qmd --name 张三 --department qmd
     """
-    state.engine.add_user(name, list(roles), display_name=display_name, department=department, actor=state.actor())
+    state.engine.add_user(name, list(roles), display_name=display_name, department=department, email=email,
+                          actor=state.actor())
     click.echo(f"user {name} holds {', '.join(roles)}", err=True)
 
 

@@ -75,11 +75,11 @@ class Engine:
             return users_module.resolve_actor(session, login, as_name)
 
     def add_user(self, name: str, roles: list[str], *, display_name: str | None = None,
-                 department: str | None = None, actor: Actor | None = None) -> None:
+                 department: str | None = None, email: str | None = None, actor: Actor | None = None) -> None:
         """Add a user (or roles to one). `actor` None only while bootstrapping the first admin."""
         with self.database.transaction() as session:
             users_module.add_user(session, name, roles, display_name=display_name, department=department,
-                                  now=self.clock.now(), actor=actor)
+                                  email=email, now=self.clock.now(), actor=actor)
 
     def users(self) -> list[dict]:
         with self.database.reading() as session:

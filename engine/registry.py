@@ -26,6 +26,8 @@ class HandlerContext:
     # Starts another process's instance in this step's transaction (work that outlives its caller,
     # such as a finding's follow-up, is its own instance): (process, business key, variables) -> id.
     start_instance: Callable[[str, str, dict[str, Any]], int] | None = None
+    # Queues an e-mail to a user (delivered by a worker, at least once): (user, subject, body) -> queued?
+    notify: Callable[[str, str, str], bool] | None = None
 
 
 Handler = Callable[[HandlerContext], "dict[str, Any] | None"]

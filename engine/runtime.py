@@ -25,7 +25,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from store import Database, Definition, Instance, Job, Task, append_event, failpoints
 
-from . import expressions, forms, jobs, timers
+from . import expressions, forms, jobs, outbox, timers
 from .clock import Clock, SystemClock
 from .errors import (
     DuplicateBusinessKey,
@@ -377,10 +377,14 @@ class Runtime:
             return self.start_in(session, process_id, now=now, actor=actor, business_key=business_key,
                                  variables=initial, payload={"started_by_instance": row.id})
 
+        def notify(to: str, subject: str, body: str) -> bool:
+            key = f"{row.id}:{spiff_task.task_spec.bpmn_id}:{spiff_task.id}"
+            return outbox.notify(session, key=key, to=to, subject=subject, body=body, now=now)
+
         return HandlerContext(
             session=session, now=now, actor=actor.name, instance_id=row.id, business_key=row.business_key,
             process_id=row.process_id, task=spiff_task.task_spec.bpmn_id, variables=variables,
-            start_instance=start_instance,
+            start_instance=start_instance, notify=notify,
         )
 
     def _run_check(self, session: Session, loaded: _Loaded, spiff_task, typed: dict, now: datetime,
@@ -484,6 +488,18 @@ class Runtime:
             ))
             self._event(session, now, actor, "task.ready", row.id, task_id,
                         {"task": bpmn_id, "role": spec.get("role"), "assignee": assignee})
+            self._notify_ready(session, row, task_id, spec, assignee, self._role(loaded, spiff_task, spec), now)
+
+    def _notify_ready(self, session: Session, row: Instance, task_id: str, spec: dict, assignee: str | None,
+                      role: str | None, now: datetime) -> None:
+        """Tell whoever may do a new task (its assignee, else its role's members) by e-mail, via the outbox."""
+        recipients = [assignee] if assignee else outbox.role_members(session, role) if role else []
+        name = spec.get("name") or spec.get("bpmn_id")
+        where = f"{row.process_id} #{row.id}" + (f" {row.business_key}" if row.business_key else "")
+        for user in recipients:
+            outbox.notify(session, key=f"task.ready:{task_id}", to=user, now=now,
+                          subject=f"[opsqa] 待办：{name}（{where}）",
+                          body=f"新的待办任务：{name}\n流程实例：{where}\n查看：opsqa task show {task_id[:8]}\n")
 
     def _role(self, loaded: _Loaded, spiff_task, spec: dict) -> str | None:
         """The task's lane; a task of a called process without lanes takes the calling activity's lane."""

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from store import Job, Schedule, ScheduleFire, append_event
 
-from . import jobs, timers
+from . import jobs, outbox, timers
 from .errors import DuplicateBusinessKey, InstanceChanged
 from .users import Actor
 
@@ -36,10 +36,12 @@ class TickReport:
     skipped: list[dict] = field(default_factory=list)  # periods a `latest` policy passed over
     timers: list[dict] = field(default_factory=list)  # timers fired: instance, timer, ...
     failed: list[dict] = field(default_factory=list)  # instances whose timer step failed
+    sent: int = 0  # notifications delivered
+    unsent: list[dict] = field(default_factory=list)  # notifications that failed (retried later)
 
     @property
     def quiet(self) -> bool:
-        return not (self.started or self.skipped or self.timers or self.failed)
+        return not (self.started or self.skipped or self.timers or self.failed or self.sent or self.unsent)
 
 
 def tick(engine, now: datetime, *, limit: int = 1000) -> TickReport:
@@ -47,6 +49,7 @@ def tick(engine, now: datetime, *, limit: int = 1000) -> TickReport:
     report = TickReport(now)
     fire_schedules(engine, now, report)
     fire_due_timers(engine, now, report, limit=limit)
+    report.sent, report.unsent = outbox.deliver(engine, now, worker=engine.worker)
     return report
 
 

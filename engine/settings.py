@@ -54,6 +54,9 @@ SETTINGS: dict[str, tuple[str, str, Callable[[str], str]]] = {
     "complaint_ack_hours": ("24", "a complaint is to be acknowledged (assessed) within this many hours", _hours),
     "complaint_resolve_working_days": ("3", "a general complaint is resolved within this many working days, "
                                        "else escalated to the operations general manager", _days),
+    "smtp_host": ("", "the SMTP server notifications go through (empty: they wait in the outbox)", str.strip),
+    "smtp_port": ("25", "the SMTP server's port", _whole("port number", 65535)),
+    "smtp_from": ("opsqa@localhost", "the sender of notifications", str.strip),
     "report_remind_days": ("2", "a project manager is reminded this many days before an O&M report is due", _days),
 }
 

@@ -15,6 +15,7 @@ from .errors import NotPermitted, OpsqaError, UnknownUser
 
 ADMIN = "admin"
 _NAME = re.compile(r"^[\w.@-]{1,200}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ def add_user(
     now: datetime,
     actor: Actor | None,
     department: str | None = None,
+    email: str | None = None,
 ) -> None:
     """Create a user, or add roles (and set the name or department) of an existing one."""
     if not _NAME.match(name):
@@ -78,12 +80,15 @@ def add_user(
     created = user is None
     if department is not None and not _NAME.match(department):
         raise OpsqaError(f"department {department!r} may hold letters, digits and . _ @ - only")
+    if email is not None and not _EMAIL.match(email):
+        raise OpsqaError(f"e-mail address {email!r} is not like name@example.com")
     if created:
-        session.add(User(name=name, display_name=display_name, department=department, created_at=now))
+        session.add(User(name=name, display_name=display_name, department=department, email=email, created_at=now))
         session.flush()
     else:
         user.display_name = display_name or user.display_name
         user.department = department or user.department
+        user.email = email or user.email
     existing = roles_of(session, name) or frozenset()
     added = [role for role in dict.fromkeys(roles) if role not in existing]
     for role in added:
@@ -94,7 +99,8 @@ def add_user(
         kind="user.added" if created else "user.roles_added",
         actor=actor.name if actor else name,
         real_actor=actor.real if actor else None,
-        payload={"user": name, "roles": added, "display_name": display_name, "department": department},
+        payload={"user": name, "roles": added, "display_name": display_name, "department": department,
+                 "email": email},
     )
 
 
@@ -104,7 +110,7 @@ def list_users(session: Session) -> list[dict]:
     for user_name, role in session.execute(select(UserRole.user_name, UserRole.role).order_by(UserRole.role)):
         roles.setdefault(user_name, []).append(role)
     return [
-        {"name": user.name, "display_name": user.display_name, "department": user.department,
+        {"name": user.name, "display_name": user.display_name, "department": user.department, "email": user.email,
          "roles": roles.get(user.name, [])}
         for user in users
     ]

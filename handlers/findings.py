@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from engine import Actor, HandlerContext, OpsqaError
 from engine import settings as settings_module
+from engine.outbox import role_members
 from store import Evidence, Finding, User, append_event
 
 from . import handler, registry
@@ -137,12 +138,21 @@ def evidence_submitted(context: HandlerContext) -> dict:
     return _move(context, _finding(context), "pending_verification")
 
 
+NOTICES = {"finding.reminded": "即将到期", "finding.overdue": "已超期", "finding.escalated": "超期升级督办"}
+
+
 def _notice(context: HandlerContext, kind: str, to: str) -> Finding:
-    """Record that the owner (`to="owner"`) or a role was told; delivery comes with the outbox."""
+    """Tell the owner (`to="owner"`) or a role's members, by e-mail through the outbox, and record it."""
     finding = _finding(context)
     append_event(context.session, at=context.now, kind=kind, actor=context.actor, instance_id=context.instance_id,
                  payload={"finding": finding.code, "due": finding.due_date.isoformat(),
                           "to": finding.owner if to == "owner" else to})
+    if context.notify is not None:
+        users = [finding.owner] if to == "owner" else role_members(context.session, to)
+        for user in users:
+            context.notify(user, f"[opsqa] 不符合项{finding.code}{NOTICES[kind]}（期限 {finding.due_date}）",
+                           f"{finding.code}：{finding.description}\n责任人：{finding.owner}\n完成期限：{finding.due_date}\n"
+                           f"查看：opsqa finding show {finding.code}\n")
     return finding
 
 

@@ -151,6 +151,7 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     display_name: Mapped[str | None] = mapped_column(String(200))
     department: Mapped[str | None] = mapped_column(String(100))  # a role code: qmd, ops, ... (audit independence)
+    email: Mapped[str | None] = mapped_column(String(320))  # where notifications go (none: not notified)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -162,7 +163,8 @@ class UserRole(Base):
 
 
 class Job(Base):
-    """Due work: today the timers of waiting instances (one job per instance), claimed under a lease."""
+    """Due work claimed under a lease: the timers of waiting instances (one job per instance), and the
+    outbox of messages leaving the system (kind 'email', key = the idempotency key)."""
 
     __tablename__ = "job"
 
@@ -175,6 +177,7 @@ class Job(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     fence: Mapped[int] = mapped_column(Integer, default=0)
+    payload: Mapped[str | None] = mapped_column(Text)  # JSON: what an outbox job delivers (kind 'email')
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -1,0 +1,105 @@
+"""Messages leaving the system: written in the step's transaction, delivered later by a worker.
+
+A notification is an outbox job (kind `email`) committed with the change it tells of, so a rolled-back
+step sends nothing. A worker claims it under a lease (engine/jobs.py), sends it over SMTP, then deletes
+it and records `notification.sent` in the history. A worker that dies after sending and before that
+commit leaves the job to be sent again: delivery is at least once, and every copy carries the same
+Message-ID (made from the job's idempotency key), by which a receiver drops the second.
+
+SMTP is set with `opsqa settings smtp_host HOST` (and smtp_port, smtp_from); with no host, messages
+wait in the outbox. Users without an e-mail address are not notified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import smtplib
+from datetime import datetime
+from email.message import EmailMessage
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from store import Job, User, UserRole, append_event, failpoints
+
+from . import jobs, settings
+
+log = logging.getLogger("opsqa.outbox")
+
+
+def message_id(key: str) -> str:
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@opsqa>"
+
+
+def notify(session: Session, *, key: str, to: str, subject: str, body: str, now: datetime) -> bool:
+    """Queue an e-mail to user `to`, once per (key, user). Returns False when `to` has no address."""
+    user = session.get(User, to)
+    if user is None or not user.email:
+        return False
+    full_key = f"email:{key}:{to}"
+    if session.scalar(select(Job.id).where(Job.key == full_key)) is not None:
+        return True
+    session.add(Job(key=full_key, kind="email", instance_id=None, run_after=now, attempts=0, fence=0, created_at=now,
+                    payload=json.dumps({"to": user.email, "user": to, "subject": subject, "body": body},
+                                       ensure_ascii=False)))
+    return True
+
+
+def role_members(session: Session, role: str) -> list[str]:
+    return sorted(session.scalars(select(UserRole.user_name).where(UserRole.role == role)))
+
+
+def deliver(engine, now: datetime, *, worker: str, limit: int = 100) -> tuple[int, list[dict]]:
+    """Send what the outbox holds (when SMTP is set up); returns (sent, failures)."""
+    with engine.database.reading() as session:
+        host = settings.get(session, "smtp_host")
+        port, sender = int(settings.get(session, "smtp_port")), settings.get(session, "smtp_from")
+    if not host:
+        return 0, []
+    sent, failures = 0, []
+    claims = jobs.claim(engine.database, worker, now, kind="email", limit=limit)
+    if not claims:
+        return 0, []
+    try:
+        connection = smtplib.SMTP(host, port, timeout=30)
+    except OSError as exc:
+        for claim in claims:
+            _failed(engine, claim, f"cannot reach {host}:{port}: {exc}", now)
+        return 0, [{"key": c.key, "error": f"cannot reach {host}:{port}: {exc}"} for c in claims]
+    with connection:
+        for claim in claims:
+            with engine.database.reading() as session:
+                job = session.get(Job, claim.job_id)
+                payload = json.loads(job.payload) if job is not None and job.payload else None
+            if payload is None:
+                continue
+            message = EmailMessage()
+            message["From"], message["To"], message["Subject"] = sender, payload["to"], payload["subject"]
+            message["Message-ID"] = message_id(claim.key)
+            message.set_content(payload["body"])
+            try:
+                connection.send_message(message)
+            except smtplib.SMTPException as exc:
+                _failed(engine, claim, f"{type(exc).__name__}: {exc}", now)
+                failures.append({"key": claim.key, "error": str(exc)})
+                continue
+            failpoints.point("email.sent")
+            try:
+                with engine.database.transaction() as session:
+                    jobs.hold(session, claim)
+                    session.delete(session.get(Job, claim.job_id))
+                    append_event(session, at=now, kind="notification.sent", actor="scheduler",
+                                 payload={"key": claim.key, "to": payload["user"], "subject": payload["subject"],
+                                          "message_id": message_id(claim.key)})
+            except jobs.LeaseLost:
+                log.info("e-mail %s: sent, but its lease was lost meanwhile; it may be sent again", claim.key)
+                continue
+            sent += 1
+    return sent, failures
+
+
+def _failed(engine, claim: jobs.Claim, error: str, now: datetime) -> None:
+    with engine.database.transaction() as session:
+        jobs.failed(session, claim, error, now)  # backs off; an e-mail never becomes an instance incident

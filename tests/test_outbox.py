@@ -1,0 +1,115 @@
+"""Notifications leave through the outbox, at least once and deduplicated by their key, to a real SMTP
+server on loopback (aiosmtpd)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import socket
+import subprocess
+import sys
+from datetime import datetime, timedelta
+
+import pytest
+from aiosmtpd.controller import Controller
+from helpers import ADMIN, PLAN_VALUES, ROOT, make_engine, ready_task
+from sqlalchemy import select
+
+from engine import SimulatedClock
+from engine.outbox import message_id
+from store import Job
+
+START = datetime.fromisoformat("2027-01-04T09:00:00+08:00")
+
+
+class Inbox:
+    def __init__(self):
+        self.messages: list[email.message.Message] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    inbox.port = port
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def mailed(engine, db_path, smtp):
+    org = make_engine(db_path, SimulatedClock(START))
+    admin = org.actor(ADMIN)
+    org.add_user("qmd1", ["qmd"], email="zhangsan@example.com", actor=admin)
+    org.add_user("qmd2", ["qmd"], actor=admin)  # no address: not notified
+    org.add_user("gm1", ["gm"], email="lisi@example.com", actor=admin)
+    for key, value in (("smtp_host", "127.0.0.1"), ("smtp_port", str(smtp.port)), ("smtp_from", "opsqa@example.com")):
+        org.change_setting(key, value, actor=admin)
+    org.deploy(["processes/quality_plan.bpmn"], actor=admin)
+    return org
+
+
+def outbox(engine) -> list[Job]:
+    with engine.database.reading() as session:
+        return session.scalars(select(Job).where(Job.kind == "email").order_by(Job.key)).all()
+
+
+def test_a_new_task_is_mailed_once_and_a_refused_step_mails_nothing(mailed, smtp):
+    instance = mailed.start("quality_plan", actor=mailed.actor(ADMIN), business_key="2027")
+    draft = ready_task(mailed, instance, "draft_plan")
+    assert [job.key for job in outbox(mailed)] == [f"email:task.ready:{draft['id']}:qmd1"]
+    report = mailed.tick()
+    assert (report.sent, report.unsent) == (1, [])
+    [message] = smtp.messages
+    assert message["To"] == "zhangsan@example.com" and message["From"] == "opsqa@example.com"
+    assert message["Subject"] == "[opsqa] 待办：编制组织级质量管理计划（quality_plan #1 2027）"
+    assert message["Message-ID"] == message_id(f"email:task.ready:{draft['id']}:qmd1")
+    assert outbox(mailed) == [] and mailed.tick().sent == 0 and len(smtp.messages) == 1
+
+    with pytest.raises(Exception, match="objectives"):
+        mailed.complete(draft["id"], {**PLAN_VALUES, "objectives": ""}, actor=mailed.actor("qmd1"))
+    assert outbox(mailed) == []  # the refused step queued nothing
+    mailed.complete(draft["id"], PLAN_VALUES, actor=mailed.actor("qmd1"))
+    assert mailed.tick().sent == 1 and smtp.messages[-1]["To"] == "lisi@example.com"
+    sent = [e["payload"] for e in mailed.history() if e["kind"] == "notification.sent"]
+    assert [(p["to"], p["message_id"]) for p in sent] == [
+        ("qmd1", message["Message-ID"]), ("gm1", smtp.messages[-1]["Message-ID"])]
+
+
+def test_a_worker_dying_after_sending_sends_again_with_the_same_message_id(mailed, smtp, db_path):
+    mailed.start("quality_plan", actor=mailed.actor(ADMIN), business_key="2027")
+
+    def tick(now: datetime, crash: str | None = None) -> int:
+        env = {k: v for k, v in os.environ.items() if k != "OPSQA_CRASH"} | ({"OPSQA_CRASH": crash} if crash else {})
+        return subprocess.run([sys.executable, "-c", "import cli; cli.main()", "--db", str(db_path), "tick", "--now",
+                               now.isoformat()], cwd=ROOT, env=env, capture_output=True, timeout=120).returncode
+
+    assert tick(START, crash="email.sent:1") == 137  # sent, then killed before recording it
+    assert len(smtp.messages) == 1 and len(outbox(mailed)) == 1
+    assert tick(START + timedelta(minutes=2)) == 0  # the dead worker's lease still holds
+    assert len(smtp.messages) == 1
+    assert tick(START + timedelta(minutes=6)) == 0
+    assert len(smtp.messages) == 2 and outbox(mailed) == []
+    assert len({m["Message-ID"] for m in smtp.messages}) == 1  # the receiver can drop the copy
+    assert sum(e["kind"] == "notification.sent" for e in mailed.history()) == 1
+
+
+def test_an_unreachable_server_backs_off_and_keeps_the_message(mailed, smtp):
+    mailed.change_setting("smtp_port", "1", actor=mailed.actor(ADMIN))  # nothing listens there
+    mailed.start("quality_plan", actor=mailed.actor(ADMIN), business_key="2027")
+    report = mailed.tick()
+    assert report.sent == 0 and "cannot reach 127.0.0.1:1" in report.unsent[0]["error"]
+    [job] = outbox(mailed)
+    assert (job.attempts, job.lease_owner) == (1, None) and job.run_after > mailed.clock.now()
+    mailed.change_setting("smtp_port", str(smtp.port), actor=mailed.actor(ADMIN))
+    mailed.clock.advance(timedelta(minutes=1))
+    assert mailed.tick().sent == 1 and len(smtp.messages) == 1
