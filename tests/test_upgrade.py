@@ -3,16 +3,29 @@ the head keeps its records, and its running instances go on where they stood."""
 
 from __future__ import annotations
 
+import pytest
 from alembic import command
 from helpers import ADMIN, PLAN_VALUES, make_engine, ready_task
 
-from store import SCHEMA_REVISION, open_database, upgrade_database
+from store import SCHEMA_REVISION, create_database, open_database, upgrade_database
 from store.db import current_revision
 from store.migrate import _config
 
+pytest_plugins = ["postgres"]
 
-def test_upgrade_from_the_first_revision_keeps_running_instances(engine, db_path, clock):
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_path(request, tmp_path):
+    return tmp_path / "opsqa.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+
+
+def test_upgrade_from_the_first_revision_keeps_running_instances(db_path, clock):
+    create_database(str(db_path)).dispose()
+    engine = make_engine(db_path, clock)
+    engine.add_user(ADMIN, ["admin"])
     admin = engine.actor(ADMIN)
+    engine.add_user("qmd1", ["qmd"], actor=admin)
+    engine.add_user("gm1", ["gm"], actor=admin)
     engine.deploy(["processes/quality_plan.bpmn"], actor=admin)
     waiting = engine.start("quality_plan", actor=admin, business_key="2027")
     halfway = engine.start("quality_plan", actor=admin, business_key="2028")
