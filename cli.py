@@ -83,6 +83,17 @@ def _os_login() -> str:
 
 
 pass_state = click.make_pass_decorator(State)
+class FilePath(click.Path):
+    """click.Path, refusing a name with a NUL in it (click would let os.stat raise)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and "\x00" in value:
+            self.fail(f"{value!r} is not a file name (it holds a NUL character)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+ID = click.IntRange(1, 2**63 - 1)  # a record's number, as the database can hold it
+YEAR = click.IntRange(1900, 9999)
 
 
 def json_option(function):
@@ -281,7 +292,7 @@ def instance():
 
 
 @instance.command("show")
-@click.argument("instance_id", type=int)
+@click.argument("instance_id", type=ID)
 @json_option
 @pass_state
 def instance_show(state: State, instance_id: int, as_json: bool):
@@ -293,7 +304,7 @@ def instance_show(state: State, instance_id: int, as_json: bool):
 
 
 @instance.command("retry")
-@click.argument("instance_id", type=int)
+@click.argument("instance_id", type=ID)
 @pass_state
 def instance_retry(state: State, instance_id: int):
     """Re-run the service task whose handler failed.
@@ -305,7 +316,7 @@ def instance_retry(state: State, instance_id: int):
 
 
 @instance.command("cancel")
-@click.argument("instance_id", type=int)
+@click.argument("instance_id", type=ID)
 @click.option("--reason", help="Why (kept in the history).")
 @pass_state
 def instance_cancel(state: State, instance_id: int, reason: str | None):
@@ -344,7 +355,7 @@ def _show_instance(state: State, instance_id: int, as_json: bool) -> None:
 @cli.command()
 @click.option("--role", help="Only tasks of this role (lane id).")
 @click.option("--mine", is_flag=True, help="Only tasks assigned to or claimed by you.")
-@click.option("--instance", "instance_id", type=int, help="Only tasks of this instance.")
+@click.option("--instance", "instance_id", type=ID, help="Only tasks of this instance.")
 @click.option("--overdue", is_flag=True, help="Only open tasks past their due date.")
 @click.option("--all", "all_states", is_flag=True, help="Completed and cancelled tasks too.")
 @json_option
@@ -428,7 +439,7 @@ def task_unclaim(state: State, task_id: str):
 @task.command("complete")
 @click.argument("task_id")
 @click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE", help="A form value; repeatable.")
-@click.option("--data", "data_file", type=click.Path(dir_okay=False), help="Form values from a JSON or YAML file.")
+@click.option("--data", "data_file", type=FilePath(dir_okay=False), help="Form values from a JSON or YAML file.")
 @pass_state
 def task_complete(state: State, task_id: str, assignments: tuple[str, ...], data_file: str | None):
     """Complete a task with its form values (asked for on a terminal when missing).
@@ -499,7 +510,8 @@ def tick(state: State, now_text: str | None, as_json: bool):
 
 
 @cli.command()
-@click.option("--next", "count", type=int, default=3, show_default=True, help="How many next fire times.")
+@click.option("--next", "count", type=click.IntRange(1, 100), default=3, show_default=True,
+              help="How many next fire times.")
 @json_option
 @pass_state
 def schedules(state: State, count: int, as_json: bool):
@@ -594,8 +606,8 @@ def settings(state: State, key: str | None, value: str | None, as_json: bool):
 @cli.command()
 @click.option("--from", "start_text", required=True, metavar="DATE", help="Start: a date (local midnight) or time.")
 @click.option("--to", "end_text", required=True, metavar="DATE", help="End: a date (local midnight) or time.")
-@click.option("--scenario", type=click.Path(dir_okay=False), help="How simulated operators answer (YAML).")
-@click.option("--out", type=click.Path(dir_okay=False), help="Keep the simulated database here.")
+@click.option("--scenario", type=FilePath(dir_okay=False), help="How simulated operators answer (YAML).")
+@click.option("--out", type=FilePath(dir_okay=False), help="Keep the simulated database here.")
 @click.option("--processes", "processes_dir", default="processes", show_default=True,
               help="Deployed first when there is no database to copy.")
 @json_option
@@ -757,7 +769,7 @@ def plan():
 
 
 @plan.command("show")
-@click.argument("year", type=int)
+@click.argument("year", type=YEAR)
 @json_option
 @pass_state
 def plan_show(state: State, year: int, as_json: bool):
@@ -837,7 +849,7 @@ def projects_list(state: State, all_projects: bool, as_json: bool):
 
 
 @projects.command("import")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=FilePath(dir_okay=False))
 @pass_state
 def projects_import(state: State, file: str):
     """Add or update projects from a CSV file (code,name,customer,pm,oms[,kind,status,members,...]).
@@ -847,13 +859,9 @@ def projects_import(state: State, file: str):
 
     Example: opsqa projects import projects.csv
     """
-    from engine import OpsqaError
     from handlers.projects import import_projects, parse_csv
 
-    try:
-        text = Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OpsqaError(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from None
+    text = _read_text(file)
     rows = parse_csv(text, file)
     actor = state.actor()
     with state.engine.database.transaction() as session:
@@ -863,7 +871,7 @@ def projects_import(state: State, file: str):
 
 @projects.command("plan")
 @click.argument("code")
-@click.option("--year", type=int, help="The year the plan covers (default: this year).")
+@click.option("--year", type=YEAR, help="The year the plan covers (default: this year).")
 @pass_state
 def projects_plan(state: State, code: str, year: int | None):
     """Start a project's quality control for a year (6.1.3): ops sets a)-f), the PM arranges them, and
@@ -885,7 +893,7 @@ def projects_plan(state: State, code: str, year: int | None):
 
 @projects.command("reports")
 @click.option("--project", help="Only this project.")
-@click.option("--year", type=int, help="Only periods of this year.")
+@click.option("--year", type=YEAR, help="Only periods of this year.")
 @json_option
 @pass_state
 def projects_reports(state: State, project: str | None, year: int | None, as_json: bool):
@@ -909,7 +917,7 @@ def projects_reports(state: State, project: str | None, year: int | None, as_jso
 @cli.command()
 @click.option("--open", "open_only", is_flag=True, help="Only findings not yet closed.")
 @click.option("--overdue", is_flag=True, help="Only findings past their due date (not waiting for verification).")
-@click.option("--year", type=int, help="Only findings raised in this year.")
+@click.option("--year", type=YEAR, help="Only findings raised in this year.")
 @click.option("--as-of", "as_of", metavar="TIME", help="Judge overdue as of this time (default: now).")
 @json_option
 @pass_state
@@ -1002,7 +1010,7 @@ def finding_show(state: State, code: str, as_json: bool):
 
 @finding.command("attach")
 @click.argument("code")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=FilePath(dir_okay=False))
 @click.option("--note", help="What the file shows.")
 @pass_state
 def finding_attach(state: State, code: str, file: str, note: str | None):
@@ -1041,8 +1049,8 @@ def finding_extend(state: State, code: str, to, reason: str):
 
 @finding.command("evidence")
 @click.argument("code")
-@click.argument("evidence_id", type=int)
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Where to write the file.")
+@click.argument("evidence_id", type=ID)
+@click.option("--out", type=FilePath(dir_okay=False), required=True, help="Where to write the file.")
 @pass_state
 def finding_evidence(state: State, code: str, evidence_id: int, out: str):
     """Get an evidence file back, checked against its SHA-256.
@@ -1086,8 +1094,8 @@ def _yearly_report(name: str, builder: str, doc: str) -> None:
 
     @report.command(name, help=f"{doc}\n\nThe same records always give the same files.\n\n"
                                f"Example: opsqa report {name} --year 2027")
-    @click.option("--year", type=int, required=True)
-    @click.option("--out", type=click.Path(file_okay=False), help="The reports folder (default: ./reports).")
+    @click.option("--year", type=YEAR, required=True)
+    @click.option("--out", type=FilePath(file_okay=False), help="The reports folder (default: ./reports).")
     @pass_state
     def command(state: State, year: int, out: str | None):
         from handlers import reports
@@ -1118,8 +1126,8 @@ for _name, _builder, _doc in (
 
 @report.command("inspection")
 @click.argument("code", required=False)
-@click.option("--year", type=int, help="Every inspection of this year (instead of CODE).")
-@click.option("--out", type=click.Path(file_okay=False), help="The reports folder (default: ./reports).")
+@click.option("--year", type=YEAR, help="Every inspection of this year (instead of CODE).")
+@click.option("--out", type=FilePath(file_okay=False), help="The reports folder (default: ./reports).")
 @pass_state
 def report_inspection(state: State, code: str | None, year: int | None, out: str | None):
     """An inspection's 运维服务质量检查记录 and 检查报告 (or every inspection of a year).
@@ -1149,7 +1157,7 @@ def cycle():
 
 
 @cycle.command("start")
-@click.option("--year", type=int, required=True)
+@click.option("--year", type=YEAR, required=True)
 @pass_state
 def cycle_start(state: State, year: int):
     """Start a year's annual cycle by hand (the scheduler never starts the same year again).
@@ -1174,7 +1182,7 @@ def survey():
 
 
 @survey.command("start")
-@click.option("--year", type=int, required=True)
+@click.option("--year", type=YEAR, required=True)
 @pass_state
 def survey_start(state: State, year: int):
     """Open a year's survey outside the annual cycle (qmd).
@@ -1192,17 +1200,22 @@ def survey_start(state: State, year: int):
 
 
 def _read_text(file: str) -> str:
+    """A UTF-8 file the user named, or a one-line refusal saying why it cannot be read."""
     from engine import OpsqaError
 
     try:
         return Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OpsqaError(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from None
+    except OSError as exc:
+        raise OpsqaError(f"cannot read {file}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise OpsqaError(f"cannot read {file}: it is not UTF-8 text") from None
+    except ValueError as exc:  # a NUL in the name
+        raise OpsqaError(f"cannot read {file!r}: {exc}") from None
 
 
 @survey.command("invite")
-@click.option("--year", type=int, required=True)
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--year", type=YEAR, required=True)
+@click.argument("file", type=FilePath(dir_okay=False))
 @pass_state
 def survey_invite(state: State, year: int, file: str):
     """Register invitations from CSV (customer,project,channel[,contact]; channel phone|form|visit).
@@ -1219,8 +1232,8 @@ def survey_invite(state: State, year: int, file: str):
 
 
 @survey.command("import")
-@click.option("--year", type=int, required=True)
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--year", type=YEAR, required=True)
+@click.argument("file", type=FilePath(dir_okay=False))
 @pass_state
 def survey_import(state: State, year: int, file: str):
     """Import responses from CSV (customer,project,channel,overall,q_*[,respondent,comments,issues]);
@@ -1237,7 +1250,7 @@ def survey_import(state: State, year: int, file: str):
 
 
 @survey.command("respond")
-@click.option("--year", type=int, required=True)
+@click.option("--year", type=YEAR, required=True)
 @click.option("--customer", required=True)
 @click.option("--project", required=True)
 @click.option("--channel", type=click.Choice(["phone", "form", "visit"]), required=True)
@@ -1277,7 +1290,7 @@ def survey_respond(state: State, year: int, customer: str, project: str, channel
 
 
 @survey.command("show")
-@click.option("--year", type=int, required=True)
+@click.option("--year", type=YEAR, required=True)
 @json_option
 @pass_state
 def survey_show(state: State, year: int, as_json: bool):
@@ -1329,7 +1342,7 @@ def review():
 
 
 @review.command("start")
-@click.option("--year", type=int, required=True)
+@click.option("--year", type=YEAR, required=True)
 @click.option("--date", "review_date", type=click.DateTime(["%Y-%m-%d"]), required=True, help="The meeting day.")
 @click.option("--attendees", required=True, help="Who attends (the heads of the departments concerned).")
 @pass_state
@@ -1349,7 +1362,7 @@ def review_start(state: State, year: int, review_date, attendees: str):
 
 
 @review.command("show")
-@click.option("--year", type=int, required=True)
+@click.option("--year", type=YEAR, required=True)
 @json_option
 @pass_state
 def review_show(state: State, year: int, as_json: bool):
@@ -1377,7 +1390,7 @@ def improvement():
 
 
 @improvement.command("list")
-@click.option("--year", type=int)
+@click.option("--year", type=YEAR)
 @json_option
 @pass_state
 def improvement_list(state: State, year: int | None, as_json: bool):
@@ -1466,7 +1479,7 @@ def indicators_list(state: State, as_json: bool):
 
 
 @indicators.command("import")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=FilePath(dir_okay=False))
 @pass_state
 def indicators_import(state: State, file: str):
     """Record values from a CSV file (indicator,period,value[,project]); all rows or none, a bad row named
@@ -1474,13 +1487,9 @@ def indicators_import(state: State, file: str):
 
     Example: opsqa indicators import kpi-2027-03.csv
     """
-    from engine import OpsqaError
     from handlers.indicators import parse_values, record_values
 
-    try:
-        text = Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OpsqaError(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from None
+    text = _read_text(file)
     rows = parse_values(text, file)
     with state.engine.database.transaction() as session:
         counts = record_values(session, rows, now=state.engine.clock.now(), actor=state.actor())
@@ -1507,7 +1516,7 @@ def indicators_set(state: State, code: str, period: str, value: float, project: 
 
 
 @indicators.command("values")
-@click.option("--year", type=int)
+@click.option("--year", type=YEAR)
 @click.option("--indicator")
 @json_option
 @pass_state
@@ -1525,7 +1534,7 @@ def indicators_values(state: State, year: int | None, indicator: str | None, as_
 
 
 @indicators.command("year")
-@click.argument("year", type=int)
+@click.argument("year", type=YEAR)
 @json_option
 @pass_state
 def indicators_year(state: State, year: int, as_json: bool):
@@ -1577,7 +1586,7 @@ def complaints_add(state: State, project: str, description: str, channel: str, c
 
 
 @complaints.command("list")
-@click.option("--year", type=int, help="Only complaints received in this year.")
+@click.option("--year", type=YEAR, help="Only complaints received in this year.")
 @click.option("--open", "open_only", is_flag=True, help="Only complaints not yet closed.")
 @json_option
 @pass_state
@@ -1648,7 +1657,7 @@ def complaints_close(state: State, code: str, feedback: str, note: str | None):
 
 
 @cli.command()
-@click.option("--year", type=int, help="Only this year's audits.")
+@click.option("--year", type=YEAR, help="Only this year's audits.")
 @json_option
 @pass_state
 def audits(state: State, year: int | None, as_json: bool):
@@ -1675,7 +1684,7 @@ def audit():
 
 
 @audit.command("plan")
-@click.option("--year", type=int, required=True, help="The audit year.")
+@click.option("--year", type=YEAR, required=True, help="The audit year.")
 @click.option("--team", "team_specs", multiple=True, required=True, metavar="AUDITOR=UNIT[,UNIT]",
               help="An auditor and the units (project or department codes) they audit; repeatable.")
 @click.option("--lead", "lead_auditor", required=True, metavar="AUDITOR", help="The lead auditor (on the team).")
@@ -1714,7 +1723,7 @@ def audit_plan(state: State, year: int, team_specs: tuple[str, ...], lead_audito
 @click.option("--result", required=True, type=click.Choice(["conform", "nonconform", "observation", "not_applicable"]))
 @click.option("--evidence", help="What was seen (required for nonconform and observation).")
 @click.option("--na-reason", help="Why the item does not apply (required for not_applicable).")
-@click.option("--attach", "attachments", multiple=True, type=click.Path(dir_okay=False), metavar="FILE",
+@click.option("--attach", "attachments", multiple=True, type=FilePath(dir_okay=False), metavar="FILE",
               help="An evidence file, stored with its SHA-256; repeatable.")
 @pass_state
 def audit_record(state: State, code: str, item: str | None, rest: bool, unit: str, result: str,
@@ -1743,8 +1752,8 @@ def audit_record(state: State, code: str, item: str | None, rest: bool, unit: st
 
 @audit.command("evidence")
 @click.argument("code")
-@click.argument("evidence_id", type=int)
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Where to write the file.")
+@click.argument("evidence_id", type=ID)
+@click.option("--out", type=FilePath(dir_okay=False), required=True, help="Where to write the file.")
 @pass_state
 def audit_evidence(state: State, code: str, evidence_id: int, out: str):
     """Get a checklist row's evidence file back, checked against its SHA-256 (ids: `opsqa report audit`).
@@ -1810,8 +1819,9 @@ def inspection():
 
 
 @inspection.command("start")
-@click.option("--seed", type=int, help="The random draw's seed (recorded; the same seed draws the same projects).")
-@click.option("--size", type=int, default=1, show_default=True, help="How many projects to draw.")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1),
+              help="The random draw's seed (recorded; the same seed draws the same projects).")
+@click.option("--size", type=click.IntRange(1, 1000), default=1, show_default=True, help="How many projects to draw.")
 @click.option("--project", "projects", multiple=True, help="Inspect this project (qmd, when necessary).")
 @click.option("--planned", is_flag=True, help="A spot check from the plan rather than an ad-hoc one.")
 @pass_state
@@ -1916,8 +1926,8 @@ def auditors_list(state: State, as_json: bool):
 
 
 @cli.group(invoke_without_command=True)
-@click.option("--instance", "instance_id", type=int, help="Only this instance's history.")
-@click.option("--limit", type=int, help="Only the newest N events.")
+@click.option("--instance", "instance_id", type=ID, help="Only this instance's history.")
+@click.option("--limit", type=click.IntRange(1, 1_000_000), help="Only the newest N events.")
 @json_option
 @click.pass_context
 def history(ctx: click.Context, instance_id: int | None, limit: int | None, as_json: bool):
@@ -1977,10 +1987,7 @@ def _scalar(text: str) -> Any:
 def _read_data(path: str) -> dict[str, Any]:
     from engine import OpsqaError
 
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise OpsqaError(f"cannot read {path}: {exc.strerror}") from None
+    text = _read_text(path)
     try:
         if path.endswith((".yaml", ".yml")):
             import yaml

@@ -10,7 +10,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+import warnings
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,7 +88,9 @@ class SourceFile:
     extension_ids: dict[str, Any] = field(default_factory=dict)  # form fields and values: the first of each id
 
     def line(self, element_id: str | None) -> int | None:
-        node = (self.ids.get(element_id) or self.extension_ids.get(element_id)) if element_id else None
+        node = self.ids.get(element_id) if element_id else None
+        if node is None and element_id:
+            node = self.extension_ids.get(element_id)
         return node.sourceline if node is not None else None
 
     def fail(self, message: str, element_id: str | None = None, node=None) -> InvalidProcess:
@@ -112,8 +116,8 @@ def read_file(path: str | Path) -> SourceFile:
     display = str(path)
     try:
         content = path.read_bytes()
-    except OSError as exc:
-        raise InvalidProcess(f"cannot read the file: {exc.strerror}", file=display) from None
+    except (OSError, ValueError) as exc:
+        raise InvalidProcess(f"cannot read the file: {getattr(exc, 'strerror', None) or exc}", file=display) from None
     return parse_source(display, content)
 
 
@@ -352,6 +356,19 @@ def check_files(sources: Iterable[SourceFile], topics: set[str],
     return processes
 
 
+def _unreadable(exc: Exception, source: SourceFile) -> InvalidProcess:
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return InvalidProcess(f"SpiffWorkflow cannot read the process ({type(exc).__name__}: {first})", file=source.path)
+
+
+@contextmanager
+def _library_quiet():
+    """SpiffWorkflow's parser warns about lxml usage of its own (FutureWarning): not the modeller's concern."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
+
+
 def build(sources: list[SourceFile], topics: set[str], wanted: set[str] | None = None,
           checks: set[str] = frozenset()) -> list[ProcessBuild]:
     """Check and parse the files; return builds for the wanted processes (default: all)."""
@@ -361,9 +378,12 @@ def build(sources: list[SourceFile], topics: set[str], wanted: set[str] | None =
 
     for source in sources:
         try:
-            parser.add_bpmn_xml(etree.ElementTree(source.root), filename=source.path)
+            with _library_quiet():
+                parser.add_bpmn_xml(etree.ElementTree(source.root), filename=source.path)
         except ValidationException as exc:
             raise _translate(exc, source) from None
+        except Exception as exc:  # the library choked on something our checks let through: still a refusal
+            raise _unreadable(exc, source) from None
     serializer = WorkflowSerializer()
     builds = []
     keys: dict[str, str] = {}
@@ -373,10 +393,13 @@ def build(sources: list[SourceFile], topics: set[str], wanted: set[str] | None =
         if process.get("isExecutable") == "false":
             continue
         try:
-            spec = parser.get_spec(process_id)
-            subprocess_specs = parser.get_subprocess_specs(process_id)
+            with _library_quiet():
+                spec = parser.get_spec(process_id)
+                subprocess_specs = parser.get_subprocess_specs(process_id)
         except ValidationException as exc:
             raise _translate(exc, source) from None
+        except Exception as exc:
+            raise _unreadable(exc, source) from None
         model = {
             "process_id": process_id,
             "name": process.get("name") or process_id,

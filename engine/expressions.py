@@ -62,28 +62,63 @@ def check(expression: str) -> None:
         raise InvalidExpression("the expression is empty")
     if is_iso_timer(body):
         return
+    _shape(body)
     try:
         ast.parse(body, mode="eval")
     except SyntaxError as exc:
-        raise InvalidExpression(f"expression {body!r} does not parse: {exc.msg}") from None
+        raise InvalidExpression(f"expression {body[:80]!r} does not parse: {exc.msg}") from None
+    except (MemoryError, RecursionError, ValueError) as exc:
+        raise InvalidExpression(f"expression {body[:80]!r} does not parse: {type(exc).__name__}") from None
+
+
+MAX_LENGTH = 2000  # characters: a condition or a timer, not a program
+MAX_DEPTH = 40  # nested brackets
+MAX_EXPONENT = 64
+
+
+def _power(base, exponent):
+    """`**` without the giant numbers (10**100000) that would stall a worker."""
+    if isinstance(exponent, (int, float)) and abs(exponent) > MAX_EXPONENT and base not in (0, 1, -1):
+        raise InvalidExpression(f"exponent {exponent} is larger than {MAX_EXPONENT}")
+    return base**exponent
+
+
+def _shape(body: str) -> None:
+    if len(body) > MAX_LENGTH:
+        raise InvalidExpression(f"the expression is {len(body)} characters long; at most {MAX_LENGTH}")
+    depth = deepest = 0
+    for char in _STRING.sub("", body):
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    if deepest > MAX_DEPTH:
+        raise InvalidExpression(f"the expression nests {deepest} brackets deep; at most {MAX_DEPTH}")
 
 
 def evaluate(expression: str, variables: dict[str, Any]) -> Any:
-    """Evaluate over the process variables; a bare ISO 8601 timer value is returned as is."""
+    """Evaluate over the process variables; a bare ISO 8601 timer value is returned as is. Anything that
+    is not a plain expression over the variables — imports, attributes of objects, huge numbers or
+    strings, deep nesting — is refused with InvalidExpression, and nothing of it runs."""
     body = unwrap(expression)
     if is_iso_timer(body):
         return body
+    _shape(body)
     names = dict(_CONSTANTS)
     names.update(variables)
     evaluator = EvalWithCompoundTypes(names=names, functions=_FUNCTIONS)
+    evaluator.operators[ast.Pow] = _power
     try:
         return evaluator.eval(body)
+    except InvalidExpression:
+        raise
     except SimpleEvalError as exc:
-        raise InvalidExpression(f"expression {body!r}: {exc}") from None
+        raise InvalidExpression(f"expression {body[:80]!r}: {exc}") from None
     except SyntaxError as exc:
-        raise InvalidExpression(f"expression {body!r} does not parse: {exc.msg}") from None
-    except (TypeError, ValueError, ZeroDivisionError, KeyError, IndexError) as exc:
-        raise InvalidExpression(f"expression {body!r}: {exc}") from None
+        raise InvalidExpression(f"expression {body[:80]!r} does not parse: {exc.msg}") from None
+    except Exception as exc:  # any failure is the expression's: overflow, memory, a wrong type, a missing key
+        raise InvalidExpression(f"expression {body[:80]!r}: {type(exc).__name__}: {exc}"[:300]) from None
 
 
 def script_engine():

@@ -100,6 +100,8 @@ def coerce(field: dict[str, Any], raw: Any) -> Any:
         raise ValueError(f"expected true or false, got {raw!r}")
     if kind == "enum":
         allowed = [option["id"] for option in field["options"]]
+        if not isinstance(text, str):
+            raise ValueError(f"{raw!r} is not one of {', '.join(allowed)}")
         if text not in allowed:
             names = {option["name"]: option["id"] for option in field["options"]}
             if text in names:

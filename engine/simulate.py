@@ -92,8 +92,8 @@ def load_scenario(path: str | None, models: dict[str, dict]) -> Scenario:
 
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ScenarioError(f"cannot read {path}: {exc.strerror}") from None
+    except (OSError, ValueError) as exc:
+        raise ScenarioError(f"cannot read {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):

@@ -248,8 +248,8 @@ def read_evidence(path: str) -> tuple[str, bytes, str]:
     file = Path(path)
     try:
         content = file.read_bytes()
-    except OSError as exc:
-        raise OpsqaError(f"cannot read {path}: {exc.strerror}") from None
+    except (OSError, ValueError) as exc:
+        raise OpsqaError(f"cannot read {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
     if len(content) > MAX_EVIDENCE_BYTES:
         raise OpsqaError(f"{path} is {len(content)} bytes; evidence files are at most {MAX_EVIDENCE_BYTES}")
     return file.name, content, hashlib.sha256(content).hexdigest()
