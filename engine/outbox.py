@@ -22,7 +22,7 @@ from email.message import EmailMessage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store import Job, User, UserRole, append_event, failpoints
+from store import Job, Task, User, UserRole, append_event, failpoints
 
 from . import jobs, settings
 
@@ -49,6 +49,23 @@ def notify(session: Session, *, key: str, to: str, subject: str, body: str, now:
 
 def role_members(session: Session, role: str) -> list[str]:
     return sorted(session.scalars(select(UserRole.user_name).where(UserRole.role == role)))
+
+
+def queue_overdue_tasks(engine, now: datetime, *, limit: int = 500) -> int:
+    """Once per task: tell whoever may do an open task that it is past its deadline."""
+    with engine.database.transaction() as session:
+        tasks = session.scalars(select(Task).where(Task.state == "ready", Task.due_at <= now,
+                                                   Task.overdue_notified_at.is_(None))
+                                .order_by(Task.due_at).limit(limit).with_for_update(skip_locked=True)).all()
+        for task in tasks:
+            users = [task.assignee] if task.assignee else role_members(session, task.role) if task.role else []
+            for user in users:
+                notify(session, key=f"task.overdue:{task.id}", to=user, now=now,
+                       subject=f"[opsqa] 已超期：{task.name}（期限 {task.due_at:%Y-%m-%d %H:%M} UTC）",
+                       body=f"待办任务已超过期限：{task.name}\n实例 {task.instance_id}\n"
+                            f"查看：opsqa task show {task.id[:8]}\n")
+            task.overdue_notified_at = now
+        return len(tasks)
 
 
 def deliver(engine, now: datetime, *, worker: str, limit: int = 100) -> tuple[int, list[dict]]:

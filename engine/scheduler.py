@@ -36,12 +36,14 @@ class TickReport:
     skipped: list[dict] = field(default_factory=list)  # periods a `latest` policy passed over
     timers: list[dict] = field(default_factory=list)  # timers fired: instance, timer, ...
     failed: list[dict] = field(default_factory=list)  # instances whose timer step failed
+    overdue: int = 0  # open tasks found past their deadline (their people told)
     sent: int = 0  # notifications delivered
     unsent: list[dict] = field(default_factory=list)  # notifications that failed (retried later)
 
     @property
     def quiet(self) -> bool:
-        return not (self.started or self.skipped or self.timers or self.failed or self.sent or self.unsent)
+        return not (self.started or self.skipped or self.timers or self.failed or self.overdue or self.sent
+                    or self.unsent)
 
 
 def tick(engine, now: datetime, *, limit: int = 1000) -> TickReport:
@@ -49,6 +51,7 @@ def tick(engine, now: datetime, *, limit: int = 1000) -> TickReport:
     report = TickReport(now)
     fire_schedules(engine, now, report)
     fire_due_timers(engine, now, report, limit=limit)
+    report.overdue = outbox.queue_overdue_tasks(engine, now)
     report.sent, report.unsent = outbox.deliver(engine, now, worker=engine.worker)
     return report
 

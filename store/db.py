@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from . import failpoints
 
 # The Alembic revision this code expects. tests/test_store.py checks it is the migration head.
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 DEFAULT_PATH = "opsqa.db"
 BUSY_TIMEOUT_MS = 30_000
 

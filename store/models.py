@@ -108,7 +108,8 @@ class Task(Base):
     state: Mapped[str] = mapped_column(String(20))
     assignee: Mapped[str | None] = mapped_column(String(200), index=True)
     claimed_by: Mapped[str | None] = mapped_column(String(200), index=True)
-    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    overdue_notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # its assignee/role told once
     # The process variables as the task became ready (JSON): what the operator decides on,
     # e.g. the general manager's comment on a returned draft.
     variables: Mapped[str] = mapped_column(Text)

@@ -113,3 +113,21 @@ def test_an_unreachable_server_backs_off_and_keeps_the_message(mailed, smtp):
     mailed.change_setting("smtp_port", str(smtp.port), actor=mailed.actor(ADMIN))
     mailed.clock.advance(timedelta(minutes=1))
     assert mailed.tick().sent == 1 and len(smtp.messages) == 1
+
+
+def test_an_overdue_task_is_mailed_once(mailed, smtp, tmp_path):
+    from helpers import linear
+
+    task = ('<bpmn:userTask id="handle" name="处理" camunda:assignee="${who}" camunda:dueDate="${due}" />')
+    (tmp_path / "due.bpmn").write_text(linear("due", ("handle", task), lane="qmd"), encoding="utf-8")
+    mailed.deploy([str(tmp_path / "due.bpmn")], actor=mailed.actor(ADMIN))
+    mailed.start("due", actor=mailed.actor(ADMIN), variables={"who": "qmd1",
+                                                               "due": (START + timedelta(days=1)).isoformat()})
+    assert mailed.tick().sent == 1  # the new task
+    mailed.clock.advance(timedelta(days=1, minutes=1))
+    report = mailed.tick()
+    assert (report.overdue, report.sent) == (1, 1)
+    assert smtp.messages[-1]["Subject"].startswith("[opsqa] 已超期：处理")
+    mailed.clock.advance(timedelta(days=1))
+    report = mailed.tick()
+    assert (report.overdue, report.sent) == (0, 0)
