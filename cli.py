@@ -491,7 +491,8 @@ def tick(state: State, now_text: str | None, as_json: bool):
     report = state.engine.tick()
     if as_json:
         _print_json({"now": report.now, "started": report.started, "skipped": report.skipped,
-                     "timers": report.timers, "failed": report.failed})
+                     "timers": report.timers, "failed": report.failed, "overdue_tasks": report.overdue,
+                     "notifications_sent": report.sent, "notifications_failed": report.unsent})
         return
     for fire in report.started:
         note = " (caught up)" if fire["caught_up"] else ""
@@ -503,6 +504,12 @@ def tick(state: State, now_text: str | None, as_json: bool):
         click.echo(f"timer {timer['timer']} of instance {timer['instance']} fired (due {_cell(timer['due'])})")
     for failure in report.failed:
         click.echo(f"instance {failure['instance']}: timer failed: {failure['error']}", err=True)
+    if report.overdue:
+        click.echo(f"{report.overdue} task(s) newly past their deadline; their people are told")
+    if report.sent:
+        click.echo(f"{report.sent} notification(s) sent")
+    for failure in report.unsent:
+        click.echo(f"notification {failure['key']} not sent: {failure['error']} (retried later)", err=True)
     if report.quiet:
         click.echo("nothing was due", err=True)
     if report.failed:
