@@ -88,3 +88,50 @@ def test_kill_9_at_many_points_loses_and_doubles_nothing(db, tmp_path):
     assert statuses == {"completed": INSTANCES}
     assert len(plans) == INSTANCES and {n for _, n in plans} == {1}  # one record each, none lost
     assert len(fired) == INSTANCES and {n for _, n in fired} == {1}
+
+
+def test_sigkill_of_a_running_scheduler_then_a_restart(tmp_path):
+    """A real kill -9 from outside, wherever the daemon happens to be; a restart after its lease ran out
+    finishes the work, each record once."""
+    import signal
+    import time
+
+    from engine import SystemClock
+
+    db = str(tmp_path / "crash.db")
+    create_database(db).dispose()
+    engine = make_engine(db, SystemClock())
+    engine.add_user(ADMIN, ["admin"])
+    (tmp_path / "crashing.bpmn").write_text(crash_process().replace("PT1H", "PT1S"), encoding="utf-8")
+    engine.deploy([str(tmp_path / "crashing.bpmn")], actor=engine.actor(ADMIN))
+    values = {**PLAN_VALUES, "audit_start": date(2027, 6, 1), "survey_start": date(2027, 9, 1),
+              "decision": "approved", "year": 2027}
+    for _ in range(INSTANCES):
+        engine.start("crashing", actor=engine.actor(ADMIN), variables=values)
+    time.sleep(1.1)  # the timers fall due (real time: the daemon runs on the system clock)
+    daemon = subprocess.Popen([sys.executable, "-c", "import cli; cli.main()", "--db", db, "scheduler", "run",
+                               "--interval", "0.1"], cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # kill it mid-run, some of the work done
+            with engine.database.reading() as session:
+                if session.scalar(select(func.count()).select_from(QualityPlan)) >= 20:
+                    break
+            time.sleep(0.02)
+        daemon.send_signal(signal.SIGKILL)
+        assert daemon.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    with engine.database.reading() as session:
+        done_before = session.scalar(select(func.count()).select_from(QualityPlan))
+    assert 20 <= done_before < INSTANCES
+    later = datetime.now(START.tzinfo) + timedelta(minutes=6)  # past the dead daemon's lease
+    assert worker(db, later, None) == 0
+    with engine.database.reading() as session:
+        plans = session.execute(select(QualityPlan.instance_id, func.count()).group_by(QualityPlan.instance_id)).all()
+        statuses = dict(session.execute(select(Instance.status, func.count()).group_by(Instance.status)).all())
+    engine.database.dispose()
+    assert statuses == {"completed": INSTANCES}
+    assert len(plans) == INSTANCES and {n for _, n in plans} == {1}
