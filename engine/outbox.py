@@ -33,6 +33,14 @@ def message_id(key: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@opsqa>"
 
 
+def anyone_mailed(session: Session) -> bool:
+    """Whether any user has an e-mail address (asked once per transaction: most steps notify nobody)."""
+    if "anyone_mailed" not in session.info:
+        session.info["anyone_mailed"] = session.scalar(select(User.name).where(User.email.is_not(None)).limit(1)) \
+            is not None
+    return session.info["anyone_mailed"]
+
+
 def notify(session: Session, *, key: str, to: str, subject: str, body: str, now: datetime) -> bool:
     """Queue an e-mail to user `to`, once per (key, user). Returns False when `to` has no address."""
     user = session.get(User, to)

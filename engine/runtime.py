@@ -470,9 +470,12 @@ class Runtime:
             if task_id not in ready:
                 task.state, task.completed_at = "cancelled", now  # closed without an answer (e.g. escalated)
                 self._event(session, now, actor, "task.cancelled", row.id, task_id, {"task": task.bpmn_id})
-        for task_id, spiff_task in ready.items():
-            if task_id in open_rows or session.get(Task, task_id) is not None:
+        new = [task_id for task_id in ready if task_id not in open_rows]
+        known = set(session.scalars(select(Task.id).where(Task.id.in_(new)))) if new else set()
+        for task_id in new:
+            if task_id in known:
                 continue
+            spiff_task = ready[task_id]
             bpmn_id = spiff_task.task_spec.bpmn_id
             spec = loaded.model["user_tasks"].get(f"{spiff_task.workflow.spec.name}:{bpmn_id}", {})
             assignee = None
@@ -488,7 +491,8 @@ class Runtime:
             ))
             self._event(session, now, actor, "task.ready", row.id, task_id,
                         {"task": bpmn_id, "role": spec.get("role"), "assignee": assignee})
-            self._notify_ready(session, row, task_id, spec, assignee, self._role(loaded, spiff_task, spec), now)
+            if outbox.anyone_mailed(session):
+                self._notify_ready(session, row, task_id, spec, assignee, self._role(loaded, spiff_task, spec), now)
 
     def _notify_ready(self, session: Session, row: Instance, task_id: str, spec: dict, assignee: str | None,
                       role: str | None, now: datetime) -> None:
