@@ -358,21 +358,40 @@ def _show_instance(state: State, instance_id: int, as_json: bool) -> None:
 @click.option("--instance", "instance_id", type=ID, help="Only tasks of this instance.")
 @click.option("--overdue", is_flag=True, help="Only open tasks past their due date.")
 @click.option("--all", "all_states", is_flag=True, help="Completed and cancelled tasks too.")
+@click.option("--limit", type=click.IntRange(0, None), default=200, show_default=True,
+              help="At most this many, oldest first (0: no limit).")
 @json_option
 @pass_state
 def tasks(state: State, role: str | None, mine: bool, instance_id: int | None, overdue: bool, all_states: bool,
-          as_json: bool):
-    """List open user tasks.
+          limit: int, as_json: bool):
+    """List open user tasks, oldest first (the first 200; --limit 0 for all).
 
     Example: opsqa tasks --role gm --overdue
     """
-    actor = state.actor() if mine else None
-    rows = state.engine.tasks(role=role, mine=actor, instance_id=instance_id, state=None if all_states else "ready",
-                              overdue=overdue)
+    wanted = "ready" if not all_states else None
+    rows = None
+    if not mine and state.as_name is None and state._owns_engine:  # the common case: no SQLAlchemy needed
+        from store import quickread
+
+        path = quickread.sqlite_file(state.db)
+        if path is not None:
+            from datetime import UTC
+
+            rows = quickread.tasks(path, role=role, state=wanted, instance_id=instance_id,
+                                   due_before=datetime.now(UTC) if overdue else None,
+                                   limit=limit + 1 if limit else None)
+    if rows is None:
+        actor = state.actor() if mine else None
+        rows = state.engine.tasks(role=role, mine=actor, instance_id=instance_id, state=wanted, overdue=overdue,
+                                  limit=limit + 1 if limit else None)
+    more = bool(limit) and len(rows) > limit
+    rows = rows[:limit] if limit else rows
     columns = [("id", "TASK"), ("instance", "INST"), ("name", "NAME"), ("role", "ROLE"), ("state", "STATE"),
                ("assignee", "ASSIGNEE"), ("claimed_by", "CLAIMED"), ("created_at", "SINCE"),
                ("due_at", "DUE")]
     _render(rows, columns, as_json)
+    if more:
+        click.echo(f"(the oldest {limit} shown; --limit 0 lists all)", err=True)
 
 
 @cli.group()

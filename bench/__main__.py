@@ -36,6 +36,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, help="results file (default bench/results.json; none with --quick)")
     parser.add_argument("--dir", type=Path, help="where the temporary SQLite database lives (default: the temp dir)")
     parser.add_argument("--profile", action="store_true", help="then profile one round of the opsqa variant")
+    parser.add_argument("--no-suite", action="store_true", help="skip the suite (tasks by role, cold start, "
+                        "task complete, due-timer pass, a simulated year of 100 projects)")
     args = parser.parse_args(argv)
     base = QUICK if args.quick else DEFAULTS
     for name, value in base.items():
@@ -119,6 +121,56 @@ def _profile(opsqa, count: int) -> None:
     stats.sort_stats("cumulative").print_stats(30)
 
 
+TARGETS = [  # (figure, how it is read from the suite, target, which way)
+    ("tasks --role R: engine, all 10,000 of 100,000", ("tasks", "engine_all_ms"), 50, "ms"),
+    ("tasks --role R: engine, first 100", ("tasks", "engine_first_100_ms"), 50, "ms"),
+    ("tasks --role R: whole CLI, default page (200)", ("tasks", "cli_default_page_ms"), 300, "ms"),
+    ("tasks --role R: whole CLI, all 10,000 rows", ("tasks", "cli_all_rows_ms"), 300, "ms"),
+    ("opsqa --help / python -c 'import click'", ("cold", "ratio"), 1.5, "x"),
+    ("task complete, whole CLI, 10,000 instances (median)", ("complete", "median_ms"), 400, "ms"),
+    ("due-timer pass: 1,000 due of 100,000 waiting", ("timers", "seconds"), 3, "s"),
+    ("simulated year, 100 projects", ("year", "seconds"), 60, "s"),
+]
+
+
+def _byte_compile() -> None:
+    """Byte-compile opsqa's own modules, as `pip install` does: the CLI figures are then those of an
+    installed opsqa (an editable install under PYTHONDONTWRITEBYTECODE=1 would compile on every run)."""
+    import compileall
+
+    root = Path(__file__).resolve().parent.parent
+    compileall.compile_file(str(root / "cli.py"), quiet=1)
+    for package in ("engine", "store", "handlers", "bench"):
+        compileall.compile_dir(str(root / package), quiet=1)
+
+
+def _suite() -> dict[str, Any]:
+    from . import suite
+
+    _byte_compile()
+    figures: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="opsqa-suite-") as directory:
+        folder = Path(directory)
+        for key, run in (("tasks", suite.tasks_by_role), ("cold", lambda _folder: suite.cold_start()),
+                         ("complete", suite.task_complete), ("timers", suite.due_timer_pass),
+                         ("year", suite.simulated_year)):
+            print(f"suite: {key}...", file=sys.stderr)
+            part = folder / key
+            part.mkdir()
+            figures[key] = run(part)
+    print(f"\n{'figure':<56}{'measured':>12}{'target':>10}  verdict")
+    for label, (group, name), target, unit in TARGETS:
+        value = figures[group][name]
+        verdict = "met" if value <= target else "MISSED"
+        print(f"{label:<56}{value:>10}{unit:>2}{'≤' + str(target) + unit:>10}  {verdict}")
+    timers = figures["timers"]
+    print(f"due-timer pass loaded {timers['instances_loaded']:,} instances for {timers['fired']:,} timers fired")
+    states = figures["year"]["annual_cycle_states"]
+    print("annual-cycle state: " + ", ".join(f"{year} {s['state_bytes']:,} B ({s['status']})" for year, s in
+                                             states.items()))
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     began = time.perf_counter()
@@ -173,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{sizes['opsqa_spec_json_per_version']:,} B, is stored once per version); library default with the "
           f"spec embedded {sizes['library_default_embedded_spec']:,} B")
 
+    suite = {} if args.quick or args.no_suite else _suite()
+
     if args.output is not None:
         results = {
             "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -189,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             "variants": figures,
             "ratios": ratios,
             "state_bytes": sizes,
+            "suite": suite,
             "wall_seconds": round(time.perf_counter() - began, 1),
         }
         args.output.parent.mkdir(parents=True, exist_ok=True)

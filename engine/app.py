@@ -270,9 +270,10 @@ class Engine:
     # -- tasks
 
     def tasks(self, *, role: str | None = None, mine: Actor | None = None, instance_id: int | None = None,
-              state: str | None = "ready", overdue: bool = False) -> list[dict[str, Any]]:
+              state: str | None = "ready", overdue: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
+        """Tasks from the read model, oldest first; only the listed columns are read (no variables)."""
         with self.database.reading() as session:
-            query = select(Task).order_by(Task.created_at, Task.id)
+            query = select(*_TASK_COLUMNS).order_by(Task.created_at, Task.id)
             if overdue:
                 query = query.where(Task.state == "ready", Task.due_at < self.clock.now())
             if state:
@@ -283,7 +284,18 @@ class Engine:
                 query = query.where(Task.instance_id == instance_id)
             if mine is not None:
                 query = query.where((Task.assignee == mine.name) | (Task.claimed_by == mine.name))
-            return [_task_view(task) for task in session.scalars(query)]
+            if limit:
+                query = query.limit(limit)
+            return [dict(row._mapping) for row in session.execute(query)]
+
+    def count_tasks(self, *, role: str | None = None, state: str | None = "ready") -> int:
+        with self.database.reading() as session:
+            query = select(func.count()).select_from(Task)
+            if state:
+                query = query.where(Task.state == state)
+            if role:
+                query = query.where(Task.role == role)
+            return session.scalar(query)
 
     def task(self, task_id: str) -> dict[str, Any]:
         with self.database.reading() as session:
@@ -410,6 +422,11 @@ def _instance_view(row: Instance, version: int, name: str) -> dict[str, Any]:
         "status": row.status, "incident": row.incident, "started_at": row.started_at, "started_by": row.started_by,
         "updated_at": row.updated_at, "ended_at": row.ended_at, "next_due_at": row.next_due_at,
     }
+
+
+_TASK_COLUMNS = (Task.id, Task.instance_id.label("instance"), Task.process_id.label("process"),
+                 Task.bpmn_id.label("task"), Task.name, Task.role, Task.state, Task.assignee, Task.claimed_by,
+                 Task.due_at, Task.created_at, Task.completed_by, Task.completed_at)
 
 
 def _task_view(task: Task) -> dict[str, Any]:

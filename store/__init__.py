@@ -1,96 +1,68 @@
-"""Persistence: tables, sessions, the history chain. Imports nothing else of opsqa."""
+"""Persistence: tables, sessions, the history chain. Imports nothing else of opsqa.
 
-from . import failpoints
-from .db import (
-    SCHEMA_REVISION,
-    Database,
-    DatabaseError,
-    NoDatabase,
-    SchemaMismatch,
-    backup_sqlite,
-    describe,
-    open_database,
-    resolve_url,
-)
-from .history import ChainReport, append_event, verify_chain
-from .migrate import create_database, upgrade_database
-from .models import (
-    Audit,
-    Auditor,
-    ChecklistResult,
-    Complaint,
-    Definition,
-    Event,
-    Evidence,
-    Finding,
-    ImprovementItem,
-    Indicator,
-    IndicatorValue,
-    Inspection,
-    InspectionResult,
-    Instance,
-    Job,
-    ManagementReview,
-    Project,
-    ProjectMember,
-    ProjectQaPlan,
-    QualityPlan,
-    ReportSubmission,
-    Schedule,
-    ScheduleFire,
-    Setting,
-    SurveyCampaign,
-    SurveyInvitation,
-    SurveyResponse,
-    Task,
-    User,
-    UserRole,
-)
+Names are imported on first use (PEP 562): a command that only needs `store.quickread` does not pay
+for SQLAlchemy and the models."""
 
-__all__ = [
-    "failpoints",
-    "Audit",
-    "Auditor",
-    "ChainReport",
-    "ChecklistResult",
-    "Complaint",
-    "Database",
-    "DatabaseError",
-    "Definition",
-    "Event",
-    "Evidence",
-    "Finding",
-    "ImprovementItem",
-    "Indicator",
-    "IndicatorValue",
-    "Inspection",
-    "InspectionResult",
-    "Instance",
-    "Job",
-    "ManagementReview",
-    "NoDatabase",
-    "Project",
-    "ProjectMember",
-    "ProjectQaPlan",
-    "QualityPlan",
-    "ReportSubmission",
-    "SCHEMA_REVISION",
-    "Schedule",
-    "ScheduleFire",
-    "SchemaMismatch",
-    "Setting",
-    "SurveyCampaign",
-    "SurveyInvitation",
-    "SurveyResponse",
-    "Task",
-    "User",
-    "UserRole",
-    "append_event",
-    "backup_sqlite",
-    "create_database",
-    "describe",
-    "open_database",
-    "resolve_url",
-    "upgrade_database",
-    "verify_chain",
-]
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    "Audit": "models",
+    "Auditor": "models",
+    "ChainReport": "history",
+    "ChecklistResult": "models",
+    "Complaint": "models",
+    "Database": "db",
+    "DatabaseError": "db",
+    "Definition": "models",
+    "Event": "models",
+    "Evidence": "models",
+    "Finding": "models",
+    "ImprovementItem": "models",
+    "Indicator": "models",
+    "IndicatorValue": "models",
+    "Inspection": "models",
+    "InspectionResult": "models",
+    "Instance": "models",
+    "Job": "models",
+    "ManagementReview": "models",
+    "NoDatabase": "db",
+    "Project": "models",
+    "ProjectMember": "models",
+    "ProjectQaPlan": "models",
+    "QualityPlan": "models",
+    "ReportSubmission": "models",
+    "SCHEMA_REVISION": "db",
+    "Schedule": "models",
+    "ScheduleFire": "models",
+    "SchemaMismatch": "db",
+    "Setting": "models",
+    "SurveyCampaign": "models",
+    "SurveyInvitation": "models",
+    "SurveyResponse": "models",
+    "Task": "models",
+    "User": "models",
+    "UserRole": "models",
+    "append_event": "history",
+    "backup_sqlite": "db",
+    "create_database": "migrate",
+    "describe": "db",
+    "open_database": "db",
+    "resolve_url": "db",
+    "upgrade_database": "migrate",
+    "verify_chain": "history",
+}
+
+__all__ = ["failpoints", *sorted(_WHERE)]
+
+
+def __getattr__(name: str):
+    if name == "failpoints":
+        return importlib.import_module(".failpoints", __name__)
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from . import failpoints
 
 # The Alembic revision this code expects. tests/test_store.py checks it is the migration head.
-SCHEMA_REVISION = "0011"
+from .revision import SCHEMA_REVISION  # noqa: E402  (one place for it)
+
 DEFAULT_PATH = "opsqa.db"
 BUSY_TIMEOUT_MS = 30_000
 
