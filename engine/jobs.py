@@ -67,12 +67,14 @@ def claim(database: Database, worker: str, now: datetime, *, kind: str = "timer"
     return claims
 
 
-def hold(session: Session, claim: Claim) -> None:
-    """First thing in the step's transaction: the lease is still ours, or the step is refused."""
+def hold(session: Session, claim: Claim) -> Job:
+    """First thing in the step's transaction: the lease is still ours (the job, locked), or the step is
+    refused."""
     job = session.scalar(select(Job).where(Job.id == claim.job_id).with_for_update())
     if job is None or job.fence != claim.fence or job.lease_owner != claim.worker:
         holder = "gone" if job is None else f"fence {job.fence}, held by {job.lease_owner or 'nobody'}"
         raise LeaseLost(f"job {claim.key}: the lease of {claim.worker} (fence {claim.fence}) was lost ({holder})")
+    return job
 
 
 def failed(session: Session, claim: Claim, error: str, now: datetime) -> bool:

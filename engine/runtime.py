@@ -149,9 +149,9 @@ class Runtime:
         """Fire the instance's timers that are due at `now`; returns what fired. Under a `claim` (a
         worker's lease on the instance's timer job) the step is refused if the lease was lost."""
         with _one_writer(instance_id), self.database.transaction() as session:
-            if claim is not None:
-                jobs.hold(session, claim)
+            job = jobs.hold(session, claim) if claim is not None else None
             loaded = self._load(session, instance_id)
+            session.info["timer_job"] = job  # _sync_job updates it without looking it up again
             if loaded.row.status != "running":
                 self._sync_job(session, loaded.row, now)
                 return []
@@ -444,7 +444,9 @@ class Runtime:
     def _sync_job(self, session: Session, row: Instance, now: datetime) -> None:
         """One timer job per waiting instance, due when its earliest timer is."""
         key = f"timer:{row.id}"
-        job = session.scalar(select(Job).where(Job.key == key))
+        job = session.info.get("timer_job")
+        if job is None or job.key != key:
+            job = session.scalar(select(Job).where(Job.key == key))
         if row.next_due_at is None or row.status != "running":
             if job is not None:
                 session.delete(job)
@@ -459,6 +461,8 @@ class Runtime:
     def _sync_tasks(self, session: Session, loaded: _Loaded, now: datetime, actor: Actor) -> None:
         """Bring the human-task read model in line with the workflow's ready user tasks."""
         row, workflow = loaded.row, loaded.workflow
+        if not loaded.model["user_tasks"]:
+            return  # a process without user tasks has no read-model rows to keep in line
         ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
         for spiff_task in ready.values():
             if _depth(spiff_task) > self.max_depth:
