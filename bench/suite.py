@@ -30,19 +30,7 @@ PLAN_VALUES = {"objectives": "客户满意度不低于90%", "verification": "内
                "audit_schedule": "6月内审", "audit_start": "2027-06-01", "survey_start": "2027-09-01",
                "indicator_cycle": "monthly", "spot_check_plan": "每季度抽查", "spot_check_frequency": "spot_quarterly",
                "spot_check_sample": 1}
-WAIT = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="defs_bench_wait"
-  targetNamespace="http://opsqa.bench">
-  <bpmn:process id="bench_wait" name="bench_wait" isExecutable="true">
-    <bpmn:startEvent id="start" />
-    <bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition id="wait_def">
-      <bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
-    <bpmn:endEvent id="end" />
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait" />
-    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end" />
-  </bpmn:process>
-</bpmn:definitions>
-"""
+WAIT = (ROOT / "bench" / "processes" / "bench_wait.bpmn").read_text(encoding="utf-8")  # wait an hour, end
 START = datetime(2027, 3, 1, 2, 0, tzinfo=UTC)
 LOGIN = pwd.getpwuid(os.getuid()).pw_name
 
@@ -88,16 +76,17 @@ def _clone(engine: Engine, template_id: int, count: int, first_id: int, **change
             session.execute(insert(Instance), batch)
 
 
-def tasks_by_role(folder: Path, runs: int = 7) -> dict[str, Any]:
+def tasks_by_role(folder: Path, runs: int = 7, instances: int = 10_000) -> dict[str, Any]:
     """`opsqa tasks --role R` with 100,000 open tasks in 10,000 instances (10 roles: R has 10,000)."""
+    tasks = instances * 10
     db = folder / "tasks.db"
     engine = _engine(db, PLAN)
     template = engine.start("quality_plan", actor=engine.actor(LOGIN))
-    _clone(engine, template, 10_000, 1_000)
+    _clone(engine, template, instances, 1_000)
     with engine.database.transaction() as session:
         rows = [{"id": f"{i:08d}-0000-4000-8000-{i:012d}", "instance_id": 1_000 + i // 10, "process_id": "bench",
                  "bpmn_id": f"ut_{i % 5 + 1}", "name": f"第{i % 5 + 1}步", "role": f"r{i % 10}", "state": "ready",
-                 "variables": "{}", "created_at": START + timedelta(seconds=i)} for i in range(100_000)]
+                 "variables": "{}", "created_at": START + timedelta(seconds=i)} for i in range(tasks)]
         for at in range(0, len(rows), 10_000):
             session.execute(insert(Task), rows[at:at + 10_000])
     engine_ms = []
@@ -105,17 +94,17 @@ def tasks_by_role(folder: Path, runs: int = 7) -> dict[str, Any]:
         began = time.perf_counter()
         found = engine.tasks(role="r3")
         engine_ms.append(time.perf_counter() - began)
-    assert len(found) == 10_000, len(found)
+    assert len(found) == instances, len(found)
     first_page_ms = []
     for _ in range(runs):
         began = time.perf_counter()
         page = engine.tasks(role="r3", limit=100)
         first_page_ms.append(time.perf_counter() - began)
-    assert len(page) == 100
+    assert len(page) == min(100, instances)
     engine.database.dispose()
     cli_all = [_opsqa(db, "tasks", "--role", "r3", "--limit", "0") for _ in range(max(3, runs // 2))]
     cli_page = [_opsqa(db, "tasks", "--role", "r3") for _ in range(max(3, runs // 2))]
-    return {"tasks": 100_000, "instances": 10_001, "matching": 10_000,
+    return {"tasks": tasks, "instances": instances + 1, "matching": instances,
             "engine_all_ms": _median_ms(engine_ms), "engine_first_100_ms": _median_ms(first_page_ms),
             "cli_all_rows_ms": _median_ms(cli_all), "cli_default_page_ms": _median_ms(cli_page)}
 
@@ -133,31 +122,31 @@ def cold_start(runs: int = 9) -> dict[str, Any]:
             "ratio": round(statistics.median(help_ms) / statistics.median(click_ms), 2)}
 
 
-def task_complete(folder: Path, runs: int = 9) -> dict[str, Any]:
+def task_complete(folder: Path, runs: int = 9, instances: int = 10_000) -> dict[str, Any]:
     """`opsqa task complete` as a process, in a database of 10,000 instances."""
     db = folder / "complete.db"
     engine = _engine(db, PLAN)
     real = [engine.start("quality_plan", actor=engine.actor(LOGIN)) for _ in range(runs)]
-    _clone(engine, real[0], 10_000, 10_000)
+    _clone(engine, real[0], instances, 10_000)
     tasks = [engine.tasks(instance_id=i)[0]["id"] for i in real]
     engine.database.dispose()
     values = folder / "plan.json"
     values.write_text(json.dumps(PLAN_VALUES, ensure_ascii=False), encoding="utf-8")
     samples = [_opsqa(db, "task", "complete", task, "--data", str(values)) for task in tasks]
-    return {"instances": 10_000 + runs, "median_ms": _median_ms(samples), "max_ms": round(max(samples) * 1000, 1)}
+    return {"instances": instances + runs, "median_ms": _median_ms(samples), "max_ms": round(max(samples) * 1000, 1)}
 
 
-def due_timer_pass(folder: Path) -> dict[str, Any]:
+def due_timer_pass(folder: Path, waiting: int = 100_000, due_count: int = 1_000) -> dict[str, Any]:
     """One scheduler pass over 100,000 waiting instances of which 1,000 are due."""
     db = folder / "timers.db"
     engine = _engine(db, text=WAIT)
     template = engine.start("bench_wait", actor=engine.actor(LOGIN))
-    _clone(engine, template, 100_000, 100_000)
+    _clone(engine, template, waiting, 100_000)
     due, later = START + timedelta(hours=1), START + timedelta(days=30)
     with engine.database.transaction() as session:
         jobs = [{"key": f"timer:{100_000 + n}", "kind": "timer", "instance_id": 100_000 + n,
-                 "run_after": due if n < 1_000 else later, "attempts": 0, "fence": 0, "created_at": START}
-                for n in range(100_000)]
+                 "run_after": due if n < due_count else later, "attempts": 0, "fence": 0, "created_at": START}
+                for n in range(waiting)]
         for at in range(0, len(jobs), 10_000):
             session.execute(insert(Job), jobs[at:at + 10_000])
         session.execute(Job.__table__.delete().where(Job.instance_id == template))
@@ -175,7 +164,7 @@ def due_timer_pass(folder: Path) -> dict[str, Any]:
     report = engine.tick()
     seconds = time.perf_counter() - began
     engine.database.dispose()
-    return {"waiting": 100_000, "due": 1_000, "fired": len(report.timers), "instances_loaded": len(loads),
+    return {"waiting": waiting, "due": due_count, "fired": len(report.timers), "instances_loaded": len(loads),
             "seconds": round(seconds, 2)}
 
 

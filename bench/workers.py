@@ -16,19 +16,7 @@ from pathlib import Path
 
 START = datetime.fromisoformat("2027-03-01T10:00:00+08:00")
 DUE = START + timedelta(hours=1, minutes=1)
-PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="defs_bench_wait"
-  targetNamespace="http://opsqa.bench">
-  <bpmn:process id="bench_wait" name="bench_wait" isExecutable="true">
-    <bpmn:startEvent id="start" />
-    <bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition id="wait_def">
-      <bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
-    <bpmn:endEvent id="end" />
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait" />
-    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end" />
-  </bpmn:process>
-</bpmn:definitions>
-"""
+PROCESS = (Path(__file__).resolve().parent / "processes" / "bench_wait.bpmn").read_text(encoding="utf-8")
 
 
 def _engine(url: str, now: datetime):

@@ -24,13 +24,14 @@ def scenario_for(folder: Path, projects: int) -> Path:
     (folder / "projects.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     invitations = ["customer,project,channel"]
     responses = ["customer,project,channel,overall,q_om_service,q_service_desk,issues"]
+    issue_at = 9 if projects > 9 else 1  # one customer raises a problem (a rectification, as in the demo)
     for n, code in enumerate(codes):
         channel = ("phone", "form", "visit")[n % 3]
         invitations.append(f"客户{code},{code},{channel}")
         if n % 5:
             score = 3 + n % 3
             responses.append(f"客户{code},{code},{channel},{score},{score},{min(5, score + 1)},"
-                             + ("夜间报修响应慢" if n == 9 else ""))
+                             + ("夜间报修响应慢" if n == issue_at else ""))
     (folder / "invitations.csv").write_text("\n".join(invitations) + "\n", encoding="utf-8")
     (folder / "responses.csv").write_text("\n".join(responses) + "\n", encoding="utf-8")
     for name in ("kpi-2027-Q1.csv", "kpi-2027-Q2.csv", "kpi-2027-Q3.csv", "kpi-2027.csv", "evidence.txt"):
