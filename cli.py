@@ -148,6 +148,40 @@ def db():
     """Database maintenance."""
 
 
+@db.command("copy")
+@click.option("--to", "target", required=True, metavar="URL", help="An empty database, e.g. postgresql+psycopg://…")
+@pass_state
+def db_copy(state: State, target: str):
+    """Copy this database whole into an empty one (moving from SQLite to PostgreSQL), then verify its
+    row counts and its history's hash chain. Stop the scheduler first.
+
+    Example: opsqa --db opsqa.db db copy --to postgresql+psycopg://opsqa@db.example.com/opsqa
+    """
+    from store import copy_database, describe
+
+    report = copy_database(state.db, target)
+    click.echo(f"copied {sum(report.tables.values()):,} rows in {len(report.tables)} tables to {describe(target)}; "
+               f"history verified: {report.events:,} events, head {report.head[:12]}")
+
+
+@db.command("backup")
+@click.argument("file", type=FilePath(dir_okay=False))
+@pass_state
+def db_backup(state: State, file: str):
+    """A consistent copy of the SQLite database, safe while the scheduler runs (SQLite's backup API).
+
+    Example: opsqa db backup /backups/opsqa-2027-12-31.db
+    """
+    from engine import OpsqaError
+    from store import backup_sqlite, open_database, resolve_url
+
+    if Path(file).exists():
+        raise OpsqaError(f"{file} exists; a backup goes to a new file")
+    open_database(state.db).dispose()  # refuse a missing database or another schema first
+    backup_sqlite(resolve_url(state.db), Path(file))
+    click.echo(f"backed up to {file}", err=True)
+
+
 @db.command("upgrade")
 @pass_state
 def db_upgrade(state: State):
