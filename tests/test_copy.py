@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from helpers import ROOT
+from test_daemon import Log
 
 pytest_plugins = ["postgres"]
 
@@ -49,12 +50,15 @@ def test_unreachable_targets_and_backups(run, tmp_path):
     assert result.exit_code == 1 and result.stderr.startswith("opsqa: cannot reach ")
     backup = tmp_path / "backup.db"
     scheduler = subprocess.Popen([sys.executable, "-c", "import cli; cli.main()", "--db", str(db), "scheduler",
-                                  "run", "--interval", "0.1"], cwd=ROOT, stderr=subprocess.DEVNULL)
+                                  "run", "--interval", "0.1"], cwd=ROOT, stderr=subprocess.PIPE)
+    log = Log(scheduler.stderr)
     try:  # the backup is taken while the scheduler runs its passes
+        log.until("started on")
         assert run("--db", str(db), "db", "backup", str(backup)).exit_code == 0
     finally:
         scheduler.send_signal(signal.SIGTERM)
         assert scheduler.wait(timeout=30) == 0
+        scheduler.stderr.close()
     assert run.json("--db", str(backup), "findings") == run.json("--db", str(db), "findings")
     assert run("--db", str(backup), "history", "verify").exit_code == 0
     refused = run("--db", str(db), "db", "backup", str(backup))
