@@ -1211,6 +1211,22 @@ def report_inspection(state: State, code: str | None, year: int | None, out: str
                 click.echo(str(path))
 
 
+@cli.command()
+@json_option
+@pass_state
+def outbox(state: State, as_json: bool):
+    """Notifications waiting to be sent (the scheduler sends them once smtp_host is set).
+
+    Example: opsqa outbox
+    """
+    from engine.outbox import pending
+
+    with state.engine.database.reading() as session:
+        rows = pending(session)
+    _render(rows, [("to", "TO"), ("subject", "SUBJECT"), ("created_at", "QUEUED"), ("attempts", "TRIES"),
+                   ("next_try", "NEXT TRY"), ("last_error", "LAST ERROR")], as_json)
+
+
 @cli.group()
 def cycle():
     """The annual cycle: started by its yearly timer, or by hand."""

@@ -59,6 +59,17 @@ def role_members(session: Session, role: str) -> list[str]:
     return sorted(session.scalars(select(UserRole.user_name).where(UserRole.role == role)))
 
 
+def pending(session: Session) -> list[dict]:
+    """The messages waiting to be sent, oldest first, with their attempts and last error."""
+    rows = []
+    for job in session.scalars(select(Job).where(Job.kind == "email").order_by(Job.created_at, Job.id)):
+        payload = json.loads(job.payload or "{}")
+        rows.append({"key": job.key, "to": payload.get("user"), "address": payload.get("to"),
+                     "subject": payload.get("subject"), "created_at": job.created_at, "next_try": job.run_after,
+                     "attempts": job.attempts, "last_error": job.last_error})
+    return rows
+
+
 def queue_overdue_tasks(engine, now: datetime, *, limit: int = 500) -> int:
     """Once per task: tell whoever may do an open task that it is past its deadline."""
     with engine.database.transaction() as session:

@@ -103,11 +103,13 @@ def test_a_worker_dying_after_sending_sends_again_with_the_same_message_id(maile
     assert sum(e["kind"] == "notification.sent" for e in mailed.history()) == 1
 
 
-def test_an_unreachable_server_backs_off_and_keeps_the_message(mailed, smtp):
+def test_an_unreachable_server_backs_off_and_keeps_the_message(mailed, smtp, run):
     mailed.change_setting("smtp_port", "1", actor=mailed.actor(ADMIN))  # nothing listens there
     mailed.start("quality_plan", actor=mailed.actor(ADMIN), business_key="2027")
     report = mailed.tick()
     assert report.sent == 0 and "cannot reach 127.0.0.1:1" in report.unsent[0]["error"]
+    [waiting] = run.json("outbox")
+    assert (waiting["to"], waiting["attempts"]) == ("qmd1", 1) and "cannot reach" in waiting["last_error"]
     [job] = outbox(mailed)
     assert (job.attempts, job.lease_owner) == (1, None) and job.run_after > mailed.clock.now()
     mailed.change_setting("smtp_port", str(smtp.port), actor=mailed.actor(ADMIN))
