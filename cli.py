@@ -28,6 +28,9 @@ class OpsqaGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except BrokenPipeError:  # `opsqa tasks | head`: the reader has gone; nothing to report
+            sys.stderr.close()
+            ctx.exit(141)
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
@@ -327,14 +330,22 @@ def instance():
 
 @instance.command("show")
 @click.argument("instance_id", type=ID)
+@click.option("--diagram", "diagram", type=FilePath(dir_okay=False), metavar="FILE.svg",
+              help="Also draw the process with the instance's state painted on it.")
 @json_option
 @pass_state
-def instance_show(state: State, instance_id: int, as_json: bool):
-    """Show an instance and its tasks.
+def instance_show(state: State, instance_id: int, diagram: str | None, as_json: bool):
+    """Show an instance and its tasks; --diagram draws it (done, ready, waiting, in error).
 
-    Example: opsqa instance show 3
+    Example: opsqa instance show 3 --diagram instance-3.svg
     """
     _show_instance(state, instance_id, as_json)
+    if diagram:
+        from engine.diagram import render_svg
+
+        xml, states, title = state.engine.painted(instance_id)
+        Path(diagram).write_text(render_svg(xml, states=states, title=title), encoding="utf-8")
+        click.echo(f"diagram written to {diagram}", err=True)
 
 
 @instance.command("retry")

@@ -267,6 +267,18 @@ class Engine:
             view["timers"] = self.runtime.waiting(session, instance_id) if view["status"] == "running" else []
             return view
 
+    def painted(self, instance_id: int) -> tuple[bytes, dict[str, str], str]:
+        """An instance's BPMN and what to paint on it: done, ready or in progress, waiting on a timer, failed."""
+        view = self.instance(instance_id)
+        with self.database.reading() as session:
+            row = session.get(Instance, instance_id)
+            xml = session.get(Definition, row.definition_id).xml.encode()
+            states = self.runtime.element_states(session, instance_id)
+        if view["status"] == "error" and row.incident_task:
+            states[row.incident_task] = "error"
+        key = f" {view['business_key']}" if view["business_key"] else ""
+        return xml, states, f"{view['name']} #{instance_id}{key} ({view['status']})"
+
     # -- tasks
 
     def tasks(self, *, role: str | None = None, mine: Actor | None = None, instance_id: int | None = None,

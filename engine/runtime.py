@@ -209,6 +209,25 @@ class Runtime:
         self._save(session, loaded, now, actor)
         return armed
 
+    def element_states(self, session: Session, instance_id: int) -> dict[str, str]:
+        """The instance's top-level diagram elements as a diagram paints them: completed, ready (a user task
+        waiting for someone, or a call activity or subprocess in progress) and waiting (a timer)."""
+        loaded = self._load(session, instance_id)
+        top = loaded.workflow
+        states: dict[str, str] = {}
+        for task in list(top.tasks.values()):  # the top process only: called processes have their own
+            bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+            if bpmn_id is None:
+                continue
+            if task.has_state(TaskState.COMPLETED):
+                states.setdefault(bpmn_id, "completed")
+            elif task.has_state(TaskState.READY | TaskState.STARTED):
+                states[bpmn_id] = "ready"
+        for task, _when in timers.waiting_timers(top):
+            if task.workflow is top:
+                states[task.task_spec.bpmn_id] = "waiting"
+        return states
+
     def waiting(self, session: Session, instance_id: int) -> list[dict]:
         """The instance's armed timers, soonest first (loads its state: for showing one instance)."""
         loaded = self._load(session, instance_id)

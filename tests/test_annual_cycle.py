@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from helpers import ADMIN, PLAN_VALUES, make_engine
+from lxml import etree
 from sqlalchemy import func, select
 
 from engine import OpsqaError, SimulatedClock
@@ -63,7 +64,7 @@ def count(org, model) -> int:
         return session.scalar(select(func.count()).select_from(model))
 
 
-def test_the_plan_rejected_twice_then_approved_drives_the_year(org, run):
+def test_the_plan_rejected_twice_then_approved_drives_the_year(org, run, tmp_path):
     at(org, local(2027, 1, 1, 0, 6))  # the yearly timer start fired at 00:05
     [cycle] = org.instances(process_id="annual_cycle")
     assert cycle["business_key"] == "2027"
@@ -112,6 +113,13 @@ def test_the_plan_rejected_twice_then_approved_drives_the_year(org, run):
         ["wait_spot_check", "等待抽查日期", "2027-01-15", "10:00"],  # Q1's spot check, due at once
         ["wait_audit_window", "等待内审窗口", "2027-06-01", "09:00"],
         ["wait_survey_window", "等待满意度调查窗口", "2027-09-01", "09:00"]]
+    drawn = run("instance", "show", str(cycle["id"]), "--diagram", str(tmp_path / "cycle.svg"))
+    assert drawn.exit_code == 0, drawn.output
+    svg = etree.parse(str(tmp_path / "cycle.svg"))
+    painted = {g.get("data-element-id"): g.get("data-state") for g in svg.iter() if g.get("data-state")}
+    assert {k: v for k, v in painted.items() if v != "completed"} == {
+        "wait_audit_window": "waiting", "wait_survey_window": "waiting", "wait_spot_check": "waiting"}
+    assert {"start_cycle", "call_quality_plan", "schedule_year", "split_year"} <= set(painted)
     shown = run("plan", "show", "2027")
     assert shown.exit_code == 0, shown.output
     assert shown.stdout.startswith("2027 plan: 3 version(s), version 3 issued")
