@@ -276,17 +276,44 @@ def validate(state: State, paths: tuple[str, ...]):
         click.echo(f"{build.process_id} ({build.name}): ok, {tasks} user tasks  [{build.source_file}]")
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @json_option
-@pass_state
-def processes(state: State, as_json: bool):
-    """List deployed processes (latest version of each).
+@click.pass_context
+def processes(ctx: click.Context, as_json: bool):
+    """List deployed processes (latest version of each); `processes show P` for one.
 
     Example: opsqa processes
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    state = ctx.find_object(State)
     columns = [("process", "PROCESS"), ("name", "NAME"), ("version", "VER"), ("active", "ACTIVE"),
                ("deployed_at", "DEPLOYED"), ("deployed_by", "BY")]
     _render(state.engine.processes(), columns, as_json)
+
+
+@processes.command("show")
+@click.argument("process_id")
+@click.option("--version", type=ID, help="The version to draw (default: the latest).")
+@click.option("--diagram", type=FilePath(dir_okay=False), metavar="FILE.svg", help="Draw the process.")
+@json_option
+@pass_state
+def processes_show(state: State, process_id: str, version: int | None, diagram: str | None, as_json: bool):
+    """A process's versions: when and by whom each was deployed, from which file, how many instances
+    still run on it; --diagram draws one.
+
+    Example: opsqa processes show annual_cycle --diagram annual_cycle.svg
+    """
+    rows = state.engine.versions(process_id)
+    _render(rows, [("version", "VER"), ("deployed_at", "DEPLOYED"), ("deployed_by", "BY"),
+                   ("source_file", "FILE"), ("sha256", "SHA-256"), ("running", "RUNNING")], as_json)
+    if diagram:
+        from engine.diagram import render_svg
+
+        chosen = version or rows[-1]["version"]
+        xml = state.engine.definition_xml(process_id, chosen)
+        Path(diagram).write_text(render_svg(xml, title=f"{process_id} v{chosen}"), encoding="utf-8")
+        click.echo(f"diagram of version {chosen} written to {diagram}", err=True)
 
 
 # -- instances -----------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from store import (
 
 from . import users as users_module
 from .clock import Clock, SystemClock
-from .errors import InstanceNotFound, InvalidProcess, OpsqaError
+from .errors import InstanceNotFound, InvalidProcess, OpsqaError, ProcessNotFound
 from .lookup import find_task, user_task_spec
 from .registry import Registry
 from .users import Actor
@@ -138,6 +138,29 @@ class Engine:
         if text is None:
             raise OpsqaError(f"no process {process_id!r} is deployed")
         return json.loads(text)
+
+    def versions(self, process_id: str) -> list[dict[str, Any]]:
+        """Every deployed version of a process, oldest first, with the instances still running on it."""
+        with self.database.reading() as session:
+            rows = session.scalars(select(Definition).where(Definition.process_id == process_id)
+                                   .order_by(Definition.version)).all()
+            if not rows:
+                raise ProcessNotFound(f"no process {process_id!r} is deployed; see `opsqa processes`")
+            running = dict(session.execute(
+                select(Instance.definition_id, func.count()).where(Instance.status.in_(("running", "error")))
+                .group_by(Instance.definition_id)).all())
+            return [{"version": d.version, "name": d.name, "deployed_at": d.deployed_at, "deployed_by": d.deployed_by,
+                     "source_file": d.source_file, "sha256": d.sha256[:12], "running": running.get(d.id, 0)}
+                    for d in rows]
+
+    def definition_xml(self, process_id: str, version: int) -> bytes:
+        with self.database.reading() as session:
+            xml = session.scalar(select(Definition.xml).where(Definition.process_id == process_id,
+                                                              Definition.version == version))
+        if xml is None:
+            raise ProcessNotFound(f"process {process_id} has no version {version}; see `opsqa processes show "
+                                  f"{process_id}`")
+        return xml.encode()
 
     def processes(self) -> list[dict[str, Any]]:
         with self.database.reading() as session:

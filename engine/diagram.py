@@ -19,6 +19,8 @@ from itertools import groupby, pairwise
 
 from lxml import etree
 
+from .errors import OpsqaError
+
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
 DC_NS = "http://www.omg.org/spec/DD/20100524/DC"
@@ -46,7 +48,11 @@ DATA_OBJECTS = frozenset({"dataObjectReference", "dataObject", "dataInput", "dat
 DOTTED = "1.5 3"  # with round line caps
 
 
-class NoDiagram(ValueError):
+class DiagramError(OpsqaError, ValueError):
+    """The file cannot be drawn: not BPMN, not well-formed, or a state the renderer does not know."""
+
+
+class NoDiagram(DiagramError):
     """The file has no diagram to draw: laying one out is the modeler's job, so we say where to do it."""
 
 
@@ -147,7 +153,7 @@ def render_svg(xml: bytes, *, states: dict[str, str] | None = None, title: str |
     states = states or {}
     for element_id, state in states.items():
         if state not in STATES:
-            raise ValueError(f"unknown state {state!r} for {element_id!r}; expected one of {', '.join(STATES)}")
+            raise DiagramError(f"unknown state {state!r} for {element_id!r}; expected one of {', '.join(STATES)}")
     drawing = Drawing(states)
     for item in sorted(_items(plane, _index(root)), key=_layer):
         drawing.draw(item)
@@ -163,9 +169,9 @@ def _parse(xml: bytes) -> etree._Element:
     try:
         root = etree.fromstring(xml, parser)
     except etree.XMLSyntaxError as exc:
-        raise ValueError("malformed XML: " + " ".join(str(exc.msg or exc).split())) from None
+        raise DiagramError("malformed XML: " + " ".join(str(exc.msg or exc).split())) from None
     if root.tag != f"{{{BPMN_NS}}}definitions":
-        raise ValueError("not a BPMN 2.0 file (the root element must be definitions)")
+        raise DiagramError("not a BPMN 2.0 file (the root element must be definitions)")
     return root
 
 

@@ -118,3 +118,22 @@ def test_validate_needs_no_database(run):
     assert result.exit_code == 0, result.output
     assert "quality_plan (组织级质量管理计划): ok, 2 user tasks" in result.stdout
     assert not run.db_path.exists()
+
+
+def test_a_process_shows_its_versions_and_draws_them(ready, tmp_path):
+    callee = tmp_path / "callee.bpmn"
+    callee.write_text(linear("callee", ("work", user_task("work"))), encoding="utf-8")
+    assert ready("deploy", str(callee)).exit_code == 0
+    callee.write_text(linear("callee", ("work", user_task("work")), ("more", user_task("more"))), encoding="utf-8")
+    assert ready("deploy", str(callee)).exit_code == 0
+    assert ready("start", "callee").exit_code == 0
+    versions = ready.json("processes", "show", "callee")
+    assert [(v["version"], v["running"]) for v in versions] == [(1, 0), (2, 1)]
+    assert [p["process"] for p in ready.json("processes")] == ["callee"]  # the listing is unchanged
+    drawn = ready("processes", "show", "quality_plan", "--diagram", str(tmp_path / "plan.svg"))
+    assert drawn.exit_code == 1 and "no process 'quality_plan' is deployed" in drawn.stderr
+    assert ready("deploy", "processes/quality_plan.bpmn").exit_code == 0
+    drawn = ready("processes", "show", "quality_plan", "--diagram", str(tmp_path / "plan.svg"))
+    assert drawn.exit_code == 0 and 'data-element-id="approve_plan"' in (tmp_path / "plan.svg").read_text("utf-8")
+    bare = ready("processes", "show", "callee", "--diagram", str(tmp_path / "bare.svg"))  # built without BPMNDI
+    assert bare.exit_code == 1 and bare.stderr.startswith("opsqa: the file has no diagram (BPMNDI)")
