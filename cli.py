@@ -292,6 +292,27 @@ def processes(ctx: click.Context, as_json: bool):
     _render(state.engine.processes(), columns, as_json)
 
 
+@processes.command("diff")
+@click.argument("process_id")
+@click.argument("old", type=ID)
+@click.argument("new", type=ID)
+@json_option
+@pass_state
+def processes_diff(state: State, process_id: str, old: int, new: int, as_json: bool):
+    """What changed between two versions: elements, forms, lanes, timers, handlers, the schedule.
+
+    Example: opsqa processes diff quality_plan 1 2
+    """
+    changes = state.engine.diff(process_id, old, new)
+    if as_json:
+        _print_json(changes)
+        return
+    if not changes:
+        click.echo(f"{process_id} v{old} and v{new} describe the same process")
+    for change in changes:
+        click.echo(f"- {change}")
+
+
 @processes.command("show")
 @click.argument("process_id")
 @click.option("--version", type=ID, help="The version to draw (default: the latest).")

@@ -153,6 +153,21 @@ class Engine:
                      "source_file": d.source_file, "sha256": d.sha256[:12], "running": running.get(d.id, 0)}
                     for d in rows]
 
+    def diff(self, process_id: str, old: int, new: int) -> list[str]:
+        """What changed from version `old` to version `new`, in words (engine/diff.py)."""
+        from . import diff
+
+        models = {}
+        with self.database.reading() as session:
+            for version in (old, new):
+                row = session.scalar(select(Definition).where(Definition.process_id == process_id,
+                                                             Definition.version == version))
+                if row is None:
+                    raise ProcessNotFound(f"process {process_id} has no version {version}; see `opsqa processes "
+                                          f"show {process_id}`")
+                models[version] = (json.loads(row.model_json), row.xml.encode())
+        return diff.describe(*models[old], *models[new])
+
     def definition_xml(self, process_id: str, version: int) -> bytes:
         with self.database.reading() as session:
             xml = session.scalar(select(Definition.xml).where(Definition.process_id == process_id,

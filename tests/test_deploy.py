@@ -137,3 +137,29 @@ def test_a_process_shows_its_versions_and_draws_them(ready, tmp_path):
     assert drawn.exit_code == 0 and 'data-element-id="approve_plan"' in (tmp_path / "plan.svg").read_text("utf-8")
     bare = ready("processes", "show", "callee", "--diagram", str(tmp_path / "bare.svg"))  # built without BPMNDI
     assert bare.exit_code == 1 and bare.stderr.startswith("opsqa: the file has no diagram (BPMNDI)")
+
+
+def test_the_difference_between_two_versions_in_words(ready, tmp_path):
+    original = (PROCESSES / "quality_plan.bpmn").read_text(encoding="utf-8")
+    changed = (original.replace('name="总经理审批质量计划"', 'name="总经理审批年度质量计划"')
+               .replace('<camunda:formField id="objectives"', '<camunda:formField id="budget" label="预算" '
+                        'type="long" />\n          <camunda:formField id="objectives"')
+               .replace('camunda:topic="plan.issue"', 'camunda:topic="cycle.close"'))
+    changed = changed[:changed.index('<camunda:formField id="comment"')] + changed[
+        changed.index("</camunda:formField>", changed.index('<camunda:formField id="comment"')) + 21:]
+    path = tmp_path / "quality_plan.bpmn"
+    for text in (original, changed):
+        path.write_text(text, encoding="utf-8")
+        assert ready("deploy", str(path)).exit_code == 0
+    result = ready("processes", "diff", "quality_plan", "1", "2")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "- approve_plan renamed from '总经理审批质量计划' to '总经理审批年度质量计划'",
+        "- form of approve_plan: removed field comment",
+        "- form of draft_plan: added field budget (long, optional)",
+        "- issue_plan calls handler cycle.close instead of plan.issue",
+    ]
+    assert ready("processes", "diff", "quality_plan", "2", "2").stdout == (
+        "quality_plan v2 and v2 describe the same process\n")
+    missing = ready("processes", "diff", "quality_plan", "1", "7")
+    assert missing.exit_code == 1 and "process quality_plan has no version 7" in missing.stderr
