@@ -292,6 +292,31 @@ def processes(ctx: click.Context, as_json: bool):
     _render(state.engine.processes(), columns, as_json)
 
 
+@processes.command("test")
+@click.argument("folder", required=False, default="processes", type=FilePath(file_okay=False))
+@pass_state
+def processes_test(state: State, folder: str):
+    """Run the folder's scenario tests (*.scenario.yaml) on a simulated clock, each in a new database with
+    the folder's processes: pass or fail per scenario, and why.
+
+    Example: opsqa processes test processes/
+    """
+    from engine import Engine
+    from engine.processtest import run_scenario, scenario_files
+    from handlers import registry
+
+    failed = 0
+    for path in scenario_files(Path(folder)):
+        outcome = run_scenario(path, Path(folder), lambda database: Engine(database, handlers=registry),
+                               run_command=_command_runner)
+        failed += not outcome.passed
+        click.echo(f"{'PASS' if outcome.passed else 'FAIL'}  {outcome.scenario}")
+        for failure in outcome.failures:
+            click.echo(f"      {failure}")
+    if failed:
+        raise SystemExit(1)
+
+
 @processes.command("diff")
 @click.argument("process_id")
 @click.argument("old", type=ID)

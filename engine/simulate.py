@@ -15,6 +15,9 @@ process owner checks a changed diagram before deploying it.
       quality_plan.draft_plan: {after: P3D, values: {objectives: ...}}
       complaint.handle: {never: true}                    # left unanswered: its timers will tell
     defaults: {after: P1D}
+    from: 2027-01-01                # for `opsqa processes test`: the period and what it must end with
+    to: 2027-03-01
+    expect: {completed: {quality_plan: 1}, end_events: {quality_plan: [end_plan_issued]}, records: {quality_plan: 1}}
     run:                            # opsqa commands, run as a user at a simulated time ({here}: the
       - {at: "2027-06-10T16:00:00+08:00", as: qmd2,   # scenario's folder)
          command: "audit record IA-2027-01 --unit P-01 --rest --result conform"}
@@ -41,7 +44,7 @@ from .scheduler import next_wake
 from .timers import parse_when
 from .users import Actor
 
-_TOP_KEYS = {"start", "answers", "defaults", "run"}
+_TOP_KEYS = {"start", "answers", "defaults", "run", "from", "to", "expect"}  # the last three: `processes test`
 _RUN_KEYS = {"at", "as", "command"}
 _ANSWER_KEYS = {"after", "values", "never", "as"}
 _START_KEYS = {"process", "at", "key", "variables"}

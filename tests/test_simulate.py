@@ -97,7 +97,7 @@ def test_a_yearly_schedule_over_three_years(run, tmp_path):
 @pytest.mark.parametrize(
     ("scenario", "message"),
     [
-        ({"answer": {}}, "s.yaml: unknown key 'answer' (known: answers, defaults, run, start)"),
+        ({"answer": {}}, "s.yaml: unknown key 'answer' (known: answers, defaults, expect, from, run, start, to)"),
         ({"answers": {"quality_plan.approve": {}}}, "s.yaml: answers.quality_plan.approve: process quality_plan "
                                                     "has no user task 'approve' (it has approve_plan, draft_plan)"),
         ({"answers": {"audit.plan": {}}}, "s.yaml: answers.audit.plan: process 'audit' is not deployed"),
