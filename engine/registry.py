@@ -36,9 +36,17 @@ Handler = Callable[[HandlerContext], "dict[str, Any] | None"]
 class Registry:
     """Topic -> handler. `@registry.handler("plan.issue")` registers a function."""
 
-    def __init__(self):
+    def __init__(self, loader: Callable[[], None] | None = None):
+        """`loader`, when given, registers the handlers on first use (imports their modules): a command
+        that runs no service task and no check never pays for importing the domain."""
         self._handlers: dict[str, Handler] = {}
         self._checks: dict[str, Handler] = {}
+        self._loader = loader
+
+    def _load(self) -> None:
+        if self._loader is not None:
+            loader, self._loader = self._loader, None
+            loader()
 
     def handler(self, topic: str) -> Callable[[Handler], Handler]:
         def register(function: Handler) -> Handler:
@@ -62,15 +70,19 @@ class Registry:
         return register
 
     def get(self, topic: str) -> Handler | None:
+        self._load()
         return self._handlers.get(topic)
 
     def get_check(self, name: str) -> Handler | None:
+        self._load()
         return self._checks.get(name)
 
     @property
     def topics(self) -> set[str]:
+        self._load()
         return set(self._handlers)
 
     @property
     def checks(self) -> set[str]:
+        self._load()
         return set(self._checks)

@@ -1,11 +1,23 @@
 """The domain: service-task handlers, registered by topic, and the functions domain commands call.
 
-`registry` holds every handler of this package; the CLI hands it to the engine.
+`registry` holds every handler of this package; the CLI hands it to the engine. The modules are
+imported (and so register their handlers) when the engine first asks for a handler or a check.
 """
+
+import importlib
 
 from engine import Registry
 
-registry = Registry()
+MODULES = ("audits", "complaints", "cycle", "findings", "improvement", "indicators", "inspections", "plan",
+           "project_qa", "reviews", "surveys")
+
+
+def _register_all() -> None:
+    for name in MODULES:
+        importlib.import_module(f"{__name__}.{name}")
+
+
+registry = Registry(loader=_register_all)
 handler = registry.handler
 
 
@@ -19,19 +31,5 @@ def year_of(context) -> int:
 
         raise OpsqaError(f"the instance names no year (variable year, or a business key like 2027): {year!r}") from None
 
-
-from . import (  # noqa: E402,F401  (registers their handlers)
-    audits,
-    complaints,
-    cycle,
-    findings,
-    improvement,
-    indicators,
-    inspections,
-    plan,
-    project_qa,
-    reviews,
-    surveys,
-)
 
 __all__ = ["handler", "registry", "year_of"]

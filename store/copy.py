@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import domain  # noqa: F401  (every table is copied, the domain's too)
 from .db import Database, DatabaseError, describe, open_database, resolve_url
 from .history import verify_chain
 from .migrate import create_database

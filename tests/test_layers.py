@@ -40,3 +40,18 @@ def test_cli_imports_only_click_at_start():
     top |= {node.module for node in tree.body if isinstance(node, ast.ImportFrom)}
     assert top <= {"__future__", "json", "os", "sys", "unicodedata", "datetime", "decimal", "pathlib", "typing",
                    "click"}, top
+
+
+def test_driving_the_engine_does_not_load_the_domain():
+    """A completion that runs no service task or check imports neither the handlers nor the domain's
+    tables (the CLI's time to answer); asking the registry for a handler loads them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, handlers, engine.app, store\n"
+            "store.Task; store.Instance\n"
+            "assert 'handlers.audits' not in sys.modules and 'store.domain' not in sys.modules\n"
+            "assert handlers.registry.get('audit.create') is not None\n"
+            "assert 'handlers.audits' in sys.modules and 'store.domain' in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

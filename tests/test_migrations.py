@@ -5,7 +5,10 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from store import create_database
+from store import (
+    create_database,
+    domain,  # noqa: F401
+)
 from store.models import Base
 
 

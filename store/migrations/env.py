@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from store import domain  # noqa: F401  (the domain's tables join the metadata)
 from store.models import Base
 
 config = context.config
