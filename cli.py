@@ -2217,7 +2217,30 @@ def _clip(text: str, limit: int) -> str:
     return "".join(out) + "…"
 
 
+_GOOD = {"completed", "closed", "met", "on time", "reported", "approved", "passed", "satisfied"}
+_WAIT = {"ready", "running", "in_progress", "open", "planned", "collecting", "due", "pending_verification"}
+_BAD = {"error", "failed", "overdue", "late", "unmet", "missed", "escalated", "cancelled", "not_measured"}
+
+
+def _colour_on() -> bool:
+    """Colour for people at a terminal: never with NO_COLOR (no-color.org), always with CLICOLOR_FORCE."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("CLICOLOR_FORCE"):
+        return True
+    return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def _paint(text: str) -> str:
+    word = text.strip()
+    colour = "green" if word in _GOOD else "yellow" if word in _WAIT else "red" if word in _BAD else None
+    if word.endswith(" d") and word[:-2].isdigit():  # days overdue
+        colour = "red"
+    return click.style(text, fg=colour) if colour else text
+
+
 def _render(rows: list[dict], columns: list[tuple[str, str]], as_json: bool) -> None:
+    """A table sized to the terminal (the widest column gives way), coloured where a state is shown."""
     if as_json:
         _print_json(rows)
         return
@@ -2226,13 +2249,26 @@ def _render(rows: list[dict], columns: list[tuple[str, str]], as_json: bool) -> 
         return
     cells = [[_clip(_cell(row.get(key)).replace("\n", " "), 60) for key, _ in columns] for row in rows]
     widths = [max(_width(title), *(_width(line[i]) for line in cells)) for i, (_, title) in enumerate(columns)]
+    if sys.stdout.isatty():
+        import shutil
 
-    def line(values):
-        return "  ".join(v + " " * (w - _width(v)) for v, w in zip(values, widths, strict=True)).rstrip()
+        room = shutil.get_terminal_size((120, 24)).columns - 2 * (len(widths) - 1)
+        while sum(widths) > room and max(widths) > 12:
+            widest = widths.index(max(widths))
+            widths[widest] -= 1
+            cells = [[_clip(v, widths[i]) if i == widest else v for i, v in enumerate(line)] for line in cells]
+    colour = _colour_on()
 
-    click.echo(line([title for _, title in columns]))
+    def line(values, header: bool = False):
+        out = []
+        for value, width in zip(values, widths, strict=True):
+            padded = value + " " * (width - _width(value))
+            out.append(click.style(padded, bold=True) if header and colour else _paint(padded) if colour else padded)
+        return "  ".join(out).rstrip()
+
+    click.echo(line([title for _, title in columns], header=True), color=colour or None)
     for values in cells:
-        click.echo(line(values))
+        click.echo(line(values), color=colour or None)
 
 
 def main() -> None:

@@ -33,3 +33,28 @@ def test_missing_required_fields_are_prompted_for(run):
     values = [e for e in run.json("history", login=login) if e["kind"] == "task.completed"][0]["payload"]["values"]
     assert values["resources"] == PLAN_VALUES["resources"]
     assert values["spot_check_plan"] == PLAN_VALUES["spot_check_plan"]
+
+
+def test_colour_where_it_helps_and_never_with_no_color(run):
+    from click.testing import CliRunner
+    from helpers import ADMIN
+
+    from cli import cli
+
+    assert run("init").exit_code == 0
+    assert run("deploy", "processes/quality_plan.bpmn").exit_code == 0
+    assert run("users", "add", "qmd1", "--role", "qmd").exit_code == 0
+    assert run("start", "quality_plan").exit_code == 0
+
+    def listing(**env):
+        result = CliRunner().invoke(cli, ["--db", str(run.db_path), "tasks"], obj={"login": ADMIN}, env=env,
+                                    color=True)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    coloured = listing(CLICOLOR_FORCE="1")
+    assert "\x1b[33mready" in coloured and "\x1b[1mTASK" in coloured  # a state in yellow, the header bold
+    assert "\x1b[" not in listing(CLICOLOR_FORCE="1", NO_COLOR="1")
+    assert "\x1b[" not in listing()  # not a terminal
+    assert "\x1b[" not in CliRunner().invoke(cli, ["--db", str(run.db_path), "tasks", "--json"],
+                                             obj={"login": ADMIN}, env={"CLICOLOR_FORCE": "1"}, color=True).stdout
