@@ -366,7 +366,7 @@ def processes_show(state: State, process_id: str, version: int | None, diagram: 
 
 
 @cli.command()
-@click.argument("process")
+@click.argument("process", shell_complete=lambda ctx, param, incomplete: _complete(ctx, incomplete, "processes"))
 @click.option("--key", "business_key", help="Business key, unique per process (e.g. 2027).")
 @click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="An initial variable.")
 @json_option
@@ -518,7 +518,7 @@ def task():
 
 
 @task.command("show")
-@click.argument("task_id")
+@click.argument("task_id", shell_complete=lambda ctx, param, incomplete: _complete(ctx, incomplete, "tasks"))
 @json_option
 @pass_state
 def task_show(state: State, task_id: str, as_json: bool):
@@ -550,7 +550,7 @@ def task_show(state: State, task_id: str, as_json: bool):
 
 
 @task.command("claim")
-@click.argument("task_id")
+@click.argument("task_id", shell_complete=lambda ctx, param, incomplete: _complete(ctx, incomplete, "tasks"))
 @pass_state
 def task_claim(state: State, task_id: str):
     """Make a role task yours until you unclaim it.
@@ -562,7 +562,7 @@ def task_claim(state: State, task_id: str):
 
 
 @task.command("unclaim")
-@click.argument("task_id")
+@click.argument("task_id", shell_complete=lambda ctx, param, incomplete: _complete(ctx, incomplete, "tasks"))
 @pass_state
 def task_unclaim(state: State, task_id: str):
     """Give a claimed task back to its role.
@@ -574,7 +574,7 @@ def task_unclaim(state: State, task_id: str):
 
 
 @task.command("complete")
-@click.argument("task_id")
+@click.argument("task_id", shell_complete=lambda ctx, param, incomplete: _complete(ctx, incomplete, "tasks"))
 @click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE", help="A form value; repeatable.")
 @click.option("--data", "data_file", type=FilePath(dir_okay=False), help="Form values from a JSON or YAML file.")
 @pass_state
@@ -2220,6 +2220,21 @@ def _clip(text: str, limit: int) -> str:
 _GOOD = {"completed", "closed", "met", "on time", "reported", "approved", "passed", "satisfied"}
 _WAIT = {"ready", "running", "in_progress", "open", "planned", "collecting", "due", "pending_verification"}
 _BAD = {"error", "failed", "overdue", "late", "unmet", "missed", "escalated", "cancelled", "not_measured"}
+
+
+def _complete(ctx: click.Context, incomplete: str, kind: str) -> list[str]:
+    """Shell completion of process ids and open task ids, read from a SQLite file without SQLAlchemy
+    (`eval "$(_OPSQA_COMPLETE=bash_source opsqa)"`)."""
+    from store import quickread
+
+    path = quickread.sqlite_file(ctx.find_root().params.get("db"))
+    if path is None:
+        return []
+    if kind == "processes":
+        found = quickread.process_ids(path)
+    else:
+        found = [task["id"] for task in quickread.tasks(path) or []]
+    return [value for value in found if value.startswith(incomplete)]
 
 
 def _colour_on() -> bool:

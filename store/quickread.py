@@ -72,3 +72,15 @@ def tasks(path: Path, *, role: str | None = None, state: str | None = "ready", i
         connection.close()
     return [{key: (_time(value) if key in _TIMES else value) for key, value in zip(_KEYS, row, strict=True)}
             for row in rows]
+
+
+def process_ids(path: Path) -> list[str]:
+    """The deployed processes' ids (for shell completion); empty when the file cannot be read so."""
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            return [row[0] for row in connection.execute("SELECT DISTINCT process_id FROM definition ORDER BY 1")]
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return []

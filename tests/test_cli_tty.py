@@ -58,3 +58,27 @@ def test_colour_where_it_helps_and_never_with_no_color(run):
     assert "\x1b[" not in listing()  # not a terminal
     assert "\x1b[" not in CliRunner().invoke(cli, ["--db", str(run.db_path), "tasks", "--json"],
                                              obj={"login": ADMIN}, env={"CLICOLOR_FORCE": "1"}, color=True).stdout
+
+
+def test_shell_completion_of_processes_and_tasks(run):
+    import os
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    assert run("init").exit_code == 0
+    assert run("deploy", "processes/quality_plan.bpmn").exit_code == 0
+    assert run("start", "quality_plan").exit_code == 0
+    [task] = run.json("tasks")
+
+    def complete(*words: str) -> list[str]:
+        env = {**os.environ, "_OPSQA_COMPLETE": "bash_complete", "COMP_WORDS": " ".join(["opsqa", *words]),
+               "COMP_CWORD": str(len(words))}
+        done = subprocess.run([sys.executable, "-c", "import cli; cli.cli(prog_name='opsqa')"], cwd=ROOT, env=env,
+                              capture_output=True, text=True)
+        return [line.split(",", 1)[1] for line in done.stdout.splitlines() if "," in line]
+
+    assert complete("--db", str(run.db_path), "start", "qual") == ["quality_plan"]
+    assert complete("--db", str(run.db_path), "task", "show", task["id"][:3]) == [task["id"]]
+    assert "tasks" in complete("ta")
