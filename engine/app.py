@@ -307,15 +307,16 @@ class Engine:
 
     def painted(self, instance_id: int) -> tuple[bytes, dict[str, str], str]:
         """An instance's BPMN and what to paint on it: done, ready or in progress, waiting on a timer, failed."""
-        view = self.instance(instance_id)
         with self.database.reading() as session:
             row = session.get(Instance, instance_id)
-            xml = session.get(Definition, row.definition_id).xml.encode()
+            if row is None:
+                raise InstanceNotFound(f"no instance {instance_id}; see `opsqa instances`")
+            definition = session.get(Definition, row.definition_id)
             states = self.runtime.element_states(session, instance_id)
-        if view["status"] == "error" and row.incident_task:
-            states[row.incident_task] = "error"
-        key = f" {view['business_key']}" if view["business_key"] else ""
-        return xml, states, f"{view['name']} #{instance_id}{key} ({view['status']})"
+            if row.status == "error" and row.incident_task:
+                states[row.incident_task] = "error"
+            key = f" {row.business_key}" if row.business_key else ""
+            return definition.xml.encode(), states, f"{definition.name} #{instance_id}{key} ({row.status})"
 
     # -- tasks
 

@@ -104,11 +104,12 @@ def deliver(engine, now: datetime, *, worker: str, limit: int = 100) -> tuple[in
         for claim in claims:
             _failed(engine, claim, f"cannot reach {host}:{port}: {exc}", now)
         return 0, [{"key": c.key, "error": f"cannot reach {host}:{port}: {exc}"} for c in claims]
+    with engine.database.reading() as session:
+        payloads = {job_id: json.loads(payload) for job_id, payload in session.execute(
+            select(Job.id, Job.payload).where(Job.id.in_([c.job_id for c in claims]), Job.payload.is_not(None)))}
     with connection:
         for claim in claims:
-            with engine.database.reading() as session:
-                job = session.get(Job, claim.job_id)
-                payload = json.loads(job.payload) if job is not None and job.payload else None
+            payload = payloads.get(claim.job_id)
             if payload is None:
                 continue
             message = EmailMessage()

@@ -505,17 +505,18 @@ class Runtime:
             if spec.get("assignee"):
                 value = expressions.evaluate(spec["assignee"], dict(spiff_task.data))
                 assignee = str(value) if value not in (None, "") else None
+            role = self._role(loaded, spiff_task, spec)
             session.add(Task(
                 id=task_id, instance_id=row.id, process_id=spec.get("process") or spiff_task.workflow.spec.name,
                 bpmn_id=bpmn_id,
                 name=spec.get("name") or spiff_task.task_spec.bpmn_name or bpmn_id,
-                role=self._role(loaded, spiff_task, spec), state="ready", assignee=assignee,
+                role=role, state="ready", assignee=assignee,
                 due_at=_due_at(spiff_task, spec), variables=_to_json(spiff_task.data), created_at=now,
             ))
             self._event(session, now, actor, "task.ready", row.id, task_id,
                         {"task": bpmn_id, "role": spec.get("role"), "assignee": assignee})
             if outbox.anyone_mailed(session):
-                self._notify_ready(session, row, task_id, spec, assignee, self._role(loaded, spiff_task, spec), now)
+                self._notify_ready(session, row, task_id, spec, assignee, role, now)
 
     def _notify_ready(self, session: Session, row: Instance, task_id: str, spec: dict, assignee: str | None,
                       role: str | None, now: datetime) -> None:

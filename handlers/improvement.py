@@ -21,10 +21,10 @@ from store import Complaint, Finding, ImprovementItem, User, append_event
 
 from . import handler, registry, year_of
 from .findings import raise_finding
+from .indicators import SIGN
 from .reviews import get_review
 
 MAY_PLAN = {"ops", "qmd", "admin"}
-DIRECTION = {"higher_better": "≥", "lower_better": "≤"}
 
 
 def propose(session: Session, year: int, *, now: datetime) -> list[ImprovementItem]:
@@ -35,7 +35,7 @@ def propose(session: Session, year: int, *, now: datetime) -> list[ImprovementIt
     for kpi in inputs.get("indicators", []):
         if kpi["attainment"] == "unmet":
             sources.append(("unmet_kpi", kpi["code"], f"指标{kpi['code']} {kpi['name']}未达标：实际{kpi['actual']}，"
-                            f"目标{DIRECTION[kpi['direction']]}{kpi['target']}{kpi['unit']}", None))
+                            f"目标{SIGN[kpi['direction']]}{kpi['target']}{kpi['unit']}", None))
         elif kpi["attainment"] == "not_measured":
             sources.append(("not_measured_kpi", kpi["code"], f"指标{kpi['code']} {kpi['name']}本年度未测量，"
                             "需采取措施取得数据", None))

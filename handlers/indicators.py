@@ -25,6 +25,7 @@ from store import Indicator, IndicatorValue, Project, append_event
 from . import handler, registry
 
 DIRECTIONS = ("higher_better", "lower_better")
+SIGN = {"higher_better": "≥", "lower_better": "≤"}  # how a target reads: ≥95%, ≤4.0h
 CYCLES = ("monthly", "quarterly", "yearly")
 RULES = ("mean", "latest")
 MAY_EDIT = {"qmd", "admin"}

@@ -151,25 +151,22 @@ def _submission(context: HandlerContext) -> ReportSubmission:
     return row
 
 
+def _notice(context: HandlerContext, kind: str, to: Any) -> ReportSubmission:
+    row = _submission(context)
+    append_event(context.session, at=context.now, kind=kind, actor=context.actor, instance_id=context.instance_id,
+                 payload={"project": row.project, "period": row.period, "to": to, "due_at": row.due_at.isoformat()})
+    return row
+
+
 @handler("project_qa.remind")
 def remind(context: HandlerContext) -> dict:
-    row = _submission(context)
-    row.reminded_at = context.now
-    append_event(context.session, at=context.now, kind="report.reminded", actor=context.actor,
-                 instance_id=context.instance_id,
-                 payload={"project": row.project, "period": row.period, "to": context.variables.get("pm"),
-                          "due_at": row.due_at.isoformat()})
+    _notice(context, "report.reminded", context.variables.get("pm")).reminded_at = context.now
     return {}
 
 
 @handler("project_qa.report_overdue")
 def report_overdue(context: HandlerContext) -> dict:
-    row = _submission(context)
-    row.overdue_at = context.now
-    append_event(context.session, at=context.now, kind="report.overdue", actor=context.actor,
-                 instance_id=context.instance_id,
-                 payload={"project": row.project, "period": row.period, "to": [context.variables.get("pm"), "ops"],
-                          "due_at": row.due_at.isoformat()})
+    _notice(context, "report.overdue", [context.variables.get("pm"), "ops"]).overdue_at = context.now
     return {}
 
 

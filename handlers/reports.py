@@ -25,6 +25,7 @@ from store import Audit, ChecklistResult, Finding, Inspection, InspectionResult,
 from .audits import row_evidence
 from .charts import bar_chart
 from .checklist import AUDIT_AREAS, AUDIT_ITEMS, INSPECTION_ITEMS, TEMPLATE_VERSION, area_status
+from .indicators import SIGN
 
 RESULT_ZH = {"conform": "符合", "nonconform": "不符合", "observation": "观察项", "not_applicable": "不适用"}
 AREA_STATUS_ZH = {"conform": "符合", "nonconform": "不符合", "incomplete": "未完成",
@@ -373,7 +374,7 @@ def review_documents(session: Session, year: int) -> list[Document]:
     kpis = inputs.get("indicators", [])
     doc.heading("二、质量目标与指标达成情况")
     doc.table(["指标", "名称", "目标", "实际", "结论", "依据"], [
-        [k["code"], k["name"], f"{'≥' if k['direction'] == 'higher_better' else '≤'}{k['target']}{k['unit']}",
+        [k["code"], k["name"], f"{SIGN[k['direction']]}{k['target']}{k['unit']}",
          k["actual"], ATTAINMENT_ZH.get(k["attainment"], k["attainment"]), k["basis"]] for k in kpis])
     if kpis:
         doc.image("indicators", "指标实际值与目标（红线为目标）",
