@@ -6,10 +6,12 @@ where, nothing changed), 2 usage. Heavy imports happen inside commands, so `--he
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
 import unicodedata
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,11 +19,63 @@ from typing import Any
 
 import click
 
+import i18n
+from i18n import _
+
 DEFAULT_ZONE = "Asia/Shanghai"
 
 
-class OpsqaGroup(click.Group):
+class Translated:
+    """Help texts are written in English (docstrings, `help=`) and shown in the chosen language. The
+    decorators run before `--lang` is read, so click keeps the English and a page is translated as it
+    is drawn."""
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with _translated(self, *self.get_params(ctx)):
+            super().format_help(ctx, formatter)
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        with _translated(self):
+            return super().get_short_help_str(limit)
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        option = super().get_help_option(ctx)
+        if option is not None and not getattr(option, "keeps_msgid", False):
+            # click makes it once and translates its help as it does: keep the msgid instead
+            option.help, option.keeps_msgid = "Show this message and exit.", True
+        return option
+
+
+@contextmanager
+def _translated(*objects):
+    english = [(item, item.help) for item in objects]
+    for item, text in english:
+        item.help = _(inspect.cleandoc(text)) if text else text
+    try:
+        yield
+    finally:
+        for item, text in english:
+            item.help = text
+
+
+class Command(Translated, click.Command):
+    pass
+
+
+class Group(Translated, click.Group):
+    command_class = Command
+    group_class = type
+
+
+class OpsqaGroup(Translated, click.Group):
     """Turns every refusal into one line on stderr and exit 1; tracebacks only with --debug."""
+
+    command_class = Command
+    group_class = Group
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        i18n.set_language(None)  # the environment's, until --lang says otherwise
+        return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -35,10 +89,11 @@ class OpsqaGroup(click.Group):
             if ctx.params.get("debug"):
                 raise
             if _is_refusal(exc):
-                click.echo(f"opsqa: {exc}", err=True)
+                click.echo(_("opsqa: {exc}").format(exc=exc), err=True)
             else:
                 first = (str(exc).strip().splitlines() or [""])[0]
-                click.echo(f"opsqa: internal error: {type(exc).__name__}: {first} (run with --debug for details)",
+                click.echo(_("opsqa: internal error: {name}: {first} (run with --debug for details)").format(
+                               name=type(exc).__name__, first=first),
                            err=True)
             ctx.exit(1)
 
@@ -91,7 +146,7 @@ class FilePath(click.Path):
 
     def convert(self, value, param, ctx):
         if isinstance(value, str) and "\x00" in value:
-            self.fail(f"{value!r} is not a file name (it holds a NUL character)", param, ctx)
+            self.fail(_("{value!r} is not a file name (it holds a NUL character)").format(value=value), param, ctx)
         return super().convert(value, param, ctx)
 
 
@@ -100,13 +155,21 @@ YEAR = click.IntRange(1900, 9999)
 
 
 def json_option(function):
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(function)
+    return click.option("--json", "as_json", is_flag=True, help=_("Print JSON instead of a table."))(function)
+
+
+def _set_language(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value:
+        i18n.set_language(value)
+    return value
 
 
 @click.group(cls=OpsqaGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", envvar="OPSQA_DB", metavar="PATH|URL", help="Database (default: opsqa.db here; env OPSQA_DB).")
-@click.option("--as", "as_name", metavar="USER", help="Act as another user (admins only; both are recorded).")
-@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.option("--lang", type=click.Choice(i18n.LANGUAGES), is_eager=True, expose_value=False,
+              callback=_set_language, help=_("Language of messages (default: from LANG)."))
+@click.option("--db", envvar="OPSQA_DB", metavar="PATH|URL", help=_("Database (default: opsqa.db here; env OPSQA_DB)."))
+@click.option("--as", "as_name", metavar="USER", help=_("Act as another user (admins only; both are recorded)."))
+@click.option("--debug", is_flag=True, help=_("Show tracebacks."))
 @click.version_option(package_name="opsqa")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, as_name: str | None, debug: bool):
@@ -143,7 +206,8 @@ def init(state: State):
         Engine(database).add_user(state.login, ["admin"])
     finally:
         database.dispose()
-    click.echo(f"created opsqa database at {describe(database.url)}; {state.login} is its admin", err=True)
+    click.echo(_("created opsqa database at {url}; {login} is its admin").format(
+                   url=describe(database.url), login=state.login), err=True)
 
 
 @cli.group()
@@ -152,7 +216,7 @@ def db():
 
 
 @db.command("copy")
-@click.option("--to", "target", required=True, metavar="URL", help="An empty database, e.g. postgresql+psycopg://…")
+@click.option("--to", "target", required=True, metavar="URL", help=_("An empty database, e.g. postgresql+psycopg://…"))
 @pass_state
 def db_copy(state: State, target: str):
     """Copy this database whole into an empty one (moving from SQLite to PostgreSQL), then verify its
@@ -163,8 +227,9 @@ def db_copy(state: State, target: str):
     from store import copy_database, describe
 
     report = copy_database(state.db, target)
-    click.echo(f"copied {sum(report.tables.values()):,} rows in {len(report.tables)} tables to {describe(target)}; "
-               f"history verified: {report.events:,} events, head {report.head[:12]}")
+    click.echo(_("copied {rows:,} rows in {tables} tables to {target}; history verified: {events:,} events, "
+                 "head {head}").format(rows=sum(report.tables.values()), tables=len(report.tables),
+                                       target=describe(target), events=report.events, head=report.head[:12]))
 
 
 @db.command("backup")
@@ -179,10 +244,10 @@ def db_backup(state: State, file: str):
     from store import backup_sqlite, open_database, resolve_url
 
     if Path(file).exists():
-        raise OpsqaError(f"{file} exists; a backup goes to a new file")
+        raise OpsqaError(_("{file} exists; a backup goes to a new file").format(file=file))
     open_database(state.db).dispose()  # refuse a missing database or another schema first
     backup_sqlite(resolve_url(state.db), Path(file))
-    click.echo(f"backed up to {file}", err=True)
+    click.echo(_("backed up to {file}").format(file=file), err=True)
 
 
 @db.command("upgrade")
@@ -195,7 +260,10 @@ def db_upgrade(state: State):
     from store import upgrade_database
 
     before, after = upgrade_database(state.db)
-    message = f"schema already at revision {after}" if before == after else f"schema upgraded {before} -> {after}"
+    if before == after:
+        message = _("schema already at revision {revision}").format(revision=after)
+    else:
+        message = _("schema upgraded {before} -> {after}").format(before=before, after=after)
     click.echo(message, err=True)
 
 
@@ -206,10 +274,10 @@ def users():
 
 @users.command("add")
 @click.argument("name")
-@click.option("--role", "roles", multiple=True, required=True, help="A role code; repeat for several.")
-@click.option("--name", "display_name", help="The person's name as shown.")
-@click.option("--department", help="The department the person belongs to (a role code: qmd, ops, ...).")
-@click.option("--email", help="Where notifications go (new tasks, reminders, escalations).")
+@click.option("--role", "roles", multiple=True, required=True, help=_("A role code; repeat for several."))
+@click.option("--name", "display_name", help=_("The person's name as shown."))
+@click.option("--department", help=_("The department the person belongs to (a role code: qmd, ops, ...)."))
+@click.option("--email", help=_("Where notifications go (new tasks, reminders, escalations)."))
 @pass_state
 def users_add(state: State, name: str, roles: tuple[str, ...], display_name: str | None, department: str | None,
               email: str | None):
@@ -219,7 +287,7 @@ def users_add(state: State, name: str, roles: tuple[str, ...], display_name: str
     """
     state.engine.add_user(name, list(roles), display_name=display_name, department=department, email=email,
                           actor=state.actor())
-    click.echo(f"user {name} holds {', '.join(roles)}", err=True)
+    click.echo(_("user {name} holds {roles}").format(name=name, roles=', '.join(roles)), err=True)
 
 
 @users.command("list")
@@ -233,7 +301,8 @@ def users_list(state: State, as_json: bool):
     rows = state.engine.users()
     for row in rows:
         row["roles"] = ", ".join(row["roles"]) if not as_json else row["roles"]
-    _render(rows, [("name", "USER"), ("display_name", "NAME"), ("department", "DEPT"), ("roles", "ROLES")], as_json)
+    _render(rows, [("name", _("USER")), ("display_name", _("NAME")), ("department", _("DEPT")),
+                   ("roles", _("ROLES"))], as_json)
 
 
 # -- definitions ---------------------------------------------------------------------------
@@ -249,8 +318,10 @@ def deploy(state: State, paths: tuple[str, ...]):
     """
     results = state.engine.deploy(list(paths) or ["processes"], actor=state.actor())
     for result in results:
-        what = f"version {result['version']}" if result["changed"] else f"unchanged (version {result['version']})"
-        click.echo(f"{result['process']} ({result['name']}): {what}  [{result['file']}]")
+        what = _("version {version}") if result["changed"] else _("unchanged (version {version})")
+        click.echo(_("{process} ({name}): {what}  [{file}]").format(
+            process=result["process"], name=result["name"], what=what.format(version=result["version"]),
+            file=result["file"]))
 
 
 @cli.command()
@@ -273,7 +344,8 @@ def validate(state: State, paths: tuple[str, ...]):
     builds = engine.validate(list(paths) or ["processes"])
     for build in builds:
         tasks = len(build.model["user_tasks"])
-        click.echo(f"{build.process_id} ({build.name}): ok, {tasks} user tasks  [{build.source_file}]")
+        click.echo(_("{process_id} ({name}): ok, {tasks} user tasks  [{source_file}]").format(
+                       process_id=build.process_id, name=build.name, tasks=tasks, source_file=build.source_file))
 
 
 @cli.group(invoke_without_command=True)
@@ -287,8 +359,8 @@ def processes(ctx: click.Context, as_json: bool):
     if ctx.invoked_subcommand is not None:
         return
     state = ctx.find_object(State)
-    columns = [("process", "PROCESS"), ("name", "NAME"), ("version", "VER"), ("active", "ACTIVE"),
-               ("deployed_at", "DEPLOYED"), ("deployed_by", "BY")]
+    columns = [("process", _("PROCESS")), ("name", _("NAME")), ("version", _("VER")), ("active", _("ACTIVE")),
+               ("deployed_at", _("DEPLOYED")), ("deployed_by", _("BY"))]
     _render(state.engine.processes(), columns, as_json)
 
 
@@ -310,7 +382,8 @@ def processes_test(state: State, folder: str):
         outcome = run_scenario(path, Path(folder), lambda database: Engine(database, handlers=registry),
                                run_command=_command_runner)
         failed += not outcome.passed
-        click.echo(f"{'PASS' if outcome.passed else 'FAIL'}  {outcome.scenario}")
+        click.echo((_("PASS  {scenario}") if outcome.passed else _("FAIL  {scenario}")).format(
+            scenario=outcome.scenario))
         for failure in outcome.failures:
             click.echo(f"      {failure}")
     if failed:
@@ -333,15 +406,16 @@ def processes_diff(state: State, process_id: str, old: int, new: int, as_json: b
         _print_json(changes)
         return
     if not changes:
-        click.echo(f"{process_id} v{old} and v{new} describe the same process")
+        click.echo(_("{process_id} v{old} and v{new} describe the same process").format(
+                       process_id=process_id, old=old, new=new))
     for change in changes:
         click.echo(f"- {change}")
 
 
 @processes.command("show")
 @click.argument("process_id")
-@click.option("--version", type=ID, help="The version to draw (default: the latest).")
-@click.option("--diagram", type=FilePath(dir_okay=False), metavar="FILE.svg", help="Draw the process.")
+@click.option("--version", type=ID, help=_("The version to draw (default: the latest)."))
+@click.option("--diagram", type=FilePath(dir_okay=False), metavar="FILE.svg", help=_("Draw the process."))
 @json_option
 @pass_state
 def processes_show(state: State, process_id: str, version: int | None, diagram: str | None, as_json: bool):
@@ -351,15 +425,16 @@ def processes_show(state: State, process_id: str, version: int | None, diagram: 
     Example: opsqa processes show annual_cycle --diagram annual_cycle.svg
     """
     rows = state.engine.versions(process_id)
-    _render(rows, [("version", "VER"), ("deployed_at", "DEPLOYED"), ("deployed_by", "BY"),
-                   ("source_file", "FILE"), ("sha256", "SHA-256"), ("running", "RUNNING")], as_json)
+    _render(rows, [("version", _("VER")), ("deployed_at", _("DEPLOYED")), ("deployed_by", _("BY")),
+                   ("source_file", _("FILE")), ("sha256", _("SHA-256")), ("running", _("RUNNING"))], as_json)
     if diagram:
         from engine.diagram import render_svg
 
         chosen = version or rows[-1]["version"]
         xml = state.engine.definition_xml(process_id, chosen)
         Path(diagram).write_text(render_svg(xml, title=f"{process_id} v{chosen}"), encoding="utf-8")
-        click.echo(f"diagram of version {chosen} written to {diagram}", err=True)
+        click.echo(_("diagram of version {chosen} written to {diagram}").format(
+                       chosen=chosen, diagram=diagram), err=True)
 
 
 # -- instances -----------------------------------------------------------------------------
@@ -367,8 +442,8 @@ def processes_show(state: State, process_id: str, version: int | None, diagram: 
 
 @cli.command()
 @click.argument("process", shell_complete=lambda ctx, param, incomplete: _complete(ctx, incomplete, "processes"))
-@click.option("--key", "business_key", help="Business key, unique per process (e.g. 2027).")
-@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="An initial variable.")
+@click.option("--key", "business_key", help=_("Business key, unique per process (e.g. 2027)."))
+@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help=_("An initial variable."))
 @json_option
 @pass_state
 def start(state: State, process: str, business_key: str | None, assignments: tuple[str, ...], as_json: bool):
@@ -383,7 +458,7 @@ def start(state: State, process: str, business_key: str | None, assignments: tup
 
 @cli.command()
 @click.option("--status", type=click.Choice(["running", "completed", "error", "cancelled"]))
-@click.option("--process", "process_id", help="Only this process.")
+@click.option("--process", "process_id", help=_("Only this process."))
 @json_option
 @pass_state
 def instances(state: State, status: str | None, process_id: str | None, as_json: bool):
@@ -391,8 +466,8 @@ def instances(state: State, status: str | None, process_id: str | None, as_json:
 
     Example: opsqa instances --status error
     """
-    columns = [("id", "ID"), ("process", "PROCESS"), ("version", "VER"), ("business_key", "KEY"),
-               ("status", "STATUS"), ("started_at", "STARTED"), ("incident", "INCIDENT")]
+    columns = [("id", _("ID")), ("process", _("PROCESS")), ("version", _("VER")), ("business_key", _("KEY")),
+               ("status", _("STATUS")), ("started_at", _("STARTED")), ("incident", _("INCIDENT"))]
     _render(state.engine.instances(status=status, process_id=process_id), columns, as_json)
 
 
@@ -404,7 +479,7 @@ def instance():
 @instance.command("show")
 @click.argument("instance_id", type=ID)
 @click.option("--diagram", "diagram", type=FilePath(dir_okay=False), metavar="FILE.svg",
-              help="Also draw the process with the instance's state painted on it.")
+              help=_("Also draw the process with the instance's state painted on it."))
 @json_option
 @pass_state
 def instance_show(state: State, instance_id: int, diagram: str | None, as_json: bool):
@@ -418,7 +493,7 @@ def instance_show(state: State, instance_id: int, diagram: str | None, as_json: 
 
         xml, states, title = state.engine.painted(instance_id)
         Path(diagram).write_text(render_svg(xml, states=states, title=title), encoding="utf-8")
-        click.echo(f"diagram written to {diagram}", err=True)
+        click.echo(_("diagram written to {diagram}").format(diagram=diagram), err=True)
 
 
 @instance.command("retry")
@@ -435,7 +510,7 @@ def instance_retry(state: State, instance_id: int):
 
 @instance.command("cancel")
 @click.argument("instance_id", type=ID)
-@click.option("--reason", help="Why (kept in the history).")
+@click.option("--reason", help=_("Why (kept in the history)."))
 @pass_state
 def instance_cancel(state: State, instance_id: int, reason: str | None):
     """Cancel a running instance and its open tasks.
@@ -443,7 +518,7 @@ def instance_cancel(state: State, instance_id: int, reason: str | None):
     Example: opsqa instance cancel 3 --reason "started by mistake"
     """
     state.engine.cancel(instance_id, actor=state.actor(), reason=reason)
-    click.echo(f"instance {instance_id} cancelled", err=True)
+    click.echo(_("instance {instance_id} cancelled").format(instance_id=instance_id), err=True)
 
 
 def _show_instance(state: State, instance_id: int, as_json: bool) -> None:
@@ -451,33 +526,35 @@ def _show_instance(state: State, instance_id: int, as_json: bool) -> None:
     if as_json:
         _print_json(view)
         return
-    click.echo(f"instance {view['id']}  {view['name']} ({view['process']} v{view['version']})  "
-               f"key {view['business_key']}  {view['status']}")
-    click.echo(f"started {_cell(view['started_at'])} by {view['started_by']}")
+    click.echo(_("instance {id}  {name} ({process} v{version})  key {business_key}  {status}").format(**view))
+    click.echo(_("started {started_at} by {started_by}").format(
+                   started_at=_cell(view['started_at']), started_by=view['started_by']))
     if view["incident"]:
-        click.echo(f"incident: {view['incident']}  (fix the cause, then `opsqa instance retry {view['id']}`)")
+        click.echo(_("incident: {incident}  (fix the cause, then `opsqa instance retry {id}`)").format(
+                       incident=view['incident'], id=view['id']))
     if view["tasks"]:
         click.echo("")
-        _render(view["tasks"], [("id", "TASK"), ("name", "NAME"), ("role", "ROLE"), ("state", "STATE"),
-                                ("completed_by", "BY"), ("completed_at", "AT")], False)
+        _render(view["tasks"], [("id", _("TASK")), ("name", _("NAME")), ("role", _("ROLE")), ("state", _("STATE")),
+                                ("completed_by", _("BY")), ("completed_at", _("AT"))], False)
     if view["timers"]:
         click.echo("")
         timers = [{**t, "due": datetime.fromisoformat(t["due"]), "on": t["attached_to"] or "-"}
                   for t in view["timers"]]
-        _render(timers, [("timer", "WAITING ON TIMER"), ("name", "NAME"), ("due", "DUE"), ("on", "ON TASK")], False)
+        _render(timers, [("timer", _("WAITING ON TIMER")), ("name", _("NAME")), ("due", _("DUE")),
+                         ("on", _("ON TASK"))], False)
 
 
 # -- tasks ---------------------------------------------------------------------------------
 
 
 @cli.command()
-@click.option("--role", help="Only tasks of this role (lane id).")
-@click.option("--mine", is_flag=True, help="Only tasks assigned to or claimed by you.")
-@click.option("--instance", "instance_id", type=ID, help="Only tasks of this instance.")
-@click.option("--overdue", is_flag=True, help="Only open tasks past their due date.")
-@click.option("--all", "all_states", is_flag=True, help="Completed and cancelled tasks too.")
+@click.option("--role", help=_("Only tasks of this role (lane id)."))
+@click.option("--mine", is_flag=True, help=_("Only tasks assigned to or claimed by you."))
+@click.option("--instance", "instance_id", type=ID, help=_("Only tasks of this instance."))
+@click.option("--overdue", is_flag=True, help=_("Only open tasks past their due date."))
+@click.option("--all", "all_states", is_flag=True, help=_("Completed and cancelled tasks too."))
 @click.option("--limit", type=click.IntRange(0, None), default=200, show_default=True,
-              help="At most this many, oldest first (0: no limit).")
+              help=_("At most this many, oldest first (0: no limit)."))
 @json_option
 @pass_state
 def tasks(state: State, role: str | None, mine: bool, instance_id: int | None, overdue: bool, all_states: bool,
@@ -504,12 +581,13 @@ def tasks(state: State, role: str | None, mine: bool, instance_id: int | None, o
                                   limit=limit + 1 if limit else None)
     more = bool(limit) and len(rows) > limit
     rows = rows[:limit] if limit else rows
-    columns = [("id", "TASK"), ("instance", "INST"), ("name", "NAME"), ("role", "ROLE"), ("state", "STATE"),
-               ("assignee", "ASSIGNEE"), ("claimed_by", "CLAIMED"), ("created_at", "SINCE"),
-               ("due_at", "DUE")]
+    columns = [("id", _("TASK")), ("instance", _("INST")), ("name", _("NAME")), ("role", _("ROLE")),
+               ("state", _("STATE")),
+               ("assignee", _("ASSIGNEE")), ("claimed_by", _("CLAIMED")), ("created_at", _("SINCE")),
+               ("due_at", _("DUE"))]
     _render(rows, columns, as_json)
     if more:
-        click.echo(f"(the oldest {limit} shown; --limit 0 lists all)", err=True)
+        click.echo(_("(the oldest {limit} shown; --limit 0 lists all)").format(limit=limit), err=True)
 
 
 @cli.group()
@@ -530,21 +608,24 @@ def task_show(state: State, task_id: str, as_json: bool):
     if as_json:
         _print_json(view)
         return
-    click.echo(f"task {view['id']}  {view['name']} ({view['task']})")
-    click.echo(f"instance {view['instance']} (key {view['business_key']})  role {view['role'] or '-'}  "
-               f"{view['state']}" + (f"  claimed by {view['claimed_by']}" if view["claimed_by"] else ""))
+    click.echo(_("task {id}  {name} ({task})").format(id=view['id'], name=view['name'], task=view['task']))
+    claimed = _("  claimed by {user}").format(user=view["claimed_by"]) if view["claimed_by"] else ""
+    click.echo(_("instance {instance} (key {business_key})  role {role}  {state}").format(
+        instance=view["instance"], business_key=view["business_key"], role=view["role"] or "-", state=view["state"])
+        + claimed)
     if view["completed_by"]:
-        click.echo(f"completed by {view['completed_by']} at {_cell(view['completed_at'])}")
+        click.echo(_("completed by {completed_by} at {completed_at}").format(
+                       completed_by=view['completed_by'], completed_at=_cell(view['completed_at'])))
     if view["form"]:
-        click.echo("\nform:")
+        click.echo(_("\nform:"))
         for field in view["form"]:
             click.echo(f"  {field['id']}  {field['label']}  [{_describe_field(field)}]")
             current = view["variables"].get(field["id"])
             if current not in (None, ""):
-                click.echo(f"      current: {current}")
+                click.echo(_("      current: {current}").format(current=current))
     others = {k: v for k, v in view["variables"].items() if k not in {f["id"] for f in view["form"]}}
     if others:
-        click.echo("\nvariables:")
+        click.echo(_("\nvariables:"))
         for name, value in sorted(others.items()):
             click.echo(f"  {name} = {value}")
 
@@ -558,7 +639,7 @@ def task_claim(state: State, task_id: str):
     Example: opsqa task claim 3f2a
     """
     state.engine.claim(task_id, actor=state.actor())
-    click.echo(f"task {task_id} claimed", err=True)
+    click.echo(_("task {task_id} claimed").format(task_id=task_id), err=True)
 
 
 @task.command("unclaim")
@@ -570,13 +651,13 @@ def task_unclaim(state: State, task_id: str):
     Example: opsqa task unclaim 3f2a
     """
     state.engine.unclaim(task_id, actor=state.actor())
-    click.echo(f"task {task_id} released", err=True)
+    click.echo(_("task {task_id} released").format(task_id=task_id), err=True)
 
 
 @task.command("complete")
 @click.argument("task_id", shell_complete=lambda ctx, param, incomplete: _complete(ctx, incomplete, "tasks"))
-@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE", help="A form value; repeatable.")
-@click.option("--data", "data_file", type=FilePath(dir_okay=False), help="Form values from a JSON or YAML file.")
+@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE", help=_("A form value; repeatable."))
+@click.option("--data", "data_file", type=FilePath(dir_okay=False), help=_("Form values from a JSON or YAML file."))
 @pass_state
 def task_complete(state: State, task_id: str, assignments: tuple[str, ...], data_file: str | None):
     """Complete a task with its form values (asked for on a terminal when missing).
@@ -592,20 +673,25 @@ def task_complete(state: State, task_id: str, assignments: tuple[str, ...], data
         for field in missing_required(state.engine.task(task_id)["form"], values):
             values[field["id"]] = click.prompt(f"{field['label']} [{_describe_field(field)}]")
     state.engine.complete(task_id, values, actor=actor)
-    click.echo(f"task {task_id} completed", err=True)
+    click.echo(_("task {task_id} completed").format(task_id=task_id), err=True)
+
+
+def _outcome(word: str) -> str:
+    """A handler's one-word outcome, in the chosen language."""
+    return {"added": _("added"), "updated": _("updated"), "unchanged": _("unchanged")}.get(word, word)
 
 
 def _describe_field(field: dict) -> str:
     parts = [field["type"]]
     if field["type"] == "enum":
-        parts = ["one of " + ", ".join(f"{o['id']} ({o['name']})" for o in field["options"])]
+        parts = [_("one of {options}").format(options=", ".join(f"{o['id']} ({o['name']})" for o in field["options"]))]
     for key in ("min", "max", "minlength", "maxlength"):
         if key in field:
             parts.append(f"{key} {field[key]}")
     if field["required"]:
-        parts.append("required")
+        parts.append(_("required"))
     if "default" in field:
-        parts.append(f"default {field['default']}")
+        parts.append(_("default {value}").format(value=field["default"]))
     return ", ".join(parts)
 
 
@@ -613,7 +699,7 @@ def _describe_field(field: dict) -> str:
 
 
 @cli.command()
-@click.option("--now", "now_text", metavar="TIME", help="Act as if it were this time (ISO 8601 with offset).")
+@click.option("--now", "now_text", metavar="TIME", help=_("Act as if it were this time (ISO 8601 with offset)."))
 @json_option
 @pass_state
 def tick(state: State, now_text: str | None, as_json: bool):
@@ -632,30 +718,39 @@ def tick(state: State, now_text: str | None, as_json: bool):
                      "notifications_sent": report.sent, "notifications_failed": report.unsent})
         return
     for fire in report.started:
-        note = " (caught up)" if fire["caught_up"] else ""
-        started = f"instance {fire['instance']}" if fire["instance"] else "already started by hand"
-        click.echo(f"started {fire['process']} period {fire['period']}{note}: {started}")
+        note = _(" (caught up)") if fire["caught_up"] else ""
+        if fire["instance"]:
+            started = _("instance {instance}").format(instance=fire["instance"])
+        else:
+            started = _("already started by hand")
+        click.echo(_("started {process} period {period}{note}: {started}").format(
+                       process=fire['process'], period=fire['period'], note=note, started=started))
     for skip in report.skipped:
-        click.echo(f"skipped {skip['process']} periods {', '.join(skip['periods'])} (policy latest)")
+        click.echo(_("skipped {process} periods {periods} (policy latest)").format(
+                       process=skip['process'], periods=', '.join(skip['periods'])))
     for timer in report.timers:
-        click.echo(f"timer {timer['timer']} of instance {timer['instance']} fired (due {_cell(timer['due'])})")
+        click.echo(_("timer {timer} of instance {instance} fired (due {due})").format(
+                       timer=timer['timer'], instance=timer['instance'], due=_cell(timer['due'])))
     for failure in report.failed:
-        click.echo(f"instance {failure['instance']}: timer failed: {failure['error']}", err=True)
+        click.echo(_("instance {instance}: timer failed: {error}").format(
+                       instance=failure['instance'], error=failure['error']), err=True)
     if report.overdue:
-        click.echo(f"{report.overdue} task(s) newly past their deadline; their people are told")
+        click.echo(_("{overdue} task(s) newly past their deadline; their people are told").format(
+                       overdue=report.overdue))
     if report.sent:
-        click.echo(f"{report.sent} notification(s) sent")
+        click.echo(_("{sent} notification(s) sent").format(sent=report.sent))
     for failure in report.unsent:
-        click.echo(f"notification {failure['key']} not sent: {failure['error']} (retried later)", err=True)
+        click.echo(_("notification {key} not sent: {error} (retried later)").format(
+                       key=failure['key'], error=failure['error']), err=True)
     if report.quiet:
-        click.echo("nothing was due", err=True)
+        click.echo(_("nothing was due"), err=True)
     if report.failed:
         sys.exit(1)
 
 
 @cli.command()
 @click.option("--next", "count", type=click.IntRange(1, 100), default=3, show_default=True,
-              help="How many next fire times.")
+              help=_("How many next fire times."))
 @json_option
 @pass_state
 def schedules(state: State, count: int, as_json: bool):
@@ -669,13 +764,14 @@ def schedules(state: State, count: int, as_json: bool):
     if not as_json:
         for row in rows:
             row["next"] = ", ".join(f"{n['period']} ({_cell(n['at'])})" for n in row["next"]) or "-"
-    columns = [("process", "PROCESS"), ("expression", "TIMER"), ("policy", "CATCH-UP"), ("last_period", "LAST"),
-               ("next", "NEXT")]
+    columns = [("process", _("PROCESS")), ("expression", _("TIMER")), ("policy", _("CATCH-UP")),
+               ("last_period", _("LAST")),
+               ("next", _("NEXT"))]
     _render(rows, columns, as_json)
     with state.engine.database.reading() as session:
         warning = yearly_audit_warning(session, state.engine.clock.now())
     if warning:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(_("warning: {warning}").format(warning=warning), err=True)
 
 
 @cli.group()
@@ -684,9 +780,9 @@ def scheduler():
 
 
 @scheduler.command("run")
-@click.option("--interval", type=float, default=30.0, show_default=True, help="Seconds between passes.")
+@click.option("--interval", type=float, default=30.0, show_default=True, help=_("Seconds between passes."))
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Worker processes sharing the due work (each job goes to one of them).")
+              help=_("Worker processes sharing the due work (each job goes to one of them)."))
 @pass_state
 def scheduler_run(state: State, interval: float, workers: int):
     """Run the scheduler until SIGINT/SIGTERM: fires schedules and timers as they fall due. Several
@@ -739,21 +835,21 @@ def settings(state: State, key: str | None, value: str | None, as_json: bool):
     """
     if key is not None:
         if value is None:
-            raise click.UsageError("give a value to set, or no key to list the settings")
+            raise click.UsageError(_("give a value to set, or no key to list the settings"))
         state.engine.change_setting(key, value, actor=state.actor())
         click.echo(f"{key} = {value}", err=True)
         return
-    _render(state.engine.settings(), [("key", "KEY"), ("value", "VALUE"), ("default", "DEFAULT"),
-                                      ("description", "MEANING")], as_json)
+    _render(state.engine.settings(), [("key", _("KEY")), ("value", _("VALUE")), ("default", _("DEFAULT")),
+                                      ("description", _("MEANING"))], as_json)
 
 
 @cli.command()
-@click.option("--from", "start_text", required=True, metavar="DATE", help="Start: a date (local midnight) or time.")
-@click.option("--to", "end_text", required=True, metavar="DATE", help="End: a date (local midnight) or time.")
-@click.option("--scenario", type=FilePath(dir_okay=False), help="How simulated operators answer (YAML).")
-@click.option("--out", type=FilePath(dir_okay=False), help="Keep the simulated database here.")
+@click.option("--from", "start_text", required=True, metavar="DATE", help=_("Start: a date (local midnight) or time."))
+@click.option("--to", "end_text", required=True, metavar="DATE", help=_("End: a date (local midnight) or time."))
+@click.option("--scenario", type=FilePath(dir_okay=False), help=_("How simulated operators answer (YAML)."))
+@click.option("--out", type=FilePath(dir_okay=False), help=_("Keep the simulated database here."))
 @click.option("--processes", "processes_dir", default="processes", show_default=True,
-              help="Deployed first when there is no database to copy.")
+              help=_("Deployed first when there is no database to copy."))
 @json_option
 @pass_state
 def simulate(state: State, start_text: str, end_text: str, scenario: str | None, out: str | None,
@@ -774,7 +870,7 @@ def simulate(state: State, start_text: str, end_text: str, scenario: str | None,
     with workdir:
         target = Path(out) if out else Path(workdir.name) / "simulated.db"
         if target.exists():
-            raise click.UsageError(f"{target} exists; --out needs a new file")
+            raise click.UsageError(_("{target} exists; --out needs a new file").format(target=target))
         source = resolve_url(state.db)
         fresh = not (source.startswith("sqlite:///") and Path(source.removeprefix("sqlite:///")).exists())
         if fresh:
@@ -786,7 +882,7 @@ def simulate(state: State, start_text: str, end_text: str, scenario: str | None,
         zone = _zone_of(engine)
         start, end = _parse_moment(start_text, zone, "--from"), _parse_moment(end_text, zone, "--to")
         if end <= start:
-            raise click.BadParameter("--to must be after --from", param_hint="--to")
+            raise click.BadParameter(_("--to must be after --from"), param_hint="--to")
         engine.clock = SimulatedClock(start)
         if fresh:
             engine.add_user("sim-admin", ["admin"])
@@ -842,7 +938,8 @@ def _parse_moment(text: str, zone, hint: str) -> datetime:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not a date (YYYY-MM-DD) or ISO 8601 time", param_hint=hint) from None
+        raise click.BadParameter(_("{text!r} is not a date (YYYY-MM-DD) or ISO 8601 time").format(
+                                     text=text), param_hint=hint) from None
     return when.replace(tzinfo=zone) if when.tzinfo is None else when
 
 
@@ -857,15 +954,18 @@ def _show_summary(summary, as_json: bool, out: str | None) -> None:
             "unanswered": dict(summary.unanswered), "database": out,
         })
         return
-    click.echo(f"simulated {_cell(summary.start)} -> {_cell(summary.end)} in {summary.steps} steps")
+    click.echo(_("simulated {start} -> {end} in {steps} steps").format(
+                   start=_cell(summary.start), end=_cell(summary.end), steps=summary.steps))
     rows = [{"process": p, "started": summary.started[p], "finished": summary.finished[p]} for p in processes]
-    _render(rows, [("process", "PROCESS"), ("started", "STARTED"), ("finished", "FINISHED")], False)
-    click.echo(f"tasks done {summary.tasks_done}, still open {summary.tasks_open}, overdue {summary.overdue}; "
-               f"escalations {summary.escalations}, reminders {summary.reminders}")
+    _render(rows, [("process", _("PROCESS")), ("started", _("STARTED")), ("finished", _("FINISHED"))], False)
+    click.echo(_("tasks done {tasks_done}, still open {tasks_open}, overdue {overdue}; escalations "
+                 "{escalations}, reminders {reminders}").format(
+                   tasks_done=summary.tasks_done, tasks_open=summary.tasks_open, overdue=summary.overdue,
+                   escalations=summary.escalations, reminders=summary.reminders))
     for key, count in sorted(summary.unanswered.items()):
-        click.echo(f"  open at the end: {key} x{count}")
+        click.echo(_("  open at the end: {key} x{count}").format(key=key, count=count))
     if out:
-        click.echo(f"the simulated database is {out}")
+        click.echo(_("the simulated database is {out}").format(out=out))
 
 
 def _parse_local(text: str, hint: str) -> datetime:
@@ -873,7 +973,8 @@ def _parse_local(text: str, hint: str) -> datetime:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO 8601 time, e.g. 2028-05-10 09:00", param_hint=hint) from None
+        raise click.BadParameter(_("{text!r} is not an ISO 8601 time, e.g. 2028-05-10 09:00").format(
+                                     text=text), param_hint=hint) from None
     return when if when.tzinfo else when.replace(tzinfo=_zone())
 
 
@@ -881,9 +982,10 @@ def _parse_now(text: str) -> datetime:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO 8601 time", param_hint="--now") from None
+        raise click.BadParameter(_("{text!r} is not an ISO 8601 time").format(text=text), param_hint="--now") from None
     if when.tzinfo is None:
-        raise click.BadParameter(f"{text!r} has no time-zone offset, e.g. {text}+08:00", param_hint="--now")
+        raise click.BadParameter(_("{text!r} has no time-zone offset, e.g. {text}+08:00").format(
+                                     text=text), param_hint="--now")
     return when
 
 
@@ -902,8 +1004,9 @@ def plans(state: State, as_json: bool):
 
     with state.engine.database.reading() as session:
         rows = list_plans(session)
-    columns = [("period", "PERIOD"), ("instance_id", "INST"), ("objectives", "OBJECTIVES"), ("indicator_cycle", "KPI"),
-               ("revisions", "DRAFTS"), ("approved_by", "APPROVED"), ("issued_at", "ISSUED")]
+    columns = [("period", _("PERIOD")), ("instance_id", _("INST")), ("objectives", _("OBJECTIVES")),
+               ("indicator_cycle", _("KPI")),
+               ("revisions", _("DRAFTS")), ("approved_by", _("APPROVED")), ("issued_at", _("ISSUED"))]
     _render(rows, columns, as_json)
 
 
@@ -929,12 +1032,13 @@ def plan_show(state: State, year: int, as_json: bool):
         _print_json(history)
         return
     issued = history["issued_version"]
-    click.echo(f"{year} plan: {len(history['versions'])} version(s), "
-               + (f"version {issued} issued" if issued else "not issued yet"))
+    click.echo(_("{year} plan: {count} version(s), ").format(year=year, count=len(history["versions"]))
+               + (_("version {version} issued").format(version=issued) if issued else _("not issued yet")))
     _render([{"version": v["version"], "by": v["by"], "at": v["at"]} for v in history["versions"]],
-            [("version", "VERSION"), ("by", "DRAFTED BY"), ("at", "AT")], False)
-    _render(history["approvals"], [("version", "VERSION"), ("decision", "DECISION"), ("by", "BY"), ("at", "AT"),
-                                   ("comment", "COMMENT")], False)
+            [("version", _("VERSION")), ("by", _("DRAFTED BY")), ("at", _("AT"))], False)
+    _render(history["approvals"], [("version", _("VERSION")), ("decision", _("DECISION")), ("by", _("BY")),
+                    ("at", _("AT")),
+                                   ("comment", _("COMMENT"))], False)
 
 
 @cli.group()
@@ -944,15 +1048,15 @@ def projects():
 
 @projects.command("add")
 @click.argument("code")
-@click.option("--name", required=True, help="The project's name.")
-@click.option("--customer", required=True, help="The customer (建设单位/业主).")
-@click.option("--pm", required=True, metavar="USER", help="The project manager (an opsqa user).")
-@click.option("--oms", required=True, metavar="USER", help="The O&M management supervisor (an opsqa user).")
+@click.option("--name", required=True, help=_("The project's name."))
+@click.option("--customer", required=True, help=_("The customer (建设单位/业主)."))
+@click.option("--pm", required=True, metavar="USER", help=_("The project manager (an opsqa user)."))
+@click.option("--oms", required=True, metavar="USER", help=_("The O&M management supervisor (an opsqa user)."))
 @click.option("--kind", type=click.Choice(["safe_city", "smart_city", "other"]), default="other", show_default=True)
-@click.option("--member", "members", multiple=True, metavar="USER", help="A team member; repeatable.")
-@click.option("--contract", "contract_ref", help="The contract's reference.")
-@click.option("--om-start", type=click.DateTime(["%Y-%m-%d"]), help="O&M start date.")
-@click.option("--om-end", type=click.DateTime(["%Y-%m-%d"]), help="O&M end date.")
+@click.option("--member", "members", multiple=True, metavar="USER", help=_("A team member; repeatable."))
+@click.option("--contract", "contract_ref", help=_("The contract's reference."))
+@click.option("--om-start", type=click.DateTime(["%Y-%m-%d"]), help=_("O&M start date."))
+@click.option("--om-end", type=click.DateTime(["%Y-%m-%d"]), help=_("O&M end date."))
 @pass_state
 def projects_add(state: State, code: str, name: str, customer: str, pm: str, oms: str, kind: str,
                  members: tuple[str, ...], contract_ref: str | None, om_start, om_end):
@@ -968,11 +1072,11 @@ def projects_add(state: State, code: str, name: str, customer: str, pm: str, oms
     actor = state.actor()
     with state.engine.database.transaction() as session:
         save_project(session, project, now=state.engine.clock.now(), actor=actor, create_only=True)
-    click.echo(f"project {code} added", err=True)
+    click.echo(_("project {code} added").format(code=code), err=True)
 
 
 @projects.command("list")
-@click.option("--all", "all_projects", is_flag=True, help="Closed projects too.")
+@click.option("--all", "all_projects", is_flag=True, help=_("Closed projects too."))
 @json_option
 @pass_state
 def projects_list(state: State, all_projects: bool, as_json: bool):
@@ -987,8 +1091,9 @@ def projects_list(state: State, all_projects: bool, as_json: bool):
     if not as_json:
         for row in rows:
             row["team"] = ", ".join(row["team"])
-    columns = [("code", "CODE"), ("name", "NAME"), ("customer", "CUSTOMER"), ("pm", "PM"), ("oms", "OMS"),
-               ("team", "TEAM"), ("status", "STATUS")]
+    columns = [("code", _("CODE")), ("name", _("NAME")), ("customer", _("CUSTOMER")), ("pm", _("PM")),
+               ("oms", _("OMS")),
+               ("team", _("TEAM")), ("status", _("STATUS"))]
     _render(rows, columns, as_json)
 
 
@@ -1010,12 +1115,13 @@ def projects_import(state: State, file: str):
     actor = state.actor()
     with state.engine.database.transaction() as session:
         counts = import_projects(session, rows, source=file, now=state.engine.clock.now(), actor=actor)
-    click.echo(f"{file}: {counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged")
+    click.echo(_("{file}: {added} added, {updated} updated, {unchanged} unchanged").format(
+                   file=file, added=counts['added'], updated=counts['updated'], unchanged=counts['unchanged']))
 
 
 @projects.command("plan")
 @click.argument("code")
-@click.option("--year", type=YEAR, help="The year the plan covers (default: this year).")
+@click.option("--year", type=YEAR, help=_("The year the plan covers (default: this year)."))
 @pass_state
 def projects_plan(state: State, code: str, year: int | None):
     """Start a project's quality control for a year (6.1.3): ops sets a)-f), the PM arranges them, and
@@ -1031,13 +1137,13 @@ def projects_plan(state: State, code: str, year: int | None):
         year = year or engine.clock.now().astimezone(settings.zone(session)).year
         start = engine.starter(session, actor)
         instance_id = start_project_qa(session, code, year=year, actor=actor, start_instance=start)
-    click.echo(f"{code} {year}: quality control started (instance {instance_id}); the operations department "
-               "sets items a)-f) next")
+    click.echo(_("{code} {year}: quality control started (instance {instance_id}); the operations department "
+                 "sets items a)-f) next").format(code=code, year=year, instance_id=instance_id))
 
 
 @projects.command("reports")
-@click.option("--project", help="Only this project.")
-@click.option("--year", type=YEAR, help="Only periods of this year.")
+@click.option("--project", help=_("Only this project."))
+@click.option("--year", type=YEAR, help=_("Only periods of this year."))
 @json_option
 @pass_state
 def projects_reports(state: State, project: str | None, year: int | None, as_json: bool):
@@ -1053,16 +1159,17 @@ def projects_reports(state: State, project: str | None, year: int | None, as_jso
         for row in rows:
             row["state"] = ("on time" if row["on_time"] else "late") if row["submitted_at"] else (
                 "overdue" if row["overdue"] else "due")
-    columns = [("project", "PROJECT"), ("period", "PERIOD"), ("due_at", "DUE"), ("submitted_at", "SUBMITTED"),
-               ("state", "STATE"), ("report_ref", "REPORT")]
+    columns = [("project", _("PROJECT")), ("period", _("PERIOD")), ("due_at", _("DUE")),
+               ("submitted_at", _("SUBMITTED")),
+               ("state", _("STATE")), ("report_ref", _("REPORT"))]
     _render(rows, columns, as_json)
 
 
 @cli.command()
-@click.option("--open", "open_only", is_flag=True, help="Only findings not yet closed.")
-@click.option("--overdue", is_flag=True, help="Only findings past their due date (not waiting for verification).")
-@click.option("--year", type=YEAR, help="Only findings raised in this year.")
-@click.option("--as-of", "as_of", metavar="TIME", help="Judge overdue as of this time (default: now).")
+@click.option("--open", "open_only", is_flag=True, help=_("Only findings not yet closed."))
+@click.option("--overdue", is_flag=True, help=_("Only findings past their due date (not waiting for verification)."))
+@click.option("--year", type=YEAR, help=_("Only findings raised in this year."))
+@click.option("--as-of", "as_of", metavar="TIME", help=_("Judge overdue as of this time (default: now)."))
 @json_option
 @pass_state
 def findings(state: State, open_only: bool, overdue: bool, year: int | None, as_of: str | None, as_json: bool):
@@ -1077,9 +1184,10 @@ def findings(state: State, open_only: bool, overdue: bool, year: int | None, as_
         rows = list_findings(session, now, open_only=open_only, overdue_only=overdue, year=year)
     if not as_json:
         for row in rows:
-            row["overdue"] = f"{row['days_overdue']} d" if row["overdue"] else "-"
-    columns = [("code", "FINDING"), ("source", "SOURCE"), ("item", "ITEM"), ("unit", "UNIT"), ("owner", "OWNER"),
-               ("status", "STATUS"), ("due", "DUE"), ("overdue", "OVERDUE"), ("description", "DESCRIPTION")]
+            row["overdue"] = _("{days} d").format(days=row["days_overdue"]) if row["overdue"] else "-"
+    columns = [("code", _("FINDING")), ("source", _("SOURCE")), ("item", _("ITEM")), ("unit", _("UNIT")),
+               ("owner", _("OWNER")),
+               ("status", _("STATUS")), ("due", _("DUE")), ("overdue", _("OVERDUE")), ("description", _("DESCRIPTION"))]
     _render(rows, columns, as_json)
 
 
@@ -1089,12 +1197,12 @@ def finding():
 
 
 @finding.command("add")
-@click.option("--owner", required=True, metavar="USER", help="Who must correct it.")
-@click.option("--description", required=True, help="What does not conform, and to what requirement.")
-@click.option("--unit", help="The project code or department concerned.")
-@click.option("--item", "item_code", help="The checklist item, e.g. PRC-c.")
+@click.option("--owner", required=True, metavar="USER", help=_("Who must correct it."))
+@click.option("--description", required=True, help=_("What does not conform, and to what requirement."))
+@click.option("--unit", help=_("The project code or department concerned."))
+@click.option("--item", "item_code", help=_("The checklist item, e.g. PRC-c."))
 @click.option("--severity", type=click.Choice(["minor", "major"]), default="minor", show_default=True)
-@click.option("--due", type=click.DateTime(["%Y-%m-%d"]), help="Due date (default: the finding_due_days setting).")
+@click.option("--due", type=click.DateTime(["%Y-%m-%d"]), help=_("Due date (default: the finding_due_days setting)."))
 @pass_state
 def finding_add(state: State, owner: str, description: str, unit: str | None, item_code: str | None, severity: str,
                 due):
@@ -1107,7 +1215,7 @@ def finding_add(state: State, owner: str, description: str, unit: str | None, it
 
     actor = state.actor()
     if not actor.roles & {"qmd", "admin"}:
-        raise OpsqaError(f"findings are raised by qmd, and {actor.name} does not hold that role")
+        raise OpsqaError(_("findings are raised by qmd, and {name} does not hold that role").format(name=actor.name))
     engine = state.engine
     now = engine.clock.now()
     with engine.database.transaction() as session:
@@ -1115,7 +1223,7 @@ def finding_add(state: State, owner: str, description: str, unit: str | None, it
                                actor=actor.name, start_instance=engine.starter(session, actor), unit=unit,
                                item_code=item_code, severity=severity, due=due.date() if due else None)
         code, due_date = raised.code, raised.due_date
-    click.echo(f"{code} raised, due {due_date}, owner {owner}")
+    click.echo(_("{code} raised, due {due_date}, owner {owner}").format(code=code, due_date=due_date, owner=owner))
 
 
 @finding.command("show")
@@ -1138,24 +1246,26 @@ def finding_show(state: State, code: str, as_json: bool):
     if as_json:
         _print_json(item)
         return
-    late = f", {item['days_overdue']} days overdue" if item["overdue"] else ""
-    click.echo(f"{item['code']}  {item['status']}{late}  owner {item['owner']}  due {item['due']}"
-               + (f" (originally {item['original_due']})" if item["due"] != item["original_due"] else ""))
+    late = _(", {days} days overdue").format(days=item["days_overdue"]) if item["overdue"] else ""
+    original = _(" (originally {due})").format(due=item["original_due"]) if item["due"] != item["original_due"] else ""
+    click.echo(_("{code}  {status}{late}  owner {owner}  due {due}{original}").format(
+        code=item["code"], status=item["status"], late=late, owner=item["owner"], due=item["due"], original=original))
     click.echo(f"{item['source']} {item['item'] or ''} {item['unit'] or ''}: {item['description']}")
     for key in ("root_cause", "corrective_action", "verified_by", "escalated_at", "closed_at"):
         if item[key]:
             click.echo(f"  {key}: {_cell(item[key])}")
     if item["reopen_count"]:
-        click.echo(f"  reopened {item['reopen_count']} times")
+        click.echo(_("  reopened {reopen_count} times").format(reopen_count=item['reopen_count']))
     for evidence in item["evidence"]:
-        click.echo(f"  evidence {evidence['id']}: {evidence['file']} ({evidence['size']} B, sha256 "
-                   f"{evidence['sha256'][:12]}…) by {evidence['added_by']} {_cell(evidence['added_at'])}")
+        click.echo(_("  evidence {id}: {file} ({size} B, sha256 {sha256}…) by {added_by} {added_at}").format(
+                       id=evidence['id'], file=evidence['file'], size=evidence['size'], sha256=evidence['sha256'][:12],
+                       added_by=evidence['added_by'], added_at=_cell(evidence['added_at'])))
 
 
 @finding.command("attach")
 @click.argument("code")
 @click.argument("file", type=FilePath(dir_okay=False))
-@click.option("--note", help="What the file shows.")
+@click.option("--note", help=_("What the file shows."))
 @pass_state
 def finding_attach(state: State, code: str, file: str, note: str | None):
     """Attach an evidence file to a finding (kept whole, with its SHA-256 in the history).
@@ -1168,13 +1278,14 @@ def finding_attach(state: State, code: str, file: str, note: str | None):
     with state.engine.database.transaction() as session:
         evidence = attach(session, code, file, note=note, now=state.engine.clock.now(), actor=actor)
         number, digest = evidence.id, evidence.sha256
-    click.echo(f"evidence {number} attached to {code.upper()} (sha256 {digest})")
+    click.echo(_("evidence {number} attached to {code} (sha256 {digest})").format(
+                   number=number, code=code.upper(), digest=digest))
 
 
 @finding.command("extend")
 @click.argument("code")
-@click.option("--to", "to", type=click.DateTime(["%Y-%m-%d"]), required=True, help="The new due date.")
-@click.option("--reason", required=True, help="Why the finding needs more time.")
+@click.option("--to", "to", type=click.DateTime(["%Y-%m-%d"]), required=True, help=_("The new due date."))
+@click.option("--reason", required=True, help=_("Why the finding needs more time."))
 @pass_state
 def finding_extend(state: State, code: str, to, reason: str):
     """Extend a finding's due date (qmd): the original date is kept, the reminders and escalation move.
@@ -1188,13 +1299,14 @@ def finding_extend(state: State, code: str, to, reason: str):
         finding = extend_due(session, code, to=to.date(), reason=reason, now=engine.clock.now(), actor=actor,
                              rearm=engine.rearmer(session, actor))
         shown = (finding.code, finding.due_date, finding.original_due_date)
-    click.echo(f"{shown[0]} is now due {shown[1]} (originally {shown[2]})")
+    click.echo(_("{code} is now due {due} (originally {original})").format(
+                   code=shown[0], due=shown[1], original=shown[2]))
 
 
 @finding.command("evidence")
 @click.argument("code")
 @click.argument("evidence_id", type=ID)
-@click.option("--out", type=FilePath(dir_okay=False), required=True, help="Where to write the file.")
+@click.option("--out", type=FilePath(dir_okay=False), required=True, help=_("Where to write the file."))
 @pass_state
 def finding_evidence(state: State, code: str, evidence_id: int, out: str):
     """Get an evidence file back, checked against its SHA-256.
@@ -1207,7 +1319,8 @@ def finding_evidence(state: State, code: str, evidence_id: int, out: str):
     with state.engine.database.reading() as session:
         found = [e for e in evidence_of(session, code) if e.id == evidence_id]
         if not found:
-            raise OpsqaError(f"{code.upper()} has no evidence {evidence_id}; see `opsqa finding show {code}`")
+            raise OpsqaError(_("{code} has no evidence {evidence_id}; see `opsqa finding show {given}`").format(
+                                 code=code.upper(), evidence_id=evidence_id, given=code))
         _write_evidence(found[0].content, found[0].sha256, evidence_id, out)
 
 
@@ -1217,11 +1330,13 @@ def _write_evidence(content: bytes, digest: str, evidence_id: int, out: str) -> 
     from engine import OpsqaError
 
     if hashlib.sha256(content).hexdigest() != digest:
-        raise OpsqaError(f"evidence {evidence_id} no longer matches its SHA-256; the database was altered")
+        raise OpsqaError(_("evidence {evidence_id} no longer matches its SHA-256; the database was altered").format(
+                             evidence_id=evidence_id))
     if Path(out).exists():
-        raise OpsqaError(f"{out} exists; give a new file name")
+        raise OpsqaError(_("{out} exists; give a new file name").format(out=out))
     Path(out).write_bytes(content)
-    click.echo(f"wrote {out} ({len(content)} B, sha256 {digest})", err=True)
+    click.echo(_("wrote {out} ({content} B, sha256 {digest})").format(
+                   out=out, content=len(content), digest=digest), err=True)
 
 
 @cli.group()
@@ -1236,10 +1351,10 @@ def _reports_folder(out: str | None, year: int) -> Path:
 def _yearly_report(name: str, builder: str, doc: str) -> None:
     """`opsqa report NAME --year Y`: the year's documents built by handlers.reports.BUILDER."""
 
-    @report.command(name, help=f"{doc}\n\nThe same records always give the same files.\n\n"
-                               f"Example: opsqa report {name} --year 2027")
+    @report.command(name, help=_("{doc}\n\nThe same records always give the same files.\n\nExample: opsqa report "
+                                 "{name} --year 2027").format(doc=doc, name=name))
     @click.option("--year", type=YEAR, required=True)
-    @click.option("--out", type=FilePath(file_okay=False), help="The reports folder (default: ./reports).")
+    @click.option("--out", type=FilePath(file_okay=False), help=_("The reports folder (default: ./reports)."))
     @pass_state
     def command(state: State, year: int, out: str | None):
         from handlers import reports
@@ -1253,7 +1368,7 @@ def _yearly_report(name: str, builder: str, doc: str) -> None:
             for path in document.write(_reports_folder(out, year)):
                 click.echo(str(path))
         for warning in warnings:
-            click.echo(f"warning: {warning}", err=True)
+            click.echo(_("warning: {warning}").format(warning=warning), err=True)
 
 
 for _name, _builder, _doc in (
@@ -1270,8 +1385,8 @@ for _name, _builder, _doc in (
 
 @report.command("inspection")
 @click.argument("code", required=False)
-@click.option("--year", type=YEAR, help="Every inspection of this year (instead of CODE).")
-@click.option("--out", type=FilePath(file_okay=False), help="The reports folder (default: ./reports).")
+@click.option("--year", type=YEAR, help=_("Every inspection of this year (instead of CODE)."))
+@click.option("--out", type=FilePath(file_okay=False), help=_("The reports folder (default: ./reports)."))
 @pass_state
 def report_inspection(state: State, code: str | None, year: int | None, out: str | None):
     """An inspection's 运维服务质量检查记录 and 检查报告 (or every inspection of a year).
@@ -1282,11 +1397,11 @@ def report_inspection(state: State, code: str | None, year: int | None, out: str
     from handlers.reports import inspection_codes, inspection_documents
 
     if (code is None) == (year is None):
-        raise OpsqaError("name one inspection (CODE) or a year (--year), not both")
+        raise OpsqaError(_("name one inspection (CODE) or a year (--year), not both"))
     with state.engine.database.reading() as session:
         codes = [code.upper()] if code else inspection_codes(session, year)
         if not codes:
-            raise OpsqaError(f"no inspections in {year}; see `opsqa inspections`")
+            raise OpsqaError(_("no inspections in {year}; see `opsqa inspections`").format(year=year))
         documents = {c: inspection_documents(session, c) for c in codes}
     for c, pair in documents.items():
         folder = _reports_folder(out, int(c.split("-")[1]))  # INS-2028-01 is filed under 2028
@@ -1307,8 +1422,8 @@ def outbox(state: State, as_json: bool):
 
     with state.engine.database.reading() as session:
         rows = pending(session)
-    _render(rows, [("to", "TO"), ("subject", "SUBJECT"), ("created_at", "QUEUED"), ("attempts", "TRIES"),
-                   ("next_try", "NEXT TRY"), ("last_error", "LAST ERROR")], as_json)
+    _render(rows, [("to", _("TO")), ("subject", _("SUBJECT")), ("created_at", _("QUEUED")), ("attempts", _("TRIES")),
+                   ("next_try", _("NEXT TRY")), ("last_error", _("LAST ERROR"))], as_json)
 
 
 @cli.group()
@@ -1331,9 +1446,9 @@ def cycle_start(state: State, year: int):
                                          variables={"year": year, "period": str(year)})
     except DuplicateBusinessKey:
         found = [i for i in state.engine.instances(process_id="annual_cycle") if i["business_key"] == str(year)]
-        raise OpsqaError(f"the {year} annual cycle already exists (instance {found[0]['id']}, "
-                         f"{found[0]['status']})") from None
-    click.echo(f"the {year} annual cycle started (instance {instance_id})")
+        raise OpsqaError(_("the {year} annual cycle already exists (instance {id}, {status})").format(
+                             year=year, id=found[0]['id'], status=found[0]['status'])) from None
+    click.echo(_("the {year} annual cycle started (instance {instance_id})").format(year=year, instance_id=instance_id))
 
 
 @cli.group()
@@ -1356,7 +1471,8 @@ def survey_start(state: State, year: int):
         campaign = start_survey(session, year, now=engine.clock.now(), actor=actor,
                                 start_instance=engine.starter(session, actor))
         code = campaign.code
-    click.echo(f"{code} opened; register its invitations with `opsqa survey invite --year {year} FILE.csv`")
+    click.echo(_("{code} opened; register its invitations with `opsqa survey invite --year {year} FILE.csv`").format(
+                   code=code, year=year))
 
 
 def _read_text(file: str) -> str:
@@ -1366,11 +1482,11 @@ def _read_text(file: str) -> str:
     try:
         return Path(file).read_text(encoding="utf-8")
     except OSError as exc:
-        raise OpsqaError(f"cannot read {file}: {exc.strerror or exc}") from None
+        raise OpsqaError(_("cannot read {file}: {strerror}").format(file=file, strerror=exc.strerror or exc)) from None
     except UnicodeDecodeError:
-        raise OpsqaError(f"cannot read {file}: it is not UTF-8 text") from None
+        raise OpsqaError(_("cannot read {file}: it is not UTF-8 text").format(file=file)) from None
     except ValueError as exc:  # a NUL in the name
-        raise OpsqaError(f"cannot read {file!r}: {exc}") from None
+        raise OpsqaError(_("cannot read {file!r}: {exc}").format(file=file, exc=exc)) from None
 
 
 @survey.command("invite")
@@ -1388,7 +1504,8 @@ def survey_invite(state: State, year: int, file: str):
     text = _read_text(file)
     with state.engine.database.transaction() as session:
         counts = invite(session, year, text, file, now=state.engine.clock.now(), actor=state.actor())
-    click.echo(f"{file}: {counts['added']} invited, {counts['unchanged']} already invited")
+    click.echo(_("{file}: {added} invited, {unchanged} already invited").format(
+                   file=file, added=counts['added'], unchanged=counts['unchanged']))
 
 
 @survey.command("import")
@@ -1406,7 +1523,8 @@ def survey_import(state: State, year: int, file: str):
     text = _read_text(file)
     with state.engine.database.transaction() as session:
         counts = import_responses(session, year, text, file, now=state.engine.clock.now(), actor=state.actor())
-    click.echo(f"{file}: {counts['added']} added, {counts['unchanged']} already imported")
+    click.echo(_("{file}: {added} added, {unchanged} already imported").format(
+                   file=file, added=counts['added'], unchanged=counts['unchanged']))
 
 
 @survey.command("respond")
@@ -1414,11 +1532,11 @@ def survey_import(state: State, year: int, file: str):
 @click.option("--customer", required=True)
 @click.option("--project", required=True)
 @click.option("--channel", type=click.Choice(["phone", "form", "visit"]), required=True)
-@click.option("--overall", type=click.IntRange(1, 5), required=True, help="The overall score, 1-5.")
-@click.option("--score", "scores", multiple=True, metavar="QUESTION=1..5", help="A question's score; repeatable.")
+@click.option("--overall", type=click.IntRange(1, 5), required=True, help=_("The overall score, 1-5."))
+@click.option("--score", "scores", multiple=True, metavar="QUESTION=1..5", help=_("A question's score; repeatable."))
 @click.option("--respondent")
 @click.option("--comments")
-@click.option("--issues", help="The problems the customer raised (each becomes a rectification).")
+@click.option("--issues", help=_("The problems the customer raised (each becomes a rectification)."))
 @pass_state
 def survey_respond(state: State, year: int, customer: str, project: str, channel: str, overall: int,
                    scores: tuple[str, ...], respondent: str | None, comments: str | None, issues: str | None):
@@ -1435,7 +1553,7 @@ def survey_respond(state: State, year: int, customer: str, project: str, channel
     for item in scores:
         question, sep, value = item.partition("=")
         if not sep or not question.strip():
-            raise click.BadParameter(f"{item!r} is not QUESTION=SCORE", param_hint="--score")
+            raise click.BadParameter(_("{item!r} is not QUESTION=SCORE").format(item=item), param_hint="--score")
         answers["q_" + question.strip().removeprefix("q_")] = value.strip()
     row = {"customer": customer, "project": project, "channel": channel, "overall": str(overall), **answers,
            "respondent": respondent or "", "comments": comments or "", "issues": issues or ""}
@@ -1468,16 +1586,20 @@ def survey_show(state: State, year: int, as_json: bool):
     if as_json:
         _print_json(item)
         return
-    mean = "no responses: no score" if item["overall_mean"] is None else f"overall mean {item['overall_mean']}"
-    click.echo(f"{item['code']}  {item['status']}  invited {item['invited']}, responded {item['responded']}"
-               f" ({item['response_rate']}), {mean}")
+    if item["overall_mean"] is None:
+        mean = _("no responses: no score")
+    else:
+        mean = _("overall mean {mean}").format(mean=item["overall_mean"])
+    click.echo(_("{code}  {status}  invited {invited}, responded {responded} ({response_rate}), {mean}").format(
+                   code=item['code'], status=item['status'], invited=item['invited'], responded=item['responded'],
+                   response_rate=item['response_rate'], mean=mean))
     for key in ("mean_by_channel", "mean_by_project", "mean_by_question"):
         if item[key]:
             click.echo(f"  {key}: " + ", ".join(f"{k} {v}" for k, v in item[key].items()))
     if item["rectifications"]:
         click.echo("")
-        _render(item["rectifications"], [("code", "RECTIFICATION"), ("unit", "PROJECT"), ("owner", "OWNER"),
-                                         ("status", "STATUS"), ("description", "DESCRIPTION")], False)
+        _render(item["rectifications"], [("code", _("RECTIFICATION")), ("unit", _("PROJECT")), ("owner", _("OWNER")),
+                                         ("status", _("STATUS")), ("description", _("DESCRIPTION"))], False)
 
 
 @cli.command()
@@ -1492,8 +1614,9 @@ def surveys(state: State, as_json: bool):
 
     with state.engine.database.reading() as session:
         rows = list_surveys(session)
-    _render(rows, [("code", "SURVEY"), ("status", "STATUS"), ("collect_until", "UNTIL"), ("invited", "INVITED"),
-                   ("responded", "RESPONDED"), ("overall_mean", "MEAN"), ("reported_at", "REPORTED")], as_json)
+    _render(rows, [("code", _("SURVEY")), ("status", _("STATUS")), ("collect_until", _("UNTIL")),
+                   ("invited", _("INVITED")),
+                   ("responded", _("RESPONDED")), ("overall_mean", _("MEAN")), ("reported_at", _("REPORTED"))], as_json)
 
 
 @cli.group()
@@ -1503,8 +1626,8 @@ def review():
 
 @review.command("start")
 @click.option("--year", type=YEAR, required=True)
-@click.option("--date", "review_date", type=click.DateTime(["%Y-%m-%d"]), required=True, help="The meeting day.")
-@click.option("--attendees", required=True, help="Who attends (the heads of the departments concerned).")
+@click.option("--date", "review_date", type=click.DateTime(["%Y-%m-%d"]), required=True, help=_("The meeting day."))
+@click.option("--attendees", required=True, help=_("Who attends (the heads of the departments concerned)."))
 @pass_state
 def review_start(state: State, year: int, review_date, attendees: str):
     """Initiate the year's review (mr): refused, naming what is missing, until the year's full internal
@@ -1518,7 +1641,8 @@ def review_start(state: State, year: int, review_date, attendees: str):
     with engine.database.transaction() as session:
         task_id = initiate(session, year, actor=actor, start_instance=engine.starter(session, actor))
     engine.complete(task_id, {"review_date": review_date.date().isoformat(), "attendees": attendees}, actor=actor)
-    click.echo(f"the {year} management review is initiated for {review_date.date()}; its inputs are gathered")
+    click.echo(_("the {year} management review is initiated for {review_date}; its inputs are gathered").format(
+                   year=year, review_date=review_date.date()))
 
 
 @review.command("show")
@@ -1537,11 +1661,12 @@ def review_show(state: State, year: int, as_json: bool):
     if as_json:
         _print_json(item)
         return
-    click.echo(f"{year} management review  {item['status']}  date {_cell(item['review_date'])}  "
-               f"initiated by {item['initiated_by']}")
+    click.echo(_("{year} management review  {status}  date {review_date}  initiated by {initiated_by}").format(
+                   year=year, status=item['status'], review_date=_cell(item['review_date']),
+                   initiated_by=item['initiated_by']))
     for decision in item["decisions"]:
-        click.echo(f"  decision {decision['no']}: {decision['text']}"
-                   + ("  [needs action]" if decision["requires_action"] else ""))
+        click.echo(_("  decision {no}: {text}").format(no=decision["no"], text=decision["text"])
+                   + (_("  [needs action]") if decision["requires_action"] else ""))
 
 
 @cli.group()
@@ -1562,17 +1687,18 @@ def improvement_list(state: State, year: int | None, as_json: bool):
 
     with state.engine.database.reading() as session:
         rows = list_items(session, year)
-    _render(rows, [("code", "ITEM"), ("source", "SOURCE"), ("owner", "OWNER"), ("due", "DUE"), ("status", "STATUS"),
-                   ("action", "ACTION"), ("action_status", "ACTION STATUS"), ("measure", "MEASURE")], as_json)
+    _render(rows, [("code", _("ITEM")), ("source", _("SOURCE")), ("owner", _("OWNER")), ("due", _("DUE")),
+                   ("status", _("STATUS")),
+                   ("action", _("ACTION")), ("action_status", _("ACTION STATUS")), ("measure", _("MEASURE"))], as_json)
 
 
 @improvement.command("set")
 @click.argument("code")
-@click.option("--cause", help="The cause found by the analysis.")
-@click.option("--measure", help="What will be done.")
-@click.option("--owner", help="Who does it (a user).")
-@click.option("--due", type=click.DateTime(["%Y-%m-%d"]), help="By when.")
-@click.option("--expected", help="The expected result, e.g. an indicator target.")
+@click.option("--cause", help=_("The cause found by the analysis."))
+@click.option("--measure", help=_("What will be done."))
+@click.option("--owner", help=_("Who does it (a user)."))
+@click.option("--due", type=click.DateTime(["%Y-%m-%d"]), help=_("By when."))
+@click.option("--expected", help=_("The expected result, e.g. an indicator target."))
 @pass_state
 def improvement_set(state: State, code: str, cause: str | None, measure: str | None, owner: str | None, due,
                     expected: str | None):
@@ -1598,14 +1724,14 @@ def indicators():
 @click.argument("code")
 @click.option("--name", required=True)
 @click.option("--target", type=float, required=True)
-@click.option("--unit", default="%", show_default=True, help="%, h, score, count...")
+@click.option("--unit", default="%", show_default=True, help=_("%, h, score, count..."))
 @click.option("--direction", type=click.Choice(["higher_better", "lower_better"]), default="higher_better",
               show_default=True)
 @click.option("--cycle", type=click.Choice(["monthly", "quarterly", "yearly"]), default="monthly", show_default=True,
-              help="How often values are collected.")
+              help=_("How often values are collected."))
 @click.option("--yearly-rule", type=click.Choice(["mean", "latest"]), default="mean", show_default=True,
-              help="The year's value when no yearly value is recorded.")
-@click.option("--from-survey", is_flag=True, help="The value is the satisfaction survey's overall mean.")
+              help=_("The year's value when no yearly value is recorded."))
+@click.option("--from-survey", is_flag=True, help=_("The value is the satisfaction survey's overall mean."))
 @pass_state
 def indicators_add(state: State, code: str, name: str, target: float, unit: str, direction: str, cycle: str,
                    yearly_rule: str, from_survey: bool):
@@ -1619,7 +1745,7 @@ def indicators_add(state: State, code: str, name: str, target: float, unit: str,
         outcome = define(session, code=code, name=name, unit=unit, direction=direction, target=target, cycle=cycle,
                          yearly_rule=yearly_rule, source="survey" if from_survey else None,
                          now=state.engine.clock.now(), actor=state.actor())
-    click.echo(f"{code}: {outcome}")
+    click.echo(f"{code}: {_outcome(outcome)}")
 
 
 @indicators.command("list")
@@ -1634,8 +1760,8 @@ def indicators_list(state: State, as_json: bool):
 
     with state.engine.database.reading() as session:
         rows = list_indicators(session)
-    _render(rows, [("code", "CODE"), ("name", "NAME"), ("target", "TARGET"), ("unit", "UNIT"),
-                   ("direction", "DIRECTION"), ("cycle", "CYCLE"), ("source", "SOURCE")], as_json)
+    _render(rows, [("code", _("CODE")), ("name", _("NAME")), ("target", _("TARGET")), ("unit", _("UNIT")),
+                   ("direction", _("DIRECTION")), ("cycle", _("CYCLE")), ("source", _("SOURCE"))], as_json)
 
 
 @indicators.command("import")
@@ -1653,14 +1779,15 @@ def indicators_import(state: State, file: str):
     rows = parse_values(text, file)
     with state.engine.database.transaction() as session:
         counts = record_values(session, rows, now=state.engine.clock.now(), actor=state.actor())
-    click.echo(f"{file}: {counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged")
+    click.echo(_("{file}: {added} added, {updated} updated, {unchanged} unchanged").format(
+                   file=file, added=counts['added'], updated=counts['updated'], unchanged=counts['unchanged']))
 
 
 @indicators.command("set")
 @click.argument("code")
-@click.option("--period", required=True, help="2027-03 (a month), 2027-Q1 (a quarter) or 2027 (the year).")
+@click.option("--period", required=True, help=_("2027-03 (a month), 2027-Q1 (a quarter) or 2027 (the year)."))
 @click.option("--value", type=float, required=True)
-@click.option("--project", help="A project's value (default: the organisation's).")
+@click.option("--project", help=_("A project's value (default: the organisation's)."))
 @pass_state
 def indicators_set(state: State, code: str, period: str, value: float, project: str | None):
     """Enter one value (a later value for the same period corrects it; the history keeps both).
@@ -1672,7 +1799,7 @@ def indicators_set(state: State, code: str, period: str, value: float, project: 
     row = ValueRow(code, check_period(period), value, project or ORG, f"{code} {period}: ")
     with state.engine.database.transaction() as session:
         counts = record_values(session, [row], now=state.engine.clock.now(), actor=state.actor())
-    click.echo(f"{code} {period}: " + next(k for k, v in counts.items() if v))
+    click.echo(f"{code} {period}: " + _outcome(next(k for k, v in counts.items() if v)))
 
 
 @indicators.command("values")
@@ -1689,8 +1816,8 @@ def indicators_values(state: State, year: int | None, indicator: str | None, as_
 
     with state.engine.database.reading() as session:
         rows = list_values(session, year=year, indicator=indicator)
-    _render(rows, [("indicator", "INDICATOR"), ("period", "PERIOD"), ("scope", "SCOPE"), ("value", "VALUE"),
-                   ("attainment", "ATTAINMENT"), ("collected_by", "BY")], as_json)
+    _render(rows, [("indicator", _("INDICATOR")), ("period", _("PERIOD")), ("scope", _("SCOPE")), ("value", _("VALUE")),
+                   ("attainment", _("ATTAINMENT")), ("collected_by", _("BY"))], as_json)
 
 
 @indicators.command("year")
@@ -1706,8 +1833,8 @@ def indicators_year(state: State, year: int, as_json: bool):
 
     with state.engine.database.reading() as session:
         rows = attainment_of_year(session, year)
-    _render(rows, [("code", "INDICATOR"), ("name", "NAME"), ("target", "TARGET"), ("actual", "ACTUAL"),
-                   ("attainment", "ATTAINMENT"), ("basis", "BASIS")], as_json)
+    _render(rows, [("code", _("INDICATOR")), ("name", _("NAME")), ("target", _("TARGET")), ("actual", _("ACTUAL")),
+                   ("attainment", _("ATTAINMENT")), ("basis", _("BASIS"))], as_json)
 
 
 @cli.group()
@@ -1716,15 +1843,15 @@ def complaints():
 
 
 @complaints.command("add")
-@click.option("--project", required=True, help="The project complained about (its manager handles it).")
-@click.option("--description", required=True, help="What the customer complains about.")
+@click.option("--project", required=True, help=_("The project complained about (its manager handles it)."))
+@click.option("--description", required=True, help=_("What the customer complains about."))
 @click.option("--channel", type=click.Choice(["phone", "email", "letter", "service_desk", "on_site", "platform"]),
               default="phone", show_default=True)
-@click.option("--customer", help="Who complains (default: the project's customer).")
-@click.option("--contact", help="How to reach them.")
-@click.option("--remedy", help="What the customer asks for.")
+@click.option("--customer", help=_("Who complains (default: the project's customer)."))
+@click.option("--contact", help=_("How to reach them."))
+@click.option("--remedy", help=_("What the customer asks for."))
 @click.option("--received", "received_text", metavar="TIME",
-              help="When it was received (ISO 8601; local time if no offset). Default: now.")
+              help=_("When it was received (ISO 8601; local time if no offset). Default: now."))
 @pass_state
 def complaints_add(state: State, project: str, description: str, channel: str, customer: str | None,
                    contact: str | None, remedy: str | None, received_text: str | None):
@@ -1742,12 +1869,13 @@ def complaints_add(state: State, project: str, description: str, channel: str, c
                              received_at=received, now=now, actor=actor, customer=customer, contact=contact,
                              remedy=remedy, start_instance=engine.starter(session, actor))
         shown = (complaint.code, complaint.handler, complaint.resolve_due_at)
-    click.echo(f"{shown[0]} registered; {shown[1]} assesses it (general complaints resolved by {_cell(shown[2])})")
+    click.echo(_("{code} registered; {handler} assesses it (general complaints resolved by {due})").format(
+                   code=shown[0], handler=shown[1], due=_cell(shown[2])))
 
 
 @complaints.command("list")
-@click.option("--year", type=YEAR, help="Only complaints received in this year.")
-@click.option("--open", "open_only", is_flag=True, help="Only complaints not yet closed.")
+@click.option("--year", type=YEAR, help=_("Only complaints received in this year."))
+@click.option("--open", "open_only", is_flag=True, help=_("Only complaints not yet closed."))
 @json_option
 @pass_state
 def complaints_list(state: State, year: int | None, open_only: bool, as_json: bool):
@@ -1759,9 +1887,10 @@ def complaints_list(state: State, year: int | None, open_only: bool, as_json: bo
 
     with state.engine.database.reading() as session:
         rows = list_complaints(session, year=year, open_only=open_only)
-    columns = [("code", "COMPLAINT"), ("received_at", "RECEIVED"), ("project", "PROJECT"), ("severity", "SEVERITY"),
-               ("status", "STATUS"), ("handler", "PM"), ("escalated_to", "ESCALATED TO"),
-               ("description", "DESCRIPTION")]
+    columns = [("code", _("COMPLAINT")), ("received_at", _("RECEIVED")), ("project", _("PROJECT")),
+               ("severity", _("SEVERITY")),
+               ("status", _("STATUS")), ("handler", _("PM")), ("escalated_to", _("ESCALATED TO")),
+               ("description", _("DESCRIPTION"))]
     _render(rows, columns, as_json)
 
 
@@ -1781,7 +1910,7 @@ def complaints_show(state: State, code: str, as_json: bool):
     if not found:
         from engine import OpsqaError
 
-        raise OpsqaError(f"no complaint {code}; see `opsqa complaints list`")
+        raise OpsqaError(_("no complaint {code}; see `opsqa complaints list`").format(code=code))
     item = found[0]
     if as_json:
         _print_json(item)
@@ -1794,8 +1923,8 @@ def complaints_show(state: State, code: str, as_json: bool):
 @complaints.command("close")
 @click.argument("code")
 @click.option("--feedback", type=click.Choice(["satisfied", "not_satisfied"]), required=True,
-              help="The customer's answer at the callback.")
-@click.option("--note", help="What the customer said.")
+              help=_("The customer's answer at the callback."))
+@click.option("--note", help=_("What the customer said."))
 @pass_state
 def complaints_close(state: State, code: str, feedback: str, note: str | None):
     """Record the customer's callback: satisfied closes the complaint, not satisfied reopens it.
@@ -1813,11 +1942,11 @@ def complaints_close(state: State, code: str, feedback: str, note: str | None):
                     actor=actor)
     with engine.database.reading() as session:
         complaint = get_complaint(session, code)
-        click.echo(f"{complaint.code} is {complaint.status}")
+        click.echo(_("{code} is {status}").format(code=complaint.code, status=complaint.status))
 
 
 @cli.command()
-@click.option("--year", type=YEAR, help="Only this year's audits.")
+@click.option("--year", type=YEAR, help=_("Only this year's audits."))
 @json_option
 @pass_state
 def audits(state: State, year: int | None, as_json: bool):
@@ -1833,8 +1962,9 @@ def audits(state: State, year: int | None, as_json: bool):
         for row in rows:
             row["scope"] = ", ".join(row["scope"])
             row["full"] = "full" if row["full"] else "partial"
-    columns = [("code", "AUDIT"), ("full", "KIND"), ("scope", "SCOPE"), ("lead", "LEAD"), ("status", "STATUS"),
-               ("planned_start", "FROM"), ("planned_end", "TO"), ("reported_at", "REPORTED")]
+    columns = [("code", _("AUDIT")), ("full", _("KIND")), ("scope", _("SCOPE")), ("lead", _("LEAD")),
+               ("status", _("STATUS")),
+               ("planned_start", _("FROM")), ("planned_end", _("TO")), ("reported_at", _("REPORTED"))]
     _render(rows, columns, as_json)
 
 
@@ -1844,13 +1974,13 @@ def audit():
 
 
 @audit.command("plan")
-@click.option("--year", type=YEAR, required=True, help="The audit year.")
+@click.option("--year", type=YEAR, required=True, help=_("The audit year."))
 @click.option("--team", "team_specs", multiple=True, required=True, metavar="AUDITOR=UNIT[,UNIT]",
-              help="An auditor and the units (project or department codes) they audit; repeatable.")
-@click.option("--lead", "lead_auditor", required=True, metavar="AUDITOR", help="The lead auditor (on the team).")
-@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Planned start.")
-@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Planned end.")
-@click.option("--partial", is_flag=True, help="Not a full audit of the O&M system.")
+              help=_("An auditor and the units (project or department codes) they audit; repeatable."))
+@click.option("--lead", "lead_auditor", required=True, metavar="AUDITOR", help=_("The lead auditor (on the team)."))
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), required=True, help=_("Planned start."))
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), required=True, help=_("Planned end."))
+@click.option("--partial", is_flag=True, help=_("Not a full audit of the O&M system."))
 @pass_state
 def audit_plan(state: State, year: int, team_specs: tuple[str, ...], lead_auditor: str, start, end, partial: bool):
     """Plan an internal audit (qmd) and start its process: the team's independence is checked first.
@@ -1863,7 +1993,7 @@ def audit_plan(state: State, year: int, team_specs: tuple[str, ...], lead_audito
     for spec in team_specs:
         auditor, sep, units = spec.partition("=")
         if not sep or not auditor.strip() or not units.strip():
-            raise click.BadParameter(f"{spec!r} is not AUDITOR=UNIT[,UNIT]", param_hint="--team")
+            raise click.BadParameter(_("{spec!r} is not AUDITOR=UNIT[,UNIT]").format(spec=spec), param_hint="--team")
         team.setdefault(auditor.strip(), []).extend(u.strip() for u in units.split(",") if u.strip())
     actor, engine = state.actor(), state.engine
     with engine.database.transaction() as session:
@@ -1872,19 +2002,19 @@ def audit_plan(state: State, year: int, team_specs: tuple[str, ...], lead_audito
         planned.instance_id = engine.starter(session, actor)(
             "internal_audit", planned.code, {"audit": planned.code, "lead_auditor": lead_auditor, "year": year})
         code = planned.code
-    click.echo(f"{code} planned; it waits for the management representative's approval")
+    click.echo(_("{code} planned; it waits for the management representative's approval").format(code=code))
 
 
 @audit.command("record")
 @click.argument("code")
-@click.option("--item", help="The checklist item, e.g. PRC-c.")
-@click.option("--rest", is_flag=True, help="Every item of the unit not recorded yet, instead of --item.")
-@click.option("--unit", required=True, help="The audited unit (project or department code).")
+@click.option("--item", help=_("The checklist item, e.g. PRC-c."))
+@click.option("--rest", is_flag=True, help=_("Every item of the unit not recorded yet, instead of --item."))
+@click.option("--unit", required=True, help=_("The audited unit (project or department code)."))
 @click.option("--result", required=True, type=click.Choice(["conform", "nonconform", "observation", "not_applicable"]))
-@click.option("--evidence", help="What was seen (required for nonconform and observation).")
-@click.option("--na-reason", help="Why the item does not apply (required for not_applicable).")
+@click.option("--evidence", help=_("What was seen (required for nonconform and observation)."))
+@click.option("--na-reason", help=_("Why the item does not apply (required for not_applicable)."))
 @click.option("--attach", "attachments", multiple=True, type=FilePath(dir_okay=False), metavar="FILE",
-              help="An evidence file, stored with its SHA-256; repeatable.")
+              help=_("An evidence file, stored with its SHA-256; repeatable."))
 @pass_state
 def audit_record(state: State, code: str, item: str | None, rest: bool, unit: str, result: str,
                  evidence: str | None, na_reason: str | None, attachments: tuple[str, ...]):
@@ -1896,7 +2026,7 @@ def audit_record(state: State, code: str, item: str | None, rest: bool, unit: st
     from handlers.audits import record_rest, record_result
 
     if rest == (item is not None):
-        raise click.UsageError("give --item, or --rest for every item of the unit not recorded yet")
+        raise click.UsageError(_("give --item, or --rest for every item of the unit not recorded yet"))
     actor = state.actor()
     with state.engine.database.transaction() as session:
         if rest:
@@ -1906,14 +2036,15 @@ def audit_record(state: State, code: str, item: str | None, rest: bool, unit: st
             record_result(session, code, item=item, unit=unit, result=result, evidence=evidence,
                           na_reason=na_reason, now=state.engine.clock.now(), actor=actor, attachments=attachments)
             items = [item]
-    files = f", {len(attachments)} file(s) attached" if attachments else ""
-    click.echo(f"{code.upper()} {len(items)} item(s)@{unit}: {result}{files}", err=True)
+    files = _(", {count} file(s) attached").format(count=len(attachments)) if attachments else ""
+    click.echo(_("{code} {items} item(s)@{unit}: {result}{files}").format(
+                   code=code.upper(), items=len(items), unit=unit, result=result, files=files), err=True)
 
 
 @audit.command("evidence")
 @click.argument("code")
 @click.argument("evidence_id", type=ID)
-@click.option("--out", type=FilePath(dir_okay=False), required=True, help="Where to write the file.")
+@click.option("--out", type=FilePath(dir_okay=False), required=True, help=_("Where to write the file."))
 @pass_state
 def audit_evidence(state: State, code: str, evidence_id: int, out: str):
     """Get a checklist row's evidence file back, checked against its SHA-256 (ids: `opsqa report audit`).
@@ -1926,7 +2057,8 @@ def audit_evidence(state: State, code: str, evidence_id: int, out: str):
     with state.engine.database.reading() as session:
         found = [e for files in row_evidence(session, code).values() for e in files if e.id == evidence_id]
         if not found:
-            raise OpsqaError(f"{code.upper()} has no evidence {evidence_id}")
+            raise OpsqaError(_("{code} has no evidence {evidence_id}").format(
+                                 code=code.upper(), evidence_id=evidence_id))
         _write_evidence(found[0].content, found[0].sha256, evidence_id, out)
 
 
@@ -1946,9 +2078,14 @@ def audit_checklist(state: State, code: str, as_json: bool):
     if as_json:
         _print_json(status)
         return
-    click.echo(f"{status['audit']}: units {', '.join(status['units'])}; "
-               + ("complete" if status["complete"] else f"{len(status['missing'])} rows unchecked"))
-    _render(status["areas"], [("area", "AREA"), ("name", "NAME"), ("items", "ITEMS"), ("status", "STATUS")], False)
+    if status["complete"]:
+        progress = _("complete")
+    else:
+        progress = _("{count} rows unchecked").format(count=len(status["missing"]))
+    click.echo(_("{audit}: units {units}; {progress}").format(
+        audit=status["audit"], units=", ".join(status["units"]), progress=progress))
+    _render(status["areas"], [("area", _("AREA")), ("name", _("NAME")), ("items", _("ITEMS")),
+                   ("status", _("STATUS"))], False)
     if status["nonconformities"]:
         click.echo("nonconformities: " + ", ".join(status["nonconformities"]))
 
@@ -1968,8 +2105,9 @@ def inspections(state: State, as_json: bool):
     if not as_json:
         for row in rows:
             row["projects"] = ", ".join(row["projects"])
-    columns = [("code", "INSPECTION"), ("trigger_type", "TRIGGER"), ("seed", "SEED"), ("projects", "PROJECTS"),
-               ("inspector", "INSPECTOR"), ("status", "STATUS"), ("started_at", "STARTED")]
+    columns = [("code", _("INSPECTION")), ("trigger_type", _("TRIGGER")), ("seed", _("SEED")),
+               ("projects", _("PROJECTS")),
+               ("inspector", _("INSPECTOR")), ("status", _("STATUS")), ("started_at", _("STARTED"))]
     _render(rows, columns, as_json)
 
 
@@ -1980,10 +2118,11 @@ def inspection():
 
 @inspection.command("start")
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1),
-              help="The random draw's seed (recorded; the same seed draws the same projects).")
-@click.option("--size", type=click.IntRange(1, 1000), default=1, show_default=True, help="How many projects to draw.")
-@click.option("--project", "projects", multiple=True, help="Inspect this project (qmd, when necessary).")
-@click.option("--planned", is_flag=True, help="A spot check from the plan rather than an ad-hoc one.")
+              help=_("The random draw's seed (recorded; the same seed draws the same projects)."))
+@click.option("--size", type=click.IntRange(1, 1000), default=1, show_default=True, help=_("How many projects to "
+                                                                                           "draw."))
+@click.option("--project", "projects", multiple=True, help=_("Inspect this project (qmd, when necessary)."))
+@click.option("--planned", is_flag=True, help=_("A spot check from the plan rather than an ad-hoc one."))
 @pass_state
 def inspection_start(state: State, seed: int | None, size: int, projects: tuple[str, ...], planned: bool):
     """Start an inspection: the O&M supervisor draws projects at random, qmd may name them.
@@ -1998,18 +2137,20 @@ def inspection_start(state: State, seed: int | None, size: int, projects: tuple[
                                    projects=list(projects) or None, planned=planned,
                                    start_instance=engine.starter(session, actor))
         code, chosen, used_seed = started.code, started.projects, started.seed
-    seed_note = f" (seed {used_seed})" if used_seed is not None else ""
-    click.echo(f"{code}: inspecting {', '.join(json.loads(chosen))}{seed_note}")
+    seed_note = _(" (seed {seed})").format(seed=used_seed) if used_seed is not None else ""
+    click.echo(_("{code}: inspecting {chosen}{seed_note}").format(
+                   code=code, chosen=', '.join(json.loads(chosen)), seed_note=seed_note))
 
 
 @inspection.command("record")
 @click.argument("code")
-@click.option("--project", help="The inspected project (default: the sample's only project).")
-@click.option("--item", help="The check point, SVC-a..SVC-e.")
-@click.option("--rest", is_flag=True, help="Every check point of the project not recorded yet, instead of --item.")
-@click.option("--pass/--fail", "passed", required=True, help="Whether the point conforms.")
-@click.option("--evidence", help="What was seen (required when it fails).")
-@click.option("--sample", metavar="TYPE:SIZE:DEFECTS", help="For SVC-e: record type, records sampled, defects found.")
+@click.option("--project", help=_("The inspected project (default: the sample's only project)."))
+@click.option("--item", help=_("The check point, SVC-a..SVC-e."))
+@click.option("--rest", is_flag=True, help=_("Every check point of the project not recorded yet, instead of --item."))
+@click.option("--pass/--fail", "passed", required=True, help=_("Whether the point conforms."))
+@click.option("--evidence", help=_("What was seen (required when it fails)."))
+@click.option("--sample", metavar="TYPE:SIZE:DEFECTS", help=_("For SVC-e: record type, records sampled, defects "
+                                                              "found."))
 @pass_state
 def inspection_record(state: State, code: str, project: str | None, item: str | None, rest: bool, passed: bool,
                       evidence: str | None, sample: str | None):
@@ -2020,12 +2161,13 @@ def inspection_record(state: State, code: str, project: str | None, item: str | 
     from handlers.inspections import record_check, record_rest, sampled_project
 
     if rest == (item is not None):
-        raise click.UsageError("give --item, or --rest for every point not recorded yet")
+        raise click.UsageError(_("give --item, or --rest for every point not recorded yet"))
     samples = None
     if sample:
         parts = sample.split(":")
         if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
-            raise click.BadParameter(f"{sample!r} is not TYPE:SIZE:DEFECTS, e.g. incident:10:2", param_hint="--sample")
+            raise click.BadParameter(_("{sample!r} is not TYPE:SIZE:DEFECTS, e.g. incident:10:2").format(
+                                         sample=sample), param_hint="--sample")
         samples = {"record_type": parts[0], "size": int(parts[1]), "defects": int(parts[2])}
     actor = state.actor()
     with state.engine.database.transaction() as session:
@@ -2037,8 +2179,9 @@ def inspection_record(state: State, code: str, project: str | None, item: str | 
             record_check(session, code, project=project, item=item, passed=passed, evidence=evidence,
                          samples=samples, now=state.engine.clock.now(), actor=actor)
             items = [item]
-    click.echo(f"{code.upper()} {', '.join(items) or 'nothing left'}@{project}: {'pass' if passed else 'fail'}",
-               err=True)
+    click.echo(_("{code} {items}@{project}: {result}").format(
+        code=code.upper(), items=", ".join(items) or _("nothing left"), project=project,
+        result=_("pass") if passed else _("fail")), err=True)
 
 
 @cli.group()
@@ -2048,8 +2191,8 @@ def auditors():
 
 @auditors.command("add")
 @click.argument("user")
-@click.option("--certificate", "certificate_no", help="The auditor's certificate number.")
-@click.option("--valid-until", type=click.DateTime(["%Y-%m-%d"]), help="When the qualification lapses.")
+@click.option("--certificate", "certificate_no", help=_("The auditor's certificate number."))
+@click.option("--valid-until", type=click.DateTime(["%Y-%m-%d"]), help=_("When the qualification lapses."))
 @pass_state
 def auditors_add(state: State, user: str, certificate_no: str | None, valid_until):
     """Register a user as a qualified internal auditor (qmd).
@@ -2063,7 +2206,7 @@ def auditors_add(state: State, user: str, certificate_no: str | None, valid_unti
         until = valid_until.date() if valid_until else None
         add_auditor(session, user, certificate_no=certificate_no, valid_until=until, now=state.engine.clock.now(),
                     actor=actor)
-    click.echo(f"{user} is a registered auditor", err=True)
+    click.echo(_("{user} is a registered auditor").format(user=user), err=True)
 
 
 @auditors.command("list")
@@ -2078,16 +2221,17 @@ def auditors_list(state: State, as_json: bool):
 
     with state.engine.database.reading() as session:
         rows = list_auditors(session)
-    _render(rows, [("user", "USER"), ("name", "NAME"), ("department", "DEPT"), ("certificate_no", "CERTIFICATE"),
-                   ("valid_until", "VALID UNTIL")], as_json)
+    _render(rows, [("user", _("USER")), ("name", _("NAME")), ("department", _("DEPT")),
+                   ("certificate_no", _("CERTIFICATE")),
+                   ("valid_until", _("VALID UNTIL"))], as_json)
 
 
 # -- history -------------------------------------------------------------------------------
 
 
 @cli.group(invoke_without_command=True)
-@click.option("--instance", "instance_id", type=ID, help="Only this instance's history.")
-@click.option("--limit", type=click.IntRange(1, 1_000_000), help="Only the newest N events.")
+@click.option("--instance", "instance_id", type=ID, help=_("Only this instance's history."))
+@click.option("--limit", type=click.IntRange(1, 1_000_000), help=_("Only the newest N events."))
 @json_option
 @click.pass_context
 def history(ctx: click.Context, instance_id: int | None, limit: int | None, as_json: bool):
@@ -2101,10 +2245,11 @@ def history(ctx: click.Context, instance_id: int | None, limit: int | None, as_j
     rows = state.engine.history(instance_id, limit=limit)
     if not as_json:
         for row in rows:
-            row["actor"] = f"{row['real_actor']} as {row['actor']}" if row["real_actor"] else row["actor"]
+            if row["real_actor"]:
+                row["actor"] = _("{real_actor} as {actor}").format(real_actor=row["real_actor"], actor=row["actor"])
             row["payload"] = _summary(row["payload"])
-    _render(rows, [("id", "#"), ("at", "AT"), ("instance", "INST"), ("kind", "EVENT"), ("actor", "BY"),
-                   ("payload", "DETAIL")], as_json)
+    _render(rows, [("id", "#"), ("at", _("AT")), ("instance", _("INST")), ("kind", _("EVENT")), ("actor", _("BY")),
+                   ("payload", _("DETAIL"))], as_json)
 
 
 @history.command("verify")
@@ -2116,9 +2261,10 @@ def history_verify(state: State):
     """
     report = state.engine.verify_history()
     if report.intact:
-        click.echo(f"history intact: {report.count} events")
+        click.echo(_("history intact: {count} events").format(count=report.count))
         return
-    click.echo(f"opsqa: history broken at event {report.broken_at}: {report.reason}", err=True)
+    click.echo(_("opsqa: history broken at event {broken_at}: {reason}").format(
+                   broken_at=report.broken_at, reason=report.reason), err=True)
     sys.exit(1)
 
 
@@ -2130,7 +2276,7 @@ def _assignments(pairs: tuple[str, ...]) -> dict[str, str]:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
-            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--set")
+            raise click.BadParameter(_("{pair!r} is not NAME=VALUE").format(pair=pair), param_hint="--set")
         values[name.strip()] = value
     return values
 
@@ -2156,10 +2302,11 @@ def _read_data(path: str) -> dict[str, Any]:
         else:
             data = json.loads(text)
     except Exception as exc:
-        raise OpsqaError(f"{path} is not valid {'YAML' if path.endswith(('.yaml', '.yml')) else 'JSON'}: "
-                         f"{str(exc).splitlines()[0]}") from None
+        kind = "YAML" if path.endswith((".yaml", ".yml")) else "JSON"
+        raise OpsqaError(_("{path} is not valid {kind}: {error}").format(
+                             path=path, kind=kind, error=str(exc).splitlines()[0])) from None
     if not isinstance(data, dict):
-        raise OpsqaError(f"{path} must hold a mapping of field names to values")
+        raise OpsqaError(_("{path} must hold a mapping of field names to values").format(path=path))
     return data
 
 
@@ -2260,7 +2407,7 @@ def _render(rows: list[dict], columns: list[tuple[str, str]], as_json: bool) -> 
         _print_json(rows)
         return
     if not rows:
-        click.echo("(none)", err=True)
+        click.echo(_("(none)"), err=True)
         return
     cells = [[_clip(_cell(row.get(key)).replace("\n", " "), 60) for key, _ in columns] for row in rows]
     widths = [max(_width(title), *(_width(line[i]) for line in cells)) for i, (_, title) in enumerate(columns)]

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from i18n import _
 from store import (
     ChainReport,
     Database,
@@ -136,7 +137,7 @@ class Engine:
             text = session.scalar(select(Definition.model_json).where(Definition.process_id == process_id)
                                   .order_by(Definition.version.desc()).limit(1))
         if text is None:
-            raise OpsqaError(f"no process {process_id!r} is deployed")
+            raise OpsqaError(_("no process {process_id!r} is deployed").format(process_id=process_id))
         return json.loads(text)
 
     def versions(self, process_id: str) -> list[dict[str, Any]]:
@@ -145,7 +146,8 @@ class Engine:
             rows = session.scalars(select(Definition).where(Definition.process_id == process_id)
                                    .order_by(Definition.version)).all()
             if not rows:
-                raise ProcessNotFound(f"no process {process_id!r} is deployed; see `opsqa processes`")
+                raise ProcessNotFound(_("no process {process_id!r} is deployed; see `opsqa processes`").format(
+                                          process_id=process_id))
             running = dict(session.execute(
                 select(Instance.definition_id, func.count()).where(Instance.status.in_(("running", "error")))
                 .group_by(Instance.definition_id)).all())
@@ -163,8 +165,8 @@ class Engine:
                 row = session.scalar(select(Definition).where(Definition.process_id == process_id,
                                                              Definition.version == version))
                 if row is None:
-                    raise ProcessNotFound(f"process {process_id} has no version {version}; see `opsqa processes "
-                                          f"show {process_id}`")
+                    raise ProcessNotFound(_("process {process_id} has no version {version}; see `opsqa processes "
+                                            "show {process_id}`").format(process_id=process_id, version=version))
                 models[version] = (json.loads(row.model_json), row.xml.encode())
         return diff.describe(*models[old], *models[new])
 
@@ -173,8 +175,8 @@ class Engine:
             xml = session.scalar(select(Definition.xml).where(Definition.process_id == process_id,
                                                               Definition.version == version))
         if xml is None:
-            raise ProcessNotFound(f"process {process_id} has no version {version}; see `opsqa processes show "
-                                  f"{process_id}`")
+            raise ProcessNotFound(_("process {process_id} has no version {version}; see `opsqa processes show "
+                                    "{process_id}`").format(process_id=process_id, version=version))
         return xml.encode()
 
     def processes(self) -> list[dict[str, Any]]:
@@ -298,7 +300,8 @@ class Engine:
                 .where(Instance.id == instance_id)
             ).first()
             if found is None:
-                raise InstanceNotFound(f"no instance {instance_id}; see `opsqa instances`")
+                raise InstanceNotFound(_("no instance {instance_id}; see `opsqa instances`").format(
+                                           instance_id=instance_id))
             view = _instance_view(*found)
             tasks = session.scalars(select(Task).where(Task.instance_id == instance_id).order_by(Task.created_at))
             view["tasks"] = [_task_view(task) for task in tasks]
@@ -310,7 +313,8 @@ class Engine:
         with self.database.reading() as session:
             row = session.get(Instance, instance_id)
             if row is None:
-                raise InstanceNotFound(f"no instance {instance_id}; see `opsqa instances`")
+                raise InstanceNotFound(_("no instance {instance_id}; see `opsqa instances`").format(
+                                           instance_id=instance_id))
             definition = session.get(Definition, row.definition_id)
             states = self.runtime.element_states(session, instance_id)
             if row.status == "error" and row.incident_task:
@@ -377,7 +381,8 @@ class Engine:
             query = select(Event).order_by(Event.id)
             if instance_id is not None:
                 if session.get(Instance, instance_id) is None:
-                    raise InstanceNotFound(f"no instance {instance_id}; see `opsqa instances`")
+                    raise InstanceNotFound(_("no instance {instance_id}; see `opsqa instances`").format(
+                                               instance_id=instance_id))
                 query = query.where(Event.instance_id == instance_id)
             if limit:  # the newest N, shown oldest first
                 events = list(reversed(session.scalars(query.order_by(None).order_by(Event.id.desc())
@@ -432,14 +437,14 @@ def _bpmn_files(paths: list[str]) -> list[Path]:
         if path.is_dir():
             found = sorted(path.glob("*.bpmn"))
             if not found:
-                raise InvalidProcess("the folder holds no .bpmn files", file=str(path))
+                raise InvalidProcess(_("the folder holds no .bpmn files"), file=str(path))
             files.extend(found)
         elif path.exists():
             files.append(path)
         else:
-            raise InvalidProcess("no such file or folder", file=str(path))
+            raise InvalidProcess(_("no such file or folder"), file=str(path))
     if not files:
-        raise OpsqaError("no BPMN files given")
+        raise OpsqaError(_("no BPMN files given"))
     return files
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 from lxml import etree
 
+from i18n import _
+
 from . import expressions, forms, timers
 from .errors import InvalidExpression, InvalidProcess
 from .state import WorkflowSerializer
@@ -117,7 +119,8 @@ def read_file(path: str | Path) -> SourceFile:
     try:
         content = path.read_bytes()
     except (OSError, ValueError) as exc:
-        raise InvalidProcess(f"cannot read the file: {getattr(exc, 'strerror', None) or exc}", file=display) from None
+        raise InvalidProcess(_("cannot read the file: {exc}").format(
+                                 exc=getattr(exc, 'strerror', None) or exc), file=display) from None
     return parse_source(display, content)
 
 
@@ -127,9 +130,10 @@ def parse_source(display: str, content: bytes) -> SourceFile:
         root = etree.fromstring(content, parser)
     except etree.XMLSyntaxError as exc:
         message = exc.msg if hasattr(exc, "msg") and exc.msg else str(exc)
-        raise InvalidProcess(f"malformed XML: {message}", file=display, line=exc.lineno) from None
+        raise InvalidProcess(_("malformed XML: {message}").format(
+                                 message=message), file=display, line=exc.lineno) from None
     if _ns(root) != BPMN_NS or _local(root) != "definitions":
-        raise InvalidProcess("not a BPMN 2.0 file (the root element must be bpmn:definitions)", file=display)
+        raise InvalidProcess(_("not a BPMN 2.0 file (the root element must be bpmn:definitions)"), file=display)
     source = SourceFile(display, content, root)
     for node in root.iter():
         if not isinstance(node.tag, str):
@@ -140,22 +144,25 @@ def parse_source(display: str, content: bytes) -> SourceFile:
         if _ns(node) == CAMUNDA_NS:
             siblings = [s for s in node.getparent() if isinstance(s.tag, str) and s.get("id") == element_id]
             if siblings[0] is not node:
-                raise source.fail(f"duplicate id {element_id!r} in one form (also on line {siblings[0].sourceline})",
+                raise source.fail(_("duplicate id {element_id!r} in one form (also on line {sourceline})").format(
+                                      element_id=element_id, sourceline=siblings[0].sourceline),
                                   element_id, node)
             source.extension_ids.setdefault(element_id, node)  # unique within their form or field only
             continue
         if element_id in source.ids:
             first = source.ids[element_id].sourceline
-            raise source.fail(f"duplicate id {element_id!r} (also on line {first}); ids must be unique in the file",
+            raise source.fail(_("duplicate id {element_id!r} (also on line {first}); ids must be unique in the "
+                                "file").format(element_id=element_id, first=first),
                               element_id, node)
         source.ids[element_id] = node
     for element_id, node in source.extension_ids.items():
         if element_id in source.ids:
-            raise source.fail(f"id {element_id!r} is also the id of a BPMN element (line "
-                              f"{source.ids[element_id].sourceline}); give the form field or value another id",
+            raise source.fail(_("id {element_id!r} is also the id of a BPMN element (line {sourceline}); give "
+                                "the form field or value another id").format(
+                                  element_id=element_id, sourceline=source.ids[element_id].sourceline),
                               element_id, node)
     if not root.findall(f"{{{BPMN_NS}}}process"):
-        raise InvalidProcess("the file defines no process", file=display)
+        raise InvalidProcess(_("the file defines no process"), file=display)
     return source
 
 
@@ -172,22 +179,24 @@ def _check_process(source: SourceFile, process, topics: set[str], checks: set[st
             if tag in REFUSED:
                 raise source.fail(REFUSED[tag], element_id, node)
             if tag not in SUPPORTED:
-                raise source.fail(f"unsupported BPMN element <{tag}>", element_id, node)
+                raise source.fail(_("unsupported BPMN element <{tag}>").format(tag=tag), element_id, node)
         elif ns == CAMUNDA_NS and tag in REFUSED_CAMUNDA:
             raise source.fail(REFUSED_CAMUNDA[tag], element_id, node)
         for attribute in REFUSED_CAMUNDA_ATTRIBUTES:
             if node.get(f"{{{CAMUNDA_NS}}}{attribute}") is not None:
-                raise source.fail(f"camunda:{attribute} is not supported (it runs code); use camunda:topic",
+                raise source.fail(_("camunda:{attribute} is not supported (it runs code); use camunda:topic").format(
+                                      attribute=attribute),
                                   element_id, node)
         if ns != BPMN_NS:
             continue
         if tag == "serviceTask":
             topic = node.get(f"{{{CAMUNDA_NS}}}topic")
             if node.get(f"{{{CAMUNDA_NS}}}type") != "external" or not topic:
-                raise source.fail('a service task needs camunda:type="external" and a camunda:topic',
+                raise source.fail(_("a service task needs camunda:type=\"external\" and a camunda:topic"),
                                   element_id, node)
             if topic not in topics:
-                raise source.fail(f"unknown handler topic {topic!r}{_suggest(topic, topics)}", element_id, node)
+                raise source.fail(_("unknown handler topic {topic!r}{suggestion}").format(
+                                      topic=topic, suggestion=_suggest(topic, topics)), element_id, node)
         elif tag == "userTask":
             try:
                 fields = forms.parse_form(node)
@@ -201,24 +210,27 @@ def _check_process(source: SourceFile, process, topics: set[str], checks: set[st
                 _check_expression(source, assignee, element_id, node, "assignee")
             groups = node.get(f"{{{CAMUNDA_NS}}}candidateGroups")
             if groups is not None and not re.fullmatch(r"[\w.@-]+", groups):
-                raise source.fail(f"camunda:candidateGroups {groups!r}: name one role (its code, e.g. qmd)",
+                raise source.fail(_("camunda:candidateGroups {groups!r}: name one role (its code, e.g. qmd)").format(
+                                      groups=groups),
                                   element_id, node)
             check = _property(node, "check")
             if check is not None and check not in checks:
-                raise source.fail(f"unknown completion check {check!r}{_suggest(check, checks)}", element_id, node)
+                raise source.fail(_("unknown completion check {check!r}{suggestion}").format(
+                                      check=check, suggestion=_suggest(check, checks)), element_id, node)
             if has_lanes and _role_of(process, node) is None and not assignee and not groups:
-                raise source.fail("the user task is in no lane, so no role may complete it", element_id, node)
+                raise source.fail(_("the user task is in no lane, so no role may complete it"), element_id, node)
         elif tag == "conditionExpression":
             language = node.get("language")
             if language and language.lower() not in ("juel", "python", "feel"):
-                raise source.fail(f"condition language {language!r} is not supported", element_id, node)
+                raise source.fail(_("condition language {language!r} is not supported").format(
+                                      language=language), element_id, node)
             _check_expression(source, node.text or "", element_id, node, "condition")
         elif tag in ("timeDate", "timeDuration", "timeCycle"):
             _check_timer(source, process, node, tag, element_id)
         elif tag == "callActivity" and not node.get("calledElement"):
-            raise source.fail("the call activity names no process (calledElement)", element_id, node)
+            raise source.fail(_("the call activity names no process (calledElement)"), element_id, node)
     if process_id is None:
-        raise source.fail("the process has no id", node=process)
+        raise source.fail(_("the process has no id"), node=process)
 
 
 def _suggest(name: str, known: set[str]) -> str:
@@ -253,11 +265,11 @@ def _check_timer(source: SourceFile, process, node, tag: str, element_id) -> Non
             timers.check_literal(tag, expressions.unwrap(text), start_event=start is not None)
         except ValueError as exc:
             hint = "" if wrapped else " (an expression over variables is written ${...})"
-            raise source.fail(f"timer: {exc}{hint}", element_id, node) from None
+            raise source.fail(_("timer: {exc}{hint}").format(exc=exc, hint=hint), element_id, node) from None
         return
     if start is not None:
-        raise source.fail(f"timer: a start event's {tag} must be a literal ISO 8601 value (it becomes a "
-                          f"schedule), not {text!r}", element_id, node)
+        raise source.fail(_("timer: a start event's {tag} must be a literal ISO 8601 value (it becomes a "
+                            "schedule), not {text!r}").format(tag=tag, text=text), element_id, node)
     _check_expression(source, text, element_id, node, "timer")
 
 
@@ -346,13 +358,14 @@ def check_files(sources: Iterable[SourceFile], topics: set[str],
             process_id = process.get("id")
             if process_id in processes:
                 other = processes[process_id][0].path
-                raise source.fail(f"process {process_id!r} is also defined in {other}", process_id, process)
+                raise source.fail(_("process {process_id!r} is also defined in {other}").format(
+                                      process_id=process_id, other=other), process_id, process)
             processes[process_id] = (source, process)
     for source, process in processes.values():
         for call in process.iter(f"{{{BPMN_NS}}}callActivity"):
             if call.get("calledElement") not in processes:
-                raise source.fail(f"the call activity calls process {call.get('calledElement')!r}, "
-                                  "which is not deployed or given", call.get("id"), call)
+                raise source.fail(_("the call activity calls process {value!r}, which is not deployed or given").format(
+                                      value=call.get('calledElement')), call.get("id"), call)
     return processes
 
 

@@ -19,6 +19,8 @@ from itertools import groupby, pairwise
 
 from lxml import etree
 
+from i18n import _
+
 from .errors import OpsqaError
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -153,7 +155,8 @@ def render_svg(xml: bytes, *, states: dict[str, str] | None = None, title: str |
     states = states or {}
     for element_id, state in states.items():
         if state not in STATES:
-            raise DiagramError(f"unknown state {state!r} for {element_id!r}; expected one of {', '.join(STATES)}")
+            raise DiagramError(_("unknown state {state!r} for {element_id!r}; expected one of {states}").format(
+                                   state=state, element_id=element_id, states=', '.join(STATES)))
     drawing = Drawing(states)
     for item in sorted(_items(plane, _index(root)), key=_layer):
         drawing.draw(item)
@@ -171,7 +174,7 @@ def _parse(xml: bytes) -> etree._Element:
     except etree.XMLSyntaxError as exc:
         raise DiagramError("malformed XML: " + " ".join(str(exc.msg or exc).split())) from None
     if root.tag != f"{{{BPMN_NS}}}definitions":
-        raise DiagramError("not a BPMN 2.0 file (the root element must be definitions)")
+        raise DiagramError(_("not a BPMN 2.0 file (the root element must be definitions)"))
     return root
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from i18n import _
+
 
 class OpsqaError(Exception):
     """opsqa refused the request."""
 
     def __init__(self, message: str | None = None):
-        super().__init__(message or (self.__doc__ or "").strip())
+        super().__init__(message or _((self.__doc__ or "").strip()))
 
 
 class InvalidProcess(OpsqaError):
@@ -57,8 +59,13 @@ class TaskAlreadyCompleted(OpsqaError):
     """Someone else completed the task first."""
 
     def __init__(self, task: str, by: str | None, at: datetime | None):
-        when = f" at {at.isoformat(timespec='seconds')}" if at else ""
-        super().__init__(f"task {task} was already completed by {by or 'someone else'}{when}")
+        by = by or _("someone else")
+        if at:
+            message = _("task {task} was already completed by {by} at {at}").format(
+                task=task, by=by, at=at.isoformat(timespec="seconds"))
+        else:
+            message = _("task {task} was already completed by {by}").format(task=task, by=by)
+        super().__init__(message)
         self.by, self.at = by, at
 
 
@@ -70,7 +77,7 @@ class InvalidFormValue(OpsqaError):
     """A form value is not acceptable."""
 
     def __init__(self, task: str, field: str, reason: str):
-        super().__init__(f"task {task}, field {field}: {reason}")
+        super().__init__(_("task {task}, field {field}: {reason}").format(task=task, field=field, reason=reason))
         self.task, self.field = task, field
 
 

@@ -15,6 +15,8 @@ from typing import Any
 from simpleeval import EvalWithCompoundTypes
 from simpleeval import InvalidExpression as SimpleEvalError
 
+from i18n import _
+
 from .errors import InvalidExpression
 
 _WRAPPED = re.compile(r"^\s*[$#]\{(?P<body>.*)\}\s*$", re.DOTALL)
@@ -59,16 +61,18 @@ def check(expression: str) -> None:
     """Raise InvalidExpression if the expression does not parse (used at deploy)."""
     body = unwrap(expression)
     if not body:
-        raise InvalidExpression("the expression is empty")
+        raise InvalidExpression(_("the expression is empty"))
     if is_iso_timer(body):
         return
     _shape(body)
     try:
         ast.parse(body, mode="eval")
     except SyntaxError as exc:
-        raise InvalidExpression(f"expression {body[:80]!r} does not parse: {exc.msg}") from None
+        raise InvalidExpression(_("expression {body!r} does not parse: {msg}").format(
+                                    body=body[:80], msg=exc.msg)) from None
     except (MemoryError, RecursionError, ValueError) as exc:
-        raise InvalidExpression(f"expression {body[:80]!r} does not parse: {type(exc).__name__}") from None
+        raise InvalidExpression(_("expression {body!r} does not parse: {name}").format(
+                                    body=body[:80], name=type(exc).__name__)) from None
 
 
 MAX_LENGTH = 2000  # characters: a condition or a timer, not a program
@@ -79,13 +83,15 @@ MAX_EXPONENT = 64
 def _power(base, exponent):
     """`**` without the giant numbers (10**100000) that would stall a worker."""
     if isinstance(exponent, (int, float)) and abs(exponent) > MAX_EXPONENT and base not in (0, 1, -1):
-        raise InvalidExpression(f"exponent {exponent} is larger than {MAX_EXPONENT}")
+        raise InvalidExpression(_("exponent {exponent} is larger than {max_exponent}").format(
+                                    exponent=exponent, max_exponent=MAX_EXPONENT))
     return base**exponent
 
 
 def _shape(body: str) -> None:
     if len(body) > MAX_LENGTH:
-        raise InvalidExpression(f"the expression is {len(body)} characters long; at most {MAX_LENGTH}")
+        raise InvalidExpression(_("the expression is {body} characters long; at most {max_length}").format(
+                                    body=len(body), max_length=MAX_LENGTH))
     depth = deepest = 0
     for char in _STRING.sub("", body):
         if char in "([{":
@@ -94,7 +100,8 @@ def _shape(body: str) -> None:
         elif char in ")]}":
             depth -= 1
     if deepest > MAX_DEPTH:
-        raise InvalidExpression(f"the expression nests {deepest} brackets deep; at most {MAX_DEPTH}")
+        raise InvalidExpression(_("the expression nests {deepest} brackets deep; at most {max_depth}").format(
+                                    deepest=deepest, max_depth=MAX_DEPTH))
 
 
 def evaluate(expression: str, variables: dict[str, Any]) -> Any:
@@ -114,9 +121,10 @@ def evaluate(expression: str, variables: dict[str, Any]) -> Any:
     except InvalidExpression:
         raise
     except SimpleEvalError as exc:
-        raise InvalidExpression(f"expression {body[:80]!r}: {exc}") from None
+        raise InvalidExpression(_("expression {body!r}: {exc}").format(body=body[:80], exc=exc)) from None
     except SyntaxError as exc:
-        raise InvalidExpression(f"expression {body[:80]!r} does not parse: {exc.msg}") from None
+        raise InvalidExpression(_("expression {body!r} does not parse: {msg}").format(
+                                    body=body[:80], msg=exc.msg)) from None
     except Exception as exc:  # any failure is the expression's: overflow, memory, a wrong type, a missing key
         raise InvalidExpression(f"expression {body[:80]!r}: {type(exc).__name__}: {exc}"[:300]) from None
 
@@ -134,9 +142,9 @@ def script_engine():
             return evaluate(expression, variables)
 
         def execute(self, script, context, external_context=None):
-            raise InvalidExpression("scripts are not run by opsqa; put code in a handler")
+            raise InvalidExpression(_("scripts are not run by opsqa; put code in a handler"))
 
         def call_service(self, context, **kwargs):
-            raise InvalidExpression("service calls go through opsqa handlers")
+            raise InvalidExpression(_("service calls go through opsqa handlers"))
 
     return PythonScriptEngine(environment=SafeEnvironment())

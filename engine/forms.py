@@ -10,6 +10,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from i18n import _
+
 from . import expressions
 from .errors import InvalidFormValue
 
@@ -38,10 +40,12 @@ def parse_form(task_node) -> list[dict[str, Any]]:
     for node in task_node.iter(_c("formField")):
         field_id = node.get("id") or ""
         if not field_id.isidentifier():
-            raise FormError(field_id, f"form field id {field_id!r} is not a valid variable name")
+            raise FormError(field_id, _("form field id {field_id!r} is not a valid variable name").format(
+                                          field_id=field_id))
         kind = node.get("type") or "string"
         if kind not in TYPES:
-            raise FormError(field_id, f"form field {field_id} has type {kind!r}; use one of {', '.join(TYPES)}")
+            raise FormError(field_id, _("form field {field_id} has type {kind!r}; use one of {types}").format(
+                                          field_id=field_id, kind=kind, types=', '.join(TYPES)))
         field: dict[str, Any] = {
             "id": field_id,
             "label": node.get("label") or field_id,
@@ -54,7 +58,8 @@ def parse_form(task_node) -> list[dict[str, Any]]:
         for constraint in node.iter(_c("constraint")):
             name, config = constraint.get("name"), constraint.get("config")
             if name not in CONSTRAINTS:
-                raise FormError(field_id, f"form field {field_id} has unknown constraint {name!r}")
+                raise FormError(field_id, _("form field {field_id} has unknown constraint {name!r}").format(
+                                              field_id=field_id, name=name))
             if name in ("required", "readonly"):
                 field[name] = True
                 continue
@@ -64,14 +69,15 @@ def parse_form(task_node) -> list[dict[str, Any]]:
             try:
                 field[name] = str(Decimal(config)) if kind == "decimal" else int(config)
             except (TypeError, ValueError, InvalidOperation):
-                raise FormError(field_id, f"form field {field_id}: constraint {name} needs a number") from None
+                raise FormError(field_id, _("form field {field_id}: constraint {name} needs a number").format(
+                                              field_id=field_id, name=name)) from None
         if kind == "enum":
             field["options"] = [
                 {"id": value.get("id"), "name": value.get("name") or value.get("id")}
                 for value in node.iter(_c("value"))
             ]
             if not field["options"]:
-                raise FormError(field_id, f"enum form field {field_id} has no values")
+                raise FormError(field_id, _("enum form field {field_id} has no values").format(field_id=field_id))
         fields.append(field)
     return fields
 
@@ -82,13 +88,15 @@ def coerce(field: dict[str, Any], raw: Any) -> Any:
     text = raw.strip() if isinstance(raw, str) else raw
     if kind == "string":
         if not isinstance(text, str):
-            raise ValueError(f"expected text, got {raw!r}")
+            raise ValueError(_("expected text, got {raw!r}").format(raw=raw))
         value: Any = text
         length = len(value)
         if "minlength" in field and length < field["minlength"]:
-            raise ValueError(f"at least {field['minlength']} characters needed, got {length}")
+            raise ValueError(_("at least {minlength} characters needed, got {length}").format(
+                                 minlength=field['minlength'], length=length))
         if "maxlength" in field and length > field["maxlength"]:
-            raise ValueError(f"at most {field['maxlength']} characters allowed, got {length}")
+            raise ValueError(_("at most {maxlength} characters allowed, got {length}").format(
+                                 maxlength=field['maxlength'], length=length))
         return value
     if kind == "boolean":
         if isinstance(text, bool):
@@ -97,16 +105,16 @@ def coerce(field: dict[str, Any], raw: Any) -> Any:
             return True
         if isinstance(text, str) and text.lower() in _FALSE:
             return False
-        raise ValueError(f"expected true or false, got {raw!r}")
+        raise ValueError(_("expected true or false, got {raw!r}").format(raw=raw))
     if kind == "enum":
         allowed = [option["id"] for option in field["options"]]
         if not isinstance(text, str):
-            raise ValueError(f"{raw!r} is not one of {', '.join(allowed)}")
+            raise ValueError(_("{raw!r} is not one of {allowed}").format(raw=raw, allowed=', '.join(allowed)))
         if text not in allowed:
             names = {option["name"]: option["id"] for option in field["options"]}
             if text in names:
                 return names[text]
-            raise ValueError(f"{raw!r} is not one of {', '.join(allowed)}")
+            raise ValueError(_("{raw!r} is not one of {allowed}").format(raw=raw, allowed=', '.join(allowed)))
         return text
     if kind == "date":
         if isinstance(text, date):
@@ -114,28 +122,28 @@ def coerce(field: dict[str, Any], raw: Any) -> Any:
         try:
             return date.fromisoformat(str(text))
         except ValueError:
-            raise ValueError(f"expected a date as YYYY-MM-DD, got {raw!r}") from None
+            raise ValueError(_("expected a date as YYYY-MM-DD, got {raw!r}").format(raw=raw)) from None
     if kind == "long":
         if isinstance(text, bool) or not isinstance(text, int | str):
-            raise ValueError(f"expected a whole number, got {raw!r}")
+            raise ValueError(_("expected a whole number, got {raw!r}").format(raw=raw))
         try:
             value = int(text)
         except ValueError:
-            raise ValueError(f"expected a whole number, got {raw!r}") from None
+            raise ValueError(_("expected a whole number, got {raw!r}").format(raw=raw)) from None
     else:  # decimal
         if isinstance(text, bool) or not isinstance(text, int | float | str | Decimal):
-            raise ValueError(f"expected a number, got {raw!r}")
+            raise ValueError(_("expected a number, got {raw!r}").format(raw=raw))
         try:
             value = Decimal(str(text))
         except InvalidOperation:
-            raise ValueError(f"expected a number, got {raw!r}") from None
+            raise ValueError(_("expected a number, got {raw!r}").format(raw=raw)) from None
         if not value.is_finite():
-            raise ValueError(f"expected a number, got {raw!r}")
+            raise ValueError(_("expected a number, got {raw!r}").format(raw=raw))
     limit = Decimal if kind == "decimal" else int
     if "min" in field and value < limit(field["min"]):
-        raise ValueError(f"{value} is below the minimum {field['min']}")
+        raise ValueError(_("{value} is below the minimum {min}").format(value=value, min=field['min']))
     if "max" in field and value > limit(field["max"]):
-        raise ValueError(f"{value} is above the maximum {field['max']}")
+        raise ValueError(_("{value} is above the maximum {max}").format(value=value, max=field['max']))
     return value
 
 
@@ -150,20 +158,20 @@ def validate(task: str, fields: list[dict[str, Any]], values: dict[str, Any]) ->
     for name in values:
         if name not in by_id:
             known = ", ".join(by_id) or "no fields"
-            raise InvalidFormValue(task, name, f"the form has no such field (it has {known})")
+            raise InvalidFormValue(task, name, _("the form has no such field (it has {known})").format(known=known))
     typed: dict[str, Any] = {}
     for field in fields:
         name = field["id"]
         if field["readonly"]:
             if name in values:
-                raise InvalidFormValue(task, _name(field), "the field is read-only")
+                raise InvalidFormValue(task, _name(field), _("the field is read-only"))
             continue
         raw = values.get(name)
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             if "default" in field:
                 raw = field["default"]
             elif field["required"]:
-                raise InvalidFormValue(task, _name(field), "a value is required")
+                raise InvalidFormValue(task, _name(field), _("a value is required"))
             else:
                 typed[name] = None  # a submission sets every field of its form: no stale value survives
                 continue
@@ -174,7 +182,8 @@ def validate(task: str, fields: list[dict[str, Any]], values: dict[str, Any]) ->
     for field in fields:
         condition = field.get("required_if")
         if condition and typed.get(field["id"]) in (None, "") and expressions.evaluate(condition, typed):
-            raise InvalidFormValue(task, _name(field), f"a value is required when {expressions.unwrap(condition)}")
+            raise InvalidFormValue(task, _name(field), _("a value is required when {condition}").format(
+                                                           condition=expressions.unwrap(condition)))
     return typed
 
 

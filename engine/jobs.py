@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from i18n import _
 from store import Database, Job, failpoints
 
 from .errors import OpsqaError
@@ -73,7 +74,8 @@ def hold(session: Session, claim: Claim) -> Job:
     job = session.scalar(select(Job).where(Job.id == claim.job_id).with_for_update())
     if job is None or job.fence != claim.fence or job.lease_owner != claim.worker:
         holder = "gone" if job is None else f"fence {job.fence}, held by {job.lease_owner or 'nobody'}"
-        raise LeaseLost(f"job {claim.key}: the lease of {claim.worker} (fence {claim.fence}) was lost ({holder})")
+        raise LeaseLost(_("job {key}: the lease of {worker} (fence {fence}) was lost ({holder})").format(
+                            key=claim.key, worker=claim.worker, fence=claim.fence, holder=holder))
     return job
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from i18n import _
 from store import Task
 
 from .errors import OpsqaError, TaskNotFound
@@ -28,8 +29,8 @@ def find_task(session: Session, ref: str, *, for_update: bool = False) -> Task:
             # The unlocked SELECT put the task in the session; read it again under the lock.
             return session.get(Task, matches[0].id, with_for_update=True, populate_existing=True)
         if len(matches) > 1:
-            raise OpsqaError(f"task id {ref!r} is ambiguous; give more of it")
-    raise TaskNotFound(f"no task {ref}; see `opsqa tasks`")
+            raise OpsqaError(_("task id {ref!r} is ambiguous; give more of it").format(ref=ref))
+    raise TaskNotFound(_("no task {ref}; see `opsqa tasks`").format(ref=ref))
 
 
 def user_task_spec(model: dict[str, Any], process_id: str, bpmn_id: str) -> dict[str, Any] | None:

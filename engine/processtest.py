@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, table
 
+from i18n import _
 from store import Instance, create_database
 
 from .clock import SimulatedClock
@@ -48,7 +49,8 @@ def _moment(value, key: str, source: str, zone: ZoneInfo) -> datetime:
     try:
         when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     except ValueError:
-        raise ScenarioError(f"{source}: {key} {value!r} is not a date or an ISO 8601 time") from None
+        raise ScenarioError(_("{source}: {key} {value!r} is not a date or an ISO 8601 time").format(
+                                source=source, key=key, value=value)) from None
     return when if when.tzinfo else when.replace(tzinfo=zone)
 
 
@@ -59,12 +61,12 @@ def run_scenario(path: Path, processes: Path, make_engine, run_command=None) -> 
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     source = str(path)
     if not isinstance(data, dict) or "from" not in data or "to" not in data or "expect" not in data:
-        raise ScenarioError(f"{source}: a process test needs from, to and expect")
+        raise ScenarioError(_("{source}: a process test needs from, to and expect").format(source=source))
     expect = data["expect"] or {}
     unknown = set(expect) - _EXPECT_KEYS
     if unknown:
-        raise ScenarioError(f"{source}: expect has unknown key {sorted(unknown)[0]!r} "
-                            f"(known: {', '.join(sorted(_EXPECT_KEYS))})")
+        raise ScenarioError(_("{source}: expect has unknown key {unknown!r} (known: {expect_keys})").format(
+                                source=source, unknown=sorted(unknown)[0], expect_keys=', '.join(sorted(_EXPECT_KEYS))))
     zone = ZoneInfo("Asia/Shanghai")
     start, end = _moment(data["from"], "from", source, zone), _moment(data["to"], "to", source, zone)
     with tempfile.TemporaryDirectory(prefix="opsqa-process-test-") as folder:
@@ -117,6 +119,6 @@ def _compare(engine, expect: dict, models: dict) -> list[str]:
 def scenario_files(folder: Path) -> list[Path]:
     files = sorted(folder.glob("*.scenario.yaml")) if folder.is_dir() else []
     if not files:
-        raise OpsqaError(f"no *.scenario.yaml files in {folder}")
+        raise OpsqaError(_("no *.scenario.yaml files in {folder}").format(folder=folder))
     return files
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from i18n import _
+
 
 @dataclass(frozen=True)
 class HandlerContext:
@@ -51,7 +53,7 @@ class Registry:
     def handler(self, topic: str) -> Callable[[Handler], Handler]:
         def register(function: Handler) -> Handler:
             if topic in self._handlers:
-                raise ValueError(f"handler topic {topic!r} is registered twice")
+                raise ValueError(_("handler topic {topic!r} is registered twice").format(topic=topic))
             self._handlers[topic] = function
             return function
 
@@ -63,7 +65,7 @@ class Registry:
 
         def register(function: Handler) -> Handler:
             if name in self._checks:
-                raise ValueError(f"check {name!r} is registered twice")
+                raise ValueError(_("check {name!r} is registered twice").format(name=name))
             self._checks[name] = function
             return function
 

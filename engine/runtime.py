@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from i18n import _
 from store import Database, Definition, Instance, Job, Task, append_event, failpoints
 
 from . import expressions, forms, jobs, outbox, timers
@@ -102,7 +103,8 @@ class Runtime:
             select(Definition).where(Definition.process_id == process_id).order_by(Definition.version.desc()).limit(1)
         )
         if definition is None:
-            raise ProcessNotFound(f"no process {process_id!r} is deployed; see `opsqa processes`")
+            raise ProcessNotFound(_("no process {process_id!r} is deployed; see `opsqa processes`").format(
+                                      process_id=process_id))
         if business_key is not None:
             _check_key(business_key)
             clash = session.scalar(
@@ -110,8 +112,9 @@ class Runtime:
             )
             if clash is not None:
                 raise DuplicateBusinessKey(
-                    f"process {process_id} already has an instance with key {business_key!r} "
-                    f"(#{clash.id}, {clash.status})"
+                    _("process {process_id} already has an instance with key {business_key!r} (#{id}, "
+                      "{status})").format(process_id=process_id, business_key=business_key, id=clash.id,
+                                          status=clash.status)
                 )
         spec, subprocess_specs = self._spec(session, definition.id)
         workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
@@ -133,7 +136,8 @@ class Runtime:
             with session.begin_nested():
                 session.flush()
         except IntegrityError:
-            raise DuplicateBusinessKey(f"process {process_id} already has an instance with that key") from None
+            raise DuplicateBusinessKey(_("process {process_id} already has an instance with that key").format(
+                                           process_id=process_id)) from None
         if business_key is None:
             row.business_key = str(row.id)
         self._event(session, now, actor, "instance.started", row.id, payload={
@@ -183,7 +187,8 @@ class Runtime:
 
         loaded = self._load(session, instance_id)
         if loaded.row.status != "running":
-            raise OpsqaError(f"instance {instance_id} is {loaded.row.status}; only a running one has deadlines")
+            raise OpsqaError(_("instance {instance_id} is {status}; only a running one has deadlines").format(
+                                 instance_id=instance_id, status=loaded.row.status))
         workflow = loaded.workflow
         for task in workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
             task.data.update(variables)
@@ -256,7 +261,8 @@ class Runtime:
         with _one_writer(instance_id), self.database.transaction() as session:
             loaded = self._load(session, instance_id)
             if loaded.row.status != "error":
-                raise InstanceNotRunning(f"instance {instance_id} has no incident to retry (it is {loaded.row.status})")
+                raise InstanceNotRunning(_("instance {instance_id} has no incident to retry (it is {status})").format(
+                                             instance_id=instance_id, status=loaded.row.status))
             self._event(session, now, actor, "instance.retried", instance_id,
                         payload={"incident": loaded.row.incident})
             loaded.row.status, loaded.row.incident, loaded.row.incident_task = "running", None, None
@@ -268,9 +274,10 @@ class Runtime:
         with _one_writer(instance_id), self.database.transaction() as session:
             row = session.get(Instance, instance_id)
             if row is None:
-                raise InstanceNotFound(f"no instance {instance_id}")
+                raise InstanceNotFound(_("no instance {instance_id}").format(instance_id=instance_id))
             if row.status in ("completed", "cancelled"):
-                raise InstanceNotRunning(f"instance {instance_id} is already {row.status}")
+                raise InstanceNotRunning(_("instance {instance_id} is already {status}").format(
+                                             instance_id=instance_id, status=row.status))
             row.status, row.ended_at, row.updated_at, row.next_due_at = "cancelled", now, now, None
             self._sync_job(session, row, now)
             for task in session.scalars(select(Task).where(Task.instance_id == instance_id, Task.state == "ready")):
@@ -285,15 +292,16 @@ class Runtime:
             task = self._ready_task(session, task_id)
             if release:
                 if task.claimed_by is None:
-                    raise OpsqaError(f"task {task_id} is not claimed")
+                    raise OpsqaError(_("task {task_id} is not claimed").format(task_id=task_id))
                 if task.claimed_by != actor.name and not actor.is_admin:
-                    raise NotYourTask(f"task {task_id} is claimed by {task.claimed_by}, not by you")
+                    raise NotYourTask(_("task {task_id} is claimed by {claimed_by}, not by you").format(
+                                          task_id=task_id, claimed_by=task.claimed_by))
                 task.claimed_by = None
                 kind = "task.unclaimed"
             else:
                 self._check_may_act(session, task, actor)
                 if task.claimed_by == actor.name:
-                    raise OpsqaError(f"task {task_id} is already claimed by you")
+                    raise OpsqaError(_("task {task_id} is already claimed by you").format(task_id=task_id))
                 task.claimed_by = actor.name
                 kind = "task.claimed"
             self._event(session, now, actor, kind, task.instance_id, task.id, {"task": task.bpmn_id})
@@ -314,11 +322,11 @@ class Runtime:
                 typed = forms.validate(task.bpmn_id, self.form(session, task), values)
                 loaded = self._load(session, task.instance_id)
                 if loaded.row.status != "running":
-                    raise InstanceNotRunning(f"instance {task.instance_id} is {loaded.row.status}; "
-                                             "see `opsqa instance show`")
+                    raise InstanceNotRunning(_("instance {instance_id} is {status}; see `opsqa instance show`").format(
+                                                 instance_id=task.instance_id, status=loaded.row.status))
                 spiff_task = loaded.workflow.get_task_from_id(UUID(task_id))
                 if spiff_task is None or spiff_task.state != TaskState.READY:
-                    raise TaskNotReady(f"task {task_id} is not ready in its instance")
+                    raise TaskNotReady(_("task {task_id} is not ready in its instance").format(task_id=task_id))
                 self._run_check(session, loaded, spiff_task, typed, now, actor)
                 spiff_task.data.update(typed)
                 self._run_engine(lambda: spiff_task.run(), task.bpmn_id)
@@ -332,35 +340,42 @@ class Runtime:
                 task = session.get(Task, task_id)
                 if task is not None and task.state == "completed":
                     raise TaskAlreadyCompleted(task_id, task.completed_by, task.completed_at) from None
-            raise OpsqaError(f"the instance of task {task_id} changed while completing it; try again") from None
+            raise OpsqaError(_("the instance of task {task_id} changed while completing it; try again").format(
+                                 task_id=task_id)) from None
 
     def _ready_task(self, session: Session, task_id: str) -> Task:
         task = find_task(session, task_id, for_update=True)
         if task.state == "completed":
             raise TaskAlreadyCompleted(task_id, task.completed_by, task.completed_at)
         if task.state != "ready":
-            raise TaskNotReady(f"task {task_id} is {task.state}, not ready")
+            raise TaskNotReady(_("task {task_id} is {state}, not ready").format(task_id=task_id, state=task.state))
         return task
 
     def _check_may_act(self, session: Session, task: Task, actor: Actor) -> None:
         if task.assignee and task.assignee != actor.name:
-            raise NotYourTask(f"task {task.id} ({task.name}) is assigned to {task.assignee}")
+            raise NotYourTask(_("task {id} ({name}) is assigned to {assignee}").format(
+                                  id=task.id, name=task.name, assignee=task.assignee))
         if task.claimed_by and task.claimed_by != actor.name:
-            raise NotYourTask(f"task {task.id} ({task.name}) is claimed by {task.claimed_by}")
+            raise NotYourTask(_("task {id} ({name}) is claimed by {claimed_by}").format(
+                                  id=task.id, name=task.name, claimed_by=task.claimed_by))
         if not task.assignee and task.role is not None and task.role not in actor.roles:
-            raise NotYourTask(f"task {task.id} ({task.name}) needs role {task.role}, which {actor.name} does not hold")
+            raise NotYourTask(_("task {id} ({name}) needs role {role}, which {user} does not hold").format(
+                                  id=task.id, name=task.name, role=task.role, user=actor.name))
         if not task.assignee and task.role is None and not actor.is_admin:
-            raise NotYourTask(f"task {task.id} ({task.name}) has no role; only an admin may complete it")
+            raise NotYourTask(_("task {id} ({name}) has no role; only an admin may complete it").format(
+                                  id=task.id, name=task.name))
 
     # -- loading, stepping, saving
 
     def _load(self, session: Session, instance_id: int) -> _Loaded:
         row = session.get(Instance, instance_id)
         if row is None:
-            raise InstanceNotFound(f"no instance {instance_id}; see `opsqa instances`")
+            raise InstanceNotFound(_("no instance {instance_id}; see `opsqa instances`").format(
+                                       instance_id=instance_id))
         if row.library_version != LIBRARY_VERSION:
-            raise OpsqaError(f"instance {instance_id} was saved by SpiffWorkflow {row.library_version}; "
-                             f"this opsqa runs {LIBRARY_VERSION} and does not convert state")
+            raise OpsqaError(_("instance {instance_id} was saved by SpiffWorkflow {library_version}; this opsqa "
+                               "runs {ours} and does not convert state").format(
+                                 instance_id=instance_id, library_version=row.library_version, ours=LIBRARY_VERSION))
         timers.use_clock(self.clock)
         spec, subprocess_specs = self._spec(session, row.definition_id)
         workflow = self.serializer.load(row.state_json, spec, subprocess_specs)
@@ -371,14 +386,15 @@ class Runtime:
         try:
             step()
         except WorkflowException as exc:
-            raise OpsqaError(f"the process failed at {where}: {_first_line(exc)}") from None
+            raise OpsqaError(_("the process failed at {where}: {exc}").format(
+                                 where=where, exc=_first_line(exc))) from None
         except InvalidExpression as exc:
-            raise OpsqaError(f"the process failed at {where}: {exc}") from None
+            raise OpsqaError(_("the process failed at {where}: {exc}").format(where=where, exc=exc)) from None
 
     def _advance(self, session: Session, loaded: _Loaded, now: datetime, actor: Actor) -> None:
         """Run engine steps and service-task handlers until only people or time can go on."""
         workflow = loaded.workflow
-        for _ in range(MAX_SERVICE_ROUNDS):
+        for _round in range(MAX_SERVICE_ROUNDS):
             self._run_engine(workflow.do_engine_steps, loaded.row.process_id)
             pending = [t for t in workflow.get_tasks(state=TaskState.STARTED) if isinstance(t.task_spec, ServiceTask)]
             if not pending:
@@ -386,7 +402,8 @@ class Runtime:
             for spiff_task in pending:
                 if not self._run_handler(session, loaded, spiff_task, now, actor):
                     return
-        raise OpsqaError(f"instance {loaded.row.id} ran {MAX_SERVICE_ROUNDS} service rounds without waiting")
+        raise OpsqaError(_("instance {id} ran {max_service_rounds} service rounds without waiting").format(
+                             id=loaded.row.id, max_service_rounds=MAX_SERVICE_ROUNDS))
 
     def _context(self, session: Session, loaded: _Loaded, spiff_task, now: datetime, actor: Actor,
                  variables: dict[str, Any]) -> HandlerContext:
@@ -415,13 +432,14 @@ class Runtime:
             return
         check = self.handlers.get_check(spec["check"])
         if check is None:
-            raise OpsqaError(f"task {bpmn_id}: no completion check {spec['check']!r} is registered")
+            raise OpsqaError(_("task {bpmn_id}: no completion check {check!r} is registered").format(
+                                 bpmn_id=bpmn_id, check=spec['check']))
         context = self._context(session, loaded, spiff_task, now, actor, {**spiff_task.data, **typed})
         try:
             with session.begin_nested():
                 check(context)
         except (ValueError, OpsqaError) as exc:
-            raise OpsqaError(f"task {bpmn_id}: {exc}") from None
+            raise OpsqaError(_("task {bpmn_id}: {exc}").format(bpmn_id=bpmn_id, exc=exc)) from None
 
     def _run_handler(self, session: Session, loaded: _Loaded, spiff_task, now: datetime, actor: Actor) -> bool:
         row = loaded.row
@@ -431,7 +449,7 @@ class Runtime:
         context = self._context(session, loaded, spiff_task, now, actor, dict(spiff_task.data))
         try:
             if handler is None:
-                raise LookupError(f"no handler is registered for topic {topic!r}")
+                raise LookupError(_("no handler is registered for topic {topic!r}").format(topic=topic))
             with session.begin_nested():
                 failpoints.point("handler.before")
                 result = handler(context) or {}
@@ -485,8 +503,9 @@ class Runtime:
         ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
         for spiff_task in ready.values():
             if _depth(spiff_task) > self.max_depth:
-                raise OpsqaError(f"instance {row.id}: a loop at {spiff_task.task_spec.bpmn_id} has run too "
-                                 "many times; SpiffWorkflow would lose track of the task")
+                raise OpsqaError(_("instance {id}: a loop at {bpmn_id} has run too many times; SpiffWorkflow "
+                                   "would lose track of the task").format(
+                                     id=row.id, bpmn_id=spiff_task.task_spec.bpmn_id))
         open_rows = {t.id: t for t in session.scalars(select(Task).where(Task.instance_id == row.id,
                                                                           Task.state == "ready"))}
         for task_id, task in open_rows.items():
@@ -553,8 +572,8 @@ def _due_at(spiff_task, spec: dict) -> datetime | None:
         value = expressions.evaluate(spec["due_date"], dict(spiff_task.data))
         when = timers.parse_when(value)
         if when is None:
-            raise OpsqaError(f"task {spiff_task.task_spec.bpmn_id}: due date {value!r} is not a date and time "
-                             "with a time-zone offset")
+            raise OpsqaError(_("task {bpmn_id}: due date {value!r} is not a date and time with a time-zone "
+                               "offset").format(bpmn_id=spiff_task.task_spec.bpmn_id, value=value))
         return when
     parent = spiff_task.parent
     if parent is None:
@@ -575,7 +594,8 @@ def _one_writer(instance_id: int):
     try:
         yield
     except StaleDataError:
-        raise InstanceChanged(f"instance {instance_id} was changed by someone else meanwhile; try again") from None
+        raise InstanceChanged(_("instance {instance_id} was changed by someone else meanwhile; try again").format(
+                                  instance_id=instance_id)) from None
 
 
 def _depth(task) -> int:
@@ -605,4 +625,4 @@ def _first_line(exc: BaseException) -> str:
 
 def _check_key(key: str) -> None:
     if not key.strip() or len(key) > 200 or any(ch.isspace() for ch in key):
-        raise OpsqaError(f"business key {key!r} must be 1-200 characters without spaces")
+        raise OpsqaError(_("business key {key!r} must be 1-200 characters without spaces").format(key=key))

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from i18n import _
 from store import Setting, append_event
 
 from .errors import NotPermitted, OpsqaError
@@ -19,20 +20,21 @@ def _zone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{value!r} is not a time zone name such as Asia/Shanghai") from None
+        raise ValueError(_("{value!r} is not a time zone name such as Asia/Shanghai").format(value=value)) from None
     return value
 
 
 def _policy(value: str) -> str:
     if value not in ("all", "latest"):
-        raise ValueError("catch-up policy is all (every missed period) or latest (only the newest)")
+        raise ValueError(_("catch-up policy is all (every missed period) or latest (only the newest)"))
     return value
 
 
 def _whole(unit: str, most: int) -> Callable[[str], str]:
     def check(value: str) -> str:
         if not value.isdigit() or not 0 <= int(value) <= most:
-            raise ValueError(f"{value!r} is not a whole number of {unit} (0 to {most})")
+            raise ValueError(_("{value!r} is not a whole number of {unit} (0 to {most})").format(
+                                 value=value, unit=unit, most=most))
         return str(int(value))
 
     return check
@@ -81,13 +83,15 @@ def all_settings(session: Session) -> list[dict]:
 
 def change(session: Session, key: str, value: str, *, now: datetime, actor: Actor) -> None:
     if key not in SETTINGS:
-        raise OpsqaError(f"no setting {key!r}; the settings are {', '.join(SETTINGS)}")
+        raise OpsqaError(_("no setting {key!r}; the settings are {settings}").format(
+                             key=key, settings=', '.join(SETTINGS)))
     if not actor.is_admin:
-        raise NotPermitted(f"changing settings needs the admin role, and {actor.name} does not hold it")
+        raise NotPermitted(_("changing settings needs the admin role, and {name} does not hold it").format(
+                               name=actor.name))
     try:
         value = SETTINGS[key][2](value)
     except ValueError as exc:
-        raise OpsqaError(f"setting {key}: {exc}") from None
+        raise OpsqaError(_("setting {key}: {exc}").format(key=key, exc=exc)) from None
     row = session.get(Setting, key)
     old = row.value if row is not None else SETTINGS[key][0]
     if row is None:

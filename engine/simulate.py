@@ -36,6 +36,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from i18n import _
 from store import Definition, Event, Instance, Task
 
 from .clock import SimulatedClock
@@ -84,7 +85,8 @@ def _duration(text: Any, where: str) -> timedelta:
         parsed = T.parse_iso_duration(str(text))
         return T.get_timedelta_from_start(parsed, datetime(2027, 1, 1))
     except Exception:
-        raise ScenarioError(f"{where}: {text!r} is not an ISO 8601 duration such as P2D or PT4H") from None
+        raise ScenarioError(_("{where}: {text!r} is not an ISO 8601 duration such as P2D or PT4H").format(
+                                where=where, text=text)) from None
 
 
 def load_scenario(path: str | None, models: dict[str, dict]) -> Scenario:
@@ -96,14 +98,17 @@ def load_scenario(path: str | None, models: dict[str, dict]) -> Scenario:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except (OSError, ValueError) as exc:
-        raise ScenarioError(f"cannot read {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise ScenarioError(_("cannot read {path!r}: {exc}").format(
+                                path=path, exc=getattr(exc, 'strerror', None) or exc)) from None
     except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise ScenarioError(_("{path} is not valid YAML: {exc}").format(
+                                path=path, exc=str(exc).splitlines()[0])) from None
     if not isinstance(data, dict):
-        raise ScenarioError(f"{path}: the scenario must be a mapping with start, answers, defaults")
+        raise ScenarioError(_("{path}: the scenario must be a mapping with start, answers, defaults").format(path=path))
     unknown = set(data) - _TOP_KEYS
     if unknown:
-        raise ScenarioError(f"{path}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(_TOP_KEYS))})")
+        raise ScenarioError(_("{path}: unknown key {unknown!r} (known: {top_keys})").format(
+                                path=path, unknown=sorted(unknown)[0], top_keys=', '.join(sorted(_TOP_KEYS))))
     scenario = Scenario(source=path)
     defaults = data.get("defaults") or {}
     if "after" in defaults:
@@ -111,43 +116,48 @@ def load_scenario(path: str | None, models: dict[str, dict]) -> Scenario:
     for index, start in enumerate(data.get("start") or []):
         where = f"{path}: start[{index}]"
         if not isinstance(start, dict) or set(start) - _START_KEYS or "process" not in start or "at" not in start:
-            raise ScenarioError(f"{where}: give process, at, and optionally key and variables")
+            raise ScenarioError(_("{where}: give process, at, and optionally key and variables").format(where=where))
         if start["process"] not in models:
-            raise ScenarioError(f"{where}: process {start['process']!r} is not deployed")
+            raise ScenarioError(_("{where}: process {process!r} is not deployed").format(
+                                    where=where, process=start['process']))
         when = parse_when(str(start["at"]))
         if when is None:
-            raise ScenarioError(f"{where}: at {start['at']!r} is not a date and time with a time-zone offset")
+            raise ScenarioError(_("{where}: at {at!r} is not a date and time with a time-zone offset").format(
+                                    where=where, at=start['at']))
         scenario.starts.append({**start, "at": when})
     here = str(Path(path).resolve().parent)
     for index, entry in enumerate(data.get("run") or []):
         where = f"{path}: run[{index}]"
         if not isinstance(entry, dict) or set(entry) - _RUN_KEYS or not {"at", "as", "command"} <= set(entry):
-            raise ScenarioError(f"{where}: give at, as and command")
+            raise ScenarioError(_("{where}: give at, as and command").format(where=where))
         when = parse_when(str(entry["at"]))
         if when is None:
-            raise ScenarioError(f"{where}: at {entry['at']!r} is not a date and time with a time-zone offset")
+            raise ScenarioError(_("{where}: at {at!r} is not a date and time with a time-zone offset").format(
+                                    where=where, at=entry['at']))
         command = entry["command"]
         try:
             args = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
         except ValueError as exc:
-            raise ScenarioError(f"{where}: command: {exc}") from None
+            raise ScenarioError(_("{where}: command: {exc}").format(where=where, exc=exc)) from None
         scenario.runs.append({"at": when, "as": str(entry["as"]), "where": where,
                               "args": [a.replace("{here}", here) for a in args]})
     for key, entries in (data.get("answers") or {}).items():
         where = f"{path}: answers.{key}"
-        process_id, _, task_id = str(key).partition(".")
+        process_id, _dot, task_id = str(key).partition(".")
         if process_id not in models:
-            raise ScenarioError(f"{where}: process {process_id!r} is not deployed")
+            raise ScenarioError(_("{where}: process {process_id!r} is not deployed").format(
+                                    where=where, process_id=process_id))
         tasks = {spec["bpmn_id"] for spec in models[process_id]["user_tasks"].values()}
         if task_id not in tasks:
-            raise ScenarioError(f"{where}: process {process_id} has no user task {task_id!r} "
-                                f"(it has {', '.join(sorted(tasks))})")
+            raise ScenarioError(_("{where}: process {process_id} has no user task {task_id!r} (it has "
+                                  "{tasks})").format(where=where, process_id=process_id, task_id=task_id,
+                                                     tasks=", ".join(sorted(tasks))))
         if isinstance(entries, dict):
             entries = [entries]
         answers = []
         for n, entry in enumerate(entries or []):
             if not isinstance(entry, dict) or set(entry) - _ANSWER_KEYS:
-                raise ScenarioError(f"{where}[{n}]: an answer has after, values, never, as")
+                raise ScenarioError(_("{where}[{n}]: an answer has after, values, never, as").format(where=where, n=n))
             after = _duration(entry["after"], f"{where}[{n}].after") if "after" in entry else scenario.default_after
             answers.append(Answer(after, dict(entry.get("values") or {}), bool(entry.get("never")), entry.get("as")))
         scenario.answers[key] = answers
@@ -175,7 +185,7 @@ def simulate(engine, scenario: Scenario, *, start: datetime, end: datetime,
     """Run from `start` to `end` on the engine's database; the engine's clock is replaced by a simulated one.
     `run_command(args, login)` runs a scenario's command (the CLI lends it)."""
     if scenario.runs and run_command is None:
-        raise ScenarioError(f"{scenario.source}: this simulation cannot run commands")
+        raise ScenarioError(_("{source}: this simulation cannot run commands").format(source=scenario.source))
     runs = sorted(scenario.runs, key=lambda r: r["at"])
     clock = SimulatedClock(start)
     engine.clock = clock
@@ -215,7 +225,8 @@ def simulate(engine, scenario: Scenario, *, start: datetime, end: datetime,
                 try:
                     engine.complete(task["id"], answer.values, actor=actor or users["admin"])
                 except OpsqaError as exc:
-                    raise ScenarioError(f"{scenario.source}: answers.{key}: {exc}") from None
+                    raise ScenarioError(_("{source}: answers.{key}: {exc}").format(
+                                            source=scenario.source, key=key, exc=exc)) from None
                 planned[task["id"]] = (None, answer)
                 answered = True
         summary.steps += 1

@@ -15,6 +15,8 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 
+from i18n import _
+
 from .clock import Clock, SystemClock
 
 
@@ -102,38 +104,41 @@ def check_literal(kind: str, text: str, *, start_event: bool = False) -> None:
     try:
         if kind == "timeDuration":
             if not value.upper().startswith("P"):
-                raise ValueError(f"timeDuration {value!r} is not an ISO 8601 duration such as P14D or PT4H")
+                raise ValueError(_("timeDuration {value!r} is not an ISO 8601 duration such as P14D or PT4H").format(
+                                     value=value))
             T.parse_iso_duration(value)
         elif kind == "timeDate":
             _check_datetime(value)
         else:  # timeCycle
             parts = value.upper().split("/")
             if len(parts) not in (2, 3) or not parts[0].startswith("R"):
-                raise ValueError(f"timeCycle {value!r} is not R[n]/[start/]duration, e.g. R3/P7D")
+                raise ValueError(_("timeCycle {value!r} is not R[n]/[start/]duration, e.g. R3/P7D").format(value=value))
             if len(parts) == 3:
                 _check_datetime(value.split("/")[1])
                 if parts[2].startswith("P"):
                     T.parse_iso_duration(parts[2])
                 else:
-                    raise ValueError(f"timeCycle {value!r}: give R[n]/start/duration; an end date is not supported")
+                    raise ValueError(_("timeCycle {value!r}: give R[n]/start/duration; an end date is not "
+                                       "supported").format(value=value))
             else:
                 if start_event:
-                    raise ValueError(f"timeCycle {value!r} of a start event needs a start date, "
-                                     "e.g. R/2027-01-01T09:00:00+08:00/P1Y")
+                    raise ValueError(_("timeCycle {value!r} of a start event needs a start date, e.g. "
+                                       "R/2027-01-01T09:00:00+08:00/P1Y").format(value=value))
                 T.parse_iso_duration(parts[1])
     except ValueError:
         raise
     except Exception:
-        raise ValueError(f"{kind} {value!r} does not parse as ISO 8601") from None
+        raise ValueError(_("{kind} {value!r} does not parse as ISO 8601").format(kind=kind, value=value)) from None
 
 
 def _check_datetime(value: str) -> None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not an ISO 8601 date and time, e.g. 2027-03-31T18:00:00+08:00") from None
+        raise ValueError(_("{value!r} is not an ISO 8601 date and time, e.g. 2027-03-31T18:00:00+08:00").format(
+                             value=value)) from None
     if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no time-zone offset; write it as e.g. {value}+08:00")
+        raise ValueError(_("{value!r} has no time-zone offset; write it as e.g. {value}+08:00").format(value=value))
 
 
 # -- schedules: calendar cycles computed by us -----------------------------------------------
@@ -188,7 +193,7 @@ class Cycle:
         if step == {"months": 1}:
             return f"{local:%Y-%m}"
         if step == {"days": 7}:
-            year, week, _ = local.isocalendar()
+            year, week, _weekday = local.isocalendar()
             return f"{year}-W{week:02d}"
         if step == {"days": 1}:
             return f"{local:%Y-%m-%d}"
@@ -204,18 +209,19 @@ def parse_cycle(kind: str, text: str, zone: tzinfo) -> Cycle:
     if kind == "timeDate":
         return Cycle(datetime.fromisoformat(value).astimezone(zone), None, 1)
     if kind == "timeDuration":
-        raise ValueError("a start event needs a timeCycle (R/start/step) or a timeDate, not a timeDuration")
+        raise ValueError(_("a start event needs a timeCycle (R/start/step) or a timeDate, not a timeDuration"))
     count, start, duration = value.split("/")
     duration_parts = T.parse_iso_duration(duration)
     step: dict[str, int] = {}
     for unit, amount in duration_parts.items():
         if isinstance(amount, float) and not amount.is_integer():
-            raise ValueError(f"timeCycle {value!r}: fractional {unit} are not supported")
+            raise ValueError(_("timeCycle {value!r}: fractional {unit} are not supported").format(
+                                 value=value, unit=unit))
         if unit == "weeks":
             step["days"] = step.get("days", 0) + 7 * int(amount)
         else:
             step[unit] = step.get(unit, 0) + int(amount)
     if not any(step.values()):
-        raise ValueError(f"timeCycle {value!r}: the step must be longer than zero")
+        raise ValueError(_("timeCycle {value!r}: the step must be longer than zero").format(value=value))
     repeats = int(count[1:]) if count[1:] else None
     return Cycle(datetime.fromisoformat(start).astimezone(zone), step, repeats)

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from i18n import _
 from store import User, UserRole, append_event
 
 from .errors import NotPermitted, OpsqaError, UnknownUser
@@ -45,15 +46,16 @@ def resolve_actor(session: Session, login: str, as_name: str | None = None) -> A
     roles = roles_of(session, login)
     if roles is None:
         raise UnknownUser(
-            f"you ({login}) are not an opsqa user; an admin can add you with `opsqa users add {login} --role ROLE`"
+            _("you ({login}) are not an opsqa user; an admin can add you with `opsqa users add {login} --role "
+              "ROLE`").format(login=login)
         )
     if not as_name or as_name == login:
         return Actor(login, roles)
     if ADMIN not in roles:
-        raise NotPermitted(f"--as needs the admin role, and {login} does not hold it")
+        raise NotPermitted(_("--as needs the admin role, and {login} does not hold it").format(login=login))
     as_roles = roles_of(session, as_name)
     if as_roles is None:
-        raise UnknownUser(f"no opsqa user named {as_name!r}")
+        raise UnknownUser(_("no opsqa user named {as_name!r}").format(as_name=as_name))
     return Actor(as_name, as_roles, real=login)
 
 
@@ -70,18 +72,19 @@ def add_user(
 ) -> None:
     """Create a user, or add roles (and set the name or department) of an existing one."""
     if not _NAME.match(name):
-        raise OpsqaError(f"user name {name!r} may hold letters, digits and . _ @ - only")
+        raise OpsqaError(_("user name {name!r} may hold letters, digits and . _ @ - only").format(name=name))
     for role in roles:
         if not _NAME.match(role):
-            raise OpsqaError(f"role {role!r} may hold letters, digits and . _ @ - only")
+            raise OpsqaError(_("role {role!r} may hold letters, digits and . _ @ - only").format(role=role))
     if actor is not None and not actor.is_admin:
-        raise NotPermitted(f"adding users needs the admin role, and {actor.name} does not hold it")
+        raise NotPermitted(_("adding users needs the admin role, and {name} does not hold it").format(name=actor.name))
     user = session.get(User, name)
     created = user is None
     if department is not None and not _NAME.match(department):
-        raise OpsqaError(f"department {department!r} may hold letters, digits and . _ @ - only")
+        raise OpsqaError(_("department {department!r} may hold letters, digits and . _ @ - only").format(
+                             department=department))
     if email is not None and not _EMAIL.match(email):
-        raise OpsqaError(f"e-mail address {email!r} is not like name@example.com")
+        raise OpsqaError(_("e-mail address {email!r} is not like name@example.com").format(email=email))
     if created:
         session.add(User(name=name, display_name=display_name, department=department, email=email, created_at=now))
         session.flush()

@@ -7,6 +7,7 @@ imported (and so register their handlers) when the engine first asks for a handl
 import importlib
 
 from engine import Registry
+from i18n import _
 
 MODULES = ("audits", "complaints", "cycle", "findings", "improvement", "indicators", "inspections", "plan",
            "project_qa", "reviews", "surveys")
@@ -29,7 +30,8 @@ def year_of(context) -> int:
     except (TypeError, ValueError):
         from engine import OpsqaError
 
-        raise OpsqaError(f"the instance names no year (variable year, or a business key like 2027): {year!r}") from None
+        raise OpsqaError(_("the instance names no year (variable year, or a business key like 2027): {year!r}").format(
+                             year=year)) from None
 
 
 __all__ = ["handler", "registry", "year_of"]

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import Actor, HandlerContext, OpsqaError
+from i18n import _
 from store import Audit, Auditor, ChecklistResult, Evidence, Project, ProjectMember, User, UserRole, append_event
 
 from . import handler, registry, year_of
@@ -36,11 +37,12 @@ class Conflict:
 def add_auditor(session: Session, user: str, *, certificate_no: str | None, valid_until: date | None,
                 now: datetime, actor: Actor) -> None:
     if not actor.roles & {"qmd", "admin"}:
-        raise OpsqaError(f"auditors are registered by qmd, and {actor.name} does not hold that role")
+        raise OpsqaError(_("auditors are registered by qmd, and {name} does not hold that role").format(
+                             name=actor.name))
     if session.get(User, user) is None:
-        raise OpsqaError(f"{user!r} is not an opsqa user")
+        raise OpsqaError(_("{user!r} is not an opsqa user").format(user=user))
     if session.get(Auditor, user) is not None:
-        raise OpsqaError(f"{user} is already a registered auditor")
+        raise OpsqaError(_("{user} is already a registered auditor").format(user=user))
     session.add(Auditor(user_name=user, certificate_no=certificate_no, valid_until=valid_until,
                         added_by=actor.name, added_at=now))
     append_event(session, at=now, kind="auditor.added", actor=actor.name, real_actor=actor.real,
@@ -65,7 +67,7 @@ def independence(session: Session, assignments: list[tuple[str, str]], *, on: da
     for auditor, unit in assignments:
         user = session.get(User, auditor)
         if user is None:
-            raise OpsqaError(f"auditor {auditor!r} is not an opsqa user")
+            raise OpsqaError(_("auditor {auditor!r} is not an opsqa user").format(auditor=auditor))
         record = session.get(Auditor, auditor)
         if record is None:
             conflicts.append(Conflict(auditor, unit, "not a registered auditor"))
@@ -75,7 +77,7 @@ def independence(session: Session, assignments: list[tuple[str, str]], *, on: da
             continue
         project = session.get(Project, unit)
         if project is None and unit not in departments:
-            raise OpsqaError(f"unit {unit!r} is neither a project of the register nor a department")
+            raise OpsqaError(_("unit {unit!r} is neither a project of the register nor a department").format(unit=unit))
         if user.department == unit:
             conflicts.append(Conflict(auditor, unit, "own department"))
         elif project is not None and session.get(ProjectMember, (unit, auditor)) is not None:
@@ -94,7 +96,7 @@ def parse_team(text: str) -> dict[str, list[str]]:
         auditor, sep, units = part.replace(":", "=", 1).partition("=")
         unit_list = [u.strip() for u in units.split(",") if u.strip()]
         if not sep or not auditor.strip() or not unit_list:
-            raise OpsqaError(f"{part!r} is not AUDITOR=UNIT[,UNIT]")
+            raise OpsqaError(_("{part!r} is not AUDITOR=UNIT[,UNIT]").format(part=part))
         team.setdefault(auditor.strip(), []).extend(unit_list)
     return team
 
@@ -103,12 +105,13 @@ def check_team(session: Session, *, team: dict[str, list[str]], lead_auditor: st
                planned_end: date) -> None:
     """Refuse an audit team that cannot audit: dates reversed, lead not on it, no unit, any conflict."""
     if planned_end < planned_start:
-        raise OpsqaError(f"planned_end {planned_end} is before planned_start {planned_start}")
+        raise OpsqaError(_("planned_end {planned_end} is before planned_start {planned_start}").format(
+                             planned_end=planned_end, planned_start=planned_start))
     if lead_auditor not in team:
-        raise OpsqaError(f"the lead auditor {lead_auditor} must be on the team")
+        raise OpsqaError(_("the lead auditor {lead_auditor} must be on the team").format(lead_auditor=lead_auditor))
     assignments = [(auditor, unit) for auditor, units in team.items() for unit in units]
     if not assignments:
-        raise OpsqaError("the team audits no unit")
+        raise OpsqaError(_("the team audits no unit"))
     conflicts = independence(session, assignments, on=planned_start)
     if conflicts:
         raise OpsqaError("; ".join(str(c) for c in conflicts))
@@ -118,7 +121,7 @@ def create_audit(session: Session, *, year: int, full: bool, team: dict[str, lis
                  planned_start: date, planned_end: date, now: datetime, actor: Actor) -> Audit:
     """Plan an audit: its team assigns each auditor units; the scope is their union. Refuses conflicts."""
     if not actor.roles & {"qmd", "admin"}:
-        raise OpsqaError(f"audits are planned by qmd, and {actor.name} does not hold that role")
+        raise OpsqaError(_("audits are planned by qmd, and {name} does not hold that role").format(name=actor.name))
     return _record_audit(session, year=year, full=full, team=team, lead_auditor=lead_auditor,
                          planned_start=planned_start, planned_end=planned_end, now=now, by=actor.name, real=actor.real)
 
@@ -142,7 +145,7 @@ def _record_audit(session: Session, *, year: int, full: bool, team: dict[str, li
 def get_audit(session: Session, code: str) -> Audit:
     audit = session.scalar(select(Audit).where(Audit.code == code.upper()))
     if audit is None:
-        raise OpsqaError(f"no audit {code}")
+        raise OpsqaError(_("no audit {code}").format(code=code))
     return audit
 
 
@@ -152,21 +155,26 @@ def record_result(session: Session, audit_code: str, *, item: str, unit: str, re
     """Record (or correct, before the report) one checklist row; the history keeps both."""
     audit = get_audit(session, audit_code)
     if audit.status not in ("planned", "in_progress"):
-        raise OpsqaError(f"{audit.code} is {audit.status}; its checklist is closed")
+        raise OpsqaError(_("{code} is {status}; its checklist is closed").format(code=audit.code, status=audit.status))
     items = {i.code for i in AUDIT_ITEMS}
     if item not in items:
-        raise OpsqaError(f"item {item!r} is not on the checklist ({TEMPLATE_HINT})")
+        raise OpsqaError(_("item {item!r} is not on the checklist ({template_hint})").format(
+                             item=item, template_hint=TEMPLATE_HINT))
     team = json.loads(audit.team)
     if unit not in json.loads(audit.scope):
-        raise OpsqaError(f"unit {unit!r} is not in the scope of {audit.code} ({', '.join(json.loads(audit.scope))})")
+        raise OpsqaError(_("unit {unit!r} is not in the scope of {code} ({scope})").format(
+                             unit=unit, code=audit.code, scope=', '.join(json.loads(audit.scope))))
     if unit not in team.get(actor.name, []):
-        raise OpsqaError(f"{actor.name} is not assigned to audit {unit} in {audit.code}")
+        raise OpsqaError(_("{name} is not assigned to audit {unit} in {code}").format(
+                             name=actor.name, unit=unit, code=audit.code))
     if result not in RESULTS:
-        raise OpsqaError(f"result {result!r} is not one of {', '.join(RESULTS)}")
+        raise OpsqaError(_("result {result!r} is not one of {results}").format(
+                             result=result, results=', '.join(RESULTS)))
     if result == "not_applicable" and not (na_reason or "").strip():
-        raise OpsqaError(f"{item} at {unit}: not_applicable needs a reason")
+        raise OpsqaError(_("{item} at {unit}: not_applicable needs a reason").format(item=item, unit=unit))
     if result in ("nonconform", "observation") and not (evidence or "").strip():
-        raise OpsqaError(f"{item} at {unit}: a {result} result needs its evidence")
+        raise OpsqaError(_("{item} at {unit}: a {result} result needs its evidence").format(
+                             item=item, unit=unit, result=result))
     row = session.scalar(select(ChecklistResult).where(ChecklistResult.audit_id == audit.id,
                                                        ChecklistResult.item_code == item, ChecklistResult.unit == unit))
     before = None if row is None else {"result": row.result, "evidence": row.evidence_text}
@@ -193,7 +201,7 @@ def record_rest(session: Session, audit_code: str, *, unit: str, result: str, ev
                                                                       ChecklistResult.unit == unit)))
     rest = [item.code for item in AUDIT_ITEMS if item.code not in done]
     if result == "not_applicable":
-        raise OpsqaError("not_applicable needs a reason per item; record those one by one")
+        raise OpsqaError(_("not_applicable needs a reason per item; record those one by one"))
     for item in rest:
         record_result(session, audit_code, item=item, unit=unit, result=result, evidence=evidence, na_reason=None,
                       now=now, actor=actor)
@@ -208,7 +216,8 @@ def _attach(session: Session, row: ChecklistResult, paths: tuple[str, ...], *, n
     for path in paths:
         name, content, digest = read_evidence(path)
         if digest in attached:
-            raise OpsqaError(f"{path} is already attached to {row.item_code} at {row.unit}")
+            raise OpsqaError(_("{path} is already attached to {item_code} at {unit}").format(
+                                 path=path, item_code=row.item_code, unit=row.unit))
         attached.add(digest)
         evidence = Evidence(checklist_result_id=row.id, file_name=name, sha256=digest, size=len(content),
                             content=content, added_by=actor.name, added_at=now)
@@ -279,7 +288,7 @@ def _team_form(context: HandlerContext) -> dict[str, Any]:
     try:
         team = parse_team(str(values.get("audit_team") or ""))
     except OpsqaError as exc:
-        raise OpsqaError(f"audit_team: {exc}") from None
+        raise OpsqaError(_("audit_team: {exc}").format(exc=exc)) from None
     return {"team": team, "lead_auditor": str(values.get("lead_auditor") or "").strip(),
             "planned_start": values["planned_start"], "planned_end": values["planned_end"],
             "full": bool(values.get("audit_full"))}
@@ -317,7 +326,8 @@ def checklist_complete(context: HandlerContext) -> None:
     if not status["complete"]:
         missing = status["missing"]
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise ValueError(f"the checklist of {status['audit']} has {len(missing)} unchecked rows: {shown}")
+        raise ValueError(_("the checklist of {audit} has {missing} unchecked rows: {shown}").format(
+                             audit=status['audit'], missing=len(missing), shown=shown))
 
 
 def _owner_of(session: Session, unit: str) -> str:
@@ -328,8 +338,8 @@ def _owner_of(session: Session, unit: str) -> str:
     heads = session.scalars(select(User.name).join(UserRole, UserRole.user_name == User.name)
                             .where(User.department == unit, UserRole.role == "dh")).all()
     if len(heads) != 1:
-        raise OpsqaError(f"department {unit} needs exactly one head (a user with role dh and department {unit}) "
-                         f"to own its findings; it has {len(heads)}")
+        raise OpsqaError(_("department {unit} needs exactly one head (a user with role dh and department {unit}) "
+                           "to own its findings; it has {heads}").format(unit=unit, heads=len(heads)))
     return heads[0]
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import Actor, HandlerContext, OpsqaError, settings
+from i18n import _
 from store import Complaint, Finding, Project, Task, UserRole, append_event
 
 from . import handler
@@ -43,17 +44,18 @@ def register(session: Session, *, project: str, description: str, channel: str, 
              remedy: str | None = None) -> Complaint:
     """Record a complaint and start its handling by the project's manager."""
     if not actor.roles & MAY_REGISTER:
-        raise OpsqaError(f"complaints are registered by the project manager, the service desk (ops), qmd or ogm, "
-                         f"and {actor.name} is none of them")
+        raise OpsqaError(_("complaints are registered by the project manager, the service desk (ops), qmd or "
+                           "ogm, and {name} is none of them").format(name=actor.name))
     found = session.get(Project, project)
     if found is None:
-        raise OpsqaError(f"unknown project code {project!r}; see `opsqa projects list`")
+        raise OpsqaError(_("unknown project code {project!r}; see `opsqa projects list`").format(project=project))
     if channel not in CHANNELS:
-        raise OpsqaError(f"channel {channel!r} is not one of {', '.join(CHANNELS)}")
+        raise OpsqaError(_("channel {channel!r} is not one of {channels}").format(
+                             channel=channel, channels=', '.join(CHANNELS)))
     if not description.strip():
-        raise OpsqaError("description: a value is required")
+        raise OpsqaError(_("description: a value is required"))
     if received_at > now:
-        raise OpsqaError(f"received_at {received_at.isoformat()} is in the future")
+        raise OpsqaError(_("received_at {received_at} is in the future").format(received_at=received_at.isoformat()))
     zone = settings.zone(session)
     local = received_at.astimezone(zone)
     ack_due = local + timedelta(hours=int(settings.get(session, "complaint_ack_hours")))
@@ -77,7 +79,7 @@ def register(session: Session, *, project: str, description: str, channel: str, 
 def get_complaint(session: Session, code: str) -> Complaint:
     complaint = session.scalar(select(Complaint).where(Complaint.code == code.upper()))
     if complaint is None:
-        raise OpsqaError(f"no complaint {code}; see `opsqa complaints list`")
+        raise OpsqaError(_("no complaint {code}; see `opsqa complaints list`").format(code=code))
     return complaint
 
 
@@ -87,10 +89,11 @@ def closing_task(session: Session, code: str, actor: Actor) -> str:
     task = session.scalar(select(Task).where(Task.instance_id == complaint.instance_id, Task.state == "ready",
                                              Task.bpmn_id.in_(("confirm_general", "confirm_major"))))
     if task is None:
-        raise OpsqaError(f"{complaint.code} is {complaint.status}; it is not waiting for the customer's callback")
+        raise OpsqaError(_("{code} is {status}; it is not waiting for the customer's callback").format(
+                             code=complaint.code, status=complaint.status))
     if task.bpmn_id == "confirm_major" and "ogm" not in actor.roles and not actor.is_admin:
-        raise OpsqaError(f"{complaint.code} is a major complaint: only the operations general manager (ogm) "
-                         "closes it")
+        raise OpsqaError(_("{code} is a major complaint: only the operations general manager (ogm) closes it").format(
+                             code=complaint.code))
     return task.id
 
 

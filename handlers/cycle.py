@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 from engine import HandlerContext, OpsqaError, settings
+from i18n import _
 from store import append_event
 
 from . import handler, year_of
@@ -26,7 +27,8 @@ def spot_check_slots(year: int, frequency: str) -> list[tuple[date, date]]:
     """The year's spot-check periods as [start, end) dates: every month, quarter or half year."""
     step = SPOT_CHECK_MONTHS.get(frequency)
     if step is None:
-        raise OpsqaError(f"spot_check_frequency {frequency!r} is not one of {', '.join(SPOT_CHECK_MONTHS)}")
+        raise OpsqaError(_("spot_check_frequency {frequency!r} is not one of {spot_check_months}").format(
+                             frequency=frequency, spot_check_months=', '.join(SPOT_CHECK_MONTHS)))
     starts = [date(year, month, 1) for month in range(1, 13, step)] + [date(year + 1, 1, 1)]
     return list(zip(starts, starts[1:], strict=False))
 
@@ -37,13 +39,16 @@ def schedule_year(context: HandlerContext) -> dict:
     year = year_of(context)
     audit_start = context.variables.get("audit_start")
     if not isinstance(audit_start, date):
-        raise OpsqaError(f"the issued plan has no audit start date (audit_start): {audit_start!r}")
+        raise OpsqaError(_("the issued plan has no audit start date (audit_start): {audit_start!r}").format(
+                             audit_start=audit_start))
     if audit_start.year != year:
-        raise OpsqaError(f"the plan's audit start {audit_start} is not in {year}")
+        raise OpsqaError(_("the plan's audit start {audit_start} is not in {year}").format(
+                             audit_start=audit_start, year=year))
     audit_at = _at(context, audit_start)
     survey_start = context.variables.get("survey_start")
     if not isinstance(survey_start, date) or survey_start.year != year:
-        raise OpsqaError(f"the issued plan's survey start (survey_start) is not a date in {year}: {survey_start!r}")
+        raise OpsqaError(_("the issued plan's survey start (survey_start) is not a date in {year}: "
+                           "{survey_start!r}").format(year=year, survey_start=survey_start))
     survey_at = _at(context, survey_start)
     slots = spot_check_slots(year, str(context.variables.get("spot_check_frequency")))
     append_event(context.session, at=context.now, kind="cycle.scheduled", actor=context.actor,

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from engine import Actor, HandlerContext, OpsqaError
 from engine import settings as settings_module
 from engine.outbox import role_members
+from i18n import _
 from store import Evidence, Finding, User, append_event
 
 from . import handler, registry
@@ -50,18 +51,20 @@ def raise_finding(session: Session, *, source: str, description: str, owner: str
                   source_ref: str | None = None, severity: str = "minor", due: date | None = None) -> Finding:
     """Record a finding and start its follow-up in the caller's transaction."""
     if source not in SOURCES:
-        raise OpsqaError(f"source {source!r} is not one of {', '.join(SOURCES)}")
+        raise OpsqaError(_("source {source!r} is not one of {sources}").format(
+                             source=source, sources=', '.join(SOURCES)))
     if severity not in ("minor", "major"):
-        raise OpsqaError(f"severity {severity!r} is not minor or major")
+        raise OpsqaError(_("severity {severity!r} is not minor or major").format(severity=severity))
     if not description.strip():
-        raise OpsqaError("description: a value is required")
+        raise OpsqaError(_("description: a value is required"))
     if session.get(User, owner) is None:
-        raise OpsqaError(f"owner {owner!r} is not an opsqa user")
+        raise OpsqaError(_("owner {owner!r} is not an opsqa user").format(owner=owner))
     zone = settings_module.zone(session)
     raised_on = now.astimezone(zone).date()
     due = due or raised_on + timedelta(days=int(settings_module.get(session, "finding_due_days")))
     if due < raised_on:
-        raise OpsqaError(f"due date {due} is before the finding is raised ({raised_on})")
+        raise OpsqaError(_("due date {due} is before the finding is raised ({raised_on})").format(
+                             due=due, raised_on=raised_on))
     code = next_code(session, Finding.code, f"NC-{raised_on.year}-", 3)
     finding = Finding(
         code=code, source=source, source_ref=source_ref, item_code=item_code, unit=unit,
@@ -203,15 +206,15 @@ def evidence_attached(context: HandlerContext) -> None:
         query = query.where(Evidence.added_at >= finding.reopened_at)
     if not context.session.scalar(query):
         since = " since the failed verification" if finding.reopened_at else ""
-        raise ValueError(f"{finding.code} has no evidence attached{since}; "
-                         f"attach it with `opsqa finding attach {finding.code} FILE`")
+        raise ValueError(_("{code} has no evidence attached{since}; attach it with `opsqa finding attach {code} "
+                           "FILE`").format(code=finding.code, since=since))
 
 
 @registry.check("finding.verifier_independent")
 def verifier_independent(context: HandlerContext) -> None:
     finding = _finding(context)
     if context.actor == finding.owner:
-        raise ValueError(f"{context.actor} owns {finding.code} and may not verify it")
+        raise ValueError(_("{actor} owns {code} and may not verify it").format(actor=context.actor, code=finding.code))
 
 
 # -- evidence and reading --------------------------------------------------------------------
@@ -223,13 +226,16 @@ def extend_due(session: Session, code: str, *, to: date, reason: str, now: datet
     and every change in due_history, and re-arm the follow-up's reminder, overdue and escalation timers."""
     finding = get_finding(session, code)
     if not actor.roles & {"qmd", "admin"}:
-        raise OpsqaError(f"a due date is extended with qmd's approval, and {actor.name} does not hold that role")
+        raise OpsqaError(_("a due date is extended with qmd's approval, and {name} does not hold that role").format(
+                             name=actor.name))
     if finding.status not in OVERDUE_STATES:
-        raise OpsqaError(f"{finding.code} is {finding.status}; only a finding being rectified has a due date to extend")
+        raise OpsqaError(_("{code} is {status}; only a finding being rectified has a due date to extend").format(
+                             code=finding.code, status=finding.status))
     if not reason.strip():
-        raise OpsqaError("reason: a value is required")
+        raise OpsqaError(_("reason: a value is required"))
     if to <= finding.due_date:
-        raise OpsqaError(f"the new due date {to} is not after the current one ({finding.due_date})")
+        raise OpsqaError(_("the new due date {to} is not after the current one ({due_date})").format(
+                             to=to, due_date=finding.due_date))
     history = json.loads(finding.due_history)
     history.append({"date": to.isoformat(), "reason": reason.strip(), "by": actor.name, "at": now.isoformat()})
     before = finding.due_date
@@ -249,22 +255,27 @@ def read_evidence(path: str) -> tuple[str, bytes, str]:
     try:
         content = file.read_bytes()
     except (OSError, ValueError) as exc:
-        raise OpsqaError(f"cannot read {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise OpsqaError(_("cannot read {path!r}: {exc}").format(
+                             path=path, exc=getattr(exc, 'strerror', None) or exc)) from None
     if len(content) > MAX_EVIDENCE_BYTES:
-        raise OpsqaError(f"{path} is {len(content)} bytes; evidence files are at most {MAX_EVIDENCE_BYTES}")
+        raise OpsqaError(_("{path} is {content} bytes; evidence files are at most {max_evidence_bytes}").format(
+                             path=path, content=len(content), max_evidence_bytes=MAX_EVIDENCE_BYTES))
     return file.name, content, hashlib.sha256(content).hexdigest()
 
 
 def attach(session: Session, code: str, path: str, *, note: str | None, now: datetime, actor: Actor) -> Evidence:
     finding = get_finding(session, code)
     if finding.status not in OPEN_STATES:
-        raise OpsqaError(f"{code} is {finding.status}; evidence is attached to open findings")
+        raise OpsqaError(_("{code} is {status}; evidence is attached to open findings").format(
+                             code=code, status=finding.status))
     if actor.name != finding.owner and not actor.roles & {"qmd", "admin"}:
-        raise OpsqaError(f"evidence for {code} is attached by its owner {finding.owner} or by qmd")
+        raise OpsqaError(_("evidence for {code} is attached by its owner {owner} or by qmd").format(
+                             code=code, owner=finding.owner))
     file_name, content, digest = read_evidence(path)
     same = session.scalar(select(Evidence).where(Evidence.finding_id == finding.id, Evidence.sha256 == digest))
     if same is not None:
-        raise OpsqaError(f"{path} is already attached to {code} as evidence {same.id} ({same.file_name})")
+        raise OpsqaError(_("{path} is already attached to {code} as evidence {id} ({file_name})").format(
+                             path=path, code=code, id=same.id, file_name=same.file_name))
     evidence = Evidence(finding_id=finding.id, file_name=file_name, sha256=digest, size=len(content),
                         content=content, note=note, added_by=actor.name, added_at=now)
     session.add(evidence)
@@ -279,7 +290,7 @@ def attach(session: Session, code: str, path: str, *, note: str | None, now: dat
 def get_finding(session: Session, code: str) -> Finding:
     finding = session.scalar(select(Finding).where(Finding.code == code.upper()))
     if finding is None:
-        raise UnknownFinding(f"no finding {code}; see `opsqa findings`")
+        raise UnknownFinding(_("no finding {code}; see `opsqa findings`").format(code=code))
     return finding
 
 

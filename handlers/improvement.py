@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import Actor, HandlerContext, OpsqaError, settings
+from i18n import _
 from store import Complaint, Finding, ImprovementItem, User, append_event
 
 from . import handler, registry, year_of
@@ -68,7 +69,7 @@ def propose(session: Session, year: int, *, now: datetime) -> list[ImprovementIt
 def get_item(session: Session, code: str) -> ImprovementItem:
     item = session.scalar(select(ImprovementItem).where(ImprovementItem.code == code.upper()))
     if item is None:
-        raise OpsqaError(f"no improvement item {code}; see `opsqa improvement list`")
+        raise OpsqaError(_("no improvement item {code}; see `opsqa improvement list`").format(code=code))
     return item
 
 
@@ -76,14 +77,16 @@ def set_item(session: Session, code: str, *, cause: str | None, measure: str | N
              due: date | None, expected: str | None, now: datetime, actor: Actor) -> ImprovementItem:
     """The operations department's analysis of one item, while the plan is being drawn up."""
     if not actor.roles & MAY_PLAN:
-        raise OpsqaError(f"the improvement plan is drawn up by ops (with qmd), and {actor.name} is neither")
+        raise OpsqaError(_("the improvement plan is drawn up by ops (with qmd), and {name} is neither").format(
+                             name=actor.name))
     item = get_item(session, code)
     if item.status not in ("proposed", "planned"):
-        raise OpsqaError(f"{item.code} is {item.status}; the approved plan is changed by a new plan only")
+        raise OpsqaError(_("{code} is {status}; the approved plan is changed by a new plan only").format(
+                             code=item.code, status=item.status))
     if owner is not None and session.get(User, owner) is None:
-        raise OpsqaError(f"owner {owner!r} is not an opsqa user")
+        raise OpsqaError(_("owner {owner!r} is not an opsqa user").format(owner=owner))
     if due is not None and due <= now.astimezone(settings.zone(session)).date():
-        raise OpsqaError(f"due date {due} is not in the future")
+        raise OpsqaError(_("due date {due} is not in the future").format(due=due))
     changes = {k: v for k, v in {"cause": cause, "measure": measure, "owner": owner, "due_date": due,
                                  "expected_result": expected}.items() if v is not None}
     for key, value in changes.items():
@@ -125,8 +128,8 @@ def items_complete(context: HandlerContext) -> None:
                                     .order_by(ImprovementItem.code)).all()
     unfinished = [i.code for i in items if not all((i.cause, i.measure, i.owner, i.due_date))]
     if unfinished:
-        raise ValueError(f"{', '.join(unfinished)} still need a cause, a measure, an owner and a due date "
-                         "(`opsqa improvement set`)")
+        raise ValueError(_("{unfinished} still need a cause, a measure, an owner and a due date (`opsqa "
+                           "improvement set`)").format(unfinished=', '.join(unfinished)))
 
 
 @handler("improvement.approved")

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import Actor, HandlerContext, OpsqaError, settings
+from i18n import _
 from store import Indicator, IndicatorValue, Project, append_event
 
 from . import handler, registry
@@ -42,7 +43,8 @@ def attainment(indicator: Indicator, value: float) -> str:
 def check_period(text: str) -> str:
     match = _PERIOD.match(text.strip())
     if not match or (match["month"] and not 1 <= int(match["month"]) <= 12):
-        raise OpsqaError(f"period {text!r} is not a month (2027-03), a quarter (2027-Q1) or a year (2027)")
+        raise OpsqaError(_("period {text!r} is not a month (2027-03), a quarter (2027-Q1) or a year (2027)").format(
+                             text=text))
     return text.strip()
 
 
@@ -50,17 +52,19 @@ def define(session: Session, *, code: str, name: str, unit: str, direction: str,
            yearly_rule: str = "mean", source: str | None = None, now: datetime, actor: Actor) -> str:
     """Add or change an indicator definition (qmd); returns 'added', 'updated' or 'unchanged'."""
     if not actor.roles & MAY_EDIT:
-        raise OpsqaError(f"indicators are defined by qmd, and {actor.name} does not hold that role")
+        raise OpsqaError(_("indicators are defined by qmd, and {name} does not hold that role").format(name=actor.name))
     if not _CODE.match(code):
-        raise OpsqaError(f"code {code!r}: a letter, then letters, digits, _ or -, at most 20")
+        raise OpsqaError(_("code {code!r}: a letter, then letters, digits, _ or -, at most 20").format(code=code))
     for label, value, allowed in (("direction", direction, DIRECTIONS), ("cycle", cycle, CYCLES),
                                   ("yearly_rule", yearly_rule, RULES)):
         if value not in allowed:
-            raise OpsqaError(f"{label} {value!r} is not one of {', '.join(allowed)}")
+            raise OpsqaError(_("{label} {value!r} is not one of {allowed}").format(
+                                 label=label, value=value, allowed=', '.join(allowed)))
     if source not in (None, "survey"):
-        raise OpsqaError(f"source {source!r}: only 'survey' (the satisfaction survey's overall mean) is known")
+        raise OpsqaError(_("source {source!r}: only 'survey' (the satisfaction survey's overall mean) is known").format(
+                             source=source))
     if not name.strip():
-        raise OpsqaError("name: a value is required")
+        raise OpsqaError(_("name: a value is required"))
     fields = {"name": name.strip(), "unit": unit, "direction": direction, "target": float(target), "cycle": cycle,
               "yearly_rule": yearly_rule, "source": source}
     row = session.get(Indicator, code)
@@ -99,14 +103,16 @@ def parse_values(text: str, source: str) -> list[ValueRow]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     missing = {"indicator", "period", "value"} - set(reader.fieldnames or ())
     if missing:
-        raise OpsqaError(f"{source}: the header lacks {', '.join(sorted(missing))} (indicator,period,value[,project])")
+        raise OpsqaError(_("{source}: the header lacks {missing} (indicator,period,value[,project])").format(
+                             source=source, missing=', '.join(sorted(missing))))
     rows = []
     for line, record in enumerate(reader, start=2):
         where = f"{source}:{line}: "
         try:
             value = float((record.get("value") or "").strip())
         except ValueError:
-            raise OpsqaError(f"{where}value {record.get('value')!r} is not a number") from None
+            raise OpsqaError(_("{where}value {value!r} is not a number").format(
+                                 where=where, value=record.get('value'))) from None
         try:
             period = check_period(record.get("period") or "")
         except OpsqaError as exc:
@@ -120,14 +126,16 @@ def record_values(session: Session, rows: list[ValueRow], *, now: datetime, acto
     """Record values, all or none; the same value again changes nothing, a new one corrects it (kept in
     the history with the value before)."""
     if not actor.roles & (MAY_EDIT | {"ops", "pm"}):
-        raise OpsqaError(f"indicator values are entered by qmd, ops or a project manager, and {actor.name} is none")
+        raise OpsqaError(_("indicator values are entered by qmd, ops or a project manager, and {name} is none").format(
+                             name=actor.name))
     counts = {"added": 0, "updated": 0, "unchanged": 0}
     for row in rows:
         indicator = session.get(Indicator, row.indicator)
         if indicator is None or not indicator.active:
-            raise OpsqaError(f"{row.where}unknown indicator {row.indicator!r}; see `opsqa indicators list`")
+            raise OpsqaError(_("{where}unknown indicator {indicator!r}; see `opsqa indicators list`").format(
+                                 where=row.where, indicator=row.indicator))
         if row.scope != ORG and session.get(Project, row.scope) is None:
-            raise OpsqaError(f"{row.where}unknown project code {row.scope!r}")
+            raise OpsqaError(_("{where}unknown project code {scope!r}").format(where=row.where, scope=row.scope))
         existing = session.scalar(select(IndicatorValue).where(
             IndicatorValue.indicator == row.indicator, IndicatorValue.period == row.period,
             IndicatorValue.scope == row.scope))
@@ -208,7 +216,8 @@ def _due(context: HandlerContext) -> list[tuple[str, str]]:
     after the indicator was defined (nobody measured what was not yet an indicator)."""
     fired = str(context.variables.get("period") or context.business_key or "")
     if not re.match(r"^\d{4}-\d{2}$", fired):
-        raise OpsqaError(f"the collection names no month (variable period, e.g. 2028-01): {fired!r}")
+        raise OpsqaError(_("the collection names no month (variable period, e.g. 2028-01): {fired!r}").format(
+                             fired=fired))
     periods = {cycle: (period, start) for cycle, period, start in due_periods(fired)}
     zone = settings.zone(context.session)
     due = []
@@ -235,7 +244,8 @@ def values_complete(context: HandlerContext) -> None:
         select(IndicatorValue.id).where(IndicatorValue.indicator == code, IndicatorValue.period == period,
                                         IndicatorValue.scope == ORG)) is None]
     if missing:
-        raise ValueError(f"no organisation-wide value yet for {', '.join(missing)}; `opsqa indicators import`")
+        raise ValueError(_("no organisation-wide value yet for {missing}; `opsqa indicators import`").format(
+                             missing=', '.join(missing)))
 
 
 @handler("kpi.evaluate")

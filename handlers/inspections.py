@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import Actor, HandlerContext, OpsqaError, settings
+from i18n import _
 from store import Inspection, InspectionResult, Project, User, append_event
 
 from . import handler, registry
@@ -29,9 +30,10 @@ def draw_sample(session: Session, *, seed: int, size: int = 1) -> list[str]:
     """The projects a random inspection visits: reproducible from (seed, size) and the register."""
     codes = sorted(session.scalars(select(Project.code).where(Project.status == "active")))
     if not codes:
-        raise OpsqaError("there are no active projects to inspect; see `opsqa projects list`")
+        raise OpsqaError(_("there are no active projects to inspect; see `opsqa projects list`"))
     if not 1 <= size <= len(codes):
-        raise OpsqaError(f"sample size {size} must be between 1 and the {len(codes)} active projects")
+        raise OpsqaError(_("sample size {size} must be between 1 and the {codes} active projects").format(
+                             size=size, codes=len(codes)))
     return random.Random(seed).sample(codes, size)
 
 
@@ -43,14 +45,15 @@ def start_inspection(session: Session, *, actor: Actor, now: datetime, start_ins
         trigger = "planned" if planned else "qmd_as_needed"
     elif "oms" in actor.roles:
         if projects:
-            raise OpsqaError("the O&M supervisor's inspections are a random draw; naming the projects is for qmd")
+            raise OpsqaError(_("the O&M supervisor's inspections are a random draw; naming the projects is for qmd"))
         trigger = "planned" if planned else "random_oms"
     else:
-        raise OpsqaError(f"inspections are started by the O&M supervisor (oms) or qmd, and {actor.name} is neither")
+        raise OpsqaError(_("inspections are started by the O&M supervisor (oms) or qmd, and {name} is neither").format(
+                             name=actor.name))
     if projects:
         for code in projects:
             if session.get(Project, code) is None:
-                raise OpsqaError(f"unknown project code {code!r}; see `opsqa projects list`")
+                raise OpsqaError(_("unknown project code {code!r}; see `opsqa projects list`").format(code=code))
         chosen, seed, size = sorted(set(projects)), None, None
     else:
         if seed is None:
@@ -80,7 +83,7 @@ def _record_inspection(session: Session, *, trigger: str, seed: int | None, size
 def get_inspection(session: Session, code: str) -> Inspection:
     inspection = session.scalar(select(Inspection).where(Inspection.code == code.upper()))
     if inspection is None:
-        raise OpsqaError(f"no inspection {code}")
+        raise OpsqaError(_("no inspection {code}").format(code=code))
     return inspection
 
 
@@ -89,7 +92,8 @@ def sampled_project(session: Session, code: str, project: str | None) -> str:
     projects = json.loads(get_inspection(session, code).projects)
     if project is None:
         if len(projects) != 1:
-            raise OpsqaError(f"{code.upper()} samples {', '.join(projects)}; name the project")
+            raise OpsqaError(_("{code} samples {projects}; name the project").format(
+                                 code=code.upper(), projects=', '.join(projects)))
         return projects[0]
     return project
 
@@ -111,15 +115,18 @@ def record_check(session: Session, code: str, *, project: str, item: str, passed
                  samples: dict[str, Any] | None, now: datetime, actor: Actor) -> InspectionResult:
     inspection = get_inspection(session, code)
     if inspection.status != "in_progress":
-        raise OpsqaError(f"{inspection.code} is {inspection.status}; its record is closed")
+        raise OpsqaError(_("{code} is {status}; its record is closed").format(
+                             code=inspection.code, status=inspection.status))
     if actor.name != inspection.inspector:
-        raise OpsqaError(f"{inspection.code} is recorded by its inspector {inspection.inspector}")
+        raise OpsqaError(_("{code} is recorded by its inspector {inspector}").format(
+                             code=inspection.code, inspector=inspection.inspector))
     if project not in json.loads(inspection.projects):
-        raise OpsqaError(f"project {project!r} is not in the sample of {inspection.code}")
+        raise OpsqaError(_("project {project!r} is not in the sample of {code}").format(
+                             project=project, code=inspection.code))
     if item not in {i.code for i in INSPECTION_ITEMS}:
-        raise OpsqaError(f"item {item!r} is not a check point (SVC-a..e)")
+        raise OpsqaError(_("item {item!r} is not a check point (SVC-a..e)").format(item=item))
     if not passed and not (evidence or "").strip():
-        raise OpsqaError(f"{item} at {project}: a failed check needs its evidence")
+        raise OpsqaError(_("{item} at {project}: a failed check needs its evidence").format(item=item, project=project))
     row = session.scalar(select(InspectionResult).where(InspectionResult.inspection_id == inspection.id,
                                                         InspectionResult.project == project,
                                                         InspectionResult.item_code == item))
@@ -173,7 +180,8 @@ def results_complete(context: HandlerContext) -> None:
     inspection = get_inspection(context.session, context.variables["inspection"])
     missing = missing_checks(context.session, inspection)
     if missing:
-        raise ValueError(f"{inspection.code} has {len(missing)} unchecked points: {', '.join(missing)}")
+        raise ValueError(_("{code} has {count} unchecked points: {missing}").format(
+                             code=inspection.code, count=len(missing), missing=', '.join(missing)))
 
 
 @handler("inspection.raise_rectifications")
@@ -189,7 +197,8 @@ def raise_rectifications(context: HandlerContext) -> dict:
         if row.finding_id is None:
             pm = context.session.get(Project, row.project).pm
             if context.session.get(User, pm) is None:
-                raise OpsqaError(f"project {row.project} has no manager to own its rectification")
+                raise OpsqaError(_("project {project} has no manager to own its rectification").format(
+                                     project=row.project))
             row.finding_id = raise_finding(
                 context.session, source="inspection", source_ref=inspection.code, item_code=row.item_code,
                 unit=row.project, owner=pm, description=f"{texts[row.item_code]} —— {row.evidence}",

@@ -7,6 +7,7 @@ import json
 from sqlalchemy import func, select
 
 from engine import HandlerContext, OpsqaError
+from i18n import _
 from store import Event, Instance, QualityPlan, Task
 
 from . import handler
@@ -20,9 +21,9 @@ def issue_plan(context: HandlerContext) -> dict:
     variables = context.variables
     missing = [name for name in PLAN_FIELDS if not variables.get(name)]
     if missing:
-        raise ValueError(f"the plan lacks {', '.join(missing)}")
+        raise ValueError(_("the plan lacks {missing}").format(missing=', '.join(missing)))
     if variables.get("decision") != "approved":
-        raise ValueError("the plan has not been approved by the general manager")
+        raise ValueError(_("the plan has not been approved by the general manager"))
     issued = context.session.scalars(
         select(QualityPlan).where(QualityPlan.instance_id == context.instance_id)
     ).first()
@@ -83,4 +84,4 @@ def plan_history(session, year: int) -> dict:
             issued = session.scalar(select(QualityPlan).where(QualityPlan.instance_id == instance.id))
             return {"year": year, "instance": instance.id, "versions": versions, "approvals": approvals,
                     "issued_version": issued.revisions if issued else None}
-    raise OpsqaError(f"no quality plan has been drafted for {year}")
+    raise OpsqaError(_("no quality plan has been drafted for {year}").format(year=year))

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import Actor, HandlerContext, OpsqaError, settings
+from i18n import _
 from store import Instance, Project, ProjectQaPlan, ReportSubmission, append_event
 
 from . import handler, registry
@@ -28,18 +29,19 @@ MAY_START = {"admin", "ops"}
 def start_project_qa(session: Session, code: str, *, year: int, actor: Actor, start_instance) -> int:
     """Start the year's project-level quality control for a project of the register (ops)."""
     if not actor.roles & MAY_START:
-        raise OpsqaError(f"project quality control is set by the operations department (ops), and {actor.name} "
-                         "does not hold that role")
+        raise OpsqaError(_("project quality control is set by the operations department (ops), and {name} does "
+                           "not hold that role").format(name=actor.name))
     project = session.get(Project, code)
     if project is None:
-        raise OpsqaError(f"unknown project code {code!r}; see `opsqa projects list`")
+        raise OpsqaError(_("unknown project code {code!r}; see `opsqa projects list`").format(code=code))
     if project.status != "active":
-        raise OpsqaError(f"project {code} is {project.status}")
+        raise OpsqaError(_("project {code} is {status}").format(code=code, status=project.status))
     key = f"{code}/{year}"
     running = session.scalar(select(Instance.id).where(Instance.business_key == key,
                                                        Instance.status.in_(("running", "error", "completed"))))
     if running is not None:
-        raise OpsqaError(f"project {code} already has its {year} quality control (instance {running})")
+        raise OpsqaError(_("project {code} already has its {year} quality control (instance {running})").format(
+                             code=code, year=year, running=running))
     return start_instance("project_qa", key, {"project": code, "pm": project.pm, "oms": project.oms, "year": year})
 
 
@@ -48,7 +50,8 @@ def periods(year: int, frequency: str, *, zone, since: date, until: date | None)
     after `until` (the end of O&M)."""
     step = FREQUENCY_MONTHS.get(frequency)
     if step is None:
-        raise OpsqaError(f"report_frequency {frequency!r} is not one of {', '.join(FREQUENCY_MONTHS)}")
+        raise OpsqaError(_("report_frequency {frequency!r} is not one of {frequency_months}").format(
+                             frequency=frequency, frequency_months=', '.join(FREQUENCY_MONTHS)))
     result = []
     for month in range(1, 13, step):
         start = date(year, month, 1)
@@ -83,7 +86,8 @@ def _plan(context: HandlerContext) -> ProjectQaPlan:
     plan = context.session.scalars(select(ProjectQaPlan).where(ProjectQaPlan.instance_id == context.instance_id)
                                    .order_by(ProjectQaPlan.version.desc())).first()
     if plan is None:
-        raise OpsqaError(f"instance {context.instance_id} has no project quality-control plan recorded")
+        raise OpsqaError(_("instance {instance_id} has no project quality-control plan recorded").format(
+                             instance_id=context.instance_id))
     return plan
 
 
@@ -114,7 +118,8 @@ def arranged(context: HandlerContext) -> None:
                                          ("service_desk_ready", "the service desk, spare parts and emergency plan (f)"))
                if context.variables.get(name) is not True]
     if missing:
-        raise ValueError(f"{' and '.join(missing)} must be ready before the arrangement is confirmed")
+        raise ValueError(_("{missing} must be ready before the arrangement is confirmed").format(
+                             missing=' and '.join(missing)))
 
 
 @handler("project_qa.next_report")
@@ -147,7 +152,8 @@ def _submission(context: HandlerContext) -> ReportSubmission:
         ReportSubmission.project == context.variables["project"],
         ReportSubmission.period == context.variables["report_period"]))
     if row is None:
-        raise OpsqaError(f"no report {context.variables['report_period']} is due for {context.variables['project']}")
+        raise OpsqaError(_("no report {report_period} is due for {project}").format(
+                             report_period=context.variables['report_period'], project=context.variables['project']))
     return row
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import Actor, OpsqaError
+from i18n import _
 from store import Project, ProjectMember, User, append_event
 
 KINDS = ("safe_city", "smart_city", "other")
@@ -48,27 +49,33 @@ class ProjectInput:
 
 def _check(session: Session, project: ProjectInput, where: str) -> None:
     if not _CODE.match(project.code):
-        raise OpsqaError(f"{where}code {project.code!r}: letters, digits and . _ - only, at most 50")
+        raise OpsqaError(_("{where}code {code!r}: letters, digits and . _ - only, at most 50").format(
+                             where=where, code=project.code))
     for name in ("name", "customer"):
         if not getattr(project, name).strip():
-            raise OpsqaError(f"{where}{name}: a value is required")
+            raise OpsqaError(_("{where}{name}: a value is required").format(where=where, name=name))
     if project.kind not in KINDS:
-        raise OpsqaError(f"{where}kind {project.kind!r} is not one of {', '.join(KINDS)}")
+        raise OpsqaError(_("{where}kind {kind!r} is not one of {kinds}").format(
+                             where=where, kind=project.kind, kinds=', '.join(KINDS)))
     if project.status not in STATUSES:
-        raise OpsqaError(f"{where}status {project.status!r} is not one of {', '.join(STATUSES)}")
+        raise OpsqaError(_("{where}status {status!r} is not one of {statuses}").format(
+                             where=where, status=project.status, statuses=', '.join(STATUSES)))
     for role in ("pm", "oms"):
         if session.get(User, getattr(project, role)) is None:
-            raise OpsqaError(f"{where}{role} {getattr(project, role)!r} is not an opsqa user")
+            raise OpsqaError(_("{where}{role} {project!r} is not an opsqa user").format(
+                                 where=where, role=role, project=getattr(project, role)))
     for member in project.members:
         if session.get(User, member) is None:
-            raise OpsqaError(f"{where}members: {member!r} is not an opsqa user")
+            raise OpsqaError(_("{where}members: {member!r} is not an opsqa user").format(where=where, member=member))
     if project.om_start and project.om_end and project.om_end < project.om_start:
-        raise OpsqaError(f"{where}om_end {project.om_end} is before om_start {project.om_start}")
+        raise OpsqaError(_("{where}om_end {om_end} is before om_start {om_start}").format(
+                             where=where, om_end=project.om_end, om_start=project.om_start))
 
 
 def _check_actor(actor: Actor) -> None:
     if not (actor.roles & MAY_EDIT):
-        raise OpsqaError(f"the project register is kept by ops or qmd, and {actor.name} holds neither role")
+        raise OpsqaError(_("the project register is kept by ops or qmd, and {name} holds neither role").format(
+                             name=actor.name))
 
 
 def save_project(session: Session, project: ProjectInput, *, now: datetime, actor: Actor, where: str = "",
@@ -88,7 +95,8 @@ def save_project(session: Session, project: ProjectInput, *, now: datetime, acto
         outcome = "added"
     else:
         if create_only:
-            raise OpsqaError(f"{where}project {project.code} is already in the register; see `opsqa projects list`")
+            raise OpsqaError(_("{where}project {code} is already in the register; see `opsqa projects list`").format(
+                                 where=where, code=project.code))
         before = {key: getattr(row, key) for key in values}
         before["team"] = members_of(session, project.code)
         if before == {**values, "team": team}:
@@ -122,7 +130,7 @@ def members_of(session: Session, code: str) -> list[str]:
 def get_project(session: Session, code: str) -> Project:
     project = session.get(Project, code)
     if project is None:
-        raise UnknownProject(f"no project {code!r} in the register; see `opsqa projects list`")
+        raise UnknownProject(_("no project {code!r} in the register; see `opsqa projects list`").format(code=code))
     return project
 
 
@@ -148,10 +156,12 @@ def parse_csv(text: str, source: str) -> list[tuple[int, ProjectInput]]:
     header = [name.strip() for name in reader.fieldnames or []]
     missing = [name for name in REQUIRED if name not in header]
     if missing:
-        raise OpsqaError(f"{source}: the header lacks {', '.join(missing)} (columns: {', '.join(COLUMNS)})")
+        raise OpsqaError(_("{source}: the header lacks {missing} (columns: {columns})").format(
+                             source=source, missing=', '.join(missing), columns=', '.join(COLUMNS)))
     unknown = [name for name in header if name not in COLUMNS]
     if unknown:
-        raise OpsqaError(f"{source}: unknown column {unknown[0]!r} (columns: {', '.join(COLUMNS)})")
+        raise OpsqaError(_("{source}: unknown column {unknown!r} (columns: {columns})").format(
+                             source=source, unknown=unknown[0], columns=', '.join(COLUMNS)))
     rows, seen = [], {}
     for raw in reader:
         line = reader.line_num
@@ -159,14 +169,15 @@ def parse_csv(text: str, source: str) -> list[tuple[int, ProjectInput]]:
         cells = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
         for name in REQUIRED:
             if not cells.get(name):
-                raise OpsqaError(f"{where}{name}: a value is required")
+                raise OpsqaError(_("{where}{name}: a value is required").format(where=where, name=name))
         if cells["code"] in seen:
-            raise OpsqaError(f"{where}code {cells['code']} is also on line {seen[cells['code']]}")
+            raise OpsqaError(_("{where}code {code} is also on line {seen}").format(
+                                 where=where, code=cells['code'], seen=seen[cells['code']]))
         seen[cells["code"]] = line
         try:
             starts = {key: date.fromisoformat(cells[key]) if cells.get(key) else None for key in ("om_start", "om_end")}
         except ValueError:
-            raise OpsqaError(f"{where}om_start/om_end: dates are written YYYY-MM-DD") from None
+            raise OpsqaError(_("{where}om_start/om_end: dates are written YYYY-MM-DD").format(where=where)) from None
         rows.append((line, ProjectInput(
             code=cells["code"], name=cells["name"], customer=cells["customer"], pm=cells["pm"], oms=cells["oms"],
             kind=cells.get("kind") or "other", status=cells.get("status") or "active",

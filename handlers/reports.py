@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import OpsqaError, settings
+from i18n import _
 from store import Audit, ChecklistResult, Finding, Inspection, InspectionResult, Project, User
 
 from .audits import row_evidence
@@ -250,7 +251,7 @@ def inspection_documents(session: Session, code: str) -> list[Document]:
     """An inspection's 运维服务质量检查记录 and 运维服务质量检查报告."""
     inspection = session.scalar(select(Inspection).where(Inspection.code == code.upper()))
     if inspection is None:
-        raise OpsqaError(f"no inspection {code}; see `opsqa inspections`")
+        raise OpsqaError(_("no inspection {code}; see `opsqa inspections`").format(code=code))
     date, names = _Dates(session), _names(session)
     projects = json.loads(inspection.projects)
     rows = {(r.project, r.item_code): r for r in session.scalars(
@@ -446,7 +447,8 @@ def improvement_documents(session: Session, year: int) -> list[Document]:
 
     items = list_items(session, year)
     if not items:
-        raise OpsqaError(f"there is no {year} improvement plan yet; it follows the management review")
+        raise OpsqaError(_("there is no {year} improvement plan yet; it follows the management review").format(
+                             year=year))
     names = _names(session)
     doc = Document(f"improvement-plan-{year}", f"{year}年度服务能力改进计划", f"QR-6.2.6-{year}")
     doc.table(["编号", "来源", "问题", "原因分析", "改进措施", "责任人", "完成期限", "预期效果", "跟踪", "状态"], [

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import Actor, HandlerContext, OpsqaError, settings
+from i18n import _
 from store import (
     Audit,
     Finding,
@@ -68,26 +69,28 @@ def initiate(session: Session, year: int, *, actor: Actor, start_instance) -> st
     """`opsqa review start`: the id of the review's initiation task, once the preconditions hold. The
     annual cycle opens its year's review itself; a year run without the cycle gets one started here."""
     if "mr" not in actor.roles and not actor.is_admin:
-        raise OpsqaError(f"the management review is initiated by the management representative (mr), and "
-                         f"{actor.name} does not hold that role")
-    missing, _ = preconditions(session, year)
+        raise OpsqaError(_("the management review is initiated by the management representative (mr), and {name} "
+                           "does not hold that role").format(name=actor.name))
+    missing, _snapshot = preconditions(session, year)
     if missing:
-        raise OpsqaError(f"the {year} management review cannot start: {'; '.join(missing)}")
+        raise OpsqaError(_("the {year} management review cannot start: {missing}").format(
+                             year=year, missing='; '.join(missing)))
     review = session.scalar(select(ManagementReview).where(ManagementReview.year == year))
     if review is None:
         cycle = session.scalar(select(Instance).where(Instance.process_id == "annual_cycle",
                                                       Instance.business_key == str(year)))
         if cycle is not None:
-            raise OpsqaError(f"the {year} annual cycle (instance {cycle.id}, {cycle.status}) opens its review once "
-                             "its own audit and survey branches are done; see `opsqa instance show "
-                             f"{cycle.id}`")
+            raise OpsqaError(_("the {year} annual cycle (instance {id}, {status}) opens its review once its own "
+                               "audit and survey branches are done; see `opsqa instance show {id}`").format(
+                                 year=year, id=cycle.id, status=cycle.status))
         start_instance("management_review", str(year), {"year": year})
         session.flush()
         review = session.scalar(select(ManagementReview).where(ManagementReview.year == year))
     task = session.scalar(select(Task).where(
         Task.instance_id == review.instance_id, Task.bpmn_id == "initiate_review", Task.state == "ready"))
     if task is None:
-        raise OpsqaError(f"the {year} management review is not waiting to be initiated (it is {review.status})")
+        raise OpsqaError(_("the {year} management review is not waiting to be initiated (it is {status})").format(
+                             year=year, status=review.status))
     return task.id
 
 
@@ -135,7 +138,7 @@ def gather(session: Session, year: int, now: datetime) -> dict[str, Any]:
 def get_review(session: Session, year: int) -> ManagementReview:
     review = session.scalar(select(ManagementReview).where(ManagementReview.year == year))
     if review is None:
-        raise OpsqaError(f"there is no {year} management review")
+        raise OpsqaError(_("there is no {year} management review").format(year=year))
     return review
 
 
@@ -161,7 +164,8 @@ def check_preconditions(context: HandlerContext) -> dict:
     year = year_of(context)
     missing, snapshot = preconditions(context.session, year)
     if missing:
-        raise OpsqaError(f"the {year} management review cannot start: {'; '.join(missing)}")
+        raise OpsqaError(_("the {year} management review cannot start: {missing}").format(
+                             year=year, missing='; '.join(missing)))
     snapshot["checked_at"] = context.now.isoformat()
     review = context.session.scalar(select(ManagementReview).where(ManagementReview.year == year))
     if review is None:

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import Actor, HandlerContext, OpsqaError, settings
+from i18n import _
 from store import Finding, Project, SurveyCampaign, SurveyInvitation, SurveyResponse, append_event
 
 from . import handler, registry, year_of
@@ -35,13 +36,14 @@ COLLECTING = ("collecting", "extended")
 def _channel(text: str, where: str) -> str:
     value = CHANNEL_ALIASES.get(text.strip(), text.strip().lower())
     if value not in CHANNELS:
-        raise OpsqaError(f"{where}channel {text!r} is not one of {', '.join(CHANNELS)}")
+        raise OpsqaError(_("{where}channel {text!r} is not one of {channels}").format(
+                             where=where, text=text, channels=', '.join(CHANNELS)))
     return value
 
 
 def create_campaign(session: Session, year: int, *, now: datetime, by: str) -> SurveyCampaign:
     if session.scalar(select(SurveyCampaign.id).where(SurveyCampaign.year == year)) is not None:
-        raise OpsqaError(f"the {year} satisfaction survey already exists")
+        raise OpsqaError(_("the {year} satisfaction survey already exists").format(year=year))
     campaign = SurveyCampaign(code=f"CS-{year}", year=year, status="planned", created_at=now, created_by=by)
     session.add(campaign)
     session.flush()
@@ -52,7 +54,8 @@ def create_campaign(session: Session, year: int, *, now: datetime, by: str) -> S
 def start_survey(session: Session, year: int, *, now: datetime, actor: Actor, start_instance) -> SurveyCampaign:
     """A survey outside the annual cycle (qmd): its campaign and its process."""
     if not actor.roles & MAY_RUN:
-        raise OpsqaError(f"the satisfaction survey is organised by qmd, and {actor.name} does not hold that role")
+        raise OpsqaError(_("the satisfaction survey is organised by qmd, and {name} does not hold that role").format(
+                             name=actor.name))
     campaign = create_campaign(session, year, now=now, by=actor.name)
     campaign.instance_id = start_instance("satisfaction_survey", campaign.code,
                                           {"survey": campaign.code, "year": year})
@@ -62,8 +65,8 @@ def start_survey(session: Session, year: int, *, now: datetime, actor: Actor, st
 def get_campaign(session: Session, year: int) -> SurveyCampaign:
     campaign = session.scalar(select(SurveyCampaign).where(SurveyCampaign.year == year))
     if campaign is None:
-        raise OpsqaError(f"there is no {year} satisfaction survey; the annual cycle opens it at the plan's survey "
-                         f"window, or `opsqa survey start --year {year}`")
+        raise OpsqaError(_("there is no {year} satisfaction survey; the annual cycle opens it at the plan's "
+                           "survey window, or `opsqa survey start --year {year}`").format(year=year))
     return campaign
 
 
@@ -71,7 +74,8 @@ def _csv(text: str, source: str, required: set[str]) -> list[tuple[str, dict[str
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     missing = required - set(reader.fieldnames or ())
     if missing:
-        raise OpsqaError(f"{source}: the header lacks {', '.join(sorted(missing))}")
+        raise OpsqaError(_("{source}: the header lacks {missing}").format(
+                             source=source, missing=', '.join(sorted(missing))))
     return [(f"{source}:{line}: ", {k: (v or "").strip() for k, v in row.items() if k}) for line, row in
             enumerate(reader, start=2)]
 
@@ -80,24 +84,26 @@ def invite(session: Session, year: int, text: str, source: str, *, now: datetime
     """Invitations from CSV (customer, project, channel[, contact]); all or none, the same row twice adds
     nothing. Invitations are set up before collection starts."""
     if not actor.roles & (MAY_RUN | {"ops"}):
-        raise OpsqaError(f"invitations are set up by qmd or ops, and {actor.name} is neither")
+        raise OpsqaError(_("invitations are set up by qmd or ops, and {name} is neither").format(name=actor.name))
     campaign = get_campaign(session, year)
     if campaign.status not in ("planned", *COLLECTING):
-        raise OpsqaError(f"{campaign.code} is {campaign.status}; its invitations are closed")
+        raise OpsqaError(_("{code} is {status}; its invitations are closed").format(
+                             code=campaign.code, status=campaign.status))
     counts = {"added": 0, "unchanged": 0}
     for where, row in _csv(text, source, {"customer", "project", "channel"}):
         if not row["customer"]:
-            raise OpsqaError(f"{where}customer: a value is required")
+            raise OpsqaError(_("{where}customer: a value is required").format(where=where))
         if session.get(Project, row["project"]) is None:
-            raise OpsqaError(f"{where}unknown project code {row['project']!r}")
+            raise OpsqaError(_("{where}unknown project code {project!r}").format(where=where, project=row['project']))
         channel = _channel(row["channel"], where)
         existing = session.scalar(select(SurveyInvitation).where(
             SurveyInvitation.campaign_id == campaign.id, SurveyInvitation.customer == row["customer"],
             SurveyInvitation.project == row["project"]))
         if existing is not None:
             if existing.channel != channel:
-                raise OpsqaError(f"{where}{row['customer']} is already invited about {row['project']} by "
-                                 f"{existing.channel}")
+                raise OpsqaError(_("{where}{customer} is already invited about {project} by {channel}").format(
+                                     where=where, customer=row["customer"], project=row["project"],
+                                     channel=existing.channel))
             counts["unchanged"] += 1
             continue
         session.add(SurveyInvitation(campaign_id=campaign.id, customer=row["customer"], project=row["project"],
@@ -114,10 +120,11 @@ def import_responses(session: Session, year: int, text: str, source: str, *, now
     """Responses from CSV: customer, project, channel, overall, q_* (one column per question, 1-5),
     and optionally respondent, comments, issues. All or none; a row already imported is skipped."""
     if not actor.roles & (MAY_RUN | {"ops"}):
-        raise OpsqaError(f"responses are entered by qmd or ops, and {actor.name} is neither")
+        raise OpsqaError(_("responses are entered by qmd or ops, and {name} is neither").format(name=actor.name))
     campaign = get_campaign(session, year)
     if campaign.status not in COLLECTING:
-        raise OpsqaError(f"{campaign.code} is {campaign.status}; responses are taken while it is collecting")
+        raise OpsqaError(_("{code} is {status}; responses are taken while it is collecting").format(
+                             code=campaign.code, status=campaign.status))
     counts = {"added": 0, "unchanged": 0}
     seen: set[str] = set()
     for where, row in _csv(text, source, {"customer", "project", "channel", "overall"}):
@@ -125,8 +132,8 @@ def import_responses(session: Session, year: int, text: str, source: str, *, now
             SurveyInvitation.campaign_id == campaign.id, SurveyInvitation.customer == row["customer"],
             SurveyInvitation.project == row["project"]))
         if invitation is None:
-            raise OpsqaError(f"{where}{row['customer']!r} was not invited about {row['project']!r}; "
-                             "`opsqa survey invite` first")
+            raise OpsqaError(_("{where}{customer!r} was not invited about {project!r}; `opsqa survey invite` "
+                               "first").format(where=where, customer=row['customer'], project=row['project']))
         channel = _channel(row["channel"], where)
         scores = {key: _score(value, f"{where}{key}") for key, value in sorted(row.items())
                   if key.startswith("q_") and value}
@@ -155,7 +162,7 @@ def import_responses(session: Session, year: int, text: str, source: str, *, now
 
 def _score(text: str, where: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 5:
-        raise OpsqaError(f"{where} {text!r} is not a score from 1 to 5")
+        raise OpsqaError(_("{where} {text!r} is not a score from 1 to 5").format(where=where, text=text))
     return int(text)
 
 
@@ -222,7 +229,7 @@ def _campaign(context: HandlerContext) -> SurveyCampaign:
     code = context.variables.get("survey")
     campaign = context.session.scalar(select(SurveyCampaign).where(SurveyCampaign.code == code))
     if campaign is None:
-        raise OpsqaError(f"no survey {code!r}")
+        raise OpsqaError(_("no survey {code!r}").format(code=code))
     return campaign
 
 
@@ -249,7 +256,8 @@ def has_invitations(context: HandlerContext) -> None:
     campaign = _campaign(context)
     if not context.session.scalar(select(func.count()).select_from(SurveyInvitation)
                                   .where(SurveyInvitation.campaign_id == campaign.id)):
-        raise ValueError(f"{campaign.code} invites nobody yet; `opsqa survey invite --year {campaign.year} FILE.csv`")
+        raise ValueError(_("{code} invites nobody yet; `opsqa survey invite --year {year} FILE.csv`").format(
+                             code=campaign.code, year=campaign.year))
 
 
 @handler("survey.open")

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from i18n import _
+
 from . import domain  # noqa: F401  (every table is copied, the domain's too)
 from .db import Database, DatabaseError, describe, open_database, resolve_url
 from .history import verify_chain
@@ -41,13 +43,15 @@ def _refuse_unless_empty(target_url: str) -> None:
                     if connection.execute(text(f'SELECT 1 FROM "{name}" LIMIT 1')).first() is not None]
     except SQLAlchemyError as exc:
         first = (str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines() or [""])[0]
-        raise DatabaseError(f"cannot reach {describe(target_url)}: {first}") from None
+        raise DatabaseError(_("cannot reach {target_url}: {first}").format(
+                                target_url=describe(target_url), first=first)) from None
     finally:
         probe.dispose()
     if names:
         holding = f"; {', '.join(sorted(busy)[:5])} hold rows" if busy else ""
-        raise DatabaseError(f"{describe(target_url)} is not empty ({len(names)} tables{holding}); "
-                            "opsqa copies into an empty database only")
+        raise DatabaseError(_("{target_url} is not empty ({names} tables{holding}); opsqa copies into an empty "
+                              "database only").format(
+                                target_url=describe(target_url), names=len(names), holding=holding))
 
 
 def copy_database(source: str | None, target: str) -> CopyReport:
@@ -56,7 +60,7 @@ def copy_database(source: str | None, target: str) -> CopyReport:
     source_db = open_database(source)
     try:
         if resolve_url(source) == target_url:
-            raise DatabaseError("the source and the target are the same database")
+            raise DatabaseError(_("the source and the target are the same database"))
         _refuse_unless_empty(target_url)
         target_db = create_database(target_url)
         try:
@@ -107,10 +111,11 @@ def _verify(source: Database, target: Database, counts: dict[str, int]) -> CopyR
                 for table in Base.metadata.sorted_tables:
                     there = session.scalar(select(func.count()).select_from(table))
                     if there != counts[table.name]:
-                        raise DatabaseError(f"table {table.name}: {counts[table.name]} rows copied, {there} found")
+                        raise DatabaseError(_("table {name}: {counts} rows copied, {there} found").format(
+                                                name=table.name, counts=counts[table.name], there=there))
     (original, original_head), (copied, copied_head) = heads
     if not copied.intact:
-        raise DatabaseError(f"the copied history does not verify: {copied.reason}")
+        raise DatabaseError(_("the copied history does not verify: {reason}").format(reason=copied.reason))
     if (copied.count, copied_head) != (original.count, original_head):
-        raise DatabaseError("the copied history's head differs from the source's")
+        raise DatabaseError(_("the copied history's head differs from the source's"))
     return CopyReport(counts, copied.count, copied_head or "")

@@ -19,6 +19,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
+from i18n import _
+
 from . import failpoints
 
 # The Alembic revision this code expects. tests/test_store.py checks it is the migration head.
@@ -114,9 +116,9 @@ def open_database(db: str | None = None, *, check_schema: bool = True) -> Databa
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         path = Path(parsed.database)
         if not path.exists():
-            raise NoDatabase(f"no opsqa database at {path}; run `opsqa init` to create one")
+            raise NoDatabase(_("no opsqa database at {path}; run `opsqa init` to create one").format(path=path))
         if path.is_dir():
-            raise DatabaseError(f"cannot open database at {path}: it is a directory")
+            raise DatabaseError(_("cannot open database at {path}: it is a directory").format(path=path))
     database = Database(url)
     if check_schema:
         try:
@@ -126,12 +128,14 @@ def open_database(db: str | None = None, *, check_schema: bool = True) -> Databa
             raise
         if revision is None:
             database.dispose()
-            raise NoDatabase(f"{describe(url)} is not an opsqa database; run `opsqa init` to create one")
+            raise NoDatabase(_("{url} is not an opsqa database; run `opsqa init` to create one").format(
+                                 url=describe(url)))
         if revision != SCHEMA_REVISION:
             database.dispose()
             raise SchemaMismatch(
-                f"database {describe(url)} has schema revision {revision}, this opsqa needs "
-                f"{SCHEMA_REVISION}; back it up, then run `opsqa db upgrade`"
+                _("database {url} has schema revision {revision}, this opsqa needs {schema_revision}; back it "
+                  "up, then run `opsqa db upgrade`").format(
+                    url=describe(url), revision=revision, schema_revision=SCHEMA_REVISION)
             )
     return database
 
@@ -146,14 +150,16 @@ def current_revision(database: Database) -> str | None:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except (OperationalError, DBAPIError, sqlite3.DatabaseError) as exc:
         reason = str(getattr(exc, "orig", exc)).splitlines()[0]
-        raise DatabaseError(f"cannot open database {describe(database.url)}: {reason}") from exc
+        raise DatabaseError(_("cannot open database {url}: {reason}").format(
+                                url=describe(database.url), reason=reason)) from exc
 
 
 def backup_sqlite(url: str, target: Path) -> None:
     """A consistent copy of a SQLite database (the online backup API: safe while others write)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
-        raise DatabaseError(f"{describe(url)} is not a SQLite file; only SQLite databases are copied this way")
+        raise DatabaseError(_("{url} is not a SQLite file; only SQLite databases are copied this way").format(
+                                url=describe(url)))
     source = sqlite3.connect(parsed.database)
     try:
         destination = sqlite3.connect(target)

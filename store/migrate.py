@@ -6,6 +6,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from i18n import _
+
 from .db import Database, DatabaseError, describe, open_database, resolve_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -29,14 +31,14 @@ def create_database(db: str | None) -> Database:
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         path = Path(parsed.database)
         if path.exists() and path.stat().st_size > 0:
-            raise DatabaseError(f"{path} already exists; opsqa init makes a new database only")
+            raise DatabaseError(_("{path} already exists; opsqa init makes a new database only").format(path=path))
         path.parent.mkdir(parents=True, exist_ok=True)
     database = Database(url)
     from .db import current_revision
 
     if current_revision(database) is not None:
         database.dispose()
-        raise DatabaseError(f"{describe(url)} already holds an opsqa database")
+        raise DatabaseError(_("{url} already holds an opsqa database").format(url=describe(url)))
     command.upgrade(_config(database), "head")
     return database
 
@@ -51,7 +53,8 @@ def upgrade_database(db: str | None) -> tuple[str | None, str]:
     try:
         before = current_revision(database)
         if before is None:
-            raise DatabaseError(f"{describe(database.url)} is not an opsqa database; run `opsqa init`")
+            raise DatabaseError(_("{url} is not an opsqa database; run `opsqa init`").format(
+                                    url=describe(database.url)))
         command.upgrade(_config(database), "head")
         return before, current_revision(database) or ""
     finally:

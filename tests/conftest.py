@@ -11,11 +11,20 @@ import pytest
 from click.testing import CliRunner
 from helpers import ADMIN, make_engine
 
+import i18n
 from cli import cli
 from engine import Engine, SimulatedClock
 from store import create_database
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture(autouse=True)
+def english(monkeypatch):
+    """Messages in English whatever the machine's LANG (the tests assert English text), for the CLI run
+    in-process and for any `opsqa` a test starts."""
+    monkeypatch.setenv("LANGUAGE", "en")
+    i18n.set_language(None)
 
 
 @pytest.fixture
