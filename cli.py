@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 import i18n
-from i18n import _
+from i18n import N_, _
 
 DEFAULT_ZONE = "Asia/Shanghai"
 
@@ -155,7 +155,7 @@ YEAR = click.IntRange(1900, 9999)
 
 
 def json_option(function):
-    return click.option("--json", "as_json", is_flag=True, help=_("Print JSON instead of a table."))(function)
+    return click.option("--json", "as_json", is_flag=True, help=N_("Print JSON instead of a table."))(function)
 
 
 def _set_language(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -166,10 +166,11 @@ def _set_language(ctx: click.Context, param: click.Parameter, value: str | None)
 
 @click.group(cls=OpsqaGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--lang", type=click.Choice(i18n.LANGUAGES), is_eager=True, expose_value=False,
-              callback=_set_language, help=_("Language of messages (default: from LANG)."))
-@click.option("--db", envvar="OPSQA_DB", metavar="PATH|URL", help=_("Database (default: opsqa.db here; env OPSQA_DB)."))
-@click.option("--as", "as_name", metavar="USER", help=_("Act as another user (admins only; both are recorded)."))
-@click.option("--debug", is_flag=True, help=_("Show tracebacks."))
+              callback=_set_language, help=N_("Language of messages (default: from LANG)."))
+@click.option("--db", envvar="OPSQA_DB", metavar="PATH|URL",
+              help=N_("Database (default: opsqa.db here; env OPSQA_DB)."))
+@click.option("--as", "as_name", metavar="USER", help=N_("Act as another user (admins only; both are recorded)."))
+@click.option("--debug", is_flag=True, help=N_("Show tracebacks."))
 @click.version_option(package_name="opsqa")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, as_name: str | None, debug: bool):
@@ -216,7 +217,7 @@ def db():
 
 
 @db.command("copy")
-@click.option("--to", "target", required=True, metavar="URL", help=_("An empty database, e.g. postgresql+psycopg://…"))
+@click.option("--to", "target", required=True, metavar="URL", help=N_("An empty database, e.g. postgresql+psycopg://…"))
 @pass_state
 def db_copy(state: State, target: str):
     """Copy this database whole into an empty one (moving from SQLite to PostgreSQL), then verify its
@@ -274,10 +275,10 @@ def users():
 
 @users.command("add")
 @click.argument("name")
-@click.option("--role", "roles", multiple=True, required=True, help=_("A role code; repeat for several."))
-@click.option("--name", "display_name", help=_("The person's name as shown."))
-@click.option("--department", help=_("The department the person belongs to (a role code: qmd, ops, ...)."))
-@click.option("--email", help=_("Where notifications go (new tasks, reminders, escalations)."))
+@click.option("--role", "roles", multiple=True, required=True, help=N_("A role code; repeat for several."))
+@click.option("--name", "display_name", help=N_("The person's name as shown."))
+@click.option("--department", help=N_("The department the person belongs to (a role code: qmd, ops, ...)."))
+@click.option("--email", help=N_("Where notifications go (new tasks, reminders, escalations)."))
 @pass_state
 def users_add(state: State, name: str, roles: tuple[str, ...], display_name: str | None, department: str | None,
               email: str | None):
@@ -414,8 +415,8 @@ def processes_diff(state: State, process_id: str, old: int, new: int, as_json: b
 
 @processes.command("show")
 @click.argument("process_id")
-@click.option("--version", type=ID, help=_("The version to draw (default: the latest)."))
-@click.option("--diagram", type=FilePath(dir_okay=False), metavar="FILE.svg", help=_("Draw the process."))
+@click.option("--version", type=ID, help=N_("The version to draw (default: the latest)."))
+@click.option("--diagram", type=FilePath(dir_okay=False), metavar="FILE.svg", help=N_("Draw the process."))
 @json_option
 @pass_state
 def processes_show(state: State, process_id: str, version: int | None, diagram: str | None, as_json: bool):
@@ -442,8 +443,8 @@ def processes_show(state: State, process_id: str, version: int | None, diagram: 
 
 @cli.command()
 @click.argument("process", shell_complete=lambda ctx, param, incomplete: _complete(ctx, incomplete, "processes"))
-@click.option("--key", "business_key", help=_("Business key, unique per process (e.g. 2027)."))
-@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help=_("An initial variable."))
+@click.option("--key", "business_key", help=N_("Business key, unique per process (e.g. 2027)."))
+@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help=N_("An initial variable."))
 @json_option
 @pass_state
 def start(state: State, process: str, business_key: str | None, assignments: tuple[str, ...], as_json: bool):
@@ -458,7 +459,7 @@ def start(state: State, process: str, business_key: str | None, assignments: tup
 
 @cli.command()
 @click.option("--status", type=click.Choice(["running", "completed", "error", "cancelled"]))
-@click.option("--process", "process_id", help=_("Only this process."))
+@click.option("--process", "process_id", help=N_("Only this process."))
 @json_option
 @pass_state
 def instances(state: State, status: str | None, process_id: str | None, as_json: bool):
@@ -479,7 +480,7 @@ def instance():
 @instance.command("show")
 @click.argument("instance_id", type=ID)
 @click.option("--diagram", "diagram", type=FilePath(dir_okay=False), metavar="FILE.svg",
-              help=_("Also draw the process with the instance's state painted on it."))
+              help=N_("Also draw the process with the instance's state painted on it."))
 @json_option
 @pass_state
 def instance_show(state: State, instance_id: int, diagram: str | None, as_json: bool):
@@ -510,7 +511,7 @@ def instance_retry(state: State, instance_id: int):
 
 @instance.command("cancel")
 @click.argument("instance_id", type=ID)
-@click.option("--reason", help=_("Why (kept in the history)."))
+@click.option("--reason", help=N_("Why (kept in the history)."))
 @pass_state
 def instance_cancel(state: State, instance_id: int, reason: str | None):
     """Cancel a running instance and its open tasks.
@@ -548,13 +549,13 @@ def _show_instance(state: State, instance_id: int, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--role", help=_("Only tasks of this role (lane id)."))
-@click.option("--mine", is_flag=True, help=_("Only tasks assigned to or claimed by you."))
-@click.option("--instance", "instance_id", type=ID, help=_("Only tasks of this instance."))
-@click.option("--overdue", is_flag=True, help=_("Only open tasks past their due date."))
-@click.option("--all", "all_states", is_flag=True, help=_("Completed and cancelled tasks too."))
+@click.option("--role", help=N_("Only tasks of this role (lane id)."))
+@click.option("--mine", is_flag=True, help=N_("Only tasks assigned to or claimed by you."))
+@click.option("--instance", "instance_id", type=ID, help=N_("Only tasks of this instance."))
+@click.option("--overdue", is_flag=True, help=N_("Only open tasks past their due date."))
+@click.option("--all", "all_states", is_flag=True, help=N_("Completed and cancelled tasks too."))
 @click.option("--limit", type=click.IntRange(0, None), default=200, show_default=True,
-              help=_("At most this many, oldest first (0: no limit)."))
+              help=N_("At most this many, oldest first (0: no limit)."))
 @json_option
 @pass_state
 def tasks(state: State, role: str | None, mine: bool, instance_id: int | None, overdue: bool, all_states: bool,
@@ -656,8 +657,8 @@ def task_unclaim(state: State, task_id: str):
 
 @task.command("complete")
 @click.argument("task_id", shell_complete=lambda ctx, param, incomplete: _complete(ctx, incomplete, "tasks"))
-@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE", help=_("A form value; repeatable."))
-@click.option("--data", "data_file", type=FilePath(dir_okay=False), help=_("Form values from a JSON or YAML file."))
+@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE", help=N_("A form value; repeatable."))
+@click.option("--data", "data_file", type=FilePath(dir_okay=False), help=N_("Form values from a JSON or YAML file."))
 @pass_state
 def task_complete(state: State, task_id: str, assignments: tuple[str, ...], data_file: str | None):
     """Complete a task with its form values (asked for on a terminal when missing).
@@ -699,7 +700,7 @@ def _describe_field(field: dict) -> str:
 
 
 @cli.command()
-@click.option("--now", "now_text", metavar="TIME", help=_("Act as if it were this time (ISO 8601 with offset)."))
+@click.option("--now", "now_text", metavar="TIME", help=N_("Act as if it were this time (ISO 8601 with offset)."))
 @json_option
 @pass_state
 def tick(state: State, now_text: str | None, as_json: bool):
@@ -750,7 +751,7 @@ def tick(state: State, now_text: str | None, as_json: bool):
 
 @cli.command()
 @click.option("--next", "count", type=click.IntRange(1, 100), default=3, show_default=True,
-              help=_("How many next fire times."))
+              help=N_("How many next fire times."))
 @json_option
 @pass_state
 def schedules(state: State, count: int, as_json: bool):
@@ -780,9 +781,9 @@ def scheduler():
 
 
 @scheduler.command("run")
-@click.option("--interval", type=float, default=30.0, show_default=True, help=_("Seconds between passes."))
+@click.option("--interval", type=float, default=30.0, show_default=True, help=N_("Seconds between passes."))
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-              help=_("Worker processes sharing the due work (each job goes to one of them)."))
+              help=N_("Worker processes sharing the due work (each job goes to one of them)."))
 @pass_state
 def scheduler_run(state: State, interval: float, workers: int):
     """Run the scheduler until SIGINT/SIGTERM: fires schedules and timers as they fall due. Several
@@ -844,12 +845,12 @@ def settings(state: State, key: str | None, value: str | None, as_json: bool):
 
 
 @cli.command()
-@click.option("--from", "start_text", required=True, metavar="DATE", help=_("Start: a date (local midnight) or time."))
-@click.option("--to", "end_text", required=True, metavar="DATE", help=_("End: a date (local midnight) or time."))
-@click.option("--scenario", type=FilePath(dir_okay=False), help=_("How simulated operators answer (YAML)."))
-@click.option("--out", type=FilePath(dir_okay=False), help=_("Keep the simulated database here."))
+@click.option("--from", "start_text", required=True, metavar="DATE", help=N_("Start: a date (local midnight) or time."))
+@click.option("--to", "end_text", required=True, metavar="DATE", help=N_("End: a date (local midnight) or time."))
+@click.option("--scenario", type=FilePath(dir_okay=False), help=N_("How simulated operators answer (YAML)."))
+@click.option("--out", type=FilePath(dir_okay=False), help=N_("Keep the simulated database here."))
 @click.option("--processes", "processes_dir", default="processes", show_default=True,
-              help=_("Deployed first when there is no database to copy."))
+              help=N_("Deployed first when there is no database to copy."))
 @json_option
 @pass_state
 def simulate(state: State, start_text: str, end_text: str, scenario: str | None, out: str | None,
@@ -1048,15 +1049,15 @@ def projects():
 
 @projects.command("add")
 @click.argument("code")
-@click.option("--name", required=True, help=_("The project's name."))
-@click.option("--customer", required=True, help=_("The customer (建设单位/业主)."))
-@click.option("--pm", required=True, metavar="USER", help=_("The project manager (an opsqa user)."))
-@click.option("--oms", required=True, metavar="USER", help=_("The O&M management supervisor (an opsqa user)."))
+@click.option("--name", required=True, help=N_("The project's name."))
+@click.option("--customer", required=True, help=N_("The customer (建设单位/业主)."))
+@click.option("--pm", required=True, metavar="USER", help=N_("The project manager (an opsqa user)."))
+@click.option("--oms", required=True, metavar="USER", help=N_("The O&M management supervisor (an opsqa user)."))
 @click.option("--kind", type=click.Choice(["safe_city", "smart_city", "other"]), default="other", show_default=True)
-@click.option("--member", "members", multiple=True, metavar="USER", help=_("A team member; repeatable."))
-@click.option("--contract", "contract_ref", help=_("The contract's reference."))
-@click.option("--om-start", type=click.DateTime(["%Y-%m-%d"]), help=_("O&M start date."))
-@click.option("--om-end", type=click.DateTime(["%Y-%m-%d"]), help=_("O&M end date."))
+@click.option("--member", "members", multiple=True, metavar="USER", help=N_("A team member; repeatable."))
+@click.option("--contract", "contract_ref", help=N_("The contract's reference."))
+@click.option("--om-start", type=click.DateTime(["%Y-%m-%d"]), help=N_("O&M start date."))
+@click.option("--om-end", type=click.DateTime(["%Y-%m-%d"]), help=N_("O&M end date."))
 @pass_state
 def projects_add(state: State, code: str, name: str, customer: str, pm: str, oms: str, kind: str,
                  members: tuple[str, ...], contract_ref: str | None, om_start, om_end):
@@ -1076,7 +1077,7 @@ def projects_add(state: State, code: str, name: str, customer: str, pm: str, oms
 
 
 @projects.command("list")
-@click.option("--all", "all_projects", is_flag=True, help=_("Closed projects too."))
+@click.option("--all", "all_projects", is_flag=True, help=N_("Closed projects too."))
 @json_option
 @pass_state
 def projects_list(state: State, all_projects: bool, as_json: bool):
@@ -1121,7 +1122,7 @@ def projects_import(state: State, file: str):
 
 @projects.command("plan")
 @click.argument("code")
-@click.option("--year", type=YEAR, help=_("The year the plan covers (default: this year)."))
+@click.option("--year", type=YEAR, help=N_("The year the plan covers (default: this year)."))
 @pass_state
 def projects_plan(state: State, code: str, year: int | None):
     """Start a project's quality control for a year (6.1.3): ops sets a)-f), the PM arranges them, and
@@ -1142,8 +1143,8 @@ def projects_plan(state: State, code: str, year: int | None):
 
 
 @projects.command("reports")
-@click.option("--project", help=_("Only this project."))
-@click.option("--year", type=YEAR, help=_("Only periods of this year."))
+@click.option("--project", help=N_("Only this project."))
+@click.option("--year", type=YEAR, help=N_("Only periods of this year."))
 @json_option
 @pass_state
 def projects_reports(state: State, project: str | None, year: int | None, as_json: bool):
@@ -1166,10 +1167,10 @@ def projects_reports(state: State, project: str | None, year: int | None, as_jso
 
 
 @cli.command()
-@click.option("--open", "open_only", is_flag=True, help=_("Only findings not yet closed."))
-@click.option("--overdue", is_flag=True, help=_("Only findings past their due date (not waiting for verification)."))
-@click.option("--year", type=YEAR, help=_("Only findings raised in this year."))
-@click.option("--as-of", "as_of", metavar="TIME", help=_("Judge overdue as of this time (default: now)."))
+@click.option("--open", "open_only", is_flag=True, help=N_("Only findings not yet closed."))
+@click.option("--overdue", is_flag=True, help=N_("Only findings past their due date (not waiting for verification)."))
+@click.option("--year", type=YEAR, help=N_("Only findings raised in this year."))
+@click.option("--as-of", "as_of", metavar="TIME", help=N_("Judge overdue as of this time (default: now)."))
 @json_option
 @pass_state
 def findings(state: State, open_only: bool, overdue: bool, year: int | None, as_of: str | None, as_json: bool):
@@ -1197,12 +1198,12 @@ def finding():
 
 
 @finding.command("add")
-@click.option("--owner", required=True, metavar="USER", help=_("Who must correct it."))
-@click.option("--description", required=True, help=_("What does not conform, and to what requirement."))
-@click.option("--unit", help=_("The project code or department concerned."))
-@click.option("--item", "item_code", help=_("The checklist item, e.g. PRC-c."))
+@click.option("--owner", required=True, metavar="USER", help=N_("Who must correct it."))
+@click.option("--description", required=True, help=N_("What does not conform, and to what requirement."))
+@click.option("--unit", help=N_("The project code or department concerned."))
+@click.option("--item", "item_code", help=N_("The checklist item, e.g. PRC-c."))
 @click.option("--severity", type=click.Choice(["minor", "major"]), default="minor", show_default=True)
-@click.option("--due", type=click.DateTime(["%Y-%m-%d"]), help=_("Due date (default: the finding_due_days setting)."))
+@click.option("--due", type=click.DateTime(["%Y-%m-%d"]), help=N_("Due date (default: the finding_due_days setting)."))
 @pass_state
 def finding_add(state: State, owner: str, description: str, unit: str | None, item_code: str | None, severity: str,
                 due):
@@ -1265,7 +1266,7 @@ def finding_show(state: State, code: str, as_json: bool):
 @finding.command("attach")
 @click.argument("code")
 @click.argument("file", type=FilePath(dir_okay=False))
-@click.option("--note", help=_("What the file shows."))
+@click.option("--note", help=N_("What the file shows."))
 @pass_state
 def finding_attach(state: State, code: str, file: str, note: str | None):
     """Attach an evidence file to a finding (kept whole, with its SHA-256 in the history).
@@ -1284,8 +1285,8 @@ def finding_attach(state: State, code: str, file: str, note: str | None):
 
 @finding.command("extend")
 @click.argument("code")
-@click.option("--to", "to", type=click.DateTime(["%Y-%m-%d"]), required=True, help=_("The new due date."))
-@click.option("--reason", required=True, help=_("Why the finding needs more time."))
+@click.option("--to", "to", type=click.DateTime(["%Y-%m-%d"]), required=True, help=N_("The new due date."))
+@click.option("--reason", required=True, help=N_("Why the finding needs more time."))
 @pass_state
 def finding_extend(state: State, code: str, to, reason: str):
     """Extend a finding's due date (qmd): the original date is kept, the reminders and escalation move.
@@ -1306,7 +1307,7 @@ def finding_extend(state: State, code: str, to, reason: str):
 @finding.command("evidence")
 @click.argument("code")
 @click.argument("evidence_id", type=ID)
-@click.option("--out", type=FilePath(dir_okay=False), required=True, help=_("Where to write the file."))
+@click.option("--out", type=FilePath(dir_okay=False), required=True, help=N_("Where to write the file."))
 @pass_state
 def finding_evidence(state: State, code: str, evidence_id: int, out: str):
     """Get an evidence file back, checked against its SHA-256.
@@ -1351,10 +1352,10 @@ def _reports_folder(out: str | None, year: int) -> Path:
 def _yearly_report(name: str, builder: str, doc: str) -> None:
     """`opsqa report NAME --year Y`: the year's documents built by handlers.reports.BUILDER."""
 
-    @report.command(name, help=_("{doc}\n\nThe same records always give the same files.\n\nExample: opsqa report "
+    @report.command(name, help=N_("{doc}\n\nThe same records always give the same files.\n\nExample: opsqa report "
                                  "{name} --year 2027").format(doc=doc, name=name))
     @click.option("--year", type=YEAR, required=True)
-    @click.option("--out", type=FilePath(file_okay=False), help=_("The reports folder (default: ./reports)."))
+    @click.option("--out", type=FilePath(file_okay=False), help=N_("The reports folder (default: ./reports)."))
     @pass_state
     def command(state: State, year: int, out: str | None):
         from handlers import reports
@@ -1385,8 +1386,8 @@ for _name, _builder, _doc in (
 
 @report.command("inspection")
 @click.argument("code", required=False)
-@click.option("--year", type=YEAR, help=_("Every inspection of this year (instead of CODE)."))
-@click.option("--out", type=FilePath(file_okay=False), help=_("The reports folder (default: ./reports)."))
+@click.option("--year", type=YEAR, help=N_("Every inspection of this year (instead of CODE)."))
+@click.option("--out", type=FilePath(file_okay=False), help=N_("The reports folder (default: ./reports)."))
 @pass_state
 def report_inspection(state: State, code: str | None, year: int | None, out: str | None):
     """An inspection's 运维服务质量检查记录 and 检查报告 (or every inspection of a year).
@@ -1532,11 +1533,11 @@ def survey_import(state: State, year: int, file: str):
 @click.option("--customer", required=True)
 @click.option("--project", required=True)
 @click.option("--channel", type=click.Choice(["phone", "form", "visit"]), required=True)
-@click.option("--overall", type=click.IntRange(1, 5), required=True, help=_("The overall score, 1-5."))
-@click.option("--score", "scores", multiple=True, metavar="QUESTION=1..5", help=_("A question's score; repeatable."))
+@click.option("--overall", type=click.IntRange(1, 5), required=True, help=N_("The overall score, 1-5."))
+@click.option("--score", "scores", multiple=True, metavar="QUESTION=1..5", help=N_("A question's score; repeatable."))
 @click.option("--respondent")
 @click.option("--comments")
-@click.option("--issues", help=_("The problems the customer raised (each becomes a rectification)."))
+@click.option("--issues", help=N_("The problems the customer raised (each becomes a rectification)."))
 @pass_state
 def survey_respond(state: State, year: int, customer: str, project: str, channel: str, overall: int,
                    scores: tuple[str, ...], respondent: str | None, comments: str | None, issues: str | None):
@@ -1564,7 +1565,7 @@ def survey_respond(state: State, year: int, customer: str, project: str, channel
     with state.engine.database.transaction() as session:
         counts = import_responses(session, year, text.getvalue(), "response", now=state.engine.clock.now(),
                                   actor=state.actor())
-    click.echo("recorded" if counts["added"] else "already recorded")
+    click.echo(_("recorded") if counts["added"] else _("already recorded"))
 
 
 @survey.command("show")
@@ -1626,8 +1627,8 @@ def review():
 
 @review.command("start")
 @click.option("--year", type=YEAR, required=True)
-@click.option("--date", "review_date", type=click.DateTime(["%Y-%m-%d"]), required=True, help=_("The meeting day."))
-@click.option("--attendees", required=True, help=_("Who attends (the heads of the departments concerned)."))
+@click.option("--date", "review_date", type=click.DateTime(["%Y-%m-%d"]), required=True, help=N_("The meeting day."))
+@click.option("--attendees", required=True, help=N_("Who attends (the heads of the departments concerned)."))
 @pass_state
 def review_start(state: State, year: int, review_date, attendees: str):
     """Initiate the year's review (mr): refused, naming what is missing, until the year's full internal
@@ -1694,11 +1695,11 @@ def improvement_list(state: State, year: int | None, as_json: bool):
 
 @improvement.command("set")
 @click.argument("code")
-@click.option("--cause", help=_("The cause found by the analysis."))
-@click.option("--measure", help=_("What will be done."))
-@click.option("--owner", help=_("Who does it (a user)."))
-@click.option("--due", type=click.DateTime(["%Y-%m-%d"]), help=_("By when."))
-@click.option("--expected", help=_("The expected result, e.g. an indicator target."))
+@click.option("--cause", help=N_("The cause found by the analysis."))
+@click.option("--measure", help=N_("What will be done."))
+@click.option("--owner", help=N_("Who does it (a user)."))
+@click.option("--due", type=click.DateTime(["%Y-%m-%d"]), help=N_("By when."))
+@click.option("--expected", help=N_("The expected result, e.g. an indicator target."))
 @pass_state
 def improvement_set(state: State, code: str, cause: str | None, measure: str | None, owner: str | None, due,
                     expected: str | None):
@@ -1724,14 +1725,14 @@ def indicators():
 @click.argument("code")
 @click.option("--name", required=True)
 @click.option("--target", type=float, required=True)
-@click.option("--unit", default="%", show_default=True, help=_("%, h, score, count..."))
+@click.option("--unit", default="%", show_default=True, help=N_("%, h, score, count..."))
 @click.option("--direction", type=click.Choice(["higher_better", "lower_better"]), default="higher_better",
               show_default=True)
 @click.option("--cycle", type=click.Choice(["monthly", "quarterly", "yearly"]), default="monthly", show_default=True,
-              help=_("How often values are collected."))
+              help=N_("How often values are collected."))
 @click.option("--yearly-rule", type=click.Choice(["mean", "latest"]), default="mean", show_default=True,
-              help=_("The year's value when no yearly value is recorded."))
-@click.option("--from-survey", is_flag=True, help=_("The value is the satisfaction survey's overall mean."))
+              help=N_("The year's value when no yearly value is recorded."))
+@click.option("--from-survey", is_flag=True, help=N_("The value is the satisfaction survey's overall mean."))
 @pass_state
 def indicators_add(state: State, code: str, name: str, target: float, unit: str, direction: str, cycle: str,
                    yearly_rule: str, from_survey: bool):
@@ -1785,9 +1786,9 @@ def indicators_import(state: State, file: str):
 
 @indicators.command("set")
 @click.argument("code")
-@click.option("--period", required=True, help=_("2027-03 (a month), 2027-Q1 (a quarter) or 2027 (the year)."))
+@click.option("--period", required=True, help=N_("2027-03 (a month), 2027-Q1 (a quarter) or 2027 (the year)."))
 @click.option("--value", type=float, required=True)
-@click.option("--project", help=_("A project's value (default: the organisation's)."))
+@click.option("--project", help=N_("A project's value (default: the organisation's)."))
 @pass_state
 def indicators_set(state: State, code: str, period: str, value: float, project: str | None):
     """Enter one value (a later value for the same period corrects it; the history keeps both).
@@ -1843,15 +1844,15 @@ def complaints():
 
 
 @complaints.command("add")
-@click.option("--project", required=True, help=_("The project complained about (its manager handles it)."))
-@click.option("--description", required=True, help=_("What the customer complains about."))
+@click.option("--project", required=True, help=N_("The project complained about (its manager handles it)."))
+@click.option("--description", required=True, help=N_("What the customer complains about."))
 @click.option("--channel", type=click.Choice(["phone", "email", "letter", "service_desk", "on_site", "platform"]),
               default="phone", show_default=True)
-@click.option("--customer", help=_("Who complains (default: the project's customer)."))
-@click.option("--contact", help=_("How to reach them."))
-@click.option("--remedy", help=_("What the customer asks for."))
+@click.option("--customer", help=N_("Who complains (default: the project's customer)."))
+@click.option("--contact", help=N_("How to reach them."))
+@click.option("--remedy", help=N_("What the customer asks for."))
 @click.option("--received", "received_text", metavar="TIME",
-              help=_("When it was received (ISO 8601; local time if no offset). Default: now."))
+              help=N_("When it was received (ISO 8601; local time if no offset). Default: now."))
 @pass_state
 def complaints_add(state: State, project: str, description: str, channel: str, customer: str | None,
                    contact: str | None, remedy: str | None, received_text: str | None):
@@ -1874,8 +1875,8 @@ def complaints_add(state: State, project: str, description: str, channel: str, c
 
 
 @complaints.command("list")
-@click.option("--year", type=YEAR, help=_("Only complaints received in this year."))
-@click.option("--open", "open_only", is_flag=True, help=_("Only complaints not yet closed."))
+@click.option("--year", type=YEAR, help=N_("Only complaints received in this year."))
+@click.option("--open", "open_only", is_flag=True, help=N_("Only complaints not yet closed."))
 @json_option
 @pass_state
 def complaints_list(state: State, year: int | None, open_only: bool, as_json: bool):
@@ -1923,8 +1924,8 @@ def complaints_show(state: State, code: str, as_json: bool):
 @complaints.command("close")
 @click.argument("code")
 @click.option("--feedback", type=click.Choice(["satisfied", "not_satisfied"]), required=True,
-              help=_("The customer's answer at the callback."))
-@click.option("--note", help=_("What the customer said."))
+              help=N_("The customer's answer at the callback."))
+@click.option("--note", help=N_("What the customer said."))
 @pass_state
 def complaints_close(state: State, code: str, feedback: str, note: str | None):
     """Record the customer's callback: satisfied closes the complaint, not satisfied reopens it.
@@ -1946,7 +1947,7 @@ def complaints_close(state: State, code: str, feedback: str, note: str | None):
 
 
 @cli.command()
-@click.option("--year", type=YEAR, help=_("Only this year's audits."))
+@click.option("--year", type=YEAR, help=N_("Only this year's audits."))
 @json_option
 @pass_state
 def audits(state: State, year: int | None, as_json: bool):
@@ -1974,13 +1975,13 @@ def audit():
 
 
 @audit.command("plan")
-@click.option("--year", type=YEAR, required=True, help=_("The audit year."))
+@click.option("--year", type=YEAR, required=True, help=N_("The audit year."))
 @click.option("--team", "team_specs", multiple=True, required=True, metavar="AUDITOR=UNIT[,UNIT]",
-              help=_("An auditor and the units (project or department codes) they audit; repeatable."))
-@click.option("--lead", "lead_auditor", required=True, metavar="AUDITOR", help=_("The lead auditor (on the team)."))
-@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), required=True, help=_("Planned start."))
-@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), required=True, help=_("Planned end."))
-@click.option("--partial", is_flag=True, help=_("Not a full audit of the O&M system."))
+              help=N_("An auditor and the units (project or department codes) they audit; repeatable."))
+@click.option("--lead", "lead_auditor", required=True, metavar="AUDITOR", help=N_("The lead auditor (on the team)."))
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), required=True, help=N_("Planned start."))
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), required=True, help=N_("Planned end."))
+@click.option("--partial", is_flag=True, help=N_("Not a full audit of the O&M system."))
 @pass_state
 def audit_plan(state: State, year: int, team_specs: tuple[str, ...], lead_auditor: str, start, end, partial: bool):
     """Plan an internal audit (qmd) and start its process: the team's independence is checked first.
@@ -2007,14 +2008,14 @@ def audit_plan(state: State, year: int, team_specs: tuple[str, ...], lead_audito
 
 @audit.command("record")
 @click.argument("code")
-@click.option("--item", help=_("The checklist item, e.g. PRC-c."))
-@click.option("--rest", is_flag=True, help=_("Every item of the unit not recorded yet, instead of --item."))
-@click.option("--unit", required=True, help=_("The audited unit (project or department code)."))
+@click.option("--item", help=N_("The checklist item, e.g. PRC-c."))
+@click.option("--rest", is_flag=True, help=N_("Every item of the unit not recorded yet, instead of --item."))
+@click.option("--unit", required=True, help=N_("The audited unit (project or department code)."))
 @click.option("--result", required=True, type=click.Choice(["conform", "nonconform", "observation", "not_applicable"]))
-@click.option("--evidence", help=_("What was seen (required for nonconform and observation)."))
-@click.option("--na-reason", help=_("Why the item does not apply (required for not_applicable)."))
+@click.option("--evidence", help=N_("What was seen (required for nonconform and observation)."))
+@click.option("--na-reason", help=N_("Why the item does not apply (required for not_applicable)."))
 @click.option("--attach", "attachments", multiple=True, type=FilePath(dir_okay=False), metavar="FILE",
-              help=_("An evidence file, stored with its SHA-256; repeatable."))
+              help=N_("An evidence file, stored with its SHA-256; repeatable."))
 @pass_state
 def audit_record(state: State, code: str, item: str | None, rest: bool, unit: str, result: str,
                  evidence: str | None, na_reason: str | None, attachments: tuple[str, ...]):
@@ -2044,7 +2045,7 @@ def audit_record(state: State, code: str, item: str | None, rest: bool, unit: st
 @audit.command("evidence")
 @click.argument("code")
 @click.argument("evidence_id", type=ID)
-@click.option("--out", type=FilePath(dir_okay=False), required=True, help=_("Where to write the file."))
+@click.option("--out", type=FilePath(dir_okay=False), required=True, help=N_("Where to write the file."))
 @pass_state
 def audit_evidence(state: State, code: str, evidence_id: int, out: str):
     """Get a checklist row's evidence file back, checked against its SHA-256 (ids: `opsqa report audit`).
@@ -2087,7 +2088,7 @@ def audit_checklist(state: State, code: str, as_json: bool):
     _render(status["areas"], [("area", _("AREA")), ("name", _("NAME")), ("items", _("ITEMS")),
                    ("status", _("STATUS"))], False)
     if status["nonconformities"]:
-        click.echo("nonconformities: " + ", ".join(status["nonconformities"]))
+        click.echo(_("nonconformities: {codes}").format(codes=", ".join(status["nonconformities"])))
 
 
 @cli.command()
@@ -2118,11 +2119,11 @@ def inspection():
 
 @inspection.command("start")
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1),
-              help=_("The random draw's seed (recorded; the same seed draws the same projects)."))
-@click.option("--size", type=click.IntRange(1, 1000), default=1, show_default=True, help=_("How many projects to "
+              help=N_("The random draw's seed (recorded; the same seed draws the same projects)."))
+@click.option("--size", type=click.IntRange(1, 1000), default=1, show_default=True, help=N_("How many projects to "
                                                                                            "draw."))
-@click.option("--project", "projects", multiple=True, help=_("Inspect this project (qmd, when necessary)."))
-@click.option("--planned", is_flag=True, help=_("A spot check from the plan rather than an ad-hoc one."))
+@click.option("--project", "projects", multiple=True, help=N_("Inspect this project (qmd, when necessary)."))
+@click.option("--planned", is_flag=True, help=N_("A spot check from the plan rather than an ad-hoc one."))
 @pass_state
 def inspection_start(state: State, seed: int | None, size: int, projects: tuple[str, ...], planned: bool):
     """Start an inspection: the O&M supervisor draws projects at random, qmd may name them.
@@ -2144,12 +2145,12 @@ def inspection_start(state: State, seed: int | None, size: int, projects: tuple[
 
 @inspection.command("record")
 @click.argument("code")
-@click.option("--project", help=_("The inspected project (default: the sample's only project)."))
-@click.option("--item", help=_("The check point, SVC-a..SVC-e."))
-@click.option("--rest", is_flag=True, help=_("Every check point of the project not recorded yet, instead of --item."))
-@click.option("--pass/--fail", "passed", required=True, help=_("Whether the point conforms."))
-@click.option("--evidence", help=_("What was seen (required when it fails)."))
-@click.option("--sample", metavar="TYPE:SIZE:DEFECTS", help=_("For SVC-e: record type, records sampled, defects "
+@click.option("--project", help=N_("The inspected project (default: the sample's only project)."))
+@click.option("--item", help=N_("The check point, SVC-a..SVC-e."))
+@click.option("--rest", is_flag=True, help=N_("Every check point of the project not recorded yet, instead of --item."))
+@click.option("--pass/--fail", "passed", required=True, help=N_("Whether the point conforms."))
+@click.option("--evidence", help=N_("What was seen (required when it fails)."))
+@click.option("--sample", metavar="TYPE:SIZE:DEFECTS", help=N_("For SVC-e: record type, records sampled, defects "
                                                               "found."))
 @pass_state
 def inspection_record(state: State, code: str, project: str | None, item: str | None, rest: bool, passed: bool,
@@ -2191,8 +2192,8 @@ def auditors():
 
 @auditors.command("add")
 @click.argument("user")
-@click.option("--certificate", "certificate_no", help=_("The auditor's certificate number."))
-@click.option("--valid-until", type=click.DateTime(["%Y-%m-%d"]), help=_("When the qualification lapses."))
+@click.option("--certificate", "certificate_no", help=N_("The auditor's certificate number."))
+@click.option("--valid-until", type=click.DateTime(["%Y-%m-%d"]), help=N_("When the qualification lapses."))
 @pass_state
 def auditors_add(state: State, user: str, certificate_no: str | None, valid_until):
     """Register a user as a qualified internal auditor (qmd).
@@ -2230,8 +2231,8 @@ def auditors_list(state: State, as_json: bool):
 
 
 @cli.group(invoke_without_command=True)
-@click.option("--instance", "instance_id", type=ID, help=_("Only this instance's history."))
-@click.option("--limit", type=click.IntRange(1, 1_000_000), help=_("Only the newest N events."))
+@click.option("--instance", "instance_id", type=ID, help=N_("Only this instance's history."))
+@click.option("--limit", type=click.IntRange(1, 1_000_000), help=N_("Only the newest N events."))
 @json_option
 @click.pass_context
 def history(ctx: click.Context, instance_id: int | None, limit: int | None, as_json: bool):

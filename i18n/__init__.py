@@ -46,6 +46,12 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 _ = gettext
 
 
+def N_(message: str) -> str:
+    """Marks a message for extraction without translating it: for texts made at import time (click's
+    `help=`), translated where they are shown."""
+    return message
+
+
 def _route_global_domain() -> None:
     """click looks its own messages ("Usage:", "No such option") up with gettext.gettext, i.e. in the
     global domain, in the language the environment names. Our catalogue holds click's messages too:
