@@ -446,6 +446,47 @@ def instance_cancel(state: State, instance_id: int, reason: str | None):
     click.echo(f"instance {instance_id} cancelled", err=True)
 
 
+@instance.command("migrate")
+@click.option("--process", "process_id", required=True, help="The process whose instances move.")
+@click.option("--to-version", "version", type=ID, required=True, help="The version they move to.")
+@click.option("--instance", "instance_ids", type=ID, multiple=True,
+              help="Only this instance (repeatable); default: every running instance of the process.")
+@click.option("--dry-run", is_flag=True, help="Say what would move and what would be left; change nothing.")
+@click.option("--revert", is_flag=True, help="Undo the instances' migration to that version instead.")
+@json_option
+@pass_state
+def instance_migrate(state: State, process_id: str, version: int, instance_ids: tuple[int, ...], dry_run: bool,
+                     revert: bool, as_json: bool):
+    """Move running instances onto another version of their process, each in its own transaction. An
+    instance moves when no task it has reached was changed or removed; the others are left, with the
+    tasks in the way. Every migration is in the history and can be reverted.
+
+    Example: opsqa instance migrate --process annual_cycle --to-version 2 --dry-run
+    """
+    results = state.engine.migrate(process_id, version, actor=state.actor(), instance_ids=list(instance_ids),
+                                   dry_run=dry_run, revert=revert)
+    left = [r for r in results if r["outcome"] == "left"]
+    if as_json:
+        _print_json(results)
+    elif not results:
+        click.echo(f"no running instance of {process_id} to "
+                   + (f"take back from version {version}" if revert else f"move to version {version}"), err=True)
+    for result in [] if as_json else results:
+        where = f"instance {result['instance']}" + (f" ({result['business_key']})" if result.get("business_key")
+                                                     else "")
+        if result["outcome"] == "left":
+            on = f" on version {result['from_version']}" if "from_version" in result else ""
+            click.echo(f"{where}: left{on}: " + "; ".join(result["obstacles"]))
+        else:
+            how = " exactly as it was" if result.get("exact") else ""
+            click.echo(f"{where}: {result['outcome']} from version {result['from_version']} to "
+                       f"{result['to_version']}{how}")
+    if left:
+        click.echo(f"{len(left)} of {len(results)} instance{'s' if len(results) != 1 else ''} left where "
+                   f"{'they were' if len(left) != 1 else 'it was'}", err=True)
+        raise SystemExit(1)
+
+
 def _show_instance(state: State, instance_id: int, as_json: bool) -> None:
     view = state.engine.instance(instance_id)
     if as_json:
