@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 import i18n
-from i18n import N_, _
+from i18n import N_, _, ngettext
 
 DEFAULT_ZONE = "Asia/Shanghai"
 
@@ -520,6 +520,61 @@ def instance_cancel(state: State, instance_id: int, reason: str | None):
     """
     state.engine.cancel(instance_id, actor=state.actor(), reason=reason)
     click.echo(_("instance {instance_id} cancelled").format(instance_id=instance_id), err=True)
+
+
+@instance.command("migrate")
+@click.option("--process", "process_id", required=True, help=N_("The process whose instances move."))
+@click.option("--to-version", "version", type=ID, required=True, help=N_("The version they move to."))
+@click.option("--instance", "instance_ids", type=ID, multiple=True,
+              help=N_("Only this instance (repeatable); default: every running instance of the process."))
+@click.option("--dry-run", is_flag=True, help=N_("Say what would move and what would be left; change nothing."))
+@click.option("--revert", is_flag=True, help=N_("Undo the instances' migration to that version instead."))
+@json_option
+@pass_state
+def instance_migrate(state: State, process_id: str, version: int, instance_ids: tuple[int, ...], dry_run: bool,
+                     revert: bool, as_json: bool):
+    """Move running instances onto another version of their process, each in its own transaction. An
+    instance moves when no task it has reached was changed or removed; the others are left, with the
+    tasks in the way. Every migration is in the history and can be reverted.
+
+    Example: opsqa instance migrate --process annual_cycle --to-version 2 --dry-run
+    """
+    results = state.engine.migrate(process_id, version, actor=state.actor(), instance_ids=list(instance_ids),
+                                   dry_run=dry_run, revert=revert)
+    left = [r for r in results if r["outcome"] == "left"]
+    if as_json:
+        _print_json(results)
+    elif not results:
+        if revert:
+            message = _("no running instance of {process} to take back from version {version}")
+        else:
+            message = _("no running instance of {process} to move to version {version}")
+        click.echo(message.format(process=process_id, version=version), err=True)
+    outcomes = {"moved": _("moved"), "would move": _("would move"), "reverted": _("reverted"),
+                "would revert": _("would revert")}
+    for result in [] if as_json else results:
+        where = _("instance {instance}").format(instance=result["instance"])
+        if result.get("business_key"):
+            where += f" ({result['business_key']})"
+        if result["outcome"] == "left":
+            if "from_version" in result:
+                left_where = _("{where}: left on version {version}: ").format(where=where,
+                                                                               version=result["from_version"])
+            else:
+                left_where = _("{where}: left: ").format(where=where)
+            click.echo(left_where + "; ".join(result["obstacles"]))
+        else:
+            how = _(" exactly as it was") if result.get("exact") else ""
+            click.echo(_("{where}: {outcome} from version {from_version} to {to_version}{how}").format(
+                where=where, outcome=outcomes.get(result["outcome"], result["outcome"]),
+                from_version=result["from_version"], to_version=result["to_version"], how=how))
+    if left:
+        message = ngettext("{left} of {count} instance left where it was",
+                           "{left} of {count} instances left where they were", len(results))
+        if len(results) != 1 and len(left) == 1:
+            message = _("{left} of {count} instances left where it was")
+        click.echo(message.format(left=len(left), count=len(results)), err=True)
+        raise SystemExit(1)
 
 
 def _show_instance(state: State, instance_id: int, as_json: bool) -> None:

@@ -17,6 +17,7 @@ from store import (
     Definition,
     Event,
     Instance,
+    InstanceMigration,
     Schedule,
     ScheduleFire,
     Task,
@@ -26,7 +27,7 @@ from store import (
 
 from . import users as users_module
 from .clock import Clock, SystemClock
-from .errors import InstanceNotFound, InvalidProcess, OpsqaError, ProcessNotFound
+from .errors import InstanceNotFound, InstanceNotRunning, InvalidProcess, OpsqaError, ProcessNotFound
 from .lookup import find_task, user_task_spec
 from .registry import Registry
 from .users import Actor
@@ -283,6 +284,61 @@ class Engine:
 
     def cancel(self, instance_id: int, *, actor: Actor, reason: str | None = None) -> None:
         self.runtime.cancel(instance_id, actor=actor, reason=reason)
+
+    def migrate(self, process_id: str, version: int, *, actor: Actor, instance_ids: list[int] | None = None,
+                dry_run: bool = False, revert: bool = False) -> list[dict[str, Any]]:
+        """Move running instances of a process onto `version` (or, with `revert`, undo their migration to
+        it): each in its own transaction; those that cannot move are left, with the tasks in the way.
+        Every id given must be an instance of the process; none is touched otherwise."""
+        with self.database.reading() as session:
+            target = session.scalar(select(Definition).where(Definition.process_id == process_id,
+                                                             Definition.version == version))
+            if target is None:
+                if session.scalar(select(Definition.id).where(Definition.process_id == process_id).limit(1)) is None:
+                    raise ProcessNotFound(_("no process {process_id!r} is deployed; see `opsqa processes`").format(
+                                              process_id=process_id))
+                raise ProcessNotFound(_("process {process_id} has no version {version}; see `opsqa processes "
+                                        "show {process_id}`").format(process_id=process_id, version=version))
+            if instance_ids:
+                rows = {row.id: row for row in session.scalars(select(Instance).where(Instance.id.in_(instance_ids)))}
+                for instance_id in instance_ids:
+                    row = rows.get(instance_id)
+                    if row is None:
+                        raise InstanceNotFound(_("no instance {instance_id}; see `opsqa instances`").format(
+                                                   instance_id=instance_id))
+                    if row.process_id != process_id:
+                        raise OpsqaError(_("instance {instance_id} runs {other}, not {process_id}; a version of "
+                                           "{process_id} cannot take it").format(
+                                             instance_id=instance_id, other=row.process_id, process_id=process_id))
+                    if row.status not in ("running", "error"):
+                        raise InstanceNotRunning(_("instance {instance_id} is {status}; only a running one can "
+                                                   "move").format(instance_id=instance_id, status=row.status))
+                    if not revert and row.definition_id == target.id:
+                        raise OpsqaError(_("instance {instance_id} already runs version {version} of "
+                                           "{process_id}").format(instance_id=instance_id, version=version,
+                                                                  process_id=process_id))
+                candidates = list(instance_ids)
+            elif revert:
+                candidates = list(session.scalars(
+                    select(InstanceMigration.instance_id).distinct().join(Instance)
+                    .where(Instance.definition_id == target.id, InstanceMigration.to_definition_id == target.id,
+                           InstanceMigration.reverted_at.is_(None), Instance.status.in_(("running", "error")))
+                    .order_by(InstanceMigration.instance_id)))
+            else:
+                candidates = list(session.scalars(
+                    select(Instance.id).where(Instance.process_id == process_id, Instance.definition_id != target.id,
+                                              Instance.status.in_(("running", "error"))).order_by(Instance.id)))
+        results = []
+        for instance_id in candidates:
+            try:
+                if revert:
+                    results.append(self.runtime.revert_migration(instance_id, actor=actor, dry_run=dry_run))
+                else:
+                    results.append(self.runtime.migrate(instance_id, target.id, actor=actor, dry_run=dry_run))
+            except OpsqaError as exc:  # changed meanwhile, or its state would not load on the version: left
+                results.append({"instance": instance_id, "process": process_id, "outcome": "left",
+                                "obstacles": [str(exc)]})
+        return results
 
     def instances(self, *, status: str | None = None, process_id: str | None = None) -> list[dict[str, Any]]:
         with self.database.reading() as session:

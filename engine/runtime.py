@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from i18n import _
-from store import Database, Definition, Instance, Job, Task, append_event, failpoints
+from store import Database, Definition, Instance, InstanceMigration, Job, Task, append_event, failpoints
 
 from . import expressions, forms, jobs, outbox, timers
 from .clock import Clock, SystemClock
@@ -283,6 +283,110 @@ class Runtime:
             for task in session.scalars(select(Task).where(Task.instance_id == instance_id, Task.state == "ready")):
                 task.state, task.completed_at = "cancelled", now
             self._event(session, now, actor, "instance.cancelled", instance_id, payload={"reason": reason})
+
+    # -- versions
+
+    def migrate(self, instance_id: int, definition_id: int, *, actor: Actor, dry_run: bool = False) -> dict:
+        """Move a running instance onto another version of its process, in one transaction, if nothing it
+        has reached was changed or removed (engine/migration.py). Returns the outcome and what blocked it."""
+        from . import migration
+
+        now = self.clock.now()
+        with _one_writer(instance_id), self.database.transaction() as session:
+            loaded = self._load(session, instance_id)
+            row = loaded.row
+            outcome = self._outcome(session, row, definition_id)
+            if row.status not in ("running", "error"):
+                raise InstanceNotRunning(_("instance {instance_id} is {status}; only a running one can move").format(
+                                             instance_id=instance_id, status=row.status))
+            spec, subprocess_specs = self._spec(session, definition_id)
+            model = self.model(session, definition_id)
+            planned = migration.plan(self.serializer.registry, loaded.workflow, spec, subprocess_specs,
+                                     loaded.model, model)
+            outcome["obstacles"] = [str(obstacle) for obstacle in planned.obstacles]
+            if not planned.clear or dry_run:
+                outcome["outcome"] = "left" if not planned.clear else "would move"
+                return outcome
+            before = row.state_json
+            migration.apply(loaded.workflow, spec, subprocess_specs, planned)
+            moved = self._move(session, loaded, definition_id, now, actor)
+            record = InstanceMigration(
+                instance_id=row.id, from_definition_id=outcome["from_definition"], to_definition_id=definition_id,
+                state_before=before, lock_version_after=row.lock_version, migrated_at=now, migrated_by=actor.name)
+            session.add(record)
+            session.flush()
+            self._event(session, now, actor, "instance.migrated", row.id, payload={
+                "process": row.process_id, "from_version": outcome["from_version"],
+                "to_version": outcome["to_version"], "migration": record.id, "waiting": moved})
+            return {**outcome, "outcome": "moved", "migration": record.id}
+
+    def revert_migration(self, instance_id: int, *, actor: Actor, dry_run: bool = False) -> dict:
+        """Undo the instance's latest migration: the state it left, exactly, if nothing ran since; else
+        a migration back by the same rules."""
+        from . import migration
+
+        now = self.clock.now()
+        with _one_writer(instance_id), self.database.transaction() as session:
+            loaded = self._load(session, instance_id)
+            row = loaded.row
+            record = session.scalar(select(InstanceMigration).where(
+                InstanceMigration.instance_id == instance_id, InstanceMigration.reverted_at.is_(None))
+                .order_by(InstanceMigration.id.desc()).limit(1))
+            if record is None or record.to_definition_id != row.definition_id:
+                raise OpsqaError(_("instance {instance_id} has no migration to revert").format(instance_id=instance_id))
+            outcome = self._outcome(session, row, record.from_definition_id)
+            spec, subprocess_specs = self._spec(session, record.from_definition_id)
+            model = self.model(session, record.from_definition_id)
+            exact = row.lock_version == record.lock_version_after
+            if exact:
+                outcome["obstacles"] = []
+            else:
+                planned = migration.plan(self.serializer.registry, loaded.workflow, spec, subprocess_specs,
+                                         loaded.model, model)
+                outcome["obstacles"] = [str(obstacle) for obstacle in planned.obstacles]
+                if not planned.clear:
+                    outcome["outcome"] = "left"
+                    return outcome
+            if dry_run:
+                outcome["outcome"] = "would revert"
+                return outcome
+            if exact:
+                loaded = _Loaded(row, self.serializer.load(record.state_before, spec, subprocess_specs), model)
+                loaded.workflow.script_engine = self.script_engine
+            else:
+                migration.apply(loaded.workflow, spec, subprocess_specs, planned)
+            moved = self._move(session, loaded, record.from_definition_id, now, actor)
+            record.reverted_at, record.reverted_by = now, actor.name
+            self._event(session, now, actor, "instance.migration_reverted", row.id, payload={
+                "process": row.process_id, "from_version": outcome["from_version"],
+                "to_version": outcome["to_version"], "migration": record.id, "exact": exact, "waiting": moved})
+            return {**outcome, "outcome": "reverted", "migration": record.id, "exact": exact}
+
+    def _outcome(self, session: Session, row: Instance, definition_id: int) -> dict:
+        versions = dict(session.execute(select(Definition.id, Definition.version).where(
+            Definition.id.in_((row.definition_id, definition_id)))).all())
+        return {"instance": row.id, "process": row.process_id, "business_key": row.business_key,
+                "from_definition": row.definition_id, "from_version": versions[row.definition_id],
+                "to_version": versions[definition_id]}
+
+    def _move(self, session: Session, loaded: _Loaded, definition_id: int, now: datetime, actor: Actor) -> list:
+        """Save a moved workflow on its new definition: the state must load there, the open tasks take
+        the new version's names, the timers keep their due times."""
+        row, workflow = loaded.row, loaded.workflow
+        spec, subprocess_specs = self._spec(session, definition_id)
+        try:
+            self.serializer.load(self.serializer.dump(workflow), spec, subprocess_specs)
+        except Exception as exc:  # refuse rather than store a state that would not load
+            raise OpsqaError(_("instance {id} cannot be saved on the new version: {exc}").format(
+                                 id=row.id, exc=_first_line(exc))) from None
+        row.definition_id = definition_id
+        loaded.model = self.model(session, definition_id)
+        for task in session.scalars(select(Task).where(Task.instance_id == row.id, Task.state == "ready")):
+            spiff_task = workflow.get_task_from_id(UUID(task.id))
+            spec_of = loaded.model["user_tasks"].get(f"{spiff_task.workflow.spec.name}:{task.bpmn_id}", {})
+            task.name = spec_of.get("name") or spiff_task.task_spec.bpmn_name or task.bpmn_id
+        self._save(session, loaded, now, actor)
+        return [_timer_view(task, when) for task, when in timers.waiting_timers(workflow)]
 
     # -- tasks
 

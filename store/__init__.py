@@ -26,6 +26,7 @@ _WHERE = {
     "Inspection": "domain",
     "InspectionResult": "domain",
     "Instance": "models",
+    "InstanceMigration": "models",
     "Job": "models",
     "ManagementReview": "domain",
     "NoDatabase": "db",

@@ -116,6 +116,24 @@ class Task(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # or cancelled at
 
 
+class InstanceMigration(Base):
+    """One move of an instance onto another version of its process, with the state it left (for a revert)."""
+
+    __tablename__ = "instance_migration"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id"), index=True)
+    from_definition_id: Mapped[int] = mapped_column(ForeignKey("definition.id"))
+    to_definition_id: Mapped[int] = mapped_column(ForeignKey("definition.id"))
+    state_before: Mapped[str] = mapped_column(Text)
+    # The instance's lock version right after the move: unchanged at a revert, nothing ran since.
+    lock_version_after: Mapped[int] = mapped_column(Integer)
+    migrated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    migrated_by: Mapped[str] = mapped_column(String(200))
+    reverted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reverted_by: Mapped[str | None] = mapped_column(String(200))
+
+
 class Event(Base):
     """Append-only history, hash-chained: each row hashes the previous hash and itself."""
 
