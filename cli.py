@@ -895,8 +895,13 @@ def settings(state: State, key: str | None, value: str | None, as_json: bool):
         state.engine.change_setting(key, value, actor=state.actor())
         click.echo(f"{key} = {value}", err=True)
         return
-    _render(state.engine.settings(), [("key", _("KEY")), ("value", _("VALUE")), ("default", _("DEFAULT")),
-                                      ("description", _("MEANING"))], as_json)
+    rows = state.engine.settings()
+    if not as_json:
+        for row in rows:
+            meaning = row["description"]  # written in engine/settings.py
+            row["description"] = _(meaning)
+    _render(rows, [("key", _("KEY")), ("value", _("VALUE")), ("default", _("DEFAULT")),
+                   ("description", _("MEANING"))], as_json)
 
 
 @cli.command()
@@ -1307,9 +1312,12 @@ def finding_show(state: State, code: str, as_json: bool):
     click.echo(_("{code}  {status}{late}  owner {owner}  due {due}{original}").format(
         code=item["code"], status=item["status"], late=late, owner=item["owner"], due=item["due"], original=original))
     click.echo(f"{item['source']} {item['item'] or ''} {item['unit'] or ''}: {item['description']}")
-    for key in ("root_cause", "corrective_action", "verified_by", "escalated_at", "closed_at"):
+    # the record's field names, shown as they are in English
+    labels = {"root_cause": _("root_cause"), "corrective_action": _("corrective_action"),
+              "verified_by": _("verified_by"), "escalated_at": _("escalated_at"), "closed_at": _("closed_at")}
+    for key, label in labels.items():
         if item[key]:
-            click.echo(f"  {key}: {_cell(item[key])}")
+            click.echo(f"  {label}: {_cell(item[key])}")
     if item["reopen_count"]:
         click.echo(_("  reopened {reopen_count} times").format(reopen_count=item['reopen_count']))
     for evidence in item["evidence"]:
@@ -1649,9 +1657,11 @@ def survey_show(state: State, year: int, as_json: bool):
     click.echo(_("{code}  {status}  invited {invited}, responded {responded} ({response_rate}), {mean}").format(
                    code=item['code'], status=item['status'], invited=item['invited'], responded=item['responded'],
                    response_rate=item['response_rate'], mean=mean))
-    for key in ("mean_by_channel", "mean_by_project", "mean_by_question"):
+    labels = {"mean_by_channel": _("mean_by_channel"), "mean_by_project": _("mean_by_project"),
+              "mean_by_question": _("mean_by_question")}
+    for key, label in labels.items():
         if item[key]:
-            click.echo(f"  {key}: " + ", ".join(f"{k} {v}" for k, v in item[key].items()))
+            click.echo(f"  {label}: " + ", ".join(f"{k} {v}" for k, v in item[key].items()))
     if item["rectifications"]:
         click.echo("")
         _render(item["rectifications"], [("code", _("RECTIFICATION")), ("unit", _("PROJECT")), ("owner", _("OWNER")),
@@ -1889,8 +1899,23 @@ def indicators_year(state: State, year: int, as_json: bool):
 
     with state.engine.database.reading() as session:
         rows = attainment_of_year(session, year)
+    if not as_json:
+        for row in rows:
+            row["basis"] = _basis(row["basis"])
     _render(rows, [("code", _("INDICATOR")), ("name", _("NAME")), ("target", _("TARGET")), ("actual", _("ACTUAL")),
                    ("attainment", _("ATTAINMENT")), ("basis", _("BASIS"))], as_json)
+
+
+def _basis(text: str) -> str:
+    """How a yearly value was reached (handlers/indicators.py words it), in the chosen language."""
+    import re
+
+    fixed = {"yearly value": _("yearly value"), "satisfaction survey": _("satisfaction survey"),
+             "no value": _("no value")}
+    counted = re.fullmatch(r"(\w+) of (\d+) values", text)
+    if counted:
+        return _("{rule} of {count} values").format(rule=counted[1], count=counted[2])
+    return fixed.get(text, text)
 
 
 @cli.group()

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from i18n import _
+from i18n import N_, _
 from store import Setting, append_event
 
 from .errors import NotPermitted, OpsqaError
@@ -34,32 +34,32 @@ def _whole(unit: str, most: int) -> Callable[[str], str]:
     def check(value: str) -> str:
         if not value.isdigit() or not 0 <= int(value) <= most:
             raise ValueError(_("{value!r} is not a whole number of {unit} (0 to {most})").format(
-                                 value=value, unit=unit, most=most))
+                                 value=value, unit=_(unit), most=most))
         return str(int(value))
 
     return check
 
 
-_days = _whole("days", 3650)
-_hours = _whole("hours", 8760)
+_days = _whole(N_("days"), 3650)
+_hours = _whole(N_("hours"), 8760)
 
 
 # key -> (default, description, check)
 SETTINGS: dict[str, tuple[str, str, Callable[[str], str]]] = {
-    "timezone": ("Asia/Shanghai", "the organisation's time zone: periods and deadlines are local to it", _zone),
-    "catch_up_policy": ("all", "what the scheduler fires for periods missed while it was down: all | latest",
+    "timezone": ("Asia/Shanghai", N_("the organisation's time zone: periods and deadlines are local to it"), _zone),
+    "catch_up_policy": ("all", N_("what the scheduler fires for periods missed while it was down: all | latest"),
                         _policy),
-    "finding_due_days": ("30", "a finding is due this many days after it is raised", _days),
-    "finding_remind_days": ("3", "the owner is reminded this many days before a finding's due date", _days),
-    "finding_escalate_days": ("7", "an overdue finding goes to the management representative this many days "
-                              "after its due date", _days),
-    "complaint_ack_hours": ("24", "a complaint is to be acknowledged (assessed) within this many hours", _hours),
-    "complaint_resolve_working_days": ("3", "a general complaint is resolved within this many working days, "
-                                       "else escalated to the operations general manager", _days),
-    "smtp_host": ("", "the SMTP server notifications go through (empty: they wait in the outbox)", str.strip),
-    "smtp_port": ("25", "the SMTP server's port", _whole("port number", 65535)),
-    "smtp_from": ("opsqa@localhost", "the sender of notifications", str.strip),
-    "report_remind_days": ("2", "a project manager is reminded this many days before an O&M report is due", _days),
+    "finding_due_days": ("30", N_("a finding is due this many days after it is raised"), _days),
+    "finding_remind_days": ("3", N_("the owner is reminded this many days before a finding's due date"), _days),
+    "finding_escalate_days": ("7", N_("an overdue finding goes to the management representative this many days "
+                                 "after its due date"), _days),
+    "complaint_ack_hours": ("24", N_("a complaint is to be acknowledged (assessed) within this many hours"), _hours),
+    "complaint_resolve_working_days": ("3", N_("a general complaint is resolved within this many working days, "
+                                          "else escalated to the operations general manager"), _days),
+    "smtp_host": ("", N_("the SMTP server notifications go through (empty: they wait in the outbox)"), str.strip),
+    "smtp_port": ("25", N_("the SMTP server's port"), _whole(N_("port number"), 65535)),
+    "smtp_from": ("opsqa@localhost", N_("the sender of notifications"), str.strip),
+    "report_remind_days": ("2", N_("a project manager is reminded this many days before an O&M report is due"), _days),
 }
 
 

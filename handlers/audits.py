@@ -383,4 +383,5 @@ def yearly_audit_warning(session: Session, now: datetime) -> str | None:
         Audit.year == year, Audit.full.is_(True), Audit.status != "cancelled"))
     if planned:
         return None
-    return f"no full internal audit is planned for {year}; 6.2.1 asks for at least one a year (`opsqa audit plan`)"
+    return _("no full internal audit is planned for {year}; 6.2.1 asks for at least one a year "
+             "(`opsqa audit plan`)").format(year=year)
