@@ -103,6 +103,20 @@ def json_option(function):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(function)
 
 
+def xlsx_option(function):
+    return click.option("--xlsx", "xlsx_file", type=FilePath(dir_okay=False), metavar="FILE.xlsx",
+                        help="Write all the rows (the --json ones) to this workbook instead.")(function)
+
+
+def _write_xlsx(rows: list[dict], file: str, sheet: str, as_json: bool) -> None:
+    from handlers.workbook import write_workbook
+
+    if as_json:
+        raise click.UsageError("--xlsx and --json are alternatives; give one")
+    write_workbook(file, rows, sheet=sheet, zone=_zone())
+    click.echo(f"{file}: {len(rows)} rows written", err=True)
+
+
 class Progress:
     """A progress bar on stderr for work that takes a while (stdout stays data): only at a terminal, never
     with --json. The engine and the handlers call it as progress(done, total), knowing nothing of click."""
@@ -508,13 +522,15 @@ def _show_instance(state: State, instance_id: int, as_json: bool) -> None:
 @click.option("--limit", type=click.IntRange(0, None), default=200, show_default=True,
               help="At most this many, oldest first (0: no limit).")
 @json_option
+@xlsx_option
 @pass_state
 def tasks(state: State, role: str | None, mine: bool, instance_id: int | None, overdue: bool, all_states: bool,
-          limit: int, as_json: bool):
-    """List open user tasks, oldest first (the first 200; --limit 0 for all).
+          limit: int, as_json: bool, xlsx_file: str | None):
+    """List open user tasks, oldest first (the first 200; --limit 0 for all; --xlsx writes all).
 
     Example: opsqa tasks --role gm --overdue
     """
+    limit = 0 if xlsx_file else limit
     wanted = "ready" if not all_states else None
     rows = None
     if not mine and state.as_name is None and state._owns_engine:  # the common case: no SQLAlchemy needed
@@ -533,6 +549,8 @@ def tasks(state: State, role: str | None, mine: bool, instance_id: int | None, o
                                   limit=limit + 1 if limit else None)
     more = bool(limit) and len(rows) > limit
     rows = rows[:limit] if limit else rows
+    if xlsx_file:
+        return _write_xlsx(rows, xlsx_file, "tasks", as_json)
     columns = [("id", "TASK"), ("instance", "INST"), ("name", "NAME"), ("role", "ROLE"), ("state", "STATE"),
                ("assignee", "ASSIGNEE"), ("claimed_by", "CLAIMED"), ("created_at", "SINCE"),
                ("due_at", "DUE")]
@@ -1090,17 +1108,21 @@ def projects_reports(state: State, project: str | None, year: int | None, as_jso
 @click.option("--year", type=YEAR, help="Only findings raised in this year.")
 @click.option("--as-of", "as_of", metavar="TIME", help="Judge overdue as of this time (default: now).")
 @json_option
+@xlsx_option
 @pass_state
-def findings(state: State, open_only: bool, overdue: bool, year: int | None, as_of: str | None, as_json: bool):
+def findings(state: State, open_only: bool, overdue: bool, year: int | None, as_of: str | None, as_json: bool,
+             xlsx_file: str | None):
     """Findings (nonconformities and rectification items) and where they stand.
 
-    Example: opsqa findings --overdue
+    Example: opsqa findings --overdue --xlsx findings.xlsx
     """
     from handlers.findings import list_findings
 
     now = _parse_local(as_of, "--as-of") if as_of else state.engine.clock.now()
     with state.engine.database.reading() as session:
         rows = list_findings(session, now, open_only=open_only, overdue_only=overdue, year=year)
+    if xlsx_file:
+        return _write_xlsx(rows, xlsx_file, "findings", as_json)
     if not as_json:
         for row in rows:
             row["overdue"] = f"{row['days_overdue']} d" if row["overdue"] else "-"
@@ -1576,16 +1598,19 @@ def improvement():
 @improvement.command("list")
 @click.option("--year", type=YEAR)
 @json_option
+@xlsx_option
 @pass_state
-def improvement_list(state: State, year: int | None, as_json: bool):
+def improvement_list(state: State, year: int | None, as_json: bool, xlsx_file: str | None):
     """The improvement items, their measures and how their follow-up stands.
 
-    Example: opsqa improvement list --year 2027
+    Example: opsqa improvement list --year 2027 --xlsx improvement-2027.xlsx
     """
     from handlers.improvement import list_items
 
     with state.engine.database.reading() as session:
         rows = list_items(session, year)
+    if xlsx_file:
+        return _write_xlsx(rows, xlsx_file, "improvement", as_json)
     _render(rows, [("code", "ITEM"), ("source", "SOURCE"), ("owner", "OWNER"), ("due", "DUE"), ("status", "STATUS"),
                    ("action", "ACTION"), ("action_status", "ACTION STATUS"), ("measure", "MEASURE")], as_json)
 
@@ -1774,16 +1799,19 @@ def complaints_add(state: State, project: str, description: str, channel: str, c
 @click.option("--year", type=YEAR, help="Only complaints received in this year.")
 @click.option("--open", "open_only", is_flag=True, help="Only complaints not yet closed.")
 @json_option
+@xlsx_option
 @pass_state
-def complaints_list(state: State, year: int | None, open_only: bool, as_json: bool):
+def complaints_list(state: State, year: int | None, open_only: bool, as_json: bool, xlsx_file: str | None):
     """List complaints.
 
-    Example: opsqa complaints list --year 2028 --open
+    Example: opsqa complaints list --year 2028 --open --xlsx complaints-2028.xlsx
     """
     from handlers.complaints import list_complaints
 
     with state.engine.database.reading() as session:
         rows = list_complaints(session, year=year, open_only=open_only)
+    if xlsx_file:
+        return _write_xlsx(rows, xlsx_file, "complaints", as_json)
     columns = [("code", "COMPLAINT"), ("received_at", "RECEIVED"), ("project", "PROJECT"), ("severity", "SEVERITY"),
                ("status", "STATUS"), ("handler", "PM"), ("escalated_to", "ESCALATED TO"),
                ("description", "DESCRIPTION")]

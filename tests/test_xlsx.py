@@ -1,14 +1,20 @@
-"""Spreadsheets: imports read .xlsx as they read CSV (all rows or none, a bad row named by its row)."""
+"""Spreadsheets: imports read .xlsx as they read CSV (all rows or none, a bad row named by its row), and the
+listings export the rows `--json` gives to a workbook, the same bytes for the same records."""
 
 from __future__ import annotations
 
+import io
+import json
 import sqlite3
-from datetime import datetime
+import zipfile
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
 from conftest import Cli
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 RESPONSES = [
     ["customer", "project", "channel", "overall", "q_om_service", "q_service_desk", "respondent", "issues"],
     ["公安局", "P-01", "电话", 5, 5, 4, "王工", None],
@@ -154,3 +160,125 @@ def test_a_workbook_without_the_columns_is_refused(run, tmp_path):
     path = workbook(tmp_path / "kpi.xlsx", [["指标", "period", "value"], ["K1", "2027-01", 96]])
     result = run("indicators", "import", path)
     assert result.stderr == f"opsqa: {path}: the header lacks indicator (indicator,period,value[,project])\n"
+
+
+# -- export ------------------------------------------------------------------------------------------
+
+
+def as_written(value):
+    """What a --json value becomes in the workbook: times local to the organisation, dates as times."""
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return ", ".join(value)
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, str) and len(value) >= 10 and value[4] == "-" and value[7] == "-":
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return (when.astimezone(SHANGHAI) if when.tzinfo else when).replace(tzinfo=None, microsecond=0)
+    return value
+
+
+def read_back(path) -> tuple[list, list[list]]:
+    sheet = openpyxl.load_workbook(path).worksheets[0]
+    rows = [list(row) for row in sheet.iter_rows(values_only=True)]
+    return rows[0], rows[1:]
+
+
+@pytest.fixture
+def records(run, tmp_path):
+    """Open tasks, two findings, a complaint and an improvement item."""
+    collecting(run, tmp_path)
+    for description in ("事件未按约解决", "=HYPERLINK(\"http://x\")"):
+        assert run("finding", "add", "--owner", "pm1", "--unit", "P-01", "--due", "2027-03-31", "--description",
+                   description, login="qmd1").exit_code == 0
+    assert run("deploy", "processes/complaint.bpmn").exit_code == 0
+    added = run("complaints", "add", "--project", "P-01", "--description", "城市视频平台中断6小时", "--received",
+                "2020-05-10 09:00", login="qmd1")
+    assert added.exit_code == 0, added.output
+    from store import ImprovementItem, open_database
+
+    database = open_database(str(run.db_path))
+    with database.transaction() as session:
+        now = datetime(2027, 12, 1, tzinfo=SHANGHAI)
+        session.add(ImprovementItem(code="IMP-2027-01", year=2027, source_type="mr", source_ref="1",
+                                    description="夜间响应慢", measure="增设夜班", owner="pm2",
+                                    due_date=date(2028, 3, 1), status="tracking", created_at=now, updated_at=now))
+    database.dispose()
+    return run
+
+
+@pytest.mark.parametrize("command", [["findings"], ["complaints", "list"], ["improvement", "list"], ["tasks"]])
+def test_a_listing_exported_is_its_json(records, tmp_path, command):
+    run = records
+    expected = run.json(*command)
+    assert expected, "the listing has rows"
+    path = tmp_path / "out" / "listing.xlsx"
+    path.parent.mkdir()
+    result = run(*command, "--xlsx", str(path))
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", f"{path}: {len(expected)} rows written\n")
+    header, rows = read_back(path)
+    assert header == list(expected[0])
+    assert rows == [[as_written(value) for value in row.values()] for row in expected]
+    sheet = openpyxl.load_workbook(path).worksheets[0]
+    assert sheet.freeze_panes == "A2" and sheet["A1"].font.b and not sheet["A2"].font.b
+    widths = {name: sheet.column_dimensions[cell.column_letter].width
+              for name, cell in zip(header, sheet[1], strict=True)}
+    assert min(widths.values()) >= 8 and max(widths.values()) <= 62
+    code = next(name for name in ("code", "id") if name in expected[0])  # as wide as its longest value
+    assert widths[code] == max(len(str(row[code])) for row in expected) + 2
+
+    first = path.read_bytes()
+    assert run(*command, "--xlsx", str(path)).exit_code == 0
+    assert path.read_bytes() == first  # the same records, the same bytes
+    archive = zipfile.ZipFile(io.BytesIO(first))
+    assert {entry.date_time for entry in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    assert b"<dcterms:modified" in archive.read("docProps/core.xml") and b"1980-01-01" in archive.read(
+        "docProps/core.xml")
+
+
+def test_exported_cells_keep_their_kind(records, tmp_path):
+    path = tmp_path / "findings.xlsx"
+    assert records("findings", "--xlsx", str(path)).exit_code == 0
+    sheet = openpyxl.load_workbook(path).worksheets[0]
+    header = [cell.value for cell in sheet[1]]
+    due = sheet.cell(row=2, column=header.index("due") + 1)
+    assert (due.value, due.number_format, due.is_date) == (datetime(2027, 3, 31), "yyyy-mm-dd", True)
+    descriptions = [sheet.cell(row=n, column=header.index("description") + 1) for n in (2, 3)]
+    assert [c.value for c in descriptions] == ["事件未按约解决", "=HYPERLINK(\"http://x\")"]
+    assert descriptions[1].data_type == "s"  # what a user typed is text, never a formula
+
+
+def test_an_export_nowhere_is_refused(records, tmp_path):
+    for target, message in ((tmp_path / "missing" / "f.xlsx", f"cannot write {tmp_path / 'missing' / 'f.xlsx'}: "
+                                                               f"there is no directory {tmp_path / 'missing'}"),
+                            (tmp_path / "f.csv", f"{tmp_path / 'f.csv'}: a workbook's name ends in .xlsx")):
+        result = records("findings", "--xlsx", str(target))
+        assert (result.exit_code, result.stderr) == (1, f"opsqa: {message}\n")
+        assert not target.exists()
+    both = records("findings", "--json", "--xlsx", str(tmp_path / "f.xlsx"))
+    assert both.exit_code == 2 and "--xlsx and --json are alternatives" in both.stderr
+
+
+def test_every_task_is_exported_not_a_page(records, tmp_path):
+    path = tmp_path / "tasks.xlsx"
+    everything = records.json("tasks", "--limit", "0")
+    assert len(everything) > 1
+    assert records("tasks", "--limit", "1", "--xlsx", str(path)).exit_code == 0
+    assert len(read_back(path)[1]) == len(everything)
+
+
+def test_help_does_not_load_openpyxl():
+    """The CLI's cold start is measured: the workbook library loads only when a workbook is read or written."""
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    code = ("import sys, cli\nfrom click.testing import CliRunner\n"
+            "for args in (['--help'], ['findings', '--help'], ['survey', 'import', '--help']):\n"
+            "    assert CliRunner().invoke(cli.cli, args).exit_code == 0\n"
+            "assert 'openpyxl' not in sys.modules, 'openpyxl loaded'\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
