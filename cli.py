@@ -103,6 +103,48 @@ def json_option(function):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(function)
 
 
+def xlsx_option(function):
+    return click.option("--xlsx", "xlsx_file", type=FilePath(dir_okay=False), metavar="FILE.xlsx",
+                        help="Write all the rows (the --json ones) to this workbook instead.")(function)
+
+
+def _write_xlsx(rows: list[dict], file: str, sheet: str, as_json: bool) -> None:
+    from handlers.workbook import write_workbook
+
+    if as_json:
+        raise click.UsageError("--xlsx and --json are alternatives; give one")
+    write_workbook(file, rows, sheet=sheet, zone=_zone())
+    click.echo(f"{file}: {len(rows)} rows written", err=True)
+
+
+class Progress:
+    """A progress bar on stderr for work that takes a while (stdout stays data): only at a terminal, never
+    with --json. The engine and the handlers call it as progress(done, total), knowing nothing of click."""
+
+    DELAY = 0.5  # seconds of work before a bar appears: quick work draws nothing
+
+    def __init__(self, label: str, as_json: bool = False):
+        import time
+
+        self.label, self.shown, self._bar = label, not as_json and sys.stderr.isatty(), None
+        self._clock, self._started = time.monotonic, time.monotonic()
+
+    def __enter__(self):
+        return self if self.shown else None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            if self._clock() - self._started < self.DELAY:
+                return
+            self._bar = click.progressbar(length=total, label=self.label, file=sys.stderr, show_eta=False)
+            self._bar.__enter__()
+        self._bar.update(done - self._bar.pos)
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
 @click.group(cls=OpsqaGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", envvar="OPSQA_DB", metavar="PATH|URL", help="Database (default: opsqa.db here; env OPSQA_DB).")
 @click.option("--as", "as_name", metavar="USER", help="Act as another user (admins only; both are recorded).")
@@ -247,7 +289,8 @@ def deploy(state: State, paths: tuple[str, ...]):
 
     Example: opsqa deploy processes/quality_plan.bpmn
     """
-    results = state.engine.deploy(list(paths) or ["processes"], actor=state.actor())
+    with Progress("deploying") as progress:
+        results = state.engine.deploy(list(paths) or ["processes"], actor=state.actor(), progress=progress)
     for result in results:
         what = f"version {result['version']}" if result["changed"] else f"unchanged (version {result['version']})"
         click.echo(f"{result['process']} ({result['name']}): {what}  [{result['file']}]")
@@ -520,13 +563,15 @@ def _show_instance(state: State, instance_id: int, as_json: bool) -> None:
 @click.option("--limit", type=click.IntRange(0, None), default=200, show_default=True,
               help="At most this many, oldest first (0: no limit).")
 @json_option
+@xlsx_option
 @pass_state
 def tasks(state: State, role: str | None, mine: bool, instance_id: int | None, overdue: bool, all_states: bool,
-          limit: int, as_json: bool):
-    """List open user tasks, oldest first (the first 200; --limit 0 for all).
+          limit: int, as_json: bool, xlsx_file: str | None):
+    """List open user tasks, oldest first (the first 200; --limit 0 for all; --xlsx writes all).
 
     Example: opsqa tasks --role gm --overdue
     """
+    limit = 0 if xlsx_file else limit
     wanted = "ready" if not all_states else None
     rows = None
     if not mine and state.as_name is None and state._owns_engine:  # the common case: no SQLAlchemy needed
@@ -545,6 +590,8 @@ def tasks(state: State, role: str | None, mine: bool, instance_id: int | None, o
                                   limit=limit + 1 if limit else None)
     more = bool(limit) and len(rows) > limit
     rows = rows[:limit] if limit else rows
+    if xlsx_file:
+        return _write_xlsx(rows, xlsx_file, "tasks", as_json)
     columns = [("id", "TASK"), ("instance", "INST"), ("name", "NAME"), ("role", "ROLE"), ("state", "STATE"),
                ("assignee", "ASSIGNEE"), ("claimed_by", "CLAIMED"), ("created_at", "SINCE"),
                ("due_at", "DUE")]
@@ -835,19 +882,15 @@ def simulate(state: State, start_text: str, end_text: str, scenario: str | None,
         models = {p["process"]: engine.model_of(p["process"]) for p in engine.processes()}
         plan = load_scenario(scenario, models)
         total = max(1, int((end - start).total_seconds() // 3600))
-        with click.progressbar(length=total, label="simulating", file=sys.stderr,
-                               show_eta=False) as bar:
-            done = 0
+        with Progress("simulating", as_json) as progress:
 
             def advance(now: datetime) -> None:
-                nonlocal done
-                hours = min(total, int((now - start).total_seconds() // 3600))
-                bar.update(hours - done)
-                done = hours
+                progress(min(total, int((now - start).total_seconds() // 3600)), total)
 
-            summary = run_simulation(engine, plan, start=start, end=end, progress=advance,
+            summary = run_simulation(engine, plan, start=start, end=end, progress=advance if progress else None,
                                      run_command=_command_runner(engine))
-            bar.update(total - done)
+            if progress:
+                progress(total, total)
         engine.database.dispose()
         _show_summary(summary, as_json, out)
 
@@ -1037,20 +1080,21 @@ def projects_list(state: State, all_projects: bool, as_json: bool):
 @click.argument("file", type=FilePath(dir_okay=False))
 @pass_state
 def projects_import(state: State, file: str):
-    """Add or update projects from a CSV file (code,name,customer,pm,oms[,kind,status,members,...]).
+    """Add or update projects from a .csv or .xlsx file (code,name,customer,pm,oms[,kind,status,members,...];
+    in a workbook, the first worksheet with these names in row 1).
 
-    All rows or none: a bad row is named by its line and nothing is imported. Importing the
+    All rows or none: a bad row is named by its line (or row) and nothing is imported. Importing the
     same file again changes nothing.
 
-    Example: opsqa projects import projects.csv
+    Example: opsqa projects import projects.xlsx
     """
-    from handlers.projects import import_projects, parse_csv
+    from handlers.projects import import_projects, parse_projects
+    from handlers.tabular import read_table
 
-    text = _read_text(file)
-    rows = parse_csv(text, file)
+    rows = parse_projects(read_table(file))
     actor = state.actor()
-    with state.engine.database.transaction() as session:
-        counts = import_projects(session, rows, source=file, now=state.engine.clock.now(), actor=actor)
+    with state.engine.database.transaction() as session, Progress("importing") as progress:
+        counts = import_projects(session, rows, now=state.engine.clock.now(), actor=actor, progress=progress)
     click.echo(f"{file}: {counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged")
 
 
@@ -1105,17 +1149,21 @@ def projects_reports(state: State, project: str | None, year: int | None, as_jso
 @click.option("--year", type=YEAR, help="Only findings raised in this year.")
 @click.option("--as-of", "as_of", metavar="TIME", help="Judge overdue as of this time (default: now).")
 @json_option
+@xlsx_option
 @pass_state
-def findings(state: State, open_only: bool, overdue: bool, year: int | None, as_of: str | None, as_json: bool):
+def findings(state: State, open_only: bool, overdue: bool, year: int | None, as_of: str | None, as_json: bool,
+             xlsx_file: str | None):
     """Findings (nonconformities and rectification items) and where they stand.
 
-    Example: opsqa findings --overdue
+    Example: opsqa findings --overdue --xlsx findings.xlsx
     """
     from handlers.findings import list_findings
 
     now = _parse_local(as_of, "--as-of") if as_of else state.engine.clock.now()
     with state.engine.database.reading() as session:
         rows = list_findings(session, now, open_only=open_only, overdue_only=overdue, year=year)
+    if xlsx_file:
+        return _write_xlsx(rows, xlsx_file, "findings", as_json)
     if not as_json:
         for row in rows:
             row["overdue"] = f"{row['days_overdue']} d" if row["overdue"] else "-"
@@ -1419,16 +1467,17 @@ def _read_text(file: str) -> str:
 @click.argument("file", type=FilePath(dir_okay=False))
 @pass_state
 def survey_invite(state: State, year: int, file: str):
-    """Register invitations from CSV (customer,project,channel[,contact]; channel phone|form|visit).
-    All rows or none; the same file again adds nothing.
+    """Register invitations from a .csv or .xlsx file (customer,project,channel[,contact]; channel
+    phone|form|visit; in a workbook, the first worksheet). All rows or none; the same file again adds nothing.
 
-    Example: opsqa survey invite --year 2027 invitations.csv
+    Example: opsqa survey invite --year 2027 invitations.xlsx
     """
     from handlers.surveys import invite
+    from handlers.tabular import read_table
 
-    text = _read_text(file)
-    with state.engine.database.transaction() as session:
-        counts = invite(session, year, text, file, now=state.engine.clock.now(), actor=state.actor())
+    table = read_table(file)
+    with state.engine.database.transaction() as session, Progress("importing") as progress:
+        counts = invite(session, year, table, now=state.engine.clock.now(), actor=state.actor(), progress=progress)
     click.echo(f"{file}: {counts['added']} invited, {counts['unchanged']} already invited")
 
 
@@ -1437,16 +1486,19 @@ def survey_invite(state: State, year: int, file: str):
 @click.argument("file", type=FilePath(dir_okay=False))
 @pass_state
 def survey_import(state: State, year: int, file: str):
-    """Import responses from CSV (customer,project,channel,overall,q_*[,respondent,comments,issues]);
-    scores 1-5. All rows or none; importing the same file twice adds nothing.
+    """Import responses from a .csv or .xlsx file (customer,project,channel,overall,q_*[,respondent,comments,
+    issues]; in a workbook, the first worksheet); scores 1-5. All rows or none, a bad row named by its line (or
+    row); importing the same file twice adds nothing.
 
-    Example: opsqa survey import --year 2027 responses.csv
+    Example: opsqa survey import --year 2027 responses.xlsx
     """
     from handlers.surveys import import_responses
+    from handlers.tabular import read_table
 
-    text = _read_text(file)
-    with state.engine.database.transaction() as session:
-        counts = import_responses(session, year, text, file, now=state.engine.clock.now(), actor=state.actor())
+    table = read_table(file)
+    with state.engine.database.transaction() as session, Progress("importing") as progress:
+        counts = import_responses(session, year, table, now=state.engine.clock.now(), actor=state.actor(),
+                                  progress=progress)
     click.echo(f"{file}: {counts['added']} added, {counts['unchanged']} already imported")
 
 
@@ -1467,10 +1519,8 @@ def survey_respond(state: State, year: int, customer: str, project: str, channel
 
     Example: opsqa survey respond --year 2027 --customer 市公安局 --project P-01 --channel phone --overall 4
     """
-    import csv
-    import io
-
     from handlers.surveys import import_responses
+    from handlers.tabular import Table
 
     answers = {}
     for item in scores:
@@ -1480,13 +1530,9 @@ def survey_respond(state: State, year: int, customer: str, project: str, channel
         answers["q_" + question.strip().removeprefix("q_")] = value.strip()
     row = {"customer": customer, "project": project, "channel": channel, "overall": str(overall), **answers,
            "respondent": respondent or "", "comments": comments or "", "issues": issues or ""}
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(row))
-    writer.writeheader()
-    writer.writerow(row)
+    table = Table("response", tuple(row), [("response: ", {key: value.strip() for key, value in row.items()})])
     with state.engine.database.transaction() as session:
-        counts = import_responses(session, year, text.getvalue(), "response", now=state.engine.clock.now(),
-                                  actor=state.actor())
+        counts = import_responses(session, year, table, now=state.engine.clock.now(), actor=state.actor())
     click.echo("recorded" if counts["added"] else "already recorded")
 
 
@@ -1593,16 +1639,19 @@ def improvement():
 @improvement.command("list")
 @click.option("--year", type=YEAR)
 @json_option
+@xlsx_option
 @pass_state
-def improvement_list(state: State, year: int | None, as_json: bool):
+def improvement_list(state: State, year: int | None, as_json: bool, xlsx_file: str | None):
     """The improvement items, their measures and how their follow-up stands.
 
-    Example: opsqa improvement list --year 2027
+    Example: opsqa improvement list --year 2027 --xlsx improvement-2027.xlsx
     """
     from handlers.improvement import list_items
 
     with state.engine.database.reading() as session:
         rows = list_items(session, year)
+    if xlsx_file:
+        return _write_xlsx(rows, xlsx_file, "improvement", as_json)
     _render(rows, [("code", "ITEM"), ("source", "SOURCE"), ("owner", "OWNER"), ("due", "DUE"), ("status", "STATUS"),
                    ("action", "ACTION"), ("action_status", "ACTION STATUS"), ("measure", "MEASURE")], as_json)
 
@@ -1683,17 +1732,18 @@ def indicators_list(state: State, as_json: bool):
 @click.argument("file", type=FilePath(dir_okay=False))
 @pass_state
 def indicators_import(state: State, file: str):
-    """Record values from a CSV file (indicator,period,value[,project]); all rows or none, a bad row named
-    by its line. The same file again changes nothing; a changed value corrects the one before.
+    """Record values from a .csv or .xlsx file (indicator,period,value[,project]; in a workbook, the first
+    worksheet); all rows or none, a bad row named by its line (or row). The same file again changes nothing; a
+    changed value corrects the one before.
 
-    Example: opsqa indicators import kpi-2027-03.csv
+    Example: opsqa indicators import kpi-2027-03.xlsx
     """
     from handlers.indicators import parse_values, record_values
+    from handlers.tabular import read_table
 
-    text = _read_text(file)
-    rows = parse_values(text, file)
-    with state.engine.database.transaction() as session:
-        counts = record_values(session, rows, now=state.engine.clock.now(), actor=state.actor())
+    rows = parse_values(read_table(file))
+    with state.engine.database.transaction() as session, Progress("importing") as progress:
+        counts = record_values(session, rows, now=state.engine.clock.now(), actor=state.actor(), progress=progress)
     click.echo(f"{file}: {counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged")
 
 
@@ -1790,16 +1840,19 @@ def complaints_add(state: State, project: str, description: str, channel: str, c
 @click.option("--year", type=YEAR, help="Only complaints received in this year.")
 @click.option("--open", "open_only", is_flag=True, help="Only complaints not yet closed.")
 @json_option
+@xlsx_option
 @pass_state
-def complaints_list(state: State, year: int | None, open_only: bool, as_json: bool):
+def complaints_list(state: State, year: int | None, open_only: bool, as_json: bool, xlsx_file: str | None):
     """List complaints.
 
-    Example: opsqa complaints list --year 2028 --open
+    Example: opsqa complaints list --year 2028 --open --xlsx complaints-2028.xlsx
     """
     from handlers.complaints import list_complaints
 
     with state.engine.database.reading() as session:
         rows = list_complaints(session, year=year, open_only=open_only)
+    if xlsx_file:
+        return _write_xlsx(rows, xlsx_file, "complaints", as_json)
     columns = [("code", "COMPLAINT"), ("received_at", "RECEIVED"), ("project", "PROJECT"), ("severity", "SEVERITY"),
                ("status", "STATUS"), ("handler", "PM"), ("escalated_to", "ESCALATED TO"),
                ("description", "DESCRIPTION")]

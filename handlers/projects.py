@@ -1,14 +1,13 @@
 """The project register (6.1.3): the O&M projects, their manager, supervisor and team.
 
-Projects are records, entered with `opsqa projects add` or imported from CSV; the audit's
+Projects are records, entered with `opsqa projects add` or imported from CSV or .xlsx; the audit's
 independence rule and the inspection's random sample read them.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -18,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from engine import Actor, OpsqaError
 from store import Project, ProjectMember, User, append_event
+
+from .tabular import Table
 
 KINDS = ("safe_city", "smart_city", "other")
 STATUSES = ("active", "closed")
@@ -142,32 +143,26 @@ def list_projects(session: Session, *, status: str | None = "active") -> list[di
     ]
 
 
-def parse_csv(text: str, source: str) -> list[tuple[int, ProjectInput]]:
-    """Rows of a project CSV (header: code,name,customer,pm,oms[,kind,status,members,...]), line-numbered."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [name.strip() for name in reader.fieldnames or []]
-    missing = [name for name in REQUIRED if name not in header]
-    if missing:
-        raise OpsqaError(f"{source}: the header lacks {', '.join(missing)} (columns: {', '.join(COLUMNS)})")
-    unknown = [name for name in header if name not in COLUMNS]
+def parse_projects(table: Table) -> list[tuple[str, ProjectInput]]:
+    """Rows of a project table (header: code,name,customer,pm,oms[,kind,status,members,...]), each with where
+    it stands in the file."""
+    table.require(list(REQUIRED), f" (columns: {', '.join(COLUMNS)})")
+    unknown = [name for name in table.header if name not in COLUMNS]
     if unknown:
-        raise OpsqaError(f"{source}: unknown column {unknown[0]!r} (columns: {', '.join(COLUMNS)})")
+        raise OpsqaError(f"{table.source}: unknown column {unknown[0]!r} (columns: {', '.join(COLUMNS)})")
     rows, seen = [], {}
-    for raw in reader:
-        line = reader.line_num
-        where = f"{source}:{line}: "
-        cells = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
+    for where, cells in table.rows:
         for name in REQUIRED:
             if not cells.get(name):
                 raise OpsqaError(f"{where}{name}: a value is required")
         if cells["code"] in seen:
-            raise OpsqaError(f"{where}code {cells['code']} is also on line {seen[cells['code']]}")
-        seen[cells["code"]] = line
+            raise OpsqaError(f"{where}code {cells['code']} is also in {seen[cells['code']]}")
+        seen[cells["code"]] = where.removesuffix(": ")
         try:
             starts = {key: date.fromisoformat(cells[key]) if cells.get(key) else None for key in ("om_start", "om_end")}
         except ValueError:
             raise OpsqaError(f"{where}om_start/om_end: dates are written YYYY-MM-DD") from None
-        rows.append((line, ProjectInput(
+        rows.append((where, ProjectInput(
             code=cells["code"], name=cells["name"], customer=cells["customer"], pm=cells["pm"], oms=cells["oms"],
             kind=cells.get("kind") or "other", status=cells.get("status") or "active",
             members=[m for m in re.split(r"[;,\s]+", cells.get("members", "")) if m],
@@ -176,10 +171,13 @@ def parse_csv(text: str, source: str) -> list[tuple[int, ProjectInput]]:
     return rows
 
 
-def import_projects(session: Session, rows: list[tuple[int, ProjectInput]], *, source: str, now: datetime,
-                    actor: Actor) -> dict[str, int]:
-    """All rows or none: the caller's transaction rolls back on the first bad row. Re-importing adds nothing."""
+def import_projects(session: Session, rows: list[tuple[str, ProjectInput]], *, now: datetime, actor: Actor,
+                    progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+    """All rows or none: the caller's transaction rolls back on the first bad row. Re-importing adds nothing.
+    `progress(done, total)` as each row is taken."""
     counts = {"added": 0, "updated": 0, "unchanged": 0}
-    for line, project in rows:
-        counts[save_project(session, project, now=now, actor=actor, where=f"{source}:{line}: ")] += 1
+    for done, (where, project) in enumerate(rows, start=1):
+        if progress:
+            progress(done, len(rows))
+        counts[save_project(session, project, now=now, actor=actor, where=where)] += 1
     return counts
