@@ -294,6 +294,14 @@ def deploy(state: State, paths: tuple[str, ...]):
     for result in results:
         what = f"version {result['version']}" if result["changed"] else f"unchanged (version {result['version']})"
         click.echo(f"{result['process']} ({result['name']}): {what}  [{result['file']}]")
+    for result in results:
+        if not result["changed"] or result["version"] == 1:
+            continue
+        older = sum(v["running"] for v in state.engine.versions(result["process"]) if v["version"] < result["version"])
+        if older:
+            click.echo(f"{older} running instance{'s' if older != 1 else ''} of {result['process']} stay on older "
+                       f"versions; to move them: opsqa instance migrate --process {result['process']} "
+                       f"--to-version {result['version']} --dry-run", err=True)
 
 
 @cli.command()
