@@ -164,6 +164,48 @@ def _set_language(ctx: click.Context, param: click.Parameter, value: str | None)
     return value
 
 
+def xlsx_option(function):
+    return click.option("--xlsx", "xlsx_file", type=FilePath(dir_okay=False), metavar="FILE.xlsx",
+                        help=N_("Write all the rows (the --json ones) to this workbook instead."))(function)
+
+
+def _write_xlsx(rows: list[dict], file: str, sheet: str, as_json: bool) -> None:
+    from handlers.workbook import write_workbook
+
+    if as_json:
+        raise click.UsageError(_("--xlsx and --json are alternatives; give one"))
+    write_workbook(file, rows, sheet=sheet, zone=_zone())
+    click.echo(_("{file}: {rows} rows written").format(file=file, rows=len(rows)), err=True)
+
+
+class Progress:
+    """A progress bar on stderr for work that takes a while (stdout stays data): only at a terminal, never
+    with --json. The engine and the handlers call it as progress(done, total), knowing nothing of click."""
+
+    DELAY = 0.5  # seconds of work before a bar appears: quick work draws nothing
+
+    def __init__(self, label: str, as_json: bool = False):
+        import time
+
+        self.label, self.shown, self._bar = label, not as_json and sys.stderr.isatty(), None
+        self._clock, self._started = time.monotonic, time.monotonic()
+
+    def __enter__(self):
+        return self if self.shown else None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            if self._clock() - self._started < self.DELAY:
+                return
+            self._bar = click.progressbar(length=total, label=self.label, file=sys.stderr, show_eta=False)
+            self._bar.__enter__()
+        self._bar.update(done - self._bar.pos)
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
 @click.group(cls=OpsqaGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--lang", type=click.Choice(i18n.LANGUAGES), is_eager=True, expose_value=False,
               callback=_set_language, help=N_("Language of messages (default: from LANG)."))
@@ -317,12 +359,24 @@ def deploy(state: State, paths: tuple[str, ...]):
 
     Example: opsqa deploy processes/quality_plan.bpmn
     """
-    results = state.engine.deploy(list(paths) or ["processes"], actor=state.actor())
+    with Progress(_("deploying")) as progress:
+        results = state.engine.deploy(list(paths) or ["processes"], actor=state.actor(), progress=progress)
     for result in results:
         what = _("version {version}") if result["changed"] else _("unchanged (version {version})")
         click.echo(_("{process} ({name}): {what}  [{file}]").format(
             process=result["process"], name=result["name"], what=what.format(version=result["version"]),
             file=result["file"]))
+    for result in results:
+        if not result["changed"] or result["version"] == 1:
+            continue
+        older = sum(v["running"] for v in state.engine.versions(result["process"]) if v["version"] < result["version"])
+        if older:
+            click.echo(ngettext("{older} running instance of {process} stay on older versions; to move them: "
+                                "opsqa instance migrate --process {process} --to-version {version} --dry-run",
+                                "{older} running instances of {process} stay on older versions; to move them: "
+                                "opsqa instance migrate --process {process} --to-version {version} --dry-run",
+                                older).format(older=older, process=result["process"], version=result["version"]),
+                       err=True)
 
 
 @cli.command()
@@ -612,13 +666,15 @@ def _show_instance(state: State, instance_id: int, as_json: bool) -> None:
 @click.option("--limit", type=click.IntRange(0, None), default=200, show_default=True,
               help=N_("At most this many, oldest first (0: no limit)."))
 @json_option
+@xlsx_option
 @pass_state
 def tasks(state: State, role: str | None, mine: bool, instance_id: int | None, overdue: bool, all_states: bool,
-          limit: int, as_json: bool):
-    """List open user tasks, oldest first (the first 200; --limit 0 for all).
+          limit: int, as_json: bool, xlsx_file: str | None):
+    """List open user tasks, oldest first (the first 200; --limit 0 for all; --xlsx writes all).
 
     Example: opsqa tasks --role gm --overdue
     """
+    limit = 0 if xlsx_file else limit
     wanted = "ready" if not all_states else None
     rows = None
     if not mine and state.as_name is None and state._owns_engine:  # the common case: no SQLAlchemy needed
@@ -637,6 +693,8 @@ def tasks(state: State, role: str | None, mine: bool, instance_id: int | None, o
                                   limit=limit + 1 if limit else None)
     more = bool(limit) and len(rows) > limit
     rows = rows[:limit] if limit else rows
+    if xlsx_file:
+        return _write_xlsx(rows, xlsx_file, "tasks", as_json)
     columns = [("id", _("TASK")), ("instance", _("INST")), ("name", _("NAME")), ("role", _("ROLE")),
                ("state", _("STATE")),
                ("assignee", _("ASSIGNEE")), ("claimed_by", _("CLAIMED")), ("created_at", _("SINCE")),
@@ -951,19 +1009,15 @@ def simulate(state: State, start_text: str, end_text: str, scenario: str | None,
         models = {p["process"]: engine.model_of(p["process"]) for p in engine.processes()}
         plan = load_scenario(scenario, models)
         total = max(1, int((end - start).total_seconds() // 3600))
-        with click.progressbar(length=total, label="simulating", file=sys.stderr,
-                               show_eta=False) as bar:
-            done = 0
+        with Progress(_("simulating"), as_json) as progress:
 
             def advance(now: datetime) -> None:
-                nonlocal done
-                hours = min(total, int((now - start).total_seconds() // 3600))
-                bar.update(hours - done)
-                done = hours
+                progress(min(total, int((now - start).total_seconds() // 3600)), total)
 
-            summary = run_simulation(engine, plan, start=start, end=end, progress=advance,
+            summary = run_simulation(engine, plan, start=start, end=end, progress=advance if progress else None,
                                      run_command=_command_runner(engine))
-            bar.update(total - done)
+            if progress:
+                progress(total, total)
         engine.database.dispose()
         _show_summary(summary, as_json, out)
 
@@ -984,7 +1038,8 @@ def _command_runner(engine):
             except click.ClickException as exc:
                 raise OpsqaError(exc.format_message()) from None
         if code:
-            raise OpsqaError(errors.getvalue().strip().removeprefix("opsqa: ") or f"exit status {code}")
+            raise OpsqaError(errors.getvalue().strip().removeprefix("opsqa: ")
+                             or _("exit status {code}").format(code=code))
 
     return run
 
@@ -1162,20 +1217,21 @@ def projects_list(state: State, all_projects: bool, as_json: bool):
 @click.argument("file", type=FilePath(dir_okay=False))
 @pass_state
 def projects_import(state: State, file: str):
-    """Add or update projects from a CSV file (code,name,customer,pm,oms[,kind,status,members,...]).
+    """Add or update projects from a .csv or .xlsx file (code,name,customer,pm,oms[,kind,status,members,...];
+    in a workbook, the first worksheet with these names in row 1).
 
-    All rows or none: a bad row is named by its line and nothing is imported. Importing the
+    All rows or none: a bad row is named by its line (or row) and nothing is imported. Importing the
     same file again changes nothing.
 
-    Example: opsqa projects import projects.csv
+    Example: opsqa projects import projects.xlsx
     """
-    from handlers.projects import import_projects, parse_csv
+    from handlers.projects import import_projects, parse_projects
+    from handlers.tabular import read_table
 
-    text = _read_text(file)
-    rows = parse_csv(text, file)
+    rows = parse_projects(read_table(file))
     actor = state.actor()
-    with state.engine.database.transaction() as session:
-        counts = import_projects(session, rows, source=file, now=state.engine.clock.now(), actor=actor)
+    with state.engine.database.transaction() as session, Progress(_("importing")) as progress:
+        counts = import_projects(session, rows, now=state.engine.clock.now(), actor=actor, progress=progress)
     click.echo(_("{file}: {added} added, {updated} updated, {unchanged} unchanged").format(
                    file=file, added=counts['added'], updated=counts['updated'], unchanged=counts['unchanged']))
 
@@ -1232,17 +1288,21 @@ def projects_reports(state: State, project: str | None, year: int | None, as_jso
 @click.option("--year", type=YEAR, help=N_("Only findings raised in this year."))
 @click.option("--as-of", "as_of", metavar="TIME", help=N_("Judge overdue as of this time (default: now)."))
 @json_option
+@xlsx_option
 @pass_state
-def findings(state: State, open_only: bool, overdue: bool, year: int | None, as_of: str | None, as_json: bool):
+def findings(state: State, open_only: bool, overdue: bool, year: int | None, as_of: str | None, as_json: bool,
+             xlsx_file: str | None):
     """Findings (nonconformities and rectification items) and where they stand.
 
-    Example: opsqa findings --overdue
+    Example: opsqa findings --overdue --xlsx findings.xlsx
     """
     from handlers.findings import list_findings
 
     now = _parse_local(as_of, "--as-of") if as_of else state.engine.clock.now()
     with state.engine.database.reading() as session:
         rows = list_findings(session, now, open_only=open_only, overdue_only=overdue, year=year)
+    if xlsx_file:
+        return _write_xlsx(rows, xlsx_file, "findings", as_json)
     if not as_json:
         for row in rows:
             row["overdue"] = _("{days} d").format(days=row["days_overdue"]) if row["overdue"] else "-"
@@ -1558,16 +1618,17 @@ def _read_text(file: str) -> str:
 @click.argument("file", type=FilePath(dir_okay=False))
 @pass_state
 def survey_invite(state: State, year: int, file: str):
-    """Register invitations from CSV (customer,project,channel[,contact]; channel phone|form|visit).
-    All rows or none; the same file again adds nothing.
+    """Register invitations from a .csv or .xlsx file (customer,project,channel[,contact]; channel
+    phone|form|visit; in a workbook, the first worksheet). All rows or none; the same file again adds nothing.
 
-    Example: opsqa survey invite --year 2027 invitations.csv
+    Example: opsqa survey invite --year 2027 invitations.xlsx
     """
     from handlers.surveys import invite
+    from handlers.tabular import read_table
 
-    text = _read_text(file)
-    with state.engine.database.transaction() as session:
-        counts = invite(session, year, text, file, now=state.engine.clock.now(), actor=state.actor())
+    table = read_table(file)
+    with state.engine.database.transaction() as session, Progress(_("importing")) as progress:
+        counts = invite(session, year, table, now=state.engine.clock.now(), actor=state.actor(), progress=progress)
     click.echo(_("{file}: {added} invited, {unchanged} already invited").format(
                    file=file, added=counts['added'], unchanged=counts['unchanged']))
 
@@ -1577,16 +1638,19 @@ def survey_invite(state: State, year: int, file: str):
 @click.argument("file", type=FilePath(dir_okay=False))
 @pass_state
 def survey_import(state: State, year: int, file: str):
-    """Import responses from CSV (customer,project,channel,overall,q_*[,respondent,comments,issues]);
-    scores 1-5. All rows or none; importing the same file twice adds nothing.
+    """Import responses from a .csv or .xlsx file (customer,project,channel,overall,q_*[,respondent,comments,
+    issues]; in a workbook, the first worksheet); scores 1-5. All rows or none, a bad row named by its line (or
+    row); importing the same file twice adds nothing.
 
-    Example: opsqa survey import --year 2027 responses.csv
+    Example: opsqa survey import --year 2027 responses.xlsx
     """
     from handlers.surveys import import_responses
+    from handlers.tabular import read_table
 
-    text = _read_text(file)
-    with state.engine.database.transaction() as session:
-        counts = import_responses(session, year, text, file, now=state.engine.clock.now(), actor=state.actor())
+    table = read_table(file)
+    with state.engine.database.transaction() as session, Progress(_("importing")) as progress:
+        counts = import_responses(session, year, table, now=state.engine.clock.now(), actor=state.actor(),
+                                  progress=progress)
     click.echo(_("{file}: {added} added, {unchanged} already imported").format(
                    file=file, added=counts['added'], unchanged=counts['unchanged']))
 
@@ -1608,10 +1672,8 @@ def survey_respond(state: State, year: int, customer: str, project: str, channel
 
     Example: opsqa survey respond --year 2027 --customer 市公安局 --project P-01 --channel phone --overall 4
     """
-    import csv
-    import io
-
     from handlers.surveys import import_responses
+    from handlers.tabular import Table
 
     answers = {}
     for item in scores:
@@ -1621,13 +1683,9 @@ def survey_respond(state: State, year: int, customer: str, project: str, channel
         answers["q_" + question.strip().removeprefix("q_")] = value.strip()
     row = {"customer": customer, "project": project, "channel": channel, "overall": str(overall), **answers,
            "respondent": respondent or "", "comments": comments or "", "issues": issues or ""}
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(row))
-    writer.writeheader()
-    writer.writerow(row)
+    table = Table("response", tuple(row), [(_("response: "), {key: value.strip() for key, value in row.items()})])
     with state.engine.database.transaction() as session:
-        counts = import_responses(session, year, text.getvalue(), "response", now=state.engine.clock.now(),
-                                  actor=state.actor())
+        counts = import_responses(session, year, table, now=state.engine.clock.now(), actor=state.actor())
     click.echo(_("recorded") if counts["added"] else _("already recorded"))
 
 
@@ -1743,16 +1801,19 @@ def improvement():
 @improvement.command("list")
 @click.option("--year", type=YEAR)
 @json_option
+@xlsx_option
 @pass_state
-def improvement_list(state: State, year: int | None, as_json: bool):
+def improvement_list(state: State, year: int | None, as_json: bool, xlsx_file: str | None):
     """The improvement items, their measures and how their follow-up stands.
 
-    Example: opsqa improvement list --year 2027
+    Example: opsqa improvement list --year 2027 --xlsx improvement-2027.xlsx
     """
     from handlers.improvement import list_items
 
     with state.engine.database.reading() as session:
         rows = list_items(session, year)
+    if xlsx_file:
+        return _write_xlsx(rows, xlsx_file, "improvement", as_json)
     _render(rows, [("code", _("ITEM")), ("source", _("SOURCE")), ("owner", _("OWNER")), ("due", _("DUE")),
                    ("status", _("STATUS")),
                    ("action", _("ACTION")), ("action_status", _("ACTION STATUS")), ("measure", _("MEASURE"))], as_json)
@@ -1834,17 +1895,18 @@ def indicators_list(state: State, as_json: bool):
 @click.argument("file", type=FilePath(dir_okay=False))
 @pass_state
 def indicators_import(state: State, file: str):
-    """Record values from a CSV file (indicator,period,value[,project]); all rows or none, a bad row named
-    by its line. The same file again changes nothing; a changed value corrects the one before.
+    """Record values from a .csv or .xlsx file (indicator,period,value[,project]; in a workbook, the first
+    worksheet); all rows or none, a bad row named by its line (or row). The same file again changes nothing; a
+    changed value corrects the one before.
 
-    Example: opsqa indicators import kpi-2027-03.csv
+    Example: opsqa indicators import kpi-2027-03.xlsx
     """
     from handlers.indicators import parse_values, record_values
+    from handlers.tabular import read_table
 
-    text = _read_text(file)
-    rows = parse_values(text, file)
-    with state.engine.database.transaction() as session:
-        counts = record_values(session, rows, now=state.engine.clock.now(), actor=state.actor())
+    rows = parse_values(read_table(file))
+    with state.engine.database.transaction() as session, Progress(_("importing")) as progress:
+        counts = record_values(session, rows, now=state.engine.clock.now(), actor=state.actor(), progress=progress)
     click.echo(_("{file}: {added} added, {updated} updated, {unchanged} unchanged").format(
                    file=file, added=counts['added'], updated=counts['updated'], unchanged=counts['unchanged']))
 
@@ -1958,16 +2020,19 @@ def complaints_add(state: State, project: str, description: str, channel: str, c
 @click.option("--year", type=YEAR, help=N_("Only complaints received in this year."))
 @click.option("--open", "open_only", is_flag=True, help=N_("Only complaints not yet closed."))
 @json_option
+@xlsx_option
 @pass_state
-def complaints_list(state: State, year: int | None, open_only: bool, as_json: bool):
+def complaints_list(state: State, year: int | None, open_only: bool, as_json: bool, xlsx_file: str | None):
     """List complaints.
 
-    Example: opsqa complaints list --year 2028 --open
+    Example: opsqa complaints list --year 2028 --open --xlsx complaints-2028.xlsx
     """
     from handlers.complaints import list_complaints
 
     with state.engine.database.reading() as session:
         rows = list_complaints(session, year=year, open_only=open_only)
+    if xlsx_file:
+        return _write_xlsx(rows, xlsx_file, "complaints", as_json)
     columns = [("code", _("COMPLAINT")), ("received_at", _("RECEIVED")), ("project", _("PROJECT")),
                ("severity", _("SEVERITY")),
                ("status", _("STATUS")), ("handler", _("PM")), ("escalated_to", _("ESCALATED TO")),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -89,8 +90,8 @@ class Engine:
 
     # -- definitions
 
-    def validate(self, paths: list[str]) -> list:
-        """Check BPMN files without storing anything; returns the builds."""
+    def validate(self, paths: list[str], *, progress: Callable[[int, int], None] | None = None) -> list:
+        """Check BPMN files without storing anything; returns the builds. `progress(done, total)` as they are."""
         from . import definitions
 
         sources = [definitions.read_file(path) for path in _bpmn_files(paths)]
@@ -98,11 +99,13 @@ class Engine:
         if self.database is not None:  # without a database, calls must resolve within the files given
             with self.database.reading() as session:
                 sources += _deployed_callees(session, sources)
-        return definitions.build(sources, self.handlers.topics, wanted, self.handlers.checks)
+        return definitions.build(sources, self.handlers.topics, wanted, self.handlers.checks, progress)
 
-    def deploy(self, paths: list[str], *, actor: Actor) -> list[dict[str, Any]]:
-        """Store a new version of every process whose content (or a callee's) changed."""
-        builds = self.validate(paths)
+    def deploy(self, paths: list[str], *, actor: Actor,
+               progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+        """Store a new version of every process whose content (or a callee's) changed. `progress(done,
+        total)` as the files are parsed and their processes built (the long part)."""
+        builds = self.validate(paths, progress=progress)
         now = self.clock.now()
         results = []
         with self.database.transaction() as session:

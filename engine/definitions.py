@@ -11,7 +11,7 @@ import difflib
 import hashlib
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -383,13 +383,18 @@ def _library_quiet():
 
 
 def build(sources: list[SourceFile], topics: set[str], wanted: set[str] | None = None,
-          checks: set[str] = frozenset()) -> list[ProcessBuild]:
-    """Check and parse the files; return builds for the wanted processes (default: all)."""
+          checks: set[str] = frozenset(), progress: Callable[[int, int], None] | None = None) -> list[ProcessBuild]:
+    """Check and parse the files; return builds for the wanted processes (default: all).
+    `progress(done, total)` after each file is parsed and each process is built."""
     processes = check_files(sources, topics, checks)
     parser = _parser()
     from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
+    total, done = len(sources) + len(processes), 0
     for source in sources:
+        if progress:
+            done += 1
+            progress(done, total)
         try:
             with _library_quiet():
                 parser.add_bpmn_xml(etree.ElementTree(source.root), filename=source.path)
@@ -401,6 +406,9 @@ def build(sources: list[SourceFile], topics: set[str], wanted: set[str] | None =
     builds = []
     keys: dict[str, str] = {}
     for process_id, (source, process) in processes.items():
+        if progress:
+            done += 1
+            progress(done, total)
         if wanted is not None and process_id not in wanted:
             continue
         if process.get("isExecutable") == "false":

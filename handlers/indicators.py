@@ -9,9 +9,8 @@ value at all it is `not_measured`, never met.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -24,6 +23,7 @@ from i18n import _
 from store import Indicator, IndicatorValue, Project, append_event
 
 from . import handler, registry
+from .tabular import Table
 
 DIRECTIONS = ("higher_better", "lower_better")
 SIGN = {"higher_better": "≥", "lower_better": "≤"}  # how a target reads: ≥95%, ≤4.0h
@@ -98,38 +98,35 @@ class ValueRow:
     where: str
 
 
-def parse_values(text: str, source: str) -> list[ValueRow]:
-    """CSV with columns indicator, period, value[, project]; a bad row is named by its line."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = {"indicator", "period", "value"} - set(reader.fieldnames or ())
-    if missing:
-        raise OpsqaError(_("{source}: the header lacks {missing} (indicator,period,value[,project])").format(
-                             source=source, missing=', '.join(sorted(missing))))
+def parse_values(table: Table) -> list[ValueRow]:
+    """A table with columns indicator, period, value[, project]; a bad row is named by its line or row."""
+    table.require(["indicator", "period", "value"], " (indicator,period,value[,project])")
     rows = []
-    for line, record in enumerate(reader, start=2):
-        where = f"{source}:{line}: "
+    for where, record in table.rows:
         try:
-            value = float((record.get("value") or "").strip())
+            value = float(record["value"])
         except ValueError:
             raise OpsqaError(_("{where}value {value!r} is not a number").format(
-                                 where=where, value=record.get('value'))) from None
+                                 where=where, value=record['value'])) from None
         try:
-            period = check_period(record.get("period") or "")
+            period = check_period(record["period"])
         except OpsqaError as exc:
             raise OpsqaError(f"{where}{exc}") from None
-        rows.append(ValueRow((record.get("indicator") or "").strip(), period, value,
-                             (record.get("project") or "").strip() or ORG, where))
+        rows.append(ValueRow(record["indicator"], period, value, record.get("project") or ORG, where))
     return rows
 
 
-def record_values(session: Session, rows: list[ValueRow], *, now: datetime, actor: Actor) -> dict:
+def record_values(session: Session, rows: list[ValueRow], *, now: datetime, actor: Actor,
+                  progress: Callable[[int, int], None] | None = None) -> dict:
     """Record values, all or none; the same value again changes nothing, a new one corrects it (kept in
-    the history with the value before)."""
+    the history with the value before). `progress(done, total)` as each row is taken."""
     if not actor.roles & (MAY_EDIT | {"ops", "pm"}):
         raise OpsqaError(_("indicator values are entered by qmd, ops or a project manager, and {name} is none").format(
                              name=actor.name))
     counts = {"added": 0, "updated": 0, "unchanged": 0}
-    for row in rows:
+    for done, row in enumerate(rows, start=1):
+        if progress:
+            progress(done, len(rows))
         indicator = session.get(Indicator, row.indicator)
         if indicator is None or not indicator.active:
             raise OpsqaError(_("{where}unknown indicator {indicator!r}; see `opsqa indicators list`").format(

@@ -1,14 +1,13 @@
 """The project register (6.1.3): the O&M projects, their manager, supervisor and team.
 
-Projects are records, entered with `opsqa projects add` or imported from CSV; the audit's
+Projects are records, entered with `opsqa projects add` or imported from CSV or .xlsx; the audit's
 independence rule and the inspection's random sample read them.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -19,6 +18,8 @@ from sqlalchemy.orm import Session
 from engine import Actor, OpsqaError
 from i18n import _
 from store import Project, ProjectMember, User, append_event
+
+from .tabular import Table
 
 KINDS = ("safe_city", "smart_city", "other")
 STATUSES = ("active", "closed")
@@ -150,35 +151,28 @@ def list_projects(session: Session, *, status: str | None = "active") -> list[di
     ]
 
 
-def parse_csv(text: str, source: str) -> list[tuple[int, ProjectInput]]:
-    """Rows of a project CSV (header: code,name,customer,pm,oms[,kind,status,members,...]), line-numbered."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [name.strip() for name in reader.fieldnames or []]
-    missing = [name for name in REQUIRED if name not in header]
-    if missing:
-        raise OpsqaError(_("{source}: the header lacks {missing} (columns: {columns})").format(
-                             source=source, missing=', '.join(missing), columns=', '.join(COLUMNS)))
-    unknown = [name for name in header if name not in COLUMNS]
+def parse_projects(table: Table) -> list[tuple[str, ProjectInput]]:
+    """Rows of a project table (header: code,name,customer,pm,oms[,kind,status,members,...]), each with where
+    it stands in the file."""
+    table.require(list(REQUIRED), _(" (columns: {columns})").format(columns=", ".join(COLUMNS)))
+    unknown = [name for name in table.header if name not in COLUMNS]
     if unknown:
         raise OpsqaError(_("{source}: unknown column {unknown!r} (columns: {columns})").format(
-                             source=source, unknown=unknown[0], columns=', '.join(COLUMNS)))
+                             source=table.source, unknown=unknown[0], columns=', '.join(COLUMNS)))
     rows, seen = [], {}
-    for raw in reader:
-        line = reader.line_num
-        where = f"{source}:{line}: "
-        cells = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
+    for where, cells in table.rows:
         for name in REQUIRED:
             if not cells.get(name):
                 raise OpsqaError(_("{where}{name}: a value is required").format(where=where, name=name))
         if cells["code"] in seen:
-            raise OpsqaError(_("{where}code {code} is also on line {seen}").format(
+            raise OpsqaError(_("{where}code {code} is also in {seen}").format(
                                  where=where, code=cells['code'], seen=seen[cells['code']]))
-        seen[cells["code"]] = line
+        seen[cells["code"]] = where.removesuffix(": ")
         try:
             starts = {key: date.fromisoformat(cells[key]) if cells.get(key) else None for key in ("om_start", "om_end")}
         except ValueError:
             raise OpsqaError(_("{where}om_start/om_end: dates are written YYYY-MM-DD").format(where=where)) from None
-        rows.append((line, ProjectInput(
+        rows.append((where, ProjectInput(
             code=cells["code"], name=cells["name"], customer=cells["customer"], pm=cells["pm"], oms=cells["oms"],
             kind=cells.get("kind") or "other", status=cells.get("status") or "active",
             members=[m for m in re.split(r"[;,\s]+", cells.get("members", "")) if m],
@@ -187,10 +181,13 @@ def parse_csv(text: str, source: str) -> list[tuple[int, ProjectInput]]:
     return rows
 
 
-def import_projects(session: Session, rows: list[tuple[int, ProjectInput]], *, source: str, now: datetime,
-                    actor: Actor) -> dict[str, int]:
-    """All rows or none: the caller's transaction rolls back on the first bad row. Re-importing adds nothing."""
+def import_projects(session: Session, rows: list[tuple[str, ProjectInput]], *, now: datetime, actor: Actor,
+                    progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+    """All rows or none: the caller's transaction rolls back on the first bad row. Re-importing adds nothing.
+    `progress(done, total)` as each row is taken."""
     counts = {"added": 0, "updated": 0, "unchanged": 0}
-    for line, project in rows:
-        counts[save_project(session, project, now=now, actor=actor, where=f"{source}:{line}: ")] += 1
+    for done, (where, project) in enumerate(rows, start=1):
+        if progress:
+            progress(done, len(rows))
+        counts[save_project(session, project, now=now, actor=actor, where=where)] += 1
     return counts

@@ -1,7 +1,7 @@
 """The customer satisfaction survey (6.2.4): invitations, responses, statistics, rectifications.
 
 Each customer is asked about a project by one channel (phone, questionnaire form, visit). Responses
-are imported from CSV; a row is identified by its content, so importing a file twice adds nothing.
+are imported from CSV or .xlsx; a row is identified by its content, so importing a file twice adds nothing.
 Scores are 1 to 5. A survey with no responses has no mean (None, never 0): it is reported as
 having no data. Each problem a customer raised becomes a rectification item (a finding with
 source `survey`) owned by the project's manager.
@@ -9,10 +9,9 @@ source `survey`) owned by the project's manager.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from statistics import mean
 from typing import Any
@@ -26,6 +25,7 @@ from store import Finding, Project, SurveyCampaign, SurveyInvitation, SurveyResp
 
 from . import handler, registry, year_of
 from .findings import raise_finding
+from .tabular import Table
 
 CHANNELS = {"phone": "电话", "form": "发放调查表", "visit": "拜访"}
 CHANNEL_ALIASES = {"电话": "phone", "调查表": "form", "问卷": "form", "拜访": "visit", "questionnaire": "form"}
@@ -70,19 +70,10 @@ def get_campaign(session: Session, year: int) -> SurveyCampaign:
     return campaign
 
 
-def _csv(text: str, source: str, required: set[str]) -> list[tuple[str, dict[str, str]]]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = required - set(reader.fieldnames or ())
-    if missing:
-        raise OpsqaError(_("{source}: the header lacks {missing}").format(
-                             source=source, missing=', '.join(sorted(missing))))
-    return [(f"{source}:{line}: ", {k: (v or "").strip() for k, v in row.items() if k}) for line, row in
-            enumerate(reader, start=2)]
-
-
-def invite(session: Session, year: int, text: str, source: str, *, now: datetime, actor: Actor) -> dict[str, int]:
-    """Invitations from CSV (customer, project, channel[, contact]); all or none, the same row twice adds
-    nothing. Invitations are set up before collection starts."""
+def invite(session: Session, year: int, table: Table, *, now: datetime, actor: Actor,
+           progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+    """Invitations from a table (customer, project, channel[, contact]); all or none, the same row twice adds
+    nothing. Invitations are set up before collection starts. `progress(done, total)` as each row is taken."""
     if not actor.roles & (MAY_RUN | {"ops"}):
         raise OpsqaError(_("invitations are set up by qmd or ops, and {name} is neither").format(name=actor.name))
     campaign = get_campaign(session, year)
@@ -90,7 +81,10 @@ def invite(session: Session, year: int, text: str, source: str, *, now: datetime
         raise OpsqaError(_("{code} is {status}; its invitations are closed").format(
                              code=campaign.code, status=campaign.status))
     counts = {"added": 0, "unchanged": 0}
-    for where, row in _csv(text, source, {"customer", "project", "channel"}):
+    table.require(["channel", "customer", "project"])
+    for done, (where, row) in enumerate(table.rows, start=1):
+        if progress:
+            progress(done, len(table.rows))
         if not row["customer"]:
             raise OpsqaError(_("{where}customer: a value is required").format(where=where))
         if session.get(Project, row["project"]) is None:
@@ -111,14 +105,15 @@ def invite(session: Session, year: int, text: str, source: str, *, now: datetime
         session.flush()
         counts["added"] += 1
     append_event(session, at=now, kind="survey.invited", actor=actor.name, real_actor=actor.real,
-                 payload={"survey": campaign.code, "source": source, **counts})
+                 payload={"survey": campaign.code, "source": table.source, **counts})
     return counts
 
 
-def import_responses(session: Session, year: int, text: str, source: str, *, now: datetime,
-                     actor: Actor) -> dict[str, int]:
-    """Responses from CSV: customer, project, channel, overall, q_* (one column per question, 1-5),
-    and optionally respondent, comments, issues. All or none; a row already imported is skipped."""
+def import_responses(session: Session, year: int, table: Table, *, now: datetime, actor: Actor,
+                     progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+    """Responses from a table: customer, project, channel, overall, q_* (one column per question, 1-5),
+    and optionally respondent, comments, issues. All or none; a row already imported is skipped.
+    `progress(done, total)` as each row is taken."""
     if not actor.roles & (MAY_RUN | {"ops"}):
         raise OpsqaError(_("responses are entered by qmd or ops, and {name} is neither").format(name=actor.name))
     campaign = get_campaign(session, year)
@@ -127,7 +122,10 @@ def import_responses(session: Session, year: int, text: str, source: str, *, now
                              code=campaign.code, status=campaign.status))
     counts = {"added": 0, "unchanged": 0}
     seen: set[str] = set()
-    for where, row in _csv(text, source, {"customer", "project", "channel", "overall"}):
+    table.require(["channel", "customer", "overall", "project"])
+    for done, (where, row) in enumerate(table.rows, start=1):
+        if progress:
+            progress(done, len(table.rows))
         invitation = session.scalar(select(SurveyInvitation).where(
             SurveyInvitation.campaign_id == campaign.id, SurveyInvitation.customer == row["customer"],
             SurveyInvitation.project == row["project"]))
@@ -156,7 +154,7 @@ def import_responses(session: Session, year: int, text: str, source: str, *, now
         counts["added"] += 1
     session.flush()
     append_event(session, at=now, kind="survey.responses_imported", actor=actor.name, real_actor=actor.real,
-                 payload={"survey": campaign.code, "source": source, **counts})
+                 payload={"survey": campaign.code, "source": table.source, **counts})
     return counts
 
 

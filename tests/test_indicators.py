@@ -10,6 +10,7 @@ from helpers import ADMIN, make_engine
 
 from engine import OpsqaError, SimulatedClock
 from handlers.indicators import define, due_periods, parse_values, record_values, yearly
+from handlers.tabular import from_csv
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -33,7 +34,8 @@ def org(engine, db_path):
 
 def load(org, text: str, user: str = "qmd1") -> dict:
     with org.database.transaction() as session:
-        return record_values(session, parse_values(text, "kpi.csv"), now=org.clock.now(), actor=org.actor(user))
+        return record_values(session, parse_values(from_csv(text, "kpi.csv")), now=org.clock.now(),
+                             actor=org.actor(user))
 
 
 def test_the_monthly_collection_flags_a_miss(org):

@@ -224,7 +224,10 @@ def test_the_command_reports_each_instance_and_fails_when_one_is_left(ops, tmp_p
     past_b = ops.start("p", actor=ops.actor(ADMIN), business_key="K-2")
     done(ops, past_b, "a")
     done(ops, past_b, "b")
-    deploy(ops, tmp_path, abc("a", "c"))
+    (tmp_path / "p.bpmn").write_text(abc("a", "c"), encoding="utf-8")
+    deployed = run("deploy", str(tmp_path / "p.bpmn"))
+    assert deployed.stderr == ("2 running instances of p stay on older versions; to move them: "
+                               "opsqa instance migrate --process p --to-version 2 --dry-run\n")
 
     dry = run("instance", "migrate", "--process", "p", "--to-version", "2", "--dry-run")
     assert dry.exit_code == 1

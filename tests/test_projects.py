@@ -57,7 +57,7 @@ def test_import_is_all_or_nothing_and_idempotent(ready, tmp_path):
         (HEADER.replace("members", "budget"), "unknown column 'budget'"),
         (HEADER + "P-01,,市公安局,pm1,oms1,other,\n", ":2: name: a value is required"),
         (HEADER + "P-01,a,b,pm1,oms1,city,\n", ":2: kind 'city' is not one of safe_city, smart_city, other"),
-        (HEADER + "P-01,a,b,pm1,oms1,other,\nP-01,a,b,pm1,oms1,other,\n", ":3: code P-01 is also on line 2"),
+        (HEADER + "P-01,a,b,pm1,oms1,other,\nP-01,a,b,pm1,oms1,other,\n", "bad.csv:3: code P-01 is also in "),
         (HEADER + "P 01,a,b,pm1,oms1,other,\n", ":2: code 'P 01': letters, digits"),
     ],
 )

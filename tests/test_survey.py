@@ -15,6 +15,7 @@ from handlers.projects import ProjectInput, save_project
 from handlers.reports import survey_documents
 from handlers.reviews import attainment_of_year
 from handlers.surveys import get_campaign, import_responses, invite, start_survey
+from handlers.tabular import from_csv
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 INVITES = "customer,project,channel\n公安局,P-01,phone\n城管局,P-02,电话\n交通局,P-02,visit\n"
@@ -58,8 +59,8 @@ def at(org, when: datetime) -> None:
 
 
 def open_collection(org) -> None:
-    assert call(org, invite, INVITES, "invites.csv") == {"added": 3, "unchanged": 0}
-    assert call(org, invite, INVITES, "invites.csv") == {"added": 0, "unchanged": 3}
+    assert call(org, invite, from_csv(INVITES, "invites.csv")) == {"added": 3, "unchanged": 0}
+    assert call(org, invite, from_csv(INVITES, "invites.csv")) == {"added": 0, "unchanged": 3}
     do(org, "setup_survey", {"collect_until": "2027-09-30", "questionnaire": "Q-2027"}, "qmd1")
     do(org, "support_survey", {}, "ops1")
 
@@ -72,7 +73,7 @@ def test_no_responses_by_the_deadline_then_extended_then_reported(org):
     do(org, "decide_no_data", {"no_data_decision": "nd_extend", "new_collect_until": "2027-10-15"}, "qmd1")
     responses = ("customer,project,channel,overall,q_om_service,q_service_desk,issues\n"
                  "公安局,P-01,phone,5,5,4,\n城管局,P-02,phone,3,3,3,夜间报修响应慢\n")
-    assert call(org, import_responses, responses, "r.csv") == {"added": 2, "unchanged": 0}
+    assert call(org, import_responses, from_csv(responses, "r.csv")) == {"added": 2, "unchanged": 0}
     do(org, "collect_responses", {"collection_note": "两家已回复"}, "qmd1")
     do(org, "write_survey_report", {"report_summary": "延期后回收2份"}, "qmd1")
     with org.database.reading() as session:
@@ -102,17 +103,18 @@ def test_a_survey_closed_without_data_has_no_score(org):
 
 def test_bad_survey_rows_are_refused(org):
     with pytest.raises(OpsqaError, match=r"invites.csv:2: channel 'fax' is not one of phone, form, visit"):
-        call(org, invite, "customer,project,channel\n公安局,P-01,fax\n", "invites.csv")
+        call(org, invite, from_csv("customer,project,channel\n公安局,P-01,fax\n", "invites.csv"))
     with pytest.raises(OpsqaError, match=r"invites.csv:3: unknown project code 'P-09'"):
-        call(org, invite, "customer,project,channel\n公安局,P-01,phone\n公安局,P-09,phone\n", "invites.csv")
+        call(org, invite, from_csv("customer,project,channel\n公安局,P-01,phone\n公安局,P-09,phone\n",
+                                   "invites.csv"))
     with pytest.raises(OpsqaError, match="CS-2027 is planned; responses are taken while it is collecting"):
-        call(org, import_responses, "customer,project,channel,overall\n公安局,P-01,phone,5\n", "r.csv")
+        call(org, import_responses, from_csv("customer,project,channel,overall\n公安局,P-01,phone,5\n", "r.csv"))
     open_collection(org)
     with pytest.raises(OpsqaError, match=r"r.csv:3: overall '6' is not a score from 1 to 5"):
-        call(org, import_responses, "customer,project,channel,overall\n公安局,P-01,phone,5\n城管局,P-02,phone,6\n",
-             "r.csv")
+        call(org, import_responses, from_csv("customer,project,channel,overall\n公安局,P-01,phone,5\n"
+                                             "城管局,P-02,phone,6\n", "r.csv"))
     with pytest.raises(OpsqaError, match=r"r.csv:2: '外省' was not invited about 'P-01'"):
-        call(org, import_responses, "customer,project,channel,overall\n外省,P-01,phone,5\n", "r.csv")
+        call(org, import_responses, from_csv("customer,project,channel,overall\n外省,P-01,phone,5\n", "r.csv"))
     with org.database.reading() as session:
         assert get_campaign(session, 2027).status == "collecting"
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,6 +24,7 @@ from handlers.projects import ProjectInput, save_project
 from handlers.reports import review_documents, survey_documents
 from handlers.reviews import gather, get_review, initiate, preconditions
 from handlers.surveys import import_responses, invite
+from handlers.tabular import from_csv, read_table
 from store import Event, Finding, ImprovementItem, ManagementReview, SurveyCampaign
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -159,14 +159,14 @@ def run_survey(org, tmp_path, *, report: bool = True) -> None:
     qmd = org.actor("qmd1")
     with pytest.raises(OpsqaError, match="CS-2027 invites nobody yet"):
         do(org, "setup_survey", {"collect_until": "2027-10-15", "questionnaire": "Q-2027"}, "qmd1")
-    counts = in_session(org, lambda s: invite(s, 2027, Path(invitations).read_text("utf-8"), invitations,
+    counts = in_session(org, lambda s: invite(s, 2027, read_table(invitations),
                                               now=org.clock.now(), actor=qmd))
     assert counts == {"added": 18, "unchanged": 0}
     do(org, "setup_survey", {"collect_until": "2027-10-15", "questionnaire": "Q-2027"}, "qmd1")
     do(org, "support_survey", {"support_note": "联系人已确认"}, "ops1")
-    text = Path(responses).read_text("utf-8")
+    table = read_table(responses)
     for expected in ({"added": 15, "unchanged": 0}, {"added": 0, "unchanged": 15}):  # the same file twice
-        assert in_session(org, lambda s: import_responses(s, 2027, text, responses, now=org.clock.now(),
+        assert in_session(org, lambda s: import_responses(s, 2027, table, now=org.clock.now(),
                                                           actor=qmd)) == expected
     at(org, local(2027, 10, 16, 9))  # the collection deadline passed at the end of 10-15
     if report:
@@ -198,7 +198,7 @@ def test_the_2027_cycle_to_its_review_and_improvement_plan(org, tmp_path, run):
     values = tmp_path / "kpi-2027.csv"
     values.write_text("indicator,period,value\nK1,2027,92.5\nK2,2027,3.5\nK3,2027,99.7\nK5,2027,99.0\n",
                       encoding="utf-8")
-    in_session(org, lambda s: record_values(s, parse_values(values.read_text("utf-8"), str(values)),
+    in_session(org, lambda s: record_values(s, parse_values(read_table(str(values))),
                                             now=org.clock.now(), actor=org.actor("qmd1")))
 
     # The review: both its preconditions hold, so the management representative initiates it.
@@ -332,8 +332,8 @@ def test_the_review_report_lists_exactly_what_the_records_hold(org):
                                         description="x", measure=f"措施{n}", owner="pm1", status="tracking",
                                         finding_id=session.scalar(select(Finding.id).where(Finding.code == finding)),
                                         created_at=now, updated_at=now))
-        record_values(session, parse_values("indicator,period,value\nK1,2028,90\nK2,2028,3.0\nK3,2028,99.9\n",
-                                            "kpi.csv"), now=now, actor=qmd)
+        values = from_csv("indicator,period,value\nK1,2028,90\nK2,2028,3.0\nK3,2028,99.9\n", "kpi.csv")
+        record_values(session, parse_values(values), now=now, actor=qmd)
         session.add(ManagementReview(year=2028, status="reported", precondition_snapshot="{}",
                                      inputs=json.dumps(gather(session, 2028, now), ensure_ascii=False),
                                      decisions="[]", initiated_by="mr", created_at=now, reported_at=now))
