@@ -6,6 +6,7 @@ where, nothing changed), 2 usage. Heavy imports happen inside commands, so `--he
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
@@ -2469,9 +2470,14 @@ def _print_json(data: Any) -> None:
 
 
 def _zone():
+    return _zone_named(os.environ.get("OPSQA_TZ", DEFAULT_ZONE))
+
+
+@functools.cache
+def _zone_named(name: str):
     from zoneinfo import ZoneInfo
 
-    return ZoneInfo(os.environ.get("OPSQA_TZ", DEFAULT_ZONE))
+    return ZoneInfo(name)
 
 
 def _cell(value: Any) -> str:
@@ -2495,6 +2501,8 @@ def _summary(payload: dict) -> str:
 
 
 def _width(text: str) -> int:
+    if text.isascii():
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
@@ -2574,9 +2582,8 @@ def _render(rows: list[dict], columns: list[tuple[str, str]], as_json: bool) -> 
             out.append(click.style(padded, bold=True) if header and colour else _paint(padded) if colour else padded)
         return "  ".join(out).rstrip()
 
-    click.echo(line([title for _, title in columns], header=True), color=colour or None)
-    for values in cells:
-        click.echo(line(values), color=colour or None)
+    lines = [line([title for _, title in columns], header=True), *(line(values) for values in cells)]
+    click.echo("\n".join(lines), color=colour or None)
 
 
 def main() -> None:

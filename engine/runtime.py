@@ -576,10 +576,12 @@ class Runtime:
         if row.status == "running" and workflow.is_completed():
             row.status, row.ended_at = "completed", now
             self._event(session, now, actor, "instance.completed", row.id)
+        had_due = row.next_due_at is not None
         row.next_due_at = timers.next_due(workflow) if row.status == "running" else None
         row.state_json = self.serializer.dump(workflow)
         row.updated_at = now
-        self._sync_job(session, row, now)
+        if had_due or row.next_due_at is not None:  # else it had no timer job and needs none
+            self._sync_job(session, row, now)
         session.flush()
 
     def _sync_job(self, session: Session, row: Instance, now: datetime) -> None:

@@ -7,8 +7,10 @@ from datetime import timedelta
 
 import pytest
 from helpers import ADMIN, PLAN_VALUES, ready_task
+from sqlalchemy import select
 
-from store import quickread
+from engine.app import orm_tasks
+from store import Task, quickread
 
 
 @pytest.fixture
@@ -24,8 +26,22 @@ def busy(engine, admin):
 
 @pytest.mark.parametrize("filters", [{}, {"role": "qmd"}, {"role": "gm"}, {"state": None}, {"state": "completed"},
                                      {"instance_id": 2}, {"limit": 2}, {"role": "nobody"}])
-def test_the_same_rows_as_the_engine(busy, db_path, filters):
-    assert quickread.tasks(db_path, **filters) == busy.tasks(**filters)
+def test_the_same_rows_as_the_orm(busy, db_path, filters):
+    with busy.database.reading() as session:
+        assert quickread.tasks(db_path, **filters) == orm_tasks(session, **filters) == busy.tasks(**filters)
+
+
+def test_the_same_people_and_deadlines_as_the_orm(busy, db_path):
+    with busy.database.transaction() as session:
+        task = session.scalars(select(Task).where(Task.state == "ready").order_by(Task.id)).first()
+        task.claimed_by, task.due_at = "qmd1", busy.clock.now() - timedelta(hours=1)
+    now = busy.clock.now()
+    with busy.database.reading() as session:
+        for filters in ({"person": "qmd1"}, {"person": "gm1"}, {"due_before": now}, {"due_before": now, "role": "gm"}):
+            quick = quickread.read_tasks(session.connection().connection.driver_connection, **filters)
+            assert quick == orm_tasks(session, **filters), filters
+    assert [t["id"] for t in busy.tasks(mine=busy.actor("qmd1"))] == [task.id]
+    assert [t["id"] for t in busy.tasks(overdue=True)] == [task.id]
 
 
 def test_overdue_and_the_cases_it_leaves_to_the_engine(busy, db_path, tmp_path):
