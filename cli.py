@@ -75,7 +75,10 @@ class OpsqaGroup(Translated, click.Group):
     group_class = Group
 
     def make_context(self, info_name, args, parent=None, **extra):
-        i18n.set_language(None)  # the environment's, until --lang says otherwise
+        # the language first, so that `opsqa --help --lang zh_CN` is drawn in it too; --lang checks the value
+        given = [arg.removeprefix("--lang=") for arg in args if arg.startswith("--lang=")]
+        given += [value for arg, value in zip(args, args[1:], strict=False) if arg == "--lang"]
+        i18n.set_language(given[-1] if given and given[-1] in i18n.LANGUAGES else None)
         return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: click.Context):
@@ -159,12 +162,6 @@ def json_option(function):
     return click.option("--json", "as_json", is_flag=True, help=N_("Print JSON instead of a table."))(function)
 
 
-def _set_language(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value:
-        i18n.set_language(value)
-    return value
-
-
 def xlsx_option(function):
     return click.option("--xlsx", "xlsx_file", type=FilePath(dir_okay=False), metavar="FILE.xlsx",
                         help=N_("Write all the rows (the --json ones) to this workbook instead."))(function)
@@ -209,7 +206,7 @@ class Progress:
 
 @click.group(cls=OpsqaGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--lang", type=click.Choice(i18n.LANGUAGES), is_eager=True, expose_value=False,
-              callback=_set_language, help=N_("Language of messages (default: from LANG)."))
+              help=N_("Language of messages (default: from LANG)."))  # set by OpsqaGroup.make_context
 @click.option("--db", envvar="OPSQA_DB", metavar="PATH|URL",
               help=N_("Database (default: opsqa.db here; env OPSQA_DB)."))
 @click.option("--as", "as_name", metavar="USER", help=N_("Act as another user (admins only; both are recorded)."))

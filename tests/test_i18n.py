@@ -176,6 +176,7 @@ def test_the_language_comes_from_the_environment_unless_given(run, monkeypatch):
     monkeypatch.setenv("LANGUAGE", "zh_CN")
     assert "显示此帮助信息并退出。" in run("--help").output
     assert "Show this message and exit." in run("--lang", "en", "--help").output
+    assert "Show this message and exit." in run("--help", "--lang", "en").output  # whatever the order
     monkeypatch.setenv("LANGUAGE", "")
     monkeypatch.setenv("LANG", "zh_CN.UTF-8")
     assert run("tasks").stderr.startswith("opsqa：")
