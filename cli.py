@@ -456,13 +456,13 @@ def processes_diff(state: State, process_id: str, old: int, new: int, as_json: b
     """
     changes = state.engine.diff(process_id, old, new)
     if as_json:
-        _print_json(changes)
+        _print_json([str(change) for change in changes])  # English: --json is plain and stable
         return
     if not changes:
         click.echo(_("{process_id} v{old} and v{new} describe the same process").format(
                        process_id=process_id, old=old, new=new))
     for change in changes:
-        click.echo(f"- {change}")
+        click.echo(f"- {change.translated()}")
 
 
 @processes.command("show")

@@ -159,8 +159,8 @@ class Engine:
                      "source_file": d.source_file, "sha256": d.sha256[:12], "running": running.get(d.id, 0)}
                     for d in rows]
 
-    def diff(self, process_id: str, old: int, new: int) -> list[str]:
-        """What changed from version `old` to version `new`, in words (engine/diff.py)."""
+    def diff(self, process_id: str, old: int, new: int) -> list:
+        """What changed from version `old` to version `new`, in words (engine/diff.py's `Change`s)."""
         from . import diff
 
         models = {}

@@ -6,9 +6,12 @@ models and BPMN, never from a text diff of the XML (a moved shape is not a chang
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
+
+from i18n import N_, _
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 TIMER_KINDS = ("timeDate", "timeDuration", "timeCycle")
@@ -38,64 +41,106 @@ def _timers(xml: bytes) -> dict[str, str]:
     return timers
 
 
+@dataclass(frozen=True)
+class Change:
+    """One change, as a sentence template (English, marked for translation) and its values: `str()` gives
+    the English sentence (what --json shows), `translated()` the operator's language."""
+
+    template: str
+    values: dict[str, Any]
+
+    def __str__(self) -> str:
+        return self.template.format(**self.values)
+
+    def translated(self) -> str:
+        return _(self.template).format(**{k: v.translated() if isinstance(v, Change) else v
+                                          for k, v in self.values.items()})
+
+
 def _label(node_id: str, node: dict[str, Any]) -> str:
     name = node.get("name")
     return f"{node['type']} {node_id}" + (f" ({name})" if name and name != node_id else "")
 
 
-def _field(field: dict[str, Any]) -> str:
-    parts = [field["type"], "required" if field.get("required") else "optional"]
+def _field(field: dict[str, Any]) -> Change:
+    parts, values = ["{type}", N_("required") if field.get("required") else N_("optional")], {"type": field["type"]}
     if field.get("required_if"):
-        parts.append(f"required if {field['required_if']}")
+        parts.append(N_("required if {condition}"))
+        values["condition"] = field["required_if"]
     if field.get("options"):
-        parts.append("values " + ", ".join(option["id"] for option in field["options"]))
-    return ", ".join(parts)
+        parts.append(N_("values {options}"))
+        values["options"] = ", ".join(option["id"] for option in field["options"])
+    return _Parts(parts, values)
 
 
-def describe(old_model: dict[str, Any], old_xml: bytes, new_model: dict[str, Any], new_xml: bytes) -> list[str]:
+class _Parts(Change):
+    """A field's description: its parts, each translated alone, joined by commas."""
+
+    def __init__(self, parts: list[str], values: dict[str, Any]):
+        super().__init__(", ".join(parts), values)
+        object.__setattr__(self, "parts", parts)
+
+    def translated(self) -> str:
+        return _(", ").join(_(part).format(**self.values) if part != "{type}" else self.values["type"]
+                            for part in self.parts)
+
+
+def describe(old_model: dict[str, Any], old_xml: bytes, new_model: dict[str, Any], new_xml: bytes) -> list[Change]:
     """The changes from the old version to the new, one sentence each; empty when the process is the same."""
-    changes: list[str] = []
+    changes: list[Change] = []
     old_nodes, new_nodes = _nodes(old_model), _nodes(new_model)
     for node_id in sorted(new_nodes.keys() - old_nodes.keys()):
-        changes.append(f"added {_label(node_id, new_nodes[node_id])}"
-                       + (f" in lane {new_nodes[node_id]['role']}" if new_nodes[node_id].get("role") else ""))
+        node = new_nodes[node_id]
+        if node.get("role"):
+            changes.append(Change(N_("added {element} in lane {lane}"),
+                                  {"element": _label(node_id, node), "lane": node["role"]}))
+        else:
+            changes.append(Change(N_("added {element}"), {"element": _label(node_id, node)}))
     for node_id in sorted(old_nodes.keys() - new_nodes.keys()):
-        changes.append(f"removed {_label(node_id, old_nodes[node_id])}")
+        changes.append(Change(N_("removed {element}"), {"element": _label(node_id, old_nodes[node_id])}))
     for node_id in sorted(old_nodes.keys() & new_nodes.keys()):
         old, new = old_nodes[node_id], new_nodes[node_id]
         if old["type"] != new["type"]:
-            changes.append(f"{node_id} changed from {old['type']} to {new['type']}")
+            changes.append(Change(N_("{element} changed from {old} to {new}"),
+                                  {"element": node_id, "old": old["type"], "new": new["type"]}))
         if old.get("name") != new.get("name"):
-            changes.append(f"{node_id} renamed from {old.get('name')!r} to {new.get('name')!r}")
+            changes.append(Change(N_("{element} renamed from {old!r} to {new!r}"),
+                                  {"element": node_id, "old": old.get("name"), "new": new.get("name")}))
         if old.get("role") != new.get("role"):
-            changes.append(f"{node_id} moved from lane {old.get('role')} to lane {new.get('role')}")
+            changes.append(Change(N_("{element} moved from lane {old} to lane {new}"),
+                                  {"element": node_id, "old": old.get("role"), "new": new.get("role")}))
 
     old_forms, new_forms = _forms(old_model), _forms(new_model)
     for task in sorted(old_forms.keys() & new_forms.keys()):
         before, after = old_forms[task], new_forms[task]
         for field_id in sorted(after.keys() - before.keys()):
-            changes.append(f"form of {task}: added field {field_id} ({_field(after[field_id])})")
+            changes.append(Change(N_("form of {task}: added field {field} ({description})"),
+                                  {"task": task, "field": field_id, "description": _field(after[field_id])}))
         for field_id in sorted(before.keys() - after.keys()):
-            changes.append(f"form of {task}: removed field {field_id}")
+            changes.append(Change(N_("form of {task}: removed field {field}"), {"task": task, "field": field_id}))
         for field_id in sorted(before.keys() & after.keys()):
-            if _field(before[field_id]) != _field(after[field_id]):
-                changes.append(f"form of {task}: field {field_id} was {_field(before[field_id])}, "
-                               f"is {_field(after[field_id])}")
+            was, now = _field(before[field_id]), _field(after[field_id])
+            if str(was) != str(now):
+                changes.append(Change(N_("form of {task}: field {field} was {old}, is {new}"),
+                                      {"task": task, "field": field_id, "old": was, "new": now}))
             elif before[field_id].get("label") != after[field_id].get("label"):
-                changes.append(f"form of {task}: field {field_id} relabelled {after[field_id].get('label')!r}")
+                changes.append(Change(N_("form of {task}: field {field} relabelled {label!r}"),
+                                      {"task": task, "field": field_id, "label": after[field_id].get("label")}))
 
     old_topics, new_topics = _topics(old_model), _topics(new_model)
     for task in sorted(old_topics.keys() & new_topics.keys()):
         if old_topics[task] != new_topics[task]:
-            changes.append(f"{task} calls handler {new_topics[task]} instead of {old_topics[task]}")
+            changes.append(Change(N_("{task} calls handler {new} instead of {old}"),
+                                  {"task": task, "new": new_topics[task], "old": old_topics[task]}))
 
     old_timers, new_timers = _timers(old_xml), _timers(new_xml)
     for event in sorted(old_timers.keys() & new_timers.keys()):
         if old_timers[event] != new_timers[event]:
-            changes.append(f"timer {event}: {old_timers[event]} -> {new_timers[event]}")
-    if (old_model.get("start_timer") or {}).get("expression") != (new_model.get("start_timer") or {}).get(
-            "expression"):
-        changes.append("the schedule (timer start) changed: "
-                       f"{(old_model.get('start_timer') or {}).get('expression')} -> "
-                       f"{(new_model.get('start_timer') or {}).get('expression')}")
+            changes.append(Change(N_("timer {event}: {old} -> {new}"),
+                                  {"event": event, "old": old_timers[event], "new": new_timers[event]}))
+    old_start = (old_model.get("start_timer") or {}).get("expression")
+    new_start = (new_model.get("start_timer") or {}).get("expression")
+    if old_start != new_start:
+        changes.append(Change(N_("the schedule (timer start) changed: {old} -> {new}"),
+                              {"old": old_start, "new": new_start}))
     return changes

@@ -159,6 +159,14 @@ def test_the_difference_between_two_versions_in_words(ready, tmp_path):
         "- form of draft_plan: added field budget (long, optional)",
         "- issue_plan calls handler cycle.close instead of plan.issue",
     ]
+    assert ready("--lang", "zh_CN", "processes", "diff", "quality_plan", "1", "2").stdout.splitlines() == [
+        "- approve_plan 由 '总经理审批质量计划' 更名为 '总经理审批年度质量计划'",
+        "- approve_plan 的表单：删除字段 comment",
+        "- draft_plan 的表单：新增字段 budget（long，选填）",
+        "- issue_plan 改为调用处理程序 cycle.close（原为 plan.issue）",
+    ]
+    assert ready.json("processes", "diff", "quality_plan", "1", "2")[2] == (
+        "form of draft_plan: added field budget (long, optional)")  # --json stays English
     assert ready("processes", "diff", "quality_plan", "2", "2").stdout == (
         "quality_plan v2 and v2 describe the same process\n")
     missing = ready("processes", "diff", "quality_plan", "1", "7")

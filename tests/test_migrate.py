@@ -303,7 +303,7 @@ def test_the_annual_cycle_moves_mid_year_to_a_review_with_a_new_input(org, tmp_p
     deployed = {d["process"]: d for d in org.deploy([review_with_a_new_input(tmp_path),
                                                      str(PROCESSES / "annual_cycle.bpmn")], actor=admin)}
     assert (deployed["management_review"]["version"], deployed["annual_cycle"]["version"]) == (2, 2)
-    changes = org.diff("management_review", 1, 2)
+    changes = [str(change) for change in org.diff("management_review", 1, 2)]
     assert "added userTask record_context_changes (记录内外部环境变化) in lane qmd" in changes
     dry = run("instance", "migrate", "--process", "annual_cycle", "--to-version", "2", "--dry-run")
     assert dry.stdout == f"instance {cycle['id']} (2027): would move from version 1 to 2\n", dry.output
