@@ -594,8 +594,8 @@ def instance_migrate(state: State, process_id: str, version: int, instance_ids: 
     results = state.engine.migrate(process_id, version, actor=state.actor(), instance_ids=list(instance_ids),
                                    dry_run=dry_run, revert=revert)
     left = [r for r in results if r["outcome"] == "left"]
-    if as_json:
-        _print_json(results)
+    if as_json:  # the tasks in the way in English: --json is plain and stable
+        _print_json([{**r, "obstacles": [str(o) for o in r["obstacles"]]} for r in results])
     elif not results:
         if revert:
             message = _("no running instance of {process} to take back from version {version}")
@@ -614,7 +614,7 @@ def instance_migrate(state: State, process_id: str, version: int, instance_ids: 
                                                                                version=result["from_version"])
             else:
                 left_where = _("{where}: left: ").format(where=where)
-            click.echo(left_where + "; ".join(result["obstacles"]))
+            click.echo(left_where + _("; ").join(getattr(o, "translated", o.__str__)() for o in result["obstacles"]))
         else:
             how = _(" exactly as it was") if result.get("exact") else ""
             click.echo(_("{where}: {outcome} from version {from_version} to {to_version}{how}").format(

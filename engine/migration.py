@@ -19,17 +19,20 @@ from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
 
-from i18n import _
+from i18n import N_, _
 
 # What a changed attribute means to a process owner (SpiffWorkflow's spec keys, then opsqa's model's).
 WORDS = {
-    "inputs": "incoming flows", "outputs": "outgoing flows", "typename": "element type", "form": "form",
-    "lane": "lane", "event_definition": "event", "cond_task_specs": "conditions", "default_task_spec": "default flow",
-    "script": "script", "extensions": "extension properties", "io_specification": "inputs/outputs",
-    "data_input_associations": "data inputs", "data_output_associations": "data outputs", "cancel_activity":
-    "interrupting flag", "spec": "called process", "role": "role", "check": "completion check",
-    "assignee": "assignee", "due_date": "due date", "topic": "handler",
+    "inputs": N_("incoming flows"), "outputs": N_("outgoing flows"), "typename": N_("element type"),
+    "form": N_("form"), "lane": N_("lane"), "event_definition": N_("event"), "cond_task_specs": N_("conditions"),
+    "default_task_spec": N_("default flow"), "script": N_("script"), "extensions": N_("extension properties"),
+    "io_specification": N_("inputs/outputs"), "data_input_associations": N_("data inputs"),
+    "data_output_associations": N_("data outputs"), "cancel_activity": N_("interrupting flag"),
+    "spec": N_("called process"), "role": N_("role"), "check": N_("completion check"), "assignee": N_("assignee"),
+    "due_date": N_("due date"), "topic": N_("handler"),
 }
+STATES = {"completed": N_("completed"), "started": N_("started"), "ready": N_("ready"), "waiting": N_("waiting"),
+          "error": N_("error"), "cancelled": N_("cancelled"), "future": N_("future"), "running": N_("running")}
 # Attributes that change how a task reads, not what it does.
 COSMETIC = {"bpmn_name", "name", "documentation", "description", "lookahead"}
 USER_TASK_KEYS = ("role", "check", "assignee", "due_date")
@@ -39,21 +42,29 @@ AHEAD = TaskState.PREDICTED_MASK | TaskState.FUTURE
 
 @dataclass(frozen=True)
 class Obstacle:
-    """A task the instance has reached that the new version changed or removed."""
+    """A task the instance has reached that the new version changed or removed. `str()` says it in
+    English (what --json shows), `translated()` in the operator's language."""
 
     process: str  # the (sub)process the task runs in
     task: str  # its BPMN id (or SpiffWorkflow's name for an implicit task)
     name: str
     state: str
-    change: str  # "removed", or the changed attributes in words
+    changes: tuple[str, ...]  # the changed attributes (WORDS' keys); none: the task was removed
 
     def __str__(self) -> str:
+        return self._say(lambda text: text)
+
+    def translated(self) -> str:
+        return self._say(_)
+
+    def _say(self, translate) -> str:
         label = self.task + (f" ({self.name})" if self.name and self.name != self.task else "")
-        if self.change == "removed":
-            message = _("task {label} of {process} is {state} and was removed")
-        else:
-            message = _("task {label} of {process} is {state} and changed ({change})")
-        return message.format(label=label, process=self.process, state=self.state, change=self.change)
+        values = {"label": label, "process": self.process, "state": translate(STATES.get(self.state, self.state))}
+        if not self.changes:
+            return translate(N_("task {label} of {process} is {state} and was removed")).format(**values)
+        change = translate(", ").join(translate(WORDS.get(key, key)) for key in self.changes)
+        return translate(N_("task {label} of {process} is {state} and changed ({change})")).format(
+            change=change, **values)
 
 
 @dataclass
@@ -76,7 +87,7 @@ def plan(registry, workflow, new_spec, new_subprocess_specs: dict, old_model: di
     for subprocess in workflow.subprocesses.values():
         name = subprocess.spec.name
         if name not in new_subprocess_specs:
-            result.obstacles.append(Obstacle(name, name, name, _state_name(subprocess), "removed"))
+            result.obstacles.append(Obstacle(name, name, name, _state_name(subprocess), ()))
             continue
         _plan_part(result, registry, subprocess, new_subprocess_specs[name], old_model, new_model)
     return result
@@ -117,7 +128,7 @@ def _plan_part(result: Plan, registry, part, new_spec, old_model: dict, new_mode
             continue
         new = alignment.get(old)
         if new is None:
-            result.obstacles.append(_obstacle(scope, task, "removed"))
+            result.obstacles.append(_obstacle(scope, task, ()))
             continue
         if old not in compared:
             compared[old] = _compare(registry, old, new) + _model_changes(
@@ -128,7 +139,7 @@ def _plan_part(result: Plan, registry, part, new_spec, old_model: dict, new_mode
         elif task.has_state(TaskState.WAITING):  # a join still counts its incoming flows
             changes = [key for key in changes if key != "outputs"]
         if changes and not task.has_state(TaskState.CANCELLED):
-            result.obstacles.append(_obstacle(scope, task, ", ".join(dict.fromkeys(WORDS.get(k, k) for k in changes))))
+            result.obstacles.append(_obstacle(scope, task, tuple(dict.fromkeys(changes))))
 
 
 def _compare(registry, old, new) -> list[str]:
@@ -183,11 +194,11 @@ def _predict_again(part) -> None:
                 child.task_spec._predict(child, mask=AHEAD)
 
 
-def _obstacle(scope: str, task, change: str) -> Obstacle:
+def _obstacle(scope: str, task, changes: tuple[str, ...]) -> Obstacle:
     spec = task.task_spec
     bpmn_id = getattr(spec, "bpmn_id", None) or spec.name
     return Obstacle(scope, bpmn_id, getattr(spec, "bpmn_name", None) or "", TaskState.get_name(task.state).lower(),
-                    change)
+                    changes)
 
 
 def _state_name(subprocess) -> str:

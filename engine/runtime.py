@@ -303,7 +303,7 @@ class Runtime:
             model = self.model(session, definition_id)
             planned = migration.plan(self.serializer.registry, loaded.workflow, spec, subprocess_specs,
                                      loaded.model, model)
-            outcome["obstacles"] = [str(obstacle) for obstacle in planned.obstacles]
+            outcome["obstacles"] = list(planned.obstacles)
             if not planned.clear or dry_run:
                 outcome["outcome"] = "left" if not planned.clear else "would move"
                 return outcome
@@ -343,7 +343,7 @@ class Runtime:
             else:
                 planned = migration.plan(self.serializer.registry, loaded.workflow, spec, subprocess_specs,
                                          loaded.model, model)
-                outcome["obstacles"] = [str(obstacle) for obstacle in planned.obstacles]
+                outcome["obstacles"] = list(planned.obstacles)
                 if not planned.clear:
                     outcome["outcome"] = "left"
                     return outcome

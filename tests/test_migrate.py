@@ -90,7 +90,7 @@ def test_an_instance_past_a_removed_task_is_left_and_named(ops, tmp_path):
     assert results[at_a]["outcome"] == "moved"
     left = results[past_b]
     assert left["outcome"] == "left"
-    assert "task b of p is completed and was removed" in left["obstacles"]
+    assert "task b of p is completed and was removed" in map(str, left["obstacles"])
     assert snapshot(ops, past_b) == untouched
     assert ops.instance(past_b)["version"] == 1
     done(ops, past_b, "c")  # it finishes on the version it started on
@@ -145,7 +145,7 @@ def test_a_revert_after_progress_moves_back_by_the_same_rules(ops, tmp_path):
     assert (results[early]["outcome"], results[early]["exact"]) == ("reverted", False)
     assert ops.instance(early)["version"] == 1
     assert results[late]["outcome"] == "left"
-    assert "task n of p is ready and was removed" in results[late]["obstacles"]
+    assert "task n of p is ready and was removed" in map(str, results[late]["obstacles"])
     assert ops.instance(late)["version"] == 2
 
 
@@ -186,7 +186,7 @@ def test_armed_timers_and_deadlines_keep_their_times(ops, tmp_path):
                                   + flow("f6", "check", "end"), {"ops": [*nodes, "check"]}))
     [left] = ops.migrate("p", 3, actor=ops.actor(ADMIN), instance_ids=[waiting])
     assert left["outcome"] == "left"
-    assert left["obstacles"] == ["task wait of p is waiting and changed (event)"]
+    assert list(map(str, left["obstacles"])) == ["task wait of p is waiting and changed (event)"]
 
 
 def test_refusals_name_what_is_wrong_and_change_nothing(ops, tmp_path, run):
@@ -237,6 +237,9 @@ def test_the_command_reports_each_instance_and_fails_when_one_is_left(ops, tmp_p
         "task b of p is completed and was removed",
     ]
     assert dry.stderr == "1 of 2 instances left where it was\n"
+    in_chinese = run("--lang", "zh_CN", "instance", "migrate", "--process", "p", "--to-version", "2", "--dry-run")
+    assert in_chinese.stdout.splitlines()[1].endswith(
+        "p 的任务 a（已完成）已被修改：出流；p 的任务 b（已完成）已被删除"), in_chinese.stdout
     assert ops.instance(at_a)["version"] == 1
 
     moved = run("instance", "migrate", "--process", "p", "--to-version", "2", "--instance", str(at_a), "--json")
