@@ -19,9 +19,6 @@ from .revision import SCHEMA_REVISION
 
 _COLUMNS = ("id", "instance_id", "process_id", "bpmn_id", "name", "role", "state", "assignee", "claimed_by",
             "due_at", "created_at", "completed_by", "completed_at")
-_KEYS = ("id", "instance", "process", "task", "name", "role", "state", "assignee", "claimed_by", "due_at",
-         "created_at", "completed_by", "completed_at")
-_TIMES = {"due_at", "created_at", "completed_at"}
 
 
 def sqlite_file(db: str | None) -> Path | None:
@@ -82,9 +79,11 @@ def read_tasks(connection, *, role: str | None = None, state: str | None = "read
     sql += " ORDER BY created_at, id"
     if limit:
         sql += f" LIMIT {int(limit)}"
-    rows = connection.execute(sql, args).fetchall()
-    return [{key: (_time(value) if key in _TIMES else value) for key, value in zip(_KEYS, row, strict=True)}
-            for row in rows]
+    return [{"id": task_id, "instance": instance, "process": process, "task": bpmn_id, "name": name, "role": role,
+             "state": state, "assignee": assignee, "claimed_by": claimed_by, "due_at": _time(due_at),
+             "created_at": _time(created_at), "completed_by": completed_by, "completed_at": _time(completed_at)}
+            for (task_id, instance, process, bpmn_id, name, role, state, assignee, claimed_by, due_at, created_at,
+                 completed_by, completed_at) in connection.execute(sql, args)]
 
 
 def process_ids(path: Path) -> list[str]:
