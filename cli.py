@@ -173,7 +173,8 @@ def _write_xlsx(rows: list[dict], file: str, sheet: str, as_json: bool) -> None:
     if as_json:
         raise click.UsageError(_("--xlsx and --json are alternatives; give one"))
     write_workbook(file, rows, sheet=sheet, zone=_zone())
-    click.echo(_("{file}: {rows} rows written").format(file=file, rows=len(rows)), err=True)
+    click.echo(ngettext("{file}: {rows} row written", "{file}: {rows} rows written", len(rows)).format(
+        file=file, rows=len(rows)), err=True)
 
 
 class Progress:

@@ -29,5 +29,11 @@ show opsqa --db "$db" complaints list
 show opsqa --db "$db" improvement list --year 2027
 show opsqa --db "$db" history verify
 
+step "For the people who use it: Chinese, spreadsheets, diagrams"
+show opsqa --db "$db" --lang zh_CN improvement list --year 2027
+show opsqa --db "$db" findings --as-of 2028-01-02 --xlsx "$out/reports/2027/findings-2027.xlsx"
+show opsqa --db "$db" complaints list --xlsx "$out/reports/2027/complaints-2027.xlsx"
+show opsqa --db "$db" processes show annual_cycle --diagram "$out/reports/2027/annual-cycle.svg"
+
 printf '\nThe reports are in %s/reports/2027 (start with management-review-report-2027.html).\n' "$out"
 printf 'The database is %s; try: opsqa --db %s instances\n' "$db" "$db"
