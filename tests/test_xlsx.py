@@ -217,7 +217,8 @@ def test_a_listing_exported_is_its_json(records, tmp_path, command):
     path = tmp_path / "out" / "listing.xlsx"
     path.parent.mkdir()
     result = run(*command, "--xlsx", str(path))
-    assert (result.exit_code, result.stdout, result.stderr) == (0, "", f"{path}: {len(expected)} rows written\n")
+    rows = f"{len(expected)} row" + ("s" if len(expected) != 1 else "")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", f"{path}: {rows} written\n")
     header, rows = read_back(path)
     assert header == list(expected[0])
     assert rows == [[as_written(value) for value in row.values()] for row in expected]
