@@ -144,6 +144,35 @@ def _byte_compile() -> None:
         compileall.compile_dir(str(root / package), quiet=1)
 
 
+class _Progress:
+    """A bar on stderr at a terminal (advanced between timed rounds, never inside one); plain lines
+    for a log otherwise."""
+
+    def __init__(self, length: int, label: str):
+        self._bar = None
+        if sys.stderr.isatty():
+            import click
+
+            self._bar = click.progressbar(length=length, label=label, file=sys.stderr, show_eta=False)
+
+    def __enter__(self) -> _Progress:
+        if self._bar is not None:
+            self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+    def step(self) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def say(self, line: str) -> None:
+        if self._bar is None:
+            print(line, file=sys.stderr)
+
+
 def _suite() -> dict[str, Any]:
     from . import suite
 
@@ -151,13 +180,15 @@ def _suite() -> dict[str, Any]:
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="opsqa-suite-") as directory:
         folder = Path(directory)
-        for key, run in (("tasks", suite.tasks_by_role), ("cold", lambda _folder: suite.cold_start()),
-                         ("complete", suite.task_complete), ("timers", suite.due_timer_pass),
-                         ("year", suite.simulated_year)):
-            print(f"suite: {key}...", file=sys.stderr)
-            part = folder / key
-            part.mkdir()
-            figures[key] = run(part)
+        parts = (("tasks", suite.tasks_by_role), ("cold", lambda _folder: suite.cold_start()),
+                 ("complete", suite.task_complete), ("timers", suite.due_timer_pass), ("year", suite.simulated_year))
+        with _Progress(len(parts), "suite") as progress:
+            for key, run in parts:
+                progress.say(f"suite: {key}...")
+                part = folder / key
+                part.mkdir()
+                figures[key] = run(part)
+                progress.step()
     print(f"\n{'figure':<56}{'measured':>12}{'target':>10}  verdict")
     for label, (group, name), target, unit in TARGETS:
         value = figures[group][name]
@@ -187,14 +218,16 @@ def main(argv: list[str] | None = None) -> int:
                     _round(variant, args.warmup)
             rates: dict[str, list[float]] = {variant.key: [] for variant in variants}
             last_opsqa_id = None
-            for number in range(1, args.rounds + 1):  # interleaved, so drift hits every variant alike
-                for variant in variants:
-                    rate, results = _round(variant, args.instances)
-                    rates[variant.key].append(rate)
-                    if variant is opsqa:
-                        last_opsqa_id = results[-1]
-                done = ", ".join(f"{variant.key} {rates[variant.key][-1]:.1f}/s" for variant in variants)
-                print(f"round {number}/{args.rounds}: {done}", file=sys.stderr)
+            with _Progress(args.rounds * len(variants), "rounds") as progress:
+                for number in range(1, args.rounds + 1):  # interleaved, so drift hits every variant alike
+                    for variant in variants:
+                        rate, results = _round(variant, args.instances)  # the bar moves between rounds only
+                        rates[variant.key].append(rate)
+                        progress.step()
+                        if variant is opsqa:
+                            last_opsqa_id = results[-1]
+                    done = ", ".join(f"{variant.key} {rates[variant.key][-1]:.1f}/s" for variant in variants)
+                    progress.say(f"round {number}/{args.rounds}: {done}")
             sizes = state_sizes(opsqa, last_opsqa_id)
             settings = opsqa.settings()
             if args.profile:
