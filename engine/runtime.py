@@ -410,8 +410,8 @@ class Runtime:
                 kind = "task.claimed"
             self._event(session, now, actor, kind, task.instance_id, task.id, {"task": task.bpmn_id})
 
-    def form(self, session: Session, task: Task) -> list[dict[str, Any]]:
-        instance = session.get(Instance, task.instance_id)
+    def form(self, session: Session, task: Task, instance: Instance | None = None) -> list[dict[str, Any]]:
+        instance = instance or session.get(Instance, task.instance_id)
         spec = user_task_spec(self.model(session, instance.definition_id), task.process_id, task.bpmn_id)
         return spec["form"] if spec else []
 
@@ -423,7 +423,8 @@ class Runtime:
                 task = self._ready_task(session, task_id)
                 task_id = task.id
                 self._check_may_act(session, task, actor)
-                typed = forms.validate(task.bpmn_id, self.form(session, task), values)
+                instance = session.get(Instance, task.instance_id)  # held: the session keeps rows weakly
+                typed = forms.validate(task.bpmn_id, self.form(session, task, instance), values)
                 loaded = self._load(session, task.instance_id)
                 if loaded.row.status != "running":
                     raise InstanceNotRunning(_("instance {instance_id} is {status}; see `opsqa instance show`").format(
