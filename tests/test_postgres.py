@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
-from helpers import ADMIN, PLAN_VALUES, ready_task
+from helpers import ADMIN, PLAN_VALUES, PROCESSES, ready_task
 from sqlalchemy import select
 
 import handlers
@@ -218,3 +218,23 @@ def test_cli_end_to_end_on_postgresql(pg_url):
     refused = runner.invoke(cli, ["--db", pg_url, "init"], obj={"login": ADMIN})
     assert refused.exit_code == 1
     assert "already holds an opsqa database" in refused.stderr
+
+
+def test_an_instance_migrates_and_reverts_on_postgresql(pg_engine, tmp_path):
+    """instance migrate on the server: the ORM's task listing, the migration record and its revert."""
+    admin = pg_engine.actor(ADMIN)
+    instance_id = pg_engine.start("quality_plan", actor=admin, business_key="2027")
+    [draft] = pg_engine.tasks(instance_id=instance_id)
+    changed = (PROCESSES / "quality_plan.bpmn").read_text(encoding="utf-8").replace(
+        'name="总经理审批质量计划"', 'name="总经理审批年度质量计划"')
+    path = tmp_path / "quality_plan.bpmn"
+    path.write_text(changed, encoding="utf-8")
+    assert pg_engine.deploy([str(path)], actor=admin)[0]["version"] == 2
+    [moved] = pg_engine.migrate("quality_plan", 2, actor=admin)
+    assert (moved["outcome"], pg_engine.instance(instance_id)["version"]) == ("moved", 2)
+    assert [t["id"] for t in pg_engine.tasks(instance_id=instance_id)] == [draft["id"]]
+    [reverted] = pg_engine.migrate("quality_plan", 2, actor=admin, revert=True)
+    assert (reverted["outcome"], reverted["exact"]) == ("reverted", True)
+    pg_engine.complete(draft["id"], PLAN_VALUES, actor=pg_engine.actor("qmd1"))
+    assert [t["task"] for t in pg_engine.tasks(instance_id=instance_id)] == ["approve_plan"]
+    assert pg_engine.instance(instance_id)["version"] == 1
