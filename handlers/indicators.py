@@ -41,7 +41,12 @@ def attainment(indicator: Indicator, value: float) -> str:
 
 
 def check_period(text: str) -> str:
-    match = _PERIOD.match(text.strip())
+    """A period as stored. A month's first day (2027-03-01) is that month: a spreadsheet turns a typed
+    2027-03 into the date of its first day."""
+    text = text.strip()
+    if len(text) == 10 and text.endswith("-01") and _PERIOD.match(text[:7]):
+        text = text[:7]
+    match = _PERIOD.match(text)
     if not match or (match["month"] and not 1 <= int(match["month"]) <= 12):
         raise OpsqaError(_("period {text!r} is not a month (2027-03), a quarter (2027-Q1) or a year (2027)").format(
                              text=text))

@@ -122,16 +122,18 @@ def indicators_ready(run: Cli) -> None:
 def test_indicator_values_from_a_workbook(run, tmp_path):
     indicators_ready(run)
     good = workbook(tmp_path / "kpi.xlsx", [["indicator", "period", "value"], ["K1", "2027-01", 96],
-                                            ["K1", "2027-Q1", 94.5], ["K1", 2027, 95.25]])
+                                            ["K1", "2027-Q1", 94.5], ["K1", 2027, 95.25],
+                                            ["K1", date(2027, 2, 1), 97.5]])  # a typed 2027-02, as Excel keeps it
     result = run("indicators", "import", good)
-    assert result.stdout == f"{good}: 3 added, 0 updated, 0 unchanged\n", result.output
+    assert result.stdout == f"{good}: 4 added, 0 updated, 0 unchanged\n", result.output
     values = run.json("indicators", "values")
     assert [(v["period"], v["value"], v["attainment"]) for v in values] == [
-        ("2027", 95.25, "met"), ("2027-01", 96.0, "met"), ("2027-Q1", 94.5, "unmet")]
+        ("2027", 95.25, "met"), ("2027-01", 96.0, "met"), ("2027-02", 97.5, "met"), ("2027-Q1", 94.5, "unmet")]
     for rows, message in (
-            ([["K1", "2027-02", 97], ["K1", "2027-03", "n/a"]], "row 3: value 'n/a' is not a number"),
-            ([["K1", "2027-02", 97], ["K1", None, 90]], "row 3: period '' is not a month"),
-            ([["K1", "2027-02", 97], ["K9", "2027-03", 90]], "row 3: unknown indicator 'K9'")):
+            ([["K1", "2027-02", 98], ["K1", "2027-03", "n/a"]], "row 3: value 'n/a' is not a number"),
+            ([["K1", "2027-04", 97], ["K1", date(2027, 4, 2), 90]], "row 3: period '2027-04-02' is not a month"),
+            ([["K1", "2027-02", 98], ["K1", None, 90]], "row 3: period '' is not a month"),
+            ([["K1", "2027-02", 98], ["K9", "2027-03", 90]], "row 3: unknown indicator 'K9'")):
         bad = workbook(tmp_path / "bad.xlsx", [["indicator", "period", "value"], *rows])
         refused = run("indicators", "import", bad)
         assert refused.exit_code == 1 and refused.stderr.startswith(f"opsqa: {bad} {message}"), refused.stderr
