@@ -2,7 +2,7 @@
 
 Revision ID: 0012
 Revises: 0011
-Create Date: 2026-11-25
+Create Date: 2026-11-24
 """
 
 import sqlalchemy as sa
