@@ -139,8 +139,7 @@ def _byte_compile() -> None:
     import compileall
 
     root = Path(__file__).resolve().parent.parent
-    compileall.compile_file(str(root / "cli.py"), quiet=1)
-    for package in ("engine", "store", "handlers", "bench"):
+    for package in ("cli", "engine", "store", "handlers", "i18n", "bench"):
         compileall.compile_dir(str(root / package), quiet=1)
 
 

@@ -1,4 +1,4 @@
-"""Babel's extractor for cli.py (development only; `make messages`): the `_()` calls as Babel's own
+"""Babel's extractor for the cli package (development only; `make messages`): the `_()` calls as Babel's own
 Python extractor finds them, and the help texts click reads from the commands' docstrings, cleaned
 as click cleans them (the CLI translates them as a help page is drawn)."""
 

@@ -1,4 +1,4 @@
-"""Messages in Chinese and English: the catalogue is complete and compiled, every message in cli.py is
+"""Messages in Chinese and English: the catalogue is complete and compiled, every message in cli/ is
 marked, and a zh_CN run of the main commands looks nothing up that the catalogue lacks."""
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def test_the_committed_mo_is_the_compiled_po():
     assert committed._catalog == fresh._catalog, "run `make messages` and commit the .mo"
 
 
-# -- every message in cli.py is marked -------------------------------------------------------
+# -- every message in cli/ is marked -------------------------------------------------------
 
 OUTPUT = {"click.echo", "click.secho", "click.prompt", "click.confirm"}
 NOT_REFUSALS = {"TypeError"}  # a bug's message, for the developer
@@ -90,8 +90,9 @@ def _language(text: str) -> bool:
     return re.search(r"[A-Za-z]{2,}", text) is not None
 
 
-def test_every_message_of_the_cli_is_marked():
-    tree = ast.parse((ROOT / "cli.py").read_text(encoding="utf-8"))
+@pytest.mark.parametrize("path", sorted((ROOT / "cli").glob("*.py")), ids=lambda path: path.name)
+def test_every_message_of_the_cli_is_marked(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     unmarked = []
     for node in ast.walk(tree):
         arguments = []

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from helpers import PLAN_VALUES, PROCESSES
 from lxml import etree
 
-from cli import Progress
+from cli.base import Progress
 from engine.simulate import Answer, Scenario, simulate
 from handlers.indicators import define, parse_values, record_values
 from handlers.tabular import from_csv

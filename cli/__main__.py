@@ -1,0 +1,5 @@
+"""`python -m cli`: the same as the `opsqa` command."""
+
+from .base import main
+
+main()

@@ -1,0 +1,229 @@
+"""The `opsqa` group and what every command shares: the state (database, engine, acting user), the
+parameter types and options, the refusal handling, help texts in the chosen language, progress bars."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from contextlib import contextmanager
+
+import click
+
+import i18n
+from i18n import N_, _
+
+DEFAULT_ZONE = "Asia/Shanghai"
+
+
+class Translated:
+    """Help texts are written in English (docstrings, `help=`) and shown in the chosen language. The
+    decorators run before `--lang` is read, so click keeps the English and a page is translated as it
+    is drawn."""
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with _translated(self, *self.get_params(ctx)):
+            super().format_help(ctx, formatter)
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        with _translated(self):
+            return super().get_short_help_str(limit)
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        option = super().get_help_option(ctx)
+        if option is not None and not getattr(option, "keeps_msgid", False):
+            # click makes it once and translates its help as it does: keep the msgid instead
+            option.help, option.keeps_msgid = "Show this message and exit.", True
+        return option
+
+
+@contextmanager
+def _translated(*objects):
+    english = [(item, item.help) for item in objects]
+    for item, text in english:
+        item.help = _(inspect.cleandoc(text)) if text else text
+    try:
+        yield
+    finally:
+        for item, text in english:
+            item.help = text
+
+
+class Command(Translated, click.Command):
+    pass
+
+
+class Group(Translated, click.Group):
+    command_class = Command
+    group_class = type
+
+
+class OpsqaGroup(Translated, click.Group):
+    """Turns every refusal into one line on stderr and exit 1; tracebacks only with --debug."""
+
+    command_class = Command
+    group_class = Group
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        # the language first, so that `opsqa --help --lang zh_CN` is drawn in it too; --lang checks the value
+        given = [arg.removeprefix("--lang=") for arg in args if arg.startswith("--lang=")]
+        given += [value for arg, value in zip(args, args[1:], strict=False) if arg == "--lang"]
+        i18n.set_language(given[-1] if given and given[-1] in i18n.LANGUAGES else None)
+        return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except BrokenPipeError:  # `opsqa tasks | head`: the reader has gone; nothing to report
+            sys.stderr.close()
+            ctx.exit(141)
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            if _is_refusal(exc):
+                click.echo(_("opsqa: {exc}").format(exc=exc), err=True)
+            else:
+                first = (str(exc).strip().splitlines() or [""])[0]
+                click.echo(_("opsqa: internal error: {name}: {first} (run with --debug for details)").format(
+                               name=type(exc).__name__, first=first),
+                           err=True)
+            ctx.exit(1)
+
+
+def _is_refusal(exc: Exception) -> bool:
+    """An opsqa refusal (as opposed to a bug)? Looked up without importing anything new."""
+    refusals = []
+    for module, name in (("engine.errors", "OpsqaError"), ("store.db", "DatabaseError")):
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            refusals.append(getattr(loaded, name))
+    return isinstance(exc, tuple(refusals))
+
+
+class State:
+    """What every command needs, built on first use: the database, the engine, the acting user."""
+
+    def __init__(self, db: str | None, as_name: str | None, login: str | None, engine=None):
+        self.db, self.as_name = db, as_name
+        self.login = login or _os_login()
+        self._engine, self._owns_engine = engine, engine is None  # a simulation lends its engine and clock
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            from engine import Engine
+            from handlers import registry
+            from store import open_database
+
+            self._engine = Engine(open_database(self.db), handlers=registry)
+        return self._engine
+
+    def actor(self):
+        return self.engine.actor(self.login, self.as_name)
+
+    def close(self) -> None:
+        if self._owns_engine and self._engine is not None and self._engine.database is not None:
+            self._engine.database.dispose()
+
+
+def _os_login() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+pass_state = click.make_pass_decorator(State)
+class FilePath(click.Path):
+    """click.Path, refusing a name with a NUL in it (click would let os.stat raise)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and "\x00" in value:
+            self.fail(_("{value!r} is not a file name (it holds a NUL character)").format(value=value), param, ctx)
+        return super().convert(value, param, ctx)
+
+
+ID = click.IntRange(1, 2**63 - 1)  # a record's number, as the database can hold it
+YEAR = click.IntRange(1900, 9999)
+
+
+def json_option(function):
+    return click.option("--json", "as_json", is_flag=True, help=N_("Print JSON instead of a table."))(function)
+
+
+def xlsx_option(function):
+    return click.option("--xlsx", "xlsx_file", type=FilePath(dir_okay=False), metavar="FILE.xlsx",
+                        help=N_("Write all the rows (the --json ones) to this workbook instead."))(function)
+
+
+class Progress:
+    """A progress bar on stderr for work that takes a while (stdout stays data): only at a terminal, never
+    with --json. The engine and the handlers call it as progress(done, total), knowing nothing of click."""
+
+    DELAY = 0.5  # seconds of work before a bar appears: quick work draws nothing
+
+    def __init__(self, label: str, as_json: bool = False):
+        import time
+
+        self.label, self.shown, self._bar = label, not as_json and sys.stderr.isatty(), None
+        self._clock, self._started = time.monotonic, time.monotonic()
+
+    def __enter__(self):
+        return self if self.shown else None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            if self._clock() - self._started < self.DELAY:
+                return
+            self._bar = click.progressbar(length=total, label=self.label, file=sys.stderr, show_eta=False)
+            self._bar.__enter__()
+        self._bar.update(done - self._bar.pos)
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
+@click.group(cls=OpsqaGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--lang", type=click.Choice(i18n.LANGUAGES), is_eager=True, expose_value=False,
+              help=N_("Language of messages (default: from LANG)."))  # set by OpsqaGroup.make_context
+@click.option("--db", envvar="OPSQA_DB", metavar="PATH|URL",
+              help=N_("Database (default: opsqa.db here; env OPSQA_DB)."))
+@click.option("--as", "as_name", metavar="USER", help=N_("Act as another user (admins only; both are recorded)."))
+@click.option("--debug", is_flag=True, help=N_("Show tracebacks."))
+@click.version_option(package_name="opsqa")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, as_name: str | None, debug: bool):
+    """opsqa — the O&M quality-management system, run from BPMN processes.
+
+    \b
+    Quick start:
+      opsqa init                      create the database; you become its admin
+      opsqa deploy processes/         deploy the BPMN files
+      opsqa start quality_plan --key 2027
+      opsqa tasks --mine              what is waiting for you
+      opsqa task complete ID --set decision=approved
+    """
+    given = ctx.obj if isinstance(ctx.obj, dict) else {}
+    ctx.obj = State(db, as_name, given.get("login"), given.get("engine"))
+    ctx.call_on_close(ctx.obj.close)
+
+
+def _complete(ctx: click.Context, incomplete: str, kind: str) -> list[str]:
+    """Shell completion of process ids and open task ids, read from a SQLite file without SQLAlchemy
+    (`eval "$(_OPSQA_COMPLETE=bash_source opsqa)"`)."""
+    from store import quickread
+
+    path = quickread.sqlite_file(ctx.find_root().params.get("db"))
+    if path is None:
+        return []
+    if kind == "processes":
+        found = quickread.process_ids(path)
+    else:
+        found = [task["id"] for task in quickread.tasks(path) or []]
+    return [value for value in found if value.startswith(incomplete)]
+
+
+def main() -> None:
+    cli(prog_name="opsqa")

@@ -1,0 +1,212 @@
+"""Planning (6.1): the quality plans, the register of O&M projects and their quality control, the annual
+cycle."""
+
+from __future__ import annotations
+
+import click
+
+from i18n import N_, _
+
+from .base import YEAR, FilePath, Progress, State, cli, json_option, pass_state
+from .terminal import _print_json, _render
+
+# -- records -------------------------------------------------------------------------------
+
+
+@cli.command()
+@json_option
+@pass_state
+def plans(state: State, as_json: bool):
+    """The issued organisational quality plans (6.1.2), newest last.
+
+    Example: opsqa plans --json
+    """
+    from handlers.plan import list_plans
+
+    with state.engine.database.reading() as session:
+        rows = list_plans(session)
+    columns = [("period", _("PERIOD")), ("instance_id", _("INST")), ("objectives", _("OBJECTIVES")),
+               ("indicator_cycle", _("KPI")),
+               ("revisions", _("DRAFTS")), ("approved_by", _("APPROVED")), ("issued_at", _("ISSUED"))]
+    _render(rows, columns, as_json)
+
+
+@cli.group()
+def plan():
+    """One year's organisational quality plan."""
+
+
+@plan.command("show")
+@click.argument("year", type=YEAR)
+@json_option
+@pass_state
+def plan_show(state: State, year: int, as_json: bool):
+    """A year's plan: every drafted version and every approval decision (versions are read-only).
+
+    Example: opsqa plan show 2029
+    """
+    from handlers.plan import plan_history
+
+    with state.engine.database.reading() as session:
+        history = plan_history(session, year)
+    if as_json:
+        _print_json(history)
+        return
+    issued = history["issued_version"]
+    click.echo(_("{year} plan: {count} version(s), ").format(year=year, count=len(history["versions"]))
+               + (_("version {version} issued").format(version=issued) if issued else _("not issued yet")))
+    _render([{"version": v["version"], "by": v["by"], "at": v["at"]} for v in history["versions"]],
+            [("version", _("VERSION")), ("by", _("DRAFTED BY")), ("at", _("AT"))], False)
+    _render(history["approvals"], [("version", _("VERSION")), ("decision", _("DECISION")), ("by", _("BY")),
+                    ("at", _("AT")),
+                                   ("comment", _("COMMENT"))], False)
+
+
+@cli.group()
+def projects():
+    """The register of O&M projects (6.1.3): manager, supervisor, team."""
+
+
+@projects.command("add")
+@click.argument("code")
+@click.option("--name", required=True, help=N_("The project's name."))
+@click.option("--customer", required=True, help=N_("The customer (建设单位/业主)."))
+@click.option("--pm", required=True, metavar="USER", help=N_("The project manager (an opsqa user)."))
+@click.option("--oms", required=True, metavar="USER", help=N_("The O&M management supervisor (an opsqa user)."))
+@click.option("--kind", type=click.Choice(["safe_city", "smart_city", "other"]), default="other", show_default=True)
+@click.option("--member", "members", multiple=True, metavar="USER", help=N_("A team member; repeatable."))
+@click.option("--contract", "contract_ref", help=N_("The contract's reference."))
+@click.option("--om-start", type=click.DateTime(["%Y-%m-%d"]), help=N_("O&M start date."))
+@click.option("--om-end", type=click.DateTime(["%Y-%m-%d"]), help=N_("O&M end date."))
+@pass_state
+def projects_add(state: State, code: str, name: str, customer: str, pm: str, oms: str, kind: str,
+                 members: tuple[str, ...], contract_ref: str | None, om_start, om_end):
+    """Add a project to the register (ops or qmd).
+
+    Example: opsqa projects add P-01 --name 平安城市一期运维 --customer 市公安局 --pm wang --oms zhao
+    """
+    from handlers.projects import ProjectInput, save_project
+
+    project = ProjectInput(code=code, name=name, customer=customer, pm=pm, oms=oms, kind=kind, members=list(members),
+                           contract_ref=contract_ref, om_start=om_start.date() if om_start else None,
+                           om_end=om_end.date() if om_end else None)
+    actor = state.actor()
+    with state.engine.database.transaction() as session:
+        save_project(session, project, now=state.engine.clock.now(), actor=actor, create_only=True)
+    click.echo(_("project {code} added").format(code=code), err=True)
+
+
+@projects.command("list")
+@click.option("--all", "all_projects", is_flag=True, help=N_("Closed projects too."))
+@json_option
+@pass_state
+def projects_list(state: State, all_projects: bool, as_json: bool):
+    """List the projects of the register.
+
+    Example: opsqa projects list --json
+    """
+    from handlers.projects import list_projects
+
+    with state.engine.database.reading() as session:
+        rows = list_projects(session, status=None if all_projects else "active")
+    if not as_json:
+        for row in rows:
+            row["team"] = ", ".join(row["team"])
+    columns = [("code", _("CODE")), ("name", _("NAME")), ("customer", _("CUSTOMER")), ("pm", _("PM")),
+               ("oms", _("OMS")),
+               ("team", _("TEAM")), ("status", _("STATUS"))]
+    _render(rows, columns, as_json)
+
+
+@projects.command("import")
+@click.argument("file", type=FilePath(dir_okay=False))
+@pass_state
+def projects_import(state: State, file: str):
+    """Add or update projects from a .csv or .xlsx file (code,name,customer,pm,oms[,kind,status,members,...];
+    in a workbook, the first worksheet with these names in row 1).
+
+    All rows or none: a bad row is named by its line (or row) and nothing is imported. Importing the
+    same file again changes nothing.
+
+    Example: opsqa projects import projects.xlsx
+    """
+    from handlers.projects import import_projects, parse_projects
+    from handlers.tabular import read_table
+
+    rows = parse_projects(read_table(file))
+    actor = state.actor()
+    with state.engine.database.transaction() as session, Progress(_("importing")) as progress:
+        counts = import_projects(session, rows, now=state.engine.clock.now(), actor=actor, progress=progress)
+    click.echo(_("{file}: {added} added, {updated} updated, {unchanged} unchanged").format(
+                   file=file, added=counts['added'], updated=counts['updated'], unchanged=counts['unchanged']))
+
+
+@projects.command("plan")
+@click.argument("code")
+@click.option("--year", type=YEAR, help=N_("The year the plan covers (default: this year)."))
+@pass_state
+def projects_plan(state: State, code: str, year: int | None):
+    """Start a project's quality control for a year (6.1.3): ops sets a)-f), the PM arranges them, and
+    each O&M report becomes a deadline with a reminder.
+
+    Example: opsqa projects plan P-01 --year 2027
+    """
+    from engine import settings
+    from handlers.project_qa import start_project_qa
+
+    actor, engine = state.actor(), state.engine
+    with engine.database.transaction() as session:
+        year = year or engine.clock.now().astimezone(settings.zone(session)).year
+        start = engine.starter(session, actor)
+        instance_id = start_project_qa(session, code, year=year, actor=actor, start_instance=start)
+    click.echo(_("{code} {year}: quality control started (instance {instance_id}); the operations department "
+                 "sets items a)-f) next").format(code=code, year=year, instance_id=instance_id))
+
+
+@projects.command("reports")
+@click.option("--project", help=N_("Only this project."))
+@click.option("--year", type=YEAR, help=N_("Only periods of this year."))
+@json_option
+@pass_state
+def projects_reports(state: State, project: str | None, year: int | None, as_json: bool):
+    """The O&M reports projects owe (6.1.3 d): due, submitted, on time or late.
+
+    Example: opsqa projects reports --project P-01 --year 2027
+    """
+    from handlers.project_qa import list_reports
+
+    with state.engine.database.reading() as session:
+        rows = list_reports(session, project=project, year=year, now=state.engine.clock.now())
+    if not as_json:
+        for row in rows:
+            row["state"] = ("on time" if row["on_time"] else "late") if row["submitted_at"] else (
+                "overdue" if row["overdue"] else "due")
+    columns = [("project", _("PROJECT")), ("period", _("PERIOD")), ("due_at", _("DUE")),
+               ("submitted_at", _("SUBMITTED")),
+               ("state", _("STATE")), ("report_ref", _("REPORT"))]
+    _render(rows, columns, as_json)
+
+
+@cli.group()
+def cycle():
+    """The annual cycle: started by its yearly timer, or by hand."""
+
+
+@cycle.command("start")
+@click.option("--year", type=YEAR, required=True)
+@pass_state
+def cycle_start(state: State, year: int):
+    """Start a year's annual cycle by hand (the scheduler never starts the same year again).
+
+    Example: opsqa cycle start --year 2028
+    """
+    from engine.errors import DuplicateBusinessKey, OpsqaError
+
+    try:
+        instance_id = state.engine.start("annual_cycle", actor=state.actor(), business_key=str(year),
+                                         variables={"year": year, "period": str(year)})
+    except DuplicateBusinessKey:
+        found = [i for i in state.engine.instances(process_id="annual_cycle") if i["business_key"] == str(year)]
+        raise OpsqaError(_("the {year} annual cycle already exists (instance {id}, {status})").format(
+                             year=year, id=found[0]['id'], status=found[0]['status'])) from None
+    click.echo(_("the {year} annual cycle started (instance {instance_id})").format(year=year, instance_id=instance_id))
