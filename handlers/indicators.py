@@ -9,6 +9,7 @@ value at all it is `not_measured`, never met.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,6 +71,8 @@ def define(session: Session, *, code: str, name: str, unit: str, direction: str,
                              source=source))
     if not name.strip():
         raise OpsqaError(_("name: a value is required"))
+    if not math.isfinite(float(target)):
+        raise OpsqaError(_("target {target!r} is not a number").format(target=str(target)))
     fields = {"name": name.strip(), "unit": unit, "direction": direction, "target": float(target), "cycle": cycle,
               "yearly_rule": yearly_rule, "source": source}
     row = session.get(Indicator, code)
@@ -132,6 +135,8 @@ def record_values(session: Session, rows: list[ValueRow], *, now: datetime, acto
     for done, row in enumerate(rows, start=1):
         if progress:
             progress(done, len(rows))
+        if not math.isfinite(row.value):  # float() takes "nan" and "inf"; no attainment can be judged on them
+            raise OpsqaError(_("{where}value {value!r} is not a number").format(where=row.where, value=str(row.value)))
         indicator = session.get(Indicator, row.indicator)
         if indicator is None or not indicator.active:
             raise OpsqaError(_("{where}unknown indicator {indicator!r}; see `opsqa indicators list`").format(

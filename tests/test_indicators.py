@@ -97,6 +97,17 @@ def test_indicators_from_the_command_line(run, tmp_path):
     assert run.json("indicators", "year", "2027")[0]["attainment"] == "met"
     bad = run("indicators", "set", "K1", "--period", "2027-13", "--value", "1")
     assert bad.exit_code == 1 and "period '2027-13' is not a month" in bad.stderr
+    for value in ("nan", "inf", "-inf"):  # what float() takes but no attainment can be judged on
+        refused = run("indicators", "set", "K1", "--period", "2027-03", "--value", value)
+        message = f"opsqa: K1 2027-03: value '{float(value)}' is not a number\n"
+        assert (refused.exit_code, refused.stderr) == (1, message)
+    not_a_number = tmp_path / "nan.csv"
+    not_a_number.write_text("indicator,period,value\nK1,2027-02,96\nK1,2027-03,NaN\n", encoding="utf-8")
+    refused = run("indicators", "import", str(not_a_number))
+    assert refused.stderr == f"opsqa: {not_a_number}:3: value 'nan' is not a number\n"
+    assert [v["period"] for v in run.json("indicators", "values")] == ["2027"]  # 2027-02 not kept either
+    refused = run("indicators", "add", "K2", "--name", "平均修复时间", "--target", "inf")
+    assert (refused.exit_code, refused.stderr) == (1, "opsqa: target 'inf' is not a number\n")
     bad = tmp_path / "bad.csv"
     bad.write_text("indicator,value\nK1,1\n", encoding="utf-8")
     result = run("indicators", "import", str(bad))
