@@ -55,7 +55,8 @@ def append_event(
     head = session.info.get("history_head")  # locked once per transaction, then kept
     if head is None or head not in session:
         query = select(HistoryHead).where(HistoryHead.id == 1).with_for_update()
-        head = session.execute(query).scalar_one_or_none()
+        with session.no_autoflush:  # the step's pending rows go with the events, in one flush
+            head = session.execute(query).scalar_one_or_none()
         if head is None:
             head = HistoryHead(id=1, last_hash=GENESIS, count=0)
             session.add(head)
