@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -40,6 +40,25 @@ def _whole(unit: str, most: int) -> Callable[[str], str]:
     return check
 
 
+def _dates(value: str) -> str:
+    """Days and runs of days, comma-separated (2027-10-01..2027-10-07, 2027-01-01), kept sorted."""
+    runs = []
+    for item in (part.strip() for part in value.replace("，", ",").split(",")):
+        if not item:
+            continue
+        first, _dots, last = (half.strip() for half in item.partition(".."))
+        try:
+            start = date.fromisoformat(first)
+            end = date.fromisoformat(last) if _dots else start
+        except ValueError:
+            raise ValueError(_("{item!r} is not a day (2027-10-01) or a run of days (2027-10-01..2027-10-07)").format(
+                                 item=item)) from None
+        if not start <= end <= start + timedelta(days=366):
+            raise ValueError(_("{item!r}: a run of days goes forward, at most a year").format(item=item))
+        runs.append((start, end))
+    return ", ".join(f"{start}..{end}" if end != start else f"{start}" for start, end in sorted(set(runs)))
+
+
 _days = _whole(N_("days"), 3650)
 _hours = _whole(N_("hours"), 8760)
 
@@ -56,6 +75,9 @@ SETTINGS: dict[str, tuple[str, str, Callable[[str], str]]] = {
     "complaint_ack_hours": ("24", N_("a complaint is to be acknowledged (assessed) within this many hours"), _hours),
     "complaint_resolve_working_days": ("3", N_("a general complaint is resolved within this many working days, "
                                           "else escalated to the operations general manager"), _days),
+    "holidays": ("", N_("public holidays, not working days: days and runs of days (2027-10-01..2027-10-07)"),
+                 _dates),
+    "workdays": ("", N_("weekend days that are working days (调休), e.g. 2027-09-26"), _dates),
     "smtp_host": ("", N_("the SMTP server notifications go through (empty: they wait in the outbox)"), str.strip),
     "smtp_port": ("25", N_("the SMTP server's port"), _whole(N_("port number"), 65535)),
     "smtp_from": ("opsqa@localhost", N_("the sender of notifications"), str.strip),
@@ -70,6 +92,16 @@ def get(session: Session, key: str) -> str:
 
 def zone(session: Session) -> ZoneInfo:
     return ZoneInfo(get(session, "timezone"))
+
+
+def days(session: Session, key: str) -> frozenset[date]:
+    """Every day a days setting (holidays, workdays) names."""
+    found = set()
+    for item in filter(None, (part.strip() for part in get(session, key).split(","))):
+        first, _dots, last = item.partition("..")
+        start, end = date.fromisoformat(first), date.fromisoformat(last or first)
+        found.update(start + timedelta(days=n) for n in range((end - start).days + 1))
+    return frozenset(found)
 
 
 def all_settings(session: Session) -> list[dict]:

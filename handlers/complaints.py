@@ -1,15 +1,16 @@
 """Customer complaints (6.2.3): the project manager handles them; a major one goes to the operations
 general manager, who organises its handling and alone closes it (DOMAIN.md 2.5, 3.2).
 
-A general complaint must be resolved within a number of working days (Monday to Friday; public
-holidays are not yet known to opsqa) or it is escalated on its own. A systemic problem becomes a
+A general complaint must be resolved within a number of working days (Monday to Friday, less the
+public holidays and plus the weekend days worked instead, as the settings `holidays` and `workdays`
+list them) or it is escalated on its own. A systemic problem becomes a
 finding; the customer's callback closes the complaint or reopens it, and the second reopen makes it
 major.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -29,14 +30,24 @@ OPEN = ("received", "handling", "escalated", "resolved")
 FEEDBACK = {"satisfied": ("fb_satisfied", "fbm_satisfied"), "not_satisfied": ("fb_not_satisfied", "fbm_not_satisfied")}
 
 
-def add_working_days(start: datetime, days: int) -> datetime:
-    """`days` working days (Monday to Friday) after `start`, at the same local time."""
+def add_working_days(start: datetime, days: int, holidays: frozenset[date] = frozenset(),
+                     workdays: frozenset[date] = frozenset()) -> datetime:
+    """`days` working days after `start`, at the same local time: Monday to Friday but the public
+    holidays, and the weekend days worked instead (调休)."""
     when = start
     while days > 0:
         when += timedelta(days=1)
-        if when.weekday() < 5:
+        day = when.date()
+        if day in workdays or (when.weekday() < 5 and day not in holidays):
             days -= 1
     return when
+
+
+def resolve_due(session: Session, received: datetime) -> datetime:
+    """When a general complaint received (or reopened) at `received` must be resolved."""
+    local = received.astimezone(settings.zone(session))
+    return add_working_days(local, int(settings.get(session, "complaint_resolve_working_days")),
+                            settings.days(session, "holidays"), settings.days(session, "workdays"))
 
 
 def register(session: Session, *, project: str, description: str, channel: str, received_at: datetime,
@@ -59,12 +70,12 @@ def register(session: Session, *, project: str, description: str, channel: str, 
     zone = settings.zone(session)
     local = received_at.astimezone(zone)
     ack_due = local + timedelta(hours=int(settings.get(session, "complaint_ack_hours")))
-    resolve_due = add_working_days(local, int(settings.get(session, "complaint_resolve_working_days")))
+    resolve_due_at = resolve_due(session, local)
     complaint = Complaint(
         code=next_code(session, Complaint.code, f"C-{local.year}-", 3), received_at=received_at, channel=channel,
         customer=(customer or found.customer).strip(), contact=contact, project=project,
         description=description.strip(), remedy_sought=remedy, handler=found.pm, ack_due_at=ack_due,
-        resolve_due_at=resolve_due, escalated=False, reopen_count=0, status="received", created_by=actor.name)
+        resolve_due_at=resolve_due_at, escalated=False, reopen_count=0, status="received", created_by=actor.name)
     session.add(complaint)
     session.flush()
     append_event(session, at=now, kind="complaint.received", actor=actor.name, real_actor=actor.real,
@@ -72,7 +83,7 @@ def register(session: Session, *, project: str, description: str, channel: str, 
                           "channel": channel, "received_at": received_at.isoformat(), "handler": found.pm})
     complaint.instance_id = start_instance("complaint", complaint.code, {
         "complaint": complaint.code, "pm": found.pm, "project": project, "customer": complaint.customer,
-        "ack_due_at": ack_due.isoformat(), "resolve_due_at": resolve_due.isoformat()})
+        "ack_due_at": ack_due.isoformat(), "resolve_due_at": resolve_due_at.isoformat()})
     return complaint
 
 
@@ -226,8 +237,6 @@ def reopened(context: HandlerContext) -> dict:
     if complaint.reopen_count >= 2 and not complaint.escalated:
         return _escalate(context, "customer_reopen")
     complaint.status = "escalated" if complaint.escalated else "handling"
-    zone = settings.zone(context.session)
-    due = add_working_days(context.now.astimezone(zone), int(settings.get(context.session,
-                                                                          "complaint_resolve_working_days")))
+    due = resolve_due(context.session, context.now)
     complaint.resolve_due_at = due
     return {"escalated": complaint.escalated, "resolve_due_at": due.isoformat()}

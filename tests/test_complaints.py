@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -143,6 +143,28 @@ def test_bad_complaints_are_refused(org):
 def test_working_days():
     assert add_working_days(local(2028, 5, 12, 17), 1) == local(2028, 5, 15, 17)  # Friday -> Monday
     assert add_working_days(local(2028, 5, 13, 9), 3) == local(2028, 5, 17, 9)  # Saturday -> Wednesday
+    # National Day 2027: 10-01 to 10-07 off, Saturday 10-09 worked instead
+    holidays = frozenset(date(2027, 10, day) for day in range(1, 8))
+    worked = frozenset({date(2027, 10, 9)})
+    assert add_working_days(local(2027, 9, 30, 10), 3) == local(2027, 10, 5, 10)  # weekends only
+    assert add_working_days(local(2027, 9, 30, 10), 3, holidays, worked) == local(2027, 10, 11, 10)  # 8th, 9th, 11th
+
+
+def test_the_holidays_and_workdays_settings_move_a_complaints_time_limit(org, run):
+    assert run("settings", "holidays", "2027-10-01..2027-10-07， 2027-01-01").exit_code == 0
+    assert run("settings", "workdays", "2027-10-09").exit_code == 0
+    shown = {s["key"]: s["value"] for s in run.json("settings")}
+    assert (shown["holidays"], shown["workdays"]) == ("2027-01-01, 2027-10-01..2027-10-07", "2027-10-09")
+    code = complain(org, "P-01", "视频平台节前中断", local(2027, 9, 30, 10))
+    assert complaint(org, code).resolve_due_at == local(2027, 10, 11, 10)
+    for value, message in (("2027-10-32", "'2027-10-32' is not a day (2027-10-01) or a run of days"),
+                           ("2027-10-07..2027-10-01", "'2027-10-07..2027-10-01': a run of days goes forward"),
+                           ("2027-01-01..2028-12-31", "'2027-01-01..2028-12-31': a run of days goes forward, "
+                                                      "at most a year")):
+        refused = run("settings", "holidays", value)
+        assert refused.exit_code == 1, refused.output
+        assert refused.stderr.startswith(f"opsqa: setting holidays: {message}"), refused.stderr
+    assert {s["key"]: s["value"] for s in run.json("settings")}["holidays"] == shown["holidays"]
 
 
 def test_complaints_from_the_command_line(run):
