@@ -189,6 +189,33 @@ def test_armed_timers_and_deadlines_keep_their_times(ops, tmp_path):
     assert list(map(str, left["obstacles"])) == ["task wait of p is waiting and changed (event)"]
 
 
+def test_an_instance_inside_a_called_process_moves_with_it(ops, tmp_path):
+    """The called process changed ahead of the task the instance is at inside it: the call moves too."""
+    callee, caller = tmp_path / "inner.bpmn", tmp_path / "outer.bpmn"
+    callee.write_text(linear("inner", ("a", user_task("a")), ("b", user_task("b"))), encoding="utf-8")
+    caller.write_text(linear("outer", ("call", '<bpmn:callActivity id="call" calledElement="inner" />'),
+                             ("after", user_task("after"))), encoding="utf-8")
+    ops.deploy([str(callee), str(caller)], actor=ops.actor(ADMIN))
+    inside = ops.start("outer", actor=ops.actor(ADMIN))
+    past = ops.start("outer", actor=ops.actor(ADMIN))
+    done(ops, past, "a")
+    done(ops, past, "b")  # its call is over: inner's completed tasks are in the state it keeps
+    callee.write_text(linear("inner", ("a", user_task("a")), ("n", user_task("n")), ("b", user_task("b"))),
+                      encoding="utf-8")
+    assert {d["process"]: d["version"] for d in ops.deploy([str(callee), str(caller)], actor=ops.actor(ADMIN))} == {
+        "inner": 2, "outer": 2}
+
+    results = {r["instance"]: r for r in ops.migrate("outer", 2, actor=ops.actor(ADMIN))}
+    assert results[inside]["outcome"] == "moved"
+    assert results[past]["outcome"] == "left"
+    assert "task a of inner is completed and changed (outgoing flows)" in map(str, results[past]["obstacles"])
+    done(ops, inside, "a")
+    assert [t["task"] for t in ops.tasks(instance_id=inside)] == ["n"]
+    for task in ("n", "b", "after"):
+        done(ops, inside, task)
+    assert ops.instance(inside)["status"] == "completed"
+
+
 def test_refusals_name_what_is_wrong_and_change_nothing(ops, tmp_path, run):
     deploy(ops, tmp_path, abc("a", "b"))
     instance_id = ops.start("p", actor=ops.actor(ADMIN))
