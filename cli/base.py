@@ -225,5 +225,11 @@ def _complete(ctx: click.Context, incomplete: str, kind: str) -> list[str]:
     return [value for value in found if value.startswith(incomplete)]
 
 
+def task_id_argument(function):
+    """A task id argument, completed from the open tasks."""
+    return click.argument("task_id", shell_complete=lambda ctx, param, incomplete: _complete(
+        ctx, incomplete, "tasks"))(function)
+
+
 def main() -> None:
     cli(prog_name="opsqa")

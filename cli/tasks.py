@@ -10,7 +10,7 @@ import click
 
 from i18n import N_, _
 
-from .base import ID, FilePath, State, _complete, cli, json_option, pass_state, xlsx_option
+from .base import ID, FilePath, State, cli, json_option, pass_state, task_id_argument, xlsx_option
 from .terminal import _assignments, _cell, _print_json, _read_data, _render, _write_xlsx
 
 # -- tasks ---------------------------------------------------------------------------------
@@ -69,7 +69,7 @@ def task():
 
 
 @task.command("show")
-@click.argument("task_id", shell_complete=lambda ctx, param, incomplete: _complete(ctx, incomplete, "tasks"))
+@task_id_argument
 @json_option
 @pass_state
 def task_show(state: State, task_id: str, as_json: bool):
@@ -104,7 +104,7 @@ def task_show(state: State, task_id: str, as_json: bool):
 
 
 @task.command("claim")
-@click.argument("task_id", shell_complete=lambda ctx, param, incomplete: _complete(ctx, incomplete, "tasks"))
+@task_id_argument
 @pass_state
 def task_claim(state: State, task_id: str):
     """Make a role task yours until you unclaim it.
@@ -116,7 +116,7 @@ def task_claim(state: State, task_id: str):
 
 
 @task.command("unclaim")
-@click.argument("task_id", shell_complete=lambda ctx, param, incomplete: _complete(ctx, incomplete, "tasks"))
+@task_id_argument
 @pass_state
 def task_unclaim(state: State, task_id: str):
     """Give a claimed task back to its role.
@@ -128,7 +128,7 @@ def task_unclaim(state: State, task_id: str):
 
 
 @task.command("complete")
-@click.argument("task_id", shell_complete=lambda ctx, param, incomplete: _complete(ctx, incomplete, "tasks"))
+@task_id_argument
 @click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE", help=N_("A form value; repeatable."))
 @click.option("--data", "data_file", type=FilePath(dir_okay=False), help=N_("Form values from a JSON or YAML file."))
 @pass_state

@@ -44,17 +44,23 @@ def _timers(xml: bytes) -> dict[str, str]:
 @dataclass(frozen=True)
 class Change:
     """One change, as a sentence template (English, marked for translation) and its values: `str()` gives
-    the English sentence (what --json shows), `translated()` the operator's language."""
+    the English sentence (what --json shows), `translated()` the operator's language. A template given as
+    parts is said part by part, joined by commas (a form field's description)."""
 
-    template: str
+    template: str | tuple[str, ...]
     values: dict[str, Any]
 
     def __str__(self) -> str:
-        return self.template.format(**self.values)
+        return self._say(lambda text: text, str)
 
     def translated(self) -> str:
-        return _(self.template).format(**{k: v.translated() if isinstance(v, Change) else v
-                                          for k, v in self.values.items()})
+        return self._say(_, lambda value: value.translated())
+
+    def _say(self, translate, say) -> str:
+        values = {k: say(v) if isinstance(v, Change) else v for k, v in self.values.items()}
+        if isinstance(self.template, tuple):
+            return translate(", ").join(translate(part).format(**values) for part in self.template)
+        return translate(self.template).format(**values)
 
 
 def _label(node_id: str, node: dict[str, Any]) -> str:
@@ -70,19 +76,7 @@ def _field(field: dict[str, Any]) -> Change:
     if field.get("options"):
         parts.append(N_("values {options}"))
         values["options"] = ", ".join(option["id"] for option in field["options"])
-    return _Parts(parts, values)
-
-
-class _Parts(Change):
-    """A field's description: its parts, each translated alone, joined by commas."""
-
-    def __init__(self, parts: list[str], values: dict[str, Any]):
-        super().__init__(", ".join(parts), values)
-        object.__setattr__(self, "parts", parts)
-
-    def translated(self) -> str:
-        return _(", ").join(_(part).format(**self.values) if part != "{type}" else self.values["type"]
-                            for part in self.parts)
+    return Change(tuple(parts), values)
 
 
 def describe(old_model: dict[str, Any], old_xml: bytes, new_model: dict[str, Any], new_xml: bytes) -> list[Change]:

@@ -373,19 +373,20 @@ class Runtime:
         """Save a moved workflow on its new definition: the state must load there, the open tasks take
         the new version's names, the timers keep their due times."""
         row, workflow = loaded.row, loaded.workflow
-        spec, subprocess_specs = self._spec(session, definition_id)
-        try:
-            self.serializer.load(self.serializer.dump(workflow), spec, subprocess_specs)
-        except Exception as exc:  # refuse rather than store a state that would not load
-            raise OpsqaError(_("instance {id} cannot be saved on the new version: {exc}").format(
-                                 id=row.id, exc=_first_line(exc))) from None
         row.definition_id = definition_id
         loaded.model = self.model(session, definition_id)
         for task in session.scalars(select(Task).where(Task.instance_id == row.id, Task.state == "ready")):
             spiff_task = workflow.get_task_from_id(UUID(task.id))
             spec_of = loaded.model["user_tasks"].get(f"{spiff_task.workflow.spec.name}:{task.bpmn_id}", {})
             task.name = spec_of.get("name") or spiff_task.task_spec.bpmn_name or task.bpmn_id
-        self._save(session, loaded, now, actor)
+        try:
+            self._save(session, loaded, now, actor)
+            self.serializer.load(row.state_json, *self._spec(session, definition_id))
+        except OpsqaError:
+            raise
+        except Exception as exc:  # refuse (the transaction rolls back) rather than store a state that would not load
+            raise OpsqaError(_("instance {id} cannot be saved on the new version: {exc}").format(
+                                 id=row.id, exc=_first_line(exc))) from None
         return [_timer_view(task, when) for task, when in timers.waiting_timers(workflow)]
 
     # -- tasks

@@ -40,23 +40,28 @@ def _whole(unit: str, most: int) -> Callable[[str], str]:
     return check
 
 
-def _dates(value: str) -> str:
-    """Days and runs of days, comma-separated (2027-10-01..2027-10-07, 2027-01-01), kept sorted."""
+def _runs(value: str) -> list[tuple[date, date]]:
+    """Days and runs of days, comma-separated (2027-10-01..2027-10-07, 2027-01-01): (first, last) each."""
     runs = []
     for item in (part.strip() for part in value.replace("，", ",").split(",")):
         if not item:
             continue
-        first, _dots, last = (half.strip() for half in item.partition(".."))
+        first, dots, last = (half.strip() for half in item.partition(".."))
         try:
             start = date.fromisoformat(first)
-            end = date.fromisoformat(last) if _dots else start
+            end = date.fromisoformat(last) if dots else start
         except ValueError:
             raise ValueError(_("{item!r} is not a day (2027-10-01) or a run of days (2027-10-01..2027-10-07)").format(
                                  item=item)) from None
         if not start <= end <= start + timedelta(days=366):
             raise ValueError(_("{item!r}: a run of days goes forward, at most a year").format(item=item))
         runs.append((start, end))
-    return ", ".join(f"{start}..{end}" if end != start else f"{start}" for start, end in sorted(set(runs)))
+    return runs
+
+
+def _dates(value: str) -> str:
+    """A days setting as stored: its runs sorted, without repeats."""
+    return ", ".join(f"{start}..{end}" if end != start else f"{start}" for start, end in sorted(set(_runs(value))))
 
 
 _days = _whole(N_("days"), 3650)
@@ -96,12 +101,8 @@ def zone(session: Session) -> ZoneInfo:
 
 def days(session: Session, key: str) -> frozenset[date]:
     """Every day a days setting (holidays, workdays) names."""
-    found = set()
-    for item in filter(None, (part.strip() for part in get(session, key).split(","))):
-        first, _dots, last = item.partition("..")
-        start, end = date.fromisoformat(first), date.fromisoformat(last or first)
-        found.update(start + timedelta(days=n) for n in range((end - start).days + 1))
-    return frozenset(found)
+    return frozenset(start + timedelta(days=n) for start, end in _runs(get(session, key))
+                     for n in range((end - start).days + 1))
 
 
 def all_settings(session: Session) -> list[dict]:
