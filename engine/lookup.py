@@ -4,33 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from i18n import _
-from store import Task
+from store.rows import TaskRow, find_tasks
 
 from .errors import OpsqaError, TaskNotFound
 
 MIN_PREFIX = 4
 
 
-def find_task(session: Session, ref: str, *, for_update: bool = False) -> Task:
+def find_task(session: Session, ref: str, *, for_update: bool = False) -> TaskRow:
     """The task `ref` names; `for_update` locks its row (PostgreSQL) so that one writer acts on it at a time."""
     ref = ref.strip().lower()
-    task = session.get(Task, ref, with_for_update=for_update, populate_existing=for_update)
-    if task is not None:
-        return task
-    if len(ref) >= MIN_PREFIX:
-        matches = session.scalars(select(Task).where(Task.id.startswith(ref, autoescape=True)).limit(2)).all()
-        if len(matches) == 1:
-            if not for_update:
-                return matches[0]
-            # The unlocked SELECT put the task in the session; read it again under the lock.
-            return session.get(Task, matches[0].id, with_for_update=True, populate_existing=True)
-        if len(matches) > 1:
-            raise OpsqaError(_("task id {ref!r} is ambiguous; give more of it").format(ref=ref))
-    raise TaskNotFound(_("no task {ref}; see `opsqa tasks`").format(ref=ref))
+    matches = find_tasks(session, ref, min_prefix=MIN_PREFIX, for_update=for_update)
+    if len(matches) > 1:
+        raise OpsqaError(_("task id {ref!r} is ambiguous; give more of it").format(ref=ref))
+    if not matches:
+        raise TaskNotFound(_("no task {ref}; see `opsqa tasks`").format(ref=ref))
+    return matches[0]
 
 
 def user_task_spec(model: dict[str, Any], process_id: str, bpmn_id: str) -> dict[str, Any] | None:

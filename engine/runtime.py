@@ -19,12 +19,12 @@ from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from i18n import _
-from store import Database, Definition, Instance, InstanceMigration, Job, Task, append_event, failpoints
+from store import Database, Definition, Instance, InstanceMigration, Job, append_event, failpoints, rows
+from store.rows import InstanceRow, TaskRow
 
 from . import expressions, forms, jobs, outbox, timers
 from .clock import Clock, SystemClock
@@ -53,7 +53,7 @@ MAX_SERVICE_ROUNDS = 1000
 
 @dataclass
 class _Loaded:
-    row: Instance
+    row: InstanceRow
     workflow: BpmnWorkflow
     model: dict[str, Any]
 
@@ -107,9 +107,8 @@ class Runtime:
                                       process_id=process_id))
         if business_key is not None:
             _check_key(business_key)
-            clash = session.scalar(
-                select(Instance).where(Instance.process_id == process_id, Instance.business_key == business_key)
-            )
+            clash = session.execute(select(Instance.id, Instance.status).where(
+                Instance.process_id == process_id, Instance.business_key == business_key)).first()
             if clash is not None:
                 raise DuplicateBusinessKey(
                     _("process {process_id} already has an instance with key {business_key!r} (#{id}, "
@@ -119,25 +118,16 @@ class Runtime:
         spec, subprocess_specs = self._spec(session, definition.id)
         workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
         workflow.task_tree.data.update(variables or {})
-        row = Instance(
-            definition_id=definition.id,
-            process_id=process_id,
-            business_key=business_key or f"pending-{now.timestamp()}",
-            status="running",
-            state_json="{}",
-            serializer_version=self.serializer.version,
-            library_version=LIBRARY_VERSION,
-            started_at=now,
-            started_by=actor.name,
-            updated_at=now,
+        row = InstanceRow(
+            id=None, definition_id=definition.id, process_id=process_id,
+            business_key=business_key or f"pending-{now.timestamp()}", status="running", state_json="{}",
+            serializer_version=self.serializer.version, library_version=LIBRARY_VERSION, lock_version=0,
+            next_due_at=None, incident=None, incident_task=None, started_at=now, started_by=actor.name,
+            updated_at=now, ended_at=None,
         )
-        session.add(row)
-        try:
-            with session.begin_nested():
-                session.flush()
-        except IntegrityError:
+        if not rows.insert_instance(session, row):
             raise DuplicateBusinessKey(_("process {process_id} already has an instance with that key").format(
-                                           process_id=process_id)) from None
+                                           process_id=process_id))
         if business_key is None:
             row.business_key = str(row.id)
         self._event(session, now, actor, "instance.started", row.id, payload={
@@ -201,10 +191,10 @@ class Runtime:
                 task._set_internal_data(event_value=value)
         self._run_engine(lambda: timers.refresh_due(workflow), loaded.row.process_id)
         self._advance(session, loaded, now, actor)
-        for row in session.scalars(select(Task).where(Task.instance_id == instance_id, Task.state == "ready")):
-            spiff_task = workflow.get_task_from_id(UUID(row.id))
-            spec = loaded.model["user_tasks"].get(f"{spiff_task.workflow.spec.name}:{row.bpmn_id}", {})
-            row.due_at = _due_at(spiff_task, spec)
+        for task in rows.open_tasks(session, instance_id):
+            spiff_task = workflow.get_task_from_id(UUID(task.id))
+            spec = loaded.model["user_tasks"].get(f"{spiff_task.workflow.spec.name}:{task.bpmn_id}", {})
+            rows.update_task(session, task, due_at=_due_at(spiff_task, spec))
         armed = []
         for task, when in timers.waiting_timers(workflow):
             was = before.get(str(task.id))
@@ -247,13 +237,14 @@ class Runtime:
     def incident(self, instance_id: int, message: str, *, now: datetime, actor: Actor) -> None:
         """Stop an instance whose timer step keeps failing: a person looks at it, then retries."""
         with _one_writer(instance_id), self.database.transaction() as session:
-            row = session.get(Instance, instance_id)
+            row = rows.read_instance(session, instance_id)
             if row is None or row.status != "running":
                 return
             row.status, row.incident, row.incident_task = "error", message, None
             row.updated_at = now
             self._event(session, now, actor, "instance.incident", instance_id, payload={"error": message})
             self._sync_job(session, row, now)
+            rows.save_instance(session, row)
 
     def retry(self, instance_id: int, *, actor: Actor) -> None:
         """Re-run the service task whose handler failed."""
@@ -272,7 +263,7 @@ class Runtime:
     def cancel(self, instance_id: int, *, actor: Actor, reason: str | None = None) -> None:
         now = self.clock.now()
         with _one_writer(instance_id), self.database.transaction() as session:
-            row = session.get(Instance, instance_id)
+            row = rows.read_instance(session, instance_id)
             if row is None:
                 raise InstanceNotFound(_("no instance {instance_id}").format(instance_id=instance_id))
             if row.status in ("completed", "cancelled"):
@@ -280,9 +271,10 @@ class Runtime:
                                              instance_id=instance_id, status=row.status))
             row.status, row.ended_at, row.updated_at, row.next_due_at = "cancelled", now, now, None
             self._sync_job(session, row, now)
-            for task in session.scalars(select(Task).where(Task.instance_id == instance_id, Task.state == "ready")):
-                task.state, task.completed_at = "cancelled", now
+            for task in rows.open_tasks(session, instance_id):
+                rows.update_task(session, task, state="cancelled", completed_at=now)
             self._event(session, now, actor, "instance.cancelled", instance_id, payload={"reason": reason})
+            rows.save_instance(session, row)
 
     # -- versions
 
@@ -362,7 +354,7 @@ class Runtime:
                 "to_version": outcome["to_version"], "migration": record.id, "exact": exact, "waiting": moved})
             return {**outcome, "outcome": "reverted", "migration": record.id, "exact": exact}
 
-    def _outcome(self, session: Session, row: Instance, definition_id: int) -> dict:
+    def _outcome(self, session: Session, row: InstanceRow, definition_id: int) -> dict:
         versions = dict(session.execute(select(Definition.id, Definition.version).where(
             Definition.id.in_((row.definition_id, definition_id)))).all())
         return {"instance": row.id, "process": row.process_id, "business_key": row.business_key,
@@ -375,10 +367,10 @@ class Runtime:
         row, workflow = loaded.row, loaded.workflow
         row.definition_id = definition_id
         loaded.model = self.model(session, definition_id)
-        for task in session.scalars(select(Task).where(Task.instance_id == row.id, Task.state == "ready")):
+        for task in rows.open_tasks(session, row.id):
             spiff_task = workflow.get_task_from_id(UUID(task.id))
             spec_of = loaded.model["user_tasks"].get(f"{spiff_task.workflow.spec.name}:{task.bpmn_id}", {})
-            task.name = spec_of.get("name") or spiff_task.task_spec.bpmn_name or task.bpmn_id
+            rows.update_task(session, task, name=spec_of.get("name") or spiff_task.task_spec.bpmn_name or task.bpmn_id)
         try:
             self._save(session, loaded, now, actor)
             self.serializer.load(row.state_json, *self._spec(session, definition_id))
@@ -401,18 +393,17 @@ class Runtime:
                 if task.claimed_by != actor.name and not actor.is_admin:
                     raise NotYourTask(_("task {task_id} is claimed by {claimed_by}, not by you").format(
                                           task_id=task_id, claimed_by=task.claimed_by))
-                task.claimed_by = None
+                rows.update_task(session, task, claimed_by=None)
                 kind = "task.unclaimed"
             else:
                 self._check_may_act(session, task, actor)
                 if task.claimed_by == actor.name:
                     raise OpsqaError(_("task {task_id} is already claimed by you").format(task_id=task_id))
-                task.claimed_by = actor.name
+                rows.update_task(session, task, claimed_by=actor.name)
                 kind = "task.claimed"
             self._event(session, now, actor, kind, task.instance_id, task.id, {"task": task.bpmn_id})
 
-    def form(self, session: Session, task: Task, instance: Instance | None = None) -> list[dict[str, Any]]:
-        instance = instance or session.get(Instance, task.instance_id)
+    def form(self, session: Session, task: TaskRow, instance: InstanceRow) -> list[dict[str, Any]]:
         spec = user_task_spec(self.model(session, instance.definition_id), task.process_id, task.bpmn_id)
         return spec["form"] if spec else []
 
@@ -424,9 +415,8 @@ class Runtime:
                 task = self._ready_task(session, task_id)
                 task_id = task.id
                 self._check_may_act(session, task, actor)
-                instance = session.get(Instance, task.instance_id)  # held: the session keeps rows weakly
-                typed = forms.validate(task.bpmn_id, self.form(session, task, instance), values)
                 loaded = self._load(session, task.instance_id)
+                typed = forms.validate(task.bpmn_id, self.form(session, task, loaded.row), values)
                 if loaded.row.status != "running":
                     raise InstanceNotRunning(_("instance {instance_id} is {status}; see `opsqa instance show`").format(
                                                  instance_id=task.instance_id, status=loaded.row.status))
@@ -436,20 +426,20 @@ class Runtime:
                 self._run_check(session, loaded, spiff_task, typed, now, actor)
                 spiff_task.data.update(typed)
                 self._run_engine(lambda: spiff_task.run(), task.bpmn_id)
-                task.state, task.completed_by, task.completed_at = "completed", actor.name, now
+                rows.update_task(session, task, state="completed", completed_by=actor.name, completed_at=now)
                 self._event(session, now, actor, "task.completed", task.instance_id, task.id,
                             {"task": task.bpmn_id, "name": task.name, "values": typed})
                 self._advance(session, loaded, now, actor)
                 self._save(session, loaded, now, actor)
         except StaleDataError:
             with self.database.reading() as session:
-                task = session.get(Task, task_id)
-                if task is not None and task.state == "completed":
+                task = find_task(session, task_id)
+                if task.state == "completed":
                     raise TaskAlreadyCompleted(task_id, task.completed_by, task.completed_at) from None
             raise OpsqaError(_("the instance of task {task_id} changed while completing it; try again").format(
                                  task_id=task_id)) from None
 
-    def _ready_task(self, session: Session, task_id: str) -> Task:
+    def _ready_task(self, session: Session, task_id: str) -> TaskRow:
         task = find_task(session, task_id, for_update=True)
         if task.state == "completed":
             raise TaskAlreadyCompleted(task_id, task.completed_by, task.completed_at)
@@ -457,7 +447,7 @@ class Runtime:
             raise TaskNotReady(_("task {task_id} is {state}, not ready").format(task_id=task_id, state=task.state))
         return task
 
-    def _check_may_act(self, session: Session, task: Task, actor: Actor) -> None:
+    def _check_may_act(self, session: Session, task: TaskRow, actor: Actor) -> None:
         if task.assignee and task.assignee != actor.name:
             raise NotYourTask(_("task {id} ({name}) is assigned to {assignee}").format(
                                   id=task.id, name=task.name, assignee=task.assignee))
@@ -474,7 +464,7 @@ class Runtime:
     # -- loading, stepping, saving
 
     def _load(self, session: Session, instance_id: int) -> _Loaded:
-        row = session.get(Instance, instance_id)
+        row = rows.read_instance(session, instance_id)
         if row is None:
             raise InstanceNotFound(_("no instance {instance_id}; see `opsqa instances`").format(
                                        instance_id=instance_id))
@@ -584,9 +574,9 @@ class Runtime:
         row.updated_at = now
         if had_due or row.next_due_at is not None:  # else it had no timer job and needs none
             self._sync_job(session, row, now)
-        session.flush()
+        rows.save_instance(session, row)
 
-    def _sync_job(self, session: Session, row: Instance, now: datetime) -> None:
+    def _sync_job(self, session: Session, row: InstanceRow, now: datetime) -> None:
         """One timer job per waiting instance, due when its earliest timer is."""
         key = f"timer:{row.id}"
         job = session.info.get("timer_job")
@@ -614,14 +604,13 @@ class Runtime:
                 raise OpsqaError(_("instance {id}: a loop at {bpmn_id} has run too many times; SpiffWorkflow "
                                    "would lose track of the task").format(
                                      id=row.id, bpmn_id=spiff_task.task_spec.bpmn_id))
-        open_rows = {t.id: t for t in session.scalars(select(Task).where(Task.instance_id == row.id,
-                                                                          Task.state == "ready"))}
+        open_rows = {t.id: t for t in rows.open_tasks(session, row.id)}
         for task_id, task in open_rows.items():
-            if task_id not in ready:
-                task.state, task.completed_at = "cancelled", now  # closed without an answer (e.g. escalated)
+            if task_id not in ready:  # closed without an answer (e.g. escalated)
+                rows.update_task(session, task, state="cancelled", completed_at=now)
                 self._event(session, now, actor, "task.cancelled", row.id, task_id, {"task": task.bpmn_id})
         new = [task_id for task_id in ready if task_id not in open_rows]
-        known = set(session.scalars(select(Task.id).where(Task.id.in_(new)))) if new else set()
+        known = rows.known_task_ids(session, new)
         for task_id in new:
             if task_id in known:
                 continue
@@ -633,19 +622,19 @@ class Runtime:
                 value = expressions.evaluate(spec["assignee"], dict(spiff_task.data))
                 assignee = str(value) if value not in (None, "") else None
             role = self._role(loaded, spiff_task, spec)
-            session.add(Task(
+            rows.insert_task(session, TaskRow(
                 id=task_id, instance_id=row.id, process_id=spec.get("process") or spiff_task.workflow.spec.name,
-                bpmn_id=bpmn_id,
-                name=spec.get("name") or spiff_task.task_spec.bpmn_name or bpmn_id,
-                role=role, state="ready", assignee=assignee,
-                due_at=_due_at(spiff_task, spec), variables=_to_json(spiff_task.data), created_at=now,
+                bpmn_id=bpmn_id, name=spec.get("name") or spiff_task.task_spec.bpmn_name or bpmn_id,
+                role=role, state="ready", assignee=assignee, claimed_by=None, due_at=_due_at(spiff_task, spec),
+                overdue_notified_at=None, variables=_to_json(spiff_task.data), created_at=now, completed_by=None,
+                completed_at=None,
             ))
             self._event(session, now, actor, "task.ready", row.id, task_id,
                         {"task": bpmn_id, "role": spec.get("role"), "assignee": assignee})
             if outbox.anyone_mailed(session):
                 self._notify_ready(session, row, task_id, spec, assignee, role, now)
 
-    def _notify_ready(self, session: Session, row: Instance, task_id: str, spec: dict, assignee: str | None,
+    def _notify_ready(self, session: Session, row: InstanceRow, task_id: str, spec: dict, assignee: str | None,
                       role: str | None, now: datetime) -> None:
         """Tell whoever may do a new task (its assignee, else its role's members) by e-mail, via the outbox."""
         recipients = [assignee] if assignee else outbox.role_members(session, role) if role else []

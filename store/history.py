@@ -18,26 +18,30 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .models import Event, HistoryHead
+from .rows import Sql
 
 GENESIS = "0" * 64
 
 
-def _canonical(event: Event) -> bytes:
+def _canonical(id: int, at: datetime, instance_id: int | None, task_id: str | None, kind: str, actor: str,
+               real_actor: str | None, payload: str) -> bytes:
     body = {
-        "id": event.id,
-        "at": event.at.astimezone(UTC).isoformat(timespec="microseconds"),
-        "instance_id": event.instance_id,
-        "task_id": event.task_id,
-        "kind": event.kind,
-        "actor": event.actor,
-        "real_actor": event.real_actor,
-        "payload": json.loads(event.payload),
+        "id": id,
+        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "instance_id": instance_id,
+        "task_id": task_id,
+        "kind": kind,
+        "actor": actor,
+        "real_actor": real_actor,
+        "payload": json.loads(payload),
     }
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _digest(prev_hash: str, event: Event) -> str:
-    return hashlib.sha256(prev_hash.encode() + _canonical(event)).hexdigest()
+    canonical = _canonical(event.id, event.at, event.instance_id, event.task_id, event.kind, event.actor,
+                           event.real_actor, event.payload)
+    return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
 
 
 def append_event(
@@ -50,33 +54,22 @@ def append_event(
     instance_id: int | None = None,
     task_id: str | None = None,
     payload: dict[str, Any] | None = None,
-) -> Event:
-    """Append one event in the caller's transaction (the head row serialises writers)."""
-    head = session.info.get("history_head")  # locked once per transaction, then kept
-    if head is None or head not in session:
-        query = select(HistoryHead).where(HistoryHead.id == 1).with_for_update()
-        with session.no_autoflush:  # the step's pending rows go with the events, in one flush
-            head = session.execute(query).scalar_one_or_none()
-        if head is None:
-            head = HistoryHead(id=1, last_hash=GENESIS, count=0)
-            session.add(head)
-        session.info["history_head"] = head
-    event = Event(
-        id=head.count + 1,
-        at=at,
-        kind=kind,
-        actor=actor,
-        real_actor=real_actor,
-        instance_id=instance_id,
-        task_id=task_id,
-        payload=json.dumps(payload or {}, sort_keys=True, ensure_ascii=False, default=str),
-        prev_hash=head.last_hash,
-    )
-    event.hash = _digest(head.last_hash, event)
-    session.add(event)
-    head.last_hash = event.hash
-    head.count = event.id
-    return event
+) -> None:
+    """Append one event in the caller's transaction. The head row serialises writers: SQLite's writer holds
+    the file, PostgreSQL locks the row. Written in plain SQL (store/rows.py): steps append a dozen."""
+    sql = Sql(session)
+    head = sql(f"SELECT last_hash, count FROM history_head WHERE id = 1{sql.for_update}").fetchone()
+    if head is None:  # a database made before the head was seeded (migration 0002 seeds it)
+        sql("INSERT INTO history_head (id, last_hash, count) VALUES (1, ?, 0)", (GENESIS,))
+        head = (GENESIS, 0)
+    prev_hash, event_id = head[0], head[1] + 1
+    text = json.dumps(payload or {}, sort_keys=True, ensure_ascii=False, default=str)
+    canonical = _canonical(event_id, at, instance_id, task_id, kind, actor, real_actor, text)
+    digest = hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
+    sql("INSERT INTO event (id, at, instance_id, task_id, kind, actor, real_actor, payload, prev_hash, hash) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (event_id, sql.time(at), instance_id, task_id, kind, actor, real_actor, text, prev_hash, digest))
+    sql("UPDATE history_head SET last_hash = ?, count = ? WHERE id = 1", (digest, event_id))
 
 
 @dataclass(frozen=True)
