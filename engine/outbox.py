@@ -22,7 +22,7 @@ from email.message import EmailMessage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store import Job, Task, User, UserRole, append_event, failpoints
+from store import Job, Task, User, UserRole, append_event, failpoints, rows
 
 from . import jobs, settings
 
@@ -36,9 +36,7 @@ def message_id(key: str) -> str:
 def anyone_mailed(session: Session) -> bool:
     """Whether any user has an e-mail address (asked once per transaction: most steps notify nobody)."""
     if "anyone_mailed" not in session.info:
-        with session.no_autoflush:  # users are not what a step changes: the step's rows need not go first
-            found = session.scalar(select(User.name).where(User.email.is_not(None)).limit(1))
-        session.info["anyone_mailed"] = found is not None
+        session.info["anyone_mailed"] = rows.anyone_mailed(session)
     return session.info["anyone_mailed"]
 
 

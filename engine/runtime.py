@@ -99,9 +99,7 @@ class Runtime:
                  business_key: str | None = None, variables: dict | None = None, payload: dict | None = None) -> int:
         """Start an instance inside the caller's transaction (the scheduler records its fire with it)."""
         timers.use_clock(self.clock)
-        definition = session.scalar(
-            select(Definition).where(Definition.process_id == process_id).order_by(Definition.version.desc()).limit(1)
-        )
+        definition = rows.latest_definition(session, process_id)
         if definition is None:
             raise ProcessNotFound(_("no process {process_id!r} is deployed; see `opsqa processes`").format(
                                       process_id=process_id))
@@ -115,11 +113,12 @@ class Runtime:
                       "{status})").format(process_id=process_id, business_key=business_key, id=clash.id,
                                           status=clash.status)
                 )
-        spec, subprocess_specs = self._spec(session, definition.id)
+        definition_id, version = definition
+        spec, subprocess_specs = self._spec(session, definition_id)
         workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
         workflow.task_tree.data.update(variables or {})
         row = InstanceRow(
-            id=None, definition_id=definition.id, process_id=process_id,
+            id=None, definition_id=definition_id, process_id=process_id,
             business_key=business_key or f"pending-{now.timestamp()}", status="running", state_json="{}",
             serializer_version=self.serializer.version, library_version=LIBRARY_VERSION, lock_version=0,
             next_due_at=None, incident=None, incident_task=None, started_at=now, started_by=actor.name,
@@ -131,10 +130,10 @@ class Runtime:
         if business_key is None:
             row.business_key = str(row.id)
         self._event(session, now, actor, "instance.started", row.id, payload={
-            "process": process_id, "version": definition.version, "business_key": row.business_key,
+            "process": process_id, "version": version, "business_key": row.business_key,
             "variables": variables or {}, **(payload or {}),
         })
-        loaded = _Loaded(row, workflow, self.model(session, definition.id))
+        loaded = _Loaded(row, workflow, self.model(session, definition_id))
         self._advance(session, loaded, now, actor)
         self._save(session, loaded, now, actor)
         return row.id

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .models import Event, HistoryHead
-from .rows import Sql
+from .rows import session_sql
 
 GENESIS = "0" * 64
 
@@ -57,7 +57,7 @@ def append_event(
 ) -> None:
     """Append one event in the caller's transaction. The head row serialises writers: SQLite's writer holds
     the file, PostgreSQL locks the row. Written in plain SQL (store/rows.py): steps append a dozen."""
-    sql = Sql(session)
+    sql = session_sql(session)
     head = sql(f"SELECT last_hash, count FROM history_head WHERE id = 1{sql.for_update}").fetchone()
     if head is None:  # a database made before the head was seeded (migration 0002 seeds it)
         sql("INSERT INTO history_head (id, last_hash, count) VALUES (1, ?, 0)", (GENESIS,))

@@ -21,12 +21,21 @@ from functools import lru_cache
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy's SQLite dialect stores a DATETIME
-
 
 @lru_cache(maxsize=256)
 def _pyformat(sql: str) -> str:
     return sql.replace("?", "%s")
+
+
+def session_sql(session: Session) -> Sql:
+    """The session's transaction in plain SQL (kept for the transaction), its pending ORM rows flushed first:
+    they may be what the statements refer to."""
+    session.flush()
+    transaction = session.get_transaction()
+    kept = session.info.get("sql")
+    if kept is None or kept[0] is not transaction:
+        kept = session.info["sql"] = (transaction, Sql(session))
+    return kept[1]
 
 
 class Sql:
@@ -35,7 +44,6 @@ class Sql:
     __slots__ = ("_raw", "sqlite")
 
     def __init__(self, session: Session):
-        session.flush()  # the ORM's pending rows first: they may be what these statements refer to
         connection = session.connection()
         self._raw = connection.connection.driver_connection
         self.sqlite = connection.dialect.name == "sqlite"
@@ -55,7 +63,7 @@ class Sql:
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r} given where an aware one is required")
         value = value.astimezone(UTC)
-        return value.strftime(_SQLITE_TIME) if self.sqlite else value
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds") if self.sqlite else value
 
     @staticmethod
     def read_time(value) -> datetime | None:
@@ -147,18 +155,32 @@ def _bind(sql: Sql, row, names, times) -> list:
     return [sql.time(getattr(row, name)) if name in times else getattr(row, name) for name in names]
 
 
+# -- what a step looks up
+
+
+def latest_definition(session: Session, process_id: str) -> tuple[int, int] | None:
+    """The id and version of the process's newest deployed version."""
+    return session_sql(session)("SELECT id, version FROM definition WHERE process_id = ? ORDER BY version DESC "
+                                "LIMIT 1", (process_id,)).fetchone()
+
+
+def anyone_mailed(session: Session) -> bool:
+    """Whether any user has an e-mail address (most databases notify nobody)."""
+    return session_sql(session)("SELECT 1 FROM user_account WHERE email IS NOT NULL LIMIT 1").fetchone() is not None
+
+
 # -- instances
 
 
 def read_instance(session: Session, instance_id: int) -> InstanceRow | None:
-    sql = Sql(session)
+    sql = session_sql(session)
     found = sql(_SELECT_INSTANCE, (instance_id,)).fetchone()
     return None if found is None else _instance(sql, found)
 
 
 def insert_instance(session: Session, row: InstanceRow) -> bool:
     """Insert a new instance, giving `row` its id and first lock version; False when its business key is taken."""
-    sql = Sql(session)
+    sql = session_sql(session)
     row.lock_version = 1
     found = sql(_INSERT_INSTANCE, _bind(sql, row, _INSTANCE[1:], _INSTANCE_TIMES)).fetchone()
     if found is None:
@@ -169,7 +191,7 @@ def insert_instance(session: Session, row: InstanceRow) -> bool:
 
 def save_instance(session: Session, row: InstanceRow) -> None:
     """Write the instance's changing columns if nobody saved it since it was read (the optimistic lock)."""
-    sql = Sql(session)
+    sql = session_sql(session)
     args = [*_bind(sql, row, _INSTANCE_SAVED, _INSTANCE_TIMES), row.lock_version + 1, row.id, row.lock_version]
     if sql(_SAVE_INSTANCE, args).rowcount != 1:
         raise StaleDataError(f"UPDATE of instance {row.id} at lock version {row.lock_version} matched no row")
@@ -182,7 +204,7 @@ def save_instance(session: Session, row: InstanceRow) -> None:
 def find_tasks(session: Session, ref: str, *, min_prefix: int, for_update: bool = False) -> list[TaskRow]:
     """The task whose id is `ref`; else up to two whose ids start with it (when it is `min_prefix` long).
     `for_update` locks the row found (PostgreSQL), so that one writer acts on a task at a time."""
-    sql = Sql(session)
+    sql = session_sql(session)
     lock = sql.for_update if for_update else ""
     found = sql(f"{_SELECT_TASKS} WHERE id = ?{lock}", (ref,)).fetchone()
     if found is not None:
@@ -198,7 +220,7 @@ def find_tasks(session: Session, ref: str, *, min_prefix: int, for_update: bool 
 
 def open_tasks(session: Session, instance_id: int) -> list[TaskRow]:
     """The instance's ready tasks, oldest first."""
-    sql = Sql(session)
+    sql = session_sql(session)
     query = f"{_SELECT_TASKS} WHERE instance_id = ? AND state = 'ready' ORDER BY created_at, id"
     return [_task(sql, values) for values in sql(query, (instance_id,)).fetchall()]
 
@@ -207,19 +229,19 @@ def known_task_ids(session: Session, task_ids: list[str]) -> set[str]:
     """Which of these task ids have a row (in any state)."""
     if not task_ids:
         return set()
-    sql = Sql(session)
+    sql = session_sql(session)
     marks = ", ".join("?" * len(task_ids))
     return {task_id for (task_id,) in sql(f"SELECT id FROM task WHERE id IN ({marks})", task_ids).fetchall()}
 
 
 def insert_task(session: Session, row: TaskRow) -> None:
-    sql = Sql(session)
+    sql = session_sql(session)
     sql(_INSERT_TASK, _bind(sql, row, _TASK, _TASK_TIMES))
 
 
 def update_task(session: Session, row: TaskRow, **changes) -> None:
     """Set columns of a task row, in the database and on `row`."""
-    sql = Sql(session)
+    sql = session_sql(session)
     names = list(changes)
     for name in names:
         if name not in _TASK or name == "id":
