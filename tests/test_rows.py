@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm.exc import StaleDataError
 
 from store import Definition, Event, Instance, Task, append_event, create_database, rows, verify_chain
@@ -62,6 +62,21 @@ def test_an_instance_written_in_sql_reads_the_same_through_the_orm(database):
         again = rows.read_instance(session, row.id)
     assert again == row
     assert again.started_at.tzinfo == UTC
+
+
+def test_times_are_stored_as_the_orm_stores_them(database):
+    """SQLite keeps times as text and compares them as text: both writers must write the same."""
+    with database.transaction() as session:
+        row = _instance("sql")
+        rows.insert_instance(session, row)
+        session.add(Instance(definition_id=1, process_id="p", business_key="orm", status="running", state_json="{}",
+                             serializer_version="1.4", library_version="3.2.0", started_at=NOW, started_by="ann",
+                             updated_at=NOW, next_due_at=NOW + timedelta(days=10)))
+        session.flush()
+        stored = session.execute(text("SELECT business_key, started_at, next_due_at FROM instance")).all()
+    by_key = {key: (started, due) for key, started, due in stored}
+    assert by_key["sql"] == by_key["orm"]
+    assert by_key["orm"][1] != by_key["orm"][0]
 
 
 def test_a_save_after_someone_else_saved_is_refused_and_writes_nothing(database):
