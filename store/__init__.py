@@ -57,12 +57,14 @@ _WHERE = {
     "verify_chain": "history",
 }
 
-__all__ = ["failpoints", *sorted(_WHERE)]
+_SUBMODULES = ("failpoints", "rows")  # used as modules: store.rows.open_tasks(...)
+
+__all__ = [*_SUBMODULES, *sorted(_WHERE)]
 
 
 def __getattr__(name: str):
-    if name == "failpoints":
-        return importlib.import_module(".failpoints", __name__)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
