@@ -389,11 +389,12 @@ class Engine:
         filters = {"role": role, "state": state, "instance_id": instance_id, "limit": limit,
                    "due_before": self.clock.now() if overdue else None,
                    "person": mine.name if mine is not None else None}
-        with self.database.reading() as session:
-            if session.bind.dialect.name == "sqlite":  # plain tuples: the ORM's rows cost more than the query
-                from store import quickread
+        if self.database.is_sqlite:  # plain tuples: the ORM's rows cost more than the query
+            from store import quickread
 
-                return quickread.read_tasks(session.connection().connection.driver_connection, **filters)
+            with self.database.reading_driver() as connection:
+                return quickread.read_tasks(connection, **filters)
+        with self.database.reading() as session:
             return orm_tasks(session, **filters)
 
     def count_tasks(self, *, role: str | None = None, state: str | None = "ready") -> int:

@@ -105,6 +105,13 @@ class Database:
         with Session(self._read_bind, expire_on_commit=False) as session, session.begin():
             yield session
 
+    @contextmanager
+    def reading_driver(self):
+        """The DB-API connection of a read transaction, for the plain readers of store/quickread.py (SQLite):
+        a session costs more than the query of one instance's tasks."""
+        with self._read_bind.connect() as connection, connection.begin():
+            yield connection.connection.driver_connection
+
     def dispose(self) -> None:
         self.engine.dispose()
 
