@@ -25,7 +25,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Time bench_ten_steps start to end: opsqa on SQLite, raw SpiffWorkflow in memory, and raw "
-        "SpiffWorkflow with a JSON round trip around each user task.",
+        "SpiffWorkflow with a JSON round trip around each user task (the spec by reference as opsqa stores it, "
+        "and embedded as the library's own serializer does).",
     )
     parser.add_argument("--instances", type=int, help=f"instances per round and variant "
                         f"(default {DEFAULTS['instances']}; {QUICK['instances']} with --quick)")
@@ -89,7 +90,7 @@ def _environment() -> dict[str, Any]:
 def _table(variants, rates: dict[str, list[float]]) -> tuple[str, dict[str, Any]]:
     opsqa_median = statistics.median(rates[variants[0].key])
     figures: dict[str, Any] = {}
-    header = f"{'variant':<36}{'median /s':>11}{'min /s':>10}{'max /s':>10}{'ms/inst':>9}{'opsqa/variant':>15}"
+    header = f"{'variant':<40}{'median /s':>11}{'min /s':>10}{'max /s':>10}{'ms/inst':>9}{'opsqa/variant':>15}"
     lines = [header, "-" * len(header)]
     for variant in variants:
         values = rates[variant.key]
@@ -100,7 +101,7 @@ def _table(variants, rates: dict[str, list[float]]) -> tuple[str, dict[str, Any]
             "max_per_s": round(max(values), 2), "ms_per_instance_median": round(1000 / median, 3),
             "rounds_per_s": [round(v, 2) for v in values], "opsqa_over_this": round(ratio, 4),
         }
-        lines.append(f"{variant.name:<36}{median:>11.1f}{min(values):>10.1f}{max(values):>10.1f}"
+        lines.append(f"{variant.name:<40}{median:>11.1f}{min(values):>10.1f}{max(values):>10.1f}"
                      f"{1000 / median:>9.2f}{ratio:>15.3f}")
     return "\n".join(lines), figures
 
@@ -204,12 +205,12 @@ def _suite() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     began = time.perf_counter()
-    from .variants import BenchFailure, Opsqa, RawInMemory, RawSerialized, state_sizes
+    from .variants import BenchFailure, Opsqa, RawInMemory, RawSerialized, RawSerializedLibrary, state_sizes
 
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="opsqa-bench-", dir=args.dir) as directory:
-        variants = [Opsqa(Path(directory)), RawInMemory(), RawSerialized()]
+        variants = [Opsqa(Path(directory)), RawInMemory(), RawSerialized(), RawSerializedLibrary()]
         opsqa = variants[0]
         try:
             for variant in variants:
@@ -243,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     ratios = {
         "opsqa_over_raw_in_memory": figures["raw_in_memory"]["opsqa_over_this"],
         "opsqa_over_raw_serialized": figures["raw_serialized"]["opsqa_over_this"],
+        "opsqa_over_raw_serialized_library": figures["raw_serialized_library"]["opsqa_over_this"],
     }
     print(f"\nbench_ten_steps (5 user tasks, 4 service tasks, 1 gateway), start to end: {args.rounds} rounds x "
           f"{args.instances} instances, {args.warmup} warm-up; SQLite {settings['journal_mode']}, "
@@ -251,8 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     print(f"\nopsqa / raw in memory: {ratios['opsqa_over_raw_in_memory']:.3f} "
           f"({1 / ratios['opsqa_over_raw_in_memory']:.1f}x slower); "
-          f"opsqa / raw + JSON round trip: {ratios['opsqa_over_raw_serialized']:.3f} "
-          f"({1 / ratios['opsqa_over_raw_serialized']:.1f}x slower)")
+          f"opsqa / raw + JSON round trip: {ratios['opsqa_over_raw_serialized']:.3f} with the spec by reference, "
+          f"{ratios['opsqa_over_raw_serialized_library']:.3f} with the library's serializer (spec embedded); "
+          f"target ≥ 0.5")
     print(f"state of one completed instance: opsqa {sizes['opsqa_state_json']:,} B (spec by reference; the spec, "
           f"{sizes['opsqa_spec_json_per_version']:,} B, is stored once per version); library default with the "
           f"spec embedded {sizes['library_default_embedded_spec']:,} B")

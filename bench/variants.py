@@ -203,18 +203,41 @@ class RawSerialized(RawInMemory):
         super().__init__()
         self.serializer = WorkflowSerializer()
 
+    def dump(self, workflow: BpmnWorkflow) -> str:
+        return self.serializer.dump(workflow)
+
+    def load(self, text: str) -> BpmnWorkflow:
+        return self.serializer.load(text, self.spec, self.subprocess_specs)
+
     def run_one(self) -> str:
-        text = self.serializer.dump(self.new())
+        text = self.dump(self.new())
         for _ in range(USER_TASKS):
-            workflow = self.serializer.load(text, self.spec, self.subprocess_specs)
+            workflow = self.load(text)
             workflow.script_engine = self.script_engine
             complete_user_task(workflow)
-            text = self.serializer.dump(workflow)
+            text = self.dump(workflow)
         return text
 
     def check(self, text: str) -> None:
-        workflow = self.serializer.load(text, self.spec, self.subprocess_specs)
-        check_workflow(workflow, "raw serialized workflow")
+        check_workflow(self.load(text), f"{self.name}: the workflow")
+
+
+class RawSerializedLibrary(RawSerialized):
+    """The same round trip with the library's own serializer, as SpiffWorkflow ships it: each state embeds
+    the spec, so each load parses the spec again."""
+
+    name = "raw SpiffWorkflow + JSON, spec embedded"
+    key = "raw_serialized_library"
+
+    def __init__(self):
+        super().__init__()
+        self.library_serializer = embedded_spec_serializer()
+
+    def dump(self, workflow: BpmnWorkflow) -> str:
+        return self.library_serializer.serialize_json(workflow)
+
+    def load(self, text: str) -> BpmnWorkflow:
+        return self.library_serializer.deserialize_json(text)
 
 
 def state_sizes(opsqa: Opsqa, instance_id: int) -> dict[str, int]:

@@ -16,3 +16,14 @@ def test_the_suite_runs_small(tmp_path):
     assert complete["median_ms"] > 0
     year = suite.simulated_year(tmp_path / "d", projects=6)
     assert year["annual_cycle_states"]["2027"]["status"] == "completed"
+
+
+def test_the_throughput_run_times_every_variant_and_checks_their_instances(capsys):
+    from bench.__main__ import main
+
+    assert main(["--quick", "--no-suite"]) == 0
+    out = capsys.readouterr().out
+    for name in ("opsqa on SQLite", "raw SpiffWorkflow, in memory", "raw SpiffWorkflow + JSON round trip",
+                 "raw SpiffWorkflow + JSON, spec embedded"):
+        assert f"\n{name} " in out
+    assert "with the library's serializer (spec embedded)" in out
