@@ -10,6 +10,10 @@ models.py stays the schema and the way the rest of opsqa reads these tables, so 
 what the ORM would write: times as SQLAlchemy stores them (naive UTC text on SQLite, aware on
 PostgreSQL), and the lock version as its version counter counts it (1 at the insert, +1 at each save).
 A save that finds another lock version raises the ORM's StaleDataError, as a flush would.
+
+The rule that keeps the two consistent: a transaction that steps an instance changes these rows only
+here (the overdue sweep marks tasks notified through the ORM, in a transaction of its own). A fresh ORM
+query sees what was written here; an ORM object loaded before it, in the same session, would not.
 """
 
 from __future__ import annotations
