@@ -32,23 +32,25 @@ def _pyformat(sql: str) -> str:
 
 
 def session_sql(session: Session) -> Sql:
-    """The session's transaction in plain SQL (kept for the transaction), its pending ORM rows flushed first:
-    they may be what the statements refer to."""
+    """The session's transaction in plain SQL, its pending ORM rows flushed first: they may be what the
+    statements refer to. Asking the session for its connection each time is what opens a savepoint the
+    session has begun (SQLAlchemy emits SAVEPOINT lazily, when a connection is wanted): without it, rows
+    written here inside `begin_nested()` would escape the savepoint's rollback."""
     session.flush()
-    transaction = session.get_transaction()
+    connection = session.connection()
     kept = session.info.get("sql")
-    if kept is None or kept[0] is not transaction:
-        kept = session.info["sql"] = (transaction, Sql(session))
-    return kept[1]
+    if kept is None or kept._connection is not connection:
+        kept = session.info["sql"] = Sql(connection)
+    return kept
 
 
 class Sql:
-    """The DB-API connection of a session's transaction. Statements are written with `?` placeholders."""
+    """The DB-API connection under a SQLAlchemy connection. Statements are written with `?` placeholders."""
 
-    __slots__ = ("_raw", "sqlite")
+    __slots__ = ("_connection", "_raw", "sqlite")
 
-    def __init__(self, session: Session):
-        connection = session.connection()
+    def __init__(self, connection):
+        self._connection = connection
         self._raw = connection.connection.driver_connection
         self.sqlite = connection.dialect.name == "sqlite"
 

@@ -87,6 +87,37 @@ def test_handler_failure_is_an_incident_and_retry_reruns_it(small, flaky):
     assert kinds.count("instance.incident") == 2 and kinds.count("instance.retried") == 2
 
 
+def test_a_failed_handler_leaves_nothing_it_wrote(engine, db_path, clock, tmp_path):
+    """A handler runs in a savepoint: the history events and the instance it wrote before failing go with
+    it (they are written in plain SQL, on the same transaction), and the chain still verifies."""
+    from store import append_event, verify_chain
+
+    def half_done(context):
+        append_event(context.session, at=context.now, kind="test.partial", actor=context.actor,
+                     instance_id=context.instance_id)
+        context.start_instance("child", "C-1", {})
+        raise ConnectionError("gone halfway")
+
+    registry = Registry()
+    registry.handler("test.half")(half_done)
+    local = make_engine(db_path, clock, registry)
+    for name, text in (("parent", linear("parent", ("enter", user_task("enter")),
+                                         ("half", service_task("half", "test.half")))),
+                       ("child", linear("child", ("look", user_task("look"))))):
+        (tmp_path / f"{name}.bpmn").write_text(text, encoding="utf-8")
+        local.deploy([str(tmp_path / f"{name}.bpmn")], actor=local.actor(ADMIN))
+    local.add_user("op1", ["ops"], actor=local.actor(ADMIN))
+    op = local.actor("op1")
+    instance_id = local.start("parent", actor=op)
+    local.complete(ready_task(local, instance_id)["id"], {}, actor=op)
+
+    assert local.instance(instance_id)["incident"] == "half (test.half): ConnectionError: gone halfway"
+    assert [i["process"] for i in local.instances()] == ["parent"]  # the child's start went with the handler
+    assert "test.partial" not in [e["kind"] for e in local.history()]
+    with local.database.reading() as session:
+        assert verify_chain(session).intact
+
+
 def test_long_field_is_typed_and_bounded(small):
     op = small.actor("op1")
     instance_id = small.start("small", actor=op)
