@@ -56,12 +56,21 @@ def append_event(
     payload: dict[str, Any] | None = None,
 ) -> None:
     """Append one event in the caller's transaction. The head row serialises writers: SQLite's writer holds
-    the file, PostgreSQL locks the row. Written in plain SQL (store/rows.py): steps append a dozen."""
+    the file, PostgreSQL locks the row. Written in plain SQL (store/rows.py): steps append a dozen.
+
+    The head is read once per (sub)transaction and then kept: the next event in the same one continues
+    from what this one wrote. Entering or leaving a savepoint reads it again, so the events of a savepoint
+    that rolled back are never continued from."""
     sql = session_sql(session)
-    head = sql(f"SELECT last_hash, count FROM history_head WHERE id = 1{sql.for_update}").fetchone()
-    if head is None:  # a database made before the head was seeded (migration 0002 seeds it)
-        sql("INSERT INTO history_head (id, last_hash, count) VALUES (1, ?, 0)", (GENESIS,))
-        head = (GENESIS, 0)
+    current = session.get_nested_transaction() or session.get_transaction()
+    kept = session.info.get("history_head")
+    if kept is not None and kept[0] is current and current.is_active:
+        head = kept[1:]
+    else:
+        head = sql(f"SELECT last_hash, count FROM history_head WHERE id = 1{sql.for_update}").fetchone()
+        if head is None:  # a database made before the head was seeded (migration 0002 seeds it)
+            sql("INSERT INTO history_head (id, last_hash, count) VALUES (1, ?, 0)", (GENESIS,))
+            head = (GENESIS, 0)
     prev_hash, event_id = head[0], head[1] + 1
     text = json.dumps(payload or {}, sort_keys=True, ensure_ascii=False, default=str)
     canonical = _canonical(event_id, at, instance_id, task_id, kind, actor, real_actor, text)
@@ -70,6 +79,7 @@ def append_event(
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (event_id, sql.time(at), instance_id, task_id, kind, actor, real_actor, text, prev_hash, digest))
     sql("UPDATE history_head SET last_hash = ?, count = ? WHERE id = 1", (digest, event_id))
+    session.info["history_head"] = (current, digest, event_id)
 
 
 @dataclass(frozen=True)

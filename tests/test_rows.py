@@ -155,6 +155,26 @@ def test_events_appended_in_sql_verify_and_roll_back_with_the_step(database):
     assert report.intact and report.count == 2
 
 
+def test_the_chain_continues_right_after_a_savepoint_that_rolled_back_or_was_released(database):
+    """A handler runs in a savepoint: its events go when it fails, and the step's next event must not
+    continue from them (the head is read again after any savepoint)."""
+    with database.transaction() as session:
+        append_event(session, at=NOW, kind="step.one", actor="ann")
+        with pytest.raises(RuntimeError), session.begin_nested():
+            append_event(session, at=NOW, kind="handler.lost", actor="ann")
+            append_event(session, at=NOW, kind="handler.lost", actor="ann")
+            raise RuntimeError("the handler failed")
+        append_event(session, at=NOW, kind="step.two", actor="ann")
+        with session.begin_nested():
+            append_event(session, at=NOW, kind="handler.kept", actor="ann")
+        append_event(session, at=NOW, kind="step.three", actor="ann")
+    with database.reading() as session:
+        kinds = [e.kind for e in session.scalars(select(Event).order_by(Event.id))]
+        report = verify_chain(session)
+    assert kinds == ["step.one", "step.two", "handler.kept", "step.three"]
+    assert report.intact and report.count == 4
+
+
 def test_a_naive_time_is_refused(database):
     with pytest.raises(ValueError, match="naive datetime"), database.transaction() as session:
         row = _instance()
