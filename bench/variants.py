@@ -76,24 +76,46 @@ def embedded_spec_serializer() -> BpmnWorkflowSerializer:
 # -- opsqa
 
 
+def registry() -> Registry:
+    """The handlers the benchmark process needs: `bench.step`."""
+    handlers = Registry()
+
+    @handlers.handler(TOPIC)
+    def bench_step(context):
+        return step(context.variables)
+
+    return handlers
+
+
+def set_up(engine: Engine) -> None:
+    """A new database: an admin, the user `bench` who does the tasks, the benchmark process deployed."""
+    engine.add_user("admin", ["admin"])  # the bootstrap call: no actor yet
+    admin = engine.actor("admin")
+    engine.add_user("bench", ["ops"], actor=admin)
+    engine.deploy([str(PROCESS_FILE)], actor=admin)
+
+
+def run_instance(engine: Engine, actor) -> int:
+    """Start one instance and do its five user tasks, each after reading the instance's task list."""
+    instance_id = engine.start(PROCESS_ID, actor=actor)
+    for _ in range(USER_TASKS):
+        ready = engine.tasks(instance_id=instance_id)
+        if len(ready) != 1:
+            raise BenchFailure(f"opsqa instance {instance_id}: {len(ready)} ready tasks, expected one")
+        engine.complete(ready[0]["id"], form_values(ready[0]["task"]), actor=actor)
+    return instance_id
+
+
 class Opsqa:
     name = "opsqa on SQLite"
     key = "opsqa_sqlite"
 
-    def __init__(self, directory: Path):
-        self.path = directory / "bench.db"
-        self.database = create_database(str(self.path))
-        handlers = Registry()
-
-        @handlers.handler(TOPIC)
-        def bench_step(context):
-            return step(context.variables)
-
-        self.engine = Engine(self.database, handlers=handlers)
-        self.engine.add_user("admin", ["admin"])  # the bootstrap call: no actor yet
-        admin = self.engine.actor("admin")
-        self.engine.add_user("bench", ["ops"], actor=admin)
-        self.engine.deploy([str(PROCESS_FILE)], actor=admin)
+    def __init__(self, directory: Path | None = None, *, url: str | None = None):
+        """A new SQLite file in `directory`, or a new opsqa database at `url` (an empty PostgreSQL database)."""
+        self.path = directory / "bench.db" if directory is not None else None
+        self.database = create_database(url or str(self.path))
+        self.engine = Engine(self.database, handlers=registry())
+        set_up(self.engine)
         self.actor = self.engine.actor("bench")
         self.serializer = WorkflowSerializer()
         with self.database.reading() as session:
@@ -102,14 +124,7 @@ class Opsqa:
         self.specs = self.serializer.load_spec(spec_json)
 
     def run_one(self) -> int:
-        engine, actor = self.engine, self.actor
-        instance_id = engine.start(PROCESS_ID, actor=actor)
-        for _ in range(USER_TASKS):
-            ready = engine.tasks(instance_id=instance_id)
-            if len(ready) != 1:
-                raise BenchFailure(f"opsqa instance {instance_id}: {len(ready)} ready tasks, expected one")
-            engine.complete(ready[0]["id"], form_values(ready[0]["task"]), actor=actor)
-        return instance_id
+        return run_instance(self.engine, self.actor)
 
     def check(self, instance_id: int) -> None:
         label = f"opsqa instance {instance_id}"

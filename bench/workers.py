@@ -1,9 +1,14 @@
-"""Timer jobs done per second by 1, 2 and 4 worker processes sharing one PostgreSQL database.
+"""1, 2 and 4 worker processes sharing one PostgreSQL database: instances run, and timer jobs done.
 
-`python -m bench.workers --url postgresql+psycopg://...` (an empty database it may fill). Each round
-starts N instances of a process that waits an hour then ends, moves the clock past the hour, and
-lets W worker processes claim (FOR UPDATE SKIP LOCKED, under a lease) and fire them in batches;
-it reports jobs per second and checks that every timer fired exactly once.
+`python -m bench.workers --url postgresql+psycopg://...` (an empty database it may fill).
+
+- Instances: W processes each run their share of N bench_ten_steps instances start to end, as the
+  SQLite figure of `python -m bench` does (a start, then five task-list reads and completions, each its
+  own transaction); it reports instances per second and checks every instance (completed, at the
+  expected end, each user task once) and the history's hash chain.
+- Timer jobs: each round starts N instances of a process that waits an hour then ends, moves the clock
+  past the hour, and lets W worker processes claim (FOR UPDATE SKIP LOCKED, under a lease) and fire
+  them in batches; it reports jobs per second and checks that every timer fired exactly once.
 """
 
 from __future__ import annotations
@@ -78,17 +83,62 @@ def measure(url: str, workers: int, jobs: int, folder: Path) -> dict:
             "per_worker": counts, "each_exactly_once": once}
 
 
+def _run_instances(url: str, count: int, barrier) -> list[int]:
+    from engine import Engine
+    from store import open_database
+
+    from .variants import registry, run_instance
+
+    engine = Engine(open_database(url), handlers=registry())
+    actor = engine.actor("bench")
+    barrier.wait()
+    try:
+        return [run_instance(engine, actor) for _ in range(count)]
+    finally:
+        engine.database.dispose()
+
+
+def measure_instances(opsqa, url: str, workers: int, instances: int) -> dict:
+    """bench_ten_steps instances start to end, shared among `workers` processes; every one checked."""
+    from store import verify_chain
+
+    share = [instances // workers + (1 if n < instances % workers else 0) for n in range(workers)]
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers) as pool, context.Manager() as manager:
+        barrier = manager.Barrier(workers + 1)
+        pending = pool.starmap_async(_run_instances, [(url, count, barrier) for count in share])
+        barrier.wait()
+        began = time.perf_counter()
+        done = pending.get()
+        seconds = time.perf_counter() - began
+    ids = [instance_id for part in done for instance_id in part]
+    for instance_id in ids:
+        opsqa.check(instance_id)  # completed at the expected end, each user task once
+    with opsqa.database.reading() as session:
+        chain = verify_chain(session)
+    return {"workers": workers, "instances": len(ids), "seconds": round(seconds, 3),
+            "instances_per_s": round(len(ids) / seconds, 1), "per_worker": [len(part) for part in done],
+            "distinct": len(set(ids)) == len(ids) == instances, "history_intact": chain.intact}
+
+
 def main(argv: list[str] | None = None) -> None:
     import tempfile
 
     from engine import Engine
-    from store import create_database
 
     parser = argparse.ArgumentParser(prog="python -m bench.workers")
     parser.add_argument("--url", required=True, help="an empty PostgreSQL database (postgresql+psycopg://...)")
     parser.add_argument("--jobs", type=int, default=400)
+    parser.add_argument("--instances", type=int, default=400)
     args = parser.parse_args(argv)
-    create_database(args.url).dispose()
+    from .variants import Opsqa
+
+    opsqa = Opsqa(url=args.url)  # the schema, the user `bench` and bench_ten_steps
+    try:
+        for workers in (1, 2, 4):
+            print(measure_instances(opsqa, args.url, workers, args.instances))
+    finally:
+        opsqa.close()
     setup = Engine(__import__("store").open_database(args.url))
     setup.add_user("bench-admin", ["admin"])
     setup.database.dispose()
