@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     import tempfile
 
     from engine import Engine
+    from store import open_database
 
     parser = argparse.ArgumentParser(prog="python -m bench.workers")
     parser.add_argument("--url", required=True, help="an empty PostgreSQL database (postgresql+psycopg://...)")
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
             print(measure_instances(opsqa, args.url, workers, args.instances))
     finally:
         opsqa.close()
-    setup = Engine(__import__("store").open_database(args.url))
+    setup = Engine(open_database(args.url))
     setup.add_user("bench-admin", ["admin"])
     setup.database.dispose()
     with tempfile.TemporaryDirectory() as folder:

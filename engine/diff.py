@@ -15,6 +15,7 @@ from i18n import N_, _
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 TIMER_KINDS = ("timeDate", "timeDuration", "timeCycle")
+SEPARATOR = N_(", ")  # between the parts of a sentence said by parts (a Chinese run says "，")
 
 
 def _nodes(model: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -59,7 +60,7 @@ class Change:
     def _say(self, translate, say) -> str:
         values = {k: say(v) if isinstance(v, Change) else v for k, v in self.values.items()}
         if isinstance(self.template, tuple):
-            return translate(", ").join(translate(part).format(**values) for part in self.template)
+            return translate(SEPARATOR).join(translate(part).format(**values) for part in self.template)
         return translate(self.template).format(**values)
 
 

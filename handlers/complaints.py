@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 
 from engine import Actor, HandlerContext, OpsqaError, settings
 from i18n import _
-from store import Complaint, Finding, Project, Task, UserRole, append_event
+from store import Complaint, Finding, Task, UserRole, append_event
 
 from . import handler
 from .codes import next_code
 from .findings import raise_finding
+from .projects import get_project
 
 CHANNELS = ("phone", "email", "letter", "service_desk", "on_site", "platform")
 MAY_REGISTER = {"admin", "pm", "ops", "qmd", "ogm", "oms"}
@@ -57,9 +58,7 @@ def register(session: Session, *, project: str, description: str, channel: str, 
     if not actor.roles & MAY_REGISTER:
         raise OpsqaError(_("complaints are registered by the project manager, the service desk (ops), qmd or "
                            "ogm, and {name} is none of them").format(name=actor.name))
-    found = session.get(Project, project)
-    if found is None:
-        raise OpsqaError(_("unknown project code {project!r}; see `opsqa projects list`").format(project=project))
+    found = get_project(session, project)
     if channel not in CHANNELS:
         raise OpsqaError(_("channel {channel!r} is not one of {channels}").format(
                              channel=channel, channels=', '.join(CHANNELS)))

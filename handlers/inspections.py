@@ -22,6 +22,7 @@ from . import handler, registry
 from .checklist import INSPECTION_ITEMS
 from .codes import next_code
 from .findings import raise_finding
+from .projects import get_project
 
 TRIGGERS = {"oms": "random_oms", "qmd": "qmd_as_needed", "plan": "planned"}
 
@@ -52,8 +53,7 @@ def start_inspection(session: Session, *, actor: Actor, now: datetime, start_ins
                              name=actor.name))
     if projects:
         for code in projects:
-            if session.get(Project, code) is None:
-                raise OpsqaError(_("unknown project code {code!r}; see `opsqa projects list`").format(code=code))
+            get_project(session, code)
         chosen, seed, size = sorted(set(projects)), None, None
     else:
         if seed is None:

@@ -19,6 +19,7 @@ from i18n import _
 from store import Instance, Project, ProjectQaPlan, ReportSubmission, append_event
 
 from . import handler, registry
+from .projects import get_project
 
 PLAN_ITEMS = ("org_structure", "kpi_control", "spot_checks", "resource_plan", "service_desk_plan",
               "spare_parts_plan", "emergency_plan")
@@ -31,9 +32,7 @@ def start_project_qa(session: Session, code: str, *, year: int, actor: Actor, st
     if not actor.roles & MAY_START:
         raise OpsqaError(_("project quality control is set by the operations department (ops), and {name} does "
                            "not hold that role").format(name=actor.name))
-    project = session.get(Project, code)
-    if project is None:
-        raise OpsqaError(_("unknown project code {code!r}; see `opsqa projects list`").format(code=code))
+    project = get_project(session, code)
     if project.status != "active":
         raise OpsqaError(_("project {code} is {status}").format(code=code, status=project.status))
     key = f"{code}/{year}"

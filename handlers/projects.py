@@ -131,7 +131,7 @@ def members_of(session: Session, code: str) -> list[str]:
 def get_project(session: Session, code: str) -> Project:
     project = session.get(Project, code)
     if project is None:
-        raise UnknownProject(_("no project {code!r} in the register; see `opsqa projects list`").format(code=code))
+        raise UnknownProject(_("unknown project code {code!r}; see `opsqa projects list`").format(code=code))
     return project
 
 

@@ -38,9 +38,9 @@ def _canonical(id: int, at: datetime, instance_id: int | None, task_id: str | No
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _digest(prev_hash: str, event: Event) -> str:
-    canonical = _canonical(event.id, event.at, event.instance_id, event.task_id, event.kind, event.actor,
-                           event.real_actor, event.payload)
+def _digest(prev_hash: str, id: int, at: datetime, instance_id: int | None, task_id: str | None, kind: str,
+            actor: str, real_actor: str | None, payload: str) -> str:
+    canonical = _canonical(id, at, instance_id, task_id, kind, actor, real_actor, payload)
     return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
 
 
@@ -73,8 +73,7 @@ def append_event(
             head = (GENESIS, 0)
     prev_hash, event_id = head[0], head[1] + 1
     text = json.dumps(payload or {}, sort_keys=True, ensure_ascii=False, default=str)
-    canonical = _canonical(event_id, at, instance_id, task_id, kind, actor, real_actor, text)
-    digest = hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
+    digest = _digest(prev_hash, event_id, at, instance_id, task_id, kind, actor, real_actor, text)
     sql("INSERT INTO event (id, at, instance_id, task_id, kind, actor, real_actor, payload, prev_hash, hash) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (event_id, sql.time(at), instance_id, task_id, kind, actor, real_actor, text, prev_hash, digest))
@@ -99,7 +98,9 @@ def verify_chain(session: Session) -> ChainReport:
     for event in session.execute(select(Event).order_by(Event.id)).scalars():
         if event.id != expected_id:
             return ChainReport(expected_id - 1, expected_id, f"event {expected_id} is missing")
-        if event.prev_hash != prev_hash or _digest(prev_hash, event) != event.hash:
+        digest = _digest(prev_hash, event.id, event.at, event.instance_id, event.task_id, event.kind, event.actor,
+                         event.real_actor, event.payload)
+        if event.prev_hash != prev_hash or digest != event.hash:
             return ChainReport(expected_id - 1, event.id, f"event {event.id} was altered")
         prev_hash, expected_id = event.hash, expected_id + 1
     count = expected_id - 1

@@ -143,16 +143,10 @@ _SELECT_TASKS = f"SELECT {', '.join(_TASK)} FROM task"
 _INSERT_TASK = f"INSERT INTO task ({', '.join(_TASK)}) VALUES ({', '.join('?' * len(_TASK))})"
 
 
-def _instance(sql: Sql, values) -> InstanceRow:
-    row = InstanceRow(*values)
-    for name in _INSTANCE_TIMES:
-        setattr(row, name, sql.read_time(getattr(row, name)))
-    return row
-
-
-def _task(sql: Sql, values) -> TaskRow:
-    row = TaskRow(*values)
-    for name in _TASK_TIMES:
+def _row(sql: Sql, cls, times: set[str], values):
+    """A row as read, its times as UtcDateTime gives them back."""
+    row = cls(*values)
+    for name in times:
         setattr(row, name, sql.read_time(getattr(row, name)))
     return row
 
@@ -181,7 +175,7 @@ def anyone_mailed(session: Session) -> bool:
 def read_instance(session: Session, instance_id: int) -> InstanceRow | None:
     sql = session_sql(session)
     found = sql(_SELECT_INSTANCE, (instance_id,)).fetchone()
-    return None if found is None else _instance(sql, found)
+    return None if found is None else _row(sql, InstanceRow, _INSTANCE_TIMES, found)
 
 
 def insert_instance(session: Session, row: InstanceRow) -> bool:
@@ -214,21 +208,21 @@ def find_tasks(session: Session, ref: str, *, min_prefix: int, for_update: bool 
     lock = sql.for_update if for_update else ""
     found = sql(f"{_SELECT_TASKS} WHERE id = ?{lock}", (ref,)).fetchone()
     if found is not None:
-        return [_task(sql, found)]
+        return [_row(sql, TaskRow, _TASK_TIMES, found)]
     if len(ref) < min_prefix:
         return []
     pattern = ref.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
-    matches = sql("SELECT id FROM task WHERE id LIKE ? ESCAPE '/' LIMIT 2", (pattern,)).fetchall()
+    matches = sql(f"{_SELECT_TASKS} WHERE id LIKE ? ESCAPE '/' LIMIT 2", (pattern,)).fetchall()
     if len(matches) == 1 and for_update:  # read it again under the lock
-        return [_task(sql, sql(f"{_SELECT_TASKS} WHERE id = ?{lock}", (matches[0][0],)).fetchone())]
-    return [_task(sql, sql(f"{_SELECT_TASKS} WHERE id = ?", (task_id,)).fetchone()) for (task_id,) in matches]
+        matches = [sql(f"{_SELECT_TASKS} WHERE id = ?{lock}", (matches[0][0],)).fetchone()]
+    return [_row(sql, TaskRow, _TASK_TIMES, values) for values in matches]
 
 
 def open_tasks(session: Session, instance_id: int) -> list[TaskRow]:
     """The instance's ready tasks, oldest first."""
     sql = session_sql(session)
     query = f"{_SELECT_TASKS} WHERE instance_id = ? AND state = 'ready' ORDER BY created_at, id"
-    return [_task(sql, values) for values in sql(query, (instance_id,)).fetchall()]
+    return [_row(sql, TaskRow, _TASK_TIMES, values) for values in sql(query, (instance_id,)).fetchall()]
 
 
 def known_task_ids(session: Session, task_ids: list[str]) -> set[str]:
