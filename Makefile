@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/python -m compileall -q cli engine store handlers i18n >/dev/null
+	$(BIN)/python -m compileall -q cli usecases engine store handlers i18n >/dev/null
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import click
 
 import i18n
+import usecases
 from i18n import N_, _
 
 DEFAULT_ZONE = "Asia/Shanghai"
@@ -113,14 +114,15 @@ class State:
     @property
     def engine(self):
         if self._engine is None:
-            from engine import Engine
-            from handlers import registry
-            from store import open_database
-
-            self._engine = Engine(open_database(self.db), handlers=registry)
+            self._engine = usecases.open_engine(self.db)
         return self._engine
 
-    def actor(self):
+    @property
+    def caller(self):
+        """Who asks, as the use cases take it: the OS login, and the user an admin acts as."""
+        return usecases.Caller(self.login, self.as_name)
+
+    def actor(self):  # TODO(issue 15): gone once every command calls a use case
         return self.engine.actor(self.login, self.as_name)
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+import usecases
 from i18n import N_, _, ngettext
 
 from .base import ID, FilePath, Progress, State, _complete, cli, json_option, pass_state
@@ -26,16 +27,15 @@ def deploy(state: State, paths: tuple[str, ...]):
     Example: opsqa deploy processes/quality_plan.bpmn
     """
     with Progress(_("deploying")) as progress:
-        results = state.engine.deploy(list(paths) or ["processes"], actor=state.actor(), progress=progress)
+        results = usecases.processes.deploy(state.engine, state.caller, list(paths) or ["processes"],
+                                            progress=progress)
     for result in results:
         what = _("version {version}") if result["changed"] else _("unchanged (version {version})")
         click.echo(_("{process} ({name}): {what}  [{file}]").format(
             process=result["process"], name=result["name"], what=what.format(version=result["version"]),
             file=result["file"]))
     for result in results:
-        if not result["changed"] or result["version"] == 1:
-            continue
-        older = sum(v["running"] for v in state.engine.versions(result["process"]) if v["version"] < result["version"])
+        older = result["older_running"]
         if older:
             click.echo(ngettext("{older} running instance of {process} stay on older versions; to move them: "
                                 "opsqa instance migrate --process {process} --to-version {version} --dry-run",
@@ -53,20 +53,10 @@ def validate(state: State, paths: tuple[str, ...]):
 
     Example: opsqa validate processes/
     """
-    from store import NoDatabase
-
-    try:
-        engine = state.engine
-    except NoDatabase:  # checking files needs no database; calls then resolve among the files given
-        from engine import Engine
-        from handlers import registry
-
-        engine = Engine(None, handlers=registry)
-    builds = engine.validate(list(paths) or ["processes"])
-    for build in builds:
-        tasks = len(build.model["user_tasks"])
+    for build in usecases.processes.validate(state.db, list(paths) or ["processes"]):
         click.echo(_("{process_id} ({name}): ok, {tasks} user tasks  [{source_file}]").format(
-                       process_id=build.process_id, name=build.name, tasks=tasks, source_file=build.source_file))
+                       process_id=build["process"], name=build["name"], tasks=build["user_tasks"],
+                       source_file=build["file"]))
 
 
 @cli.group(invoke_without_command=True)
@@ -82,7 +72,7 @@ def processes(ctx: click.Context, as_json: bool):
     state = ctx.find_object(State)
     columns = [("process", _("PROCESS")), ("name", _("NAME")), ("version", _("VER")), ("active", _("ACTIVE")),
                ("deployed_at", _("DEPLOYED")), ("deployed_by", _("BY"))]
-    _render(state.engine.processes(), columns, as_json)
+    _render(usecases.processes.processes(state.engine), columns, as_json)
 
 
 @processes.command("test")
@@ -94,14 +84,8 @@ def processes_test(state: State, folder: str):
 
     Example: opsqa processes test processes/
     """
-    from engine import Engine
-    from engine.processtest import run_scenario, scenario_files
-    from handlers import registry
-
     failed = 0
-    for path in scenario_files(Path(folder)):
-        outcome = run_scenario(path, Path(folder), lambda database: Engine(database, handlers=registry),
-                               run_command=_command_runner)
+    for outcome in usecases.processes.test_scenarios(Path(folder), run_command=_command_runner):
         failed += not outcome.passed
         click.echo((_("PASS  {scenario}") if outcome.passed else _("FAIL  {scenario}")).format(
             scenario=outcome.scenario))
@@ -122,7 +106,7 @@ def processes_diff(state: State, process_id: str, old: int, new: int, as_json: b
 
     Example: opsqa processes diff quality_plan 1 2
     """
-    changes = state.engine.diff(process_id, old, new)
+    changes = usecases.processes.diff(state.engine, process_id, old, new)
     if as_json:
         _print_json([str(change) for change in changes])  # English: --json is plain and stable
         return
@@ -145,15 +129,12 @@ def processes_show(state: State, process_id: str, version: int | None, diagram: 
 
     Example: opsqa processes show annual_cycle --diagram annual_cycle.svg
     """
-    rows = state.engine.versions(process_id)
+    rows = usecases.processes.versions(state.engine, process_id)
     _render(rows, [("version", _("VER")), ("deployed_at", _("DEPLOYED")), ("deployed_by", _("BY")),
                    ("source_file", _("FILE")), ("sha256", _("SHA-256")), ("running", _("RUNNING"))], as_json)
     if diagram:
-        from engine.diagram import render_svg
-
-        chosen = version or rows[-1]["version"]
-        xml = state.engine.definition_xml(process_id, chosen)
-        Path(diagram).write_text(render_svg(xml, title=f"{process_id} v{chosen}"), encoding="utf-8")
+        chosen, svg = usecases.processes.process_diagram(state.engine, process_id, version)
+        Path(diagram).write_text(svg, encoding="utf-8")
         click.echo(_("diagram of version {chosen} written to {diagram}").format(
                        chosen=chosen, diagram=diagram), err=True)
 
@@ -173,8 +154,9 @@ def start(state: State, process: str, business_key: str | None, assignments: tup
     Example: opsqa start quality_plan --key 2027 --set year=2027
     """
     variables = {name: _scalar(value) for name, value in _assignments(assignments).items()}
-    instance_id = state.engine.start(process, actor=state.actor(), business_key=business_key, variables=variables)
-    _show_instance(state, instance_id, as_json)
+    view = usecases.processes.start(state.engine, state.caller, process, business_key=business_key,
+                                    variables=variables)
+    _show_instance(view, as_json)
 
 
 @cli.command()
@@ -189,7 +171,7 @@ def instances(state: State, status: str | None, process_id: str | None, as_json:
     """
     columns = [("id", _("ID")), ("process", _("PROCESS")), ("version", _("VER")), ("business_key", _("KEY")),
                ("status", _("STATUS")), ("started_at", _("STARTED")), ("incident", _("INCIDENT"))]
-    _render(state.engine.instances(status=status, process_id=process_id), columns, as_json)
+    _render(usecases.processes.instances(state.engine, status=status, process_id=process_id), columns, as_json)
 
 
 @cli.group()
@@ -208,12 +190,9 @@ def instance_show(state: State, instance_id: int, diagram: str | None, as_json: 
 
     Example: opsqa instance show 3 --diagram instance-3.svg
     """
-    _show_instance(state, instance_id, as_json)
+    _show_instance(usecases.processes.instance(state.engine, instance_id), as_json)
     if diagram:
-        from engine.diagram import render_svg
-
-        xml, states, title = state.engine.painted(instance_id)
-        Path(diagram).write_text(render_svg(xml, states=states, title=title), encoding="utf-8")
+        Path(diagram).write_text(usecases.processes.instance_diagram(state.engine, instance_id), encoding="utf-8")
         click.echo(_("diagram written to {diagram}").format(diagram=diagram), err=True)
 
 
@@ -225,8 +204,7 @@ def instance_retry(state: State, instance_id: int):
 
     Example: opsqa instance retry 3
     """
-    state.engine.retry(instance_id, actor=state.actor())
-    _show_instance(state, instance_id, False)
+    _show_instance(usecases.processes.retry(state.engine, state.caller, instance_id), False)
 
 
 @instance.command("cancel")
@@ -238,7 +216,7 @@ def instance_cancel(state: State, instance_id: int, reason: str | None):
 
     Example: opsqa instance cancel 3 --reason "started by mistake"
     """
-    state.engine.cancel(instance_id, actor=state.actor(), reason=reason)
+    usecases.processes.cancel(state.engine, state.caller, instance_id, reason=reason)
     click.echo(_("instance {instance_id} cancelled").format(instance_id=instance_id), err=True)
 
 
@@ -259,8 +237,8 @@ def instance_migrate(state: State, process_id: str, version: int, instance_ids: 
 
     Example: opsqa instance migrate --process annual_cycle --to-version 2 --dry-run
     """
-    results = state.engine.migrate(process_id, version, actor=state.actor(), instance_ids=list(instance_ids),
-                                   dry_run=dry_run, revert=revert)
+    results = usecases.processes.migrate(state.engine, state.caller, process_id, version,
+                                         instance_ids=list(instance_ids), dry_run=dry_run, revert=revert)
     left = [r for r in results if r["outcome"] == "left"]
     if as_json:  # the tasks in the way in English: --json is plain and stable
         _print_json([{**r, "obstacles": [str(o) for o in r["obstacles"]]} for r in results])
@@ -297,8 +275,7 @@ def instance_migrate(state: State, process_id: str, version: int, instance_ids: 
         raise SystemExit(1)
 
 
-def _show_instance(state: State, instance_id: int, as_json: bool) -> None:
-    view = state.engine.instance(instance_id)
+def _show_instance(view: dict, as_json: bool) -> None:
     if as_json:
         _print_json(view)
         return

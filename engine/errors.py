@@ -69,8 +69,6 @@ class TaskAlreadyCompleted(OpsqaError):
         self.by, self.at = by, at
 
 
-class NotYourTask(OpsqaError):
-    """The task belongs to someone else."""
 
 
 class InvalidFormValue(OpsqaError):
@@ -87,6 +85,18 @@ class UnknownUser(OpsqaError):
 
 class NotPermitted(OpsqaError):
     """You may not do that."""
+
+
+class Denied(NotPermitted):
+    """The permission policy does not let this user take this action (engine/policy.py)."""
+
+    def __init__(self, message: str, *, action: str):
+        super().__init__(message)
+        self.action = action
+
+
+class NotYourTask(NotPermitted):
+    """The task belongs to someone else."""
 
 
 class HandlerFailed(OpsqaError):

@@ -26,7 +26,7 @@ from i18n import _
 from store import Database, Definition, Instance, InstanceMigration, Job, append_event, failpoints, rows
 from store.rows import InstanceRow, TaskRow
 
-from . import expressions, forms, jobs, outbox, timers
+from . import expressions, forms, jobs, outbox, policy, timers
 from .clock import Clock, SystemClock
 from .errors import (
     DuplicateBusinessKey,
@@ -34,7 +34,6 @@ from .errors import (
     InstanceNotFound,
     InstanceNotRunning,
     InvalidExpression,
-    NotYourTask,
     OpsqaError,
     ProcessNotFound,
     TaskAlreadyCompleted,
@@ -389,13 +388,11 @@ class Runtime:
             if release:
                 if task.claimed_by is None:
                     raise OpsqaError(_("task {task_id} is not claimed").format(task_id=task_id))
-                if task.claimed_by != actor.name and not actor.is_admin:
-                    raise NotYourTask(_("task {task_id} is claimed by {claimed_by}, not by you").format(
-                                          task_id=task_id, claimed_by=task.claimed_by))
+                policy.require(actor, "task.unclaim", claimer=task.claimed_by)
                 rows.update_task(session, task, claimed_by=None)
                 kind = "task.unclaimed"
             else:
-                self._check_may_act(session, task, actor)
+                self._check_may_act(session, task, actor, "task.claim")
                 if task.claimed_by == actor.name:
                     raise OpsqaError(_("task {task_id} is already claimed by you").format(task_id=task_id))
                 rows.update_task(session, task, claimed_by=actor.name)
@@ -446,19 +443,8 @@ class Runtime:
             raise TaskNotReady(_("task {task_id} is {state}, not ready").format(task_id=task_id, state=task.state))
         return task
 
-    def _check_may_act(self, session: Session, task: TaskRow, actor: Actor) -> None:
-        if task.assignee and task.assignee != actor.name:
-            raise NotYourTask(_("task {id} ({name}) is assigned to {assignee}").format(
-                                  id=task.id, name=task.name, assignee=task.assignee))
-        if task.claimed_by and task.claimed_by != actor.name:
-            raise NotYourTask(_("task {id} ({name}) is claimed by {claimed_by}").format(
-                                  id=task.id, name=task.name, claimed_by=task.claimed_by))
-        if not task.assignee and task.role is not None and task.role not in actor.roles:
-            raise NotYourTask(_("task {id} ({name}) needs role {role}, which {user} does not hold").format(
-                                  id=task.id, name=task.name, role=task.role, user=actor.name))
-        if not task.assignee and task.role is None and not actor.is_admin:
-            raise NotYourTask(_("task {id} ({name}) has no role; only an admin may complete it").format(
-                                  id=task.id, name=task.name))
+    def _check_may_act(self, session: Session, task: TaskRow, actor: Actor, action: str = "task.complete") -> None:
+        policy.require(actor, action, task=task)
 
     # -- loading, stepping, saving
 

@@ -41,7 +41,7 @@ def test_cli_imports_only_click_at_start(path):
     top = {alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
     top |= {node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.level == 0}
     assert top <= {"__future__", "contextlib", "functools", "inspect", "json", "os", "sys", "unicodedata", "datetime",
-                   "decimal", "pathlib", "typing", "click", "i18n"}, top
+                   "decimal", "pathlib", "typing", "click", "i18n", "usecases"}, top
 
 
 def test_driving_the_engine_does_not_load_the_domain():

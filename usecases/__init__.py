@@ -1,0 +1,36 @@
+"""Every action a person takes, as one function below the faces (cli/, web/): the engine and the
+`Caller` in, plain data out. A use case reads `now` once, opens its transaction, asks the permission
+policy (engine/policy.py), acts and records the history; the faces parse, call one and render.
+
+Modules by subject, as the faces group them: processes (deploy, instances), tasks, admin (users,
+settings, the database, the history), scheduling (tick, simulate, the outbox), plans (projects, the
+quality plan, the cycle), audits (audits, findings, inspections, reports), customers (complaints,
+surveys), review (the management review, indicators, improvement).
+
+Submodules are imported on first use (PEP 562), so that a face may `import usecases` at its top and a
+command pays only for what it calls: `usecases.processes.deploy(engine, caller, paths)`."""
+
+from __future__ import annotations
+
+import importlib
+
+SUBJECTS = ("admin", "audits", "customers", "plans", "processes", "review", "scheduling", "tasks")
+
+
+def __getattr__(name: str):
+    if name in SUBJECTS or name == "base":
+        return importlib.import_module(f".{name}", __name__)
+    if name == "Caller":
+        from .base import Caller
+
+        return Caller
+    raise AttributeError(f"module 'usecases' has no attribute {name!r}")
+
+
+def open_engine(db: str | None = None, *, clock=None):
+    """The engine over an existing database (refused when missing or on another schema), with the domain."""
+    from engine import Engine
+    from handlers import registry
+    from store import open_database
+
+    return Engine(open_database(db), clock=clock, handlers=registry)
