@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
+import usecases
 from i18n import N_, _
 
 from .base import ID, FilePath, State, cli, json_option, pass_state
@@ -22,16 +22,9 @@ def init(state: State):
 
     Example: opsqa --db /srv/opsqa/opsqa.db init
     """
-    from engine import Engine
-    from store import create_database, describe
-
-    database = create_database(state.db)
-    try:
-        Engine(database).add_user(state.login, ["admin"])
-    finally:
-        database.dispose()
-    click.echo(_("created opsqa database at {url}; {login} is its admin").format(
-                   url=describe(database.url), login=state.login), err=True)
+    where = usecases.admin.init(state.db, state.login)
+    click.echo(_("created opsqa database at {url}; {login} is its admin").format(url=where, login=state.login),
+               err=True)
 
 
 @cli.group()
@@ -48,12 +41,10 @@ def db_copy(state: State, target: str):
 
     Example: opsqa --db opsqa.db db copy --to postgresql+psycopg://opsqa@db.example.com/opsqa
     """
-    from store import copy_database, describe
-
-    report = copy_database(state.db, target)
+    report = usecases.admin.copy(state.engine, state.caller, target)
     click.echo(_("copied {rows:,} rows in {tables} tables to {target}; history verified: {events:,} events, "
-                 "head {head}").format(rows=sum(report.tables.values()), tables=len(report.tables),
-                                       target=describe(target), events=report.events, head=report.head[:12]))
+                 "head {head}").format(rows=report["rows"], tables=len(report["tables"]), target=report["target"],
+                                       events=report["events"], head=report["head"][:12]))
 
 
 @db.command("backup")
@@ -64,13 +55,7 @@ def db_backup(state: State, file: str):
 
     Example: opsqa db backup /backups/opsqa-2027-12-31.db
     """
-    from engine import OpsqaError
-    from store import backup_sqlite, open_database, resolve_url
-
-    if Path(file).exists():
-        raise OpsqaError(_("{file} exists; a backup goes to a new file").format(file=file))
-    open_database(state.db).dispose()  # refuse a missing database or another schema first
-    backup_sqlite(resolve_url(state.db), Path(file))
+    usecases.admin.backup(state.engine, state.caller, file)
     click.echo(_("backed up to {file}").format(file=file), err=True)
 
 
@@ -81,9 +66,7 @@ def db_upgrade(state: State):
 
     Example: opsqa db upgrade
     """
-    from store import upgrade_database
-
-    before, after = upgrade_database(state.db)
+    before, after = usecases.admin.upgrade(state.db, state.caller)
     if before == after:
         message = _("schema already at revision {revision}").format(revision=after)
     else:
@@ -109,8 +92,8 @@ def users_add(state: State, name: str, roles: tuple[str, ...], display_name: str
 
     Example: opsqa users add zhangsan --role qmd --name 张三 --department qmd
     """
-    state.engine.add_user(name, list(roles), display_name=display_name, department=department, email=email,
-                          actor=state.actor())
+    usecases.admin.add_user(state.engine, state.caller, name, list(roles), display_name=display_name,
+                            department=department, email=email)
     click.echo(_("user {name} holds {roles}").format(name=name, roles=', '.join(roles)), err=True)
 
 
@@ -122,7 +105,7 @@ def users_list(state: State, as_json: bool):
 
     Example: opsqa users list --json
     """
-    rows = state.engine.users()
+    rows = usecases.admin.users(state.engine)
     for row in rows:
         row["roles"] = ", ".join(row["roles"]) if not as_json else row["roles"]
     _render(rows, [("name", _("USER")), ("display_name", _("NAME")), ("department", _("DEPT")),
@@ -142,10 +125,10 @@ def settings(state: State, key: str | None, value: str | None, as_json: bool):
     if key is not None:
         if value is None:
             raise click.UsageError(_("give a value to set, or no key to list the settings"))
-        state.engine.change_setting(key, value, actor=state.actor())
+        usecases.admin.change_setting(state.engine, state.caller, key, value)
         click.echo(f"{key} = {value}", err=True)
         return
-    rows = state.engine.settings()
+    rows = usecases.admin.settings(state.engine)
     if not as_json:
         for row in rows:
             meaning = row["description"]  # written in engine/settings.py
@@ -170,7 +153,7 @@ def history(ctx: click.Context, instance_id: int | None, limit: int | None, as_j
     if ctx.invoked_subcommand is not None:
         return
     state: State = ctx.obj
-    rows = state.engine.history(instance_id, limit=limit)
+    rows = usecases.admin.history(state.engine, instance_id=instance_id, limit=limit)
     if not as_json:
         for row in rows:
             if row["real_actor"]:
@@ -187,10 +170,26 @@ def history_verify(state: State):
 
     Example: opsqa history verify
     """
-    report = state.engine.verify_history()
+    report = usecases.admin.verify_history(state.engine)
     if report.intact:
         click.echo(_("history intact: {count} events").format(count=report.count))
         return
     click.echo(_("opsqa: history broken at event {broken_at}: {reason}").format(
                    broken_at=report.broken_at, reason=report.reason), err=True)
     sys.exit(1)
+
+
+@cli.command()
+@json_option
+def permissions(as_json: bool):
+    """Who may do what: every action, the roles or people it needs, and whether it takes a reason.
+    Reading (listings, show, reports, history verify) is open to every opsqa user.
+
+    Example: opsqa permissions --json
+    """
+    rows = usecases.admin.permissions()
+    if not as_json:
+        for row in rows:
+            row["reason"] = _("required") if row["reason"] else "-"
+    _render(rows, [("action", _("ACTION")), ("who", _("WHO MAY")), ("reason", _("REASON")),
+                   ("summary", _("WHAT"))], as_json)

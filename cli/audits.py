@@ -3,11 +3,9 @@ and their evidence, and the documents the year's records make."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
 
+import usecases
 from i18n import N_, _
 
 from .base import ID, YEAR, FilePath, State, cli, json_option, pass_state, xlsx_option
@@ -28,11 +26,8 @@ def findings(state: State, open_only: bool, overdue: bool, year: int | None, as_
 
     Example: opsqa findings --overdue --xlsx findings.xlsx
     """
-    from handlers.findings import list_findings
-
-    now = _parse_local(as_of, "--as-of") if as_of else state.engine.clock.now()
-    with state.engine.database.reading() as session:
-        rows = list_findings(session, now, open_only=open_only, overdue_only=overdue, year=year)
+    rows = usecases.audits.findings(state.engine, open_only=open_only, overdue=overdue, year=year,
+                                    as_of=_parse_local(as_of, "--as-of") if as_of else None)
     if xlsx_file:
         return _write_xlsx(rows, xlsx_file, "findings", as_json)
     if not as_json:
@@ -63,20 +58,10 @@ def finding_add(state: State, owner: str, description: str, unit: str | None, it
 
     Example: opsqa finding add --owner pm1 --unit P-01 --item PRC-c --description "事件未按约解决"
     """
-    from engine import OpsqaError
-    from handlers.findings import raise_finding
-
-    actor = state.actor()
-    if not actor.roles & {"qmd", "admin"}:
-        raise OpsqaError(_("findings are raised by qmd, and {name} does not hold that role").format(name=actor.name))
-    engine = state.engine
-    now = engine.clock.now()
-    with engine.database.transaction() as session:
-        raised = raise_finding(session, source="manual", description=description, owner=owner, now=now,
-                               actor=actor.name, start_instance=engine.starter(session, actor), unit=unit,
-                               item_code=item_code, severity=severity, due=due.date() if due else None)
-        code, due_date = raised.code, raised.due_date
-    click.echo(_("{code} raised, due {due_date}, owner {owner}").format(code=code, due_date=due_date, owner=owner))
+    raised = usecases.audits.add_finding(state.engine, state.caller, owner=owner, description=description, unit=unit,
+                                         item_code=item_code, severity=severity, due=due.date() if due else None)
+    click.echo(_("{code} raised, due {due_date}, owner {owner}").format(
+                   code=raised["code"], due_date=raised["due"], owner=raised["owner"]))
 
 
 @finding.command("show")
@@ -88,14 +73,7 @@ def finding_show(state: State, code: str, as_json: bool):
 
     Example: opsqa finding show NC-2027-003
     """
-    from handlers.findings import evidence_of, get_finding, view
-
-    with state.engine.database.reading() as session:
-        from engine.settings import zone
-
-        item = view(get_finding(session, code), state.engine.clock.now().astimezone(zone(session)).date())
-        item["evidence"] = [{"id": e.id, "file": e.file_name, "sha256": e.sha256, "size": e.size,
-                             "added_by": e.added_by, "added_at": e.added_at} for e in evidence_of(session, code)]
+    item = usecases.audits.finding(state.engine, code)
     if as_json:
         _print_json(item)
         return
@@ -128,14 +106,9 @@ def finding_attach(state: State, code: str, file: str, note: str | None):
 
     Example: opsqa finding attach NC-2027-001 整改记录.pdf --note "事件回访记录"
     """
-    from handlers.findings import attach
-
-    actor = state.actor()
-    with state.engine.database.transaction() as session:
-        evidence = attach(session, code, file, note=note, now=state.engine.clock.now(), actor=actor)
-        number, digest = evidence.id, evidence.sha256
+    evidence = usecases.audits.attach_evidence(state.engine, state.caller, code, file, note=note)
     click.echo(_("evidence {number} attached to {code} (sha256 {digest})").format(
-                   number=number, code=code.upper(), digest=digest))
+                   number=evidence["id"], code=evidence["finding"], digest=evidence["sha256"]))
 
 
 @finding.command("extend")
@@ -148,15 +121,9 @@ def finding_extend(state: State, code: str, to, reason: str):
 
     Example: opsqa finding extend NC-2027-003 --to 2027-09-15 --reason "备件到货延迟"
     """
-    from handlers.findings import extend_due
-
-    actor, engine = state.actor(), state.engine
-    with engine.database.transaction() as session:
-        finding = extend_due(session, code, to=to.date(), reason=reason, now=engine.clock.now(), actor=actor,
-                             rearm=engine.rearmer(session, actor))
-        shown = (finding.code, finding.due_date, finding.original_due_date)
+    extended = usecases.audits.extend_finding(state.engine, state.caller, code, to=to.date(), reason=reason)
     click.echo(_("{code} is now due {due} (originally {original})").format(
-                   code=shown[0], due=shown[1], original=shown[2]))
+                   code=extended["code"], due=extended["due"], original=extended["original_due"]))
 
 
 @finding.command("evidence")
@@ -169,30 +136,12 @@ def finding_evidence(state: State, code: str, evidence_id: int, out: str):
 
     Example: opsqa finding evidence NC-2027-001 3 --out copy.pdf
     """
-    from engine import OpsqaError
-    from handlers.findings import evidence_of
-
-    with state.engine.database.reading() as session:
-        found = [e for e in evidence_of(session, code) if e.id == evidence_id]
-        if not found:
-            raise OpsqaError(_("{code} has no evidence {evidence_id}; see `opsqa finding show {given}`").format(
-                                 code=code.upper(), evidence_id=evidence_id, given=code))
-        _write_evidence(found[0].content, found[0].sha256, evidence_id, out)
+    _wrote(usecases.audits.write_finding_evidence(state.engine, code, evidence_id, out))
 
 
-def _write_evidence(content: bytes, digest: str, evidence_id: int, out: str) -> None:
-    import hashlib
-
-    from engine import OpsqaError
-
-    if hashlib.sha256(content).hexdigest() != digest:
-        raise OpsqaError(_("evidence {evidence_id} no longer matches its SHA-256; the database was altered").format(
-                             evidence_id=evidence_id))
-    if Path(out).exists():
-        raise OpsqaError(_("{out} exists; give a new file name").format(out=out))
-    Path(out).write_bytes(content)
+def _wrote(written: dict) -> None:
     click.echo(_("wrote {out} ({content} B, sha256 {digest})").format(
-                   out=out, content=len(content), digest=digest), err=True)
+                   out=written["file"], content=written["size"], digest=written["sha256"]), err=True)
 
 
 @cli.group()
@@ -200,12 +149,8 @@ def report():
     """The documents of the cycle: Markdown and HTML (with SVG charts), made from the records alone."""
 
 
-def _reports_folder(out: str | None, year: int) -> Path:
-    return Path(out or "reports") / str(year)
-
-
-def _yearly_report(name: str, builder: str, doc: str) -> None:
-    """`opsqa report NAME --year Y`: the year's documents built by handlers.reports.BUILDER."""
+def _yearly_report(name: str, doc: str) -> None:
+    """`opsqa report NAME --year Y`: the year's documents, made by usecases.audits.report_NAME."""
 
     @report.command(name, help=N_("{doc}\n\nThe same records always give the same files.\n\nExample: opsqa report "
                                  "{name} --year 2027").format(doc=doc, name=name))
@@ -213,30 +158,24 @@ def _yearly_report(name: str, builder: str, doc: str) -> None:
     @click.option("--out", type=FilePath(file_okay=False), help=N_("The reports folder (default: ./reports)."))
     @pass_state
     def command(state: State, year: int, out: str | None):
-        from handlers import reports
-
-        with state.engine.database.reading() as session:
-            documents = getattr(reports, builder)(session, year)
-        warnings: list[str] = []
-        if isinstance(documents, tuple):  # the audit's documents come with the year's warnings
-            documents, warnings = documents
-        for document in documents:
-            for path in document.write(_reports_folder(out, year)):
-                click.echo(str(path))
-        for warning in warnings:
-            click.echo(_("warning: {warning}").format(warning=warning), err=True)
+        _show_report(getattr(usecases.audits, f"report_{name}")(state.engine, year, out))
 
 
-for _name, _builder, _doc in (
-    ("audit", "audit_documents",
+def _show_report(made: dict) -> None:
+    for path in made["files"]:
+        click.echo(path)
+    for warning in made["warnings"]:
+        click.echo(_("warning: {warning}").format(warning=warning), err=True)
+
+
+for _name, _doc in (
+    ("audit",
      "The year's 《运维过程内审报告》 and each audit's 《运维过程内审检查表》; warns when the year has no full audit."),
-    ("survey", "survey_documents", "The 《满意度调查总结报告》 with its chart (satisfaction by channel and year)."),
-    ("review", "review_documents",
-     "The 《管理评审报告》 with its charts (indicators against target, findings by status)."),
-    ("improvement", "improvement_documents",
-     "The 《服务能力改进计划》: one line per source item, its measure and its follow-up."),
+    ("survey", "The 《满意度调查总结报告》 with its chart (satisfaction by channel and year)."),
+    ("review", "The 《管理评审报告》 with its charts (indicators against target, findings by status)."),
+    ("improvement", "The 《服务能力改进计划》: one line per source item, its measure and its follow-up."),
 ):
-    _yearly_report(_name, _builder, _doc)
+    _yearly_report(_name, _doc)
 
 
 @report.command("inspection")
@@ -249,21 +188,7 @@ def report_inspection(state: State, code: str | None, year: int | None, out: str
 
     Example: opsqa report inspection INS-2028-01
     """
-    from engine import OpsqaError
-    from handlers.reports import inspection_codes, inspection_documents
-
-    if (code is None) == (year is None):
-        raise OpsqaError(_("name one inspection (CODE) or a year (--year), not both"))
-    with state.engine.database.reading() as session:
-        codes = [code.upper()] if code else inspection_codes(session, year)
-        if not codes:
-            raise OpsqaError(_("no inspections in {year}; see `opsqa inspections`").format(year=year))
-        documents = {c: inspection_documents(session, c) for c in codes}
-    for c, pair in documents.items():
-        folder = _reports_folder(out, int(c.split("-")[1]))  # INS-2028-01 is filed under 2028
-        for document in pair:
-            for path in document.write(folder):
-                click.echo(str(path))
+    _show_report(usecases.audits.report_inspection(state.engine, code, year=year, out_folder=out))
 
 
 @cli.command()
@@ -275,10 +200,7 @@ def audits(state: State, year: int | None, as_json: bool):
 
     Example: opsqa audits --year 2027
     """
-    from handlers.audits import list_audits
-
-    with state.engine.database.reading() as session:
-        rows = list_audits(session, year)
+    rows = usecases.audits.audits(state.engine, year)
     if not as_json:
         for row in rows:
             row["scope"] = ", ".join(row["scope"])
@@ -308,22 +230,16 @@ def audit_plan(state: State, year: int, team_specs: tuple[str, ...], lead_audito
 
     Example: opsqa audit plan --year 2027 --lead qmd2 --team qmd2=P-01 --from 2027-06-01 --to 2027-06-10
     """
-    from handlers.audits import create_audit
-
     team: dict[str, list[str]] = {}
     for spec in team_specs:
         auditor, sep, units = spec.partition("=")
         if not sep or not auditor.strip() or not units.strip():
             raise click.BadParameter(_("{spec!r} is not AUDITOR=UNIT[,UNIT]").format(spec=spec), param_hint="--team")
         team.setdefault(auditor.strip(), []).extend(u.strip() for u in units.split(",") if u.strip())
-    actor, engine = state.actor(), state.engine
-    with engine.database.transaction() as session:
-        planned = create_audit(session, year=year, full=not partial, team=team, lead_auditor=lead_auditor,
-                               planned_start=start.date(), planned_end=end.date(), now=engine.clock.now(), actor=actor)
-        planned.instance_id = engine.starter(session, actor)(
-            "internal_audit", planned.code, {"audit": planned.code, "lead_auditor": lead_auditor, "year": year})
-        code = planned.code
-    click.echo(_("{code} planned; it waits for the management representative's approval").format(code=code))
+    planned = usecases.audits.plan_audit(state.engine, state.caller, year=year, team=team, lead_auditor=lead_auditor,
+                                         start=start.date(), end=end.date(), full=not partial)
+    click.echo(_("{code} planned; it waits for the management representative's approval").format(
+                   code=planned["code"]))
 
 
 @audit.command("record")
@@ -344,22 +260,14 @@ def audit_record(state: State, code: str, item: str | None, rest: bool, unit: st
     Example: opsqa audit record IA-2027-01 --item PRC-c --unit P-01 --result nonconform --evidence "3起事件超时"
     --attach tickets.xlsx
     """
-    from handlers.audits import record_rest, record_result
-
     if rest == (item is not None):
         raise click.UsageError(_("give --item, or --rest for every item of the unit not recorded yet"))
-    actor = state.actor()
-    with state.engine.database.transaction() as session:
-        if rest:
-            items = record_rest(session, code, unit=unit, result=result, evidence=evidence,
-                                now=state.engine.clock.now(), actor=actor)
-        else:
-            record_result(session, code, item=item, unit=unit, result=result, evidence=evidence,
-                          na_reason=na_reason, now=state.engine.clock.now(), actor=actor, attachments=attachments)
-            items = [item]
+    recorded = usecases.audits.record_audit(state.engine, state.caller, code, unit=unit, result=result, item=item,
+                                            evidence=evidence, na_reason=na_reason, attachments=attachments)
     files = _(", {count} file(s) attached").format(count=len(attachments)) if attachments else ""
     click.echo(_("{code} {items} item(s)@{unit}: {result}{files}").format(
-                   code=code.upper(), items=len(items), unit=unit, result=result, files=files), err=True)
+                   code=recorded["audit"], items=len(recorded["items"]), unit=unit, result=result, files=files),
+               err=True)
 
 
 @audit.command("evidence")
@@ -372,15 +280,7 @@ def audit_evidence(state: State, code: str, evidence_id: int, out: str):
 
     Example: opsqa audit evidence IA-2027-01 7 --out tickets.xlsx
     """
-    from engine import OpsqaError
-    from handlers.audits import row_evidence
-
-    with state.engine.database.reading() as session:
-        found = [e for files in row_evidence(session, code).values() for e in files if e.id == evidence_id]
-        if not found:
-            raise OpsqaError(_("{code} has no evidence {evidence_id}").format(
-                                 code=code.upper(), evidence_id=evidence_id))
-        _write_evidence(found[0].content, found[0].sha256, evidence_id, out)
+    _wrote(usecases.audits.write_audit_evidence(state.engine, code, evidence_id, out))
 
 
 @audit.command("checklist")
@@ -392,10 +292,7 @@ def audit_checklist(state: State, code: str, as_json: bool):
 
     Example: opsqa audit checklist IA-2027-01
     """
-    from handlers.audits import checklist_status
-
-    with state.engine.database.reading() as session:
-        status = checklist_status(session, code)
+    status = usecases.audits.audit_checklist(state.engine, code)
     if as_json:
         _print_json(status)
         return
@@ -419,10 +316,7 @@ def inspections(state: State, as_json: bool):
 
     Example: opsqa inspections --json
     """
-    from handlers.inspections import list_inspections
-
-    with state.engine.database.reading() as session:
-        rows = list_inspections(session)
+    rows = usecases.audits.inspections(state.engine)
     if not as_json:
         for row in rows:
             row["projects"] = ", ".join(row["projects"])
@@ -450,17 +344,11 @@ def inspection_start(state: State, seed: int | None, size: int, projects: tuple[
 
     Example: opsqa inspection start --seed 42
     """
-    from handlers.inspections import start_inspection
-
-    actor, engine = state.actor(), state.engine
-    with engine.database.transaction() as session:
-        started = start_inspection(session, actor=actor, now=engine.clock.now(), seed=seed, size=size,
-                                   projects=list(projects) or None, planned=planned,
-                                   start_instance=engine.starter(session, actor))
-        code, chosen, used_seed = started.code, started.projects, started.seed
-    seed_note = _(" (seed {seed})").format(seed=used_seed) if used_seed is not None else ""
+    started = usecases.audits.start_inspection(state.engine, state.caller, seed=seed, size=size,
+                                               projects=list(projects), planned=planned)
+    seed_note = _(" (seed {seed})").format(seed=started["seed"]) if started["seed"] is not None else ""
     click.echo(_("{code}: inspecting {chosen}{seed_note}").format(
-                   code=code, chosen=', '.join(json.loads(chosen)), seed_note=seed_note))
+                   code=started["code"], chosen=', '.join(started["projects"]), seed_note=seed_note))
 
 
 @inspection.command("record")
@@ -479,8 +367,6 @@ def inspection_record(state: State, code: str, project: str | None, item: str | 
 
     Example: opsqa inspection record INS-2028-01 --project P-03 --item SVC-e --fail --sample incident:10:2
     """
-    from handlers.inspections import record_check, record_rest, sampled_project
-
     if rest == (item is not None):
         raise click.UsageError(_("give --item, or --rest for every point not recorded yet"))
     samples = None
@@ -490,19 +376,11 @@ def inspection_record(state: State, code: str, project: str | None, item: str | 
             raise click.BadParameter(_("{sample!r} is not TYPE:SIZE:DEFECTS, e.g. incident:10:2").format(
                                          sample=sample), param_hint="--sample")
         samples = {"record_type": parts[0], "size": int(parts[1]), "defects": int(parts[2])}
-    actor = state.actor()
-    with state.engine.database.transaction() as session:
-        project = sampled_project(session, code, project)
-        if rest:
-            items = record_rest(session, code, project=project, passed=passed, evidence=evidence,
-                                now=state.engine.clock.now(), actor=actor)
-        else:
-            record_check(session, code, project=project, item=item, passed=passed, evidence=evidence,
-                         samples=samples, now=state.engine.clock.now(), actor=actor)
-            items = [item]
+    recorded = usecases.audits.record_inspection(state.engine, state.caller, code, passed=passed, project=project,
+                                                 item=item, evidence=evidence, samples=samples)
     click.echo(_("{code} {items}@{project}: {result}").format(
-        code=code.upper(), items=", ".join(items) or _("nothing left"), project=project,
-        result=_("pass") if passed else _("fail")), err=True)
+        code=recorded["inspection"], items=", ".join(recorded["items"]) or _("nothing left"),
+        project=recorded["project"], result=_("pass") if passed else _("fail")), err=True)
 
 
 @cli.group()
@@ -520,13 +398,8 @@ def auditors_add(state: State, user: str, certificate_no: str | None, valid_unti
 
     Example: opsqa auditors add ops_aud --certificate IA-001 --valid-until 2029-12-31
     """
-    from handlers.audits import add_auditor
-
-    actor = state.actor()
-    with state.engine.database.transaction() as session:
-        until = valid_until.date() if valid_until else None
-        add_auditor(session, user, certificate_no=certificate_no, valid_until=until, now=state.engine.clock.now(),
-                    actor=actor)
+    usecases.audits.add_auditor(state.engine, state.caller, user, certificate_no=certificate_no,
+                                valid_until=valid_until.date() if valid_until else None)
     click.echo(_("{user} is a registered auditor").format(user=user), err=True)
 
 
@@ -538,10 +411,6 @@ def auditors_list(state: State, as_json: bool):
 
     Example: opsqa auditors list
     """
-    from handlers.audits import list_auditors
-
-    with state.engine.database.reading() as session:
-        rows = list_auditors(session)
-    _render(rows, [("user", _("USER")), ("name", _("NAME")), ("department", _("DEPT")),
-                   ("certificate_no", _("CERTIFICATE")),
-                   ("valid_until", _("VALID UNTIL"))], as_json)
+    columns = [("user", _("USER")), ("name", _("NAME")), ("department", _("DEPT")),
+               ("certificate_no", _("CERTIFICATE")), ("valid_until", _("VALID UNTIL"))]
+    _render(usecases.audits.auditors(state.engine), columns, as_json)

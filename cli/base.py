@@ -51,7 +51,22 @@ def _translated(*objects):
 
 
 class Command(Translated, click.Command):
-    pass
+    """Every command also takes `--as USER` after its name (`opsqa task complete ID --as gm`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.params.append(click.Option(["--as", "as_name"], metavar="USER", expose_value=False,
+                                        callback=_act_as, help=N_("Act as another user (admins only).")))
+
+
+def _act_as(ctx: click.Context, param, value: str | None) -> None:
+    if value is None:
+        return
+    state = ctx.find_object(State)
+    if state.as_name not in (None, value):
+        raise click.BadParameter(_("given twice, as {first} and as {second}").format(first=state.as_name,
+                                                                                      second=value))
+    state.as_name = value
 
 
 class Group(Translated, click.Group):
@@ -122,12 +137,9 @@ class State:
         """Who asks, as the use cases take it: the OS login, and the user an admin acts as."""
         return usecases.Caller(self.login, self.as_name)
 
-    def actor(self):  # TODO(issue 15): gone once every command calls a use case
-        return self.engine.actor(self.login, self.as_name)
-
     def close(self) -> None:
-        if self._owns_engine and self._engine is not None and self._engine.database is not None:
-            self._engine.database.dispose()
+        if self._owns_engine and self._engine is not None:
+            self._engine.close()
 
 
 def _os_login() -> str:
@@ -213,17 +225,8 @@ def cli(ctx: click.Context, db: str | None, as_name: str | None, debug: bool):
 
 
 def _complete(ctx: click.Context, incomplete: str, kind: str) -> list[str]:
-    """Shell completion of process ids and open task ids, read from a SQLite file without SQLAlchemy
-    (`eval "$(_OPSQA_COMPLETE=bash_source opsqa)"`)."""
-    from store import quickread
-
-    path = quickread.sqlite_file(ctx.find_root().params.get("db"))
-    if path is None:
-        return []
-    if kind == "processes":
-        found = quickread.process_ids(path)
-    else:
-        found = [task["id"] for task in quickread.tasks(path) or []]
+    """Shell completion of process ids and open task ids (`eval "$(_OPSQA_COMPLETE=bash_source opsqa)"`)."""
+    found = usecases.documents.completions(ctx.find_root().params.get("db"), kind)
     return [value for value in found if value.startswith(incomplete)]
 
 

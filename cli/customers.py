@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
+import usecases
 from i18n import N_, _
 
 from .base import YEAR, FilePath, Progress, State, cli, json_option, pass_state, xlsx_option
@@ -25,15 +24,9 @@ def survey_start(state: State, year: int):
 
     Example: opsqa survey start --year 2027
     """
-    from handlers.surveys import start_survey
-
-    actor, engine = state.actor(), state.engine
-    with engine.database.transaction() as session:
-        campaign = start_survey(session, year, now=engine.clock.now(), actor=actor,
-                                start_instance=engine.starter(session, actor))
-        code = campaign.code
+    campaign = usecases.customers.start_survey(state.engine, state.caller, year)
     click.echo(_("{code} opened; register its invitations with `opsqa survey invite --year {year} FILE.csv`").format(
-                   code=code, year=year))
+                   code=campaign["code"], year=year))
 
 
 @survey.command("invite")
@@ -46,12 +39,8 @@ def survey_invite(state: State, year: int, file: str):
 
     Example: opsqa survey invite --year 2027 invitations.xlsx
     """
-    from handlers.surveys import invite
-    from handlers.tabular import read_table
-
-    table = read_table(file)
-    with state.engine.database.transaction() as session, Progress(_("importing")) as progress:
-        counts = invite(session, year, table, now=state.engine.clock.now(), actor=state.actor(), progress=progress)
+    with Progress(_("importing")) as progress:
+        counts = usecases.customers.invite(state.engine, state.caller, year, file, progress=progress)
     click.echo(_("{file}: {added} invited, {unchanged} already invited").format(
                    file=file, added=counts['added'], unchanged=counts['unchanged']))
 
@@ -67,13 +56,8 @@ def survey_import(state: State, year: int, file: str):
 
     Example: opsqa survey import --year 2027 responses.xlsx
     """
-    from handlers.surveys import import_responses
-    from handlers.tabular import read_table
-
-    table = read_table(file)
-    with state.engine.database.transaction() as session, Progress(_("importing")) as progress:
-        counts = import_responses(session, year, table, now=state.engine.clock.now(), actor=state.actor(),
-                                  progress=progress)
+    with Progress(_("importing")) as progress:
+        counts = usecases.customers.import_responses(state.engine, state.caller, year, file, progress=progress)
     click.echo(_("{file}: {added} added, {unchanged} already imported").format(
                    file=file, added=counts['added'], unchanged=counts['unchanged']))
 
@@ -95,21 +79,16 @@ def survey_respond(state: State, year: int, customer: str, project: str, channel
 
     Example: opsqa survey respond --year 2027 --customer 市公安局 --project P-01 --channel phone --overall 4
     """
-    from handlers.surveys import import_responses
-    from handlers.tabular import Table
-
     answers = {}
     for item in scores:
         question, sep, value = item.partition("=")
         if not sep or not question.strip():
             raise click.BadParameter(_("{item!r} is not QUESTION=SCORE").format(item=item), param_hint="--score")
-        answers["q_" + question.strip().removeprefix("q_")] = value.strip()
-    row = {"customer": customer, "project": project, "channel": channel, "overall": str(overall), **answers,
-           "respondent": respondent or "", "comments": comments or "", "issues": issues or ""}
-    table = Table("response", tuple(row), [(_("response: "), {key: value.strip() for key, value in row.items()})])
-    with state.engine.database.transaction() as session:
-        counts = import_responses(session, year, table, now=state.engine.clock.now(), actor=state.actor())
-    click.echo(_("recorded") if counts["added"] else _("already recorded"))
+        answers[question.strip()] = value.strip()
+    added = usecases.customers.respond(state.engine, state.caller, year, customer=customer, project=project,
+                                       channel=channel, overall=overall, scores=answers, respondent=respondent,
+                                       comments=comments, issues=issues)
+    click.echo(_("recorded") if added else _("already recorded"))
 
 
 @survey.command("show")
@@ -121,13 +100,7 @@ def survey_show(state: State, year: int, as_json: bool):
 
     Example: opsqa survey show --year 2027
     """
-    from handlers.surveys import get_campaign, rectifications, statistics
-
-    with state.engine.database.reading() as session:
-        campaign = get_campaign(session, year)
-        stats = json.loads(campaign.stats) if campaign.stats else statistics(session, campaign)
-        item = {"code": campaign.code, "status": campaign.status, "collect_until": campaign.collect_until,
-                **stats, "rectifications": rectifications(session, campaign)}
+    item = usecases.customers.survey(state.engine, year)
     if as_json:
         _print_json(item)
         return
@@ -157,13 +130,9 @@ def surveys(state: State, as_json: bool):
 
     Example: opsqa surveys
     """
-    from handlers.surveys import list_surveys
-
-    with state.engine.database.reading() as session:
-        rows = list_surveys(session)
-    _render(rows, [("code", _("SURVEY")), ("status", _("STATUS")), ("collect_until", _("UNTIL")),
-                   ("invited", _("INVITED")),
-                   ("responded", _("RESPONDED")), ("overall_mean", _("MEAN")), ("reported_at", _("REPORTED"))], as_json)
+    columns = [("code", _("SURVEY")), ("status", _("STATUS")), ("collect_until", _("UNTIL")), ("invited", _("INVITED")),
+               ("responded", _("RESPONDED")), ("overall_mean", _("MEAN")), ("reported_at", _("REPORTED"))]
+    _render(usecases.customers.surveys(state.engine), columns, as_json)
 
 
 @cli.group()
@@ -188,18 +157,12 @@ def complaints_add(state: State, project: str, description: str, channel: str, c
 
     Example: opsqa complaints add --project P-01 --description "城市视频平台中断6小时" --received "2028-05-10 09:00"
     """
-    from handlers.complaints import register
-
-    actor, engine = state.actor(), state.engine
-    now = engine.clock.now()
-    received = _parse_local(received_text, "--received") if received_text else now
-    with engine.database.transaction() as session:
-        complaint = register(session, project=project, description=description, channel=channel,
-                             received_at=received, now=now, actor=actor, customer=customer, contact=contact,
-                             remedy=remedy, start_instance=engine.starter(session, actor))
-        shown = (complaint.code, complaint.handler, complaint.resolve_due_at)
+    received = _parse_local(received_text, "--received") if received_text else None
+    complaint = usecases.customers.add_complaint(state.engine, state.caller, project=project,
+                                                 description=description, channel=channel, received_at=received,
+                                                 customer=customer, contact=contact, remedy=remedy)
     click.echo(_("{code} registered; {handler} assesses it (general complaints resolved by {due})").format(
-                   code=shown[0], handler=shown[1], due=_cell(shown[2])))
+                   code=complaint["code"], handler=complaint["handler"], due=_cell(complaint["resolve_due_at"])))
 
 
 @complaints.command("list")
@@ -213,10 +176,7 @@ def complaints_list(state: State, year: int | None, open_only: bool, as_json: bo
 
     Example: opsqa complaints list --year 2028 --open --xlsx complaints-2028.xlsx
     """
-    from handlers.complaints import list_complaints
-
-    with state.engine.database.reading() as session:
-        rows = list_complaints(session, year=year, open_only=open_only)
+    rows = usecases.customers.complaints(state.engine, year=year, open_only=open_only)
     if xlsx_file:
         return _write_xlsx(rows, xlsx_file, "complaints", as_json)
     columns = [("code", _("COMPLAINT")), ("received_at", _("RECEIVED")), ("project", _("PROJECT")),
@@ -235,15 +195,7 @@ def complaints_show(state: State, code: str, as_json: bool):
 
     Example: opsqa complaints show C-2028-001
     """
-    from handlers.complaints import list_complaints
-
-    with state.engine.database.reading() as session:
-        found = [c for c in list_complaints(session) if c["code"] == code.upper()]
-    if not found:
-        from engine import OpsqaError
-
-        raise OpsqaError(_("no complaint {code}; see `opsqa complaints list`").format(code=code))
-    item = found[0]
+    item = usecases.customers.complaint(state.engine, code)
     if as_json:
         _print_json(item)
         return
@@ -264,14 +216,5 @@ def complaints_close(state: State, code: str, feedback: str, note: str | None):
 
     Example: opsqa complaints close C-2028-002 --feedback satisfied
     """
-    from handlers.complaints import closing_task, feedback_value, get_complaint
-
-    actor, engine = state.actor(), state.engine
-    with engine.database.reading() as session:
-        task_id = closing_task(session, code, actor)
-        bpmn_id = engine.task(task_id)["task"]
-    engine.complete(task_id, {"customer_feedback": feedback_value(bpmn_id, feedback), "feedback_note": note},
-                    actor=actor)
-    with engine.database.reading() as session:
-        complaint = get_complaint(session, code)
-        click.echo(_("{code} is {status}").format(code=complaint.code, status=complaint.status))
+    complaint = usecases.customers.close_complaint(state.engine, state.caller, code, feedback=feedback, note=note)
+    click.echo(_("{code} is {status}").format(code=complaint["code"], status=complaint["status"]))

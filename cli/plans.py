@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+import usecases
 from i18n import N_, _
 
 from .base import YEAR, FilePath, Progress, State, cli, json_option, pass_state
@@ -21,14 +22,10 @@ def plans(state: State, as_json: bool):
 
     Example: opsqa plans --json
     """
-    from handlers.plan import list_plans
-
-    with state.engine.database.reading() as session:
-        rows = list_plans(session)
     columns = [("period", _("PERIOD")), ("instance_id", _("INST")), ("objectives", _("OBJECTIVES")),
                ("indicator_cycle", _("KPI")),
                ("revisions", _("DRAFTS")), ("approved_by", _("APPROVED")), ("issued_at", _("ISSUED"))]
-    _render(rows, columns, as_json)
+    _render(usecases.plans.plans(state.engine), columns, as_json)
 
 
 @cli.group()
@@ -45,10 +42,7 @@ def plan_show(state: State, year: int, as_json: bool):
 
     Example: opsqa plan show 2029
     """
-    from handlers.plan import plan_history
-
-    with state.engine.database.reading() as session:
-        history = plan_history(session, year)
+    history = usecases.plans.plan(state.engine, year)
     if as_json:
         _print_json(history)
         return
@@ -58,8 +52,7 @@ def plan_show(state: State, year: int, as_json: bool):
     _render([{"version": v["version"], "by": v["by"], "at": v["at"]} for v in history["versions"]],
             [("version", _("VERSION")), ("by", _("DRAFTED BY")), ("at", _("AT"))], False)
     _render(history["approvals"], [("version", _("VERSION")), ("decision", _("DECISION")), ("by", _("BY")),
-                    ("at", _("AT")),
-                                   ("comment", _("COMMENT"))], False)
+                                   ("at", _("AT")), ("comment", _("COMMENT"))], False)
 
 
 @cli.group()
@@ -85,14 +78,10 @@ def projects_add(state: State, code: str, name: str, customer: str, pm: str, oms
 
     Example: opsqa projects add P-01 --name 平安城市一期运维 --customer 市公安局 --pm wang --oms zhao
     """
-    from handlers.projects import ProjectInput, save_project
-
-    project = ProjectInput(code=code, name=name, customer=customer, pm=pm, oms=oms, kind=kind, members=list(members),
-                           contract_ref=contract_ref, om_start=om_start.date() if om_start else None,
-                           om_end=om_end.date() if om_end else None)
-    actor = state.actor()
-    with state.engine.database.transaction() as session:
-        save_project(session, project, now=state.engine.clock.now(), actor=actor, create_only=True)
+    usecases.plans.add_project(state.engine, state.caller, code, name=name, customer=customer, pm=pm, oms=oms,
+                               kind=kind, members=list(members), contract_ref=contract_ref,
+                               om_start=om_start.date() if om_start else None,
+                               om_end=om_end.date() if om_end else None)
     click.echo(_("project {code} added").format(code=code), err=True)
 
 
@@ -105,10 +94,7 @@ def projects_list(state: State, all_projects: bool, as_json: bool):
 
     Example: opsqa projects list --json
     """
-    from handlers.projects import list_projects
-
-    with state.engine.database.reading() as session:
-        rows = list_projects(session, status=None if all_projects else "active")
+    rows = usecases.plans.projects(state.engine, all_projects=all_projects)
     if not as_json:
         for row in rows:
             row["team"] = ", ".join(row["team"])
@@ -130,13 +116,8 @@ def projects_import(state: State, file: str):
 
     Example: opsqa projects import projects.xlsx
     """
-    from handlers.projects import import_projects, parse_projects
-    from handlers.tabular import read_table
-
-    rows = parse_projects(read_table(file))
-    actor = state.actor()
-    with state.engine.database.transaction() as session, Progress(_("importing")) as progress:
-        counts = import_projects(session, rows, now=state.engine.clock.now(), actor=actor, progress=progress)
+    with Progress(_("importing")) as progress:
+        counts = usecases.plans.import_projects(state.engine, state.caller, file, progress=progress)
     click.echo(_("{file}: {added} added, {updated} updated, {unchanged} unchanged").format(
                    file=file, added=counts['added'], updated=counts['updated'], unchanged=counts['unchanged']))
 
@@ -151,16 +132,9 @@ def projects_plan(state: State, code: str, year: int | None):
 
     Example: opsqa projects plan P-01 --year 2027
     """
-    from engine import settings
-    from handlers.project_qa import start_project_qa
-
-    actor, engine = state.actor(), state.engine
-    with engine.database.transaction() as session:
-        year = year or engine.clock.now().astimezone(settings.zone(session)).year
-        start = engine.starter(session, actor)
-        instance_id = start_project_qa(session, code, year=year, actor=actor, start_instance=start)
+    started = usecases.plans.plan_project(state.engine, state.caller, code, year=year)
     click.echo(_("{code} {year}: quality control started (instance {instance_id}); the operations department "
-                 "sets items a)-f) next").format(code=code, year=year, instance_id=instance_id))
+                 "sets items a)-f) next").format(code=code, year=started["year"], instance_id=started["instance_id"]))
 
 
 @projects.command("reports")
@@ -173,10 +147,7 @@ def projects_reports(state: State, project: str | None, year: int | None, as_jso
 
     Example: opsqa projects reports --project P-01 --year 2027
     """
-    from handlers.project_qa import list_reports
-
-    with state.engine.database.reading() as session:
-        rows = list_reports(session, project=project, year=year, now=state.engine.clock.now())
+    rows = usecases.plans.reports(state.engine, project=project, year=year)
     if not as_json:
         for row in rows:
             row["state"] = ("on time" if row["on_time"] else "late") if row["submitted_at"] else (
@@ -200,13 +171,5 @@ def cycle_start(state: State, year: int):
 
     Example: opsqa cycle start --year 2028
     """
-    from engine.errors import DuplicateBusinessKey, OpsqaError
-
-    try:
-        instance_id = state.engine.start("annual_cycle", actor=state.actor(), business_key=str(year),
-                                         variables={"year": year, "period": str(year)})
-    except DuplicateBusinessKey:
-        found = [i for i in state.engine.instances(process_id="annual_cycle") if i["business_key"] == str(year)]
-        raise OpsqaError(_("the {year} annual cycle already exists (instance {id}, {status})").format(
-                             year=year, id=found[0]['id'], status=found[0]['status'])) from None
+    instance_id = usecases.plans.start_cycle(state.engine, state.caller, year)
     click.echo(_("the {year} annual cycle started (instance {instance_id})").format(year=year, instance_id=instance_id))

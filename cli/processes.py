@@ -198,21 +198,22 @@ def instance_show(state: State, instance_id: int, diagram: str | None, as_json: 
 
 @instance.command("retry")
 @click.argument("instance_id", type=ID)
+@click.option("--reason", required=True, help=N_("Why (kept in the history), e.g. what was fixed."))
 @pass_state
-def instance_retry(state: State, instance_id: int):
-    """Re-run the service task whose handler failed.
+def instance_retry(state: State, instance_id: int, reason: str):
+    """Re-run the service task whose handler failed (admin, qmd).
 
-    Example: opsqa instance retry 3
+    Example: opsqa instance retry 3 --reason "SMTP 服务器已恢复"
     """
-    _show_instance(usecases.processes.retry(state.engine, state.caller, instance_id), False)
+    _show_instance(usecases.processes.retry(state.engine, state.caller, instance_id, reason=reason), False)
 
 
 @instance.command("cancel")
 @click.argument("instance_id", type=ID)
-@click.option("--reason", help=N_("Why (kept in the history)."))
+@click.option("--reason", required=True, help=N_("Why (kept in the history)."))
 @pass_state
-def instance_cancel(state: State, instance_id: int, reason: str | None):
-    """Cancel a running instance and its open tasks.
+def instance_cancel(state: State, instance_id: int, reason: str):
+    """Cancel a running instance and its open tasks (admin, qmd).
 
     Example: opsqa instance cancel 3 --reason "started by mistake"
     """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+import usecases
 from i18n import N_, _
 
 from .base import YEAR, FilePath, Progress, State, cli, json_option, pass_state, xlsx_option
@@ -27,14 +28,9 @@ def review_start(state: State, year: int, review_date, attendees: str):
 
     Example: opsqa review start --year 2027 --date 2027-11-20 --attendees "各部门负责人"
     """
-    from handlers.reviews import initiate
-
-    actor, engine = state.actor(), state.engine
-    with engine.database.transaction() as session:
-        task_id = initiate(session, year, actor=actor, start_instance=engine.starter(session, actor))
-    engine.complete(task_id, {"review_date": review_date.date().isoformat(), "attendees": attendees}, actor=actor)
+    started = usecases.review.start(state.engine, state.caller, year, review_date.date(), attendees)
     click.echo(_("the {year} management review is initiated for {review_date}; its inputs are gathered").format(
-                   year=year, review_date=review_date.date()))
+                   year=started["year"], review_date=started["review_date"]))
 
 
 @review.command("show")
@@ -46,10 +42,7 @@ def review_show(state: State, year: int, as_json: bool):
 
     Example: opsqa review show --year 2027 --json
     """
-    from handlers.reviews import get_review, review_view
-
-    with state.engine.database.reading() as session:
-        item = review_view(get_review(session, year))
+    item = usecases.review.show(state.engine, year)
     if as_json:
         _print_json(item)
         return
@@ -76,10 +69,7 @@ def improvement_list(state: State, year: int | None, as_json: bool, xlsx_file: s
 
     Example: opsqa improvement list --year 2027 --xlsx improvement-2027.xlsx
     """
-    from handlers.improvement import list_items
-
-    with state.engine.database.reading() as session:
-        rows = list_items(session, year)
+    rows = usecases.review.improvements(state.engine, year)
     if xlsx_file:
         return _write_xlsx(rows, xlsx_file, "improvement", as_json)
     _render(rows, [("code", _("ITEM")), ("source", _("SOURCE")), ("owner", _("OWNER")), ("due", _("DUE")),
@@ -101,13 +91,9 @@ def improvement_set(state: State, code: str, cause: str | None, measure: str | N
 
     Example: opsqa improvement set IMP-2027-01 --cause "夜间值守不足" --measure "增设夜班" --owner pm1 --due 2028-03-31
     """
-    from handlers.improvement import set_item
-
-    with state.engine.database.transaction() as session:
-        item = set_item(session, code, cause=cause, measure=measure, owner=owner, due=due.date() if due else None,
-                        expected=expected, now=state.engine.clock.now(), actor=state.actor())
-        shown = (item.code, item.status)
-    click.echo(f"{shown[0]}: {shown[1]}")
+    item = usecases.review.set_improvement(state.engine, state.caller, code, cause=cause, measure=measure, owner=owner,
+                                           due=due.date() if due else None, expected=expected)
+    click.echo(f"{item['code']}: {item['status']}")
 
 
 @cli.group()
@@ -134,12 +120,9 @@ def indicators_add(state: State, code: str, name: str, target: float, unit: str,
 
     Example: opsqa indicators add K1 --name 事件按时解决率 --target 95 --cycle monthly
     """
-    from handlers.indicators import define
-
-    with state.engine.database.transaction() as session:
-        outcome = define(session, code=code, name=name, unit=unit, direction=direction, target=target, cycle=cycle,
-                         yearly_rule=yearly_rule, source="survey" if from_survey else None,
-                         now=state.engine.clock.now(), actor=state.actor())
+    outcome = usecases.review.define_indicator(state.engine, state.caller, code, name=name, target=target, unit=unit,
+                                               direction=direction, cycle=cycle, yearly_rule=yearly_rule,
+                                               from_survey=from_survey)
     click.echo(f"{code}: {_outcome(outcome)}")
 
 
@@ -151,10 +134,7 @@ def indicators_list(state: State, as_json: bool):
 
     Example: opsqa indicators list
     """
-    from handlers.indicators import list_indicators
-
-    with state.engine.database.reading() as session:
-        rows = list_indicators(session)
+    rows = usecases.review.indicators(state.engine)
     _render(rows, [("code", _("CODE")), ("name", _("NAME")), ("target", _("TARGET")), ("unit", _("UNIT")),
                    ("direction", _("DIRECTION")), ("cycle", _("CYCLE")), ("source", _("SOURCE"))], as_json)
 
@@ -169,12 +149,8 @@ def indicators_import(state: State, file: str):
 
     Example: opsqa indicators import kpi-2027-03.xlsx
     """
-    from handlers.indicators import parse_values, record_values
-    from handlers.tabular import read_table
-
-    rows = parse_values(read_table(file))
-    with state.engine.database.transaction() as session, Progress(_("importing")) as progress:
-        counts = record_values(session, rows, now=state.engine.clock.now(), actor=state.actor(), progress=progress)
+    with Progress(_("importing")) as progress:
+        counts = usecases.review.import_values(state.engine, state.caller, file, progress=progress)
     click.echo(_("{file}: {added} added, {updated} updated, {unchanged} unchanged").format(
                    file=file, added=counts['added'], updated=counts['updated'], unchanged=counts['unchanged']))
 
@@ -190,12 +166,8 @@ def indicators_set(state: State, code: str, period: str, value: float, project: 
 
     Example: opsqa indicators set K1 --period 2027-03 --value 96.4
     """
-    from handlers.indicators import ORG, ValueRow, check_period, record_values
-
-    row = ValueRow(code, check_period(period), value, project or ORG, f"{code} {period}: ")
-    with state.engine.database.transaction() as session:
-        counts = record_values(session, [row], now=state.engine.clock.now(), actor=state.actor())
-    click.echo(f"{code} {period}: " + _outcome(next(k for k, v in counts.items() if v)))
+    outcome = usecases.review.set_value(state.engine, state.caller, code, period, value, project)
+    click.echo(f"{code} {period}: " + _outcome(outcome))
 
 
 @indicators.command("values")
@@ -208,10 +180,7 @@ def indicators_values(state: State, year: int | None, indicator: str | None, as_
 
     Example: opsqa indicators values --year 2027 --indicator K1
     """
-    from handlers.indicators import list_values
-
-    with state.engine.database.reading() as session:
-        rows = list_values(session, year=year, indicator=indicator)
+    rows = usecases.review.values(state.engine, year=year, indicator=indicator)
     _render(rows, [("indicator", _("INDICATOR")), ("period", _("PERIOD")), ("scope", _("SCOPE")), ("value", _("VALUE")),
                    ("attainment", _("ATTAINMENT")), ("collected_by", _("BY"))], as_json)
 
@@ -225,10 +194,7 @@ def indicators_year(state: State, year: int, as_json: bool):
 
     Example: opsqa indicators year 2027
     """
-    from handlers.reviews import attainment_of_year
-
-    with state.engine.database.reading() as session:
-        rows = attainment_of_year(session, year)
+    rows = usecases.review.attainment(state.engine, year)
     if not as_json:
         for row in rows:
             row["basis"] = _basis(row["basis"])

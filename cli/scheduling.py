@@ -3,17 +3,16 @@ a simulated clock, the outbox of notifications."""
 
 from __future__ import annotations
 
-import functools
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import click
 
+import usecases
 from i18n import N_, _
 
 from .base import FilePath, Progress, State, cli, json_option, pass_state
-from .terminal import _cell, _parse_moment, _parse_now, _print_json, _render, _zone_of
+from .terminal import _cell, _parse_moment, _parse_now, _print_json, _render
 
 # -- time ----------------------------------------------------------------------------------
 
@@ -27,17 +26,12 @@ def tick(state: State, now_text: str | None, as_json: bool):
 
     Example: opsqa tick --now 2027-01-01T09:00:00+08:00
     """
-    if now_text:
-        from engine import SimulatedClock
-
-        state.engine.clock = SimulatedClock(_parse_now(now_text))
-    report = state.engine.tick()
+    now = _parse_now(now_text) if now_text else None
+    report = usecases.scheduling.tick(state.engine, state.caller, now)
     if as_json:
-        _print_json({"now": report.now, "started": report.started, "skipped": report.skipped,
-                     "timers": report.timers, "failed": report.failed, "overdue_tasks": report.overdue,
-                     "notifications_sent": report.sent, "notifications_failed": report.unsent})
+        _print_json(report)
         return
-    for fire in report.started:
+    for fire in report["started"]:
         note = _(" (caught up)") if fire["caught_up"] else ""
         if fire["instance"]:
             started = _("instance {instance}").format(instance=fire["instance"])
@@ -45,26 +39,26 @@ def tick(state: State, now_text: str | None, as_json: bool):
             started = _("already started by hand")
         click.echo(_("started {process} period {period}{note}: {started}").format(
                        process=fire['process'], period=fire['period'], note=note, started=started))
-    for skip in report.skipped:
+    for skip in report["skipped"]:
         click.echo(_("skipped {process} periods {periods} (policy latest)").format(
                        process=skip['process'], periods=', '.join(skip['periods'])))
-    for timer in report.timers:
+    for timer in report["timers"]:
         click.echo(_("timer {timer} of instance {instance} fired (due {due})").format(
                        timer=timer['timer'], instance=timer['instance'], due=_cell(timer['due'])))
-    for failure in report.failed:
+    for failure in report["failed"]:
         click.echo(_("instance {instance}: timer failed: {error}").format(
                        instance=failure['instance'], error=failure['error']), err=True)
-    if report.overdue:
+    if report["overdue_tasks"]:
         click.echo(_("{overdue} task(s) newly past their deadline; their people are told").format(
-                       overdue=report.overdue))
-    if report.sent:
-        click.echo(_("{sent} notification(s) sent").format(sent=report.sent))
-    for failure in report.unsent:
+                       overdue=report["overdue_tasks"]))
+    if report["notifications_sent"]:
+        click.echo(_("{sent} notification(s) sent").format(sent=report["notifications_sent"]))
+    for failure in report["notifications_failed"]:
         click.echo(_("notification {key} not sent: {error} (retried later)").format(
                        key=failure['key'], error=failure['error']), err=True)
-    if report.quiet:
+    if not any(value for key, value in report.items() if key != "now"):
         click.echo(_("nothing was due"), err=True)
-    if report.failed:
+    if report["failed"]:
         sys.exit(1)
 
 
@@ -78,9 +72,7 @@ def schedules(state: State, count: int, as_json: bool):
 
     Example: opsqa schedules --next 5
     """
-    from handlers.audits import yearly_audit_warning
-
-    rows = state.engine.schedules(count)
+    rows, warning = usecases.scheduling.schedules(state.engine, count)
     if not as_json:
         for row in rows:
             row["next"] = ", ".join(f"{n['period']} ({_cell(n['at'])})" for n in row["next"]) or "-"
@@ -88,8 +80,6 @@ def schedules(state: State, count: int, as_json: bool):
                ("last_period", _("LAST")),
                ("next", _("NEXT"))]
     _render(rows, columns, as_json)
-    with state.engine.database.reading() as session:
-        warning = yearly_audit_warning(session, state.engine.clock.now())
     if warning:
         click.echo(_("warning: {warning}").format(warning=warning), err=True)
 
@@ -111,35 +101,9 @@ def scheduler_run(state: State, interval: float, workers: int):
 
     Example: opsqa scheduler run --interval 10 --workers 4
     """
-
-    from engine.daemon import run_daemon, run_workers
-
-    if workers == 1:
-        engine = state.engine
-        _use_database_clock(engine)
-        run_daemon(engine, interval=interval)
-        return
-    code = run_workers(functools.partial(_worker_engine, state.db), workers=workers, interval=interval)
+    code = usecases.scheduling.run_scheduler(state.db, interval=interval, workers=workers)
     if code:
         raise SystemExit(code)
-
-
-def _use_database_clock(engine) -> None:
-    from engine.clock import DatabaseClock, SystemClock
-
-    if isinstance(engine.clock, SystemClock):
-        engine.clock = DatabaseClock(engine.database)
-
-
-def _worker_engine(db: str | None):
-    """A worker process's engine (top level, so that a spawned process can be handed it)."""
-    from engine import Engine
-    from handlers import registry
-    from store import open_database
-
-    engine = Engine(open_database(db), handlers=registry)
-    _use_database_clock(engine)
-    return engine
 
 
 @cli.command()
@@ -157,49 +121,17 @@ def simulate(state: State, start_text: str, end_text: str, scenario: str | None,
 
     Example: opsqa simulate --from 2027-01-01 --to 2028-01-01 --scenario year.yaml
     """
-    import tempfile
-
-    from engine import Engine, SimulatedClock
-    from engine.simulate import load_scenario
-    from engine.simulate import simulate as run_simulation
-    from handlers import registry
-    from store import backup_sqlite, create_database, open_database, resolve_url
-
-    workdir = tempfile.TemporaryDirectory(prefix="opsqa-simulate-")
-    with workdir:
-        target = Path(out) if out else Path(workdir.name) / "simulated.db"
-        if target.exists():
-            raise click.UsageError(_("{target} exists; --out needs a new file").format(target=target))
-        source = resolve_url(state.db)
-        fresh = not (source.startswith("sqlite:///") and Path(source.removeprefix("sqlite:///")).exists())
-        if fresh:
-            database = create_database(str(target))
-        else:
-            backup_sqlite(source, target)
-            database = open_database(str(target))
-        engine = Engine(database, handlers=registry)
-        zone = _zone_of(engine)
-        start, end = _parse_moment(start_text, zone, "--from"), _parse_moment(end_text, zone, "--to")
-        if end <= start:
-            raise click.BadParameter(_("--to must be after --from"), param_hint="--to")
-        engine.clock = SimulatedClock(start)
-        if fresh:
-            engine.add_user("sim-admin", ["admin"])
-            engine.deploy([processes_dir], actor=engine.actor("sim-admin"))
-        models = {p["process"]: engine.model_of(p["process"]) for p in engine.processes()}
-        plan = load_scenario(scenario, models)
-        total = max(1, int((end - start).total_seconds() // 3600))
-        with Progress(_("simulating"), as_json) as progress:
-
-            def advance(now: datetime) -> None:
-                progress(min(total, int((now - start).total_seconds() // 3600)), total)
-
-            summary = run_simulation(engine, plan, start=start, end=end, progress=advance if progress else None,
-                                     run_command=_command_runner(engine))
-            if progress:
-                progress(total, total)
-        engine.database.dispose()
-        _show_summary(summary, as_json, out)
+    if out and Path(out).exists():
+        raise click.UsageError(_("{target} exists; --out needs a new file").format(target=out))
+    zone = usecases.scheduling.simulation_zone(state.db)
+    start, end = _parse_moment(start_text, zone, "--from"), _parse_moment(end_text, zone, "--to")
+    if end <= start:
+        raise click.BadParameter(_("--to must be after --from"), param_hint="--to")
+    with Progress(_("simulating"), as_json) as progress:
+        summary = usecases.scheduling.simulate(state.db, start=start, end=end, scenario=scenario, out=out,
+                                               processes=processes_dir, progress=progress,
+                                               run_command=_command_runner)
+    _show_summary(summary, as_json)
 
 
 def _command_runner(engine):
@@ -207,7 +139,7 @@ def _command_runner(engine):
     import contextlib
     import io
 
-    from engine import OpsqaError
+    failed = usecases.scheduling.CommandFailed
 
     def run(args: list[str], login: str) -> None:
         errors = io.StringIO()
@@ -216,37 +148,32 @@ def _command_runner(engine):
                 code = cli.main(args=args, prog_name="opsqa", obj={"login": login, "engine": engine},
                                 standalone_mode=False)
             except click.ClickException as exc:
-                raise OpsqaError(exc.format_message()) from None
+                raise failed(exc.format_message()) from None
         if code:
-            raise OpsqaError(errors.getvalue().strip().removeprefix("opsqa: ")
-                             or _("exit status {code}").format(code=code))
+            raise failed(errors.getvalue().strip().removeprefix("opsqa: ") or _("exit status {code}").format(code=code))
 
     return run
 
 
-def _show_summary(summary, as_json: bool, out: str | None) -> None:
-    processes = sorted(set(summary.started) | set(summary.finished))
+def _show_summary(summary: dict, as_json: bool) -> None:
     if as_json:
-        _print_json({
-            "from": summary.start, "to": summary.end, "steps": summary.steps,
-            "instances": {p: {"started": summary.started[p], "finished": summary.finished[p]} for p in processes},
-            "tasks_done": summary.tasks_done, "tasks_open": summary.tasks_open, "overdue": summary.overdue,
-            "escalations": summary.escalations, "reminders": summary.reminders,
-            "unanswered": dict(summary.unanswered), "database": out,
-        })
+        _print_json(summary)
         return
     click.echo(_("simulated {start} -> {end} in {steps} steps").format(
-                   start=_cell(summary.start), end=_cell(summary.end), steps=summary.steps))
-    rows = [{"process": p, "started": summary.started[p], "finished": summary.finished[p]} for p in processes]
+                   start=_cell(summary["from"]), end=_cell(summary["to"]), steps=summary["steps"]))
+    rows = [{"process": process, **counts} for process, counts in summary["instances"].items()]
     _render(rows, [("process", _("PROCESS")), ("started", _("STARTED")), ("finished", _("FINISHED"))], False)
     click.echo(_("tasks done {tasks_done}, still open {tasks_open}, overdue {overdue}; escalations "
                  "{escalations}, reminders {reminders}").format(
-                   tasks_done=summary.tasks_done, tasks_open=summary.tasks_open, overdue=summary.overdue,
-                   escalations=summary.escalations, reminders=summary.reminders))
-    for key, count in sorted(summary.unanswered.items()):
+                   tasks_done=summary["tasks_done"], tasks_open=summary["tasks_open"], overdue=summary["overdue"],
+                   escalations=summary["escalations"], reminders=summary["reminders"]))
+    for key, count in sorted(summary["unanswered"].items()):
         click.echo(_("  open at the end: {key} x{count}").format(key=key, count=count))
-    if out:
-        click.echo(_("the simulated database is {out}").format(out=out))
+    for channel, count in sorted(summary["messages"].items()):
+        click.echo(_("{count} message(s) by {channel} queued, none sent: the simulated year's people are not "
+                     "real").format(count=count, channel=channel))
+    if summary["database"]:
+        click.echo(_("the simulated database is {out}").format(out=summary["database"]))
 
 
 @cli.command()
@@ -257,9 +184,6 @@ def outbox(state: State, as_json: bool):
 
     Example: opsqa outbox
     """
-    from engine.outbox import pending
-
-    with state.engine.database.reading() as session:
-        rows = pending(session)
+    rows = usecases.scheduling.outbox(state.engine)
     _render(rows, [("to", _("TO")), ("subject", _("SUBJECT")), ("created_at", _("QUEUED")), ("attempts", _("TRIES")),
                    ("next_try", _("NEXT TRY")), ("last_error", _("LAST ERROR"))], as_json)

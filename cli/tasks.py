@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from typing import Any
 
 import click
 
+import usecases
 from i18n import N_, _
 
 from .base import ID, FilePath, State, cli, json_option, pass_state, task_id_argument, xlsx_option
@@ -34,22 +34,10 @@ def tasks(state: State, role: str | None, mine: bool, instance_id: int | None, o
     Example: opsqa tasks --role gm --overdue
     """
     limit = 0 if xlsx_file else limit
-    wanted = "ready" if not all_states else None
-    rows = None
-    if not mine and state.as_name is None and state._owns_engine:  # the common case: no SQLAlchemy needed
-        from store import quickread
-
-        path = quickread.sqlite_file(state.db)
-        if path is not None:
-            from datetime import UTC
-
-            rows = quickread.tasks(path, role=role, state=wanted, instance_id=instance_id,
-                                   due_before=datetime.now(UTC) if overdue else None,
-                                   limit=limit + 1 if limit else None)
-    if rows is None:
-        actor = state.actor() if mine else None
-        rows = state.engine.tasks(role=role, mine=actor, instance_id=instance_id, state=wanted, overdue=overdue,
-                                  limit=limit + 1 if limit else None)
+    rows = usecases.tasks.tasks(state.db, lambda: state.engine, caller=state.caller if mine else None,
+                                quick=state.as_name is None and state._owns_engine, role=role,
+                                instance_id=instance_id, overdue=overdue, all_states=all_states,
+                                limit=limit + 1 if limit else None)
     more = bool(limit) and len(rows) > limit
     rows = rows[:limit] if limit else rows
     if xlsx_file:
@@ -77,7 +65,7 @@ def task_show(state: State, task_id: str, as_json: bool):
 
     Example: opsqa task show 3f2a
     """
-    view = state.engine.task(task_id)
+    view = usecases.tasks.task(state.engine, task_id)
     if as_json:
         _print_json(view)
         return
@@ -111,7 +99,7 @@ def task_claim(state: State, task_id: str):
 
     Example: opsqa task claim 3f2a
     """
-    state.engine.claim(task_id, actor=state.actor())
+    usecases.tasks.claim(state.engine, state.caller, task_id)
     click.echo(_("task {task_id} claimed").format(task_id=task_id), err=True)
 
 
@@ -123,7 +111,7 @@ def task_unclaim(state: State, task_id: str):
 
     Example: opsqa task unclaim 3f2a
     """
-    state.engine.unclaim(task_id, actor=state.actor())
+    usecases.tasks.unclaim(state.engine, state.caller, task_id)
     click.echo(_("task {task_id} released").format(task_id=task_id), err=True)
 
 
@@ -139,13 +127,10 @@ def task_complete(state: State, task_id: str, assignments: tuple[str, ...], data
     """
     values: dict[str, Any] = _read_data(data_file) if data_file else {}
     values.update(_assignments(assignments))
-    actor = state.actor()
     if sys.stdin.isatty():
-        from engine.forms import missing_required
-
-        for field in missing_required(state.engine.task(task_id)["form"], values):
+        for field in usecases.tasks.missing_required(state.engine, task_id, values):
             values[field["id"]] = click.prompt(f"{field['label']} [{_describe_field(field)}]")
-    state.engine.complete(task_id, values, actor=actor)
+    usecases.tasks.complete(state.engine, state.caller, task_id, values)
     click.echo(_("task {task_id} completed").format(task_id=task_id), err=True)
 
 

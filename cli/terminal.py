@@ -15,25 +15,18 @@ from typing import Any
 
 import click
 
+import usecases
 from i18n import _, ngettext
 
 from .base import DEFAULT_ZONE
 
 
 def _write_xlsx(rows: list[dict], file: str, sheet: str, as_json: bool) -> None:
-    from handlers.workbook import write_workbook
-
     if as_json:
         raise click.UsageError(_("--xlsx and --json are alternatives; give one"))
-    write_workbook(file, rows, sheet=sheet, zone=_zone())
+    usecases.documents.write_workbook(file, rows, sheet=sheet, zone=_zone())
     click.echo(ngettext("{file}: {rows} row written", "{file}: {rows} rows written", len(rows)).format(
         file=file, rows=len(rows)), err=True)
-
-
-def _zone_of(engine):
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(next(s["value"] for s in engine.settings() if s["key"] == "timezone"))
 
 
 def _parse_moment(text: str, zone, hint: str) -> datetime:
@@ -68,7 +61,7 @@ def _parse_now(text: str) -> datetime:
 
 def _read_text(file: str) -> str:
     """A UTF-8 file the user named, or a one-line refusal saying why it cannot be read."""
-    from engine import OpsqaError
+    from usecases import OpsqaError
 
     try:
         return Path(file).read_text(encoding="utf-8")
@@ -103,7 +96,7 @@ def _scalar(text: str) -> Any:
 
 
 def _read_data(path: str) -> dict[str, Any]:
-    from engine import OpsqaError
+    from usecases import OpsqaError
 
     text = _read_text(path)
     try:

@@ -42,6 +42,11 @@ class Engine:
         self._runtime = None
         self._worker: str | None = None
 
+    def close(self) -> None:
+        """Let go of the database's connections (the engine is not used after)."""
+        if self.database is not None:
+            self.database.dispose()
+
     @property
     def worker(self) -> str:
         """This engine's name in job leases (host, pid and a random part)."""
@@ -282,8 +287,8 @@ class Engine:
 
         return rearm
 
-    def retry(self, instance_id: int, *, actor: Actor) -> None:
-        self.runtime.retry(instance_id, actor=actor)
+    def retry(self, instance_id: int, *, actor: Actor, reason: str | None = None) -> None:
+        self.runtime.retry(instance_id, actor=actor, reason=reason)
 
     def cancel(self, instance_id: int, *, actor: Actor, reason: str | None = None) -> None:
         self.runtime.cancel(instance_id, actor=actor, reason=reason)

@@ -91,7 +91,8 @@ def deliver(engine, now: datetime, *, worker: str, limit: int = 100) -> tuple[in
     with engine.database.reading() as session:
         host = settings.get(session, "smtp_host")
         port, sender = int(settings.get(session, "smtp_port")), settings.get(session, "smtp_from")
-    if not host:
+        simulated = settings.simulated_time(session) is not None
+    if not host or simulated:  # a simulated year's messages are counted, never sent to real people
         return 0, []
     sent, failures = 0, []
     claims = jobs.claim(engine.database, worker, now, kind="email", limit=limit)

@@ -15,7 +15,7 @@ from typing import Any
 
 from i18n import N_, _
 
-from .errors import Denied, NotYourTask
+from .errors import Denied, NotYourTask, OpsqaError
 
 ADMIN = "admin"
 
@@ -24,6 +24,7 @@ PEOPLE = {
     "owner": N_("the finding's owner"),
     "auditor": N_("the unit's auditor on the audit team"),
     "claimer": N_("whoever claimed the task"),
+    "inspector": N_("the inspection's inspector"),
 }
 
 
@@ -70,6 +71,7 @@ POLICY: dict[str, Rule] = {
     "audit.record": Rule(N_("record a checklist result of an audit"), people=("auditor",)),
     "inspection.start": Rule(N_("start a random service inspection"), ("oms", "qmd", ADMIN)),
     "inspection.name": Rule(N_("start a service inspection of named projects"), ("qmd", ADMIN)),
+    "inspection.record": Rule(N_("record a check point of a service inspection"), people=("inspector",)),
     # plans and projects
     "project.edit": Rule(N_("add, import or change O&M projects"), ("ops", "qmd", ADMIN)),
     "project.plan": Rule(N_("start a project's quality control for a year"), ("ops", ADMIN)),
@@ -119,6 +121,14 @@ def require(actor, action: str, **facts: Any) -> None:
         return
     raise Denied(_("{action} needs {who}; {name} {holds}").format(
         action=action, who=describe(entry), name=actor.name, holds=_holding(actor)), action=action)
+
+
+def require_reason(action: str, reason: str | None) -> str | None:
+    """The reason, stripped; refused when the table says the action needs one and none is given."""
+    reason = (reason or "").strip() or None
+    if reason is None and rule(action).reason:
+        raise OpsqaError(_("{action} needs a reason (why, kept in the history)").format(action=action))
+    return reason
 
 
 def describe(entry: Rule) -> str:

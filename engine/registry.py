@@ -43,6 +43,7 @@ class Registry:
         that runs no service task and no check never pays for importing the domain."""
         self._handlers: dict[str, Handler] = {}
         self._checks: dict[str, Handler] = {}
+        self._owned: dict[str, str] = {}
         self._loader = loader
 
     def _load(self) -> None:
@@ -70,6 +71,17 @@ class Registry:
             return function
 
         return register
+
+    def owns(self, process_id: str, command: str) -> None:
+        """Declare that instances of `process_id` belong to a domain record and start only through its
+        domain path, `command` (the pointer a refused `opsqa start` gives). The engine's own start —
+        handlers, the scheduler, scenarios, tests — is not refused."""
+        self._owned[process_id] = command
+
+    def owner_command(self, process_id: str) -> str | None:
+        """The domain command that starts `process_id`, if a domain record owns its instances."""
+        self._load()
+        return self._owned.get(process_id)
 
     def get(self, topic: str) -> Handler | None:
         self._load()

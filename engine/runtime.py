@@ -244,7 +244,7 @@ class Runtime:
             self._sync_job(session, row, now)
             rows.save_instance(session, row)
 
-    def retry(self, instance_id: int, *, actor: Actor) -> None:
+    def retry(self, instance_id: int, *, actor: Actor, reason: str | None = None) -> None:
         """Re-run the service task whose handler failed."""
         now = self.clock.now()
         with _one_writer(instance_id), self.database.transaction() as session:
@@ -253,7 +253,7 @@ class Runtime:
                 raise InstanceNotRunning(_("instance {instance_id} has no incident to retry (it is {status})").format(
                                              instance_id=instance_id, status=loaded.row.status))
             self._event(session, now, actor, "instance.retried", instance_id,
-                        payload={"incident": loaded.row.incident})
+                        payload={"incident": loaded.row.incident, "reason": reason})
             loaded.row.status, loaded.row.incident, loaded.row.incident_task = "running", None, None
             self._advance(session, loaded, now, actor)
             self._save(session, loaded, now, actor)

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from i18n import N_, _
 from store import Setting, append_event
 
-from .errors import NotPermitted, OpsqaError
+from . import policy
+from .errors import OpsqaError
 from .users import Actor
 
 
@@ -99,6 +100,27 @@ def zone(session: Session) -> ZoneInfo:
     return ZoneInfo(get(session, "timezone"))
 
 
+# Not a setting people change: the stamp of a database made by `opsqa simulate`, holding where its simulated
+# clock stands. Such a database never delivers a message, and every command opened on it runs on that
+# clock (DESIGN.md, "Real time and simulated time never mix").
+SIMULATED_CLOCK = "simulated_clock"
+
+
+def simulated_time(session: Session) -> datetime | None:
+    """Where a simulated database's clock stands; None for a real database."""
+    row = session.get(Setting, SIMULATED_CLOCK)
+    return datetime.fromisoformat(row.value) if row is not None else None
+
+
+def stamp_simulated(session: Session, when: datetime, *, by: str) -> None:
+    """Mark the database simulated, its clock at `when` (a simulated clock never goes back)."""
+    row = session.get(Setting, SIMULATED_CLOCK)
+    if row is None:
+        session.add(Setting(key=SIMULATED_CLOCK, value=when.isoformat(), updated_at=when, updated_by=by))
+    elif when > datetime.fromisoformat(row.value):
+        row.value, row.updated_at, row.updated_by = when.isoformat(), when, by
+
+
 def days(session: Session, key: str) -> frozenset[date]:
     """Every day a days setting (holidays, workdays) names."""
     return frozenset(start + timedelta(days=n) for start, end in _runs(get(session, key))
@@ -118,9 +140,7 @@ def change(session: Session, key: str, value: str, *, now: datetime, actor: Acto
     if key not in SETTINGS:
         raise OpsqaError(_("no setting {key!r}; the settings are {settings}").format(
                              key=key, settings=', '.join(SETTINGS)))
-    if not actor.is_admin:
-        raise NotPermitted(_("changing settings needs the admin role, and {name} does not hold it").format(
-                               name=actor.name))
+    policy.require(actor, "settings")
     try:
         value = SETTINGS[key][2](value)
     except ValueError as exc:

@@ -34,11 +34,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from i18n import _
-from store import Definition, Event, Instance, Task
+from store import Definition, Event, Instance, Job, Task
 
+from . import settings
 from .clock import SimulatedClock
 from .errors import OpsqaError
 from .scheduler import next_wake
@@ -176,6 +177,7 @@ class Summary:
     escalations: int = 0  # interrupting boundary timers that fired
     reminders: int = 0  # non-interrupting boundary timers that fired
     unanswered: Counter = field(default_factory=Counter)  # process.task with no scenario answer, still open
+    messages: Counter = field(default_factory=Counter)  # channel -> messages queued, none of them sent
     steps: int = 0
 
 
@@ -187,6 +189,13 @@ def simulate(engine, scenario: Scenario, *, start: datetime, end: datetime,
     if scenario.runs and run_command is None:
         raise ScenarioError(_("{source}: this simulation cannot run commands").format(source=scenario.source))
     runs = sorted(scenario.runs, key=lambda r: r["at"])
+    with engine.database.transaction() as session:  # stamped first: nothing it queues reaches real people
+        stamped = settings.simulated_time(session)
+        if stamped is not None and start < stamped:
+            raise ScenarioError(_("the database's simulated clock stands at {stamped}; a simulation of it starts "
+                                  "there or later, not at {start}").format(stamped=stamped.isoformat(),
+                                                                          start=start.isoformat()))
+        settings.stamp_simulated(session, start, by="opsqa simulate")
     clock = SimulatedClock(start)
     engine.clock = clock
     users = _simulated_users(engine)
@@ -244,6 +253,8 @@ def simulate(engine, scenario: Scenario, *, start: datetime, end: datetime,
             break
         clock.set(min(upcoming))
     clock.set(max(end, clock.now()))
+    with engine.database.transaction() as session:
+        settings.stamp_simulated(session, clock.now(), by="opsqa simulate")
     _count(engine, summary, first_event, end)
     return summary
 
@@ -304,6 +315,9 @@ def _count(engine, summary: Summary, first_event: int, end: datetime) -> None:
             late_done = late_done or (task.state == "cancelled" and task.completed_at >= task.due_at)
             late_open = task.state == "ready" and task.due_at < end
             summary.overdue += late_done or late_open
+        for channel, count in session.execute(select(Job.kind, func.count()).where(
+                Job.kind == "email", Job.created_at >= summary.start).group_by(Job.kind)):
+            summary.messages[channel] += count
         for task in session.scalars(select(Task).where(Task.state == "ready")):
             summary.tasks_open += 1
             summary.unanswered[f"{task.process_id}.{task.bpmn_id}"] += 1

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from i18n import _
 from store import User, UserRole, append_event
 
+from . import policy
 from .errors import NotPermitted, OpsqaError, UnknownUser
 
 ADMIN = "admin"
@@ -76,8 +77,8 @@ def add_user(
     for role in roles:
         if not _NAME.match(role):
             raise OpsqaError(_("role {role!r} may hold letters, digits and . _ @ - only").format(role=role))
-    if actor is not None and not actor.is_admin:
-        raise NotPermitted(_("adding users needs the admin role, and {name} does not hold it").format(name=actor.name))
+    if actor is not None:
+        policy.require(actor, "users")
     user = session.get(User, name)
     created = user is None
     if department is not None and not _NAME.match(department):

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import Actor, HandlerContext, OpsqaError
+from engine import Actor, HandlerContext, OpsqaError, policy
 from i18n import _
 from store import Audit, Auditor, ChecklistResult, Evidence, Project, ProjectMember, User, UserRole, append_event
 
@@ -36,9 +36,7 @@ class Conflict:
 
 def add_auditor(session: Session, user: str, *, certificate_no: str | None, valid_until: date | None,
                 now: datetime, actor: Actor) -> None:
-    if not actor.roles & {"qmd", "admin"}:
-        raise OpsqaError(_("auditors are registered by qmd, and {name} does not hold that role").format(
-                             name=actor.name))
+    """Put a user on the auditor register. Who may: engine/policy.py, auditor.add."""
     if session.get(User, user) is None:
         raise OpsqaError(_("{user!r} is not an opsqa user").format(user=user))
     if session.get(Auditor, user) is not None:
@@ -119,9 +117,8 @@ def check_team(session: Session, *, team: dict[str, list[str]], lead_auditor: st
 
 def create_audit(session: Session, *, year: int, full: bool, team: dict[str, list[str]], lead_auditor: str,
                  planned_start: date, planned_end: date, now: datetime, actor: Actor) -> Audit:
-    """Plan an audit: its team assigns each auditor units; the scope is their union. Refuses conflicts."""
-    if not actor.roles & {"qmd", "admin"}:
-        raise OpsqaError(_("audits are planned by qmd, and {name} does not hold that role").format(name=actor.name))
+    """Plan an audit: its team assigns each auditor units; the scope is their union. Refuses conflicts.
+    Who may: engine/policy.py, audit.plan."""
     return _record_audit(session, year=year, full=full, team=team, lead_auditor=lead_auditor,
                          planned_start=planned_start, planned_end=planned_end, now=now, by=actor.name, real=actor.real)
 
@@ -149,6 +146,15 @@ def get_audit(session: Session, code: str) -> Audit:
     return audit
 
 
+def unit_auditors(audit: Audit, unit: str) -> list[str]:
+    """The team's auditors assigned to a unit of the audit's scope: who may record its checklist rows
+    (engine/policy.py, audit.record)."""
+    if unit not in json.loads(audit.scope):
+        raise OpsqaError(_("unit {unit!r} is not in the scope of {code} ({scope})").format(
+                             unit=unit, code=audit.code, scope=', '.join(json.loads(audit.scope))))
+    return sorted(auditor for auditor, units in json.loads(audit.team).items() if unit in units)
+
+
 def record_result(session: Session, audit_code: str, *, item: str, unit: str, result: str, evidence: str | None,
                   na_reason: str | None, now: datetime, actor: Actor, attachments: tuple[str, ...] = ()
                   ) -> ChecklistResult:
@@ -160,13 +166,7 @@ def record_result(session: Session, audit_code: str, *, item: str, unit: str, re
     if item not in items:
         raise OpsqaError(_("item {item!r} is not on the checklist ({template_hint})").format(
                              item=item, template_hint=TEMPLATE_HINT))
-    team = json.loads(audit.team)
-    if unit not in json.loads(audit.scope):
-        raise OpsqaError(_("unit {unit!r} is not in the scope of {code} ({scope})").format(
-                             unit=unit, code=audit.code, scope=', '.join(json.loads(audit.scope))))
-    if unit not in team.get(actor.name, []):
-        raise OpsqaError(_("{name} is not assigned to audit {unit} in {code}").format(
-                             name=actor.name, unit=unit, code=audit.code))
+    policy.require(actor, "audit.record", auditor=unit_auditors(audit, unit))
     if result not in RESULTS:
         raise OpsqaError(_("result {result!r} is not one of {results}").format(
                              result=result, results=', '.join(RESULTS)))

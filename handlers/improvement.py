@@ -25,8 +25,6 @@ from .findings import raise_finding
 from .indicators import SIGN
 from .reviews import get_review
 
-MAY_PLAN = {"ops", "qmd", "admin"}
-
 
 def propose(session: Session, year: int, *, now: datetime) -> list[ImprovementItem]:
     """One item per source item of the review's inputs (never twice for the same source)."""
@@ -75,10 +73,8 @@ def get_item(session: Session, code: str) -> ImprovementItem:
 
 def set_item(session: Session, code: str, *, cause: str | None, measure: str | None, owner: str | None,
              due: date | None, expected: str | None, now: datetime, actor: Actor) -> ImprovementItem:
-    """The operations department's analysis of one item, while the plan is being drawn up."""
-    if not actor.roles & MAY_PLAN:
-        raise OpsqaError(_("the improvement plan is drawn up by ops (with qmd), and {name} is neither").format(
-                             name=actor.name))
+    """The operations department's analysis of one item, while the plan is being drawn up. Who may:
+    engine/policy.py, improvement.set."""
     item = get_item(session, code)
     if item.status not in ("proposed", "planned"):
         raise OpsqaError(_("{code} is {status}; the approved plan is changed by a new plan only").format(

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import Actor, HandlerContext, OpsqaError, settings
+from engine import Actor, HandlerContext, OpsqaError, policy, settings
 from i18n import _
 from store import Inspection, InspectionResult, Project, User, append_event
 
@@ -41,16 +41,15 @@ def draw_sample(session: Session, *, seed: int, size: int = 1) -> list[str]:
 def start_inspection(session: Session, *, actor: Actor, now: datetime, start_instance, seed: int | None = None,
                      size: int = 1, projects: list[str] | None = None, planned: bool = False) -> Inspection:
     """Record an inspection and start its process. An O&M supervisor's is a random draw (seed recorded);
-    the quality department may name the projects ("when necessary")."""
-    if actor.roles & {"qmd", "admin"}:
-        trigger = "planned" if planned else "qmd_as_needed"
-    elif "oms" in actor.roles:
-        if projects:
-            raise OpsqaError(_("the O&M supervisor's inspections are a random draw; naming the projects is for qmd"))
-        trigger = "planned" if planned else "random_oms"
+    the quality department may name the projects ("when necessary"). Who may: engine/policy.py,
+    inspection.start, and inspection.name to name the projects."""
+    # The trigger is whose inspection it is, as the record and its report name it; not a permission.
+    if planned:
+        trigger = "planned"
+    elif actor.roles & {"qmd", "admin"}:
+        trigger = "qmd_as_needed"
     else:
-        raise OpsqaError(_("inspections are started by the O&M supervisor (oms) or qmd, and {name} is neither").format(
-                             name=actor.name))
+        trigger = "random_oms"
     if projects:
         for code in projects:
             get_project(session, code)
@@ -117,9 +116,7 @@ def record_check(session: Session, code: str, *, project: str, item: str, passed
     if inspection.status != "in_progress":
         raise OpsqaError(_("{code} is {status}; its record is closed").format(
                              code=inspection.code, status=inspection.status))
-    if actor.name != inspection.inspector:
-        raise OpsqaError(_("{code} is recorded by its inspector {inspector}").format(
-                             code=inspection.code, inspector=inspection.inspector))
+    policy.require(actor, "inspection.record", inspector=inspection.inspector)
     if project not in json.loads(inspection.projects):
         raise OpsqaError(_("project {project!r} is not in the sample of {code}").format(
                              project=project, code=inspection.code))

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import Actor, HandlerContext, OpsqaError, settings
+from engine import HandlerContext, OpsqaError, settings
 from i18n import _
 from store import Instance, Project, ProjectQaPlan, ReportSubmission, append_event
 
@@ -24,14 +24,11 @@ from .projects import get_project
 PLAN_ITEMS = ("org_structure", "kpi_control", "spot_checks", "resource_plan", "service_desk_plan",
               "spare_parts_plan", "emergency_plan")
 FREQUENCY_MONTHS = {"report_monthly": 1, "report_quarterly": 3}
-MAY_START = {"admin", "ops"}
 
 
-def start_project_qa(session: Session, code: str, *, year: int, actor: Actor, start_instance) -> int:
-    """Start the year's project-level quality control for a project of the register (ops)."""
-    if not actor.roles & MAY_START:
-        raise OpsqaError(_("project quality control is set by the operations department (ops), and {name} does "
-                           "not hold that role").format(name=actor.name))
+def start_project_qa(session: Session, code: str, *, year: int, start_instance) -> int:
+    """Start the year's project-level quality control for a project of the register. Who may:
+    engine/policy.py, project.plan."""
     project = get_project(session, code)
     if project.status != "active":
         raise OpsqaError(_("project {code} is {status}").format(code=code, status=project.status))

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
-from helpers import ADMIN, make_engine
+from helpers import ADMIN, make_engine, start_instance
 
 import i18n
 from cli import cli
@@ -70,6 +70,11 @@ class Cli:
 
     def __call__(self, *args: str, login: str = ADMIN, input: str | None = None):
         return self.runner.invoke(cli, ["--db", str(self.db_path), *args], obj={"login": login}, input=input)
+
+    def start(self, process_id: str, *, key: str | None = None, login: str = ADMIN, **variables) -> int:
+        """Start an instance as the engine does for handlers and scenarios (`opsqa start` refuses the
+        processes a domain record owns, such as the quality plan these tests drive step by step)."""
+        return start_instance(str(self.db_path), process_id, key=key, login=login, **variables)
 
     def json(self, *args: str, login: str = ADMIN):
         result = self(*args, "--json", login=login)

@@ -57,6 +57,44 @@ def linear(pid: str, *nodes: str, lane: str = "ops") -> str:
     return process(pid, body, {lane: ids})
 
 
+def start_instance(db: str, process_id: str, *, key: str | None = None, login: str = ADMIN, **variables) -> int:
+    """Start an instance through the engine itself, on the system clock as the CLI runs."""
+    from usecases import open_engine
+
+    engine = open_engine(db)
+    try:
+        return engine.start(process_id, actor=engine.actor(login), business_key=key, variables=variables)
+    finally:
+        engine.database.dispose()
+
+
+def tick_in_process(db: str, now, env: dict | None = None, timeout: float = 300):
+    """One scheduler pass at `now` in a process of its own (so that a crash point can kill it): the
+    engine's own tick on an injected simulated clock, as tests move time (`opsqa tick --now` refuses a
+    time ahead of the real clock on a real database)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from datetime import datetime; from engine import SimulatedClock; "
+            "from usecases import open_engine; "
+            "open_engine(sys.argv[1], clock=SimulatedClock(datetime.fromisoformat(sys.argv[2]))).tick()")
+    return subprocess.run([sys.executable, "-c", code, db, now.isoformat()], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def stamp_simulated(db: str, at) -> None:
+    """Mark a test's database as one `opsqa simulate` made, its clock at `at`."""
+    from engine.settings import stamp_simulated as stamp
+    from store import open_database
+
+    database = open_database(db)
+    try:
+        with database.transaction() as session:
+            stamp(session, at, by="test")
+    finally:
+        database.dispose()
+
+
 def make_engine(db_path: Path, clock: SimulatedClock, handlers: Registry | None = None) -> Engine:
     from store import open_database
 

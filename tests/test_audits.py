@@ -6,7 +6,9 @@ from datetime import date
 
 import pytest
 
+import usecases
 from engine import OpsqaError
+from engine.errors import Denied
 from handlers.audits import add_auditor, independence
 from handlers.projects import ProjectInput, save_project
 
@@ -48,9 +50,9 @@ def test_own_department_and_unqualified_auditors_are_refused(register):
 
 
 def test_only_qmd_registers_auditors(register):
-    with register.database.transaction() as session, pytest.raises(OpsqaError, match="registered by qmd"):
-        add_auditor(session, "newbie", certificate_no=None, valid_until=None, now=register.clock.now(),
-                    actor=register.actor("pm1"))
+    with pytest.raises(Denied, match="^auditor.add needs role qmd or admin; pm1 holds pm$"):
+        usecases.audits.add_auditor(register, usecases.Caller("pm1"), "newbie")
+    assert [a["user"] for a in usecases.audits.auditors(register)] == ["ops_aud", "qmd2"]
 
 
 def test_auditors_from_the_command_line(run):
@@ -120,7 +122,7 @@ def test_an_audit_checklist_covers_every_item_at_every_unit(register):
     [
         ({"item": "PRC-z"}, "item 'PRC-z' is not on the checklist"),
         ({"unit": "P-03"}, "unit 'P-03' is not in the scope of IA-2028-01"),
-        ({"unit": "P-01"}, "ops_aud is not assigned to audit P-01 in IA-2028-01"),
+        ({"unit": "P-01"}, "^audit.record needs the unit's auditor on the audit team; ops_aud holds ops$"),
         ({"result": "not_applicable"}, "PRC-a at P-02: not_applicable needs a reason"),
         ({"result": "nonconform", "evidence": ""}, "PRC-a at P-02: a nonconform result needs its evidence"),
         ({"result": "maybe"}, "result 'maybe' is not one of conform, nonconform, observation, not_applicable"),

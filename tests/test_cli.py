@@ -33,8 +33,13 @@ def _task(run, instance=None):
 def test_the_quality_plan_from_the_command_line(ready, tmp_path):
     run = ready
     result = run("start", "quality_plan", "--key", "2027", "--set", "year=2027")
-    assert result.exit_code == 0, result.output
-    assert "key 2027  running" in result.stdout and "编制组织级质量管理计划" in result.stdout
+    assert result.exit_code == 1
+    assert result.stderr == ("opsqa: instances of quality_plan belong to a domain record and start only through it: "
+                             "opsqa cycle start --year YEAR\n")
+    assert run.json("instances") == []
+    run.start("quality_plan", key="2027", year=2027)
+    shown = run("instance", "show", "1")
+    assert "key 2027  running" in shown.stdout and "编制组织级质量管理计划" in shown.stdout
 
     listing = run("tasks", "--role", "qmd")
     assert listing.stdout.splitlines()[0].split() == ["TASK", "INST", "NAME", "ROLE", "STATE", "ASSIGNEE",
@@ -71,7 +76,7 @@ def test_the_quality_plan_from_the_command_line(ready, tmp_path):
 
 def test_as_is_for_admins_and_recorded(ready):
     run = ready
-    run("start", "quality_plan")
+    run.start("quality_plan")
     draft = _task(run)
     result = run("--as", "gm1", "task", "complete", draft["id"], "--set", "objectives=x", login="qmd1")
     assert result.exit_code == 1
@@ -94,7 +99,7 @@ def test_unknown_user_and_ids(ready):
         (("task", "show", "feedbeef"), "no task feedbeef"),
         (("task", "complete", "feedbeef"), "no task feedbeef"),
         (("start", "nope"), "no process 'nope' is deployed"),
-        (("instance", "retry", "99"), "no instance 99"),
+        (("instance", "retry", "99", "--reason", "x"), "no instance 99"),
     ]:
         result = run(*args)
         assert result.exit_code == 1 and message in result.stderr and "Traceback" not in result.output, args
@@ -102,7 +107,7 @@ def test_unknown_user_and_ids(ready):
 
 def test_task_that_is_not_ready_or_not_yours(ready):
     run = ready
-    run("start", "quality_plan")
+    run.start("quality_plan")
     draft = _task(run)
     result = run("task", "complete", draft["id"], "--set", "objectives=x", login="gm1")
     assert result.exit_code == 1 and "needs role qmd, which gm1 does not hold" in result.stderr
@@ -113,7 +118,7 @@ def test_task_that_is_not_ready_or_not_yours(ready):
 
 def test_bad_form_values_on_the_command_line(ready, tmp_path):
     run = ready
-    run("start", "quality_plan")
+    run.start("quality_plan")
     draft = _task(run)
     result = run("task", "complete", draft["id"], "--set", "objectives", login="qmd1")
     assert result.exit_code == 2 and "'objectives' is not NAME=VALUE" in result.stderr
@@ -152,7 +157,7 @@ def test_schema_revision_is_the_migration_head():
 
 def test_history_verify_finds_edits_and_deleted_newest_rows(ready):
     run = ready
-    run("start", "quality_plan")
+    run.start("quality_plan")
     assert run("history", "verify").exit_code == 0
     with sqlite3.connect(run.db_path) as conn:
         count = conn.execute("SELECT count(*) FROM event").fetchone()[0]
@@ -188,7 +193,7 @@ def test_every_command_has_help_with_an_example(path, command):
 
 def test_json_listings_are_plain_json(ready):
     run = ready
-    run("start", "quality_plan", "--key", "2027")
+    run.start("quality_plan", key="2027")
     for args in (("processes",), ("instances",), ("tasks",), ("users", "list"), ("history",)):
         data = run.json(*args)
         assert isinstance(data, list) and data, args
@@ -216,5 +221,5 @@ def test_db_upgrade_carries_a_populated_database_forward(run, tmp_path):
     assert result.exit_code == 0 and f"schema upgraded 0001 -> {SCHEMA_REVISION}" in result.stderr
     assert run("users", "list", "--json").exit_code == 0
     assert run("deploy", "processes").exit_code == 0
-    assert run("start", "quality_plan", "--key", "2027").exit_code == 0
+    run.start("quality_plan", key="2027")
     assert run("db", "upgrade").stderr.startswith("schema already at revision")

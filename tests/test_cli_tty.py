@@ -16,7 +16,7 @@ def test_missing_required_fields_are_prompted_for(run):
     assert run("init", login=login).exit_code == 0
     assert run("users", "add", "qmd1", "--role", "qmd", login=login).exit_code == 0
     assert run("deploy", "processes", login=login).exit_code == 0
-    assert run("start", "quality_plan", login=login).exit_code == 0
+    run.start("quality_plan", login=login)
     task_id = run.json("tasks", login=login)[0]["id"]
 
     given = {k: v for k, v in PLAN_VALUES.items() if k not in ("resources", "spot_check_plan")}
@@ -44,7 +44,7 @@ def test_colour_where_it_helps_and_never_with_no_color(run):
     assert run("init").exit_code == 0
     assert run("deploy", "processes/quality_plan.bpmn").exit_code == 0
     assert run("users", "add", "qmd1", "--role", "qmd").exit_code == 0
-    assert run("start", "quality_plan").exit_code == 0
+    run.start("quality_plan")
 
     def listing(**env):
         result = CliRunner().invoke(cli, ["--db", str(run.db_path), "tasks"], obj={"login": ADMIN}, env=env,
@@ -69,7 +69,7 @@ def test_shell_completion_of_processes_and_tasks(run):
 
     assert run("init").exit_code == 0
     assert run("deploy", "processes/quality_plan.bpmn").exit_code == 0
-    assert run("start", "quality_plan").exit_code == 0
+    run.start("quality_plan")
     [task] = run.json("tasks")
 
     def complete(*words: str) -> list[str]:

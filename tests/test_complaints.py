@@ -8,10 +8,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from helpers import ADMIN, make_engine
 
+import usecases
 from engine import OpsqaError, SimulatedClock
-from handlers.complaints import add_working_days, closing_task, feedback_value, get_complaint, register, summary
+from handlers.complaints import add_working_days, get_complaint, summary
 from handlers.findings import list_findings
 from handlers.projects import ProjectInput, save_project
+from usecases import Caller
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -35,10 +37,8 @@ def org(engine, db_path):
 
 
 def complain(org, project: str, description: str, received: datetime, user: str = "qmd1") -> str:
-    actor = org.actor(user)
-    with org.database.transaction() as session:
-        return register(session, project=project, description=description, channel="phone", received_at=received,
-                        now=org.clock.now(), actor=actor, start_instance=org.starter(session, actor)).code
+    return usecases.customers.add_complaint(org, Caller(user), project=project, description=description,
+                                            received_at=received)["code"]
 
 
 def task(org, code: str, bpmn_id: str) -> dict:
@@ -49,10 +49,7 @@ def task(org, code: str, bpmn_id: str) -> dict:
 
 
 def close(org, code: str, user: str, feedback: str = "satisfied") -> None:
-    actor = org.actor(user)
-    with org.database.reading() as session:
-        task_id = closing_task(session, code, actor)
-    org.complete(task_id, {"customer_feedback": feedback_value(org.task(task_id)["task"], feedback)}, actor=actor)
+    usecases.customers.close_complaint(org, Caller(user), code, feedback=feedback)
 
 
 def complaint(org, code: str):
@@ -81,8 +78,11 @@ def test_a_major_complaint_escalated_and_a_general_one(org):
         close(org, c1, "pm1")
     org.complete(organise["id"], {"handling_team": "pm1、网络组", "investigation": "核心交换机故障",
                                   "resolution": "更换交换机并增加冗余", "systemic": True}, actor=org.actor("ogm"))
-    with pytest.raises(OpsqaError, match=f"{c1} is a major complaint: only the operations general manager"):
+    with pytest.raises(OpsqaError, match=r"^complaint.close_major needs role ogm or admin; pm1 holds pm$"):
         close(org, c1, "pm1")
+    assert complaint(org, c1).status == "resolved"
+    [denied] = [e for e in org.history() if e["kind"] == "security.denied"]
+    assert (denied["actor"], denied["payload"]["action"]) == ("pm1", "complaint.close_major")
     close(org, c1, "ogm")
     item = complaint(org, c1)
     assert (item.status, item.closed_by, item.severity) == ("closed", "ogm", "major")
@@ -135,7 +135,8 @@ def test_bad_complaints_are_refused(org):
         complain(org, "P-09", "x", local(2028, 5, 10, 9))
     with pytest.raises(OpsqaError, match="received_at .* is in the future"):
         complain(org, "P-01", "x", local(2028, 6, 1, 9))
-    with pytest.raises(OpsqaError, match="and oms1 is none of them|complaints are registered"):
+    with pytest.raises(OpsqaError, match=r"^complaint.add needs role pm or ops or qmd or ogm or oms or admin; "
+                                         r"gm1 holds gm$"):
         complain(org, "P-01", "x", local(2028, 5, 10, 9), user="gm1")
     assert org.instances(process_id="complaint") == []
 
@@ -186,3 +187,24 @@ def test_complaints_from_the_command_line(run):
     assert refused.stderr == "opsqa: C-2020-001 is received; it is not waiting for the customer's callback\n"
     bad = run("complaints", "add", "--project", "P-01", "--description", "x", "--received", "yesterday")
     assert bad.exit_code == 2 and "'yesterday' is not an ISO 8601 time" in bad.stderr
+
+
+def test_a_refused_complaint_changes_nothing_but_records_the_refusal(run):
+    assert run("init").exit_code == 0
+    for user, role in (("pm1", "pm"), ("oms1", "oms"), ("gm1", "gm")):
+        assert run("users", "add", user, "--role", role).exit_code == 0
+    assert run("deploy", "processes/complaint.bpmn").exit_code == 0
+    assert run("projects", "add", "P-01", "--name", "一期", "--customer", "公安局", "--pm", "pm1",
+               "--oms", "oms1").exit_code == 0
+    before = run.json("history")
+    refused = run("complaints", "add", "--project", "P-01", "--description", "平台中断", login="gm1")
+    assert (refused.exit_code, refused.stderr) == (1, "opsqa: complaint.add needs role pm or ops or qmd or ogm or oms "
+                                                      "or admin; gm1 holds gm\n")
+    assert run.json("complaints", "list") == [] and run.json("instances") == []
+    after = run.json("history")
+    [event] = after[len(before):]
+    assert (event["kind"], event["actor"]) == ("security.denied", "gm1")
+    assert event["payload"] == {"action": "complaint.add", "result": "denied", "source": "cli",
+                                "message": "complaint.add needs role pm or ops or qmd or ogm or oms or admin; "
+                                           "gm1 holds gm"}
+    assert after[:len(before)] == before

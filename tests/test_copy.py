@@ -24,7 +24,7 @@ def year_db(run, tmp_path):
 def test_a_simulated_year_moves_to_postgresql_and_goes_on(run, tmp_path, pg_url):
     db = year_db(run, tmp_path)
     before = {row["code"]: row["status"] for row in run.json("--db", str(db), "findings")}
-    result = run("--db", str(db), "db", "copy", "--to", pg_url)
+    result = run("--db", str(db), "db", "copy", "--to", pg_url, login="sim-admin")  # the simulation's admin
     assert result.exit_code == 0, result.output
     assert "history verified" in result.stdout
     assert run("--db", pg_url, "history", "verify").exit_code == 0
@@ -40,13 +40,16 @@ def test_a_simulated_year_moves_to_postgresql_and_goes_on(run, tmp_path, pg_url)
     assert [i["source"] for i in run.json("--db", pg_url, "improvement", "list", "--year", "2027")]
     assert run("--db", pg_url, "history", "verify").exit_code == 0
 
-    again = run("--db", str(db), "db", "copy", "--to", pg_url)
+    again = run("--db", str(db), "db", "copy", "--to", pg_url, login="sim-admin")
     assert again.exit_code == 1 and "is not empty" in again.stderr and "opsqa copies into an empty" in again.stderr
 
 
 def test_unreachable_targets_and_backups(run, tmp_path):
     db = year_db(run, tmp_path)
-    result = run("--db", str(db), "db", "copy", "--to", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    refused = run("--db", str(db), "db", "backup", str(tmp_path / "no.db"))  # admin1 is no user of the simulation
+    assert refused.stderr.startswith("opsqa: you (admin1) are not an opsqa user")
+    result = run("--db", str(db), "db", "copy", "--to", "postgresql+psycopg://nobody@127.0.0.1:1/none",
+                 login="sim-admin")
     assert result.exit_code == 1 and result.stderr.startswith("opsqa: cannot reach ")
     backup = tmp_path / "backup.db"
     scheduler = subprocess.Popen([sys.executable, "-c", "import cli; cli.main()", "--db", str(db), "scheduler",
@@ -54,12 +57,12 @@ def test_unreachable_targets_and_backups(run, tmp_path):
     log = Log(scheduler.stderr)
     try:  # the backup is taken while the scheduler runs its passes
         log.until("started on")
-        assert run("--db", str(db), "db", "backup", str(backup)).exit_code == 0
+        assert run("--db", str(db), "db", "backup", str(backup), login="sim-admin").exit_code == 0
     finally:
         scheduler.send_signal(signal.SIGTERM)
         assert scheduler.wait(timeout=30) == 0
         scheduler.stderr.close()
     assert run.json("--db", str(backup), "findings") == run.json("--db", str(db), "findings")
     assert run("--db", str(backup), "history", "verify").exit_code == 0
-    refused = run("--db", str(db), "db", "backup", str(backup))
+    refused = run("--db", str(db), "db", "backup", str(backup), login="sim-admin")
     assert refused.exit_code == 1 and "exists; a backup goes to a new file" in refused.stderr

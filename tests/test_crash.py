@@ -15,7 +15,7 @@ import sys
 from datetime import date, datetime, timedelta
 
 import pytest
-from helpers import ADMIN, PLAN_VALUES, ROOT, flow, make_engine, process, service_task
+from helpers import ADMIN, PLAN_VALUES, ROOT, flow, make_engine, process, service_task, tick_in_process
 from sqlalchemy import func, select
 
 from engine import SimulatedClock
@@ -44,8 +44,7 @@ def worker(db: str, now: datetime, crash: str | None) -> int:
     env = {k: v for k, v in os.environ.items() if k != "OPSQA_CRASH"}
     if crash:
         env["OPSQA_CRASH"] = crash
-    done = subprocess.run([sys.executable, "-c", "import cli; cli.main()", "--db", db, "tick", "--now",
-                           now.isoformat()], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = tick_in_process(db, now, env)
     assert done.returncode in (0, 137), done.stderr
     return done.returncode
 

@@ -9,8 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from helpers import ADMIN, make_engine
 
+import usecases
 from engine import OpsqaError, SimulatedClock
-from handlers.findings import attach, extend_due, get_finding, list_findings, raise_finding
+from engine.errors import Denied
+from handlers.findings import attach, get_finding, list_findings, raise_finding
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -158,14 +160,11 @@ def test_an_extended_due_date_moves_the_reminder_and_the_escalation(nc):
     go_to(nc, day("2027-08-01"))
 
     def extend(to: str, reason: str, user: str = "qmd1"):
-        actor = nc.actor(user)
-        with nc.database.transaction() as session:
-            extend_due(session, code, to=date.fromisoformat(to), reason=reason, now=nc.clock.now(), actor=actor,
-                       rearm=nc.rearmer(session, actor))
+        usecases.audits.extend_finding(nc, usecases.Caller(user), code, to=date.fromisoformat(to), reason=reason)
 
-    with pytest.raises(OpsqaError, match="extended with qmd's approval, and pm1 does not hold that role"):
+    with pytest.raises(Denied, match="^finding.extend needs role qmd or admin; pm1 holds pm$"):
         extend("2027-09-15", "备件到货延迟", user="pm1")
-    with pytest.raises(OpsqaError, match="reason: a value is required"):
+    with pytest.raises(OpsqaError, match=r"^finding.extend needs a reason \(why, kept in the history\)$"):
         extend("2027-09-15", " ")
     with pytest.raises(OpsqaError, match=r"new due date 2027-08-10 is not after the current one \(2027-08-15\)"):
         extend("2027-08-10", "x")
@@ -219,7 +218,7 @@ def test_findings_from_the_command_line(run, tmp_path):
     code = result.stdout.split()[0]
     assert result.stdout == f"{code} raised, due 2099-12-31, owner pm1\n"
     refused = run("finding", "add", "--owner", "pm1", "--description", "x", login="pm1")
-    assert refused.exit_code == 1 and "findings are raised by qmd" in refused.stderr
+    assert (refused.exit_code, refused.stderr) == (1, "opsqa: finding.raise needs role qmd or admin; pm1 holds pm\n")
 
     evidence = tmp_path / "整改记录.txt"
     evidence.write_bytes("回访记录\n".encode())
@@ -234,9 +233,37 @@ def test_findings_from_the_command_line(run, tmp_path):
     result = run("finding", "extend", code, "--to", "2100-01-31", "--reason", "备件延迟", login="qmd1")
     assert result.stdout == f"{code} is now due 2100-01-31 (originally 2099-12-31)\n", result.output
     refused = run("finding", "extend", code, "--to", "2100-03-01", "--reason", "再延", login="pm1")
-    assert refused.exit_code == 1 and "extended with qmd's approval" in refused.stderr
+    assert (refused.exit_code, refused.stderr) == (1, "opsqa: finding.extend needs role qmd or admin; pm1 holds pm\n")
     assert [f["code"] for f in run.json("findings", "--open")] == [code]
     assert run.json("findings", "--overdue") == []
     assert run("finding", "show", "NC-1999-001").stderr == "opsqa: no finding NC-1999-001; see `opsqa findings`\n"
     added = [e for e in run.json("history") if e["kind"] == "finding.evidence_added"][0]["payload"]
     assert added["sha256"] == hashlib.sha256(evidence.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(("login", "args", "line"), [
+    ("pm1", ["finding", "add", "--owner", "pm1", "--description", "x"],
+     "finding.raise needs role qmd or admin; pm1 holds pm"),
+    ("pm2", ["finding", "attach", "{code}", "{file}"],
+     "finding.attach needs the finding's owner, or role qmd or admin; pm2 holds pm"),
+    ("pm1", ["finding", "extend", "{code}", "--to", "2100-01-31", "--reason", "备件延迟"],
+     "finding.extend needs role qmd or admin; pm1 holds pm"),
+])
+def test_a_refusal_is_the_policy_line_changes_nothing_and_is_recorded(run, tmp_path, login, args, line):
+    assert run("init").exit_code == 0
+    for user, role in (("qmd1", "qmd"), ("pm1", "pm"), ("pm2", "pm")):
+        assert run("users", "add", user, "--role", role).exit_code == 0
+    assert run("deploy", "processes").exit_code == 0
+    raised = run("finding", "add", "--owner", "pm1", "--description", "事件未按约解决", "--due", "2099-12-31",
+                 login="qmd1")
+    code = raised.stdout.split()[0]
+    evidence = tmp_path / "整改记录.txt"
+    evidence.write_text("回访记录\n", encoding="utf-8")
+    before = (run.json("history"), run.json("findings"), run.json("instances"))
+    result = run(*[arg.format(code=code, file=evidence) for arg in args], login=login)
+    assert (result.exit_code, result.stderr) == (1, f"opsqa: {line}\n")
+    *history, denial = run.json("history")
+    assert (history, run.json("findings"), run.json("instances")) == before
+    assert run.json("finding", "show", code)["evidence"] == []
+    assert (denial["kind"], denial["actor"]) == ("security.denied", login)
+    assert denial["payload"] == {"action": line.split()[0], "result": "denied", "message": line, "source": "cli"}

@@ -148,7 +148,7 @@ def _main_commands(run, *lang: str) -> list:
     """The main commands, a refusal from the engine, help pages and a usage error."""
     results = [run(*lang, "init"), run(*lang, "users", "add", "qmd1", "--role", "qmd", "--name", "张三"),
                run(*lang, "deploy", "processes"), run(*lang, "processes"),
-               run(*lang, "start", "quality_plan", "--key", "2027", "--set", "year=2027")]
+               run(*lang, "cycle", "start", "--year", "2027"), run(*lang, "start", "quality_plan")]
     task_id = run.json("tasks")[0]["id"]
     results += [run(*lang, "tasks"), run(*lang, "task", "show", task_id[:8]),
                 run(*lang, "task", "complete", task_id, "--set", "objectives=x", login="qmd1"),

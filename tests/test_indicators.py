@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from helpers import ADMIN, make_engine
 
+import usecases
 from engine import OpsqaError, SimulatedClock
+from engine.errors import Denied
 from handlers.indicators import define, due_periods, parse_values, record_values, yearly
 from handlers.tabular import from_csv
 
@@ -74,8 +76,10 @@ def test_values_are_all_or_nothing_and_idempotent(org):
         k1, k2 = yearly(session, 2027)
     assert (k1["actual"], k1["attainment"], k1["basis"]) == (95.0, "met", "mean of 2 values")
     assert k2["attainment"] == "not_measured"
-    with pytest.raises(OpsqaError, match="entered by qmd, ops or a project manager"):
-        load(org, text, user="gm1")
+    with pytest.raises(Denied, match="^indicator.record needs role qmd or ops or pm or admin; gm1 holds gm$"):
+        usecases.review.set_value(org, usecases.Caller("gm1"), "K1", "2027-02", 50)
+    with org.database.reading() as session:
+        assert yearly(session, 2027)[0]["actual"] == 95.0  # the refused value was not kept
 
 
 def test_due_periods():
@@ -112,3 +116,27 @@ def test_indicators_from_the_command_line(run, tmp_path):
     bad.write_text("indicator,value\nK1,1\n", encoding="utf-8")
     result = run("indicators", "import", str(bad))
     assert result.exit_code == 1 and "the header lacks period" in result.stderr
+
+
+@pytest.mark.parametrize(("login", "args", "line"), [
+    ("ops1", ["indicators", "add", "K9", "--name", "x", "--target", "1"],
+     "indicator.define needs role qmd or admin; ops1 holds ops"),
+    ("gm1", ["indicators", "set", "K1", "--period", "2027", "--value", "1"],
+     "indicator.record needs role qmd or ops or pm or admin; gm1 holds gm"),
+    ("pm1", ["review", "start", "--year", "2027", "--date", "2027-11-20", "--attendees", "x"],
+     "review.start needs role mr or admin; pm1 holds pm"),
+    ("pm1", ["improvement", "set", "IMP-2027-01", "--cause", "x"],
+     "improvement.set needs role ops or qmd or admin; pm1 holds pm"),
+])
+def test_a_refusal_is_the_policy_line_changes_nothing_and_is_recorded(run, login, args, line):
+    assert run("init").exit_code == 0
+    for user, role in (("ops1", "ops"), ("gm1", "gm"), ("pm1", "pm")):
+        assert run("users", "add", user, "--role", role).exit_code == 0
+    assert run("indicators", "add", "K1", "--name", "事件按时解决率", "--target", "95").exit_code == 0
+    before = run.json("history")
+    result = run(*args, login=login)
+    assert (result.exit_code, result.stderr) == (1, f"opsqa: {line}\n")
+    *after, denial = run.json("history")
+    assert after == before and run.json("indicators", "values") == [] and run.json("instances") == []
+    assert (denial["kind"], denial["actor"]) == ("security.denied", login)
+    assert denial["payload"] == {"action": line.split()[0], "result": "denied", "message": line, "source": "cli"}

@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from helpers import ADMIN, make_engine
 
+import usecases
 from engine import OpsqaError, SimulatedClock
+from engine.errors import Denied
 from handlers.findings import list_findings
 from handlers.inspections import list_inspections, record_check, start_inspection
 from handlers.projects import ProjectInput, save_project
@@ -98,7 +100,46 @@ def test_who_starts_it_decides_the_trigger(org):
             ("qmd_as_needed", ["P-01"], None)]
     with pytest.raises(OpsqaError, match="unknown project code 'P-09'"):
         start(org, "qmd1", projects=["P-09"])
-    with pytest.raises(OpsqaError, match="started by the O&M supervisor \\(oms\\) or qmd, and pm1 is neither"):
-        start(org, "pm1")
-    with pytest.raises(OpsqaError, match="the O&M supervisor's inspections are a random draw"):
-        start(org, "oms1", projects=["P-01"])
+    with pytest.raises(Denied, match="^inspection.start needs role oms or qmd or admin; pm1 holds pm$"):
+        usecases.audits.start_inspection(org, usecases.Caller("pm1"))
+    with pytest.raises(Denied, match="^inspection.name needs role qmd or admin; oms1 holds oms$"):
+        usecases.audits.start_inspection(org, usecases.Caller("oms1"), projects=["P-01"])
+    assert list_inspections_projects(org) == [["P-01"]]
+
+
+def test_inspections_from_the_command_line(run, tmp_path):
+    assert run("init").exit_code == 0
+    for user, role in (("qmd1", "qmd"), ("pm1", "pm"), ("oms1", "oms")):
+        assert run("users", "add", user, "--role", role).exit_code == 0
+    assert run("deploy", "processes").exit_code == 0
+    assert run("projects", "add", "P-01", "--name", "一期", "--customer", "公安局", "--pm", "pm1", "--oms", "oms1",
+               login="qmd1").exit_code == 0
+    for login, args, line in (
+        ("pm1", [], "inspection.start needs role oms or qmd or admin; pm1 holds pm"),
+        ("oms1", ["--project", "P-01"], "inspection.name needs role qmd or admin; oms1 holds oms"),
+    ):
+        refused = run("inspection", "start", *args, login=login)
+        assert (refused.exit_code, refused.stderr) == (1, f"opsqa: {line}\n")
+    assert run.json("inspections") == [] and run.json("instances") == []
+    started = run("inspection", "start", "--seed", "42", login="oms1")
+    code = started.stdout.split(":")[0]
+    assert started.stdout == f"{code}: inspecting P-01 (seed 42)\n", started.output
+
+    refused = run("inspection", "record", code, "--rest", "--pass", login="pm1")
+    assert (refused.exit_code, refused.stderr) == (
+        1, "opsqa: inspection.record needs the inspection's inspector; pm1 holds pm\n")
+    recorded = run("inspection", "record", code, "--item", "SVC-b", "--fail", "--evidence", "月报迟交", login="oms1")
+    assert (recorded.exit_code, recorded.stderr) == (0, f"{code} SVC-b@P-01: fail\n")
+    rest = run("inspection", "record", code, "--rest", "--pass", login="oms1")
+    assert rest.stderr == f"{code} SVC-a, SVC-c, SVC-d, SVC-e@P-01: pass\n"
+    [row] = run.json("inspections")
+    assert (row["trigger_type"], row["seed"], row["projects"], row["inspector"]) == ("random_oms", 42, ["P-01"], "oms1")
+    denials = [(e["actor"], e["payload"]["action"]) for e in run.json("history") if e["kind"] == "security.denied"]
+    assert denials == [("pm1", "inspection.start"), ("oms1", "inspection.name"), ("pm1", "inspection.record")]
+
+    out = tmp_path / "reports"
+    made = run("report", "inspection", code, "--out", str(out))
+    assert made.exit_code == 0, made.output
+    assert sorted(made.stdout.split()) == sorted(str(path) for path in (out / code.split("-")[1]).iterdir())
+    both = run("report", "inspection", code, "--year", "2028", "--out", str(out))
+    assert (both.exit_code, both.stderr) == (1, "opsqa: name one inspection (CODE) or a year (--year), not both\n")

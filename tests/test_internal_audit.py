@@ -131,8 +131,14 @@ def test_audits_from_the_command_line(run, tmp_path):
     assert run("deploy", "processes").exit_code == 0
     assert run("projects", "add", "P-01", "--name", "一期", "--customer", "公安局", "--pm", "pm1", "--oms", "oms1",
                "--member", "ops_aud", login="qmd1").exit_code == 0
+    refused = run("auditors", "add", "qmd2", login="pm1")
+    assert (refused.exit_code, refused.stderr) == (1, "opsqa: auditor.add needs role qmd or admin; pm1 holds pm\n")
+    assert run.json("auditors", "list") == []
     for auditor in ("qmd2", "ops_aud"):
         assert run("auditors", "add", auditor, login="qmd1").exit_code == 0
+    refused = run("audit", "plan", "--year", "2028", "--lead", "qmd2", "--team", "qmd2=P-01", "--from", "2028-06-01",
+                  "--to", "2028-06-10", login="pm1")
+    assert (refused.exit_code, refused.stderr) == (1, "opsqa: audit.plan needs role qmd or admin; pm1 holds pm\n")
     refused = run("audit", "plan", "--year", "2028", "--lead", "ops_aud", "--team", "ops_aud=P-01", "--from",
                   "2028-06-01", "--to", "2028-06-10", login="qmd1")
     assert refused.exit_code == 1
@@ -150,6 +156,12 @@ def test_audits_from_the_command_line(run, tmp_path):
     result = run("audit", "record", "IA-2028-01", "--item", "PRC-c", "--unit", "P-01", "--result", "nonconform",
                  login="qmd2")
     assert result.exit_code == 1 and "PRC-c at P-01: a nonconform result needs its evidence" in result.stderr
+    refused = run("audit", "record", "IA-2028-01", "--item", "PRC-c", "--unit", "P-01", "--result", "conform",
+                  login="ops_aud")
+    assert (refused.exit_code, refused.stderr) == (
+        1, "opsqa: audit.record needs the unit's auditor on the audit team; ops_aud holds ops\n")
+    assert [(e["actor"], e["payload"]["action"]) for e in run.json("history") if e["kind"] == "security.denied"] == [
+        ("pm1", "auditor.add"), ("pm1", "audit.plan"), ("ops_aud", "audit.record")]
     assert run("audit", "record", "ia-2028-01", "--item", "PRC-c", "--unit", "P-01", "--result", "nonconform",
                "--evidence", "3起事件超时", login="qmd2").exit_code == 0
     shown = run("audit", "checklist", "IA-2028-01")

@@ -1,4 +1,5 @@
-"""Imports flow one way: cli -> engine -> store; handlers use engine and store; nothing imports cli."""
+"""Imports flow one way: faces (cli, web) -> usecases -> handlers -> engine -> store; a face opens no
+transaction, imports nothing of ours but the use cases, and tests no role."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ import ast
 import pytest
 from helpers import ROOT
 
+FACES = ("cli", "web")
 FORBIDDEN = {
-    "store": {"engine", "handlers", "cli", "bench"},
-    "engine": {"handlers", "cli", "bench"},
-    "handlers": {"cli", "bench"},
-    "i18n": {"engine", "store", "handlers", "cli", "bench"},
+    "store": {"engine", "handlers", "usecases", *FACES, "bench"},
+    "engine": {"handlers", "usecases", *FACES, "bench"},
+    "handlers": {"usecases", *FACES, "bench"},
+    "usecases": {*FACES, "bench"},
+    "i18n": {"engine", "store", "handlers", "usecases", *FACES, "bench"},
+    **{face: {"store", "engine", "handlers", "bench"} for face in FACES},
 }
 
 
@@ -28,10 +32,28 @@ def _imports(path):
 def test_imports_flow_one_way(package):
     offenders = [
         f"{path.relative_to(ROOT)} imports {name}"
-        for path in sorted((ROOT / package).rglob("*.py"))
+        for path in sorted((ROOT / package).rglob("*.py")) if (ROOT / package).is_dir()
         for name in _imports(path)
         if name in FORBIDDEN[package]
     ]
+    assert offenders == []
+
+
+def _face_modules():
+    return sorted(path for face in FACES if (ROOT / face).is_dir() for path in (ROOT / face).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", _face_modules(), ids=lambda path: str(path.relative_to(ROOT)))
+def test_a_face_opens_no_transaction_and_tests_no_role(path):
+    """Transactions, the policy and roles live below the faces, so that the CLI and the web never disagree."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    offenders = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in {"transaction", "reading", "reading_driver", "roles",
+                                                             "is_admin", "database", "session"}:
+            offenders.append(f"line {node.lineno}: .{node.attr}")
+        if isinstance(node, ast.Name) and node.id in {"Session", "policy"}:
+            offenders.append(f"line {node.lineno}: {node.id}")
     assert offenders == []
 
 
@@ -42,6 +64,14 @@ def test_cli_imports_only_click_at_start(path):
     top |= {node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.level == 0}
     assert top <= {"__future__", "contextlib", "functools", "inspect", "json", "os", "sys", "unicodedata", "datetime",
                    "decimal", "pathlib", "typing", "click", "i18n", "usecases"}, top
+
+
+def test_the_layers_test_catches_a_face_that_opens_a_transaction(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("def command(state):\n    with state.engine.database.transaction() as session:\n"
+                   "        if 'qmd' in state.actor.roles:\n            pass\n", encoding="utf-8")
+    with pytest.raises(AssertionError):
+        test_a_face_opens_no_transaction_and_tests_no_role(bad)
 
 
 def test_driving_the_engine_does_not_load_the_domain():

@@ -345,7 +345,7 @@ def test_the_annual_cycle_moves_mid_year_to_a_review_with_a_new_input(org, tmp_p
     run_survey(org, tmp_path)
     at(org, local(2027, 11, 20, 9))
     with org.database.transaction() as session:
-        task_id = initiate(session, 2027, actor=org.actor("mr"), start_instance=None)
+        task_id = initiate(session, 2027, start_instance=None)
     org.complete(task_id, {"review_date": "2027-11-20", "attendees": "gm1、qmd1、ops1、ogm"}, actor=org.actor("mr"))
     with pytest.raises(OpsqaError, match="context_changes"):
         do(org, "record_context_changes", {}, "qmd1")

@@ -49,3 +49,12 @@ def test_scheduler_down_over_the_new_year(org, run):
     result = run("cycle", "start", "--year", "2028")
     assert result.exit_code == 1
     assert result.stderr == "opsqa: the 2028 annual cycle already exists (instance 1, running)\n"
+
+
+def test_a_cycle_is_started_by_hand_by_qmd_or_an_admin(org, run):
+    refused = run("cycle", "start", "--year", "2028", login="gm1")
+    assert (refused.exit_code, refused.stderr) == (1, "opsqa: cycle.start needs role qmd or admin; gm1 holds gm\n")
+    assert started(org, "annual_cycle") == []
+    result = run("cycle", "start", "--year", "2028", login="qmd1")
+    assert result.stdout == "the 2028 annual cycle started (instance 1)\n", result.output
+    assert started(org, "annual_cycle") == ["2028"]

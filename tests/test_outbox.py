@@ -7,13 +7,11 @@ import email
 import email.policy
 import os
 import socket
-import subprocess
-import sys
 from datetime import datetime, timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
-from helpers import ADMIN, PLAN_VALUES, ROOT, make_engine, ready_task
+from helpers import ADMIN, PLAN_VALUES, make_engine, ready_task, tick_in_process
 from sqlalchemy import select
 
 from engine import SimulatedClock
@@ -90,8 +88,7 @@ def test_a_worker_dying_after_sending_sends_again_with_the_same_message_id(maile
 
     def tick(now: datetime, crash: str | None = None) -> int:
         env = {k: v for k, v in os.environ.items() if k != "OPSQA_CRASH"} | ({"OPSQA_CRASH": crash} if crash else {})
-        return subprocess.run([sys.executable, "-c", "import cli; cli.main()", "--db", str(db_path), "tick", "--now",
-                               now.isoformat()], cwd=ROOT, env=env, capture_output=True, timeout=120).returncode
+        return tick_in_process(str(db_path), now, env, timeout=120).returncode
 
     assert tick(START, crash="email.sent:1") == 137  # sent, then killed before recording it
     assert len(smtp.messages) == 1 and len(outbox(mailed)) == 1

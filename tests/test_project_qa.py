@@ -8,9 +8,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from helpers import ADMIN, make_engine
 
+import usecases
 from engine import OpsqaError, SimulatedClock
-from handlers.project_qa import list_reports, periods, start_project_qa
+from handlers.project_qa import list_reports, periods
 from handlers.projects import ProjectInput, save_project
+from usecases import Caller
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ITEMS = {
@@ -39,9 +41,7 @@ def org(engine, db_path):
 
 
 def start(org, code: str = "P-01", login: str = "ops1") -> int:
-    actor = org.actor(login)
-    with org.database.transaction() as session:
-        return start_project_qa(session, code, year=2027, actor=actor, start_instance=org.starter(session, actor))
+    return usecases.plans.plan_project(org, Caller(login), code, year=2027)["instance_id"]
 
 
 def ready(org, bpmn_id: str) -> dict:
@@ -102,7 +102,7 @@ def test_report_deadlines_reminders_and_late_reports(org):
 def test_bad_starts_are_refused(org):
     with pytest.raises(OpsqaError, match="unknown project code 'P-99'"):
         start(org, "P-99")
-    with pytest.raises(OpsqaError, match="operations department .ops., and pm1 does not hold that role"):
+    with pytest.raises(OpsqaError, match=r"^project.plan needs role ops or admin; pm1 holds pm$"):
         start(org, login="pm1")
     start(org)
     with pytest.raises(OpsqaError, match="P-01 already has its 2027 quality control"):

@@ -70,6 +70,18 @@ def test_bad_rows_are_named_by_line(ready, tmp_path, text, message):
 
 
 def test_only_ops_or_qmd_keep_the_register(ready, tmp_path):
+    before = ready.json("history")
     result = ready("projects", "add", "P-09", "--name", "a", "--customer", "b", "--pm", "pm1", "--oms", "oms1",
                    login="pm1")
-    assert result.exit_code == 1 and "kept by ops or qmd, and pm1 holds neither role" in result.stderr
+    assert (result.exit_code, result.stderr) == (1, "opsqa: project.edit needs role ops or qmd or admin; "
+                                                    "pm1 holds pm\n")
+    good = tmp_path / "projects.csv"
+    good.write_text(HEADER + ROWS, encoding="utf-8")
+    result = ready("projects", "import", str(good), login="pm1")
+    assert (result.exit_code, result.stderr) == (1, "opsqa: project.edit needs role ops or qmd or admin; "
+                                                    "pm1 holds pm\n")
+    assert ready.json("projects", "list", "--all") == []
+    after = ready.json("history")
+    assert after[:len(before)] == before
+    assert [(e["kind"], e["actor"], e["payload"]["action"]) for e in after[len(before):]] == [
+        ("security.denied", "pm1", "project.edit")] * 2

@@ -126,18 +126,25 @@ def test_surveys_from_the_command_line(run, tmp_path):
     assert run("deploy", "processes").exit_code == 0
     assert run("projects", "add", "P-01", "--name", "一期", "--customer", "公安局", "--pm", "pm1",
                "--oms", "oms1").exit_code == 0
+    refused = run("survey", "start", "--year", "2027", login="ops1")
+    assert (refused.exit_code, refused.stderr) == (1, "opsqa: survey.start needs role qmd or admin; ops1 holds ops\n")
+    assert run.json("surveys") == []
     started = run("survey", "start", "--year", "2027", login="qmd1")
     assert started.stdout.startswith("CS-2027 opened"), started.output
     again = run("survey", "start", "--year", "2027", login="qmd1")
     assert again.stderr == "opsqa: the 2027 satisfaction survey already exists\n"
     invites = tmp_path / "invites.csv"
     invites.write_text("customer,project,channel\n公安局,P-01,phone\n", encoding="utf-8")
+    refused = run("survey", "invite", "--year", "2027", str(invites), login="pm1")
+    assert refused.stderr == "opsqa: survey.responses needs role qmd or ops or admin; pm1 holds pm\n"
     assert run("survey", "invite", "--year", "2027", str(invites), login="qmd1").stdout.endswith(
         "1 invited, 0 already invited\n")
     [row] = run.json("surveys")
     assert (row["code"], row["status"], row["invited"], row["overall_mean"]) == ("CS-2027", "planned", 1, None)
     shown = run("survey", "show", "--year", "2027")
     assert "invited 1, responded 0" in shown.stdout and "no responses: no score" in shown.stdout
+    assert [(e["actor"], e["payload"]["action"]) for e in run.json("history") if e["kind"] == "security.denied"] == [
+        ("ops1", "survey.start"), ("pm1", "survey.responses")]
     # Entered by hand while collecting: checked like an imported row, and never twice.
     setup = [t for t in run.json("tasks") if t["task"] == "setup_survey"][0]["id"]
     assert run("task", "complete", setup, "--set", "collect_until=2099-12-31", "--set", "questionnaire=Q1",

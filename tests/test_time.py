@@ -8,7 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from helpers import ADMIN, flow, make_engine, process, service_task, user_task
+from helpers import ADMIN, flow, make_engine, process, service_task, stamp_simulated, user_task
 
 from engine import Registry, SimulatedClock
 from engine.errors import InvalidProcess
@@ -256,9 +256,23 @@ def test_tick_schedules_and_settings_from_the_command_line(run, tmp_path):
     assert listing.stdout.splitlines()[1].split()[:2] == ["yearly", "R/2027-01-01T09:00:00+08:00/P1Y"]
     assert "2027 (2027-01-01 09:00)" in listing.stdout
 
+    # A real database runs on real time: no pass ahead of it, none by a non-admin.
+    result = run("tick", "--now", "2999-01-01T09:00:00+08:00")
+    assert result.exit_code == 1 and result.stderr == ("opsqa: --now 2999-01-01T09:00:00+08:00 is ahead of the real "
+                                                       "clock; a real database runs on real time (a simulated one: "
+                                                       "`opsqa simulate`)\n")
+    assert run("users", "add", "ops1", "--role", "ops").exit_code == 0
+    result = run("tick", "--now", "2020-01-01T09:00:00+08:00", login="ops1")
+    assert result.stderr == "opsqa: tick.now needs role admin; ops1 holds ops\n"
+    assert run.json("instances") == []
+
+    # A simulated one moves on with --now, never back.
+    stamp_simulated(str(run.db_path), datetime.fromisoformat("2026-12-31T09:00:00+08:00"))
     result = run("tick", "--now", "2027-01-01T09:00:00+08:00")
     assert result.exit_code == 0 and result.stdout == "started yearly period 2027: instance 1\n"
     assert run("tick", "--now", "2027-01-01T09:00:00+08:00").stderr == "nothing was due\n"
+    result = run("tick", "--now", "2026-12-31T09:00:00+08:00")
+    assert result.exit_code == 1 and "simulated clock stands at 2027-01-01T01:00:00+00:00" in result.stderr
     result = run("tick", "--now", "2027-01-01T09:00:00")
     assert result.exit_code == 2 and "has no time-zone offset" in result.stderr
 

@@ -13,7 +13,9 @@ from helpers import ADMIN, PLAN_VALUES, make_engine
 from lxml import etree
 from sqlalchemy import select
 
+import usecases
 from engine import OpsqaError, SimulatedClock
+from engine.errors import Denied
 from handlers.audits import add_auditor, create_audit, record_result
 from handlers.checklist import AUDIT_ITEMS
 from handlers.findings import attach, extend_due, list_findings, raise_finding
@@ -204,7 +206,7 @@ def test_the_2027_cycle_to_its_review_and_improvement_plan(org, tmp_path, run):
     # The review: both its preconditions hold, so the management representative initiates it.
     at(org, local(2027, 11, 20, 9))
     with org.database.transaction() as session:
-        task_id = initiate(session, 2027, actor=org.actor("mr"), start_instance=None)
+        task_id = initiate(session, 2027, start_instance=None)
     org.complete(task_id, {"review_date": "2027-11-20", "attendees": "gm1、qmd1、ops1、ogm"}, actor=org.actor("mr"))
     do(org, "hold_review", {"minutes": "评审了内审、满意度调查和指标", "decisions": "资源保障满足要求"}, "mr")
     with org.database.reading() as session:
@@ -311,8 +313,11 @@ def test_a_partial_audit_does_not_open_the_review(org):
         missing, snapshot = preconditions(session, 2027)
     assert missing[0] == "full internal audit 2027 not reported (IA-2027-01 was a partial audit)"
     assert snapshot["audit"] is None
-    with org.database.reading() as session, pytest.raises(OpsqaError, match="management representative"):
-        initiate(session, 2027, actor=org.actor("qmd1"), start_instance=None)
+    refusal = r"cannot start: full internal audit 2027 not reported \(IA-2027-01 was a partial audit\)"
+    with org.database.reading() as session, pytest.raises(OpsqaError, match=refusal):
+        initiate(session, 2027, start_instance=None)
+    with pytest.raises(Denied, match="^review.start needs role mr or admin; qmd1 holds qmd$"):
+        usecases.review.start(org, usecases.Caller("qmd1"), 2027, date(2027, 11, 20), "各部门负责人")
 
 
 def test_the_review_report_lists_exactly_what_the_records_hold(org):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 
-SUBJECTS = ("admin", "audits", "customers", "plans", "processes", "review", "scheduling", "tasks")
+SUBJECTS = ("admin", "audits", "customers", "documents", "plans", "processes", "review", "scheduling", "tasks")
 
 
 def __getattr__(name: str):
@@ -24,13 +24,24 @@ def __getattr__(name: str):
         from .base import Caller
 
         return Caller
+    if name == "OpsqaError":  # what the faces raise for a refusal of their own (a file they cannot read)
+        from engine import OpsqaError
+
+        return OpsqaError
     raise AttributeError(f"module 'usecases' has no attribute {name!r}")
 
 
 def open_engine(db: str | None = None, *, clock=None):
-    """The engine over an existing database (refused when missing or on another schema), with the domain."""
-    from engine import Engine
+    """The engine over an existing database (refused when missing or on another schema), with the domain;
+    a database made by `opsqa simulate` runs on its simulated clock, from where the simulation stopped."""
+    from engine import Engine, SimulatedClock
+    from engine.settings import simulated_time
     from handlers import registry
     from store import open_database
 
-    return Engine(open_database(db), clock=clock, handlers=registry)
+    database = open_database(db)
+    if clock is None:
+        with database.reading() as session:
+            stamped = simulated_time(session)
+        clock = SimulatedClock(stamped) if stamped is not None else None
+    return Engine(database, clock=clock, handlers=registry)

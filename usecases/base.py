@@ -63,9 +63,12 @@ def guarded(engine: Engine, caller: Caller, action: str) -> Iterator[None]:
 
 
 @contextmanager
-def acting(engine: Engine, caller: Caller, action: str, **facts: Any) -> Iterator[Act]:
-    """One write transaction for `action`: the actor resolved, the policy asked (with what is known before
-    anything is read; `act.require(...)` asks again with what a record gives), `now` read once."""
+def acting(engine: Engine, caller: Caller, action: str, *, reason: str | None = None,
+           **facts: Any) -> Iterator[Act]:
+    """One write transaction for `action`: the reason checked when the action needs one, the actor
+    resolved, the policy asked (with what is known before anything is read; `act.require(...)` asks again
+    with what a record gives), `now` read once."""
+    policy_module.require_reason(action, reason)
     now = engine.clock.now()
     with guarded(engine, caller, action), engine.database.transaction() as session:
         actor = resolve_actor(session, caller.login, caller.as_name)
@@ -73,9 +76,11 @@ def acting(engine: Engine, caller: Caller, action: str, **facts: Any) -> Iterato
         yield Act(session, actor, now, engine, action)
 
 
-def authorized(engine: Engine, caller: Caller, action: str, **facts: Any) -> Actor:
-    """The actor, once the policy lets them take `action`: for use cases whose engine call opens its own
-    transaction (deploy, complete); run that call inside `guarded` so that its refusals are recorded too."""
+def authorized(engine: Engine, caller: Caller, action: str, *, reason: str | None = None, **facts: Any) -> Actor:
+    """The actor, once the policy lets them take `action` (and has the reason it needs): for use cases whose
+    engine call opens its own transaction (deploy, complete); run that call inside `guarded` so that its
+    refusals are recorded too."""
+    policy_module.require_reason(action, reason)
     with guarded(engine, caller, action):
         actor = engine.actor(caller.login, caller.as_name)
         policy_module.require(actor, action, **facts)

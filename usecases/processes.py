@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine import Engine
+from engine import Engine, OpsqaError
+from i18n import _
 
 from .base import Caller, authorized, guarded
 
@@ -86,6 +87,10 @@ def test_scenarios(folder: Path, *, run_command=None):
 
 def start(engine: Engine, caller: Caller, process_id: str, *, business_key: str | None = None,
           variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    path = engine.handlers.owner_command(process_id)
+    if path is not None:
+        raise OpsqaError(_("instances of {process} belong to a domain record and start only through it: {path}").format(
+                             process=process_id, path=path))
     with guarded(engine, caller, "start"):
         actor = authorized(engine, caller, "start")
         instance_id = engine.start(process_id, actor=actor, business_key=business_key, variables=variables)
@@ -108,17 +113,19 @@ def instance_diagram(engine: Engine, instance_id: int) -> str:
     return render_svg(xml, states=states, title=title)
 
 
-def retry(engine: Engine, caller: Caller, instance_id: int) -> dict[str, Any]:
-    """Re-run the service task whose handler failed (admin, qmd)."""
+def retry(engine: Engine, caller: Caller, instance_id: int, *, reason: str | None) -> dict[str, Any]:
+    """Re-run the service task whose handler failed (admin, qmd; with a reason)."""
     with guarded(engine, caller, "instance.retry"):
-        engine.retry(instance_id, actor=authorized(engine, caller, "instance.retry"))
+        actor = authorized(engine, caller, "instance.retry", reason=reason)
+        engine.retry(instance_id, actor=actor, reason=reason.strip())
     return engine.instance(instance_id)
 
 
-def cancel(engine: Engine, caller: Caller, instance_id: int, *, reason: str | None = None) -> None:
-    """Cancel a running instance and its open tasks (admin, qmd)."""
+def cancel(engine: Engine, caller: Caller, instance_id: int, *, reason: str | None) -> None:
+    """Cancel a running instance and its open tasks (admin, qmd; with a reason)."""
     with guarded(engine, caller, "instance.cancel"):
-        engine.cancel(instance_id, actor=authorized(engine, caller, "instance.cancel"), reason=reason)
+        actor = authorized(engine, caller, "instance.cancel", reason=reason)
+        engine.cancel(instance_id, actor=actor, reason=reason.strip())
 
 
 def migrate(engine: Engine, caller: Caller, process_id: str, version: int, *, instance_ids: list[int] | None = None,

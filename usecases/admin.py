@@ -1,0 +1,121 @@
+"""Looking after a database: creating, upgrading, copying and backing it up; users and their roles;
+settings; the history and its check; the permission table itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine import Engine, OpsqaError
+from engine import policy as policy_module
+from i18n import _
+
+from .base import Caller, acting, authorized, guarded
+
+
+def init(db: str | None, login: str) -> str:
+    """Create a new database; `login` becomes its first admin. Returns where it is, for people."""
+    from store import create_database, describe
+
+    database = create_database(db)
+    try:
+        Engine(database).add_user(login, ["admin"])
+    finally:
+        database.dispose()
+    return describe(database.url)
+
+
+def upgrade(db: str | None, caller: Caller) -> tuple[str | None, str]:
+    """Apply pending schema migrations (admins): (revision before, revision after)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from engine import Actor
+    from store import open_database, upgrade_database
+
+    database = open_database(db, check_schema=False)
+    try:
+        # the schema may be older than the code, so the roles are read as every revision has them; a
+        # refusal is not recorded as an event, whose table this code cannot be sure to write yet
+        with database.engine.connect() as connection:
+            roles = frozenset(connection.execute(text("SELECT role FROM user_role WHERE user_name = :login"),
+                                                 {"login": caller.login}).scalars())
+    except SQLAlchemyError:
+        roles = None  # no opsqa tables at all: upgrade_database refuses it
+    finally:
+        database.dispose()
+    if roles is not None:
+        policy_module.require(Actor(caller.login, roles), "db")
+    return upgrade_database(db)
+
+
+def copy(engine: Engine, caller: Caller, target: str) -> dict[str, Any]:
+    """Copy the whole database into an empty one and verify its rows and history (admins)."""
+    from store import copy_database, describe
+
+    authorized(engine, caller, "db")
+    report = copy_database(engine.database.url, target)
+    return {"tables": report.tables, "rows": sum(report.tables.values()), "events": report.events,
+            "head": report.head, "target": describe(target)}
+
+
+def backup(engine: Engine, caller: Caller, file: str) -> None:
+    """A consistent copy of the SQLite database into a new file, safe while the scheduler runs (admins)."""
+    from store import backup_sqlite
+
+    authorized(engine, caller, "db")
+    if Path(file).exists():
+        raise OpsqaError(_("{file} exists; a backup goes to a new file").format(file=file))
+    backup_sqlite(engine.database.url, Path(file))
+
+
+def describe_database(engine: Engine) -> str:
+    from store import describe
+
+    return describe(engine.database.url)
+
+
+# -- users
+
+
+def add_user(engine: Engine, caller: Caller, name: str, roles: list[str], *, display_name: str | None = None,
+             department: str | None = None, email: str | None = None) -> None:
+    """Add a user, or roles to an existing one (admins)."""
+    from engine.users import add_user as add
+
+    with acting(engine, caller, "users") as act:
+        add(act.session, name, roles, display_name=display_name, department=department, email=email, now=act.now,
+            actor=act.actor)
+
+
+def users(engine: Engine) -> list[dict[str, Any]]:
+    return engine.users()
+
+
+# -- settings
+
+
+def settings(engine: Engine) -> list[dict[str, Any]]:
+    return engine.settings()
+
+
+def change_setting(engine: Engine, caller: Caller, key: str, value: str) -> None:
+    """Change a setting (admins); the change is recorded in the history."""
+    with guarded(engine, caller, "settings"):
+        engine.change_setting(key, value, actor=authorized(engine, caller, "settings"))
+
+
+# -- history and permissions
+
+
+def history(engine: Engine, *, instance_id: int | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    return engine.history(instance_id, limit=limit)
+
+
+def verify_history(engine: Engine):
+    return engine.verify_history()
+
+
+def permissions() -> list[dict[str, Any]]:
+    """The permission table: every action, who may take it, and whether it needs a reason."""
+    return policy_module.table()

@@ -1,0 +1,295 @@
+"""Checking (6.2.1, 6.2.2): findings and their evidence, internal audits and their checklists, the auditor
+register, service inspections, and the documents the year's records make.
+
+Rules naming people (a finding's owner, an audit's auditors, an inspection's inspector) need a fact only a
+record gives: it is read first to ask the policy as the transaction opens, and the domain asks again with
+the record it changes."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from engine import Engine, OpsqaError, settings
+from i18n import _
+
+from .base import Caller, acting, reading
+
+# -- findings
+
+
+def findings(engine: Engine, *, open_only: bool = False, overdue: bool = False, year: int | None = None,
+             as_of: datetime | None = None) -> list[dict[str, Any]]:
+    """Findings and where they stand; overdue judged as of `as_of` (default: now)."""
+    from handlers.findings import list_findings
+
+    now = as_of or engine.clock.now()
+    with reading(engine) as session:
+        return list_findings(session, now, open_only=open_only, overdue_only=overdue, year=year)
+
+
+def finding(engine: Engine, code: str) -> dict[str, Any]:
+    """A finding, its due-date history and its evidence files (without their content)."""
+    from handlers.findings import evidence_of, get_finding, view
+
+    now = engine.clock.now()
+    with reading(engine) as session:
+        item = view(get_finding(session, code), now.astimezone(settings.zone(session)).date())
+        item["evidence"] = [{"id": e.id, "file": e.file_name, "sha256": e.sha256, "size": e.size,
+                             "added_by": e.added_by, "added_at": e.added_at} for e in evidence_of(session, code)]
+        return item
+
+
+def add_finding(engine: Engine, caller: Caller, *, owner: str, description: str, unit: str | None = None,
+                item_code: str | None = None, severity: str = "minor", due: date | None = None) -> dict[str, Any]:
+    """Raise a finding by hand (qmd, admin) and start its follow-up; due by the finding_due_days setting
+    unless a date is given."""
+    from handlers.findings import raise_finding
+
+    with acting(engine, caller, "finding.raise") as act:
+        raised = raise_finding(act.session, source="manual", description=description, owner=owner, now=act.now,
+                               actor=act.actor.name, start_instance=act.starter(), unit=unit, item_code=item_code,
+                               severity=severity, due=due)
+        return {"code": raised.code, "due": raised.due_date, "owner": raised.owner}
+
+
+def attach_evidence(engine: Engine, caller: Caller, code: str, path: str, *, note: str | None = None
+                    ) -> dict[str, Any]:
+    """Keep an evidence file with an open finding (its owner, qmd, admin), whole and with its SHA-256."""
+    from handlers.findings import attach, get_finding
+
+    with reading(engine) as session:
+        owner = get_finding(session, code).owner
+    with acting(engine, caller, "finding.attach", owner=owner) as act:
+        evidence = attach(act.session, code, path, note=note, now=act.now, actor=act.actor)
+        return {"id": evidence.id, "finding": code.upper(), "sha256": evidence.sha256}
+
+
+def extend_finding(engine: Engine, caller: Caller, code: str, *, to: date, reason: str | None) -> dict[str, Any]:
+    """Move a finding's due date later (qmd, admin; with a reason): the original is kept, the follow-up's
+    reminder, overdue and escalation timers move."""
+    from handlers.findings import extend_due
+
+    with acting(engine, caller, "finding.extend", reason=reason) as act:
+        extended = extend_due(act.session, code, to=to, reason=reason, now=act.now, actor=act.actor,
+                              rearm=engine.rearmer(act.session, act.actor))
+        return {"code": extended.code, "due": extended.due_date, "original_due": extended.original_due_date}
+
+
+def write_finding_evidence(engine: Engine, code: str, evidence_id: int, out: str) -> dict[str, Any]:
+    """Write a finding's evidence file to `out` (a new file), checked against its SHA-256."""
+    from handlers.findings import evidence_of
+
+    with reading(engine) as session:
+        found = [(e.content, e.sha256) for e in evidence_of(session, code) if e.id == evidence_id]
+    if not found:
+        raise OpsqaError(_("{code} has no evidence {evidence_id}; see `opsqa finding show {given}`").format(
+                             code=code.upper(), evidence_id=evidence_id, given=code))
+    return _write_evidence(*found[0], evidence_id, out)
+
+
+def _write_evidence(content: bytes, digest: str, evidence_id: int, out: str) -> dict[str, Any]:
+    import hashlib
+
+    if hashlib.sha256(content).hexdigest() != digest:
+        raise OpsqaError(_("evidence {evidence_id} no longer matches its SHA-256; the database was altered").format(
+                             evidence_id=evidence_id))
+    if Path(out).exists():
+        raise OpsqaError(_("{out} exists; give a new file name").format(out=out))
+    Path(out).write_bytes(content)
+    return {"file": out, "size": len(content), "sha256": digest}
+
+
+# -- the documents of the cycle: written under OUT/YEAR (default ./reports), the same records always
+# giving the same files
+
+
+def report_audit(engine: Engine, year: int, out_folder: str | None = None) -> dict[str, list[str]]:
+    """The year's 《运维过程内审报告》 and each audit's 《运维过程内审检查表》, with the year's warnings (no
+    full audit)."""
+    from handlers.reports import audit_documents
+
+    with reading(engine) as session:
+        documents, warnings = audit_documents(session, year)
+    return {"files": _write_documents(documents, _folder(out_folder, year)), "warnings": warnings}
+
+
+def report_survey(engine: Engine, year: int, out_folder: str | None = None) -> dict[str, list[str]]:
+    """The 《满意度调查总结报告》 with its chart."""
+    from handlers.reports import survey_documents
+
+    return _yearly(engine, survey_documents, year, out_folder)
+
+
+def report_review(engine: Engine, year: int, out_folder: str | None = None) -> dict[str, list[str]]:
+    """The 《管理评审报告》 with its charts."""
+    from handlers.reports import review_documents
+
+    return _yearly(engine, review_documents, year, out_folder)
+
+
+def report_improvement(engine: Engine, year: int, out_folder: str | None = None) -> dict[str, list[str]]:
+    """The 《服务能力改进计划》."""
+    from handlers.reports import improvement_documents
+
+    return _yearly(engine, improvement_documents, year, out_folder)
+
+
+def report_inspection(engine: Engine, code: str | None = None, *, year: int | None = None,
+                      out_folder: str | None = None) -> dict[str, list[str]]:
+    """An inspection's 运维服务质量检查记录 and 检查报告, or those of every inspection of a year; each filed
+    under its own year."""
+    from handlers.reports import inspection_codes, inspection_documents
+
+    if (code is None) == (year is None):
+        raise OpsqaError(_("name one inspection (CODE) or a year (--year), not both"))
+    with reading(engine) as session:
+        codes = [code.upper()] if code else inspection_codes(session, year)
+        if not codes:
+            raise OpsqaError(_("no inspections in {year}; see `opsqa inspections`").format(year=year))
+        documents = {c: inspection_documents(session, c) for c in codes}
+    files = []
+    for c, pair in documents.items():
+        files += _write_documents(pair, _folder(out_folder, int(c.split("-")[1])))  # INS-2028-01: under 2028
+    return {"files": files, "warnings": []}
+
+
+def _yearly(engine: Engine, build, year: int, out_folder: str | None) -> dict[str, list[str]]:
+    with reading(engine) as session:
+        documents = build(session, year)
+    return {"files": _write_documents(documents, _folder(out_folder, year)), "warnings": []}
+
+
+def _folder(out_folder: str | None, year: int) -> Path:
+    return Path(out_folder or "reports") / str(year)
+
+
+def _write_documents(documents, folder: Path) -> list[str]:
+    return [str(path) for document in documents for path in document.write(folder)]
+
+
+# -- internal audits
+
+
+def audits(engine: Engine, year: int | None = None) -> list[dict[str, Any]]:
+    from handlers.audits import list_audits
+
+    with reading(engine) as session:
+        return list_audits(session, year)
+
+
+def plan_audit(engine: Engine, caller: Caller, *, year: int, team: dict[str, list[str]], lead_auditor: str,
+               start: date, end: date, full: bool = True) -> dict[str, Any]:
+    """Plan an internal audit (qmd, admin) and start its process; the team's independence is checked first.
+    `team`: each auditor's units (project or department codes)."""
+    from handlers.audits import create_audit
+
+    with acting(engine, caller, "audit.plan") as act:
+        planned = create_audit(act.session, year=year, full=full, team=team, lead_auditor=lead_auditor,
+                               planned_start=start, planned_end=end, now=act.now, actor=act.actor)
+        planned.instance_id = act.starter()("internal_audit", planned.code,
+                                            {"audit": planned.code, "lead_auditor": lead_auditor, "year": year})
+        return {"code": planned.code, "instance_id": planned.instance_id}
+
+
+def record_audit(engine: Engine, caller: Caller, code: str, *, unit: str, result: str, item: str | None = None,
+                 evidence: str | None = None, na_reason: str | None = None,
+                 attachments: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Record one checklist row (`item`), or every item of the unit not recorded yet (`item=None`), by an
+    auditor assigned to the unit; a later record corrects a row, both kept."""
+    from handlers.audits import get_audit, record_rest, record_result, unit_auditors
+
+    with reading(engine) as session:
+        auditors = unit_auditors(get_audit(session, code), unit)
+    with acting(engine, caller, "audit.record", auditor=auditors) as act:
+        if item is None:
+            items = record_rest(act.session, code, unit=unit, result=result, evidence=evidence, now=act.now,
+                                actor=act.actor)
+        else:
+            record_result(act.session, code, item=item, unit=unit, result=result, evidence=evidence,
+                          na_reason=na_reason, now=act.now, actor=act.actor, attachments=attachments)
+            items = [item]
+        return {"audit": code.upper(), "unit": unit, "items": items}
+
+
+def write_audit_evidence(engine: Engine, code: str, evidence_id: int, out: str) -> dict[str, Any]:
+    """Write a checklist row's evidence file to `out` (a new file), checked against its SHA-256."""
+    from handlers.audits import row_evidence
+
+    with reading(engine) as session:
+        found = [(e.content, e.sha256) for files in row_evidence(session, code).values() for e in files
+                 if e.id == evidence_id]
+    if not found:
+        raise OpsqaError(_("{code} has no evidence {evidence_id}").format(code=code.upper(), evidence_id=evidence_id))
+    return _write_evidence(*found[0], evidence_id, out)
+
+
+def audit_checklist(engine: Engine, code: str) -> dict[str, Any]:
+    """The checklist's standing: each area, the rows still unchecked, the nonconformities."""
+    from handlers.audits import checklist_status
+
+    with reading(engine) as session:
+        return checklist_status(session, code)
+
+
+def add_auditor(engine: Engine, caller: Caller, user: str, *, certificate_no: str | None = None,
+                valid_until: date | None = None) -> None:
+    """Register a user as a qualified internal auditor (qmd, admin)."""
+    from handlers.audits import add_auditor as register
+
+    with acting(engine, caller, "auditor.add") as act:
+        register(act.session, user, certificate_no=certificate_no, valid_until=valid_until, now=act.now,
+                 actor=act.actor)
+
+
+def auditors(engine: Engine) -> list[dict[str, Any]]:
+    """The registered auditors with their department (the units they may not audit)."""
+    from handlers.audits import list_auditors
+
+    with reading(engine) as session:
+        return list_auditors(session)
+
+
+# -- service inspections
+
+
+def inspections(engine: Engine) -> list[dict[str, Any]]:
+    from handlers.inspections import list_inspections
+
+    with reading(engine) as session:
+        return list_inspections(session)
+
+
+def start_inspection(engine: Engine, caller: Caller, *, seed: int | None = None, size: int = 1,
+                     projects: list[str] | None = None, planned: bool = False) -> dict[str, Any]:
+    """Start an inspection and its process: a random draw of `size` projects (oms, qmd, admin; the seed is
+    recorded, drawn when not given), or the named `projects` (qmd, admin)."""
+    from handlers.inspections import start_inspection as start
+
+    with acting(engine, caller, "inspection.name" if projects else "inspection.start") as act:
+        started = start(act.session, actor=act.actor, now=act.now, seed=seed, size=size, projects=projects or None,
+                        planned=planned, start_instance=act.starter())
+        return {"code": started.code, "projects": json.loads(started.projects), "seed": started.seed}
+
+
+def record_inspection(engine: Engine, caller: Caller, code: str, *, passed: bool, project: str | None = None,
+                      item: str | None = None, evidence: str | None = None,
+                      samples: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Record a check point (`item`), or every point of the project not recorded yet (`item=None`), by the
+    inspection's inspector; the project defaults to the sample's only one."""
+    from handlers.inspections import get_inspection, record_check, record_rest, sampled_project
+
+    with reading(engine) as session:
+        inspector = get_inspection(session, code).inspector
+    with acting(engine, caller, "inspection.record", inspector=inspector) as act:
+        project = sampled_project(act.session, code, project)
+        if item is None:
+            items = record_rest(act.session, code, project=project, passed=passed, evidence=evidence, now=act.now,
+                                actor=act.actor)
+        else:
+            record_check(act.session, code, project=project, item=item, passed=passed, evidence=evidence,
+                         samples=samples, now=act.now, actor=act.actor)
+            items = [item]
+        return {"inspection": code.upper(), "project": project, "items": items}

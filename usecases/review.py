@@ -1,0 +1,123 @@
+"""Review and improvement (6.2.5, 6.2.6): the management review, the improvement plan, the quality
+indicators and their values."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from engine import Engine
+
+from .base import Caller, acting, guarded, reading
+
+Progress = Callable[[int, int], None] | None
+
+
+# -- the management review
+
+
+def start(engine: Engine, caller: Caller, year: int, review_date: date, attendees: str) -> dict[str, Any]:
+    """Initiate the year's review (mr, admin): refused, naming what is missing, until the year's full
+    internal audit and its satisfaction survey are reported; then its initiation task is completed with
+    the meeting day and who attends."""
+    from handlers.reviews import initiate
+
+    with acting(engine, caller, "review.start") as act:
+        task_id = initiate(act.session, year, start_instance=act.starter())
+    with guarded(engine, caller, "task.complete"):
+        engine.complete(task_id, {"review_date": review_date.isoformat(), "attendees": attendees}, actor=act.actor)
+    return {"year": year, "review_date": review_date, "task": task_id}
+
+
+def show(engine: Engine, year: int) -> dict[str, Any]:
+    """A review: its preconditions, gathered inputs and decisions."""
+    from handlers.reviews import get_review, review_view
+
+    with reading(engine) as session:
+        return review_view(get_review(session, year))
+
+
+# -- the improvement plan
+
+
+def improvements(engine: Engine, year: int | None = None) -> list[dict[str, Any]]:
+    """The improvement items, their measures and how their follow-up stands."""
+    from handlers.improvement import list_items
+
+    with reading(engine) as session:
+        return list_items(session, year)
+
+
+def set_improvement(engine: Engine, caller: Caller, code: str, *, cause: str | None = None,
+                    measure: str | None = None, owner: str | None = None, due: date | None = None,
+                    expected: str | None = None) -> dict[str, Any]:
+    """Set an item's analysis and measure while the plan is drawn up (ops, qmd, admin): its code and status."""
+    from handlers.improvement import set_item
+
+    with acting(engine, caller, "improvement.set") as act:
+        item = set_item(act.session, code, cause=cause, measure=measure, owner=owner, due=due, expected=expected,
+                        now=act.now, actor=act.actor)
+        return {"code": item.code, "status": item.status}
+
+
+# -- indicators
+
+
+def define_indicator(engine: Engine, caller: Caller, code: str, *, name: str, target: float, unit: str = "%",
+                     direction: str = "higher_better", cycle: str = "monthly", yearly_rule: str = "mean",
+                     from_survey: bool = False) -> str:
+    """Define an indicator, or change its definition (qmd, admin): 'added', 'updated' or 'unchanged'."""
+    from handlers.indicators import define
+
+    with acting(engine, caller, "indicator.define") as act:
+        return define(act.session, code=code, name=name, unit=unit, direction=direction, target=target, cycle=cycle,
+                      yearly_rule=yearly_rule, source="survey" if from_survey else None, now=act.now,
+                      actor=act.actor)
+
+
+def indicators(engine: Engine) -> list[dict[str, Any]]:
+    """The indicators and their targets."""
+    from handlers.indicators import list_indicators
+
+    with reading(engine) as session:
+        return list_indicators(session)
+
+
+def import_values(engine: Engine, caller: Caller, file: str, *, progress: Progress = None) -> dict[str, int]:
+    """Record values from a .csv or .xlsx file, all or none (qmd, ops, pm, admin): how many were added,
+    updated and unchanged. The file is read before the transaction opens, so that it stays short."""
+    from handlers.indicators import parse_values, record_values
+    from handlers.tabular import read_table
+
+    rows = parse_values(read_table(file))
+    with acting(engine, caller, "indicator.record") as act:
+        return record_values(act.session, rows, now=act.now, actor=act.actor, progress=progress)
+
+
+def set_value(engine: Engine, caller: Caller, code: str, period: str, value: float,
+              project: str | None = None) -> str:
+    """Enter one value (qmd, ops, pm, admin), the organisation's unless a project is named; a later value
+    for the same period corrects it: 'added', 'updated' or 'unchanged'."""
+    from handlers.indicators import ORG, ValueRow, check_period, record_values
+
+    row = ValueRow(code, check_period(period), value, project or ORG, f"{code} {period}: ")
+    with acting(engine, caller, "indicator.record") as act:
+        counts = record_values(act.session, [row], now=act.now, actor=act.actor)
+    return next(outcome for outcome, count in counts.items() if count)
+
+
+def values(engine: Engine, *, year: int | None = None, indicator: str | None = None) -> list[dict[str, Any]]:
+    """Recorded values and whether each met its target."""
+    from handlers.indicators import list_values
+
+    with reading(engine) as session:
+        return list_values(session, year=year, indicator=indicator)
+
+
+def attainment(engine: Engine, year: int) -> list[dict[str, Any]]:
+    """Each indicator's attainment for a year: met, unmet or not measured, and how its value was reached."""
+    from handlers.reviews import attainment_of_year
+
+    with reading(engine) as session:
+        return attainment_of_year(session, year)

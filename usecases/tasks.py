@@ -1,0 +1,62 @@
+"""People's work: listing, showing, claiming and completing user tasks. Who may claim or complete a task
+is the task's rule in engine/policy.py, asked by the engine inside the step's own transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from .base import Caller, guarded, who
+
+
+def tasks(db: str | None, engine: Callable[[], Any], *, caller: Caller | None = None, quick: bool = True,
+          role: str | None = None, instance_id: int | None = None, overdue: bool = False, all_states: bool = False,
+          limit: int | None = None) -> list[dict[str, Any]]:
+    """Open tasks (all of them with `all_states`), oldest first; `caller` for only the caller's own.
+    `engine` builds the engine when needed: the common listing reads a SQLite file with the standard
+    library alone (store/quickread.py), which a terminal feels; `quick=False` when the engine is lent
+    (a simulation's clock decides what is overdue)."""
+    wanted = None if all_states else "ready"
+    if caller is None and quick:
+        from store import quickread
+
+        path = quickread.sqlite_file(db)
+        if path is not None:
+            rows = quickread.tasks(path, role=role, state=wanted, instance_id=instance_id,
+                                   due_before=datetime.now(UTC) if overdue else None, limit=limit)
+            if rows is not None:
+                return rows
+    built = engine()
+    mine = who(built, caller) if caller is not None else None
+    return built.tasks(role=role, mine=mine, instance_id=instance_id, state=wanted, overdue=overdue, limit=limit)
+
+
+def task(engine, task_id: str) -> dict[str, Any]:
+    """A task, its form and the variables it was given."""
+    return engine.task(task_id)
+
+
+def missing_required(engine, task_id: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """The form's required fields that `values` leaves empty (a terminal asks for them)."""
+    from engine.forms import missing_required as missing
+
+    return missing(engine.task(task_id)["form"], values)
+
+
+def claim(engine, caller: Caller, task_id: str) -> None:
+    """Make a role task the caller's until they release it."""
+    with guarded(engine, caller, "task.claim"):
+        engine.claim(task_id, actor=who(engine, caller))
+
+
+def unclaim(engine, caller: Caller, task_id: str) -> None:
+    """Give a claimed task back to its role (whoever claimed it, or an admin)."""
+    with guarded(engine, caller, "task.unclaim"):
+        engine.unclaim(task_id, actor=who(engine, caller))
+
+
+def complete(engine, caller: Caller, task_id: str, values: dict[str, Any]) -> None:
+    """Complete a user task with its form values, checked against its form before anything is stored."""
+    with guarded(engine, caller, "task.complete"):
+        engine.complete(task_id, values, actor=who(engine, caller))
