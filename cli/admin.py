@@ -10,7 +10,7 @@ import usecases
 from i18n import N_, _
 
 from .base import ID, FilePath, State, cli, json_option, pass_state
-from .terminal import _render, _summary
+from .terminal import _cell, _print_json, _render, _summary
 
 # -- set-up --------------------------------------------------------------------------------
 
@@ -109,7 +109,101 @@ def users_list(state: State, as_json: bool):
     for row in rows:
         row["roles"] = ", ".join(row["roles"]) if not as_json else row["roles"]
     _render(rows, [("name", _("USER")), ("display_name", _("NAME")), ("department", _("DEPT")),
-                   ("roles", _("ROLES"))], as_json)
+                   ("roles", _("ROLES")), ("status", _("STATUS"))], as_json)
+
+
+@users.command("show")
+@click.argument("name")
+@json_option
+@pass_state
+def users_show(state: State, name: str, as_json: bool):
+    """Show a user: name, department, e-mail, roles, status, and the open tasks and findings they hold.
+
+    Example: opsqa users show zhangsan
+    """
+    view = usecases.admin.user(state.engine, name)
+    if as_json:
+        _print_json(view)
+        return
+    click.echo(_("user {name}  {display_name}  department {department}  e-mail {email}").format(
+        name=view["name"], display_name=_cell(view["display_name"]), department=_cell(view["department"]),
+        email=_cell(view["email"])))
+    click.echo(_("roles: {roles}").format(roles=", ".join(view["roles"]) or "-"))
+    if view["disabled_at"]:
+        click.echo(_("status: disabled since {at}").format(at=_cell(view["disabled_at"])))
+    else:
+        click.echo(_("status: active"))
+    click.echo(_("open findings: {codes}").format(codes=", ".join(view["open_findings"]) or "-"))
+    if view["open_tasks"]:
+        click.echo(_("open tasks:"))
+        _render(view["open_tasks"], [("id", _("TASK")), ("instance", _("INST")), ("name", _("NAME")),
+                                     ("due_at", _("DUE"))], False)
+
+
+@users.command("set")
+@click.argument("name")
+@click.option("--name", "display_name", help=N_("The person's name as shown (\"\" clears it)."))
+@click.option("--department", help=N_("The department the person belongs to (a role code; \"\" clears it)."))
+@click.option("--email", help=N_("Where notifications go (\"\" clears it: no notifications)."))
+@click.option("--reason", required=True, help=N_("Why (kept in the history)."))
+@pass_state
+def users_set(state: State, name: str, display_name: str | None, department: str | None, email: str | None,
+              reason: str):
+    """Correct a user's name, department or e-mail address (admins; the old and new values are recorded).
+
+    Example: opsqa users set zhangsan --department ops --reason "调入运维部"
+    """
+    if display_name is None and department is None and email is None:
+        raise click.UsageError(_("give --name, --department or --email to change"))
+    changed = usecases.admin.change_user(state.engine, state.caller, name, display_name=display_name,
+                                         department=department, email=email, reason=reason)
+    if not changed["new"]:
+        click.echo(_("user {name} unchanged").format(name=name), err=True)
+        return
+    click.echo(_("user {name}: {changes}").format(name=name, changes="; ".join(
+        f"{key} {_cell(changed['old'][key])} -> {_cell(value)}" for key, value in changed["new"].items())), err=True)
+
+
+@users.command("revoke")
+@click.argument("name")
+@click.option("--role", required=True, help=N_("The role to take away."))
+@click.option("--reason", required=True, help=N_("Why (kept in the history)."))
+@pass_state
+def users_revoke(state: State, name: str, role: str, reason: str):
+    """Revoke a role from a user (admins). The user stays; `users add NAME --role ROLE` gives it back.
+
+    Example: opsqa users revoke zhangsan --role qmd --reason "调离质量管理部"
+    """
+    left = usecases.admin.revoke_role(state.engine, state.caller, name, role, reason=reason)
+    click.echo(_("user {name} no longer holds {role}; roles left: {roles}").format(
+        name=name, role=role, roles=", ".join(left) or "-"), err=True)
+
+
+@users.command("disable")
+@click.argument("name")
+@click.option("--reason", required=True, help=N_("Why (kept in the history)."))
+@pass_state
+def users_disable(state: State, name: str, reason: str):
+    """Disable a user, who can then no longer act (admins). Users are never deleted; refused while the user
+    holds open tasks or owns open findings, which the refusal lists. `users enable` undoes it.
+
+    Example: opsqa users disable zhangsan --reason "离职"
+    """
+    usecases.admin.disable_user(state.engine, state.caller, name, reason=reason)
+    click.echo(_("user {name} disabled").format(name=name), err=True)
+
+
+@users.command("enable")
+@click.argument("name")
+@click.option("--reason", required=True, help=N_("Why (kept in the history)."))
+@pass_state
+def users_enable(state: State, name: str, reason: str):
+    """Let a disabled user act again (admins).
+
+    Example: opsqa users enable zhangsan --reason "返聘"
+    """
+    usecases.admin.enable_user(state.engine, state.caller, name, reason=reason)
+    click.echo(_("user {name} enabled").format(name=name), err=True)
 
 
 @cli.command()
@@ -143,17 +237,18 @@ def settings(state: State, key: str | None, value: str | None, as_json: bool):
 @cli.group(invoke_without_command=True)
 @click.option("--instance", "instance_id", type=ID, help=N_("Only this instance's history."))
 @click.option("--limit", type=click.IntRange(1, 1_000_000), help=N_("Only the newest N events."))
+@click.option("--kind", metavar="KIND", help=N_("Only events of this kind or family, e.g. security or finding."))
 @json_option
 @click.pass_context
-def history(ctx: click.Context, instance_id: int | None, limit: int | None, as_json: bool):
+def history(ctx: click.Context, instance_id: int | None, limit: int | None, kind: str | None, as_json: bool):
     """The history of changes: who did what, when. `history verify` checks it was not altered.
 
-    Example: opsqa history --instance 3
+    Example: opsqa history --kind security
     """
     if ctx.invoked_subcommand is not None:
         return
     state: State = ctx.obj
-    rows = usecases.admin.history(state.engine, instance_id=instance_id, limit=limit)
+    rows = usecases.admin.history(state.engine, instance_id=instance_id, limit=limit, kind=kind)
     if not as_json:
         for row in rows:
             if row["real_actor"]:

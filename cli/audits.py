@@ -17,26 +17,52 @@ from .terminal import _cell, _parse_local, _print_json, _render, _write_xlsx
 @click.option("--overdue", is_flag=True, help=N_("Only findings past their due date (not waiting for verification)."))
 @click.option("--year", type=YEAR, help=N_("Only findings raised in this year."))
 @click.option("--as-of", "as_of", metavar="TIME", help=N_("Judge overdue as of this time (default: now)."))
+@click.option("--summary", is_flag=True,
+              help=N_("Instead of the list, each year's on-time closure rate (closed by the due date / closed)."))
 @json_option
 @xlsx_option
 @pass_state
-def findings(state: State, open_only: bool, overdue: bool, year: int | None, as_of: str | None, as_json: bool,
-             xlsx_file: str | None):
-    """Findings (nonconformities and rectification items) and where they stand.
+def findings(state: State, open_only: bool, overdue: bool, year: int | None, as_of: str | None, summary: bool,
+             as_json: bool, xlsx_file: str | None):
+    """Findings (nonconformities and rectification items) and where they stand, with the on-time closure
+    rate of their years under the table.
 
     Example: opsqa findings --overdue --xlsx findings.xlsx
     """
-    rows = usecases.audits.findings(state.engine, open_only=open_only, overdue=overdue, year=year,
-                                    as_of=_parse_local(as_of, "--as-of") if as_of else None)
+    listing = usecases.audits.findings_with_rates(state.engine, open_only=open_only, overdue=overdue, year=year,
+                                                  as_of=_parse_local(as_of, "--as-of") if as_of else None)
+    rows, rates = listing["findings"], listing["on_time"]
+    if summary:
+        if xlsx_file:
+            raise click.UsageError(_("--summary and --xlsx are alternatives; give one"))
+        if as_json:
+            return _print_json(rates)
+        for rate in rates:
+            click.echo(_closure_line(rate))
+        return
     if xlsx_file:
         return _write_xlsx(rows, xlsx_file, "findings", as_json)
     if not as_json:
         for row in rows:
-            row["overdue"] = _("{days} d").format(days=row["days_overdue"]) if row["overdue"] else "-"
+            row["overdue"] = (_("{days} d").format(days=row["days_overdue"]) if row["overdue"]
+                              else _("closed {days} d late").format(days=row["days_late"]) if row["closed_late"]
+                              else "-")
     columns = [("code", _("FINDING")), ("source", _("SOURCE")), ("item", _("ITEM")), ("unit", _("UNIT")),
                ("owner", _("OWNER")),
                ("status", _("STATUS")), ("due", _("DUE")), ("overdue", _("OVERDUE")), ("description", _("DESCRIPTION"))]
     _render(rows, columns, as_json)
+    if not as_json:
+        for rate in rates:
+            click.echo(_closure_line(rate))
+
+
+def _closure_line(rate: dict) -> str:
+    """A year's on-time closure rate (按期整改率) in one line."""
+    if not rate["closed"]:
+        return _("on-time closure {year}: no finding closed yet").format(year=rate["year"])
+    return _("on-time closure {year}: {on_time} of {closed} closed findings closed by their due date ({rate:.1%}), "
+             "{late} late").format(year=rate["year"], on_time=rate["closed_on_time"], closed=rate["closed"],
+                                   rate=rate["on_time_rate"], late=rate["closed_late"])
 
 
 @cli.group()
@@ -78,6 +104,7 @@ def finding_show(state: State, code: str, as_json: bool):
         _print_json(item)
         return
     late = _(", {days} days overdue").format(days=item["days_overdue"]) if item["overdue"] else ""
+    late = _(", {days} days late").format(days=item["days_late"]) if item["closed_late"] else late
     original = _(" (originally {due})").format(due=item["original_due"]) if item["due"] != item["original_due"] else ""
     click.echo(_("{code}  {status}{late}  owner {owner}  due {due}{original}").format(
         code=item["code"], status=item["status"], late=late, owner=item["owner"], due=item["due"], original=original))
@@ -306,6 +333,15 @@ def audit_checklist(state: State, code: str, as_json: bool):
                    ("status", _("STATUS"))], False)
     if status["nonconformities"]:
         click.echo(_("nonconformities: {codes}").format(codes=", ".join(status["nonconformities"])))
+    improvement = status["improvement"]
+    if not improvement["items"]:
+        click.echo(_("{item}: no improvement measures from {year}").format(**improvement))
+        return
+    click.echo(_("{item}: improvement measures of {year} (and older ones still open): {count}, {unfinished} not "
+                 "finished").format(count=len(improvement["items"]), **improvement))
+    _render(improvement["items"], [("code", _("ITEM")), ("source", _("SOURCE")), ("owner", _("OWNER")),
+                                   ("due", _("DUE")), ("status", _("STATUS")), ("action", _("ACTION")),
+                                   ("measure", _("MEASURE"))], False)
 
 
 @cli.command()
@@ -390,7 +426,7 @@ def auditors():
 
 @auditors.command("add")
 @click.argument("user")
-@click.option("--certificate", "certificate_no", help=N_("The auditor's certificate number."))
+@click.option("--certificate", "--certificate-no", "certificate_no", help=N_("The auditor's certificate number."))
 @click.option("--valid-until", type=click.DateTime(["%Y-%m-%d"]), help=N_("When the qualification lapses."))
 @pass_state
 def auditors_add(state: State, user: str, certificate_no: str | None, valid_until):
@@ -414,3 +450,46 @@ def auditors_list(state: State, as_json: bool):
     columns = [("user", _("USER")), ("name", _("NAME")), ("department", _("DEPT")),
                ("certificate_no", _("CERTIFICATE")), ("valid_until", _("VALID UNTIL"))]
     _render(usecases.audits.auditors(state.engine), columns, as_json)
+
+
+@auditors.command("show")
+@click.argument("user")
+@json_option
+@pass_state
+def auditors_show(state: State, user: str, as_json: bool):
+    """Show an auditor: certificate, until when qualified (and whether that has passed), department.
+
+    Example: opsqa auditors show ops_aud
+    """
+    view = usecases.audits.auditor(state.engine, user)
+    if as_json:
+        _print_json(view)
+        return
+    click.echo(_("auditor {user}  {name}  department {department}").format(
+        user=view["user"], name=_cell(view["name"]), department=_cell(view["department"])))
+    click.echo(_("certificate {certificate}, valid until {valid_until} ({status})").format(
+        certificate=_cell(view["certificate_no"]), valid_until=_cell(view["valid_until"]), status=view["status"]))
+    click.echo(_("registered by {by} at {at}").format(by=view["added_by"], at=_cell(view["added_at"])))
+
+
+@auditors.command("set")
+@click.argument("user")
+@click.option("--certificate", "--certificate-no", "certificate_no",
+              help=N_("The auditor's certificate number (\"\" clears it)."))
+@click.option("--valid-until", type=click.DateTime(["%Y-%m-%d"]), help=N_("When the qualification lapses."))
+@click.option("--reason", required=True, help=N_("Why (kept in the history), e.g. the renewal's reference."))
+@pass_state
+def auditors_set(state: State, user: str, certificate_no: str | None, valid_until, reason: str):
+    """Renew or correct an auditor's qualification (qmd; the old and new values are recorded).
+
+    Example: opsqa auditors set ops_aud --certificate IA-007 --valid-until 2031-12-31 --reason "2028年复审通过"
+    """
+    if certificate_no is None and valid_until is None:
+        raise click.UsageError(_("give --certificate or --valid-until to change"))
+    changed = usecases.audits.renew_auditor(state.engine, state.caller, user, certificate_no=certificate_no,
+                                            valid_until=valid_until.date() if valid_until else None, reason=reason)
+    if not changed["new"]:
+        click.echo(_("auditor {user} unchanged").format(user=user), err=True)
+        return
+    click.echo(_("auditor {user}: {changes}").format(user=user, changes="; ".join(
+        f"{key} {_cell(changed['old'][key])} -> {_cell(value)}" for key, value in changed["new"].items())), err=True)

@@ -14,8 +14,6 @@ import i18n
 import usecases
 from i18n import N_, _
 
-DEFAULT_ZONE = "Asia/Shanghai"
-
 
 class Translated:
     """Help texts are written in English (docstrings, `help=`) and shown in the chosen language. The
@@ -125,12 +123,24 @@ class State:
         self.db, self.as_name = db, as_name
         self.login = login or _os_login()
         self._engine, self._owns_engine = engine, engine is None  # a simulation lends its engine and clock
+        self._zone = None
 
     @property
     def engine(self):
         if self._engine is None:
             self._engine = usecases.open_engine(self.db)
         return self._engine
+
+    @property
+    def zone(self):
+        """The organisation's time zone (its `timezone` setting), read once per command: times are shown in it."""
+        if self._zone is None:
+            self._zone = usecases.admin.zone(self.engine)
+        return self._zone
+
+    @zone.setter
+    def zone(self, zone) -> None:  # a command on no database yet (simulate) names the zone it runs in
+        self._zone = zone
 
     @property
     def caller(self):

@@ -60,6 +60,9 @@ def survey_import(state: State, year: int, file: str):
         counts = usecases.customers.import_responses(state.engine, state.caller, year, file, progress=progress)
     click.echo(_("{file}: {added} added, {unchanged} already imported").format(
                    file=file, added=counts['added'], unchanged=counts['unchanged']))
+    if counts.get("late"):
+        click.echo(_("{late} of them came after the collection closed: held for the QMD's decision, not counted "
+                     "unless the collection is extended").format(late=counts["late"]), err=True)
 
 
 @survey.command("respond")
@@ -85,10 +88,13 @@ def survey_respond(state: State, year: int, customer: str, project: str, channel
         if not sep or not question.strip():
             raise click.BadParameter(_("{item!r} is not QUESTION=SCORE").format(item=item), param_hint="--score")
         answers[question.strip()] = value.strip()
-    added = usecases.customers.respond(state.engine, state.caller, year, customer=customer, project=project,
-                                       channel=channel, overall=overall, scores=answers, respondent=respondent,
-                                       comments=comments, issues=issues)
-    click.echo(_("recorded") if added else _("already recorded"))
+    counts = usecases.customers.respond(state.engine, state.caller, year, customer=customer, project=project,
+                                        channel=channel, overall=overall, scores=answers, respondent=respondent,
+                                        comments=comments, issues=issues)
+    click.echo(_("recorded") if counts["added"] else _("already recorded"))
+    if counts.get("late"):
+        click.echo(_("it came after the collection closed: held for the QMD's decision, not counted unless the "
+                     "collection is extended"), err=True)
 
 
 @survey.command("show")
@@ -111,6 +117,8 @@ def survey_show(state: State, year: int, as_json: bool):
     click.echo(_("{code}  {status}  invited {invited}, responded {responded} ({response_rate}), {mean}").format(
                    code=item['code'], status=item['status'], invited=item['invited'], responded=item['responded'],
                    response_rate=item['response_rate'], mean=mean))
+    if item.get("late"):  # a survey analysed before held answers were told apart has no count
+        click.echo(_("  {late} answers came after the collection closed: held, not counted").format(late=item["late"]))
     labels = {"mean_by_channel": _("mean_by_channel"), "mean_by_project": _("mean_by_project"),
               "mean_by_question": _("mean_by_question")}
     for key, label in labels.items():

@@ -9,7 +9,7 @@ import usecases
 from i18n import N_, _
 
 from .base import YEAR, FilePath, Progress, State, cli, json_option, pass_state
-from .terminal import _print_json, _render
+from .terminal import _cell, _print_json, _render
 
 # -- records -------------------------------------------------------------------------------
 
@@ -102,6 +102,61 @@ def projects_list(state: State, all_projects: bool, as_json: bool):
                ("oms", _("OMS")),
                ("team", _("TEAM")), ("status", _("STATUS"))]
     _render(rows, columns, as_json)
+
+
+@projects.command("show")
+@click.argument("code")
+@json_option
+@pass_state
+def projects_show(state: State, code: str, as_json: bool):
+    """Show a project of the register: customer, manager, supervisor, team, contract, O&M period.
+
+    Example: opsqa projects show P-01
+    """
+    view = usecases.plans.project(state.engine, code)
+    if as_json:
+        _print_json(view)
+        return
+    click.echo(_("project {code}  {name}  ({kind}, {status})").format(**view))
+    for key, label in (("customer", _("customer")), ("pm", _("project manager")), ("oms", _("O&M supervisor")),
+                       ("contract_ref", _("contract")), ("om_start", _("O&M from")), ("om_end", _("O&M until"))):
+        click.echo(f"  {label}: {_cell(view[key])}")
+    click.echo("  " + _("team: {team}").format(team=", ".join(view["team"]) or "-"))
+    click.echo("  " + _("added by {by} at {at}; last changed {changed}").format(
+        by=view["created_by"], at=_cell(view["created_at"]), changed=_cell(view["updated_at"])))
+
+
+@projects.command("set")
+@click.argument("code")
+@click.option("--name", help=N_("The project's name."))
+@click.option("--customer", help=N_("The customer (建设单位/业主)."))
+@click.option("--pm", metavar="USER", help=N_("The project manager (an opsqa user)."))
+@click.option("--oms", metavar="USER", help=N_("The O&M management supervisor (an opsqa user)."))
+@click.option("--kind", type=click.Choice(["safe_city", "smart_city", "other"]))
+@click.option("--status", type=click.Choice(["active", "closed"]), help=N_("closed: the project left the register."))
+@click.option("--contract", "contract_ref", help=N_("The contract's reference (\"\" clears it)."))
+@click.option("--om-start", type=click.DateTime(["%Y-%m-%d"]), help=N_("O&M start date."))
+@click.option("--om-end", type=click.DateTime(["%Y-%m-%d"]), help=N_("O&M end date."))
+@click.option("--reason", required=True, help=N_("Why (kept in the history)."))
+@pass_state
+def projects_set(state: State, code: str, name: str | None, customer: str | None, pm: str | None, oms: str | None,
+                 kind: str | None, status: str | None, contract_ref: str | None, om_start, om_end, reason: str):
+    """Correct a project of the register (ops or qmd; the old and new values are recorded). A new manager
+    or supervisor joins the team; the team itself changes by `projects import`.
+
+    Example: opsqa projects set P-01 --pm li --reason "项目经理变更（运维合同补充协议）"
+    """
+    changes = {"name": name, "customer": customer, "pm": pm, "oms": oms, "kind": kind, "status": status,
+               "contract_ref": contract_ref, "om_start": om_start.date() if om_start else None,
+               "om_end": om_end.date() if om_end else None}
+    if all(value is None for value in changes.values()):
+        raise click.UsageError(_("give at least one value to change (see --help)"))
+    changed = usecases.plans.fix_project(state.engine, state.caller, code, reason=reason, **changes)
+    if not changed["new"]:
+        click.echo(_("project {code} unchanged").format(code=code), err=True)
+        return
+    click.echo(_("project {code}: {changes}").format(code=code, changes="; ".join(
+        f"{key} {_cell(changed['old'][key])} -> {_cell(value)}" for key, value in changed["new"].items())), err=True)
 
 
 @projects.command("import")

@@ -4,6 +4,7 @@ a simulated clock, the outbox of notifications."""
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -44,7 +45,8 @@ def tick(state: State, now_text: str | None, as_json: bool):
                        process=skip['process'], periods=', '.join(skip['periods'])))
     for timer in report["timers"]:
         click.echo(_("timer {timer} of instance {instance} fired (due {due})").format(
-                       timer=timer['timer'], instance=timer['instance'], due=_cell(timer['due'])))
+                       timer=timer['timer'], instance=timer['instance'],
+                       due=_cell(datetime.fromisoformat(timer['due']))))
     for failure in report["failed"]:
         click.echo(_("instance {instance}: timer failed: {error}").format(
                        instance=failure['instance'], error=failure['error']), err=True)
@@ -123,7 +125,7 @@ def simulate(state: State, start_text: str, end_text: str, scenario: str | None,
     """
     if out and Path(out).exists():
         raise click.UsageError(_("{target} exists; --out needs a new file").format(target=out))
-    zone = usecases.scheduling.simulation_zone(state.db)
+    zone = state.zone = usecases.scheduling.simulation_zone(state.db)
     start, end = _parse_moment(start_text, zone, "--from"), _parse_moment(end_text, zone, "--to")
     if end <= start:
         raise click.BadParameter(_("--to must be after --from"), param_hint="--to")

@@ -42,7 +42,8 @@ def tasks(state: State, role: str | None, mine: bool, instance_id: int | None, o
     rows = rows[:limit] if limit else rows
     if xlsx_file:
         return _write_xlsx(rows, xlsx_file, "tasks", as_json)
-    columns = [("id", _("TASK")), ("instance", _("INST")), ("name", _("NAME")), ("role", _("ROLE")),
+    columns = [("id", _("TASK")), ("instance", _("INST")), ("business_key", _("KEY")), ("name", _("NAME")),
+               ("role", _("ROLE")),
                ("state", _("STATE")),
                ("assignee", _("ASSIGNEE")), ("claimed_by", _("CLAIMED")), ("created_at", _("SINCE")),
                ("due_at", _("DUE"))]
@@ -74,6 +75,8 @@ def task_show(state: State, task_id: str, as_json: bool):
     click.echo(_("instance {instance} (key {business_key})  role {role}  {state}").format(
         instance=view["instance"], business_key=view["business_key"], role=view["role"] or "-", state=view["state"])
         + claimed)
+    click.echo(_("since {created_at}  due {due_at}").format(created_at=_cell(view["created_at"]),
+                                                          due_at=_cell(view["due_at"])))
     if view["completed_by"]:
         click.echo(_("completed by {completed_by} at {completed_at}").format(
                        completed_by=view['completed_by'], completed_at=_cell(view['completed_at'])))

@@ -3,7 +3,6 @@ zone, tables sized to the terminal and coloured by state, JSON."""
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -18,7 +17,7 @@ import click
 import usecases
 from i18n import _, ngettext
 
-from .base import DEFAULT_ZONE
+from .base import State
 
 
 def _write_xlsx(rows: list[dict], file: str, sheet: str, as_json: bool) -> None:
@@ -128,21 +127,15 @@ def _print_json(data: Any) -> None:
 
 
 def _zone():
-    return _zone_named(os.environ.get("OPSQA_TZ", DEFAULT_ZONE))
-
-
-@functools.cache
-def _zone_named(name: str):
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(name)
+    """The organisation's zone, as the running command's state reads it once (the `timezone` setting)."""
+    return click.get_current_context().find_object(State).zone
 
 
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, datetime):
-        return value.astimezone(_zone()).strftime("%Y-%m-%d %H:%M")
+        return usecases.local_time(value, _zone())  # 2027-03-01 10:10 +08:00
     if isinstance(value, str) and len(value) == 36 and value.count("-") == 4:
         return value[:8]  # task ids: a unique prefix is accepted wherever an id is
     return str(value)

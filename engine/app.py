@@ -435,9 +435,13 @@ class Engine:
 
     # -- history
 
-    def history(self, instance_id: int | None = None, *, limit: int | None = None) -> list[dict[str, Any]]:
+    def history(self, instance_id: int | None = None, *, limit: int | None = None,
+                kind: str | None = None) -> list[dict[str, Any]]:
+        """Events oldest first; `kind` keeps those of that kind or family (`security` for `security.denied`)."""
         with self.database.reading() as session:
             query = select(Event).order_by(Event.id)
+            if kind:
+                query = query.where((Event.kind == kind) | Event.kind.startswith(f"{kind}.", autoescape=True))
             if instance_id is not None:
                 if session.get(Instance, instance_id) is None:
                     raise InstanceNotFound(_("no instance {instance_id}; see `opsqa instances`").format(
@@ -539,7 +543,7 @@ def _instance_view(row: Instance, version: int, name: str) -> dict[str, Any]:
     }
 
 
-_TASK_COLUMNS = (Task.id, Task.instance_id.label("instance"), Task.process_id.label("process"),
+_TASK_COLUMNS = (Task.id, Task.instance_id.label("instance"), Instance.business_key, Task.process_id.label("process"),
                  Task.bpmn_id.label("task"), Task.name, Task.role, Task.state, Task.assignee, Task.claimed_by,
                  Task.due_at, Task.created_at, Task.completed_by, Task.completed_at)
 
@@ -547,8 +551,9 @@ _TASK_COLUMNS = (Task.id, Task.instance_id.label("instance"), Task.process_id.la
 def orm_tasks(session, *, role: str | None = None, state: str | None = "ready", instance_id: int | None = None,
               due_before: datetime | None = None, person: str | None = None,
               limit: int | None = None) -> list[dict[str, Any]]:
-    """`Engine.tasks` through SQLAlchemy (PostgreSQL; tests/test_quickread.py holds SQLite's reader to it)."""
-    query = select(*_TASK_COLUMNS).order_by(Task.created_at, Task.id)
+    """`Engine.tasks` through SQLAlchemy (PostgreSQL; tests/test_quickread.py holds SQLite's reader to it), with
+    each task's instance's business key."""
+    query = select(*_TASK_COLUMNS).join(Instance, Instance.id == Task.instance_id).order_by(Task.created_at, Task.id)
     if due_before is not None:
         query = query.where(Task.state == "ready", Task.due_at < due_before)
     if state:

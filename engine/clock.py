@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
+
+
+def local_time(when: datetime, zone: tzinfo, *, seconds: bool = False) -> str:
+    """A time as people read it, in the organisation's zone with its offset: `2027-03-01 10:10 +08:00`.
+    Stored times, --json, workbooks and history payloads keep their own forms; this is for messages,
+    tables and logs."""
+    local = when.astimezone(zone)
+    offset = local.strftime("%z")  # +0800
+    return local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + f" {offset[:3]}:{offset[3:5]}"
 
 
 class Clock(Protocol):

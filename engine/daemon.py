@@ -11,10 +11,29 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from datetime import UTC, datetime
 
-from . import scheduler
+from . import scheduler, settings
+from .clock import local_time
 
 log = logging.getLogger("opsqa.scheduler")
+
+
+class LocalTimes(logging.Formatter):
+    """Log lines stamped in the organisation's zone with its offset (`2027-03-01 10:10:05 +08:00`), never in
+    UTC or the machine's zone; `zone` follows the `timezone` setting, read again at each pass."""
+
+    def __init__(self, fmt: str, zone) -> None:
+        super().__init__(fmt)
+        self.zone = zone
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 (logging's)
+        return local_time(datetime.fromtimestamp(record.created, UTC), self.zone, seconds=True)
+
+
+def _zone(engine):
+    with engine.database.reading() as session:
+        return settings.zone(session)
 
 
 def run_workers(make_engine, *, workers: int, interval: float) -> int:
@@ -53,7 +72,10 @@ def run_daemon(engine, *, interval: float = 30.0) -> None:
     from apscheduler.schedulers.blocking import BlockingScheduler
     from apscheduler.triggers.interval import IntervalTrigger
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    stamps = LocalTimes("%(asctime)s %(name)s %(message)s", _zone(engine))
+    output = logging.StreamHandler()
+    output.setFormatter(stamps)
+    logging.basicConfig(level=logging.WARNING, handlers=[output])  # a no-op where logging is set up already
     logging.getLogger("opsqa").setLevel(logging.INFO)
     runner = BlockingScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
     stopping = threading.Event()
@@ -62,6 +84,7 @@ def run_daemon(engine, *, interval: float = 30.0) -> None:
         if stopping.is_set():
             return
         try:
+            stamps.zone = _zone(engine)
             scheduler.tick(engine, engine.clock.now())
         except Exception:  # keep the daemon alive; the next pass tries again
             log.exception("scheduler pass failed")

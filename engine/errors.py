@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from i18n import _
 
@@ -58,11 +58,13 @@ class TaskNotReady(OpsqaError):
 class TaskAlreadyCompleted(OpsqaError):
     """Someone else completed the task first."""
 
-    def __init__(self, task: str, by: str | None, at: datetime | None):
+    def __init__(self, task: str, by: str | None, at: datetime | None, *, zone: tzinfo):
+        from .clock import local_time
+
         by = by or _("someone else")
         if at:
             message = _("task {task} was already completed by {by} at {at}").format(
-                task=task, by=by, at=at.isoformat(timespec="seconds"))
+                task=task, by=by, at=local_time(at, zone))
         else:
             message = _("task {task} was already completed by {by}").format(task=task, by=by)
         super().__init__(message)
@@ -95,7 +97,7 @@ class Denied(NotPermitted):
         self.action = action
 
 
-class NotYourTask(NotPermitted):
+class NotYourTask(Denied):
     """The task belongs to someone else."""
 
 

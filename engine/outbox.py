@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from store import Job, Task, User, UserRole, append_event, failpoints, rows
 
 from . import jobs, settings
+from .clock import local_time
 
 log = logging.getLogger("opsqa.outbox")
 
@@ -75,11 +76,12 @@ def queue_overdue_tasks(engine, now: datetime, *, limit: int = 500) -> int:
         tasks = session.scalars(select(Task).where(Task.state == "ready", Task.due_at <= now,
                                                    Task.overdue_notified_at.is_(None))
                                 .order_by(Task.due_at).limit(limit).with_for_update(skip_locked=True)).all()
+        zone = settings.zone(session) if tasks else None
         for task in tasks:
             users = [task.assignee] if task.assignee else role_members(session, task.role) if task.role else []
             for user in users:
                 notify(session, key=f"task.overdue:{task.id}", to=user, now=now,
-                       subject=f"[opsqa] 已超期：{task.name}（期限 {task.due_at:%Y-%m-%d %H:%M} UTC）",
+                       subject=f"[opsqa] 已超期：{task.name}（期限 {local_time(task.due_at, zone)}）",
                        body=f"待办任务已超过期限：{task.name}\n实例 {task.instance_id}\n"
                             f"查看：opsqa task show {task.id[:8]}\n")
             task.overdue_notified_at = now

@@ -54,6 +54,9 @@ POLICY: dict[str, Rule] = {
     "tick.now": Rule(N_("run a scheduler pass at a given time (never ahead of the real clock)"), (ADMIN,)),
     # administration
     "users": Rule(N_("add users and change their roles"), (ADMIN,)),
+    "users.fix": Rule(N_("correct a user's name, department or e-mail address"), (ADMIN,), reason=True),
+    "users.revoke": Rule(N_("revoke a role from a user"), (ADMIN,), reason=True),
+    "users.disable": Rule(N_("disable a user (never deleted), or enable them again"), (ADMIN,), reason=True),
     "settings": Rule(N_("change a setting"), (ADMIN,)),
     "db": Rule(N_("upgrade, copy or back up the database"), (ADMIN,)),
     # tasks
@@ -67,6 +70,7 @@ POLICY: dict[str, Rule] = {
     "finding.verify": Rule(N_("verify a finding's rectification"), ("qmd",), never=("owner",)),
     # audits and inspections
     "auditor.add": Rule(N_("register a qualified internal auditor"), ("qmd", ADMIN)),
+    "auditor.renew": Rule(N_("renew or correct an auditor's qualification"), ("qmd", ADMIN), reason=True),
     "audit.plan": Rule(N_("plan an internal audit"), ("qmd", ADMIN)),
     "audit.record": Rule(N_("record a checklist result of an audit"), people=("auditor",)),
     "inspection.start": Rule(N_("start a random service inspection"), ("oms", "qmd", ADMIN)),
@@ -74,6 +78,7 @@ POLICY: dict[str, Rule] = {
     "inspection.record": Rule(N_("record a check point of a service inspection"), people=("inspector",)),
     # plans and projects
     "project.edit": Rule(N_("add, import or change O&M projects"), ("ops", "qmd", ADMIN)),
+    "project.fix": Rule(N_("correct a project of the register"), ("ops", "qmd", ADMIN), reason=True),
     "project.plan": Rule(N_("start a project's quality control for a year"), ("ops", ADMIN)),
     "cycle.start": Rule(N_("start a year's annual cycle by hand"), ("qmd", ADMIN)),
     # customers
@@ -117,7 +122,7 @@ def require(actor, action: str, **facts: Any) -> None:
     if any(actor.name in _names(facts.get(fact)) for fact in entry.people):
         return
     if entry.task:
-        _require_task(actor, facts["task"])
+        _require_task(actor, facts["task"], action)
         return
     raise Denied(_("{action} needs {who}; {name} {holds}").format(
         action=action, who=describe(entry), name=actor.name, holds=_holding(actor)), action=action)
@@ -154,19 +159,21 @@ def table() -> list[dict[str, Any]]:
             for action, entry in POLICY.items()]
 
 
-def _require_task(actor, task) -> None:
+def _require_task(actor, task, action: str) -> None:
     if task.assignee and task.assignee != actor.name:
-        raise NotYourTask(_("task {id} ({name}) is assigned to {assignee}").format(
-                              id=task.id, name=task.name, assignee=task.assignee))
-    if task.claimed_by and task.claimed_by != actor.name:
-        raise NotYourTask(_("task {id} ({name}) is claimed by {claimed_by}").format(
-                              id=task.id, name=task.name, claimed_by=task.claimed_by))
-    if not task.assignee and task.role is not None and task.role not in actor.roles:
-        raise NotYourTask(_("task {id} ({name}) needs role {role}, which {user} does not hold").format(
-                              id=task.id, name=task.name, role=task.role, user=actor.name))
-    if not task.assignee and task.role is None and ADMIN not in actor.roles:
-        raise NotYourTask(_("task {id} ({name}) has no role; only an admin may complete it").format(
-                              id=task.id, name=task.name))
+        why = _("task {id} ({name}) is assigned to {assignee}").format(id=task.id, name=task.name,
+                                                                        assignee=task.assignee)
+    elif task.claimed_by and task.claimed_by != actor.name:
+        why = _("task {id} ({name}) is claimed by {claimed_by}").format(id=task.id, name=task.name,
+                                                                         claimed_by=task.claimed_by)
+    elif not task.assignee and task.role is not None and task.role not in actor.roles:
+        why = _("task {id} ({name}) needs role {role}, which {user} does not hold").format(
+            id=task.id, name=task.name, role=task.role, user=actor.name)
+    elif not task.assignee and task.role is None and ADMIN not in actor.roles:
+        why = _("task {id} ({name}) has no role; only an admin may complete it").format(id=task.id, name=task.name)
+    else:
+        return
+    raise NotYourTask(f"{action}: {why}", action=action)
 
 
 def _names(value) -> Collection[str]:

@@ -30,6 +30,8 @@ class HandlerContext:
     start_instance: Callable[[str, str, dict[str, Any]], int] | None = None
     # Queues an e-mail to a user (delivered by a worker, at least once): (user, subject, body) -> queued?
     notify: Callable[[str, str, str], bool] | None = None
+    # Who caused the step with their roles, for a check that asks the permission policy (engine/policy.py)
+    person: Any = None
 
 
 Handler = Callable[[HandlerContext], "dict[str, Any] | None"]
@@ -44,6 +46,8 @@ class Registry:
         self._handlers: dict[str, Handler] = {}
         self._checks: dict[str, Handler] = {}
         self._owned: dict[str, str] = {}
+        self._on_cancel: dict[str, Callable[..., None]] = {}
+        self._before_start: dict[str, Callable[..., None]] = {}
         self._loader = loader
 
     def _load(self) -> None:
@@ -77,6 +81,37 @@ class Registry:
         domain path, `command` (the pointer a refused `opsqa start` gives). The engine's own start —
         handlers, the scheduler, scenarios, tests — is not refused."""
         self._owned[process_id] = command
+
+    def on_cancel(self, process_id: str):
+        """Register what closes the domain record of a cancelled `process_id` instance, in the cancelling
+        transaction: `function(session, instance_id, now=, actor=, reason=)`. No record is left stranded
+        (a finding open for ever, with no reminder and no escalation)."""
+
+        def register(function):
+            self._on_cancel[process_id] = function
+            return function
+
+        return register
+
+    def cancel_hook(self, process_id: str):
+        self._load()
+        return self._on_cancel.get(process_id)
+
+    def before_start(self, process_id: str):
+        """Register what every start of `process_id` must pass — the engine's own start too (handlers, the
+        scheduler, scenarios, tests) — in the starting transaction: `function(session, business_key=,
+        variables=)` raises DuplicateBusinessKey naming the record that exists already (a year's quality plan
+        is made once, whichever way its instance was started)."""
+
+        def register(function):
+            self._before_start[process_id] = function
+            return function
+
+        return register
+
+    def start_guard(self, process_id: str):
+        self._load()
+        return self._before_start.get(process_id)
 
     def owner_command(self, process_id: str) -> str | None:
         """The domain command that starts `process_id`, if a domain record owns its instances."""

@@ -26,7 +26,7 @@ from i18n import _
 from store import Database, Definition, Instance, InstanceMigration, Job, append_event, failpoints, rows
 from store.rows import InstanceRow, TaskRow
 
-from . import expressions, forms, jobs, outbox, policy, timers
+from . import expressions, forms, jobs, outbox, policy, settings, timers
 from .clock import Clock, SystemClock
 from .errors import (
     DuplicateBusinessKey,
@@ -34,6 +34,7 @@ from .errors import (
     InstanceNotFound,
     InstanceNotRunning,
     InvalidExpression,
+    NotPermitted,
     OpsqaError,
     ProcessNotFound,
     TaskAlreadyCompleted,
@@ -112,6 +113,9 @@ class Runtime:
                       "{status})").format(process_id=process_id, business_key=business_key, id=clash.id,
                                           status=clash.status)
                 )
+        guard = self.handlers.start_guard(process_id)
+        if guard is not None:  # the record this instance makes may exist already, under another key or process
+            guard(session, business_key=business_key, variables=dict(variables or {}))
         definition_id, version = definition
         spec, subprocess_specs = self._spec(session, definition_id)
         workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
@@ -168,7 +172,7 @@ class Runtime:
 
         A timer's due time is computed once, when the timer is reached; a changed deadline (a finding's
         extended due date) must re-arm it. Every unfinished task gets the new values, every armed
-        date timer is evaluated again, and the ready tasks' deadlines follow. Runs in the caller's
+        date timer is evaluated again, and the ready tasks' deadlines and variables follow. Runs in the caller's
         transaction; returns the timers as now armed.
         """
         from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition
@@ -192,7 +196,7 @@ class Runtime:
         for task in rows.open_tasks(session, instance_id):
             spiff_task = workflow.get_task_from_id(UUID(task.id))
             spec = loaded.model["user_tasks"].get(f"{spiff_task.workflow.spec.name}:{task.bpmn_id}", {})
-            rows.update_task(session, task, due_at=_due_at(spiff_task, spec))
+            rows.update_task(session, task, due_at=_due_at(spiff_task, spec), variables=_to_json(spiff_task.data))
         armed = []
         for task, when in timers.waiting_timers(workflow):
             was = before.get(str(task.id))
@@ -272,6 +276,9 @@ class Runtime:
             for task in rows.open_tasks(session, instance_id):
                 rows.update_task(session, task, state="cancelled", completed_at=now)
             self._event(session, now, actor, "instance.cancelled", instance_id, payload={"reason": reason})
+            hook = self.handlers.cancel_hook(row.process_id)
+            if hook is not None:  # its domain record closes with it, for the same reason
+                hook(session, instance_id, now=now, actor=actor, reason=reason)
             rows.save_instance(session, row)
 
     # -- versions
@@ -431,14 +438,15 @@ class Runtime:
             with self.database.reading() as session:
                 task = find_task(session, task_id)
                 if task.state == "completed":
-                    raise TaskAlreadyCompleted(task_id, task.completed_by, task.completed_at) from None
+                    raise TaskAlreadyCompleted(task_id, task.completed_by, task.completed_at,
+                                               zone=settings.zone(session)) from None
             raise OpsqaError(_("the instance of task {task_id} changed while completing it; try again").format(
                                  task_id=task_id)) from None
 
     def _ready_task(self, session: Session, task_id: str) -> TaskRow:
         task = find_task(session, task_id, for_update=True)
         if task.state == "completed":
-            raise TaskAlreadyCompleted(task_id, task.completed_by, task.completed_at)
+            raise TaskAlreadyCompleted(task_id, task.completed_by, task.completed_at, zone=settings.zone(session))
         if task.state != "ready":
             raise TaskNotReady(_("task {task_id} is {state}, not ready").format(task_id=task_id, state=task.state))
         return task
@@ -501,7 +509,7 @@ class Runtime:
         return HandlerContext(
             session=session, now=now, actor=actor.name, instance_id=row.id, business_key=row.business_key,
             process_id=row.process_id, task=spiff_task.task_spec.bpmn_id, variables=variables,
-            start_instance=start_instance, notify=notify,
+            start_instance=start_instance, notify=notify, person=actor,
         )
 
     def _run_check(self, session: Session, loaded: _Loaded, spiff_task, typed: dict, now: datetime,
@@ -519,6 +527,8 @@ class Runtime:
         try:
             with session.begin_nested():
                 check(context)
+        except NotPermitted:
+            raise  # the policy's own line, recorded as a security event by the use case
         except (ValueError, OpsqaError) as exc:
             raise OpsqaError(_("task {bpmn_id}: {exc}").format(bpmn_id=bpmn_id, exc=exc)) from None
 
@@ -644,6 +654,8 @@ class Runtime:
         return None
 
     def _event(self, session, now, actor: Actor, kind, instance_id=None, task_id=None, payload=None) -> None:
+        if actor.real:  # the handlers' events of this step, recorded under the acted-as name, keep the admin's
+            session.info["acting_as"] = (actor.name, actor.real)
         append_event(session, at=now, kind=kind, actor=actor.name, real_actor=actor.real,
                      instance_id=instance_id, task_id=task_id, payload=payload)
 

@@ -18,7 +18,8 @@ from sqlalchemy.exc import IntegrityError
 
 from store import Job, Schedule, ScheduleFire, append_event
 
-from . import jobs, outbox, timers
+from . import jobs, outbox, settings, timers
+from .clock import local_time
 from .errors import DuplicateBusinessKey, InstanceChanged
 from .users import Actor
 
@@ -94,12 +95,18 @@ def _fire(engine, schedule: Schedule, period: str, fire_time: datetime, now: dat
                         session, schedule.process_id, now=now, actor=SCHEDULER, business_key=period,
                         variables=variables, payload={"schedule": schedule.expression, "caught_up": caught_up},
                     )
-            except DuplicateBusinessKey:
-                instance_id = None  # started by hand before the scheduler got to it: recorded, not repeated
+            except DuplicateBusinessKey as exc:
+                # started by hand before the scheduler got to it, or its record made another way: recorded,
+                # not repeated
+                instance_id, refused = None, str(exc)
+            else:
+                refused = None
             fire.instance_id = instance_id
             payload = {"process": schedule.process_id, "period": period, "already_started": instance_id is None,
                        "fire_time": fire_time.astimezone(UTC).isoformat(),
                        "late_by": str(now - fire_time).split(".")[0]}
+            if refused is not None:
+                payload["refused"] = refused
             append_event(session, at=now, kind="schedule.caught_up" if caught_up else "schedule.fired",
                          actor=SCHEDULER.name, instance_id=instance_id, payload=payload)
     except IntegrityError:
@@ -125,6 +132,7 @@ def fire_due_timers(engine, now: datetime, report: TickReport, *, limit: int = 1
     """Claim the timer jobs due by `now` and fire them; only the due instances are loaded (the job
     index finds them). Several workers may run this at once: each job goes to one of them."""
     worker = worker or engine.worker
+    zone = None  # the organisation's, read once for the log when something fires
     for claim in jobs.claim(engine.database, worker, now, limit=limit, lease=lease):
         try:
             fired = engine.runtime.fire_timers(claim.instance_id, now=now, actor=SCHEDULER, claim=claim)
@@ -138,7 +146,15 @@ def fire_due_timers(engine, now: datetime, report: TickReport, *, limit: int = 1
             continue
         for item in fired:
             report.timers.append({"instance": claim.instance_id, **item})
-            log.info("timer %s of instance %s fired (due %s)", item["timer"], claim.instance_id, item["due"])
+            if log.isEnabledFor(logging.INFO):
+                zone = zone or _zone(engine)
+                log.info("timer %s of instance %s fired (due %s)", item["timer"], claim.instance_id,
+                         local_time(datetime.fromisoformat(item["due"]), zone))
+
+
+def _zone(engine):
+    with engine.database.reading() as session:
+        return settings.zone(session)
 
 
 def _record_failure(engine, claim: jobs.Claim, exc: Exception, now: datetime) -> None:

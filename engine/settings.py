@@ -81,6 +81,8 @@ SETTINGS: dict[str, tuple[str, str, Callable[[str], str]]] = {
     "complaint_ack_hours": ("24", N_("a complaint is to be acknowledged (assessed) within this many hours"), _hours),
     "complaint_resolve_working_days": ("3", N_("a general complaint is resolved within this many working days, "
                                           "else escalated to the operations general manager"), _days),
+    "survey_decision_days": ("3", N_("a survey that closes without answers is to be extended or closed without data "
+                                    "(qmd) within this many days"), _days),
     "holidays": ("", N_("public holidays, not working days: days and runs of days (2027-10-01..2027-10-07)"),
                  _dates),
     "workdays": ("", N_("weekend days that are working days (调休), e.g. 2027-09-26"), _dates),

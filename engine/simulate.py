@@ -40,7 +40,7 @@ from i18n import _
 from store import Definition, Event, Instance, Job, Task
 
 from . import settings
-from .clock import SimulatedClock
+from .clock import SimulatedClock, local_time
 from .errors import OpsqaError
 from .scheduler import next_wake
 from .timers import parse_when
@@ -192,9 +192,10 @@ def simulate(engine, scenario: Scenario, *, start: datetime, end: datetime,
     with engine.database.transaction() as session:  # stamped first: nothing it queues reaches real people
         stamped = settings.simulated_time(session)
         if stamped is not None and start < stamped:
+            local = settings.zone(session)
             raise ScenarioError(_("the database's simulated clock stands at {stamped}; a simulation of it starts "
-                                  "there or later, not at {start}").format(stamped=stamped.isoformat(),
-                                                                          start=start.isoformat()))
+                                  "there or later, not at {start}").format(stamped=local_time(stamped, local),
+                                                                          start=local_time(start, local)))
         settings.stamp_simulated(session, start, by="opsqa simulate")
     clock = SimulatedClock(start)
     engine.clock = clock

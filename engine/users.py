@@ -6,13 +6,14 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from i18n import _
-from store import User, UserRole, append_event
+from store import Task, User, UserRole, append_event
 
 from . import policy
+from .clock import local_time
 from .errors import NotPermitted, OpsqaError, UnknownUser
 
 ADMIN = "admin"
@@ -50,6 +51,7 @@ def resolve_actor(session: Session, login: str, as_name: str | None = None) -> A
             _("you ({login}) are not an opsqa user; an admin can add you with `opsqa users add {login} --role "
               "ROLE`").format(login=login)
         )
+    _refuse_disabled(session, login)
     if not as_name or as_name == login:
         return Actor(login, roles)
     if ADMIN not in roles:
@@ -57,7 +59,23 @@ def resolve_actor(session: Session, login: str, as_name: str | None = None) -> A
     as_roles = roles_of(session, as_name)
     if as_roles is None:
         raise UnknownUser(_("no opsqa user named {as_name!r}").format(as_name=as_name))
+    _refuse_disabled(session, as_name)
     return Actor(as_name, as_roles, real=login)
+
+
+def _refuse_disabled(session: Session, name: str) -> None:
+    """A disabled user can no longer act (reading stays open, as to every opsqa user)."""
+    user = session.get(User, name)
+    if user is not None and user.disabled_at is not None:
+        raise NotPermitted(_("{name} was disabled at {at} and can no longer act; an admin can enable them again "
+                             "with `opsqa users enable {name} --reason ...`").format(
+                                 name=name, at=local_time(user.disabled_at, _zone(session))))
+
+
+def _zone(session: Session):
+    from .settings import zone  # settings imports this module (Actor)
+
+    return zone(session)
 
 
 def add_user(
@@ -81,11 +99,7 @@ def add_user(
         policy.require(actor, "users")
     user = session.get(User, name)
     created = user is None
-    if department is not None and not _NAME.match(department):
-        raise OpsqaError(_("department {department!r} may hold letters, digits and . _ @ - only").format(
-                             department=department))
-    if email is not None and not _EMAIL.match(email):
-        raise OpsqaError(_("e-mail address {email!r} is not like name@example.com").format(email=email))
+    _check_contact(department, email)
     if created:
         session.add(User(name=name, display_name=display_name, department=department, email=email, created_at=now))
         session.flush()
@@ -108,6 +122,14 @@ def add_user(
     )
 
 
+def _check_contact(department: str | None, email: str | None) -> None:
+    if department is not None and not _NAME.match(department):
+        raise OpsqaError(_("department {department!r} may hold letters, digits and . _ @ - only").format(
+                             department=department))
+    if email is not None and not _EMAIL.match(email):
+        raise OpsqaError(_("e-mail address {email!r} is not like name@example.com").format(email=email))
+
+
 def list_users(session: Session) -> list[dict]:
     users = session.scalars(select(User).order_by(User.name)).all()
     roles: dict[str, list[str]] = {}
@@ -115,6 +137,127 @@ def list_users(session: Session) -> list[dict]:
         roles.setdefault(user_name, []).append(role)
     return [
         {"name": user.name, "display_name": user.display_name, "department": user.department, "email": user.email,
-         "roles": roles.get(user.name, [])}
+         "roles": roles.get(user.name, []), "status": _status(user), "disabled_at": user.disabled_at}
         for user in users
     ]
+
+
+# -- corrections: a user is never deleted (the history and the records name them); each change is recorded
+# with its reason and the values before and after
+
+
+def _status(user: User) -> str:
+    return "disabled" if user.disabled_at is not None else "active"
+
+
+def get_user(session: Session, name: str) -> User:
+    user = session.get(User, name)
+    if user is None:
+        raise UnknownUser(_("no opsqa user named {name!r}; see `opsqa users list`").format(name=name))
+    return user
+
+
+def open_tasks_of(session: Session, name: str) -> list[Task]:
+    """The open tasks a user holds: assigned to them, or claimed by them."""
+    return list(session.scalars(select(Task).where(Task.state == "ready",
+                                                   (Task.assignee == name) | (Task.claimed_by == name))
+                                .order_by(Task.created_at, Task.id)))
+
+
+def user_view(session: Session, name: str, *, findings: list[str]) -> dict:
+    """A user as `users show` shows them: their record, roles, status, and the open work they hold
+    (`findings`: the codes of the open findings they own, which the domain knows)."""
+    user = get_user(session, name)
+    return {"name": user.name, "display_name": user.display_name, "department": user.department,
+            "email": user.email, "roles": sorted(roles_of(session, name) or ()), "status": _status(user),
+            "disabled_at": user.disabled_at, "created_at": user.created_at,
+            "open_tasks": [{"id": t.id, "name": t.name, "instance": t.instance_id, "due_at": t.due_at}
+                           for t in open_tasks_of(session, name)],
+            "open_findings": findings}
+
+
+def change_user(session: Session, name: str, *, display_name: str | None = None, department: str | None = None,
+                email: str | None = None, reason: str, now: datetime, actor: Actor) -> dict[str, dict]:
+    """Correct a user's name, department or e-mail address (the values given; "" clears one): {"old": ...,
+    "new": ...} of what changed, nothing recorded when nothing did."""
+    policy.require(actor, "users.fix")
+    user = get_user(session, name)
+    given = {"display_name": display_name, "department": department, "email": email}
+    wanted = {key: value.strip() or None for key, value in given.items() if value is not None}
+    _check_contact(wanted.get("department"), wanted.get("email"))
+    new = {key: value for key, value in wanted.items() if getattr(user, key) != value}
+    if not new:
+        return {"old": {}, "new": {}}
+    old = {key: getattr(user, key) for key in new}
+    for key, value in new.items():
+        setattr(user, key, value)
+    _record(session, "user.changed", name, reason, old, new, now=now, actor=actor)
+    return {"old": old, "new": new}
+
+
+def revoke_role(session: Session, name: str, role: str, *, reason: str, now: datetime, actor: Actor) -> list[str]:
+    """Take a role from a user (the last admin who can act keeps theirs); the roles left."""
+    policy.require(actor, "users.revoke")
+    user = get_user(session, name)
+    held = roles_of(session, name) or frozenset()
+    if role not in held:
+        raise OpsqaError(_("{name} does not hold role {role}; they hold {roles}").format(
+                             name=name, role=role, roles=", ".join(sorted(held)) or "-"))
+    if role == ADMIN and user.disabled_at is None:
+        _keep_an_admin(session, name)
+    session.delete(session.get(UserRole, (name, role)))
+    left = sorted(held - {role})
+    _record(session, "user.role_revoked", name, reason, {"roles": sorted(held)}, {"roles": left}, now=now,
+            actor=actor, role=role)
+    return left
+
+
+def disable_user(session: Session, name: str, *, findings: list[str], reason: str, now: datetime,
+                 actor: Actor) -> None:
+    """Disable a user: they can no longer act. Refused while they hold open tasks or own open findings
+    (`findings`, which the domain knows), all of which the refusal names, and for the last admin who can act."""
+    policy.require(actor, "users.disable")
+    user = get_user(session, name)
+    if user.disabled_at is not None:
+        raise OpsqaError(_("{name} is already disabled (since {at})").format(
+                             name=name, at=local_time(user.disabled_at, _zone(session))))
+    tasks = open_tasks_of(session, name)
+    if tasks or findings:
+        held = []
+        if tasks:
+            held.append(_("open tasks {tasks}").format(
+                tasks=", ".join(f"{task.id[:8]} ({task.name})" for task in tasks)))
+        if findings:
+            held.append(_("open findings {codes}").format(codes=", ".join(findings)))
+        raise OpsqaError(_("{name} cannot be disabled while holding {held}; hand them over or finish them "
+                           "first").format(name=name, held="; ".join(held)))
+    if ADMIN in (roles_of(session, name) or ()):
+        _keep_an_admin(session, name)
+    user.disabled_at = now
+    _record(session, "user.disabled", name, reason, {"status": "active"}, {"status": "disabled"}, now=now,
+            actor=actor)
+
+
+def enable_user(session: Session, name: str, *, reason: str, now: datetime, actor: Actor) -> None:
+    """Let a disabled user act again."""
+    policy.require(actor, "users.disable")
+    user = get_user(session, name)
+    if user.disabled_at is None:
+        raise OpsqaError(_("{name} is not disabled").format(name=name))
+    old = {"status": "disabled", "disabled_at": user.disabled_at.isoformat()}
+    user.disabled_at = None
+    _record(session, "user.enabled", name, reason, old, {"status": "active"}, now=now, actor=actor)
+
+
+def _keep_an_admin(session: Session, name: str) -> None:
+    others = session.scalar(select(func.count()).select_from(UserRole).join(User, User.name == UserRole.user_name)
+                            .where(UserRole.role == ADMIN, UserRole.user_name != name, User.disabled_at.is_(None)))
+    if not others:
+        raise OpsqaError(_("{name} is the only admin who can act; make another user admin first (`opsqa users add "
+                           "USER --role admin`)").format(name=name))
+
+
+def _record(session: Session, kind: str, name: str, reason: str, old: dict, new: dict, *, now: datetime,
+            actor: Actor, **more) -> None:
+    append_event(session, at=now, kind=kind, actor=actor.name, real_actor=actor.real,
+                 payload={"user": name, **more, "reason": reason, "old": old, "new": new})

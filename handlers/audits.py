@@ -16,7 +16,19 @@ from sqlalchemy.orm import Session
 
 from engine import Actor, HandlerContext, OpsqaError, policy
 from i18n import _
-from store import Audit, Auditor, ChecklistResult, Evidence, Project, ProjectMember, User, UserRole, append_event
+from store import (
+    Audit,
+    Auditor,
+    ChecklistResult,
+    Evidence,
+    Instance,
+    Project,
+    ProjectMember,
+    Task,
+    User,
+    UserRole,
+    append_event,
+)
 
 from . import handler, registry, year_of
 from .checklist import AUDIT_AREAS, AUDIT_ITEMS, RESULTS, area_status
@@ -46,6 +58,49 @@ def add_auditor(session: Session, user: str, *, certificate_no: str | None, vali
     append_event(session, at=now, kind="auditor.added", actor=actor.name, real_actor=actor.real,
                  payload={"user": user, "certificate_no": certificate_no,
                           "valid_until": valid_until.isoformat() if valid_until else None})
+
+
+def registered_auditor(session: Session, user: str) -> Auditor:
+    record = session.get(Auditor, user)
+    if record is None:
+        raise OpsqaError(_("{user} is not a registered auditor; see `opsqa auditors list`").format(user=user))
+    return record
+
+
+def renew_auditor(session: Session, user: str, *, certificate_no: str | None, valid_until: date | None,
+                  reason: str, now: datetime, actor: Actor) -> dict[str, dict]:
+    """Renew or correct an auditor's qualification (the values given; a certificate of "" clears it):
+    {"old": ..., "new": ...} of what changed, recorded with the reason. Who may: engine/policy.py,
+    auditor.renew."""
+    record = registered_auditor(session, user)
+    wanted: dict[str, Any] = {}
+    if certificate_no is not None:
+        wanted["certificate_no"] = certificate_no.strip() or None
+    if valid_until is not None:
+        wanted["valid_until"] = valid_until
+    new = {key: value for key, value in wanted.items() if getattr(record, key) != value}
+    if not new:
+        return {"old": {}, "new": {}}
+    old = {key: getattr(record, key) for key in new}
+    for key, value in new.items():
+        setattr(record, key, value)
+
+    def plain(values: dict[str, Any]) -> dict[str, Any]:
+        return {key: value.isoformat() if isinstance(value, date) else value for key, value in values.items()}
+
+    append_event(session, at=now, kind="auditor.renewed", actor=actor.name, real_actor=actor.real,
+                 payload={"user": user, "reason": reason, "old": plain(old), "new": plain(new)})
+    return {"old": old, "new": new}
+
+
+def auditor_view(session: Session, user: str, *, today: date) -> dict[str, Any]:
+    """An auditor of the register: their qualification, whether it is still valid `today`, their department."""
+    record = registered_auditor(session, user)
+    person = session.get(User, user)
+    lapsed = record.valid_until is not None and record.valid_until < today
+    return {"user": user, "name": person.display_name, "department": person.department,
+            "certificate_no": record.certificate_no, "valid_until": record.valid_until,
+            "status": "expired" if lapsed else "valid", "added_by": record.added_by, "added_at": record.added_at}
 
 
 def list_auditors(session: Session) -> list[dict]:
@@ -125,9 +180,10 @@ def create_audit(session: Session, *, year: int, full: bool, team: dict[str, lis
 
 def _record_audit(session: Session, *, year: int, full: bool, team: dict[str, list[str]], lead_auditor: str,
                   planned_start: date, planned_end: date, now: datetime, by: str, real: str | None) -> Audit:
+    refuse_duplicate(session, year=year, full=full, team=team, planned_start=planned_start, planned_end=planned_end)
     check_team(session, team=team, lead_auditor=lead_auditor, planned_start=planned_start, planned_end=planned_end)
     audit = Audit(code=next_code(session, Audit.code, f"IA-{year}-", 2), year=year, full=full,
-                  scope=json.dumps(sorted({unit for units in team.values() for unit in units})),
+                  scope=json.dumps(_scope(team)),
                   team=json.dumps({a: sorted(set(u)) for a, u in sorted(team.items())}), lead_auditor=lead_auditor,
                   status="planned", planned_start=planned_start, planned_end=planned_end, created_at=now,
                   created_by=by)
@@ -137,6 +193,48 @@ def _record_audit(session: Session, *, year: int, full: bool, team: dict[str, li
                  payload={"audit": audit.code, "full": full, "team": json.loads(audit.team),
                           "independence_check": {"passed": True, "conflicts": []}})
     return audit
+
+
+def _scope(team: dict[str, list[str]]) -> list[str]:
+    return sorted({unit for units in team.values() for unit in units})
+
+
+def refuse_duplicate(session: Session, *, year: int, full: bool, team: dict[str, list[str]], planned_start: date,
+                     planned_end: date) -> None:
+    """An audit is planned once, whichever way (the annual cycle's audit step, `opsqa audit plan`): a year has
+    one full internal audit (in the plan's audit window; the database holds it to that too), and a partial
+    audit of the same units at overlapping dates is the same audit planned twice. An audit whose plan was sent
+    back (cancelled) is not in the way."""
+    live = session.scalars(select(Audit).where(Audit.year == year, Audit.full.is_(full), Audit.status != "cancelled")
+                           .order_by(Audit.code))
+    scope = _scope(team)
+    for audit in live:
+        if full:
+            raise OpsqaError(_("the {year} full internal audit already exists: {existing}").format(
+                                 year=year, existing=_pointer(session, audit)))
+        if json.loads(audit.scope) == scope and audit.planned_start <= planned_end \
+                and planned_start <= audit.planned_end:
+            raise OpsqaError(_("a partial internal audit of {scope} at these dates already exists: {existing}").format(
+                                 scope=", ".join(scope), existing=_pointer(session, audit)))
+
+
+def _pointer(session: Session, audit: Audit) -> str:
+    """The existing audit in one line, and the way its plan changes (if it still can)."""
+    line = _("{code} (planned by {by}, {start} – {end}, {status})").format(
+        code=audit.code, by=audit.created_by, start=audit.planned_start, end=audit.planned_end, status=audit.status)
+    if audit.status != "planned":
+        return _("{audit}; it is under way or done, and its plan no longer changes").format(audit=line)
+    # its plan waits for the management representative: sent back, it is cancelled and planned again
+    instances = [audit.instance_id] if audit.instance_id is not None else list(session.scalars(
+        select(Instance.id).where(Instance.process_id == "annual_cycle", Instance.business_key == str(audit.year))))
+    task = session.scalar(select(Task.id).where(Task.instance_id.in_(instances), Task.bpmn_id == "approve_audit_plan",
+                                                Task.state == "ready").order_by(Task.id))
+    if task is None:
+        return _("{audit}; change its plan by sending it back at its approval (plan_decision=audit_plan_rejected), "
+                 "then plan it again").format(audit=line)
+    return _("{audit}; change its plan by sending it back: `opsqa task complete {task} --set "
+             "plan_decision=audit_plan_rejected --set plan_comment=...` (the management representative), then "
+             "plan it again").format(audit=line, task=task[:8])
 
 
 def get_audit(session: Session, code: str) -> Audit:
@@ -243,7 +341,8 @@ TEMPLATE_HINT = "CAP-a..g, RES-a..e, TEC-a..c, PRC-a..h"
 
 
 def checklist_status(session: Session, audit_code: str) -> dict[str, Any]:
-    """Every (item x unit) of the audit with its result, the areas' standing, and what is still unchecked."""
+    """Every (item x unit) of the audit with its result, the areas' standing, what is still unchecked, and
+    for CAP-g last year's improvement measures as they stand."""
     audit = get_audit(session, audit_code)
     units = json.loads(audit.scope)
     rows = {(r.item_code, r.unit): r for r in session.scalars(
@@ -255,8 +354,11 @@ def checklist_status(session: Session, audit_code: str) -> dict[str, Any]:
         missing += [f"{i.code}@{u}" for i in items for u in units if (i.code, u) not in rows]
         areas.append({"area": area.code, "name": area.name_zh, "items": len(items),
                       "status": area_status(area.code, len(items) * len(units), results)})
+    from .improvement import for_audit
+
     return {"audit": audit.code, "units": units, "areas": areas, "missing": missing, "complete": not missing,
-            "nonconformities": sorted(f"{k[0]}@{k[1]}" for k, r in rows.items() if r.result == "nonconform")}
+            "nonconformities": sorted(f"{k[0]}@{k[1]}" for k, r in rows.items() if r.result == "nonconform"),
+            "improvement": for_audit(session, audit.year)}
 
 
 def list_audits(session: Session, year: int | None = None) -> list[dict[str, Any]]:
@@ -297,7 +399,8 @@ def _team_form(context: HandlerContext) -> dict[str, Any]:
 @registry.check("audit.team_independent")
 def team_independent(context: HandlerContext) -> None:
     form = _team_form(context)
-    del form["full"]
+    refuse_duplicate(context.session, year=year_of(context), full=form.pop("full"), team=form["team"],
+                     planned_start=form["planned_start"], planned_end=form["planned_end"])
     check_team(context.session, **form)
 
 
@@ -307,6 +410,18 @@ def create_from_form(context: HandlerContext) -> dict:
     audit = _record_audit(context.session, year=year_of(context), now=context.now, by=context.actor, real=None,
                           **_team_form(context))
     return {"audit": audit.code, "audit_status": audit.status}
+
+
+@registry.on_cancel("internal_audit")
+def instance_cancelled(session: Session, instance_id: int, *, now: datetime, actor: Actor, reason: str | None) -> None:
+    """A cancelled audit process cancels its audit not yet reported, with the reason: never planned for ever,
+    holding its year's full audit."""
+    audit = session.scalar(select(Audit).where(Audit.instance_id == instance_id))
+    if audit is None or audit.status not in ("planned", "in_progress"):
+        return
+    before, audit.status = audit.status, "cancelled"
+    append_event(session, at=now, kind="audit.cancelled", actor=actor.name, real_actor=actor.real,
+                 instance_id=instance_id, payload={"audit": audit.code, "from": before, "reason": reason})
 
 
 @handler("audit.plan_rejected")

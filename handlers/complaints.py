@@ -17,10 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import Actor, HandlerContext, OpsqaError, settings
+from engine.clock import local_time
 from i18n import _
 from store import Complaint, Finding, Task, UserRole, append_event
 
-from . import handler
+from . import handler, registry
 from .codes import next_code
 from .findings import raise_finding
 from .projects import get_project
@@ -61,9 +62,10 @@ def register(session: Session, *, project: str, description: str, channel: str, 
                              channel=channel, channels=', '.join(CHANNELS)))
     if not description.strip():
         raise OpsqaError(_("description: a value is required"))
-    if received_at > now:
-        raise OpsqaError(_("received_at {received_at} is in the future").format(received_at=received_at.isoformat()))
     zone = settings.zone(session)
+    if received_at > now:
+        raise OpsqaError(_("received_at {received_at} is in the future").format(
+                             received_at=local_time(received_at, zone)))
     local = received_at.astimezone(zone)
     ack_due = local + timedelta(hours=int(settings.get(session, "complaint_ack_hours")))
     resolve_due_at = resolve_due(session, local)
@@ -234,3 +236,15 @@ def reopened(context: HandlerContext) -> dict:
     due = resolve_due(context.session, context.now)
     complaint.resolve_due_at = due
     return {"escalated": complaint.escalated, "resolve_due_at": due.isoformat()}
+
+
+@registry.on_cancel("complaint")
+def cancelled(session: Session, instance_id: int, *, now: datetime, actor: Actor, reason: str | None) -> None:
+    """A cancelled complaint process withdraws its complaint, with the reason."""
+    complaint = session.scalar(select(Complaint).where(Complaint.instance_id == instance_id))
+    if complaint is None or complaint.status not in OPEN:
+        return
+    before, complaint.status = complaint.status, "withdrawn"
+    append_event(session, at=now, kind="complaint.withdrawn", actor=actor.name, real_actor=actor.real,
+                 instance_id=instance_id,
+                 payload={"complaint": complaint.code, "from": before, "to": "withdrawn", "reason": reason})

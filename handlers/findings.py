@@ -212,9 +212,7 @@ def evidence_attached(context: HandlerContext) -> None:
 
 @registry.check("finding.verifier_independent")
 def verifier_independent(context: HandlerContext) -> None:
-    finding = _finding(context)
-    if context.actor == finding.owner:
-        raise ValueError(_("{actor} owns {code} and may not verify it").format(actor=context.actor, code=finding.code))
+    policy.require(context.person, "finding.verify", owner=_finding(context).owner)
 
 
 # -- evidence and reading --------------------------------------------------------------------
@@ -292,8 +290,18 @@ def get_finding(session: Session, code: str) -> Finding:
     return finding
 
 
-def view(finding: Finding, today: date) -> dict[str, Any]:
+def days_late(finding: Finding, zone: ZoneInfo) -> int | None:
+    """How many days after its due date a closed finding was closed, by the organisation's calendar (0: on
+    time); None while it is not closed."""
+    if finding.status != "closed" or finding.closed_at is None:
+        return None
+    return max(0, (finding.closed_at.astimezone(zone).date() - finding.due_date).days)
+
+
+def view(finding: Finding, today: date, zone: ZoneInfo | None = None) -> dict[str, Any]:
+    """The finding as people read it; `zone` (the organisation's) to tell whether it was closed late."""
     late = finding.status in OVERDUE_STATES and today > finding.due_date
+    closed_late_by = days_late(finding, zone) if zone is not None else None
     return {
         "code": finding.code, "source": finding.source, "item": finding.item_code, "unit": finding.unit,
         "description": finding.description, "severity": finding.severity, "owner": finding.owner,
@@ -302,6 +310,8 @@ def view(finding: Finding, today: date) -> dict[str, Any]:
         "reopen_count": finding.reopen_count, "root_cause": finding.root_cause,
         "corrective_action": finding.corrective_action, "raised_at": finding.raised_at,
         "raised_by": finding.raised_by, "verified_by": finding.verified_by, "closed_at": finding.closed_at,
+        "closed_on": finding.closed_at.astimezone(zone).date() if zone is not None and finding.closed_at else None,
+        "closed_late": bool(closed_late_by), "days_late": closed_late_by or 0,
         "escalated_at": finding.escalated_at, "due_history": json.loads(finding.due_history),
         "instance": finding.instance_id,
     }
@@ -316,10 +326,45 @@ def list_findings(session: Session, now: datetime, *, open_only: bool = False, o
         query = query.where(Finding.status.in_(OPEN_STATES))
     if year is not None:
         query = query.where(Finding.code.startswith(f"NC-{year}-"))
-    rows = [view(finding, today) for finding in session.scalars(query)]
+    rows = [view(finding, today, zone) for finding in session.scalars(query)]
     return [row for row in rows if row["overdue"]] if overdue_only else rows
+
+
+def on_time_closure(session: Session, year: int, now: datetime) -> dict[str, Any]:
+    """The year's on-time closure rate (按期整改率): of the findings raised in `year` and closed by `now`, the
+    share closed on or before their due date (the date in force, extensions included), by the organisation's
+    calendar; with the findings closed late. `rate` is None while none is closed."""
+    zone: ZoneInfo = settings_module.zone(session)
+    closed = session.scalars(select(Finding).where(Finding.code.startswith(f"NC-{year}-"), Finding.status == "closed",
+                                                   Finding.closed_at <= now).order_by(Finding.code)).all()
+    late = [(finding, days) for finding in closed if (days := days_late(finding, zone))]
+    on_time = len(closed) - len(late)
+    return {"year": year, "closed": len(closed), "closed_on_time": on_time, "closed_late": len(late),
+            "on_time_rate": round(on_time / len(closed), 4) if closed else None,
+            "late_findings": [{"code": f.code, "source": f.source, "unit": f.unit, "owner": f.owner,
+                               "due": f.due_date.isoformat(),
+                               "closed_on": f.closed_at.astimezone(zone).date().isoformat(), "days_late": days}
+                              for f, days in late]}
+
+
+def open_findings_of(session: Session, owner: str) -> list[str]:
+    """The codes of the open findings a user owns (a user holding them is not disabled)."""
+    return list(session.scalars(select(Finding.code).where(Finding.owner == owner, Finding.status.in_(OPEN_STATES))
+                                .order_by(Finding.code)))
 
 
 def evidence_of(session: Session, code: str) -> list[Evidence]:
     finding = get_finding(session, code)
     return list(session.scalars(select(Evidence).where(Evidence.finding_id == finding.id).order_by(Evidence.id)))
+
+
+@registry.on_cancel("nc_followup")
+def cancelled(session: Session, instance_id: int, *, now: datetime, actor: Actor, reason: str | None) -> None:
+    """A cancelled follow-up cancels its open finding, with the reason: never open for ever, unfollowed."""
+    finding = session.scalar(select(Finding).where(Finding.instance_id == instance_id))
+    if finding is None or finding.status not in OPEN_STATES:
+        return
+    before, finding.status, finding.updated_at = finding.status, "cancelled", now
+    append_event(session, at=now, kind="finding.cancelled", actor=actor.name, real_actor=actor.real,
+                 instance_id=instance_id,
+                 payload={"finding": finding.code, "from": before, "to": "cancelled", "reason": reason})

@@ -128,6 +128,49 @@ def get_project(session: Session, code: str) -> Project:
     return project
 
 
+FIXABLE = ("name", "customer", "pm", "oms", "kind", "status", "contract_ref", "om_start", "om_end")
+
+
+def fix_project(session: Session, code: str, changes: dict[str, Any], *, reason: str, now: datetime,
+                actor: Actor) -> dict[str, dict]:
+    """Correct a project of the register (the values given in `changes`, FIXABLE; a contract of "" clears
+    it), checked as an added one is: {"old": ..., "new": ...} of what changed, recorded with the reason. A new
+    manager or supervisor joins the team; whoever they replace stays on it (still not independent of the
+    project's audits), as the team changes only by import. Who may: engine/policy.py, project.fix."""
+    unknown = sorted(set(changes) - set(FIXABLE))
+    if unknown:
+        raise ValueError(f"not a field of a project: {', '.join(unknown)}")
+    row = get_project(session, code)
+    current = {key: getattr(row, key) for key in FIXABLE}
+    given = {key: value.strip() if isinstance(value, str) else value
+             for key, value in changes.items() if value is not None}
+    if "contract_ref" in given:
+        given["contract_ref"] = given["contract_ref"] or None
+    wanted = {**current, **given}
+    _check(session, ProjectInput(code=code, **wanted), "")
+    new = {key: value for key, value in wanted.items() if current[key] != value}
+    if not new:
+        return {"old": {}, "new": {}}
+    old = {key: current[key] for key in new}
+    for key, value in new.items():
+        setattr(row, key, value)
+    row.updated_at = now
+    team = members_of(session, code)
+    for user in sorted({wanted["pm"], wanted["oms"]} - set(team)):
+        session.add(ProjectMember(project_code=code, user_name=user))
+    append_event(session, at=now, kind="project.fixed", actor=actor.name, real_actor=actor.real,
+                 payload={"project": code, "reason": reason, "old": {k: _plain(v) for k, v in old.items()},
+                          "new": {k: _plain(v) for k, v in new.items()}})
+    return {"old": old, "new": new}
+
+
+def project_view(session: Session, code: str) -> dict[str, Any]:
+    """A project of the register, with its team and when it was added and last changed."""
+    row = get_project(session, code)
+    return {"code": row.code, **{key: getattr(row, key) for key in FIXABLE}, "team": members_of(session, code),
+            "created_at": row.created_at, "created_by": row.created_by, "updated_at": row.updated_at}
+
+
 def list_projects(session: Session, *, status: str | None = "active") -> list[dict[str, Any]]:
     query = select(Project).order_by(Project.code)
     if status:

@@ -35,6 +35,12 @@ FINDING_STATUS_ZH = {"open": "待制定措施", "plan_submitted": "措施待审�
                      "pending_verification": "待验证", "closed": "已关闭", "cancelled": "已取消"}
 AUDIT_STATUS_ZH = {"planned": "已计划", "in_progress": "实施中", "reported": "已报告", "closed": "已关闭",
                    "cancelled": "已取消"}
+ITEM_STATUS_ZH = {"proposed": "待制定措施（计划未完成）", "planned": "措施已制定（计划待批准）", "tracking": "跟踪中"}
+
+
+def _standing_zh(status: str) -> str:
+    """An improvement measure as it stands: its follow-up's status, or the item's own before approval."""
+    return FINDING_STATUS_ZH.get(status) or ITEM_STATUS_ZH.get(status, status)
 
 
 @dataclass
@@ -239,7 +245,24 @@ def _checklist(session, audit: Audit, rows, date, names) -> Document:
                 table.append([item.code, item.text_zh, unit, RESULT_ZH.get(r.result, r.result), said, attached,
                               names.get(r.auditor, r.auditor), date(r.checked_at)])
         doc.table(["条款", "检查内容", "受审单位", "结果", "证据/不适用理由", "附件", "审核员", "检查日期"], table)
+        if area.code == "CAP":
+            _improvement_for_audit(session, doc, audit, names)
     return doc
+
+
+def _improvement_for_audit(session, doc: Document, audit: Audit, names) -> None:
+    """CAP-g: last year's improvement measures (and older ones still open) as they stand, for the auditor."""
+    from .improvement import for_audit
+
+    shown = for_audit(session, audit.year)
+    if not shown["items"]:
+        doc.paragraph(f"CAP-g 核查依据：{shown['year']} 年度无改进措施。")
+        return
+    doc.paragraph(f"CAP-g 核查依据：上年度（{shown['year']}）改进措施及以前年度未完成的改进措施落实情况"
+                  f"（{len(shown['items'])} 项，未完成 {shown['unfinished']} 项）")
+    doc.table(["编号", "来源", "改进措施", "责任人", "完成期限", "跟踪", "状态"], [
+        [i["code"], _source_zh(i["source"]), i["measure"], names.get(i["owner"], i["owner"]), i["due"], i["action"],
+         _standing_zh(i["status"])] for i in shown["items"]])
 
 
 # -- the service inspection (6.2.2) ------------------------------------------------------------
@@ -322,6 +345,9 @@ def survey_documents(session: Session, year: int) -> list[Document]:
     ])
     if overall is None and campaign.no_data_reason:
         doc.paragraph(f"无数据结束的原因：{campaign.no_data_reason}")
+    if stats.get("late"):
+        doc.paragraph(f"收集截止后收到 {stats['late']} 份答卷：已登记，未计入统计"
+                      + ("（调查以无数据结束，不计分）" if campaign.no_data_reason else "") + "。")
     doc.heading("按调查方式")
     doc.table(["调查方式", "平均分"], [[CHANNEL_ZH.get(k, k), v] for k, v in stats["mean_by_channel"].items()])
     bars = [(CHANNEL_ZH.get(k, k), v) for k, v in stats["mean_by_channel"].items()]
@@ -407,6 +433,9 @@ def review_documents(session: Session, year: int) -> list[Document]:
     if by_status:
         doc.image("findings", "本年度不符合项按状态", bar_chart(
             "本年度不符合项按状态", [(FINDING_STATUS_ZH.get(k, k), float(v)) for k, v in by_status.items()]))
+    closure = inputs.get("on_time_closure")
+    if closure is not None:  # reviews gathered before the rate was an input have none
+        _on_time_closure(doc, closure, names)
     complaints = inputs.get("complaints", {})
     doc.heading("四、客户投诉")
     doc.paragraph(f"共 {complaints.get('total', 0)} 起，其中重大投诉 {complaints.get('major', 0)} 起，"
@@ -428,6 +457,18 @@ def review_documents(session: Session, year: int) -> list[Document]:
     return [doc]
 
 
+def _on_time_closure(doc: Document, closure: dict, names: dict) -> None:
+    """按期整改率: the year's findings closed by their due date of those closed, and the ones closed late."""
+    rate = closure["on_time_rate"]
+    doc.paragraph(f"本年度不符合项按期整改率：{closure['closed_on_time']}/{closure['closed']}"
+                  + (f"（{rate:.1%}）" if rate is not None else "（尚无已关闭的不符合项）")
+                  + f"，逾期关闭 {closure['closed_late']} 项。")
+    doc.heading(f"逾期关闭的不符合项（{closure['closed_late']} 项）")
+    doc.table(["编号", "来源", "受审单位", "责任人", "完成期限", "关闭日期", "逾期天数"], [
+        [f["code"], f["source"], f["unit"], names.get(f["owner"], f["owner"]), f["due"], f["closed_on"],
+         f"{f['days_late']} 天"] for f in closure["late_findings"]])
+
+
 def _ratio(kpi: dict) -> float:
     """How far an indicator is from its target: 100% is on target, above is better for either direction."""
     if kpi["direction"] == "higher_better":
@@ -441,18 +482,31 @@ SOURCE_ZH = {"unmet_kpi": "未达标指标", "not_measured_kpi": "未测量指�
              "complaint": "重大投诉", "mr": "管理评审决议"}
 
 
-def improvement_documents(session: Session, year: int) -> list[Document]:
-    """The 《服务能力改进计划》: one line per source item, with its measure and how its follow-up stands."""
-    from .improvement import list_items
+def _source_zh(source: str) -> str:
+    kind, _colon, ref = source.partition(":")
+    return f"{SOURCE_ZH.get(kind, kind)} {ref}"
 
-    items = list_items(session, year)
-    if not items:
+
+def improvement_documents(session: Session, year: int) -> list[Document]:
+    """The 《服务能力改进计划》: one line per source item, with its measure and how its follow-up stands; then
+    last year's measures still open at the review, carried once each as they stand."""
+    from .improvement import carried_items, list_items, standing
+
+    items, carried = list_items(session, year), carried_items(session, year)
+    if not items and not carried:
         raise OpsqaError(_("there is no {year} improvement plan yet; it follows the management review").format(
                              year=year))
     names = _names(session)
     doc = Document(f"improvement-plan-{year}", f"{year}年度服务能力改进计划", f"QR-6.2.6-{year}")
     doc.table(["编号", "来源", "问题", "原因分析", "改进措施", "责任人", "完成期限", "预期效果", "跟踪", "状态"], [
-        [i["code"], f"{SOURCE_ZH.get(i['source'].split(':')[0], i['source'])} {i['source'].split(':', 1)[1]}",
+        [i["code"], _source_zh(i["source"]),
          i["description"], i["cause"], i["measure"], names.get(i["owner"], i["owner"]), i["due"], i["expected"],
          i["action"], FINDING_STATUS_ZH.get(i["action_status"], i["status"])] for i in items])
+    doc.heading(f"上年度改进措施（管理评审时未完成，结转 {len(carried)} 项）")
+    if not carried:
+        doc.paragraph("无。")
+        return [doc]
+    doc.table(["编号", "来源", "改进措施", "责任人", "完成期限", "跟踪", "状态"], [
+        [i["code"], _source_zh(i["source"]), i["measure"], names.get(i["owner"], i["owner"]), i["due"], i["action"],
+         _standing_zh(standing(i))] for i in carried])
     return [doc]

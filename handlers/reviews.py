@@ -17,7 +17,6 @@ from i18n import _
 from store import (
     Audit,
     Finding,
-    ImprovementItem,
     Inspection,
     Instance,
     ManagementReview,
@@ -27,7 +26,7 @@ from store import (
 )
 
 from . import complaints, handler, indicators, year_of
-from .findings import OPEN_STATES, view
+from .findings import OPEN_STATES, on_time_closure, view
 
 REPORTED = ("reported", "closed")
 ACTION_MARK = "[改进]"
@@ -92,13 +91,26 @@ def initiate(session: Session, year: int, *, start_instance) -> str:
     return task.id
 
 
-def findings_snapshot(session: Session, now: datetime) -> list[dict[str, Any]]:
+def findings_snapshot(session: Session, now: datetime, previous: list[dict[str, Any]] | None = None
+                      ) -> list[dict[str, Any]]:
+    """The findings open at `now`, but for the follow-ups of the `previous` actions: those are listed once,
+    as last year's measures, not again as open nonconformities."""
     today = now.astimezone(settings.zone(session)).date()
+    listed = {p["code"] for p in previous or []}
     rows = session.scalars(select(Finding).where(Finding.status.in_(OPEN_STATES)).order_by(Finding.code))
     return [{key: (value.isoformat() if hasattr(value, "isoformat") else value)
              for key, value in view(f, today).items()
              if key in ("code", "source", "source_ref", "item", "unit", "owner", "status", "due", "overdue",
-                        "days_overdue", "description")} for f in rows]
+                        "days_overdue", "description")} for f in rows
+            if not (f.source == "improvement" and f.source_ref in listed)]
+
+
+def previous_actions(session: Session, year: int) -> list[dict[str, Any]]:
+    """Last year's improvement measures, and older ones still open, each with how it stands now."""
+    from .improvement import previous_items, standing
+
+    return [{"code": p["code"], "source": p["source"], "measure": p["measure"], "status": standing(p),
+             "action": p["action"]} for p in previous_items(session, year)]
 
 
 def gather(session: Session, year: int, now: datetime) -> dict[str, Any]:
@@ -106,10 +118,7 @@ def gather(session: Session, year: int, now: datetime) -> dict[str, Any]:
     campaign = session.scalar(select(SurveyCampaign).where(SurveyCampaign.year == year))
     all_findings = session.scalars(select(Finding).where(Finding.code.like(f"NC-{year}-%"))).all()
     inspections = session.scalars(select(Inspection).where(Inspection.code.like(f"INS-{year}-%"))).all()
-    previous = session.scalars(select(ImprovementItem).where(ImprovementItem.year == year - 1)
-                               .order_by(ImprovementItem.code)).all()
-    findings_by_id = {f.id: f for f in session.scalars(select(Finding).where(
-        Finding.id.in_([p.finding_id for p in previous if p.finding_id])))}
+    previous = previous_actions(session, year)
     rectified = [f for f in all_findings if f.source in ("survey", "inspection")]
     audits = session.scalars(select(Audit).where(Audit.year == year, Audit.status != "cancelled")
                              .order_by(Audit.code)).all()
@@ -124,12 +133,11 @@ def gather(session: Session, year: int, now: datetime) -> dict[str, Any]:
                            "open": sorted(f.code for f in rectified if f.status in OPEN_STATES)},
         "findings_by_status": {s: sum(1 for f in all_findings if f.status == s)
                                for s in sorted({f.status for f in all_findings})},
-        "open_findings": findings_snapshot(session, now),
+        "open_findings": findings_snapshot(session, now, previous),
+        "on_time_closure": on_time_closure(session, year, now),
         "complaints": complaints.summary(session, year),
         "inspections": {"total": len(inspections), "reported": sum(1 for i in inspections if i.status == "reported")},
-        "previous_actions": [{"code": p.code, "source": f"{p.source_type}:{p.source_ref}", "measure": p.measure,
-                              "status": findings_by_id[p.finding_id].status if p.finding_id in findings_by_id
-                              else p.status} for p in previous],
+        "previous_actions": previous,
     }
 
 
@@ -190,13 +198,17 @@ def gather_inputs(context: HandlerContext) -> dict:
 
 @handler("review.reported")
 def reported(context: HandlerContext) -> dict:
-    """Minutes and decisions recorded; the open findings are taken again as they stand at the report."""
+    """Minutes and decisions recorded; the open findings, the on-time closure rate and last year's measures
+    are taken again as they stand at the report."""
     review = _review(context)
     lines = [line.strip() for line in str(context.variables.get("decisions") or "").splitlines() if line.strip()]
     decisions = [{"no": n, "text": line.removeprefix(ACTION_MARK).strip(), "requires_action": line.startswith(
         ACTION_MARK)} for n, line in enumerate(lines, start=1)]
     inputs = json.loads(review.inputs)
-    inputs["open_findings"] = findings_snapshot(context.session, context.now)
+    previous = previous_actions(context.session, review.year)
+    inputs["previous_actions"] = previous
+    inputs["open_findings"] = findings_snapshot(context.session, context.now, previous)
+    inputs["on_time_closure"] = on_time_closure(context.session, review.year, context.now)
     review.inputs = json.dumps(inputs, ensure_ascii=False, sort_keys=True)
     review.minutes, review.decisions = context.variables.get("minutes"), json.dumps(decisions, ensure_ascii=False)
     review.status, review.reported_at = "reported", context.now

@@ -5,6 +5,10 @@ are imported from CSV or .xlsx; a row is identified by its content, so importing
 Scores are 1 to 5. A survey with no responses has no mean (None, never 0): it is reported as
 having no data. Each problem a customer raised becomes a rectification item (a finding with
 source `survey`) owned by the project's manager.
+
+Answers that come after the collection closed (its deadline passed, or it was closed early without any) are
+recorded but held: they count only if the QMD extends the collection; a survey closed without data stays
+without a score. Whether an answer is held is read from the record (`held`), never stored apart.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from statistics import mean
 from typing import Any
 
@@ -30,6 +34,8 @@ from .tabular import Table
 CHANNELS = {"phone": "电话", "form": "发放调查表", "visit": "拜访"}
 CHANNEL_ALIASES = {"电话": "phone", "调查表": "form", "问卷": "form", "拜访": "visit", "questionnaire": "form"}
 COLLECTING = ("collecting", "extended")
+AWAITING = "awaiting_decision"  # closed without answers: the QMD extends it or closes it without data
+TAKING = (*COLLECTING, AWAITING)  # answers are recorded (held, once the collection closed)
 
 
 def _channel(text: str, where: str) -> str:
@@ -106,15 +112,19 @@ def invite(session: Session, year: int, table: Table, *, now: datetime, actor: A
 
 
 def import_responses(session: Session, year: int, table: Table, *, now: datetime, actor: Actor,
-                     progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+                     progress: Callable[[int, int], None] | None = None, rearm=None) -> dict[str, int]:
     """Responses from a table: customer, project, channel, overall, q_* (one column per question, 1-5),
     and optionally respondent, comments, issues. All or none; a row already imported is skipped.
-    `progress(done, total)` as each row is taken. Who may: engine/policy.py, survey.responses."""
+    `progress(done, total)` as each row is taken. After the collection closed the rows are recorded but
+    held (`late` counts them, when there are any); while the QMD decides, `rearm` gives the decision task
+    the new count of held answers. Who may: engine/policy.py, survey.responses."""
     campaign = get_campaign(session, year)
-    if campaign.status not in COLLECTING:
+    if campaign.status not in TAKING:
         raise OpsqaError(_("{code} is {status}; responses are taken while it is collecting").format(
                              code=campaign.code, status=campaign.status))
     counts = {"added": 0, "unchanged": 0}
+    late = 0
+    end = collection_end(session, campaign)
     seen: set[str] = set()
     table.require(["channel", "customer", "overall", "project"])
     for done, (where, row) in enumerate(table.rows, start=1):
@@ -146,9 +156,16 @@ def import_responses(session: Session, year: int, table: Table, *, now: datetime
             collected_at=now))
         invitation.status = "responded"
         counts["added"] += 1
+        late += campaign.status == AWAITING or (end is not None and now >= end)
+    if late:
+        counts["late"] = late
     session.flush()
     append_event(session, at=now, kind="survey.responses_imported", actor=actor.name, real_actor=actor.real,
                  payload={"survey": campaign.code, "source": table.source, **counts})
+    if counts["added"] and campaign.status == AWAITING and campaign.instance_id is not None and rearm is not None:
+        held_now = len(answers(session, campaign)[1])
+        rearm(campaign.instance_id, {"late_responses": held_now},
+              f"{campaign.code}: {held_now} answers came after the collection closed, held for the decision")
     return counts
 
 
@@ -158,13 +175,41 @@ def _score(text: str, where: str) -> int:
     return int(text)
 
 
-def statistics(session: Session, campaign: SurveyCampaign) -> dict[str, Any]:
-    """Invited, responded, the rate, and means overall, per question, channel, project and customer,
-    with last year's overall mean beside this year's."""
-    invitations = session.scalars(select(SurveyInvitation).where(SurveyInvitation.campaign_id == campaign.id)).all()
-    by_id = {i.id: i for i in invitations}
+def collection_end(session: Session, campaign: SurveyCampaign) -> datetime | None:
+    """When the collection closes: the end of its last day, in the organisation's time zone."""
+    if campaign.collect_until is None:
+        return None
+    return datetime.combine(campaign.collect_until + timedelta(days=1), time(0), tzinfo=settings.zone(session))
+
+
+def held(campaign: SurveyCampaign, response: SurveyResponse, end: datetime | None) -> bool:
+    """An answer that came after the collection closed, not counted: every answer while the QMD decides
+    (none had come when it closed) and of a survey closed without data; else one recorded after the
+    deadline (`end`) in force — an extension moves it, so the answers held for it then count."""
+    if campaign.status == AWAITING or campaign.no_data_reason is not None:
+        return True
+    return end is not None and response.collected_at >= end
+
+
+def answers(session: Session, campaign: SurveyCampaign) -> tuple[list[SurveyResponse], list[SurveyResponse]]:
+    """The campaign's answers as (counted, held), oldest first."""
+    end = collection_end(session, campaign)
     responses = session.scalars(select(SurveyResponse).where(SurveyResponse.campaign_id == campaign.id)
                                 .order_by(SurveyResponse.id)).all()
+    counted: list[SurveyResponse] = []
+    late: list[SurveyResponse] = []
+    for response in responses:
+        (late if held(campaign, response, end) else counted).append(response)
+    return counted, late
+
+
+def statistics(session: Session, campaign: SurveyCampaign) -> dict[str, Any]:
+    """Invited, responded, the rate, and means overall, per question, channel, project and customer,
+    with last year's overall mean beside this year's; answers held (`late`) are counted apart, never
+    scored."""
+    invitations = session.scalars(select(SurveyInvitation).where(SurveyInvitation.campaign_id == campaign.id)).all()
+    by_id = {i.id: i for i in invitations}
+    responses, late = answers(session, campaign)
 
     def means(key) -> dict[str, float]:
         groups: dict[str, list[int]] = {}
@@ -180,7 +225,7 @@ def statistics(session: Session, campaign: SurveyCampaign) -> dict[str, Any]:
     previous_mean = json.loads(previous.stats).get("overall_mean") if previous and previous.stats else None
     overall = round(float(mean(r.overall for r in responses)), 3) if responses else None
     return {
-        "invited": len(invitations), "responded": len(responses),
+        "invited": len(invitations), "responded": len(responses), "late": len(late),
         "response_rate": round(len(responses) / len(invitations), 4) if invitations else None,
         "overall_mean": overall,
         "mean_by_question": {q: round(float(mean(v)), 3) for q, v in sorted(questions.items())},
@@ -205,12 +250,11 @@ def list_surveys(session: Session) -> list[dict[str, Any]]:
     for c in session.scalars(select(SurveyCampaign).order_by(SurveyCampaign.year)):
         invited = session.scalar(select(func.count()).select_from(SurveyInvitation)
                                  .where(SurveyInvitation.campaign_id == c.id))
-        responded = session.scalar(select(func.count()).select_from(SurveyResponse)
-                                   .where(SurveyResponse.campaign_id == c.id))
+        counted, late = answers(session, c)
         stats = json.loads(c.stats) if c.stats else {}
         out.append({"code": c.code, "year": c.year, "status": c.status, "collect_until": c.collect_until,
-                    "invited": invited, "responded": responded, "overall_mean": stats.get("overall_mean"),
-                    "reported_at": c.reported_at})
+                    "invited": invited, "responded": len(counted), "late": len(late),
+                    "overall_mean": stats.get("overall_mean"), "reported_at": c.reported_at})
     return out
 
 
@@ -263,12 +307,29 @@ def open_survey(context: HandlerContext) -> dict:
 
 @handler("survey.close_collection")
 def close_collection(context: HandlerContext) -> dict:
+    """The answers recorded before the deadline go to the analysis; none, and the QMD decides (by the
+    survey_decision_days setting) whether to extend the collection or close it without data, told how
+    many answers came after the deadline (held, not counted)."""
     campaign = _campaign(context)
-    responded = context.session.scalar(select(func.count()).select_from(SurveyResponse)
-                                       .where(SurveyResponse.campaign_id == campaign.id))
-    campaign.status = "analysing" if responded else campaign.status
-    _event(context, campaign, "collection_closed", responses=responded)
-    return {"responses": responded}
+    counted, late = answers(context.session, campaign)
+    campaign.status = "analysing" if counted else AWAITING
+    _event(context, campaign, "collection_closed", responses=len(counted), late=len(late))
+    today = context.now.astimezone(settings.zone(context.session)).date()
+    days = int(settings.get(context.session, "survey_decision_days"))
+    return {"responses": len(counted), "late_responses": len(late),
+            "decision_due_at": _end_of(context, today + timedelta(days=days))}
+
+
+@registry.check("survey.extension_ahead")
+def extension_ahead(context: HandlerContext) -> None:
+    """An extended collection must end on a later day than today: a date gone by would close it at once."""
+    until = context.variables.get("new_collect_until")
+    if context.variables.get("no_data_decision") != "nd_extend" or not isinstance(until, date):
+        return
+    today = context.now.astimezone(settings.zone(context.session)).date()
+    if until <= today:
+        raise ValueError(_("new_collect_until {until} does not lie ahead of today ({today}); an extension "
+                           "ends on a later day").format(until=until, today=today))
 
 
 @handler("survey.extend")
@@ -283,10 +344,11 @@ def extend(context: HandlerContext) -> dict:
 @handler("survey.analyse")
 def analyse(context: HandlerContext) -> dict:
     campaign = _campaign(context)
-    stats = statistics(context.session, campaign)
-    campaign.stats = json.dumps(stats, ensure_ascii=False, sort_keys=True)
+    without_data = context.variables.get("no_data_decision") == "nd_close" and campaign.status == AWAITING
+    campaign.no_data_reason = (context.variables.get("no_data_reason") or "—") if without_data else None
     campaign.status = "analysing"
-    campaign.no_data_reason = context.variables.get("no_data_reason") if not stats["responded"] else None
+    stats = statistics(context.session, campaign)  # closed without data: every answer is held, none scored
+    campaign.stats = json.dumps(stats, ensure_ascii=False, sort_keys=True)
     _event(context, campaign, "analysed", responded=stats["responded"], overall_mean=stats["overall_mean"])
     return {"overall_mean": stats["overall_mean"]}
 
@@ -298,10 +360,9 @@ def reported(context: HandlerContext) -> dict:
     campaign.report_summary, campaign.reported_at = context.variables.get("report_summary"), context.now
     campaign.status = "reported"
     raised = 0
-    for response in session.scalars(select(SurveyResponse).where(SurveyResponse.campaign_id == campaign.id,
-                                                                 SurveyResponse.issues.is_not(None))
-                                    .order_by(SurveyResponse.id)):
-        if response.finding_id is not None:
+    counted, _late = answers(session, campaign)  # held answers are not the survey's: they raise nothing
+    for response in counted:
+        if response.issues is None or response.finding_id is not None:
             continue
         invitation = session.get(SurveyInvitation, response.invitation_id)
         project = session.get(Project, invitation.project)

@@ -6,7 +6,19 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .models import Base, UtcDateTime
@@ -53,10 +65,17 @@ class Auditor(Base):
     added_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+LIVE_FULL_AUDIT = "\"full\" AND status <> 'cancelled'"  # "full" is a reserved word in PostgreSQL
+
+
 class Audit(Base):
     """An internal audit of the O&M system (6.2.1): its scope, its team, its checklist."""
 
     __tablename__ = "audit"
+    # One full internal audit a year (6.2.1), whichever way it was planned; one whose plan was sent back
+    # (cancelled) makes room for the next. Partial audits are told apart by scope and dates: no index can.
+    __table_args__ = (Index("uq_audit_full_year", "year", unique=True, sqlite_where=text(LIVE_FULL_AUDIT),
+                            postgresql_where=text(LIVE_FULL_AUDIT)),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(50), unique=True)  # IA-2027-01
@@ -189,6 +208,8 @@ class QualityPlan(Base):
     """An issued organisational quality plan (6.1.2), written by the `plan.issue` handler."""
 
     __tablename__ = "quality_plan"
+    # A year's plan is issued once, whichever instance drafted it: its revisions are versions inside it.
+    __table_args__ = (Index("uq_quality_plan_period", "period", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id"), unique=True)
@@ -342,7 +363,8 @@ class SurveyCampaign(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(50), unique=True)  # CS-2027
     year: Mapped[int] = mapped_column(Integer, unique=True)
-    status: Mapped[str] = mapped_column(String(20))  # planned | collecting | extended | analysing | reported
+    # planned | collecting | extended | awaiting_decision (closed without answers) | analysing | reported
+    status: Mapped[str] = mapped_column(String(20))
     questionnaire: Mapped[str | None] = mapped_column(String(200))
     collect_until: Mapped[date | None] = mapped_column(Date)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"))

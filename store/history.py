@@ -61,6 +61,10 @@ def append_event(
     The head is read once per (sub)transaction and then kept: the next event in the same one continues
     from what this one wrote. Entering or leaving a savepoint reads it again, so the events of a savepoint
     that rolled back are never continued from."""
+    if real_actor is None:  # an admin acting as someone: every event of theirs in the step names the admin too
+        acting = session.info.get("acting_as")
+        if acting is not None and acting[0] == actor:
+            real_actor = acting[1]
     sql = session_sql(session)
     current = session.get_nested_transaction() or session.get_transaction()
     kept = session.info.get("history_head")

@@ -170,6 +170,8 @@ class User(Base):
     department: Mapped[str | None] = mapped_column(String(100))  # a role code: qmd, ops, ... (audit independence)
     email: Mapped[str | None] = mapped_column(String(320))  # where notifications go (none: not notified)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # set when an admin disables the user (never deleted: the history names them); a disabled user cannot act
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class UserRole(Base):

@@ -17,8 +17,9 @@ from typing import Any
 
 from .revision import SCHEMA_REVISION
 
-_COLUMNS = ("id", "instance_id", "process_id", "bpmn_id", "name", "role", "state", "assignee", "claimed_by",
-            "due_at", "created_at", "completed_by", "completed_at")
+_COLUMNS = ("task.id", "task.instance_id", "instance.business_key", "task.process_id", "task.bpmn_id", "task.name",
+            "task.role", "task.state", "task.assignee", "task.claimed_by", "task.due_at", "task.created_at",
+            "task.completed_by", "task.completed_at")
 
 
 def sqlite_file(db: str | None) -> Path | None:
@@ -67,25 +68,26 @@ def read_tasks(connection, *, role: str | None = None, state: str | None = "read
     where, args = [], []
     for column, value in (("state", state), ("role", role), ("instance_id", instance_id)):
         if value is not None:
-            where.append(f"{column} = ?")
+            where.append(f"task.{column} = ?")
             args.append(value)
     if due_before is not None:
-        where.append("state = 'ready' AND due_at < ?")
+        where.append("task.state = 'ready' AND task.due_at < ?")
         args.append(due_before.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"))  # as SQLAlchemy stores it
     if person is not None:  # assigned to them, or claimed by them
-        where.append("(assignee = ? OR claimed_by = ?)")
+        where.append("(task.assignee = ? OR task.claimed_by = ?)")
         args += [person, person]
-    sql = f"SELECT {', '.join(_COLUMNS)} FROM task"
+    sql = f"SELECT {', '.join(_COLUMNS)} FROM task JOIN instance ON instance.id = task.instance_id"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY created_at, id"
+    sql += " ORDER BY task.created_at, task.id"
     if limit:
         sql += f" LIMIT {int(limit)}"
-    return [{"id": task_id, "instance": instance, "process": process, "task": bpmn_id, "name": name, "role": role,
-             "state": state, "assignee": assignee, "claimed_by": claimed_by, "due_at": _time(due_at),
-             "created_at": _time(created_at), "completed_by": completed_by, "completed_at": _time(completed_at)}
-            for (task_id, instance, process, bpmn_id, name, role, state, assignee, claimed_by, due_at, created_at,
-                 completed_by, completed_at) in connection.execute(sql, args)]
+    return [{"id": task_id, "instance": instance, "business_key": business_key, "process": process, "task": bpmn_id,
+             "name": name, "role": role, "state": state, "assignee": assignee, "claimed_by": claimed_by,
+             "due_at": _time(due_at), "created_at": _time(created_at), "completed_by": completed_by,
+             "completed_at": _time(completed_at)}
+            for (task_id, instance, business_key, process, bpmn_id, name, role, state, assignee, claimed_by, due_at,
+                 created_at, completed_by, completed_at) in connection.execute(sql, args)]
 
 
 def process_ids(path: Path) -> list[str]:

@@ -42,8 +42,9 @@ def test_the_quality_plan_from_the_command_line(ready, tmp_path):
     assert "key 2027  running" in shown.stdout and "编制组织级质量管理计划" in shown.stdout
 
     listing = run("tasks", "--role", "qmd")
-    assert listing.stdout.splitlines()[0].split() == ["TASK", "INST", "NAME", "ROLE", "STATE", "ASSIGNEE",
+    assert listing.stdout.splitlines()[0].split() == ["TASK", "INST", "KEY", "NAME", "ROLE", "STATE", "ASSIGNEE",
                                                       "CLAIMED", "SINCE", "DUE"]
+    assert listing.stdout.splitlines()[1].split()[1:3] == ["1", "2027"]  # the instance's business key
     draft = _task(run)
     data = tmp_path / "plan.yaml"
     data.write_text("\n".join(f"{k}: {v}" for k, v in PLAN_VALUES.items()), encoding="utf-8")

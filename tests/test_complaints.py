@@ -208,3 +208,16 @@ def test_a_refused_complaint_changes_nothing_but_records_the_refusal(run):
                                 "message": "complaint.add needs role pm or ops or qmd or ogm or oms or admin; "
                                            "gm1 holds gm"}
     assert after[:len(before)] == before
+
+
+def test_the_acknowledgement_is_due_within_the_time_limit(org):
+    """Received 2028-05-11 10:00 Shanghai time: to be acknowledged (assessed) by 05-12 10:00 (24 hours)."""
+    at(org, local(2028, 5, 11, 10))
+    c = complain(org, "P-02", "月报迟交", local(2028, 5, 11, 10))
+    assess = task(org, c, "assess")
+    assert assess["due_at"] == local(2028, 5, 12, 10) == complaint(org, c).ack_due_at
+    assert assess["business_key"] == c
+    at(org, local(2028, 5, 12, 9, 59))
+    assert org.tasks(overdue=True) == []
+    at(org, local(2028, 5, 12, 10, 1))
+    assert [(t["task"], t["business_key"]) for t in org.tasks(overdue=True)] == [("assess", c)]

@@ -2,9 +2,10 @@
 no record is lost or written twice, on SQLite and on PostgreSQL.
 
 Each instance waits an hour, then its service task writes a record (the issued quality plan, unique
-per instance). Worker processes (`opsqa tick`) are made to die with os._exit — no cleanup, like
-kill -9 — at a crash point (store/failpoints.py): after claiming jobs, before and after a handler, just
-before and just after a commit. The next worker runs after the dead one's lease ran out.
+per period: here each instance's own key). Worker processes (`opsqa tick`) are made to die with
+os._exit — no cleanup, like kill -9 — at a crash point (store/failpoints.py): after claiming jobs,
+before and after a handler, just before and just after a commit. The next worker runs after the dead
+one's lease ran out.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def test_kill_9_at_many_points_loses_and_doubles_nothing(db, tmp_path):
     (tmp_path / "crashing.bpmn").write_text(crash_process(), encoding="utf-8")
     engine.deploy([str(tmp_path / "crashing.bpmn")], actor=engine.actor(ADMIN))
     values = {**PLAN_VALUES, "audit_start": date(2027, 6, 1), "survey_start": date(2027, 9, 1),
-              "decision": "approved", "year": 2027}
+              "decision": "approved"}  # no year: each plan's period is its instance's key
     for _ in range(INSTANCES):
         engine.start("crashing", actor=engine.actor(ADMIN), variables=values)
 
@@ -104,7 +105,7 @@ def test_sigkill_of_a_running_scheduler_then_a_restart(tmp_path):
     (tmp_path / "crashing.bpmn").write_text(crash_process().replace("PT1H", "PT1S"), encoding="utf-8")
     engine.deploy([str(tmp_path / "crashing.bpmn")], actor=engine.actor(ADMIN))
     values = {**PLAN_VALUES, "audit_start": date(2027, 6, 1), "survey_start": date(2027, 9, 1),
-              "decision": "approved", "year": 2027}
+              "decision": "approved"}  # no year: each plan's period is its instance's key
     for _ in range(INSTANCES):
         engine.start("crashing", actor=engine.actor(ADMIN), variables=values)
     time.sleep(1.1)  # the timers fall due (real time: the daemon runs on the system clock)

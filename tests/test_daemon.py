@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -71,6 +72,11 @@ def test_daemon_fires_due_timers_and_stops_on_sigterm(run, tmp_path):
         daemon.stderr.close()
     assert any("started on" in line for line in log.seen)
     assert any("received SIGTERM" in line for line in log.seen)
+    # stamped in the organisation's zone with its offset, as the due time of what fired
+    stamped = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+08:00 opsqa\.scheduler ")
+    assert all(stamped.match(line) for line in log.seen if "opsqa.scheduler" in line), log.seen
+    assert re.search(r"timer wait of instance 1 fired \(due \d{4}-\d\d-\d\d \d\d:\d\d \+08:00\)$",
+                     "".join(log.seen), re.MULTILINE)
     assert run.json("instances", login=login)[0]["status"] == "completed"
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, timedelta
+import json
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,7 +13,9 @@ from helpers import ADMIN, make_engine
 import usecases
 from engine import OpsqaError, SimulatedClock
 from engine.errors import Denied
-from handlers.findings import attach, get_finding, list_findings, raise_finding
+from handlers.findings import attach, get_finding, list_findings, on_time_closure, raise_finding
+from handlers.reports import review_documents
+from handlers.reviews import gather
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -111,7 +114,7 @@ def test_missed_deadline_reminder_failed_verification_and_closure(nc, tmp_path):
     with pytest.raises(OpsqaError, match="NotYourTask|needs role qmd"):
         nc.complete(verify["id"], {"verification": "verified_effective", "verification_comment": "ok"}, actor=pm1)
     nc.add_user("pm1", ["qmd"], actor=nc.actor(ADMIN))  # even holding the role, the owner may not verify
-    with pytest.raises(OpsqaError, match="task verify: pm1 owns NC-2028-001 and may not verify it"):
+    with pytest.raises(OpsqaError, match="finding.verify: the finding's owner may never do it, and pm1 is"):
         nc.complete(verify["id"], {"verification": "verified_effective", "verification_comment": "ok"},
                     actor=nc.actor("pm1"))
     nc.complete(verify["id"], {"verification": "verified_not_effective", "verification_comment": "回访未覆盖夜班",
@@ -267,3 +270,122 @@ def test_a_refusal_is_the_policy_line_changes_nothing_and_is_recorded(run, tmp_p
     assert run.json("finding", "show", code)["evidence"] == []
     assert (denial["kind"], denial["actor"]) == ("security.denied", login)
     assert denial["payload"] == {"action": line.split()[0], "result": "denied", "message": line, "source": "cli"}
+
+
+def close_by(engine, closures: dict[str, datetime], tmp_path) -> None:
+    """Run findings' follow-ups from plan to evidence now, then verify each effective at its time (in order)."""
+    pm1, qmd1 = engine.actor("pm1"), engine.actor("qmd1")
+    for code in closures:
+        engine.complete(task_of(engine, code, "plan_action")["id"], {"root_cause": "原因", "corrective_action": "措施"},
+                        actor=pm1)
+        engine.complete(task_of(engine, code, "review_plan")["id"], {"plan_decision": "plan_accepted"}, actor=qmd1)
+        attach_file(engine, tmp_path, code, f"{code}.txt")
+        engine.complete(task_of(engine, code, "implement")["id"], {"implementation": "已整改"}, actor=pm1)
+    for code, when in closures.items():
+        engine.clock.set(when)
+        engine.complete(task_of(engine, code, "verify")["id"], {"verification": "verified_effective",
+                                                                "verification_comment": "有效"},
+                        actor=engine.actor("qmd2"))
+
+
+def test_a_finding_closed_after_its_due_date_is_closed_late(nc, tmp_path, run):
+    """Three findings due 2027-07-10, closed 07-10 23:30, 07-11 00:30 (still 07-10 in UTC) and 07-14 10:00
+    Shanghai time: on time, 1 day late, 4 days late; the year's on-time closure rate is 1 of 3."""
+    nc.clock.set(day("2027-07-01", 9))
+    codes = [raise_nc(nc, source="audit", description=f"问题{n}", owner="pm1", due=date(2027, 7, 10))
+             for n in range(4)]
+    nc.clock.set(day("2027-07-02"))
+    close_by(nc, dict(zip(codes, (day("2027-07-10", 23) + timedelta(minutes=30),
+                                  day("2027-07-11", 0) + timedelta(minutes=30), day("2027-07-14")), strict=False)),
+             tmp_path)
+    rows = {f["code"]: f for f in list_findings_now(nc)}
+    assert [(rows[c]["status"], rows[c]["closed_late"], rows[c]["days_late"]) for c in codes] == [
+        ("closed", False, 0), ("closed", True, 1), ("closed", True, 4), ("open", False, 0)]
+    assert rows[codes[1]]["closed_on"] == date(2027, 7, 11) and rows[codes[1]]["closed_at"].day == 10  # UTC
+    with nc.database.reading() as session:
+        rate = on_time_closure(session, 2027, nc.clock.now())
+    assert (rate["closed"], rate["closed_on_time"], rate["closed_late"], rate["on_time_rate"]) == (3, 1, 2, 0.3333)
+    assert [(f["code"], f["closed_on"], f["days_late"]) for f in rate["late_findings"]] == [
+        (codes[1], "2027-07-11", 1), (codes[2], "2027-07-14", 4)]
+    with nc.database.reading() as session:
+        assert on_time_closure(session, 2027, day("2027-07-11", 9))["closed"] == 2  # as of a time: closed by then
+
+    # The command line: the list, its summary line, --summary, --json, --xlsx and `finding show`.
+    listing = run("findings", "--year", "2027", "--as-of", "2027-07-20 09:00")
+    lines = listing.stdout.splitlines()
+    assert "closed 1 d late" in lines[2] and "closed 4 d late" in lines[3] and "  -  " in lines[1]
+    assert lines[-1] == "on-time closure 2027: 1 of 3 closed findings closed by their due date (33.3%), 2 late"
+    [summary] = run.json("findings", "--summary", "--as-of", "2027-07-20 09:00")
+    assert (summary["year"], summary["closed"], summary["closed_on_time"], summary["on_time_rate"]) == (
+        2027, 3, 1, 0.3333)
+    assert [(f["closed_late"], f["days_late"]) for f in run.json("findings")] == [(False, 0), (True, 1), (True, 4),
+                                                                                  (False, 0)]
+    shown = run("finding", "show", codes[2])
+    assert shown.stdout.startswith(f"{codes[2]}  closed, 4 days late  owner pm1  due 2027-07-10\n")
+    assert run.json("finding", "show", codes[1])["closed_on"] == "2027-07-11"
+    import openpyxl
+
+    assert run("findings", "--xlsx", str(tmp_path / "f.xlsx")).exit_code == 0
+    sheet = [list(r) for r in openpyxl.load_workbook(tmp_path / "f.xlsx").worksheets[0].iter_rows(values_only=True)]
+    late, days = sheet[0].index("closed_late"), sheet[0].index("days_late")
+    assert [(row[late], row[days]) for row in sheet[1:]] == [(False, 0), (True, 1), (True, 4), (False, 0)]
+
+
+def test_the_review_report_gives_the_on_time_closure_rate(nc, tmp_path):
+    nc.clock.set(day("2027-07-01", 9))
+    codes = [raise_nc(nc, source="audit", description=f"问题{n}", owner="pm1", due=date(2027, 7, 10))
+             for n in range(2)]
+    nc.clock.set(day("2027-07-02"))
+    close_by(nc, dict(zip(codes, (day("2027-07-09"), day("2027-08-02", 11)), strict=True)), tmp_path)
+    from store import ManagementReview
+
+    now = day("2027-11-20", 9)
+    with nc.database.transaction() as session:
+        inputs = gather(session, 2027, now)
+        session.add(ManagementReview(year=2027, status="reported", precondition_snapshot="{}",
+                                     inputs=json.dumps(inputs, ensure_ascii=False), decisions="[]",
+                                     initiated_by="mr1", created_at=now, reported_at=now))
+    assert (inputs["on_time_closure"]["closed"], inputs["on_time_closure"]["on_time_rate"]) == (2, 0.5)
+    with nc.database.reading() as session:
+        [report] = review_documents(session, 2027)
+    text = report.markdown()
+    assert "本年度不符合项按期整改率：1/2（50.0%），逾期关闭 1 项。" in text
+    assert "## 逾期关闭的不符合项（1 项）" in text
+    assert f"| {codes[1]} | audit | — | pm1 | 2027-07-10 | 2027-08-02 | 23 天 |" in text
+
+
+def test_tasks_overdue_and_findings_overdue_agree(nc, tmp_path):
+    """On one database at one time: a finding is overdue exactly when its open follow-up task is past its due
+    date (the finding's due date, to its end in Shanghai time)."""
+    nc.clock.set(day("2027-07-01", 9))
+    due = date(2027, 7, 10)
+    opened, submitted, doing, delivered, early, extended = (
+        raise_nc(nc, source="audit", description=name, owner="pm1", due=due if name != "early" else date(2027, 8, 1))
+        for name in ("opened", "submitted", "doing", "delivered", "early", "extended"))
+    plan = {"root_cause": "原因", "corrective_action": "措施"}
+    pm1, qmd1 = nc.actor("pm1"), nc.actor("qmd1")
+    for code in (submitted, doing, delivered, early, extended):
+        nc.complete(task_of(nc, code, "plan_action")["id"], plan, actor=pm1)
+    for code in (doing, delivered, early, extended):
+        nc.complete(task_of(nc, code, "review_plan")["id"], {"plan_decision": "plan_accepted"}, actor=qmd1)
+    attach_file(nc, tmp_path, delivered, "证据.txt")
+    nc.complete(task_of(nc, delivered, "implement")["id"], {"implementation": "已整改"}, actor=pm1)
+    usecases.audits.extend_finding(nc, usecases.Caller("qmd1"), extended, to=date(2027, 7, 20), reason="备件延迟")
+    assert task_of(nc, opened, "plan_action")["due_at"] == datetime(2027, 7, 10, 16, tzinfo=UTC)
+    assert task_of(nc, extended, "implement")["due_at"] == datetime(2027, 7, 20, 16, tzinfo=UTC)  # moved with it
+
+    def overdue() -> tuple[set, set]:
+        findings = {f["code"] for f in usecases.audits.findings(nc, overdue=True)}
+        tasks = usecases.tasks.tasks(None, lambda: nc, quick=False, overdue=True)
+        keys = {t["business_key"] for t in tasks if t["process"] == "nc_followup"}
+        return findings, keys
+
+    go_to(nc, day("2027-07-10", 23))
+    assert overdue() == (set(), set())
+    go_to(nc, day("2027-07-12"))
+    assert overdue() == ({opened, submitted, doing}, {opened, submitted, doing})
+    assert {t["task"] for t in nc.tasks(overdue=True)} == {"plan_action", "review_plan", "implement"}
+    go_to(nc, day("2027-07-21"))
+    findings, keys = overdue()
+    assert findings == keys == {opened, submitted, doing, extended}
+    assert delivered not in findings and early not in findings  # waiting for verification; not yet due

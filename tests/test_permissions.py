@@ -113,3 +113,13 @@ def test_a_manual_intervention_needs_a_reason_and_keeps_it(ready):
     assert run("instance", "cancel", "1", "--reason", " 误启动 ", login="qmd1").exit_code == 0
     [event] = [e for e in run.json("history", "--instance", "1") if e["kind"] == "instance.cancelled"]
     assert (event["actor"], event["payload"]["reason"]) == ("qmd1", "误启动")
+
+
+def test_the_security_events_are_listed_by_their_family(ready):
+    run = ready
+    assert run("settings", "finding_due_days", "20", login="qmd1").exit_code == 1
+    assert run("users", "add", "x", "--role", "pm", login="gm1").exit_code == 1
+    rows = run.json("history", "--kind", "security")
+    assert [(r["actor"], r["payload"]["action"]) for r in rows] == [("qmd1", "settings"), ("gm1", "users")]
+    assert "message=users needs role admin; gm1 holds gm" in run("history", "--kind", "security").stdout
+    assert run.json("history", "--kind", "secur") == []  # a family is a whole word

@@ -188,7 +188,7 @@ def test_two_processes_claiming_one_task_exactly_one_gets_it(pg_engine, pg_url, 
     engine = pg_engine
     for _instance_id, task_id, _ref, loser in _race(engine, pg_url, "claim", rounds=2, delay=0.3, prefix=prefix):
         holder = engine.task(task_id)["claimed_by"]
-        assert loser.startswith(f"NotYourTask: task {task_id} "), loser
+        assert loser.startswith(f"NotYourTask: task.claim: task {task_id} "), loser
         assert loser.endswith(f"is claimed by {holder}")
     assert engine.verify_history().intact
 

@@ -59,3 +59,13 @@ def test_the_command_line_gives_the_same_listing_either_way(busy, run):
     quick = run("tasks", "--role", "qmd", "--json")
     engine = run("--as", ADMIN, "tasks", "--role", "qmd", "--json")  # --as takes the engine's way
     assert quick.exit_code == engine.exit_code == 0 and quick.stdout == engine.stdout
+
+
+def test_each_task_names_its_instance_business_key(busy, db_path, run):
+    keys = {t["instance"]: t["business_key"] for t in quickread.tasks(db_path, state=None)}
+    assert keys == {1: "2027", 2: "2028", 3: "2029", 4: "2030"}
+    with busy.database.reading() as session:
+        assert {t["instance"]: t["business_key"] for t in orm_tasks(session, state=None)} == keys
+    listing = run("tasks", "--instance", "2").stdout.splitlines()
+    assert listing[0].split()[:3] == ["TASK", "INST", "KEY"] and listing[1].split()[1:3] == ["2", "2028"]
+    assert [t["business_key"] for t in run.json("tasks", "--instance", "2")] == ["2028"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from helpers import ADMIN, make_engine
 
+import usecases
 from engine import OpsqaError, SimulatedClock
 from handlers.findings import list_findings
 from handlers.indicators import define
@@ -159,3 +161,86 @@ def test_surveys_from_the_command_line(run, tmp_path):
               "phone", "--overall", "4", "--score", "om_service=9", login="qmd1")
     assert bad.exit_code == 1 and "q_om_service '9' is not a score from 1 to 5" in bad.stderr
     assert run.json("survey", "show", "--year", "2027")["responded"] == 1
+
+
+LATE = ("customer,project,channel,overall,q_om_service,issues\n"
+        "公安局,P-01,phone,5,5,\n城管局,P-02,phone,2,2,夜间报修响应慢\n")
+
+
+def late_file(tmp_path) -> str:
+    path = tmp_path / "late.csv"
+    path.write_text(LATE, encoding="utf-8")
+    return str(path)
+
+
+def decision(org) -> dict:
+    [task] = [t for t in org.tasks() if t["task"] == "decide_no_data"]
+    return org.task(task["id"])
+
+
+def test_answers_after_the_deadline_do_not_score_a_survey_closed_without_data(org, tmp_path):
+    """Collection until 2027-09-30; nothing by then. Two answers come on 10-02: recorded, held, shown to the
+    QMD's decision (due by the end of 10-04, three days on); closed without data, the survey has no score."""
+    open_collection(org)
+    at(org, local(2027, 10, 1, 9))
+    task = decision(org)
+    assert (task["due_at"], task["variables"]["late_responses"]) == (local(2027, 10, 5, 0), 0)
+    assert task["business_key"] == "CS-2027"
+    at(org, local(2027, 10, 2, 10))
+    counts = usecases.customers.import_responses(org, usecases.Caller("qmd1"), 2027, late_file(tmp_path))
+    assert counts == {"added": 2, "unchanged": 0, "late": 2}
+    assert decision(org)["variables"]["late_responses"] == 2
+    shown = usecases.customers.survey(org, 2027)
+    assert (shown["status"], shown["responded"], shown["late"], shown["overall_mean"]) == (
+        "awaiting_decision", 0, 2, None)
+    do(org, "decide_no_data", {"no_data_decision": "nd_close", "no_data_reason": "截止前无人回复"}, "qmd1")
+    do(org, "write_survey_report", {"report_summary": "无数据"}, "qmd1")
+    with org.database.reading() as session:
+        campaign = get_campaign(session, 2027)
+        [k4] = attainment_of_year(session, 2027)
+        [doc] = survey_documents(session, 2027)
+        fixes = list_findings(session, org.clock.now())
+    stats = json.loads(campaign.stats)
+    assert (campaign.status, stats["responded"], stats["late"], stats["overall_mean"]) == ("reported", 0, 2, None)
+    assert (k4["actual"], k4["attainment"]) == (None, "not_measured")
+    assert fixes == []  # a held answer's problem is not the survey's rectification
+    text = doc.markdown()
+    assert "| 总体满意度 | 无答卷，不计分 |" in text
+    assert "收集截止后收到 2 份答卷：已登记，未计入统计（调查以无数据结束，不计分）。" in text
+
+
+def test_an_extension_must_lie_ahead_and_takes_in_the_held_answers(org, tmp_path):
+    open_collection(org)
+    at(org, local(2027, 10, 1, 9))
+    usecases.customers.import_responses(org, usecases.Caller("qmd1"), 2027, late_file(tmp_path))
+    for until in ("2027-09-30", "2027-10-01"):
+        with pytest.raises(OpsqaError) as refused:
+            do(org, "decide_no_data", {"no_data_decision": "nd_extend", "new_collect_until": until}, "qmd1")
+        assert str(refused.value) == (f"task decide_no_data: new_collect_until {until} does not lie ahead of today "
+                                      "(2027-10-01); an extension ends on a later day")
+    do(org, "decide_no_data", {"no_data_decision": "nd_extend", "new_collect_until": "2027-10-02"}, "qmd1")
+    assert usecases.customers.survey(org, 2027)["responded"] == 2  # extended: the held answers count
+    at(org, local(2027, 10, 3, 9))  # the extension ended: the two answers are analysed
+    do(org, "write_survey_report", {"report_summary": "延期后回收2份"}, "qmd1")
+    with org.database.reading() as session:
+        stats = json.loads(get_campaign(session, 2027).stats)
+        fixes = list_findings(session, org.clock.now())
+    assert (stats["responded"], stats["late"], stats["overall_mean"]) == (2, 0, 3.5)
+    assert [f["unit"] for f in fixes] == ["P-02"]
+
+
+def test_answers_after_the_deadline_but_before_the_scheduler_ran_are_held(org, tmp_path):
+    """One answer on 09-20, one at 10-01 08:00 after the 09-30 deadline, before the scheduler closed it."""
+    open_collection(org)
+    at(org, local(2027, 9, 20, 10))
+    call(org, import_responses, from_csv("customer,project,channel,overall\n交通局,P-02,visit,4\n", "r.csv"))
+    org.clock.set(local(2027, 10, 1, 8))
+    late = call(org, import_responses, from_csv("customer,project,channel,overall\n公安局,P-01,phone,1\n", "l.csv"))
+    assert late == {"added": 1, "unchanged": 0, "late": 1}
+    at(org, local(2027, 10, 1, 9))
+    do(org, "write_survey_report", {"report_summary": "回收1份"}, "qmd1")
+    with org.database.reading() as session:
+        stats = json.loads(get_campaign(session, 2027).stats)
+        [doc] = survey_documents(session, 2027)
+    assert (stats["responded"], stats["late"], stats["overall_mean"]) == (1, 1, 4.0)
+    assert "收集截止后收到 1 份答卷：已登记，未计入统计。" in doc.markdown()

@@ -254,11 +254,11 @@ def test_tick_schedules_and_settings_from_the_command_line(run, tmp_path):
     assert run("deploy", str(path)).exit_code == 0
     listing = run("schedules")
     assert listing.stdout.splitlines()[1].split()[:2] == ["yearly", "R/2027-01-01T09:00:00+08:00/P1Y"]
-    assert "2027 (2027-01-01 09:00)" in listing.stdout
+    assert "2027 (2027-01-01 09:00 +08:00)" in listing.stdout  # in the organisation's zone, with its offset
 
     # A real database runs on real time: no pass ahead of it, none by a non-admin.
     result = run("tick", "--now", "2999-01-01T09:00:00+08:00")
-    assert result.exit_code == 1 and result.stderr == ("opsqa: --now 2999-01-01T09:00:00+08:00 is ahead of the real "
+    assert result.exit_code == 1 and result.stderr == ("opsqa: --now 2999-01-01 09:00 +08:00 is ahead of the real "
                                                        "clock; a real database runs on real time (a simulated one: "
                                                        "`opsqa simulate`)\n")
     assert run("users", "add", "ops1", "--role", "ops").exit_code == 0
@@ -272,7 +272,7 @@ def test_tick_schedules_and_settings_from_the_command_line(run, tmp_path):
     assert result.exit_code == 0 and result.stdout == "started yearly period 2027: instance 1\n"
     assert run("tick", "--now", "2027-01-01T09:00:00+08:00").stderr == "nothing was due\n"
     result = run("tick", "--now", "2026-12-31T09:00:00+08:00")
-    assert result.exit_code == 1 and "simulated clock stands at 2027-01-01T01:00:00+00:00" in result.stderr
+    assert result.exit_code == 1 and "simulated clock stands at 2027-01-01 09:00 +08:00" in result.stderr
     result = run("tick", "--now", "2027-01-01T09:00:00")
     assert result.exit_code == 2 and "has no time-zone offset" in result.stderr
 
@@ -282,6 +282,13 @@ def test_tick_schedules_and_settings_from_the_command_line(run, tmp_path):
     assert [s["value"] for s in run.json("settings")][:2] == ["Asia/Urumqi", "all"]
     changed = [e for e in run.json("history") if e["kind"] == "setting.changed"]
     assert changed[0]["payload"] == {"key": "timezone", "old": "Asia/Shanghai", "new": "Asia/Urumqi"}
+
+    # What people see follows the setting (tables and messages in +06:00 now); --json stays as it was.
+    assert "2028 (2028-01-01 07:00 +06:00)" in run("schedules").stdout
+    result = run("tick", "--now", "2026-12-31T09:00:00+08:00")
+    assert result.stderr == ("opsqa: this database's simulated clock stands at 2027-01-01 07:00 +06:00; it does not "
+                             "go back to 2026-12-31 07:00 +06:00\n")
+    assert run.json("schedules")[0]["next"][0]["at"] == "2028-01-01T07:00:00+06:00"  # as before
 
 
 def test_timer_values_from_process_variables(timed, run):
@@ -306,4 +313,49 @@ def test_overdue_from_the_command_line(timed, run):
     # Operator commands use the real clock, which is past this due date.
     rows = run.json("tasks", "--overdue")
     assert [(t["task"], t["due_at"]) for t in rows] == [("report", "2020-12-05T10:00:00+00:00")]
-    assert "2020-12-05 18:00" in run("tasks", "--overdue").stdout
+    assert "2020-12-05 18:00 +08:00" in run("tasks", "--overdue").stdout
+
+
+def test_times_people_see_are_in_the_organisations_zone_with_its_offset(run, tmp_path):
+    """Messages and tables show local time with the offset (never UTC), in the zone the `timezone` setting
+    names; --json and the history's payloads keep theirs."""
+    assert run("init").exit_code == 0
+    assert run("users", "add", "qmd1", "--role", "qmd").exit_code == 0
+    body = ('<bpmn:startEvent id="start" />' + user_task("tidy") + '<bpmn:endEvent id="end" />'
+            + flow("f1", "start", "tidy") + flow("f2", "tidy", "end"))
+    (tmp_path / "chore.bpmn").write_text(process("chore", body, {"qmd": ["start", "tidy", "end"]}), encoding="utf-8")
+    body = ('<bpmn:startEvent id="start" /><bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition '
+            'id="wait_def"><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition>'
+            '</bpmn:intermediateCatchEvent><bpmn:endEvent id="end" />' + flow("f1", "start", "wait")
+            + flow("f2", "wait", "end"))
+    (tmp_path / "waiting.bpmn").write_text(process("waiting", body, {"qmd": ["start", "wait", "end"]}),
+                                           encoding="utf-8")
+    assert run("deploy", str(tmp_path / "chore.bpmn"), str(tmp_path / "waiting.bpmn")).exit_code == 0
+    stamp_simulated(str(run.db_path), at("2027-03-01T10:10:00+08:00"))  # the CLI runs on this clock
+    assert run("start", "chore").exit_code == 0
+    [task] = run.json("tasks")
+    assert run("task", "complete", task["id"], login="qmd1").exit_code == 0
+
+    def seen() -> tuple[str, str, str]:
+        again = run("task", "complete", task["id"], login="qmd1").stderr
+        shown = run("task", "show", task["id"]).stdout
+        table = run("history", "--kind", "task").stdout.splitlines()[1]
+        return again, shown, table
+
+    again, shown, table = seen()
+    assert again == f"opsqa: task {task['id']} was already completed by qmd1 at 2027-03-01 10:10 +08:00\n"
+    assert "since 2027-03-01 10:10 +08:00  due -" in shown and "completed by qmd1 at 2027-03-01 10:10 +08:00" in shown
+    assert "2027-03-01 10:10 +08:00" in table
+    assert run.json("task", "show", task["id"])["completed_at"] == "2027-03-01T02:10:00+00:00"  # as it was
+
+    assert run("settings", "timezone", "Asia/Urumqi").exit_code == 0
+    again, shown, table = seen()
+    assert again == f"opsqa: task {task['id']} was already completed by qmd1 at 2027-03-01 08:10 +06:00\n"
+    assert "completed by qmd1 at 2027-03-01 08:10 +06:00" in shown and "2027-03-01 08:10 +06:00" in table
+    [event] = [e for e in run.json("history") if e["kind"] == "task.completed"]
+    assert event["at"] == "2027-03-01T02:10:00+00:00"
+
+    # `tick` tells of what fired in the same way
+    assert run("start", "waiting").exit_code == 0
+    result = run("tick", "--now", "2027-03-01T11:10:00+08:00")
+    assert result.stdout == "timer wait of instance 2 fired (due 2027-03-01 09:10 +06:00)\n"

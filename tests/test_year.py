@@ -228,6 +228,10 @@ def test_the_2027_cycle_to_its_review_and_improvement_plan(org, tmp_path, run):
     assert "## 未达标指标（2 项）" in text and "| K1 |" in text and "| K4 |" in text
     assert "## 未关闭的不符合项（1 项）" in text and "| NC-2027-003 |" in text and "超期 97 天" in text
     assert "| 总体满意度 | 4.2 |" in survey_report.markdown()
+    closure = inputs["on_time_closure"]  # NC-2027-001 closed 07-08 (due 07-10), -002 07-30 (extended to 07-31)
+    assert (closure["closed"], closure["closed_on_time"], closure["on_time_rate"], closure["late_findings"]) == (
+        2, 2, 1.0, [])
+    assert "本年度不符合项按期整改率：2/2（100.0%），逾期关闭 0 项。" in text
 
     # Findings as S1 states them on 11-20; the escalation to mr on 08-22.
     with org.database.reading() as session:
@@ -243,8 +247,14 @@ def test_the_2027_cycle_to_its_review_and_improvement_plan(org, tmp_path, run):
     with org.database.reading() as session:
         items = list_items(session, 2027)
     assert sorted(i["source"] for i in items) == ["open_nc:NC-2027-003", "unmet_kpi:K1", "unmet_kpi:K4"]
-    with pytest.raises(OpsqaError, match="still need a cause, a measure, an owner and a due date"):
+    with pytest.raises(OpsqaError) as refused:
         do(org, "plan_improvement", {"plan_summary": "三项改进"}, "ops1")
+    assert str(refused.value) == (  # each incomplete item with its source, and what it lacks
+        "task plan_improvement: the improvement plan is incomplete: "
+        "IMP-2027-01 (unmet_kpi:K1) needs a cause, a measure, an owner, a due date; "
+        "IMP-2027-02 (unmet_kpi:K4) needs a cause, a measure, an owner, a due date; "
+        "IMP-2027-03 (open_nc:NC-2027-003) needs a cause, a measure, a due date "
+        "(`opsqa improvement set CODE --cause ... --measure ... --owner ... --due ...`)")
     for item in items:
         in_session(org, lambda s, item=item: set_item(
             s, item["code"], cause="原因分析", measure="改进措施", owner=item["owner"] or "pm1",

@@ -28,6 +28,10 @@ def __getattr__(name: str):
         from engine import OpsqaError
 
         return OpsqaError
+    if name == "local_time":  # how a time is shown to people: local_time(when, zone), zone from admin.zone
+        from engine.clock import local_time
+
+        return local_time
     raise AttributeError(f"module 'usecases' has no attribute {name!r}")
 
 

@@ -10,7 +10,7 @@ from engine import Engine, OpsqaError
 from engine import policy as policy_module
 from i18n import _
 
-from .base import Caller, acting, authorized, guarded
+from .base import Caller, acting, authorized, guarded, reading
 
 
 def init(db: str | None, login: str) -> str:
@@ -53,8 +53,9 @@ def copy(engine: Engine, caller: Caller, target: str) -> dict[str, Any]:
     """Copy the whole database into an empty one and verify its rows and history (admins)."""
     from store import copy_database, describe
 
-    authorized(engine, caller, "db")
+    actor = authorized(engine, caller, "db")
     report = copy_database(engine.database.url, target)
+    _record(engine, actor, "db.copied", {"to": describe(target), "events": report.events})
     return {"tables": report.tables, "rows": sum(report.tables.values()), "events": report.events,
             "head": report.head, "target": describe(target)}
 
@@ -63,10 +64,21 @@ def backup(engine: Engine, caller: Caller, file: str) -> None:
     """A consistent copy of the SQLite database into a new file, safe while the scheduler runs (admins)."""
     from store import backup_sqlite
 
-    authorized(engine, caller, "db")
+    actor = authorized(engine, caller, "db")
     if Path(file).exists():
         raise OpsqaError(_("{file} exists; a backup goes to a new file").format(file=file))
     backup_sqlite(engine.database.url, Path(file))
+    _record(engine, actor, "db.backed_up", {"file": str(Path(file).resolve())})
+
+
+def _record(engine: Engine, actor, kind: str, payload: dict[str, Any]) -> None:
+    """An administrative act on the whole database, recorded once it is done (the copy holds the history
+    as it was when copied; the original, that it was copied)."""
+    from store import append_event
+
+    with engine.database.transaction() as session:
+        append_event(session, at=engine.clock.now(), kind=kind, actor=actor.name, real_actor=actor.real,
+                     payload=payload)
 
 
 def describe_database(engine: Engine) -> str:
@@ -92,11 +104,66 @@ def users(engine: Engine) -> list[dict[str, Any]]:
     return engine.users()
 
 
+def user(engine: Engine, name: str) -> dict[str, Any]:
+    """A user: their record, roles and status, and the open tasks and findings they hold."""
+    from engine.users import user_view
+    from handlers.findings import open_findings_of
+
+    with reading(engine) as session:
+        return user_view(session, name, findings=open_findings_of(session, name))
+
+
+def change_user(engine: Engine, caller: Caller, name: str, *, display_name: str | None = None,
+                department: str | None = None, email: str | None = None, reason: str | None) -> dict[str, dict]:
+    """Correct a user's name, department or e-mail address (admins; with a reason): {"old", "new"} of what
+    changed."""
+    from engine.users import change_user as change
+
+    with acting(engine, caller, "users.fix", reason=reason) as act:
+        return change(act.session, name, display_name=display_name, department=department, email=email,
+                      reason=reason.strip(), now=act.now, actor=act.actor)
+
+
+def revoke_role(engine: Engine, caller: Caller, name: str, role: str, *, reason: str | None) -> list[str]:
+    """Take a role from a user (admins; with a reason): the roles left."""
+    from engine.users import revoke_role as revoke
+
+    with acting(engine, caller, "users.revoke", reason=reason) as act:
+        return revoke(act.session, name, role, reason=reason.strip(), now=act.now, actor=act.actor)
+
+
+def disable_user(engine: Engine, caller: Caller, name: str, *, reason: str | None) -> None:
+    """Disable a user, who can then no longer act (admins; with a reason); refused while they hold open tasks
+    or own open findings, which the refusal names. A user is never deleted."""
+    from engine.users import disable_user as disable
+    from handlers.findings import open_findings_of
+
+    with acting(engine, caller, "users.disable", reason=reason) as act:
+        disable(act.session, name, findings=open_findings_of(act.session, name), reason=reason.strip(),
+                now=act.now, actor=act.actor)
+
+
+def enable_user(engine: Engine, caller: Caller, name: str, *, reason: str | None) -> None:
+    """Let a disabled user act again (admins; with a reason)."""
+    from engine.users import enable_user as enable
+
+    with acting(engine, caller, "users.disable", reason=reason) as act:
+        enable(act.session, name, reason=reason.strip(), now=act.now, actor=act.actor)
+
+
 # -- settings
 
 
 def settings(engine: Engine) -> list[dict[str, Any]]:
     return engine.settings()
+
+
+def zone(engine: Engine):
+    """The organisation's time zone (the `timezone` setting): the one people see times in."""
+    from engine.settings import zone as organisation_zone
+
+    with reading(engine) as session:
+        return organisation_zone(session)
 
 
 def change_setting(engine: Engine, caller: Caller, key: str, value: str) -> None:
@@ -108,8 +175,9 @@ def change_setting(engine: Engine, caller: Caller, key: str, value: str) -> None
 # -- history and permissions
 
 
-def history(engine: Engine, *, instance_id: int | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    return engine.history(instance_id, limit=limit)
+def history(engine: Engine, *, instance_id: int | None = None, limit: int | None = None,
+            kind: str | None = None) -> list[dict[str, Any]]:
+    return engine.history(instance_id, limit=limit, kind=kind)
 
 
 def verify_history(engine: Engine):

@@ -30,13 +30,27 @@ def findings(engine: Engine, *, open_only: bool = False, overdue: bool = False, 
         return list_findings(session, now, open_only=open_only, overdue_only=overdue, year=year)
 
 
+def findings_with_rates(engine: Engine, *, open_only: bool = False, overdue: bool = False, year: int | None = None,
+                        as_of: datetime | None = None) -> dict[str, Any]:
+    """`findings`, and the on-time closure rate (按期整改率) of each year they were raised in (of `year` if
+    given), as of `as_of` (default: now), read together."""
+    from handlers.findings import list_findings, on_time_closure
+
+    now = as_of or engine.clock.now()
+    with reading(engine) as session:
+        rows = list_findings(session, now, open_only=open_only, overdue_only=overdue, year=year)
+        years = [year] if year is not None else sorted({int(row["code"].split("-")[1]) for row in rows})
+        return {"findings": rows, "on_time": [on_time_closure(session, y, now) for y in years]}
+
+
 def finding(engine: Engine, code: str) -> dict[str, Any]:
     """A finding, its due-date history and its evidence files (without their content)."""
     from handlers.findings import evidence_of, get_finding, view
 
     now = engine.clock.now()
     with reading(engine) as session:
-        item = view(get_finding(session, code), now.astimezone(settings.zone(session)).date())
+        zone = settings.zone(session)
+        item = view(get_finding(session, code), now.astimezone(zone).date(), zone)
         item["evidence"] = [{"id": e.id, "file": e.file_name, "sha256": e.sha256, "size": e.size,
                              "added_by": e.added_by, "added_at": e.added_at} for e in evidence_of(session, code)]
         return item
@@ -250,6 +264,25 @@ def auditors(engine: Engine) -> list[dict[str, Any]]:
 
     with reading(engine) as session:
         return list_auditors(session)
+
+
+def auditor(engine: Engine, user: str) -> dict[str, Any]:
+    """A registered auditor: certificate, validity (expired or not, today in the organisation's zone), department."""
+    from handlers.audits import auditor_view
+
+    now = engine.clock.now()
+    with reading(engine) as session:
+        return auditor_view(session, user, today=now.astimezone(settings.zone(session)).date())
+
+
+def renew_auditor(engine: Engine, caller: Caller, user: str, *, certificate_no: str | None = None,
+                  valid_until: date | None = None, reason: str | None) -> dict[str, dict]:
+    """Renew or correct an auditor's qualification (qmd, admin; with a reason): {"old", "new"} of what changed."""
+    from handlers.audits import renew_auditor as renew
+
+    with acting(engine, caller, "auditor.renew", reason=reason) as act:
+        return renew(act.session, user, certificate_no=certificate_no, valid_until=valid_until,
+                     reason=reason.strip(), now=act.now, actor=act.actor)
 
 
 # -- service inspections

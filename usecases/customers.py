@@ -40,20 +40,22 @@ def invite(engine: Engine, caller: Caller, year: int, path: str, *, progress: Pr
 
 def import_responses(engine: Engine, caller: Caller, year: int, path: str, *,
                      progress: Progress = None) -> dict[str, int]:
-    """Import responses from a .csv or .xlsx file (qmd, ops): all rows or none; counts added and unchanged."""
+    """Import responses from a .csv or .xlsx file (qmd, ops): all rows or none; counts added, unchanged and
+    late (recorded after the collection closed: held for the QMD's decision, not counted)."""
     from handlers.surveys import import_responses as take
     from handlers.tabular import read_table
 
     table = read_table(path)
     with acting(engine, caller, "survey.responses") as act:
-        return take(act.session, year, table, now=act.now, actor=act.actor, progress=progress)
+        return take(act.session, year, table, now=act.now, actor=act.actor, progress=progress,
+                    rearm=engine.rearmer(act.session, act.actor))
 
 
 def respond(engine: Engine, caller: Caller, year: int, *, customer: str, project: str, channel: str, overall: int,
             scores: dict[str, str], respondent: str | None = None, comments: str | None = None,
-            issues: str | None = None) -> bool:
-    """Enter one response by hand (qmd, ops), checked like an imported row; `scores` by question. False when
-    the same response was already recorded."""
+            issues: str | None = None) -> dict[str, int]:
+    """Enter one response by hand (qmd, ops), checked like an imported row; `scores` by question. Counts as
+    `import_responses`: added 0 when the same response was already recorded, late 1 when it is held."""
     from handlers.surveys import import_responses as take
     from handlers.tabular import Table
 
@@ -62,7 +64,8 @@ def respond(engine: Engine, caller: Caller, year: int, *, customer: str, project
            "respondent": respondent or "", "comments": comments or "", "issues": issues or ""}
     table = Table("response", tuple(row), [(_("response: "), {key: value.strip() for key, value in row.items()})])
     with acting(engine, caller, "survey.responses") as act:
-        return take(act.session, year, table, now=act.now, actor=act.actor)["added"] > 0
+        return take(act.session, year, table, now=act.now, actor=act.actor,
+                    rearm=engine.rearmer(act.session, act.actor))
 
 
 def survey(engine: Engine, year: int) -> dict[str, Any]:

@@ -58,6 +58,23 @@ def projects(engine: Engine, *, all_projects: bool = False) -> list[dict[str, An
         return list_projects(session, status=None if all_projects else "active")
 
 
+def project(engine: Engine, code: str) -> dict[str, Any]:
+    """A project of the register, with its team."""
+    from handlers.projects import project_view
+
+    with reading(engine) as session:
+        return project_view(session, code)
+
+
+def fix_project(engine: Engine, caller: Caller, code: str, *, reason: str | None, **changes: Any) -> dict[str, dict]:
+    """Correct a project of the register (ops, qmd; with a reason): name, customer, pm, oms, kind, status,
+    contract_ref, om_start, om_end as given (None: unchanged); {"old", "new"} of what changed."""
+    from handlers.projects import fix_project as fix
+
+    with acting(engine, caller, "project.fix", reason=reason) as act:
+        return fix(act.session, code, changes, reason=reason.strip(), now=act.now, actor=act.actor)
+
+
 def import_projects(engine: Engine, caller: Caller, path: str, *, progress: Progress = None) -> dict[str, int]:
     """Add or update projects from a .csv or .xlsx file (ops, qmd): all rows or none; counts added, updated
     and unchanged."""
@@ -102,5 +119,7 @@ def start_cycle(engine: Engine, caller: Caller, year: int) -> int:
                                 variables={"year": year, "period": str(year)})
         except DuplicateBusinessKey:
             found = [i for i in engine.instances(process_id="annual_cycle") if i["business_key"] == str(year)]
+            if not found:
+                raise  # the year's plan was made without a cycle: its line says where
             raise OpsqaError(_("the {year} annual cycle already exists (instance {id}, {status})").format(
                                  year=year, id=found[0]["id"], status=found[0]["status"])) from None

@@ -33,18 +33,19 @@ def tick(engine: Engine, caller: Caller, now: datetime | None = None) -> dict[st
     overdue tasks, send notifications. With `now` (admins), the pass acts as if it were that time: on a
     real database never ahead of the real clock; on a simulated one it moves that database's clock on."""
     from engine import SimulatedClock
-    from engine.settings import simulated_time, stamp_simulated
+    from engine.clock import local_time
+    from engine.settings import simulated_time, stamp_simulated, zone
 
     with reading(engine) as session:
-        simulated = simulated_time(session)
+        simulated, local = simulated_time(session), zone(session)
     if now is not None:
         authorized(engine, caller, "tick.now")
         if simulated is None and now > SystemClock().now():
             raise OpsqaError(_("--now {now} is ahead of the real clock; a real database runs on real time (a "
-                               "simulated one: `opsqa simulate`)").format(now=now.isoformat()))
+                               "simulated one: `opsqa simulate`)").format(now=local_time(now, local)))
         if simulated is not None and now < simulated:
             raise OpsqaError(_("this database's simulated clock stands at {at}; it does not go back to {now}").format(
-                                 at=simulated.isoformat(), now=now.isoformat()))
+                                 at=local_time(simulated, local), now=local_time(now, local)))
         engine.clock = SimulatedClock(now)  # the handlers and timers read the clock, not an argument
     report = engine.tick()
     if simulated is not None:

@@ -1,0 +1,56 @@
+"""The operation log: manual interventions carry a reason and old -> new values, the real actor behind an
+admin's `--as` stays on every event of the step, and a cancelled instance closes its domain record."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def ready(run):
+    assert run("init").exit_code == 0
+    for user, roles in (("qmd1", ["qmd"]), ("pm1", ["pm"]), ("ogm1", ["ogm"])):
+        assert run("users", "add", user, *sum((["--role", r] for r in roles), [])).exit_code == 0
+    assert run("deploy", "processes").exit_code == 0
+    assert run("projects", "add", "P-01", "--name", "机房运维", "--customer", "甲方", "--pm", "pm1",
+               "--oms", "qmd1").exit_code == 0
+    return run
+
+
+def _events(run, kind: str) -> list[dict]:
+    return [e for e in run.json("history") if e["kind"] == kind]
+
+
+def test_a_cancelled_follow_up_cancels_its_finding_with_the_reason(ready):
+    run = ready
+    assert run("finding", "add", "--owner", "pm1", "--description", "事件未按约解决", login="qmd1").exit_code == 0
+    [finding] = run.json("findings", "--open")
+    result = run("instance", "cancel", str(finding["instance"]), "--reason", "重复登记", login="qmd1")
+    assert result.exit_code == 0, result.output
+    assert run.json("finding", "show", finding["code"])["status"] == "cancelled"
+    assert run.json("findings", "--open") == []
+    [event] = _events(run, "finding.cancelled")
+    assert (event["actor"], event["payload"]) == ("qmd1", {"finding": finding["code"], "from": "open",
+                                                           "to": "cancelled", "reason": "重复登记"})
+    assert run.json("tasks", "--instance", str(finding["instance"])) == []
+    assert run("history", "verify").exit_code == 0
+
+
+def test_a_cancelled_complaint_process_withdraws_the_complaint(ready):
+    run = ready
+    assert run("complaints", "add", "--project", "P-01", "--description", "响应慢", login="pm1").exit_code == 0
+    [complaint] = run.json("complaints", "list")
+    [instance] = [i["id"] for i in run.json("instances", "--process", "complaint")]
+    assert run("instance", "cancel", str(instance), "--reason", "客户撤回", login="qmd1").exit_code == 0
+    assert run.json("complaints", "show", complaint["code"])["status"] == "withdrawn"
+    [event] = _events(run, "complaint.withdrawn")
+    assert event["payload"]["reason"] == "客户撤回" and event["payload"]["to"] == "withdrawn"
+
+
+def test_an_admins_as_keeps_the_real_actor_on_the_domains_events(ready):
+    run = ready
+    assert run("finding", "add", "--owner", "pm1", "--description", "记录不全", "--as", "qmd1").exit_code == 0
+    [raised] = _events(run, "finding.raised")
+    assert (raised["actor"], raised["real_actor"]) == ("qmd1", "admin1")
+    [started] = _events(run, "instance.started")
+    assert (started["actor"], started["real_actor"]) == ("qmd1", "admin1")
