@@ -88,6 +88,9 @@ class Registry:
         (a finding open for ever, with no reminder and no escalation)."""
 
         def register(function):
+            if process_id in self._on_cancel:  # as for handlers and checks: a second one would replace the first
+                raise ValueError(_("a cancel hook for {process_id!r} is registered twice").format(
+                                     process_id=process_id))
             self._on_cancel[process_id] = function
             return function
 
