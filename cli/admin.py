@@ -85,15 +85,16 @@ def users():
 @click.option("--name", "display_name", help=N_("The person's name as shown."))
 @click.option("--department", help=N_("The department the person belongs to (a role code: qmd, ops, ...)."))
 @click.option("--email", help=N_("Where notifications go (new tasks, reminders, escalations)."))
+@click.option("--reason", help=N_("Why (kept in the history); needed to give an existing user another role."))
 @pass_state
 def users_add(state: State, name: str, roles: tuple[str, ...], display_name: str | None, department: str | None,
-              email: str | None):
-    """Add a user, or roles to an existing user (admins only).
+              email: str | None, reason: str | None):
+    """Add a user, or roles to an existing user (admins only; a role change takes a reason).
 
     Example: opsqa users add zhangsan --role qmd --name 张三 --department qmd
     """
     usecases.admin.add_user(state.engine, state.caller, name, list(roles), display_name=display_name,
-                            department=department, email=email)
+                            department=department, email=email, reason=reason)
     click.echo(_("user {name} holds {roles}").format(name=name, roles=', '.join(roles)), err=True)
 
 
@@ -209,17 +210,18 @@ def users_enable(state: State, name: str, reason: str):
 @cli.command()
 @click.argument("key", required=False)
 @click.argument("value", required=False)
+@click.option("--reason", help=N_("Why (kept in the history); needed to change a setting."))
 @json_option
 @pass_state
-def settings(state: State, key: str | None, value: str | None, as_json: bool):
-    """Show the settings, or change one (admins; recorded in the history).
+def settings(state: State, key: str | None, value: str | None, reason: str | None, as_json: bool):
+    """Show the settings, or change one (admins, with a reason; recorded with the old and new value).
 
-    Example: opsqa settings timezone Asia/Shanghai
+    Example: opsqa settings timezone Asia/Shanghai --reason "总部迁至上海"
     """
     if key is not None:
         if value is None:
             raise click.UsageError(_("give a value to set, or no key to list the settings"))
-        usecases.admin.change_setting(state.engine, state.caller, key, value)
+        usecases.admin.change_setting(state.engine, state.caller, key, value, reason=reason)
         click.echo(f"{key} = {value}", err=True)
         return
     rows = usecases.admin.settings(state.engine)

@@ -224,8 +224,9 @@ def cli(ctx: click.Context, db: str | None, as_name: str | None, debug: bool):
     \b
     Quick start:
       opsqa init                      create the database; you become its admin
-      opsqa deploy processes/         deploy the BPMN files
-      opsqa start quality_plan --key 2027
+      opsqa deploy processes/ --reason "首次部署"
+                                      deploy the BPMN files
+      opsqa cycle start --year 2027   start the year's cycle: its quality plan first
       opsqa tasks --mine              what is waiting for you
       opsqa task complete ID --set decision=approved
     """

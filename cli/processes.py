@@ -20,15 +20,16 @@ from .terminal import _assignments, _cell, _print_json, _render, _scalar
 
 @cli.command()
 @click.argument("paths", nargs=-1)
+@click.option("--reason", required=True, help=N_("Why (kept in the history), e.g. what the change is for."))
 @pass_state
-def deploy(state: State, paths: tuple[str, ...]):
+def deploy(state: State, paths: tuple[str, ...], reason: str):
     """Deploy BPMN files (default: the processes/ folder). Unchanged files make no new version.
 
-    Example: opsqa deploy processes/quality_plan.bpmn
+    Example: opsqa deploy processes/quality_plan.bpmn --reason "抽查改为每季度"
     """
     with Progress(_("deploying")) as progress:
         results = usecases.processes.deploy(state.engine, state.caller, list(paths) or ["processes"],
-                                            progress=progress)
+                                            reason=reason, progress=progress)
     for result in results:
         what = _("version {version}") if result["changed"] else _("unchanged (version {version})")
         click.echo(_("{process} ({name}): {what}  [{file}]").format(
@@ -228,18 +229,20 @@ def instance_cancel(state: State, instance_id: int, reason: str):
               help=N_("Only this instance (repeatable); default: every running instance of the process."))
 @click.option("--dry-run", is_flag=True, help=N_("Say what would move and what would be left; change nothing."))
 @click.option("--revert", is_flag=True, help=N_("Undo the instances' migration to that version instead."))
+@click.option("--reason", help=N_("Why (kept in the history); needed unless --dry-run."))
 @json_option
 @pass_state
 def instance_migrate(state: State, process_id: str, version: int, instance_ids: tuple[int, ...], dry_run: bool,
-                     revert: bool, as_json: bool):
+                     revert: bool, reason: str | None, as_json: bool):
     """Move running instances onto another version of their process, each in its own transaction. An
     instance moves when no task it has reached was changed or removed; the others are left, with the
     tasks in the way. Every migration is in the history and can be reverted.
 
-    Example: opsqa instance migrate --process annual_cycle --to-version 2 --dry-run
+    Example: opsqa instance migrate --process annual_cycle --to-version 2 --reason "新增季度抽查"
     """
     results = usecases.processes.migrate(state.engine, state.caller, process_id, version,
-                                         instance_ids=list(instance_ids), dry_run=dry_run, revert=revert)
+                                         instance_ids=list(instance_ids), dry_run=dry_run, revert=revert,
+                                         reason=reason)
     left = [r for r in results if r["outcome"] == "left"]
     if as_json:  # the tasks in the way in English: --json is plain and stable
         _print_json([{**r, "obstacles": [str(o) for o in r["obstacles"]]} for r in results])

@@ -83,11 +83,12 @@ class Engine:
             return users_module.resolve_actor(session, login, as_name)
 
     def add_user(self, name: str, roles: list[str], *, display_name: str | None = None,
-                 department: str | None = None, email: str | None = None, actor: Actor | None = None) -> None:
-        """Add a user (or roles to one). `actor` None only while bootstrapping the first admin."""
+                 department: str | None = None, email: str | None = None, actor: Actor | None = None,
+                 reason: str | None = None) -> None:
+        """Add a user (or roles to one, with a reason). `actor` None only while bootstrapping the first admin."""
         with self.database.transaction() as session:
             users_module.add_user(session, name, roles, display_name=display_name, department=department,
-                                  email=email, now=self.clock.now(), actor=actor)
+                                  email=email, now=self.clock.now(), actor=actor, reason=reason)
 
     def users(self) -> list[dict]:
         with self.database.reading() as session:
@@ -106,10 +107,11 @@ class Engine:
                 sources += _deployed_callees(session, sources)
         return definitions.build(sources, self.handlers.topics, wanted, self.handlers.checks, progress)
 
-    def deploy(self, paths: list[str], *, actor: Actor,
+    def deploy(self, paths: list[str], *, actor: Actor, reason: str | None = None,
                progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
-        """Store a new version of every process whose content (or a callee's) changed. `progress(done,
-        total)` as the files are parsed and their processes built (the long part)."""
+        """Store a new version of every process whose content (or a callee's) changed, each recorded with
+        the version it follows and the reason. `progress(done, total)` as the files are parsed and their
+        processes built (the long part)."""
         builds = self.validate(paths, progress=progress)
         now = self.clock.now()
         results = []
@@ -134,8 +136,9 @@ class Engine:
                 session.flush()
                 _sync_schedule(session, build, version, now, actor)
                 append_event(session, at=now, kind="definition.deployed", actor=actor.name, real_actor=actor.real,
-                             payload={"process": build.process_id, "version": version, "sha256": build.sha256,
-                                      "file": build.source_file})
+                             payload={"process": build.process_id, "from_version": latest.version if latest else None,
+                                      "version": version, "sha256": build.sha256, "file": build.source_file,
+                                      "reason": reason})
                 results.append({"process": build.process_id, "name": build.name, "version": version,
                                 "changed": True, "file": build.source_file})
         return results
@@ -248,11 +251,11 @@ class Engine:
         with self.database.reading() as session:
             return settings.all_settings(session)
 
-    def change_setting(self, key: str, value: str, *, actor: Actor) -> None:
+    def change_setting(self, key: str, value: str, *, actor: Actor, reason: str | None = None) -> None:
         from . import settings
 
         with self.database.transaction() as session:
-            settings.change(session, key, value, now=self.clock.now(), actor=actor)
+            settings.change(session, key, value, now=self.clock.now(), actor=actor, reason=reason)
             if key in ("timezone", "catch_up_policy"):  # schedules carry the zone and policy they fire by
                 for schedule in session.scalars(select(Schedule)):
                     if key == "timezone":
@@ -294,7 +297,7 @@ class Engine:
         self.runtime.cancel(instance_id, actor=actor, reason=reason)
 
     def migrate(self, process_id: str, version: int, *, actor: Actor, instance_ids: list[int] | None = None,
-                dry_run: bool = False, revert: bool = False) -> list[dict[str, Any]]:
+                dry_run: bool = False, revert: bool = False, reason: str | None = None) -> list[dict[str, Any]]:
         """Move running instances of a process onto `version` (or, with `revert`, undo their migration to
         it): each in its own transaction; those that cannot move are left, with the tasks in the way.
         Every id given must be an instance of the process; none is touched otherwise."""
@@ -340,9 +343,11 @@ class Engine:
         for instance_id in candidates:
             try:
                 if revert:
-                    results.append(self.runtime.revert_migration(instance_id, actor=actor, dry_run=dry_run))
+                    results.append(self.runtime.revert_migration(instance_id, actor=actor, dry_run=dry_run,
+                                                                 reason=reason))
                 else:
-                    results.append(self.runtime.migrate(instance_id, target.id, actor=actor, dry_run=dry_run))
+                    results.append(self.runtime.migrate(instance_id, target.id, actor=actor, dry_run=dry_run,
+                                                        reason=reason))
             except OpsqaError as exc:  # changed meanwhile, or its state would not load on the version: left
                 results.append({"instance": instance_id, "process": process_id, "outcome": "left",
                                 "obstacles": [str(exc)]})

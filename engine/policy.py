@@ -45,19 +45,21 @@ class Rule:
 
 POLICY: dict[str, Rule] = {
     # processes and instances
-    "deploy": Rule(N_("deploy a new version of a process"), ("po", ADMIN)),
-    "instance.migrate": Rule(N_("move running instances to another version, or back"), ("po", ADMIN)),
+    "deploy": Rule(N_("deploy a new version of a process"), ("po", ADMIN), reason=True),
+    "instance.migrate": Rule(N_("move running instances to another version, or back (a dry run needs no reason)"),
+                             ("po", ADMIN), reason=True),
     "instance.cancel": Rule(N_("cancel a running instance"), (ADMIN, "qmd"), reason=True),
     "instance.retry": Rule(N_("re-run a failed service task"), (ADMIN, "qmd"), reason=True),
     "start": Rule(N_("start an instance of a process no domain record owns"), anyone=True),
     # time
     "tick.now": Rule(N_("run a scheduler pass at a given time (never ahead of the real clock)"), (ADMIN,)),
     # administration
-    "users": Rule(N_("add users and change their roles"), (ADMIN,)),
+    "users": Rule(N_("add a user"), (ADMIN,)),
+    "users.grant": Rule(N_("give an existing user another role"), (ADMIN,), reason=True),
     "users.fix": Rule(N_("correct a user's name, department or e-mail address"), (ADMIN,), reason=True),
     "users.revoke": Rule(N_("revoke a role from a user"), (ADMIN,), reason=True),
     "users.disable": Rule(N_("disable a user (never deleted), or enable them again"), (ADMIN,), reason=True),
-    "settings": Rule(N_("change a setting"), (ADMIN,)),
+    "settings": Rule(N_("change a setting"), (ADMIN,), reason=True),
     "db": Rule(N_("upgrade, copy or back up the database"), (ADMIN,)),
     # tasks
     "task.complete": Rule(N_("complete a user task"), task=True),

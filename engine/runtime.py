@@ -283,7 +283,8 @@ class Runtime:
 
     # -- versions
 
-    def migrate(self, instance_id: int, definition_id: int, *, actor: Actor, dry_run: bool = False) -> dict:
+    def migrate(self, instance_id: int, definition_id: int, *, actor: Actor, dry_run: bool = False,
+                reason: str | None = None) -> dict:
         """Move a running instance onto another version of its process, in one transaction, if nothing it
         has reached was changed or removed (engine/migration.py). Returns the outcome and what blocked it."""
         from . import migration
@@ -314,10 +315,11 @@ class Runtime:
             session.flush()
             self._event(session, now, actor, "instance.migrated", row.id, payload={
                 "process": row.process_id, "from_version": outcome["from_version"],
-                "to_version": outcome["to_version"], "migration": record.id, "waiting": moved})
+                "to_version": outcome["to_version"], "migration": record.id, "waiting": moved, "reason": reason})
             return {**outcome, "outcome": "moved", "migration": record.id}
 
-    def revert_migration(self, instance_id: int, *, actor: Actor, dry_run: bool = False) -> dict:
+    def revert_migration(self, instance_id: int, *, actor: Actor, dry_run: bool = False,
+                         reason: str | None = None) -> dict:
         """Undo the instance's latest migration: the state it left, exactly, if nothing ran since; else
         a migration back by the same rules."""
         from . import migration
@@ -356,7 +358,8 @@ class Runtime:
             record.reverted_at, record.reverted_by = now, actor.name
             self._event(session, now, actor, "instance.migration_reverted", row.id, payload={
                 "process": row.process_id, "from_version": outcome["from_version"],
-                "to_version": outcome["to_version"], "migration": record.id, "exact": exact, "waiting": moved})
+                "to_version": outcome["to_version"], "migration": record.id, "exact": exact, "waiting": moved,
+                "reason": reason})
             return {**outcome, "outcome": "reverted", "migration": record.id, "exact": exact}
 
     def _outcome(self, session: Session, row: InstanceRow, definition_id: int) -> dict:

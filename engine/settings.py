@@ -138,7 +138,7 @@ def all_settings(session: Session) -> list[dict]:
     ]
 
 
-def change(session: Session, key: str, value: str, *, now: datetime, actor: Actor) -> None:
+def change(session: Session, key: str, value: str, *, now: datetime, actor: Actor, reason: str | None = None) -> None:
     if key not in SETTINGS:
         raise OpsqaError(_("no setting {key!r}; the settings are {settings}").format(
                              key=key, settings=', '.join(SETTINGS)))
@@ -154,4 +154,4 @@ def change(session: Session, key: str, value: str, *, now: datetime, actor: Acto
     else:
         row.value, row.updated_at, row.updated_by = value, now, actor.name
     append_event(session, at=now, kind="setting.changed", actor=actor.name, real_actor=actor.real,
-                 payload={"key": key, "old": old, "new": value})
+                 payload={"key": key, "old": old, "new": value, "reason": reason})

@@ -88,8 +88,10 @@ def add_user(
     actor: Actor | None,
     department: str | None = None,
     email: str | None = None,
+    reason: str | None = None,
 ) -> None:
-    """Create a user, or add roles (and set the name or department) of an existing one."""
+    """Create a user, or add roles (and set the name or department) of an existing one. A role change is
+    recorded with its reason and the roles before and after; `opsqa users add` asks `check_addition` first."""
     if not _NAME.match(name):
         raise OpsqaError(_("user name {name!r} may hold letters, digits and . _ @ - only").format(name=name))
     for role in roles:
@@ -111,15 +113,37 @@ def add_user(
     added = [role for role in dict.fromkeys(roles) if role not in existing]
     for role in added:
         session.add(UserRole(user_name=name, role=role))
+    payload = {"user": name, "roles": added, "display_name": display_name, "department": department,
+               "email": email}
+    if not created:  # a role change: why, and the roles before and after
+        payload = {"user": name, "roles": added, "reason": reason, "old": {"roles": sorted(existing)},
+                   "new": {"roles": sorted(existing | set(added))}}
     append_event(
         session,
         at=now,
         kind="user.added" if created else "user.roles_added",
         actor=actor.name if actor else name,
         real_actor=actor.real if actor else None,
-        payload={"user": name, "roles": added, "display_name": display_name, "department": department,
-                 "email": email},
+        payload=payload,
     )
+
+
+def check_addition(session: Session, name: str, *, display_name: str | None, department: str | None,
+                   email: str | None) -> bool:
+    """Whether `opsqa users add` finds the user already there — then it gives them another role, a role
+    change (`users.grant`, with a reason); their name, department or e-mail address are corrected by `users
+    set`, which keeps the old value, and are refused here when they differ."""
+    user = session.get(User, name)
+    if user is None:
+        return False
+    differing = [option for option, given, held in (("--name", display_name, user.display_name),
+                                                     ("--department", department, user.department),
+                                                     ("--email", email, user.email))
+                 if given is not None and given != held]
+    if differing:
+        raise OpsqaError(_("user {name} exists: correct {options} with `opsqa users set {name} ... --reason ...`")
+                         .format(name=name, options=", ".join(differing)))
+    return True
 
 
 def _check_contact(department: str | None, email: str | None) -> None:

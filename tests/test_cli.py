@@ -19,7 +19,7 @@ def ready(run):
     assert run("init").exit_code == 0
     for user, role in (("qmd1", "qmd"), ("gm1", "gm")):
         assert run("users", "add", user, "--role", role).exit_code == 0
-    assert run("deploy", "processes").exit_code == 0
+    assert run("deploy", "--reason", "set-up", "processes").exit_code == 0
     return run
 
 
@@ -221,6 +221,6 @@ def test_db_upgrade_carries_a_populated_database_forward(run, tmp_path):
     result = run("db", "upgrade")
     assert result.exit_code == 0 and f"schema upgraded 0001 -> {SCHEMA_REVISION}" in result.stderr
     assert run("users", "list", "--json").exit_code == 0
-    assert run("deploy", "processes").exit_code == 0
+    assert run("deploy", "--reason", "set-up", "processes").exit_code == 0
     run.start("quality_plan", key="2027")
     assert run("db", "upgrade").stderr.startswith("schema already at revision")

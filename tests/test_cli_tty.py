@@ -15,7 +15,7 @@ def test_missing_required_fields_are_prompted_for(run):
     login = pwd.getpwuid(os.getuid()).pw_name
     assert run("init", login=login).exit_code == 0
     assert run("users", "add", "qmd1", "--role", "qmd", login=login).exit_code == 0
-    assert run("deploy", "processes", login=login).exit_code == 0
+    assert run("deploy", "--reason", "set-up", "processes", login=login).exit_code == 0
     run.start("quality_plan", login=login)
     task_id = run.json("tasks", login=login)[0]["id"]
 
@@ -42,7 +42,7 @@ def test_colour_where_it_helps_and_never_with_no_color(run):
     from cli import cli
 
     assert run("init").exit_code == 0
-    assert run("deploy", "processes/quality_plan.bpmn").exit_code == 0
+    assert run("deploy", "--reason", "set-up", "processes/quality_plan.bpmn").exit_code == 0
     assert run("users", "add", "qmd1", "--role", "qmd").exit_code == 0
     run.start("quality_plan")
 
@@ -68,7 +68,7 @@ def test_shell_completion_of_processes_and_tasks(run):
     from helpers import ROOT
 
     assert run("init").exit_code == 0
-    assert run("deploy", "processes/quality_plan.bpmn").exit_code == 0
+    assert run("deploy", "--reason", "set-up", "processes/quality_plan.bpmn").exit_code == 0
     run.start("quality_plan")
     [task] = run.json("tasks")
 

@@ -152,8 +152,8 @@ def test_working_days():
 
 
 def test_the_holidays_and_workdays_settings_move_a_complaints_time_limit(org, run):
-    assert run("settings", "holidays", "2027-10-01..2027-10-07， 2027-01-01").exit_code == 0
-    assert run("settings", "workdays", "2027-10-09").exit_code == 0
+    assert run("settings", "--reason", "test", "holidays", "2027-10-01..2027-10-07， 2027-01-01").exit_code == 0
+    assert run("settings", "--reason", "test", "workdays", "2027-10-09").exit_code == 0
     shown = {s["key"]: s["value"] for s in run.json("settings")}
     assert (shown["holidays"], shown["workdays"]) == ("2027-01-01, 2027-10-01..2027-10-07", "2027-10-09")
     code = complain(org, "P-01", "视频平台节前中断", local(2027, 9, 30, 10))
@@ -162,7 +162,7 @@ def test_the_holidays_and_workdays_settings_move_a_complaints_time_limit(org, ru
                            ("2027-10-07..2027-10-01", "'2027-10-07..2027-10-01': a run of days goes forward"),
                            ("2027-01-01..2028-12-31", "'2027-01-01..2028-12-31': a run of days goes forward, "
                                                       "at most a year")):
-        refused = run("settings", "holidays", value)
+        refused = run("settings", "--reason", "test", "holidays", value)
         assert refused.exit_code == 1, refused.output
         assert refused.stderr.startswith(f"opsqa: setting holidays: {message}"), refused.stderr
     assert {s["key"]: s["value"] for s in run.json("settings")}["holidays"] == shown["holidays"]
@@ -172,7 +172,7 @@ def test_complaints_from_the_command_line(run):
     assert run("init").exit_code == 0
     for user, role in (("pm1", "pm"), ("oms1", "oms"), ("ogm", "ogm")):
         assert run("users", "add", user, "--role", role).exit_code == 0
-    assert run("deploy", "processes").exit_code == 0
+    assert run("deploy", "--reason", "set-up", "processes").exit_code == 0
     assert run("projects", "add", "P-01", "--name", "一期", "--customer", "公安局", "--pm", "pm1",
                "--oms", "oms1").exit_code == 0
     result = run("complaints", "add", "--project", "P-01", "--description", "平台中断", "--received",
@@ -193,7 +193,7 @@ def test_a_refused_complaint_changes_nothing_but_records_the_refusal(run):
     assert run("init").exit_code == 0
     for user, role in (("pm1", "pm"), ("oms1", "oms"), ("gm1", "gm")):
         assert run("users", "add", user, "--role", role).exit_code == 0
-    assert run("deploy", "processes/complaint.bpmn").exit_code == 0
+    assert run("deploy", "--reason", "set-up", "processes/complaint.bpmn").exit_code == 0
     assert run("projects", "add", "P-01", "--name", "一期", "--customer", "公安局", "--pm", "pm1",
                "--oms", "oms1").exit_code == 0
     before = run.json("history")

@@ -48,7 +48,7 @@ def _waiting(run, tmp_path, instances: int = 1) -> str:
             + flow("f1", "start", "wait") + flow("f2", "wait", "end"))
     path = tmp_path / "waiting.bpmn"
     path.write_text(process("waiting", body, {"ops": ["start", "wait", "end"]}), encoding="utf-8")
-    for args in (("init",), ("deploy", str(path)), *[("start", "waiting")] * instances):
+    for args in (("init",), ("deploy", "--reason", "set-up", str(path)), *[("start", "waiting")] * instances):
         assert run(*args, login=login).exit_code == 0
     assert run.json("instances", login=login)[0]["status"] == "running"
     return login

@@ -21,8 +21,8 @@ def _refused(run, tmp_path, files: dict[str, str], expected: str) -> str:
         path.write_text(text, encoding="utf-8")
         paths.append(str(path))
     before = run("history", "--json").stdout
-    for command in ("validate", "deploy"):
-        result = run(command, *paths)
+    for command in (("validate",), ("deploy", "--reason", "新版本")):
+        result = run(*command, *paths)
         assert result.exit_code == 1, result.output
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in result.output, result.output
@@ -93,7 +93,7 @@ def test_user_task_outside_every_lane(ready, tmp_path):
 
 def test_not_bpmn_and_missing_files(ready, tmp_path):
     _refused(ready, tmp_path, {"x.bpmn": "<html/>"}, "not a BPMN 2.0 file")
-    result = ready("deploy", str(tmp_path / "nope.bpmn"))
+    result = ready("deploy", "--reason", "set-up", str(tmp_path / "nope.bpmn"))
     assert result.exit_code == 1 and "nope.bpmn: no such file or folder" in result.stderr
 
 
@@ -103,13 +103,13 @@ def test_call_activity_resolves_against_deployed_processes(ready, tmp_path):
     caller = tmp_path / "caller.bpmn"
     caller.write_text(linear("caller", ("call", '<bpmn:callActivity id="call" calledElement="callee" />'),
                              ("after", service_task("after", "plan.issue"))), encoding="utf-8")
-    assert ready("deploy", str(callee)).exit_code == 0
-    result = ready("deploy", str(caller))
+    assert ready("deploy", "--reason", "set-up", str(callee)).exit_code == 0
+    result = ready("deploy", "--reason", "set-up", str(caller))
     assert result.exit_code == 0, result.output
     assert "caller (caller): version 1" in result.stdout
     # A changed callee makes a new caller version when deployed together.
     callee.write_text(linear("callee", ("work", user_task("work")), ("more", user_task("more"))), encoding="utf-8")
-    result = ready("deploy", str(callee), str(caller))
+    result = ready("deploy", "--reason", "set-up", str(callee), str(caller))
     assert "callee (callee): version 2" in result.stdout and "caller (caller): version 2" in result.stdout
 
 
@@ -123,16 +123,16 @@ def test_validate_needs_no_database(run):
 def test_a_process_shows_its_versions_and_draws_them(ready, tmp_path):
     callee = tmp_path / "callee.bpmn"
     callee.write_text(linear("callee", ("work", user_task("work"))), encoding="utf-8")
-    assert ready("deploy", str(callee)).exit_code == 0
+    assert ready("deploy", "--reason", "set-up", str(callee)).exit_code == 0
     callee.write_text(linear("callee", ("work", user_task("work")), ("more", user_task("more"))), encoding="utf-8")
-    assert ready("deploy", str(callee)).exit_code == 0
+    assert ready("deploy", "--reason", "set-up", str(callee)).exit_code == 0
     assert ready("start", "callee").exit_code == 0
     versions = ready.json("processes", "show", "callee")
     assert [(v["version"], v["running"]) for v in versions] == [(1, 0), (2, 1)]
     assert [p["process"] for p in ready.json("processes")] == ["callee"]  # the listing is unchanged
     drawn = ready("processes", "show", "quality_plan", "--diagram", str(tmp_path / "plan.svg"))
     assert drawn.exit_code == 1 and "no process 'quality_plan' is deployed" in drawn.stderr
-    assert ready("deploy", "processes/quality_plan.bpmn").exit_code == 0
+    assert ready("deploy", "--reason", "set-up", "processes/quality_plan.bpmn").exit_code == 0
     drawn = ready("processes", "show", "quality_plan", "--diagram", str(tmp_path / "plan.svg"))
     assert drawn.exit_code == 0 and 'data-element-id="approve_plan"' in (tmp_path / "plan.svg").read_text("utf-8")
     bare = ready("processes", "show", "callee", "--diagram", str(tmp_path / "bare.svg"))  # built without BPMNDI
@@ -150,7 +150,7 @@ def test_the_difference_between_two_versions_in_words(ready, tmp_path):
     path = tmp_path / "quality_plan.bpmn"
     for text in (original, changed):
         path.write_text(text, encoding="utf-8")
-        assert ready("deploy", str(path)).exit_code == 0
+        assert ready("deploy", "--reason", "set-up", str(path)).exit_code == 0
     result = ready("processes", "diff", "quality_plan", "1", "2")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [

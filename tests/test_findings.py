@@ -214,7 +214,7 @@ def test_findings_from_the_command_line(run, tmp_path):
     assert run("init").exit_code == 0
     for user, role in (("qmd1", "qmd"), ("pm1", "pm")):
         assert run("users", "add", user, "--role", role).exit_code == 0
-    assert run("deploy", "processes").exit_code == 0
+    assert run("deploy", "--reason", "set-up", "processes").exit_code == 0
     result = run("finding", "add", "--owner", "pm1", "--unit", "P-01", "--item", "PRC-c", "--description",
                  "事件未按约解决", "--due", "2099-12-31", login="qmd1")
     assert result.exit_code == 0, result.output
@@ -256,7 +256,7 @@ def test_a_refusal_is_the_policy_line_changes_nothing_and_is_recorded(run, tmp_p
     assert run("init").exit_code == 0
     for user, role in (("qmd1", "qmd"), ("pm1", "pm"), ("pm2", "pm")):
         assert run("users", "add", user, "--role", role).exit_code == 0
-    assert run("deploy", "processes").exit_code == 0
+    assert run("deploy", "--reason", "set-up", "processes").exit_code == 0
     raised = run("finding", "add", "--owner", "pm1", "--description", "事件未按约解决", "--due", "2099-12-31",
                  login="qmd1")
     code = raised.stdout.split()[0]

@@ -117,7 +117,9 @@ def cli_db(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli") / "opsqa.db"
     runner = CliRunner()
     assert runner.invoke(cli, ["--db", str(path), "init"], obj={"login": ADMIN}).exit_code == 0
-    assert runner.invoke(cli, ["--db", str(path), "deploy", str(PROCESSES)], obj={"login": ADMIN}).exit_code == 0
+    deployed = runner.invoke(cli, ["--db", str(path), "deploy", "--reason", "set-up", str(PROCESSES)],
+                             obj={"login": ADMIN})
+    assert deployed.exit_code == 0
     return path
 
 

@@ -147,7 +147,7 @@ def recorder(monkeypatch):
 def _main_commands(run, *lang: str) -> list:
     """The main commands, a refusal from the engine, help pages and a usage error."""
     results = [run(*lang, "init"), run(*lang, "users", "add", "qmd1", "--role", "qmd", "--name", "张三"),
-               run(*lang, "deploy", "processes"), run(*lang, "processes"),
+               run(*lang, "deploy", "--reason", "set-up", "processes"), run(*lang, "processes"),
                run(*lang, "cycle", "start", "--year", "2027"), run(*lang, "start", "quality_plan")]
     task_id = run.json("tasks")[0]["id"]
     results += [run(*lang, "tasks"), run(*lang, "task", "show", task_id[:8]),

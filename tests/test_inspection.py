@@ -111,7 +111,7 @@ def test_inspections_from_the_command_line(run, tmp_path):
     assert run("init").exit_code == 0
     for user, role in (("qmd1", "qmd"), ("pm1", "pm"), ("oms1", "oms")):
         assert run("users", "add", user, "--role", role).exit_code == 0
-    assert run("deploy", "processes").exit_code == 0
+    assert run("deploy", "--reason", "set-up", "processes").exit_code == 0
     assert run("projects", "add", "P-01", "--name", "一期", "--customer", "公安局", "--pm", "pm1", "--oms", "oms1",
                login="qmd1").exit_code == 0
     for login, args, line in (

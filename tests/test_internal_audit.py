@@ -128,7 +128,7 @@ def test_audits_from_the_command_line(run, tmp_path):
     for user, role, dept in (("qmd1", "qmd", "qmd"), ("qmd2", "qmd", "qmd"), ("ops_aud", "ops", "ops"),
                              ("pm1", "pm", "ops"), ("oms1", "oms", "ops")):
         assert run("users", "add", user, "--role", role, "--department", dept).exit_code == 0
-    assert run("deploy", "processes").exit_code == 0
+    assert run("deploy", "--reason", "set-up", "processes").exit_code == 0
     assert run("projects", "add", "P-01", "--name", "一期", "--customer", "公安局", "--pm", "pm1", "--oms", "oms1",
                "--member", "ops_aud", login="qmd1").exit_code == 0
     refused = run("auditors", "add", "qmd2", login="pm1")

@@ -236,7 +236,7 @@ def test_refusals_name_what_is_wrong_and_change_nothing(ops, tmp_path, run):
          f"opsqa: instance {instance_id} already runs version 1 of p"),
     ]
     for args, message in cases:
-        result = run("instance", "migrate", *args)
+        result = run("instance", "migrate", *args, "--reason", "测试")
         assert result.exit_code == 1, result.output
         assert result.stderr == message + "\n"
     assert (snapshot(ops, instance_id), snapshot(ops, q_instance)) == before
@@ -252,7 +252,7 @@ def test_the_command_reports_each_instance_and_fails_when_one_is_left(ops, tmp_p
     done(ops, past_b, "a")
     done(ops, past_b, "b")
     (tmp_path / "p.bpmn").write_text(abc("a", "c"), encoding="utf-8")
-    deployed = run("deploy", str(tmp_path / "p.bpmn"))
+    deployed = run("deploy", "--reason", "set-up", str(tmp_path / "p.bpmn"))
     assert deployed.stderr == ("2 running instances of p stay on older versions; to move them: "
                                "opsqa instance migrate --process p --to-version 2 --dry-run\n")
 
@@ -269,17 +269,23 @@ def test_the_command_reports_each_instance_and_fails_when_one_is_left(ops, tmp_p
         "p 的任务 a（已完成）已被修改：出流；p 的任务 b（已完成）已被删除"), in_chinese.stdout
     assert ops.instance(at_a)["version"] == 1
 
-    moved = run("instance", "migrate", "--process", "p", "--to-version", "2", "--instance", str(at_a), "--json")
+    unexplained = run("instance", "migrate", "--process", "p", "--to-version", "2", "--instance", str(at_a))
+    assert (unexplained.exit_code, unexplained.stderr) == (
+        1, "opsqa: instance.migrate needs a reason (why, kept in the history)\n")
+    assert ops.instance(at_a)["version"] == 1
+    moved = run("instance", "migrate", "--process", "p", "--to-version", "2", "--instance", str(at_a), "--json",
+                "--reason", "b 不再需要")
     assert moved.exit_code == 0, moved.output
     [result] = json.loads(moved.stdout)
     assert (result["outcome"], result["migration"]) == ("moved", 1)
-    again = run("instance", "migrate", "--process", "p", "--to-version", "2", "--revert")
+    again = run("instance", "migrate", "--process", "p", "--to-version", "2", "--revert", "--reason", "仍需 b")
     assert again.stdout == f"instance {at_a} (K-1): reverted from version 2 to 1 exactly as it was\n"
-    nothing = run("instance", "migrate", "--process", "p", "--to-version", "2", "--revert")
+    nothing = run("instance", "migrate", "--process", "p", "--to-version", "2", "--revert", "--reason", "仍需 b")
     assert (nothing.exit_code, nothing.stderr) == (0, "no running instance of p to take back from version 2\n")
     history = [e for e in run.json("history") if e["kind"].startswith("instance.migrat")]
-    assert [(e["kind"], e["payload"]["from_version"], e["payload"]["to_version"]) for e in history] == [
-        ("instance.migrated", 1, 2), ("instance.migration_reverted", 2, 1)]
+    assert [(e["kind"], e["payload"]["from_version"], e["payload"]["to_version"], e["payload"]["reason"])
+            for e in history] == [("instance.migrated", 1, 2, "b 不再需要"),
+                                  ("instance.migration_reverted", 2, 1, "仍需 b")]
     assert isinstance(datetime.fromisoformat(history[0]["at"]), datetime)
 
 
@@ -337,7 +343,7 @@ def test_the_annual_cycle_moves_mid_year_to_a_review_with_a_new_input(org, tmp_p
     assert "added userTask record_context_changes (记录内外部环境变化) in lane qmd" in changes
     dry = run("instance", "migrate", "--process", "annual_cycle", "--to-version", "2", "--dry-run")
     assert dry.stdout == f"instance {cycle['id']} (2027): would move from version 1 to 2\n", dry.output
-    moved = run("instance", "migrate", "--process", "annual_cycle", "--to-version", "2")
+    moved = run("instance", "migrate", "--process", "annual_cycle", "--to-version", "2", "--reason", "评审新增输入")
     assert moved.exit_code == 0, moved.output
     assert org.instance(cycle["id"])["version"] == 2
     assert org.instance(cycle["id"])["timers"] == timers  # the survey window and the next spot check

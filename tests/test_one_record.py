@@ -214,7 +214,7 @@ def test_a_plan_made_without_the_cycle_keeps_the_cycle_from_drafting_another(org
 
 def test_a_scenario_cannot_start_a_second_plan_beside_the_cycle(run, tmp_path):
     assert run("init").exit_code == 0
-    assert run("deploy", "processes").exit_code == 0
+    assert run("deploy", "--reason", "set-up", "processes").exit_code == 0
     scenario = tmp_path / "year.yaml"
     scenario.write_text(json.dumps({
         "start": [{"process": "quality_plan", "at": "2027-01-04T09:00:00+08:00", "key": "2027",

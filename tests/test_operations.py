@@ -3,6 +3,8 @@ admin's `--as` stays on every event of the step, and a cancelled instance closes
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 
@@ -11,7 +13,7 @@ def ready(run):
     assert run("init").exit_code == 0
     for user, roles in (("qmd1", ["qmd"]), ("pm1", ["pm"]), ("ogm1", ["ogm"])):
         assert run("users", "add", user, *sum((["--role", r] for r in roles), [])).exit_code == 0
-    assert run("deploy", "processes").exit_code == 0
+    assert run("deploy", "--reason", "set-up", "processes").exit_code == 0
     assert run("projects", "add", "P-01", "--name", "机房运维", "--customer", "甲方", "--pm", "pm1",
                "--oms", "qmd1").exit_code == 0
     return run
@@ -54,3 +56,23 @@ def test_an_admins_as_keeps_the_real_actor_on_the_domains_events(ready):
     assert (raised["actor"], raised["real_actor"]) == ("qmd1", "admin1")
     [started] = _events(run, "instance.started")
     assert (started["actor"], started["real_actor"]) == ("qmd1", "admin1")
+
+
+def test_a_deploy_needs_a_reason_and_records_the_version_it_follows(ready, tmp_path):
+    run = ready
+    changed = tmp_path / "quality_plan.bpmn"
+    text = Path("processes/quality_plan.bpmn").read_text(encoding="utf-8")
+    changed.write_text(text.replace('name="组织级质量管理计划"', 'name="组织级质量管理计划（修订）"', 1),
+                       encoding="utf-8")
+    assert 'name="组织级质量管理计划（修订）"' in changed.read_text(encoding="utf-8")
+    before = run.json("history")
+    refused = run("deploy", str(changed))
+    assert refused.exit_code == 2 and "Missing option '--reason'" in refused.stderr
+    assert run("deploy", str(changed), "--reason", " ").stderr == (
+        "opsqa: deploy needs a reason (why, kept in the history)\n")
+    assert run.json("history") == before
+    assert run("deploy", str(changed), "--reason", "名称改为修订版").exit_code == 0
+    [first, second] = [e["payload"] for e in _events(run, "definition.deployed")
+                       if e["payload"]["process"] == "quality_plan"]
+    assert (first["from_version"], first["version"], first["reason"]) == (None, 1, "set-up")
+    assert (second["from_version"], second["version"], second["reason"]) == (1, 2, "名称改为修订版")

@@ -13,7 +13,7 @@ def ready(run):
     assert run("init").exit_code == 0
     for user, roles in (("qmd1", ["qmd"]), ("gm1", ["gm"]), ("pm1", ["pm"]), ("po1", ["po"]), ("ops1", ["ops", "pm"])):
         assert run("users", "add", user, *sum((["--role", r] for r in roles), [])).exit_code == 0
-    assert run("deploy", "processes").exit_code == 0
+    assert run("deploy", "--reason", "set-up", "processes").exit_code == 0
     return run
 
 
@@ -24,7 +24,7 @@ def _denials(run) -> list[dict]:
 def test_a_refusal_names_the_action_and_the_rule_and_is_recorded(ready):
     run = ready
     before = run.json("processes")
-    result = run("deploy", "processes/quality_plan.bpmn", login="pm1")
+    result = run("deploy", "--reason", "set-up", "processes/quality_plan.bpmn", login="pm1")
     assert result.exit_code == 1
     assert result.stderr == "opsqa: deploy needs role po or admin; pm1 holds pm\n"
     assert run.json("processes") == before
@@ -42,7 +42,8 @@ def test_a_user_holding_several_roles_is_told_them_all(ready):
 
 def test_an_admin_acting_as_someone_is_judged_as_them_and_both_are_recorded(ready):
     run = ready
-    result = run("deploy", "processes/quality_plan.bpmn", "--as", "pm1")  # --as after the subcommand too
+    # --as after the subcommand too
+    result = run("deploy", "--reason", "set-up", "processes/quality_plan.bpmn", "--as", "pm1")
     assert result.stderr == "opsqa: deploy needs role po or admin; pm1 holds pm\n"
     [event] = _denials(run)
     assert (event["actor"], event["real_actor"]) == ("pm1", "admin1")
@@ -62,7 +63,7 @@ def test_acting_as_needs_admin_and_the_attempt_is_recorded(ready):
 
 def test_a_process_owner_deploys_but_does_not_cancel(ready, tmp_path):
     run = ready
-    assert run("deploy", "processes", login="po1").exit_code == 0
+    assert run("deploy", "--reason", "set-up", "processes", login="po1").exit_code == 0
     run.start("quality_plan", key="2027", year=2027)
     result = run("instance", "cancel", "1", "--reason", "test", login="po1")
     assert result.stderr == "opsqa: instance.cancel needs role admin or qmd; po1 holds po\n"
@@ -117,7 +118,7 @@ def test_a_manual_intervention_needs_a_reason_and_keeps_it(ready):
 
 def test_the_security_events_are_listed_by_their_family(ready):
     run = ready
-    assert run("settings", "finding_due_days", "20", login="qmd1").exit_code == 1
+    assert run("settings", "--reason", "test", "finding_due_days", "20", login="qmd1").exit_code == 1
     assert run("users", "add", "x", "--role", "pm", login="gm1").exit_code == 1
     rows = run.json("history", "--kind", "security")
     assert [(r["actor"], r["payload"]["action"]) for r in rows] == [("qmd1", "settings"), ("gm1", "users")]

@@ -204,7 +204,7 @@ def test_cli_end_to_end_on_postgresql(pg_url):
     assert "admin1 is its admin" in run("init").stderr
     for user, role in (("qmd1", "qmd"), ("gm1", "gm")):
         run("users", "add", user, "--role", role)
-    run("deploy", "processes/")
+    run("deploy", "--reason", "set-up", "processes/")
     start_instance(pg_url, "quality_plan", key="2027", year=2027)  # the engine's own start: `opsqa start` refuses it
     assert "key 2027  running" in run("instance", "show", "1").stdout
     tasks = json.loads(run("tasks", "--json").stdout)

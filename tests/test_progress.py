@@ -56,7 +56,7 @@ def test_a_simulation_reports_each_step(engine, admin):
 
 def test_no_bar_when_stderr_is_no_terminal(run, tmp_path):
     assert run("init").exit_code == 0
-    deployed = run("deploy", "processes")
+    deployed = run("deploy", "--reason", "set-up", "processes")
     assert deployed.exit_code == 0 and deployed.stderr == ""
     values = tmp_path / "kpi.csv"
     values.write_text("indicator,period,value\n", encoding="utf-8")

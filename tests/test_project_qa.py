@@ -123,7 +123,7 @@ def test_from_the_command_line(run, tmp_path):
     assert run("init").exit_code == 0
     for user, role in (("ops1", "ops"), ("pm1", "pm"), ("oms1", "oms")):
         assert run("users", "add", user, "--role", role).exit_code == 0
-    assert run("deploy", "processes/project_qa.bpmn").exit_code == 0
+    assert run("deploy", "--reason", "set-up", "processes/project_qa.bpmn").exit_code == 0
     assert run("projects", "add", "P-01", "--name", "一期", "--customer", "公安局", "--pm", "pm1",
                "--oms", "oms1").exit_code == 0
     result = run("projects", "plan", "P-01", "--year", "2027", login="ops1")

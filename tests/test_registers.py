@@ -24,7 +24,7 @@ def org(run, tmp_path):
             + flow("f1", "start", "chore_task") + flow("f2", "chore_task", "end"))
     (tmp_path / "chore.bpmn").write_text(process("chore", body, {"qmd": ["start", "chore_task", "end"]}),
                                          encoding="utf-8")
-    assert run("deploy", "processes", str(tmp_path / "chore.bpmn")).exit_code == 0
+    assert run("deploy", "--reason", "set-up", "processes", str(tmp_path / "chore.bpmn")).exit_code == 0
     stamp_simulated(str(run.db_path), T0)  # every command runs on this clock: the times below are known
     return run
 
@@ -116,7 +116,16 @@ def test_a_user_corrected_and_a_role_revoked(org):
     assert run("users", "set", "nobody", "--name", "x", "--reason", "x").stderr == (
         "opsqa: no opsqa user named 'nobody'; see `opsqa users list`\n")
 
-    assert run("users", "add", "ops1", "--role", "pm").exit_code == 0
+    # Giving an existing user another role is a role change: a reason, the roles before and after.
+    assert run("users", "add", "ops1", "--role", "pm").stderr == (
+        "opsqa: users.grant needs a reason (why, kept in the history)\n")
+    assert run("users", "add", "ops1", "--role", "pm", "--email", "o@example.com", "--reason", "x").stderr == (
+        "opsqa: user ops1 exists: correct --email with `opsqa users set ops1 ... --reason ...`\n")
+    assert run.json("users", "show", "ops1")["roles"] == ["ops"]
+    assert run("users", "add", "ops1", "--role", "pm", "--reason", "兼任项目经理").exit_code == 0
+    [event] = _events(run, "user.roles_added")
+    assert event["payload"] == {"user": "ops1", "roles": ["pm"], "reason": "兼任项目经理", "old": {"roles": ["ops"]},
+                                "new": {"roles": ["ops", "pm"]}}
     result = run("users", "revoke", "ops1", "--role", "ops", "--reason", "调离运维部")
     assert result.stderr == "user ops1 no longer holds ops; roles left: pm\n"
     [event] = _events(run, "user.role_revoked")

@@ -29,7 +29,8 @@ def _write(tmp_path, name: str, data) -> str:
 @pytest.fixture
 def ready(run):
     assert run("init").exit_code == 0
-    assert run("deploy", "processes/quality_plan.bpmn").exit_code == 0  # on its own: no annual cycle
+    # on its own: no annual cycle
+    assert run("deploy", "--reason", "set-up", "processes/quality_plan.bpmn").exit_code == 0
     return run
 
 

@@ -251,7 +251,7 @@ def test_tick_schedules_and_settings_from_the_command_line(run, tmp_path):
     assert run("init").exit_code == 0
     path = tmp_path / "yearly.bpmn"
     path.write_text(yearly(), encoding="utf-8")
-    assert run("deploy", str(path)).exit_code == 0
+    assert run("deploy", "--reason", "set-up", str(path)).exit_code == 0
     listing = run("schedules")
     assert listing.stdout.splitlines()[1].split()[:2] == ["yearly", "R/2027-01-01T09:00:00+08:00/P1Y"]
     assert "2027 (2027-01-01 09:00 +08:00)" in listing.stdout  # in the organisation's zone, with its offset
@@ -276,12 +276,16 @@ def test_tick_schedules_and_settings_from_the_command_line(run, tmp_path):
     result = run("tick", "--now", "2027-01-01T09:00:00")
     assert result.exit_code == 2 and "has no time-zone offset" in result.stderr
 
-    assert run("settings", "timezone", "Mars/Olympus").stderr.startswith("opsqa: setting timezone: 'Mars/Olympus'")
-    assert run("settings", "timezone", "Asia/Urumqi").exit_code == 0
+    refused = run("settings", "--reason", "test", "timezone", "Mars/Olympus")
+    assert refused.stderr.startswith("opsqa: setting timezone: 'Mars/Olympus'")
+    assert run("settings", "--reason", "test", "timezone", "Asia/Urumqi").exit_code == 0
     assert run.json("schedules")[0]["zone"] == "Asia/Urumqi"
     assert [s["value"] for s in run.json("settings")][:2] == ["Asia/Urumqi", "all"]
     changed = [e for e in run.json("history") if e["kind"] == "setting.changed"]
-    assert changed[0]["payload"] == {"key": "timezone", "old": "Asia/Shanghai", "new": "Asia/Urumqi"}
+    assert changed[0]["payload"] == {"key": "timezone", "old": "Asia/Shanghai", "new": "Asia/Urumqi",
+                                     "reason": "test"}
+    assert run("settings", "timezone", "Asia/Shanghai").stderr == (
+        "opsqa: settings needs a reason (why, kept in the history)\n")
 
     # What people see follows the setting (tables and messages in +06:00 now); --json stays as it was.
     assert "2028 (2028-01-01 07:00 +06:00)" in run("schedules").stdout
@@ -330,7 +334,8 @@ def test_times_people_see_are_in_the_organisations_zone_with_its_offset(run, tmp
             + flow("f2", "wait", "end"))
     (tmp_path / "waiting.bpmn").write_text(process("waiting", body, {"qmd": ["start", "wait", "end"]}),
                                            encoding="utf-8")
-    assert run("deploy", str(tmp_path / "chore.bpmn"), str(tmp_path / "waiting.bpmn")).exit_code == 0
+    assert run("deploy", "--reason", "set-up", str(tmp_path / "chore.bpmn"),
+               str(tmp_path / "waiting.bpmn")).exit_code == 0
     stamp_simulated(str(run.db_path), at("2027-03-01T10:10:00+08:00"))  # the CLI runs on this clock
     assert run("start", "chore").exit_code == 0
     [task] = run.json("tasks")
@@ -348,7 +353,7 @@ def test_times_people_see_are_in_the_organisations_zone_with_its_offset(run, tmp
     assert "2027-03-01 10:10 +08:00" in table
     assert run.json("task", "show", task["id"])["completed_at"] == "2027-03-01T02:10:00+00:00"  # as it was
 
-    assert run("settings", "timezone", "Asia/Urumqi").exit_code == 0
+    assert run("settings", "--reason", "test", "timezone", "Asia/Urumqi").exit_code == 0
     again, shown, table = seen()
     assert again == f"opsqa: task {task['id']} was already completed by qmd1 at 2027-03-01 08:10 +06:00\n"
     assert "completed by qmd1 at 2027-03-01 08:10 +06:00" in shown and "2027-03-01 08:10 +06:00" in table

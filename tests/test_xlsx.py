@@ -48,7 +48,8 @@ def collecting(run: Cli, tmp_path) -> Cli:
     assert run("init").exit_code == 0
     for user, role in (("qmd1", "qmd"), ("pm1", "pm"), ("pm2", "pm"), ("oms1", "oms"), ("ops1", "ops")):
         assert run("users", "add", user, "--role", role).exit_code == 0
-    assert run("deploy", "processes/satisfaction_survey.bpmn", "processes/nc_followup.bpmn").exit_code == 0
+    assert run("deploy", "--reason", "set-up", "processes/satisfaction_survey.bpmn",
+               "processes/nc_followup.bpmn").exit_code == 0
     projects = workbook(tmp_path / "projects.xlsx", [
         ["code", "name", "customer", "pm", "oms", "om_start"],
         ["P-01", "平安城市一期运维", "市公安局", "pm1", "oms1", datetime(2027, 1, 1)],
@@ -195,7 +196,7 @@ def records(run, tmp_path):
     for description in ("事件未按约解决", "=HYPERLINK(\"http://x\")"):
         assert run("finding", "add", "--owner", "pm1", "--unit", "P-01", "--due", "2027-03-31", "--description",
                    description, login="qmd1").exit_code == 0
-    assert run("deploy", "processes/complaint.bpmn").exit_code == 0
+    assert run("deploy", "--reason", "set-up", "processes/complaint.bpmn").exit_code == 0
     added = run("complaints", "add", "--project", "P-01", "--description", "城市视频平台中断6小时", "--received",
                 "2020-05-10 09:00", login="qmd1")
     assert added.exit_code == 0, added.output

@@ -91,13 +91,16 @@ def describe_database(engine: Engine) -> str:
 
 
 def add_user(engine: Engine, caller: Caller, name: str, roles: list[str], *, display_name: str | None = None,
-             department: str | None = None, email: str | None = None) -> None:
-    """Add a user, or roles to an existing one (admins)."""
+             department: str | None = None, email: str | None = None, reason: str | None = None) -> None:
+    """Add a user (admins), or give an existing one more roles (`users.grant`: admins, with a reason)."""
     from engine.users import add_user as add
+    from engine.users import check_addition
 
-    with acting(engine, caller, "users") as act:
+    with reading(engine) as session:
+        exists = check_addition(session, name, display_name=display_name, department=department, email=email)
+    with acting(engine, caller, "users.grant" if exists else "users", reason=reason) as act:
         add(act.session, name, roles, display_name=display_name, department=department, email=email, now=act.now,
-            actor=act.actor)
+            actor=act.actor, reason=(reason or "").strip() or None)
 
 
 def users(engine: Engine) -> list[dict[str, Any]]:
@@ -166,10 +169,11 @@ def zone(engine: Engine):
         return organisation_zone(session)
 
 
-def change_setting(engine: Engine, caller: Caller, key: str, value: str) -> None:
-    """Change a setting (admins); the change is recorded in the history."""
+def change_setting(engine: Engine, caller: Caller, key: str, value: str, *, reason: str | None) -> None:
+    """Change a setting (admins; with a reason); the change is recorded with its old and new value."""
     with guarded(engine, caller, "settings"):
-        engine.change_setting(key, value, actor=authorized(engine, caller, "settings"))
+        actor = authorized(engine, caller, "settings", reason=reason)
+        engine.change_setting(key, value, actor=actor, reason=reason.strip())
 
 
 # -- history and permissions

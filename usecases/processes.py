@@ -18,12 +18,13 @@ Progress = Callable[[int, int], None] | None
 # -- definitions
 
 
-def deploy(engine: Engine, caller: Caller, paths: list[str], *, progress: Progress = None) -> list[dict[str, Any]]:
-    """Deploy BPMN files (process owners `po` and admins). Each result says, for a changed process past its
-    first version, how many running instances stay on older versions (`older_running`)."""
+def deploy(engine: Engine, caller: Caller, paths: list[str], *, reason: str | None,
+           progress: Progress = None) -> list[dict[str, Any]]:
+    """Deploy BPMN files (process owners `po` and admins; with a reason). Each result says, for a changed
+    process past its first version, how many running instances stay on older versions (`older_running`)."""
     with guarded(engine, caller, "deploy"):
-        actor = authorized(engine, caller, "deploy")
-        results = engine.deploy(paths, actor=actor, progress=progress)
+        actor = authorized(engine, caller, "deploy", reason=reason)
+        results = engine.deploy(paths, actor=actor, reason=reason.strip(), progress=progress)
     for result in results:
         result["older_running"] = 0
         if result["changed"] and result["version"] > 1:
@@ -129,10 +130,10 @@ def cancel(engine: Engine, caller: Caller, instance_id: int, *, reason: str | No
 
 
 def migrate(engine: Engine, caller: Caller, process_id: str, version: int, *, instance_ids: list[int] | None = None,
-            dry_run: bool = False, revert: bool = False) -> list[dict[str, Any]]:
-    """Move running instances onto another version (process owners `po` and admins), each in its own
-    transaction; those that cannot move are left, with the tasks in the way."""
+            dry_run: bool = False, revert: bool = False, reason: str | None = None) -> list[dict[str, Any]]:
+    """Move running instances onto another version (process owners `po` and admins; with a reason unless it
+    is a dry run), each in its own transaction; those that cannot move are left, with the tasks in the way."""
     with guarded(engine, caller, "instance.migrate"):
-        actor = authorized(engine, caller, "instance.migrate")
+        actor = authorized(engine, caller, "instance.migrate", reason=reason if not dry_run else "dry run")
     return engine.migrate(process_id, version, actor=actor, instance_ids=instance_ids, dry_run=dry_run,
-                          revert=revert)
+                          revert=revert, reason=(reason or "").strip() or None)
