@@ -4,17 +4,22 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench check-bpmn messages clean
+.PHONY: demo serve test lint bench check-bpmn messages clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/python -m compileall -q cli usecases engine store handlers i18n >/dev/null
+	$(BIN)/python -m compileall -q cli web usecases engine store handlers i18n >/dev/null
 	touch $(STAMP)
 
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
+
+# The demo year in a browser: the demo's users get passwords (printed), then `opsqa serve` on port 8080.
+serve: $(STAMP)
+	test -f demo-out/opsqa.db || $(MAKE) demo
+	$(BIN)/python scripts/serve_demo.py demo-out/opsqa.db 8080
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

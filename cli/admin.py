@@ -98,6 +98,24 @@ def users_add(state: State, name: str, roles: tuple[str, ...], display_name: str
     click.echo(_("user {name} holds {roles}").format(name=name, roles=', '.join(roles)), err=True)
 
 
+@users.command("passwd")
+@click.argument("name")
+@pass_state
+def users_passwd(state: State, name: str):
+    """Set a user's password for the web face (admins, or the user themselves). At a terminal it asks twice
+    without echoing; otherwise it reads one line from standard input. The user's other web sessions end.
+
+    Example: opsqa users passwd zhangsan < password.txt
+    """
+    if sys.stdin.isatty():
+        password = click.prompt(_("New password for {name}").format(name=name), hide_input=True,
+                                confirmation_prompt=_("Again"))
+    else:
+        password = sys.stdin.readline(2048).rstrip("\r\n")
+    usecases.auth.set_password(state.engine, state.caller, name, password)
+    click.echo(_("password of {name} set").format(name=name), err=True)
+
+
 @users.command("list")
 @json_option
 @pass_state

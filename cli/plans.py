@@ -18,14 +18,21 @@ from .terminal import _cell, _print_json, _render
 @json_option
 @pass_state
 def plans(state: State, as_json: bool):
-    """The issued organisational quality plans (6.1.2), newest last.
+    """The issued organisational quality plans (6.1.2), every edition of each (a revision is a new edition
+    that supersedes the one before), newest last.
 
     Example: opsqa plans --json
     """
-    columns = [("period", _("PERIOD")), ("instance_id", _("INST")), ("objectives", _("OBJECTIVES")),
+    rows = usecases.plans.plans(state.engine)
+    if not as_json:
+        for row in rows:
+            row["standing"] = _("current") if row["status"] == "current" else _(
+                "superseded by edition {edition}").format(edition=row["superseded_by_edition"])
+    columns = [("period", _("PERIOD")), ("edition", _("EDITION")), ("standing", _("STATUS")),
+               ("instance_id", _("INST")), ("objectives", _("OBJECTIVES")),
                ("indicator_cycle", _("KPI")),
                ("revisions", _("DRAFTS")), ("approved_by", _("APPROVED")), ("issued_at", _("ISSUED"))]
-    _render(usecases.plans.plans(state.engine), columns, as_json)
+    _render(rows, columns, as_json)
 
 
 @cli.group()
@@ -38,7 +45,8 @@ def plan():
 @json_option
 @pass_state
 def plan_show(state: State, year: int, as_json: bool):
-    """A year's plan: every drafted version and every approval decision (versions are read-only).
+    """A year's plan: every edition (the plan first issued, then each revision), each with every drafted
+    version and every approval decision (versions are read-only).
 
     Example: opsqa plan show 2029
     """
@@ -46,13 +54,47 @@ def plan_show(state: State, year: int, as_json: bool):
     if as_json:
         _print_json(history)
         return
-    issued = history["issued_version"]
-    click.echo(_("{year} plan: {count} version(s), ").format(year=year, count=len(history["versions"]))
-               + (_("version {version} issued").format(version=issued) if issued else _("not issued yet")))
-    _render([{"version": v["version"], "by": v["by"], "at": v["at"]} for v in history["versions"]],
-            [("version", _("VERSION")), ("by", _("DRAFTED BY")), ("at", _("AT"))], False)
-    _render(history["approvals"], [("version", _("VERSION")), ("decision", _("DECISION")), ("by", _("BY")),
-                                   ("at", _("AT")), ("comment", _("COMMENT"))], False)
+    editions = history["editions"]
+    if len(editions) > 1:
+        click.echo(_("{year} plan: {count} edition(s), edition {edition} in force").format(
+                       year=year, count=len(editions), edition=history["edition"]))
+    for edition in editions:
+        issued = edition["issued_version"]
+        if len(editions) > 1:
+            standing = {"current": _("in force"), "drafting": _("being drafted")}.get(edition["status"]) or _(
+                "superseded by edition {edition} at {at}").format(edition=edition["superseded_by_edition"],
+                                                                  at=_cell(edition["superseded_at"]))
+            click.echo("\n" + _("edition {edition} ({standing}), instance {instance} ({key}): ").format(
+                                      edition=edition["edition"], standing=standing, instance=edition["instance"],
+                                      key=edition["business_key"])
+                       + _("{count} version(s), ").format(count=len(edition["versions"]))
+                       + (_("version {version} issued").format(version=issued) if issued else _("not issued yet"))
+                       + (_("; reason: {reason}").format(reason=edition["reason"]) if edition["reason"] else ""))
+        else:
+            click.echo(_("{year} plan: {count} version(s), ").format(year=year, count=len(edition["versions"]))
+                       + (_("version {version} issued").format(version=issued) if issued else _("not issued yet")))
+        _render([{"version": v["version"], "by": v["by"], "at": v["at"]} for v in edition["versions"]],
+                [("version", _("VERSION")), ("by", _("DRAFTED BY")), ("at", _("AT"))], False)
+        _render(edition["approvals"], [("version", _("VERSION")), ("decision", _("DECISION")), ("by", _("BY")),
+                                       ("at", _("AT")), ("comment", _("COMMENT"))], False)
+
+
+@plan.command("revise")
+@click.argument("year", type=YEAR)
+@click.option("--reason", required=True, help=N_("Why the plan changes (kept in the history)."))
+@pass_state
+def plan_revise(state: State, year: int, reason: str):
+    """Revise a year's issued plan (qmd): a new edition of the same plan, drafted from the edition in force
+    and approved again by the general manager. Its issue supersedes that edition, and the year's annual cycle
+    follows the revised dates for what has not happened yet.
+
+    Example: opsqa plan revise 2027 --reason "内审推迟至7月"
+    """
+    started = usecases.plans.revise(state.engine, state.caller, year, reason=reason)
+    click.echo(_("revision of the {year} quality plan started: edition {edition} in instance {instance_id} "
+                 "({business_key}); qmd drafts it, the general manager approves it").format(
+                     year=started["year"], edition=started["edition"], instance_id=started["instance_id"],
+                     business_key=started["business_key"]))
 
 
 @cli.group()

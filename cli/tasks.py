@@ -81,7 +81,7 @@ def task_show(state: State, task_id: str, as_json: bool):
         click.echo(_("completed by {completed_by} at {completed_at}").format(
                        completed_by=view['completed_by'], completed_at=_cell(view['completed_at'])))
     if view["form"]:
-        click.echo(_("\nform:"))
+        click.echo(_("\nform:") + (_(" (a field left out keeps its current value)") if view.get("prefill") else ""))
         for field in view["form"]:
             click.echo(f"  {field['id']}  {field['label']}  [{_describe_field(field)}]")
             current = view["variables"].get(field["id"])

@@ -407,6 +407,62 @@ class Engine:
         with self.database.reading() as session:
             return orm_tasks(session, **filters)
 
+    def inbox(self, actor: Actor, *, view: str = "todo", page: int = 1, per_page: int = 50,
+              process_id: str | None = None, overdue: bool = False) -> dict[str, Any]:
+        """A person's work, a page at a time: `todo` — open tasks assigned to or claimed by them, and their
+        roles' tasks nobody holds, the most urgent first (overdue, then by due date, then the oldest);
+        `done` — tasks they completed, newest first; `started` — instances they started, newest first.
+        {"rows", "total", "page", "pages", "processes": the processes among all rows (for a filter)}."""
+        now = self.clock.now()
+        with self.database.reading() as session:
+            if view == "started":
+                base = select(Instance).where(Instance.started_by == actor.name)
+                if process_id:
+                    base = base.where(Instance.process_id == process_id)
+                query = (select(Instance.id, Instance.process_id.label("process"),
+                                Definition.name.label("process_name"), Instance.business_key, Instance.status,
+                                Instance.started_at)
+                         .join(Definition, Definition.id == Instance.definition_id)
+                         .where(Instance.started_by == actor.name)
+                         .order_by(Instance.started_at.desc(), Instance.id.desc()))
+                processes = select(Instance.process_id).where(Instance.started_by == actor.name).distinct()
+            else:
+                if view == "done":
+                    condition = (Task.state == "completed") & (Task.completed_by == actor.name)
+                    order = (Task.completed_at.desc(), Task.id)
+                else:
+                    held = (Task.assignee == actor.name) | (Task.claimed_by == actor.name)
+                    if actor.roles:
+                        nobody = Task.assignee.is_(None) & Task.claimed_by.is_(None)
+                        held = held | (nobody & Task.role.in_(sorted(actor.roles)))
+                    condition = (Task.state == "ready") & held
+                    order = (Task.due_at.is_(None), Task.due_at, Task.created_at, Task.id)
+                base = select(Task).where(condition)
+                if process_id:
+                    base = base.where(Task.process_id == process_id)
+                if overdue:
+                    base = base.where(Task.due_at < now)
+                query = (select(*_TASK_COLUMNS, Definition.name.label("process_name"))
+                         .join(Instance, Instance.id == Task.instance_id)
+                         .join(Definition, Definition.id == Instance.definition_id)
+                         .where(condition).order_by(*order))
+                processes = select(Task.process_id).where(condition).distinct()
+            if process_id:
+                column = Instance.process_id if view == "started" else Task.process_id
+                query = query.where(column == process_id)
+            if overdue and view != "started":
+                query = query.where(Task.due_at < now)
+            total = session.scalar(select(func.count()).select_from(base.subquery()))
+            pages = max(1, -(-total // per_page))
+            page = min(max(1, page), pages)
+            window = query.limit(per_page).offset((page - 1) * per_page)
+            rows = [dict(row._mapping) for row in session.execute(window)]
+            for row in rows:
+                due = row.get("due_at")
+                row["overdue"] = bool(due is not None and row.get("state") == "ready" and due < now)
+            return {"rows": rows, "total": total, "page": page, "pages": pages,
+                    "processes": sorted(session.scalars(processes))}
+
     def count_tasks(self, *, role: str | None = None, state: str | None = "ready") -> int:
         with self.database.reading() as session:
             query = select(func.count()).select_from(Task)
@@ -426,6 +482,7 @@ class Engine:
             spec = user_task_spec(model, task.process_id, task.bpmn_id) or {}
             view["form"] = spec.get("form", [])
             view["variables"] = json.loads(task.variables)
+            view["prefill"] = bool(spec.get("prefill"))  # the fields left out keep the values in `variables`
             view["business_key"] = instance.business_key
             return view
 

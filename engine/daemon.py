@@ -104,3 +104,54 @@ def run_daemon(engine, *, interval: float = 30.0) -> None:
              interval)
     runner.start()
     log.info("scheduler stopped")
+
+
+class Passes:
+    """The scheduler's passes on a background thread of a process that does other work (`opsqa serve`):
+    the same pass as the daemon's, every `interval` seconds, never two at once; `status()` says when the
+    last one ended and whether it is overdue (three intervals without a pass)."""
+
+    def __init__(self, engine, *, interval: float = 30.0):
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self.engine, self.interval = engine, interval
+        self.runner = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
+        self.last_pass: datetime | None = None
+        self.last_failure: datetime | None = None
+        self.started: datetime | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        self.started = datetime.now(UTC)
+        self.runner.add_job(self._pass, IntervalTrigger(seconds=self.interval), id="tick",
+                            next_run_time=datetime.now(UTC))
+        self.runner.start()
+        log.info("scheduler %s started in this process (a pass every %ss)", self.engine.worker, self.interval)
+
+    def _pass(self) -> None:
+        try:
+            scheduler.tick(self.engine, self.engine.clock.now())
+        except Exception:  # the next pass tries again; /healthz shows the passes stopping
+            log.exception("scheduler pass failed")
+            with self._lock:
+                self.last_failure = datetime.now(UTC)
+            return
+        with self._lock:
+            self.last_pass = datetime.now(UTC)
+
+    def stop(self) -> None:
+        if self.runner.running:
+            self.runner.shutdown(wait=True)  # the pass in flight commits or rolls back whole
+        self.engine.close()
+
+    def status(self) -> dict:
+        with self._lock:
+            last, failed = self.last_pass, self.last_failure
+        now = datetime.now(UTC)
+        since = last or self.started or now
+        return {"last_pass": last.isoformat() if last else None,
+                "last_failure": failed.isoformat() if failed else None,
+                "interval_seconds": self.interval,
+                "healthy": (now - since).total_seconds() <= 3 * self.interval}

@@ -323,6 +323,7 @@ def _model(process) -> dict[str, Any]:
                 "name": node.get("name") or element_id,
                 "role": node.get(f"{{{CAMUNDA_NS}}}candidateGroups") or role,
                 "check": _property(node, "check"),
+                "prefill": _property(node, "prefill") == "true",  # the form starts from the task's variables
                 "assignee": node.get(f"{{{CAMUNDA_NS}}}assignee"),
                 "due_date": node.get(f"{{{CAMUNDA_NS}}}dueDate"),
                 "form": forms.parse_form(node),

@@ -76,9 +76,10 @@ class TaskAlreadyCompleted(OpsqaError):
 class InvalidFormValue(OpsqaError):
     """A form value is not acceptable."""
 
-    def __init__(self, task: str, field: str, reason: str):
+    def __init__(self, task: str, field: str, reason: str, *, problems: dict[str, str] | None = None):
         super().__init__(_("task {task}, field {field}: {reason}").format(task=task, field=field, reason=reason))
         self.task, self.field = task, field
+        self.problems = problems or {}  # every problem of the form: field id -> reason
 
 
 class UnknownUser(OpsqaError):

@@ -13,7 +13,7 @@ from typing import Any
 from i18n import _
 
 from . import expressions
-from .errors import InvalidFormValue
+from .errors import InvalidFormValue, OpsqaError
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 TYPES = ("string", "long", "boolean", "date", "enum", "decimal")
@@ -153,38 +153,71 @@ def validate(task: str, fields: list[dict[str, Any]], values: dict[str, Any]) ->
     Unknown fields are refused (a typo must not pass silently); a required field must be
     given unless it has a default; read-only fields cannot be set; an optional field left
     out is None, so that a value from an earlier pass of a loop does not pass for this one.
+    Refused with the first problem in the message and every problem, by field id, in
+    `InvalidFormValue.problems` (the web shows each beside its field).
     """
+    typed, problems = check(fields, values)
+    if problems:
+        shown, reason = next(iter(problems.values()))
+        raise InvalidFormValue(task, shown, reason,
+                               problems={name: message for name, (_shown, message) in problems.items()})
+    return typed
+
+
+def check(fields: list[dict[str, Any]], values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
+    """The typed values, and every problem: field id -> (the field as people see it, the reason)."""
     by_id = {field["id"]: field for field in fields}
+    problems: dict[str, tuple[str, str]] = {}
     for name in values:
         if name not in by_id:
             known = ", ".join(by_id) or "no fields"
-            raise InvalidFormValue(task, name, _("the form has no such field (it has {known})").format(known=known))
+            problems[name] = (name, _("the form has no such field (it has {known})").format(known=known))
     typed: dict[str, Any] = {}
     for field in fields:
         name = field["id"]
         if field["readonly"]:
             if name in values:
-                raise InvalidFormValue(task, _name(field), _("the field is read-only"))
+                problems[name] = (_name(field), _("the field is read-only"))
             continue
         raw = values.get(name)
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             if "default" in field:
                 raw = field["default"]
             elif field["required"]:
-                raise InvalidFormValue(task, _name(field), _("a value is required"))
+                problems[name] = (_name(field), _("a value is required"))
+                continue
             else:
                 typed[name] = None  # a submission sets every field of its form: no stale value survives
                 continue
         try:
             typed[name] = coerce(field, raw)
         except ValueError as exc:
-            raise InvalidFormValue(task, _name(field), str(exc)) from None
+            problems[name] = (_name(field), str(exc))
     for field in fields:
         condition = field.get("required_if")
-        if condition and typed.get(field["id"]) in (None, "") and expressions.evaluate(condition, typed):
-            raise InvalidFormValue(task, _name(field), _("a value is required when {condition}").format(
-                                                           condition=expressions.unwrap(condition)))
-    return typed
+        if not condition or field["id"] in problems or typed.get(field["id"]) not in (None, ""):
+            continue
+        try:
+            applies = expressions.evaluate(condition, typed)
+        except OpsqaError:  # it names a field that is itself refused above: that problem is shown first
+            continue
+        if applies:
+            problems[field["id"]] = (_name(field), _("a value is required when {condition}").format(
+                                                        condition=expressions.unwrap(condition)))
+    return typed, problems
+
+
+def prefilled(fields: list[dict[str, Any]], variables: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The values of a task whose form starts from what it was given (camunda:property prefill=true, such as
+    a revision's draft, which starts from the issued plan): a field left out of `values` takes the value its
+    task's variables hold. A field given empty stays empty (a required one is then refused); read-only fields
+    are never set."""
+    merged = dict(values)
+    for field in fields:
+        name = field["id"]
+        if name not in merged and not field["readonly"] and variables.get(name) not in (None, ""):
+            merged[name] = variables[name]
+    return merged
 
 
 def _name(field: dict[str, Any]) -> str:

@@ -25,6 +25,7 @@ PEOPLE = {
     "auditor": N_("the unit's auditor on the audit team"),
     "claimer": N_("whoever claimed the task"),
     "inspector": N_("the inspection's inspector"),
+    "user": N_("the user themselves"),
 }
 
 
@@ -59,6 +60,7 @@ POLICY: dict[str, Rule] = {
     "users.fix": Rule(N_("correct a user's name, department or e-mail address"), (ADMIN,), reason=True),
     "users.revoke": Rule(N_("revoke a role from a user"), (ADMIN,), reason=True),
     "users.disable": Rule(N_("disable a user (never deleted), or enable them again"), (ADMIN,), reason=True),
+    "users.passwd": Rule(N_("set a user's password for the web face"), (ADMIN,), people=("user",)),
     "settings": Rule(N_("change a setting"), (ADMIN,), reason=True),
     "db": Rule(N_("upgrade, copy or back up the database"), (ADMIN,)),
     # tasks
@@ -83,6 +85,8 @@ POLICY: dict[str, Rule] = {
     "project.fix": Rule(N_("correct a project of the register"), ("ops", "qmd", ADMIN), reason=True),
     "project.plan": Rule(N_("start a project's quality control for a year"), ("ops", ADMIN)),
     "cycle.start": Rule(N_("start a year's annual cycle by hand"), ("qmd", ADMIN)),
+    "plan.revise": Rule(N_("revise an issued quality plan (a new edition, approved again)"), ("qmd", ADMIN),
+                        reason=True),
     # customers
     "complaint.add": Rule(N_("register a complaint"), ("pm", "ops", "qmd", "ogm", "oms", ADMIN)),
     "complaint.close_major": Rule(N_("close a major complaint after the callback"), ("ogm", ADMIN)),

@@ -32,6 +32,9 @@ class HandlerContext:
     notify: Callable[[str, str, str], bool] | None = None
     # Who caused the step with their roles, for a check that asks the permission policy (engine/policy.py)
     person: Any = None
+    # Changes variables another waiting instance's date timers are computed from and re-arms them, in this
+    # step's transaction (a revised plan moves its year's cycle): (instance id, variables, reason) -> timers.
+    rearm_instance: Callable[[int, dict[str, Any], str], list[dict[str, Any]]] | None = None
 
 
 Handler = Callable[[HandlerContext], "dict[str, Any] | None"]

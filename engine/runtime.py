@@ -422,7 +422,11 @@ class Runtime:
                 task_id = task.id
                 self._check_may_act(session, task, actor)
                 loaded = self._load(session, task.instance_id)
-                typed = forms.validate(task.bpmn_id, self.form(session, task, loaded.row), values)
+                spec = user_task_spec(self.model(session, loaded.row.definition_id), task.process_id,
+                                      task.bpmn_id) or {}
+                if spec.get("prefill"):  # what the task was given counts for the fields left out
+                    values = forms.prefilled(spec.get("form", []), json.loads(task.variables or "{}"), values)
+                typed = forms.validate(task.bpmn_id, spec.get("form", []), values)
                 if loaded.row.status != "running":
                     raise InstanceNotRunning(_("instance {instance_id} is {status}; see `opsqa instance show`").format(
                                                  instance_id=task.instance_id, status=loaded.row.status))
@@ -509,10 +513,16 @@ class Runtime:
             key = f"{row.id}:{spiff_task.task_spec.bpmn_id}:{spiff_task.id}"
             return outbox.notify(session, key=key, to=to, subject=subject, body=body, now=now)
 
+        def rearm_instance(instance_id: int, changed: dict[str, Any], reason: str) -> list[dict]:
+            if instance_id == row.id:  # this step holds its own instance loaded: it would be saved twice
+                raise OpsqaError(_("a step cannot re-arm its own instance {instance_id}").format(
+                                     instance_id=instance_id))
+            return self.rearm_in(session, instance_id, changed, now=now, actor=actor, reason=reason)
+
         return HandlerContext(
             session=session, now=now, actor=actor.name, instance_id=row.id, business_key=row.business_key,
             process_id=row.process_id, task=spiff_task.task_spec.bpmn_id, variables=variables,
-            start_instance=start_instance, notify=notify, person=actor,
+            start_instance=start_instance, notify=notify, person=actor, rearm_instance=rearm_instance,
         )
 
     def _run_check(self, session: Session, loaded: _Loaded, spiff_task, typed: dict, now: datetime,

@@ -90,6 +90,8 @@ SETTINGS: dict[str, tuple[str, str, Callable[[str], str]]] = {
     "smtp_port": ("25", N_("the SMTP server's port"), _whole(N_("port number"), 65535)),
     "smtp_from": ("opsqa@localhost", N_("the sender of notifications"), str.strip),
     "report_remind_days": ("2", N_("a project manager is reminded this many days before an O&M report is due"), _days),
+    "web_idle_minutes": ("30", N_("a web session that does nothing for this many minutes is signed out"),
+                         _whole(N_("minutes"), 1440)),
 }
 
 

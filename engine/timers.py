@@ -1,7 +1,9 @@
 """Time in BPMN: SpiffWorkflow's timers on our clock, due times, and calendar schedules.
 
 SpiffWorkflow reads `datetime.now` inside its timer module; `use_clock` points that module at
-an opsqa `Clock`, so tests and `opsqa simulate` move time without sleeping. Calendar cycles
+an opsqa `Clock`, so tests and `opsqa simulate` move time without sleeping. The clock is held in a
+context variable: threads (the web face's requests, the scheduler's workers) each see their own
+engine's clock, never another's. Calendar cycles
 (the yearly cycle, monthly deadlines) are not left to SpiffWorkflow's cycle timers, which
 turn `P1Y` into a fixed number of seconds and drift: fire n is `start + n * step`, computed
 with `relativedelta` from the original start in the organisation's time zone.
@@ -9,6 +11,7 @@ with `relativedelta` from the original start in the organisation's time zone.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -19,26 +22,27 @@ from i18n import _
 
 from .clock import Clock, SystemClock
 
+_SYSTEM = SystemClock()
+_clock: ContextVar[Clock] = ContextVar("opsqa_timer_clock", default=_SYSTEM)
+_ahead: ContextVar[timedelta] = ContextVar("opsqa_timer_ahead", default=timedelta(0))
+
 
 class _ClockDatetime(datetime):
-    clock: Clock = SystemClock()
-    ahead = timedelta(0)
-
     @classmethod
     def now(cls, tz: tzinfo | None = None):
-        value = cls.clock.now() + cls.ahead
+        value = _clock.get().now() + _ahead.get()
         return value.astimezone(tz) if tz is not None else value.astimezone().replace(tzinfo=None)
 
     @classmethod
     def utcnow(cls):
-        return (cls.clock.now() + cls.ahead).replace(tzinfo=None)
+        return (_clock.get().now() + _ahead.get()).replace(tzinfo=None)
 
 
 def use_clock(clock: Clock) -> None:
-    """Make SpiffWorkflow's timers read `clock` (the runtime calls this before every step)."""
+    """Make SpiffWorkflow's timers read `clock` in this context (the runtime calls this before every step)."""
     from SpiffWorkflow.bpmn.specs.event_definitions import timer
 
-    _ClockDatetime.clock = clock
+    _clock.set(clock)
     timer.datetime = _ClockDatetime
 
 
@@ -49,11 +53,11 @@ def refresh_due(workflow) -> None:
     microsecond ahead. Only the refresh sees that: timers armed by the steps that follow start
     from the exact time.
     """
-    _ClockDatetime.ahead = timedelta(microseconds=1)
+    token = _ahead.set(timedelta(microseconds=1))
     try:
         workflow.refresh_timers()
     finally:
-        _ClockDatetime.ahead = timedelta(0)
+        _ahead.reset(token)
 
 
 # -- timers of running instances -------------------------------------------------------------

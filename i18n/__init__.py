@@ -2,13 +2,19 @@
 
 The English strings in the code are the msgids and the fallback. The language is the one given to
 `set_language` (the CLI's `--lang`), else the environment's, read as gettext reads it: LANGUAGE,
-LC_ALL, LC_MESSAGES, LANG (`LANG=zh_CN.UTF-8`). Every layer may import this module: it imports
-nothing of ours and not click. Names from BPMN files and stored values are never passed through it.
+LC_ALL, LC_MESSAGES, LANG (`LANG=zh_CN.UTF-8`). A web request chooses its own with `use_language`,
+for its context only (a context variable): requests served at once never see each other's. Every
+layer may import this module: it imports nothing of ours and not click. Names from BPMN files and
+stored values are never passed through it.
 """
 
 from __future__ import annotations
 
 import gettext as _stdlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import cache
 from pathlib import Path
 
 DOMAIN = "opsqa"
@@ -16,6 +22,7 @@ LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 LANGUAGES = ("en", "zh_CN")
 
 _translation: _stdlib.NullTranslations | None = None
+_in_context: ContextVar[_stdlib.NullTranslations | None] = ContextVar("opsqa_translation", default=None)
 _stdlib_dgettext, _stdlib_dngettext = _stdlib.dgettext, _stdlib.dngettext
 
 
@@ -27,8 +34,29 @@ def set_language(lang: str | None = None) -> None:
     _route_global_domain()
 
 
+@cache
+def _catalogue(lang: str) -> _stdlib.NullTranslations:
+    return _stdlib.translation(DOMAIN, LOCALE_DIR, languages=[lang], fallback=True)
+
+
+@contextmanager
+def use_language(lang: str) -> Iterator[None]:
+    """Messages in `lang` (one of LANGUAGES) for this context only — one web request — then as before."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"no language {lang!r}; the languages are {', '.join(LANGUAGES)}")
+    token = _in_context.set(_catalogue(lang))
+    try:
+        yield
+    finally:
+        _in_context.reset(token)
+
+
 def translation() -> _stdlib.NullTranslations:
-    """The catalogue in use (loaded from the environment's language on first use)."""
+    """The catalogue in use: this context's (`use_language`), else the process's (loaded from the
+    environment's language on first use)."""
+    chosen = _in_context.get()
+    if chosen is not None:
+        return chosen
     if _translation is None:
         set_language()
     assert _translation is not None

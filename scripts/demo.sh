@@ -37,3 +37,4 @@ show opsqa --db "$db" processes show annual_cycle --diagram "$out/reports/2027/a
 
 printf '\nThe reports are in %s/reports/2027 (start with management-review-report-2027.html).\n' "$out"
 printf 'The database is %s; try: opsqa --db %s instances\n' "$db" "$db"
+printf 'In a browser: make serve (passwords for the demo users, then http://127.0.0.1:8080/ — on a phone too)\n'

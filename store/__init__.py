@@ -46,6 +46,7 @@ _WHERE = {
     "Task": "models",
     "User": "models",
     "UserRole": "models",
+    "WebSession": "models",
     "append_event": "history",
     "backup_sqlite": "db",
     "copy_database": "copy",

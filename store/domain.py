@@ -204,12 +204,18 @@ class Evidence(Base):
     added_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+CURRENT_PLAN = "superseded_at IS NULL"
+
+
 class QualityPlan(Base):
     """An issued organisational quality plan (6.1.2), written by the `plan.issue` handler."""
 
     __tablename__ = "quality_plan"
-    # A year's plan is issued once, whichever instance drafted it: its revisions are versions inside it.
-    __table_args__ = (Index("uq_quality_plan_period", "period", unique=True),)
+    # A year has one plan in force, whichever instance drafted it: its drafts are versions inside one edition;
+    # a revision of the issued plan is a new edition, approved again, which supersedes the one before.
+    __table_args__ = (Index("uq_quality_plan_current", "period", unique=True, sqlite_where=text(CURRENT_PLAN),
+                            postgresql_where=text(CURRENT_PLAN)),
+                      Index("uq_quality_plan_edition", "period", "edition", unique=True))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id"), unique=True)
@@ -223,11 +229,16 @@ class QualityPlan(Base):
     audit_start: Mapped[date | None] = mapped_column(Date)
     spot_check_frequency: Mapped[str | None] = mapped_column(String(50))
     spot_check_sample: Mapped[int | None] = mapped_column(Integer)
-    revisions: Mapped[int] = mapped_column(Integer)
+    revisions: Mapped[int] = mapped_column(Integer)  # drafts (versions) inside this edition's instance
     approved_by: Mapped[str | None] = mapped_column(String(200))
     approval_comment: Mapped[str | None] = mapped_column(Text)
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     issued_by: Mapped[str] = mapped_column(String(200))
+    edition: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # 第几版: 1, then each revision
+    superseded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # None: the edition in force
+    superseded_by: Mapped[int | None] = mapped_column(ForeignKey(  # deferred: `db copy` inserts in id order
+        "quality_plan.id", name="fk_quality_plan_superseded_by", deferrable=True, initially="DEFERRED"))
+    revision_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class ProjectQaPlan(Base):

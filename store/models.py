@@ -172,6 +172,28 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # set when an admin disables the user (never deleted: the history names them); a disabled user cannot act
     disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # the web face's sign-in: an argon2id hash (none until an admin sets a password), and the lockout
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    password_set_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser: found by the SHA-256 of its cookie (the cookie itself is never stored), with the
+    token its forms must carry (CSRF). Ended by signing out, by the idle timeout, or by the user's disabling."""
+
+    __tablename__ = "web_session"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_name: Mapped[str] = mapped_column(ForeignKey("user_account.name"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(200))  # the client's address at sign-in
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(20))  # signed_out, idle, disabled
 
 
 class UserRole(Base):

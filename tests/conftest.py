@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
-from helpers import ADMIN, make_engine, start_instance
+from helpers import ADMIN, PASSWORD, linear, make_engine, start_instance, user_task
 
 import i18n
+import usecases
 from cli import cli
 from engine import Engine, SimulatedClock
 from store import create_database
@@ -85,3 +86,19 @@ class Cli:
 @pytest.fixture
 def run(db_path) -> Cli:
     return Cli(db_path)
+
+
+@pytest.fixture
+def site(engine, tmp_path):
+    """The web face over the test's engine (its simulated clock): users with passwords, a process of two
+    user tasks in the lane `qmd` whose first task is due by `${due}`."""
+    admin = usecases.Caller(ADMIN)
+    for name, roles in (("pm1", ["pm"]), ("qmd2", ["qmd"])):
+        usecases.admin.add_user(engine, admin, name, roles)
+    for name in ("qmd1", "qmd2", "pm1", ADMIN):
+        usecases.auth.set_password(engine, admin, name, PASSWORD)
+    path = tmp_path / "chore.bpmn"
+    first = user_task("handle").replace('name="handle"', 'name="处理 &lt;b&gt;事项&lt;/b&gt;" camunda:dueDate="${due}"')
+    path.write_text(linear("chore", ("handle", first), ("check", user_task("check")), lane="qmd"), encoding="utf-8")
+    engine.deploy([str(path)], actor=engine.actor(ADMIN))
+    return engine

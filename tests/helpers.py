@@ -10,6 +10,7 @@ from handlers import registry as domain_registry
 ADMIN = "admin1"
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ROOT / "processes"
+PASSWORD = "correct horse battery"  # the web tests' users' password
 
 HEAD = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -121,3 +122,7 @@ def ready_task(engine: Engine, instance_id: int, bpmn_id: str | None = None) -> 
         tasks = [t for t in tasks if t["task"] == bpmn_id]
     assert len(tasks) == 1, tasks
     return tasks[0]
+
+
+def start_chore(engine, due: str, key: str) -> int:
+    return engine.start("chore", actor=engine.actor(ADMIN), business_key=key, variables={"due": due})

@@ -177,7 +177,8 @@ def test_the_years_plan_is_made_once_whichever_way_it_is_started(org, run):
     assert (shown["instance"], len(shown["versions"]), shown["issued_version"]) == (cycle, 2, 2)
     with pytest.raises(DuplicateBusinessKey, match=(
             r"^the 2027 quality plan is already issued: version 2, approved by gm1, issued 2027-01-01 by gm1 in "
-            rf"instance {cycle} \(annual_cycle\); its versions and approvals: `opsqa plan show 2027`$")):
+            rf"instance {cycle} \(annual_cycle\); its versions and approvals: `opsqa plan show 2027`; to revise it: "
+            r"`opsqa plan revise 2027 --reason \.\.\.`$")):
         org.start("quality_plan", actor=admin, business_key="2027", variables={"year": 2027})
     assert count(org, QualityPlan) == 1 and count(org, Instance, Instance.process_id == "quality_plan") == 0
 
@@ -188,8 +189,8 @@ def test_a_plan_made_without_the_cycle_keeps_the_cycle_from_drafting_another(org
     org.complete(ready(org, "draft_plan")["id"], PLAN_VALUES, actor=org.actor("qmd1"))
     org.complete(ready(org, "approve_plan")["id"], {"decision": "approved"}, actor=org.actor("gm1"))
     issued = (f"the 2027 quality plan is already issued: version 1, approved by gm1, issued 2026-12-20 by gm1 in "
-              f"instance {alone} (quality_plan); its versions and approvals: `opsqa plan show 2027`; the 2027 annual "
-              "cycle would draft a second one")
+              f"instance {alone} (quality_plan); its versions and approvals: `opsqa plan show 2027`; to revise it: "
+              "`opsqa plan revise 2027 --reason ...`; the 2027 annual cycle would draft a second one")
     refused = run("cycle", "start", "--year", "2027", login="qmd1")
     assert (refused.exit_code, refused.stderr) == (1, f"opsqa: {issued}\n")
     # The year's timer fires: recorded, with the reason, and nothing started.

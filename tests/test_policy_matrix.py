@@ -136,6 +136,8 @@ ROWS = {
     "users.fix": ("users set pm1 --email pm1@example.com --reason 邮箱变更", "qmd1", ADMIN, "ok"),
     "users.revoke": ("users revoke gm1 --role gm --reason 调岗", "qmd1", ADMIN, "ok"),
     "users.disable": ("users disable po1 --reason 离职", "qmd1", ADMIN, "ok"),
+    # the allowed call reads no password (stdin is empty here) and is refused by the password rule
+    "users.passwd": ("users passwd pm1", "qmd1", "pm1", "a password has at least 10 characters"),
     "settings": ("settings finding_due_days 20 --reason 整改期限放宽", "qmd1", ADMIN, "ok"),
     "db": ("db backup {dir}/backup.db", "qmd1", ADMIN, "ok"),
     "task.complete": ("task complete {chore_task}", "gm1", "qmd1", "ok"),
@@ -159,6 +161,8 @@ ROWS = {
     "project.fix": ("projects set P-01 --name 机房运维二期 --reason 合同变更", "pm1", "ops1", "ok"),
     "project.plan": ("projects plan P-01 --year 2027", "pm1", "ops1", "ok"),
     "cycle.start": ("cycle start --year 2027", "gm1", "qmd1", "ok"),
+    # the world has no issued plan: past the policy, the revision is refused by the domain
+    "plan.revise": ("plan revise 2027 --reason 内审推迟", "pm1", "qmd1", "no issued 2027 quality plan to revise"),
     "complaint.add": ("complaints add --project P-01 --description 响应慢", "gm1", "pm1", "ok"),
     "complaint.close_major": ("complaints close {complaint} --feedback satisfied", "pm1", "ogm1", "ok"),
     "survey.start": ("survey start --year 2028", "ops1", "qmd1", "ok"),

@@ -3,7 +3,8 @@
 policy (engine/policy.py), acts and records the history; the faces parse, call one and render.
 
 Modules by subject, as the faces group them: processes (deploy, instances), tasks, admin (users,
-settings, the database, the history), scheduling (tick, simulate, the outbox), plans (projects, the
+settings, the database, the history), auth (the web face's passwords, sign-in and sessions),
+scheduling (tick, simulate, the outbox), plans (projects, the
 quality plan, the cycle), audits (audits, findings, inspections, reports), customers (complaints,
 surveys), review (the management review, indicators, improvement).
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 
-SUBJECTS = ("admin", "audits", "customers", "documents", "plans", "processes", "review", "scheduling", "tasks")
+SUBJECTS = ("admin", "auth", "audits", "customers", "documents", "plans", "processes", "review", "scheduling", "tasks")
 
 
 def __getattr__(name: str):
@@ -28,6 +29,10 @@ def __getattr__(name: str):
         from engine import OpsqaError
 
         return OpsqaError
+    if name == "NotPermitted":  # a refusal by the policy: the web answers it with 403
+        from engine.errors import NotPermitted
+
+        return NotPermitted
     if name == "local_time":  # how a time is shown to people: local_time(when, zone), zone from admin.zone
         from engine.clock import local_time
 

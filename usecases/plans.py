@@ -20,7 +20,7 @@ Progress = Callable[[int, int], None] | None
 
 
 def plans(engine: Engine) -> list[dict[str, Any]]:
-    """The issued organisational quality plans, newest last."""
+    """The issued organisational quality plans, every edition (status current or superseded), newest last."""
     from handlers.plan import list_plans
 
     with reading(engine) as session:
@@ -28,11 +28,23 @@ def plans(engine: Engine) -> list[dict[str, Any]]:
 
 
 def plan(engine: Engine, year: int) -> dict[str, Any]:
-    """A year's plan: every drafted version and every approval decision, and which version was issued."""
+    """A year's plan, edition by edition: every drafted version and every approval decision, and which
+    version was issued."""
     from handlers.plan import plan_history
 
     with reading(engine) as session:
         return plan_history(session, year)
+
+
+def revise(engine: Engine, caller: Caller, year: int, *, reason: str | None) -> dict[str, Any]:
+    """Start a revision of the year's issued plan (qmd, admin; with a reason): a new edition of the same plan,
+    drafted by qmd from the edition in force and approved again by the general manager; its issue supersedes
+    that edition. Returns year, plan (the edition revised), edition, instance_id and business_key."""
+    from handlers.plan import start_revision
+
+    with acting(engine, caller, "plan.revise", reason=reason) as act:
+        return start_revision(act.session, year, reason=reason.strip(), now=act.now, actor=act.actor,
+                              start_instance=act.starter())
 
 
 # -- the project register

@@ -82,6 +82,14 @@ def run_scheduler(db: str | None, *, interval: float, workers: int = 1) -> int:
     return 0
 
 
+def background(db: str | None, *, interval: float = 30.0):
+    """The scheduler's passes for a process that serves the web too: `start()`, `stop()`, `status()` (the
+    time of the last pass, for /healthz). Its engine is its own, on the database's clock."""
+    from engine.daemon import Passes
+
+    return Passes(worker_engine(db), interval=interval)
+
+
 def worker_engine(db: str | None) -> Engine:
     """A scheduler's engine, on the database's clock so that due times and leases agree across machines
     (a simulated database's: its simulated clock, where the simulation stopped). Top level, so that a

@@ -7,6 +7,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from engine import OpsqaError
+from i18n import _
+
 from .base import Caller, guarded, who
 
 
@@ -38,10 +41,15 @@ def task(engine, task_id: str) -> dict[str, Any]:
 
 
 def missing_required(engine, task_id: str, values: dict[str, Any]) -> list[dict[str, Any]]:
-    """The form's required fields that `values` leaves empty (a terminal asks for them)."""
+    """The form's required fields that `values` leaves empty (a terminal asks for them); a form that starts
+    from its task's variables (a revision's draft) asks only for what they lack."""
     from engine.forms import missing_required as missing
+    from engine.forms import prefilled
 
-    return missing(engine.task(task_id)["form"], values)
+    view = engine.task(task_id)
+    if view.get("prefill"):
+        values = prefilled(view["form"], view["variables"], values)
+    return missing(view["form"], values)
 
 
 def claim(engine, caller: Caller, task_id: str) -> None:
@@ -60,3 +68,12 @@ def complete(engine, caller: Caller, task_id: str, values: dict[str, Any]) -> No
     """Complete a user task with its form values, checked against its form before anything is stored."""
     with guarded(engine, caller, "task.complete"):
         engine.complete(task_id, values, actor=who(engine, caller))
+
+
+def inbox(engine, caller: Caller, *, view: str = "todo", page: int = 1, process_id: str | None = None,
+          overdue: bool = False) -> dict[str, Any]:
+    """The caller's work a page (50) at a time: `todo` (我的待办: theirs and their roles' unheld tasks, the most
+    urgent first), `done` (我的已办) or `started` (我发起的: the instances they started)."""
+    if view not in ("todo", "done", "started"):
+        raise OpsqaError(_("no task view {view!r}; the views are todo, done and started").format(view=view))
+    return engine.inbox(who(engine, caller), view=view, page=page, process_id=process_id, overdue=overdue)

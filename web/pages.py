@@ -1,0 +1,237 @@
+"""The pages: each route parses the request, calls one use case and renders a template.
+
+`page(...)` wraps a route: it reads a posted form (bounded), runs the route in a worker thread (the use
+cases are synchronous; the request's language goes with it), sends whoever is not signed in to /login,
+refuses a POST whose CSRF token is not the session's, and turns a refusal into a page: the policy's
+(403) and any other (400), nothing changed either way.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+import usecases
+from i18n import _
+
+from .app import LANG_COOKIE
+
+SESSION_COOKIE = "opsqa_session"
+LOGIN_COOKIE = "opsqa_login"  # the sign-in form's CSRF token, before there is a session
+
+
+class Web:
+    """What a route gets: the request, its posted form, the signed-in user and their caller."""
+
+    def __init__(self, request: Request, form: FormData | None, user: Any):
+        self.request, self.form, self.user = request, form, user
+        self.engine = request.app.state.engine
+        self.source = client_address(request)
+        self.caller = usecases.auth.web_caller(user, self.source) if user is not None else None
+
+    def render(self, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+        env = self.request.app.state.templates
+        html = env.get_template(template).render(
+            user=self.user, csrf=self.user.csrf if self.user else None, lang=self.request.scope["state"]["lang"],
+            path=self.request.url.path, nav=_nav(self.user), **context)
+        return HTMLResponse(html, status_code=status)
+
+    def field(self, name: str, default: str = "") -> str:
+        value = self.form.get(name) if self.form is not None else None
+        return value if isinstance(value, str) else default
+
+    def arg(self, name: str, default: str = "") -> str:
+        return self.request.query_params.get(name, default)[:200]
+
+
+def client_address(request: Request) -> str:
+    """The client's address: the peer's, or the one a trusted proxy forwarded (uvicorn, `--proxy-headers`)."""
+    return request.client.host if request.client else "unknown"
+
+
+def page(handler: Callable[[Web], Response], *, signed_in: bool = True, methods=("GET",)) -> Callable:
+    async def endpoint(request: Request) -> Response:
+        form = None
+        if request.method == "POST":
+            form = await request.form(max_files=20, max_fields=200, max_part_size=1024 * 1024)
+        try:
+            return await run_in_threadpool(_run, handler, request, form, signed_in)
+        finally:
+            if form is not None:
+                await form.close()
+
+    endpoint.__name__ = handler.__name__
+    endpoint.methods = methods
+    return endpoint
+
+
+def _run(handler: Callable[[Web], Response], request: Request, form: FormData | None, signed_in: bool) -> Response:
+    user = usecases.auth.current(request.app.state.engine, request.cookies.get(SESSION_COOKIE))
+    web = Web(request, form, user)
+    if signed_in and user is None:
+        if request.method == "GET":
+            return RedirectResponse("/login?" + urlencode({"next": _here(request)}), status_code=303)
+        return RedirectResponse("/login", status_code=303)
+    if signed_in and request.method == "POST" and not usecases.auth.same_token(user.csrf, web.field("csrf")):
+        return web.render("message.html", status=403, title=_("The form has expired"),
+                          message=_("This form is too old or did not come from opsqa; reload the page and try "
+                                    "again. Nothing was changed."))
+    try:
+        return handler(web)
+    except usecases.NotPermitted as exc:
+        return web.render("message.html", status=403, title=_("Not permitted"), message=str(exc))
+    except usecases.OpsqaError as exc:
+        return web.render("message.html", status=400, title=_("Not done"), message=str(exc))
+
+
+def _here(request: Request) -> str:
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path on this site only (no other host, scheme or protocol-relative
+    address), else the start page."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")) or len(target) > 500:
+        return "/"
+    if any(ord(c) < 32 for c in target) or "\\" in target:
+        return "/"
+    return target
+
+
+def _nav(user: Any) -> list[tuple[str, str]]:
+    if user is None:
+        return []
+    return [("/", _("My tasks")), ("/tasks/done", _("Done by me")), ("/tasks/started", _("Started by me"))]
+
+
+def _cookie(response: Response, request: Request, name: str, value: str, *, path: str = "/",
+            max_age: int | None = None) -> None:
+    response.set_cookie(name, value, path=path, max_age=max_age, httponly=True, samesite="strict",
+                        secure=bool(request.app.state.secure))
+
+
+# -- signing in and out
+
+
+def login(web: Web) -> Response:
+    request = web.request
+    target = safe_next(web.arg("next") if request.method == "GET" else web.field("next"))
+    if web.user is not None:
+        return RedirectResponse(target, status_code=303)
+    if request.method == "GET":
+        token = secrets.token_urlsafe(24)
+        response = web.render("login.html", login_token=token, username="", next=target, error=None)
+        _cookie(response, request, LOGIN_COOKIE, token, path="/login")
+        return response
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not usecases.auth.same_token(expected, web.field("csrf")):
+        token = secrets.token_urlsafe(24)
+        response = web.render("login.html", status=403, login_token=token, username=web.field("username")[:200],
+                              next=target, error=_("The sign-in form had expired; please sign in again."))
+        _cookie(response, request, LOGIN_COOKIE, token, path="/login")
+        return response
+    username = web.field("username").strip()[:200]
+    try:
+        _user, token, _csrf = usecases.auth.sign_in(web.engine, username, web.field("password"), source=web.source)
+    except usecases.auth.SignInRefused as exc:
+        fresh = secrets.token_urlsafe(24)
+        response = web.render("login.html", status=401, login_token=fresh, username=username, next=target,
+                              error=str(exc))
+        _cookie(response, request, LOGIN_COOKIE, fresh, path="/login")
+        return response
+    response = RedirectResponse(target, status_code=303)
+    _cookie(response, request, SESSION_COOKIE, token)
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
+    return response
+
+
+def logout(web: Web) -> Response:
+    usecases.auth.sign_out(web.engine, web.request.cookies.get(SESSION_COOKIE), source=web.source)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def language(web: Web) -> Response:
+    """The language switch: a cookie for a year, then back where the person was."""
+    chosen = web.arg("to")
+    response = RedirectResponse(safe_next(web.arg("next")), status_code=303)
+    if chosen in ("en", "zh_CN"):
+        _cookie(response, web.request, LANG_COOKIE, chosen, max_age=365 * 24 * 3600)
+    return response
+
+
+# -- work
+
+
+VIEWS = {"todo": "/", "done": "/tasks/done", "started": "/tasks/started"}
+
+
+def _inbox(web: Web, view: str) -> Response:
+    try:
+        number = int(web.arg("page", "1"))
+    except ValueError:
+        number = 1
+    process = web.arg("process") or None
+    overdue = web.arg("overdue") == "1"
+    listing = usecases.tasks.inbox(web.engine, web.caller, view=view, page=number, process_id=process,
+                                   overdue=overdue)
+    zone = usecases.admin.zone(web.engine)
+
+    def when(value: datetime | None) -> str:
+        return usecases.local_time(value, zone) if value is not None else ""
+
+    def page_link(n: int) -> str:
+        query = {"page": n, **({"process": process} if process else {}), **({"overdue": 1} if overdue else {})}
+        return VIEWS[view] + "?" + urlencode(query)
+
+    return web.render("inbox.html", view=view, listing=listing, when=when, page_link=page_link,
+                      process=process, overdue=overdue, quote=quote)
+
+
+def todo(web: Web) -> Response:
+    return _inbox(web, "todo")
+
+
+def done(web: Web) -> Response:
+    return _inbox(web, "done")
+
+
+def started(web: Web) -> Response:
+    return _inbox(web, "started")
+
+
+# -- the system
+
+
+def healthz(request: Request) -> Response:
+    """For monitors: the scheduler's last pass (null when it runs in another process); 503 when it has
+    not passed for three of its intervals."""
+    health = request.app.state.health
+    if health is None:
+        return JSONResponse({"status": "ok", "scheduler": None})
+    status = health()
+    return JSONResponse({"status": "ok" if status["healthy"] else "stale", "scheduler": status},
+                        status_code=200 if status["healthy"] else 503)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/login", page(login, signed_in=False), methods=["GET", "POST"]),
+        Route("/logout", page(logout), methods=["POST"]),
+        Route("/lang", page(language, signed_in=False)),
+        Route("/", page(todo)),
+        Route("/tasks/done", page(done)),
+        Route("/tasks/started", page(started)),
+        Route("/healthz", healthz),
+    ]
