@@ -486,6 +486,59 @@ class Engine:
             view["business_key"] = instance.business_key
             return view
 
+    def task_page(self, task_id: str, actor: Actor) -> dict[str, Any]:
+        """What a person needs to do a task: the task with its form and variables, its process's name, the
+        element's documentation (the instructions), the definition its diagram is drawn from, and what the
+        policy lets `actor` do with it (complete, claim, unclaim)."""
+        from . import definitions, policy
+
+        with self.database.reading() as session:
+            task = find_task(session, task_id)
+            view = _task_view(task)
+            instance = session.get(Instance, task.instance_id)
+            if task.process_id == instance.process_id:
+                definition = session.get(Definition, instance.definition_id)
+            else:  # a task of a called process: the callee's version deployed when the instance started
+                definition = session.scalars(
+                    select(Definition).where(Definition.process_id == task.process_id)
+                    .order_by((Definition.deployed_at <= instance.started_at).desc(), Definition.version.desc())
+                ).first()
+            model = json.loads(session.scalar(select(Definition.model_json)
+                                              .where(Definition.id == instance.definition_id)))
+            spec = user_task_spec(model, task.process_id, task.bpmn_id) or {}
+            view.update(
+                form=spec.get("form", []), variables=json.loads(task.variables), prefill=bool(spec.get("prefill")),
+                business_key=instance.business_key, instance_status=instance.status,
+                process_name=definition.name if definition is not None else task.process_id,
+                definition=definition.id if definition is not None else None,
+                documentation=definitions.documentation(definition.xml, task.bpmn_id) if definition else None,
+            )
+            ready = task.state == "ready"
+            view["overdue"] = bool(ready and task.due_at is not None and task.due_at < self.clock.now())
+            view["may"] = {
+                "complete": ready and policy.allows(actor, "task.complete", task=task),
+                "claim": ready and not task.assignee and not task.claimed_by and task.role is not None
+                and policy.allows(actor, "task.claim", task=task),
+                "unclaim": ready and task.claimed_by is not None
+                and policy.allows(actor, "task.unclaim", claimer=task.claimed_by),
+            }
+            return view
+
+    def instance_definition(self, instance_id: int) -> int:
+        with self.database.reading() as session:
+            row = session.get(Instance, instance_id)
+            if row is None:
+                raise InstanceNotFound(_("no instance {instance_id}; see `opsqa instances`").format(
+                                           instance_id=instance_id))
+            return row.definition_id
+
+    def definition_xml_by_id(self, definition_id: int) -> str:
+        with self.database.reading() as session:
+            definition = session.get(Definition, definition_id)
+            if definition is None:
+                raise ProcessNotFound(_("no process definition {id}").format(id=definition_id))
+            return definition.xml
+
     def claim(self, task_id: str, *, actor: Actor) -> None:
         self.runtime.claim(task_id, actor=actor)
 

@@ -235,3 +235,16 @@ def missing_required(fields: list[dict[str, Any]], values: dict[str, Any]) -> li
         and "default" not in field
         and (values.get(field["id"]) is None or values.get(field["id"]) == "")
     ]
+
+
+def shown(field: dict[str, Any], value: Any) -> str:
+    """A field's value as a form shows it (the text a person would type): its default when it has none."""
+    if value is None or value == "":
+        return str(field.get("default", ""))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str) and field["type"] == "date":
+        return value[:10]
+    return str(value)

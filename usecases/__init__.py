@@ -29,10 +29,10 @@ def __getattr__(name: str):
         from engine import OpsqaError
 
         return OpsqaError
-    if name == "NotPermitted":  # a refusal by the policy: the web answers it with 403
-        from engine.errors import NotPermitted
+    if name in ("NotPermitted", "InvalidFormValue", "TaskAlreadyCompleted"):  # refusals a face shows its own way:
+        from engine import errors  # the policy's with 403, a form's beside its fields, a stale form with who did it
 
-        return NotPermitted
+        return getattr(errors, name)
     if name == "local_time":  # how a time is shown to people: local_time(when, zone), zone from admin.zone
         from engine.clock import local_time
 

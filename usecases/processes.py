@@ -4,13 +4,14 @@ owners' scenario tests, starting, retrying, cancelling and migrating instances."
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from engine import Engine, OpsqaError
 from i18n import _
 
-from .base import Caller, authorized, guarded
+from .base import Caller, authorized, guarded, who
 
 Progress = Callable[[int, int], None] | None
 
@@ -104,6 +105,27 @@ def instances(engine: Engine, *, status: str | None = None, process_id: str | No
 
 def instance(engine: Engine, instance_id: int) -> dict[str, Any]:
     return engine.instance(instance_id)
+
+
+def instance_page(engine: Engine, caller: Caller, instance_id: int) -> dict[str, Any]:
+    """An instance as the web shows it: its tasks and timers, the state of each element for its diagram
+    (done, ready, waiting, error), its history, and whether the caller may retry its incident."""
+    from engine import policy
+
+    view = engine.instance(instance_id)
+    _xml, states, _title = engine.painted(instance_id)
+    view["states"] = states
+    for timer in view["timers"]:
+        timer["due_at"] = datetime.fromisoformat(timer["due"])
+    view["definition"] = engine.instance_definition(instance_id)
+    view["history"] = engine.history(instance_id)
+    view["may_retry"] = view["status"] == "error" and policy.allows(who(engine, caller), "instance.retry")
+    return view
+
+
+def definition_xml(engine: Engine, definition_id: int) -> str:
+    """A deployed definition's BPMN as its process owner wrote it (for the diagram viewer)."""
+    return engine.definition_xml_by_id(definition_id)
 
 
 def instance_diagram(engine: Engine, instance_id: int) -> str:

@@ -52,6 +52,18 @@ def missing_required(engine, task_id: str, values: dict[str, Any]) -> list[dict[
     return missing(view["form"], values)
 
 
+def task_page(engine, caller: Caller, task_id: str) -> dict[str, Any]:
+    """A task as the web shows it: its form, the values to start from (what it was given when its form says
+    prefill — a redraft, a revision — else the fields' defaults; never an earlier decision), the
+    instructions from its BPMN documentation, and what the caller may do with it."""
+    from engine.forms import shown
+
+    view = engine.task_page(task_id, who(engine, caller))
+    view["values"] = {field["id"]: shown(field, view["variables"].get(field["id"]) if view["prefill"] or
+                                         field["readonly"] else None) for field in view["form"]}
+    return view
+
+
 def claim(engine, caller: Caller, task_id: str) -> None:
     """Make a role task the caller's until they release it."""
     with guarded(engine, caller, "task.claim"):

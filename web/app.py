@@ -36,7 +36,9 @@ def templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader([*folders, str(HERE / "templates")]),
                              autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
-    env.globals.update(_=i18n.gettext, ngettext=i18n.ngettext)
+    from .labels import label
+
+    env.globals.update(_=i18n.gettext, ngettext=i18n.ngettext, label=label)
     return env
 
 

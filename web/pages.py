@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -58,7 +58,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def page(handler: Callable[[Web], Response], *, signed_in: bool = True, methods=("GET",)) -> Callable:
+def page(handler: Callable[[Web], Response], *, signed_in: bool = True) -> Callable:
     async def endpoint(request: Request) -> Response:
         form = None
         if request.method == "POST":
@@ -70,7 +70,6 @@ def page(handler: Callable[[Web], Response], *, signed_in: bool = True, methods=
                 await form.close()
 
     endpoint.__name__ = handler.__name__
-    endpoint.methods = methods
     return endpoint
 
 
@@ -196,7 +195,19 @@ def _inbox(web: Web, view: str) -> Response:
         return VIEWS[view] + "?" + urlencode(query)
 
     return web.render("inbox.html", view=view, listing=listing, when=when, page_link=page_link,
-                      process=process, overdue=overdue, quote=quote)
+                      process=process, overdue=overdue, completed=_just_completed(web))
+
+
+def _just_completed(web: Web) -> str | None:
+    """The name of the task the person just completed (after a form's redirect), to confirm it."""
+    task_id = web.arg("completed")
+    if not task_id or len(task_id) != 36:
+        return None
+    try:
+        done = usecases.tasks.task(web.engine, task_id)
+    except usecases.OpsqaError:
+        return None
+    return done["name"] if done["state"] == "completed" and done["completed_by"] == web.user.user else None
 
 
 def todo(web: Web) -> Response:
@@ -209,6 +220,87 @@ def done(web: Web) -> Response:
 
 def started(web: Web) -> Response:
     return _inbox(web, "started")
+
+
+# -- a task
+
+
+def _task_id(web: Web) -> str:
+    task_id = web.request.path_params["task_id"]
+    if not 8 <= len(task_id) <= 36 or not all(c in "0123456789abcdef-" for c in task_id):
+        raise usecases.OpsqaError(_("no task {task_id}; see my tasks").format(task_id=task_id[:40]))
+    return task_id
+
+
+def task(web: Web) -> Response:
+    """The task page: its form, rendered from the BPMN's camunda:formData; a POST completes it."""
+    task_id = _task_id(web)
+    view = usecases.tasks.task_page(web.engine, web.caller, task_id)
+    if web.request.method == "GET":
+        return _task_form(web, view)
+    values = {field["id"]: web.field(field["id"]) for field in view["form"] if not field["readonly"]}
+    try:
+        usecases.tasks.complete(web.engine, web.caller, view["id"], values)
+    except usecases.InvalidFormValue as exc:
+        return _task_form(web, view, values=values, problems=exc.problems or {exc.field: str(exc)}, status=400)
+    except usecases.TaskAlreadyCompleted as exc:
+        return web.render("message.html", status=409, title=_("Already done"), message=str(exc))
+    except usecases.NotPermitted:
+        raise
+    except usecases.OpsqaError as exc:  # a completion check of the domain (a plan lacking an item...)
+        return _task_form(web, view, values=values, refusal=str(exc), status=400)
+    return RedirectResponse("/?" + urlencode({"completed": view["id"]}), status_code=303)
+
+
+def _task_form(web: Web, view: dict, *, values: dict | None = None, problems: dict | None = None,
+               refusal: str | None = None, status: int = 200) -> Response:
+    zone = usecases.admin.zone(web.engine)
+    return web.render("task.html", status=status, task=view, values={**view["values"], **(values or {})},
+                      problems=problems or {}, refusal=refusal,
+                      when=lambda value: usecases.local_time(value, zone) if value else "")
+
+
+def claim(web: Web) -> Response:
+    usecases.tasks.claim(web.engine, web.caller, _task_id(web))
+    return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
+
+
+def unclaim(web: Web) -> Response:
+    usecases.tasks.unclaim(web.engine, web.caller, _task_id(web))
+    return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
+
+
+# -- an instance
+
+
+def _instance_id(web: Web) -> int:
+    text = web.request.path_params["instance_id"]
+    if not text.isdigit() or len(text) > 12:
+        raise usecases.OpsqaError(_("no instance {instance_id}; see `opsqa instances`").format(instance_id=text[:20]))
+    return int(text)
+
+
+def instance(web: Web) -> Response:
+    """An instance: its diagram with the state marked, the timers it waits on, its tasks and its history."""
+    view = usecases.processes.instance_page(web.engine, web.caller, _instance_id(web))
+    zone = usecases.admin.zone(web.engine)
+    return web.render("instance.html", instance=view,
+                      when=lambda value: usecases.local_time(value, zone) if value else "")
+
+
+def retry(web: Web) -> Response:
+    instance_id = _instance_id(web)
+    usecases.processes.retry(web.engine, web.caller, instance_id, reason=web.field("reason"))
+    return RedirectResponse(f"/instances/{instance_id}", status_code=303)
+
+
+def diagram(web: Web) -> Response:
+    """A deployed definition's BPMN, for the diagram viewer."""
+    text = web.request.path_params["definition_id"]
+    if not text.isdigit() or len(text) > 12:
+        raise usecases.OpsqaError(_("no process definition {id}").format(id=text[:20]))
+    xml = usecases.processes.definition_xml(web.engine, int(text))
+    return Response(xml, media_type="application/xml")
 
 
 # -- the system
@@ -233,5 +325,11 @@ def routes() -> list[Route]:
         Route("/", page(todo)),
         Route("/tasks/done", page(done)),
         Route("/tasks/started", page(started)),
+        Route("/tasks/{task_id}", page(task), methods=["GET", "POST"]),
+        Route("/tasks/{task_id}/claim", page(claim), methods=["POST"]),
+        Route("/tasks/{task_id}/unclaim", page(unclaim), methods=["POST"]),
+        Route("/instances/{instance_id}", page(instance)),
+        Route("/instances/{instance_id}/retry", page(retry), methods=["POST"]),
+        Route("/definitions/{definition_id}.bpmn", page(diagram)),
         Route("/healthz", healthz),
     ]
