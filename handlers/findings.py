@@ -259,15 +259,35 @@ def read_evidence(path: str) -> tuple[str, bytes, str]:
     return file.name, content, hashlib.sha256(content).hexdigest()
 
 
-def attach(session: Session, code: str, path: str, *, note: str | None, now: datetime, actor: Actor) -> Evidence:
-    """Keep an evidence file with an open finding. Who may: engine/policy.py, finding.attach (the owner is
-    a fact only the record gives)."""
+def uploaded_evidence(name: str, content: bytes) -> tuple[str, bytes, str]:
+    """An uploaded evidence file as (name, content, SHA-256): the name as its sender's browser gave it, without
+    folders or control characters; refused when empty or too large."""
+    file_name = "".join(c for c in name.replace("\\", "/").rsplit("/", 1)[-1] if c.isprintable())[:200].strip()
+    if not file_name or file_name in (".", ".."):
+        raise OpsqaError(_("choose an evidence file to upload"))
+    if not content:
+        raise OpsqaError(_("{name} is empty; an evidence file holds something").format(name=file_name))
+    if len(content) > MAX_EVIDENCE_BYTES:
+        raise OpsqaError(_("{path} is {content} bytes; evidence files are at most {max_evidence_bytes}").format(
+                             path=file_name, content=len(content), max_evidence_bytes=MAX_EVIDENCE_BYTES))
+    return file_name, content, hashlib.sha256(content).hexdigest()
+
+
+def attach(session: Session, code: str, path: str | None, *, note: str | None, now: datetime, actor: Actor,
+           upload: tuple[str, bytes] | None = None) -> Evidence:
+    """Keep an evidence file with an open finding: a file on this machine (`path`) or one sent from a browser
+    (`upload`: its name and content). Who may: engine/policy.py, finding.attach (the owner is a fact only
+    the record gives)."""
     finding = get_finding(session, code)
     if finding.status not in OPEN_STATES:
         raise OpsqaError(_("{code} is {status}; evidence is attached to open findings").format(
                              code=code, status=finding.status))
     policy.require(actor, "finding.attach", owner=finding.owner)
-    file_name, content, digest = read_evidence(path)
+    if upload is not None:
+        file_name, content, digest = uploaded_evidence(*upload)
+        path = file_name
+    else:
+        file_name, content, digest = read_evidence(path)
     same = session.scalar(select(Evidence).where(Evidence.finding_id == finding.id, Evidence.sha256 == digest))
     if same is not None:
         raise OpsqaError(_("{path} is already attached to {code} as evidence {id} ({file_name})").format(
@@ -351,6 +371,11 @@ def open_findings_of(session: Session, owner: str) -> list[str]:
     """The codes of the open findings a user owns (a user holding them is not disabled)."""
     return list(session.scalars(select(Finding.code).where(Finding.owner == owner, Finding.status.in_(OPEN_STATES))
                                 .order_by(Finding.code)))
+
+
+def finding_of_instance(session: Session, instance_id: int) -> Finding | None:
+    """The finding an instance follows up (its nc_followup), if any."""
+    return session.scalar(select(Finding).where(Finding.instance_id == instance_id))
 
 
 def evidence_of(session: Session, code: str) -> list[Evidence]:

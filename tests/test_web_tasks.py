@@ -196,3 +196,86 @@ def test_a_redraft_is_prefilled_and_a_decision_never_is(engine, run, tmp_path):
         again = engine.tasks(instance_id=instance)[0]["id"]
         page = client.get(f"/tasks/{again}").text
         assert '<option value="rejected" selected>' not in page and "目标需量化</textarea>" not in page
+
+
+@pytest.fixture
+def finding_task(site):
+    """A finding owned by pm1, its corrective action planned and accepted: the implementation task is pm1's."""
+    site.deploy([str(PROCESSES / "nc_followup.bpmn")], actor=site.actor(ADMIN))
+    raised = usecases.audits.add_finding(site, usecases.Caller("qmd1"), owner="pm1", description="巡检记录缺失")
+    code = raised["code"]
+    instance = usecases.audits.finding(site, code)["instance"]
+
+    def ready(bpmn_id: str) -> str:
+        return next(t["id"] for t in site.tasks(instance_id=instance) if t["task"] == bpmn_id)
+
+    site.complete(ready("plan_action"), {"root_cause": "交接遗漏", "corrective_action": "补录并培训"},
+                  actor=site.actor("pm1"))
+    site.complete(ready("review_plan"), {"plan_decision": "plan_accepted"}, actor=site.actor("qmd1"))
+    return site, code, ready("implement")
+
+
+def test_evidence_is_uploaded_where_the_task_asks_for_it_and_downloaded_checked(finding_task, client):
+    engine, code, task_id = finding_task
+    sign_in(client, "pm1")
+    page = client.get(f"/tasks/{task_id}")
+    assert f"{code} 的证据" in page.text and "暂无证据" in page.text
+    token = csrf_of(page)
+    refused = client.post(f"/tasks/{task_id}", data={"csrf": token, "implementation": "已补录"})
+    assert refused.status_code == 400 and code in refused.text  # the domain's check: no evidence yet
+    photo = "现场 照片.jpg".encode().decode()
+    sent = client.post(f"/findings/{code}/evidence", data={"csrf": token, "back": task_id, "note": "补录后的记录"},
+                       files={"file": (photo, b"\xff\xd8 a photo", "image/jpeg")}, follow_redirects=False)
+    assert sent.status_code == 303 and sent.headers["location"] == f"/tasks/{task_id}#evidence"
+    page = client.get(f"/tasks/{task_id}")
+    link = re.search(rf'href="(/findings/{code}/evidence/\d+)" download>现场 照片.jpg</a>', page.text).group(1)
+    download = client.get(link)
+    assert download.content == b"\xff\xd8 a photo"
+    assert download.headers["content-type"] == "application/octet-stream"
+    assert "filename*=UTF-8''%E7%8E%B0%E5%9C%BA%20%E7%85%A7%E7%89%87.jpg" in download.headers["content-disposition"]
+    again = client.post(f"/findings/{code}/evidence", data={"csrf": token, "back": task_id},
+                        files={"file": ("copy.jpg", b"\xff\xd8 a photo", "image/jpeg")})
+    assert again.status_code == 400 and "已作为证据" in again.text  # the same bytes twice: refused
+    done = client.post(f"/tasks/{task_id}", data={"csrf": token, "implementation": "已补录"}, follow_redirects=False)
+    assert done.status_code == 303
+    [added] = events(engine, "finding.evidence_added")
+    assert (added["actor"], added["file"], added["size"]) == ("pm1", "现场 照片.jpg", 10)
+
+
+def test_evidence_by_someone_the_policy_does_not_name_is_refused(finding_task, client):
+    engine, code, task_id = finding_task
+    sign_in(client, "qmd2")  # qmd may attach; gm1 may not (and has no password: pm1 is the owner)
+    page = client.get(f"/tasks/{task_id}")
+    assert 'enctype="multipart/form-data"' in page.text
+    client.cookies.clear()
+    usecases.auth.set_password(engine, usecases.Caller(ADMIN), "gm1", PASSWORD)
+    sign_in(client, "gm1")
+    page = client.get(f"/tasks/{task_id}")
+    assert 'enctype="multipart/form-data"' not in page.text
+    refused = client.post(f"/findings/{code}/evidence", data={"csrf": csrf_of(page)},
+                          files={"file": ("x.txt", b"x", "text/plain")})
+    assert refused.status_code == 403
+    assert usecases.audits.finding(engine, code)["evidence"] == []
+    empty = client.post(f"/findings/{code}/evidence", data={"csrf": csrf_of(page)})
+    assert empty.status_code == 400
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read():
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route, Router
+
+    from web.app import BodyLimit
+
+    async def echo(request):
+        return PlainTextResponse(str(len(await request.body())))
+
+    app = BodyLimit(Router(routes=[Route("/", echo, methods=["POST"])]), limit=10)
+    with TestClient(app) as client:
+        assert client.post("/", content=b"0123456789").text == "10"
+        assert client.post("/", content=b"0123456789x").status_code == 413
+
+        def chunks():
+            yield b"01234"
+            yield b"56789x"
+
+        assert client.post("/", content=chunks()).status_code == 413  # no Content-Length: counted as it comes

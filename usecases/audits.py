@@ -81,6 +81,37 @@ def attach_evidence(engine: Engine, caller: Caller, code: str, path: str, *, not
         return {"id": evidence.id, "finding": code.upper(), "sha256": evidence.sha256}
 
 
+def upload_evidence(engine: Engine, caller: Caller, code: str, file_name: str, content: bytes, *,
+                    note: str | None = None) -> dict[str, Any]:
+    """Keep an evidence file sent from a browser with an open finding (its owner, qmd, admin)."""
+    from handlers.findings import attach, get_finding
+
+    with reading(engine) as session:
+        owner = get_finding(session, code).owner
+    with acting(engine, caller, "finding.attach", owner=owner) as act:
+        evidence = attach(act.session, code, None, note=note, now=act.now, actor=act.actor,
+                          upload=(file_name, content))
+        return {"id": evidence.id, "finding": code.upper(), "sha256": evidence.sha256, "file": evidence.file_name}
+
+
+def finding_evidence(engine: Engine, code: str, evidence_id: int) -> tuple[str, bytes]:
+    """An evidence file's name and content, checked against its SHA-256 (a changed file is refused)."""
+    import hashlib
+
+    from handlers.findings import evidence_of
+
+    with reading(engine) as session:
+        found = [(e.file_name, e.content, e.sha256) for e in evidence_of(session, code) if e.id == evidence_id]
+    if not found:
+        raise OpsqaError(_("{code} has no evidence {evidence_id}; see `opsqa finding show {given}`").format(
+                             code=code.upper(), evidence_id=evidence_id, given=code))
+    name, content, digest = found[0]
+    if hashlib.sha256(content).hexdigest() != digest:
+        raise OpsqaError(_("evidence {evidence_id} of {code} no longer matches its SHA-256 {digest}: it was changed "
+                           "after it was attached").format(evidence_id=evidence_id, code=code.upper(), digest=digest))
+    return name, content
+
+
 def extend_finding(engine: Engine, caller: Caller, code: str, *, to: date, reason: str | None) -> dict[str, Any]:
     """Move a finding's due date later (qmd, admin; with a reason): the original is kept, the follow-up's
     reminder, overdue and escalation timers move."""

@@ -58,10 +58,31 @@ def task_page(engine, caller: Caller, task_id: str) -> dict[str, Any]:
     instructions from its BPMN documentation, and what the caller may do with it."""
     from engine.forms import shown
 
-    view = engine.task_page(task_id, who(engine, caller))
+    actor = who(engine, caller)
+    view = engine.task_page(task_id, actor)
+    view["evidence"] = _evidence(engine, actor, view)
     view["values"] = {field["id"]: shown(field, view["variables"].get(field["id"]) if view["prefill"] or
                                          field["readonly"] else None) for field in view["form"]}
     return view
+
+
+def _evidence(engine, actor, view: dict[str, Any]) -> dict[str, Any] | None:
+    """For a task that follows up a finding: the finding, its evidence files, and whether the person may add
+    one (its owner, qmd, admin) while the task is open."""
+    from engine import policy
+    from handlers.findings import OPEN_STATES, evidence_of, finding_of_instance
+
+    from .base import reading
+
+    with reading(engine) as session:
+        finding = finding_of_instance(session, view["instance"])
+        if finding is None:
+            return None
+        files = [{"id": e.id, "file": e.file_name, "size": e.size, "sha256": e.sha256, "added_by": e.added_by,
+                  "added_at": e.added_at} for e in evidence_of(session, finding.code)]
+        may = (view["state"] == "ready" and finding.status in OPEN_STATES
+               and policy.allows(actor, "finding.attach", owner=finding.owner))
+        return {"finding": finding.code, "files": files, "may_attach": may}
 
 
 def claim(engine, caller: Caller, task_id: str) -> None:

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import i18n
 
 HERE = Path(__file__).resolve().parent
+MAX_BODY = 52 * 1024 * 1024  # an evidence file (50 MB at most) and its form
 log = logging.getLogger("opsqa.web")
 
 # No inline script anywhere (htmx's indicator styles are off: see base.html's htmx-config); the diagram
@@ -59,6 +60,7 @@ def create_app(engine: Any, *, secure: bool = False, health: Callable[[], dict] 
     app.state.health = health
     app.state.templates = templates()
     # outermost last: the language first (an error page is in it too), the headers on every response
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
     app.add_middleware(ErrorPages, render=lambda error_id, lang: _error_page(app.state.templates, error_id, lang))
     app.add_middleware(SecurityHeaders, secure=secure)
     app.add_middleware(Language)
@@ -98,6 +100,54 @@ class ErrorPages:
             lang = scope.get("state", {}).get("lang", "zh_CN")
             response = HTMLResponse(self.render(error_id, lang), status_code=500)
             await response(scope, receive, send)
+
+
+class BodyLimit:
+    """A request body larger than `limit` bytes is refused (413) before it is read: a Content-Length over it
+    at once, a body streamed without one when it passes it."""
+
+    def __init__(self, app: ASGIApp, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _too_large(scope, receive, send)
+            return
+        seen, started = 0, False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        async def counting() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, counting, sending)
+        except _TooLarge:
+            if started:
+                raise
+            await _too_large(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    response = HTMLResponse(i18n.gettext("The upload is too large."), status_code=413)
+    await response(scope, receive, send)
 
 
 class SecurityHeaders:

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -26,6 +26,7 @@ from i18n import _
 from .app import LANG_COOKIE
 
 SESSION_COOKIE = "opsqa_session"
+MAX_UPLOAD = 50 * 1024 * 1024  # the use cases refuse what is too large; this bounds what is read
 LOGIN_COOKIE = "opsqa_login"  # the sign-in form's CSRF token, before there is a session
 
 
@@ -270,6 +271,44 @@ def unclaim(web: Web) -> Response:
     return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
 
 
+# -- evidence
+
+
+def _code(web: Web) -> str:
+    code = web.request.path_params["code"]
+    if not 1 <= len(code) <= 40 or not all(c.isalnum() or c in "-_" for c in code):
+        raise usecases.OpsqaError(_("no finding {code}; see `opsqa findings`").format(code=code[:40]))
+    return code
+
+
+def evidence_upload(web: Web) -> Response:
+    """Attach an evidence file to a finding, then back to the task that asked for it."""
+    code = _code(web)
+    upload = web.form.get("file") if web.form is not None else None
+    if upload is None or isinstance(upload, str):
+        raise usecases.OpsqaError(_("choose an evidence file to upload"))
+    content = upload.file.read(MAX_UPLOAD + 1)
+    usecases.audits.upload_evidence(web.engine, web.caller, code, upload.filename or "", content,
+                                    note=web.field("note").strip()[:500] or None)
+    back = web.field("back")
+    target = f"/tasks/{back}" if back and len(back) == 36 and all(c in "0123456789abcdef-" for c in back) else "/"
+    return RedirectResponse(target + "#evidence", status_code=303)
+
+
+def evidence_download(web: Web) -> Response:
+    """An evidence file, checked against its SHA-256, always as a download (never shown as a page)."""
+    code = _code(web)
+    text = web.request.path_params["evidence_id"]
+    if not text.isdigit() or len(text) > 12:
+        raise usecases.OpsqaError(_("{code} has no evidence {evidence_id}; see `opsqa finding show {given}`").format(
+                                      code=code.upper(), evidence_id=text[:20], given=code))
+    name, content = usecases.audits.finding_evidence(web.engine, code, int(text))
+    fallback = "".join(c if c.isascii() and c.isalnum() or c in "._-" else "_" for c in name) or "evidence"
+    disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
+    return Response(content, media_type="application/octet-stream",
+                    headers={"content-disposition": disposition})
+
+
 # -- an instance
 
 
@@ -331,5 +370,7 @@ def routes() -> list[Route]:
         Route("/instances/{instance_id}", page(instance)),
         Route("/instances/{instance_id}/retry", page(retry), methods=["POST"]),
         Route("/definitions/{definition_id}.bpmn", page(diagram)),
+        Route("/findings/{code}/evidence", page(evidence_upload), methods=["POST"]),
+        Route("/findings/{code}/evidence/{evidence_id}", page(evidence_download)),
         Route("/healthz", healthz),
     ]
