@@ -279,3 +279,36 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read():
             yield b"56789x"
 
         assert client.post("/", content=chunks()).status_code == 413  # no Content-Length: counted as it comes
+
+
+def test_a_collection_task_takes_the_periods_indicator_values(site, client, clock):
+    from datetime import timedelta
+
+    site.deploy([str(PROCESSES / "kpi_collection.bpmn")], actor=site.actor(ADMIN))
+    usecases.review.define_indicator(site, usecases.Caller("qmd1"), "K1", name="事件按时解决率", target=95)
+    clock.advance(timedelta(days=31, hours=-8))  # 2027-02-01 01:00: January's collection opens
+    site.tick()
+    [collection] = [i for i in site.instances(process_id="kpi_collection") if i["business_key"] == "2027-02"]
+    [enter] = site.tasks(instance_id=collection["id"])
+    sign_in(client)
+    page = client.get(f"/tasks/{enter['id']}")
+    assert "本期指标数据" in page.text and 'name="v:K1@2027-01"' in page.text
+    bad = client.post("/indicators/values", data={"csrf": csrf_of(page), "back": enter["id"], "v:K1@2027-01": "九十"})
+    assert bad.status_code == 400 and "K1 2027-01" in bad.text
+    saved = client.post("/indicators/values", data={"csrf": csrf_of(page), "back": enter["id"], "v:K1@2027-01": "96.5"},
+                        follow_redirects=False)
+    assert saved.status_code == 303 and saved.headers["location"] == f"/tasks/{enter['id']}#indicators"
+    page = client.get(f"/tasks/{enter['id']}")
+    assert 'value="96.5"' in page.text and "达标" in page.text
+    done = client.post(f"/tasks/{enter['id']}", data={"csrf": csrf_of(page), "collection_note": "ITSM 导出"},
+                       follow_redirects=False)
+    assert done.status_code == 303
+    client.cookies.clear()
+    sign_in(client, "pm1")  # pm may record values too; gm may not
+    usecases.auth.set_password(site, usecases.Caller(ADMIN), "gm1", PASSWORD)
+    client.cookies.clear()
+    sign_in(client, "gm1")
+    page = client.get("/")
+    refused = client.post("/indicators/values", data={"csrf": csrf_of(page), "v:K1@2027-01": "90"})
+    assert refused.status_code == 403
+    assert usecases.review.values(site, indicator="K1")[0]["value"] == 96.5

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from engine import Engine
+from engine import Engine, OpsqaError
+from i18n import _
 
-from .base import Caller, acting, guarded, reading
+from .base import Caller, acting, guarded, reading, who
 
 Progress = Callable[[int, int], None] | None
 
@@ -105,6 +106,51 @@ def set_value(engine: Engine, caller: Caller, code: str, period: str, value: flo
     with acting(engine, caller, "indicator.record") as act:
         counts = record_values(act.session, [row], now=act.now, actor=act.actor)
     return next(outcome for outcome, count in counts.items() if count)
+
+
+def set_values(engine: Engine, caller: Caller, entries: dict[str, str]) -> dict[str, int]:
+    """Enter the organisation's values of several indicators at once, all or none (qmd, ops, pm, admin):
+    `entries` maps `CODE@PERIOD` to the value as typed; an empty one is left out. The counts of added,
+    updated and unchanged values."""
+    from handlers.indicators import ORG, ValueRow, check_period, record_values
+
+    rows = []
+    for key, text in entries.items():
+        code, _at, period = key.partition("@")
+        if not text.strip():
+            continue
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise OpsqaError(_("{code} {period}: {value!r} is not a number").format(
+                                 code=code, period=period, value=text.strip()[:40])) from None
+        rows.append(ValueRow(code, check_period(period), value, ORG, f"{code} {period}: "))
+    if not rows:
+        raise OpsqaError(_("no value was entered"))
+    with acting(engine, caller, "indicator.record") as act:
+        return record_values(act.session, rows, now=act.now, actor=act.actor)
+
+
+def due_values(engine: Engine, caller: Caller, due: list[str]) -> dict[str, Any]:
+    """The indicator values a collection asks for (`CODE@PERIOD`), each with its indicator's name, unit and
+    target and the value recorded so far, and whether the caller may enter them."""
+    from engine import policy
+    from handlers.indicators import ORG
+    from store import Indicator, IndicatorValue
+
+    rows = []
+    with reading(engine) as session:
+        for key in due:
+            code, _at, period = str(key).partition("@")
+            indicator = session.get(Indicator, code)
+            if indicator is None:
+                continue
+            recorded = session.query(IndicatorValue).filter_by(indicator=code, period=period, scope=ORG).first()
+            rows.append({"key": f"{code}@{period}", "code": code, "name": indicator.name, "unit": indicator.unit,
+                         "target": indicator.target, "direction": indicator.direction, "period": period,
+                         "value": recorded.value if recorded else None,
+                         "attainment": recorded.attainment if recorded else None})
+    return {"rows": rows, "may_record": policy.allows(who(engine, caller), "indicator.record")}
 
 
 def values(engine: Engine, *, year: int | None = None, indicator: str | None = None) -> list[dict[str, Any]]:

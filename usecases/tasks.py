@@ -10,6 +10,7 @@ from typing import Any
 from engine import OpsqaError
 from i18n import _
 
+from . import review
 from .base import Caller, guarded, who
 
 
@@ -61,6 +62,9 @@ def task_page(engine, caller: Caller, task_id: str) -> dict[str, Any]:
     actor = who(engine, caller)
     view = engine.task_page(task_id, actor)
     view["evidence"] = _evidence(engine, actor, view)
+    due = view["variables"].get("due") if view["process"] == "kpi_collection" else None
+    view["indicators"] = (review.due_values(engine, caller, due) if isinstance(due, list) and view["state"] == "ready"
+                          else None)
     view["values"] = {field["id"]: shown(field, view["variables"].get(field["id"]) if view["prefill"] or
                                          field["readonly"] else None) for field in view["form"]}
     return view

@@ -9,6 +9,8 @@ LABELS = {
     # instances and tasks
     "running": N_("running"), "completed": N_("completed"), "error": N_("failed"), "cancelled": N_("cancelled"),
     "ready": N_("to do"), "waiting": N_("waiting"),
+    # indicators
+    "met": N_("target met"), "unmet": N_("target missed"), "not_measured": N_("not measured"),
     # history
     "instance.started": N_("instance started"), "instance.completed": N_("instance completed"),
     "instance.cancelled": N_("instance cancelled"), "instance.incident": N_("step failed"),

@@ -309,6 +309,16 @@ def evidence_download(web: Web) -> Response:
                     headers={"content-disposition": disposition})
 
 
+def indicator_values(web: Web) -> Response:
+    """The period's indicator values from a collection task's grid, all or none, then back to the task."""
+    entries = {key[2:]: value for key, value in (web.form or {}).items()
+               if key.startswith("v:") and isinstance(value, str)}
+    back = web.field("back")
+    usecases.review.set_values(web.engine, web.caller, dict(list(entries.items())[:200]))
+    target = f"/tasks/{back}" if back and len(back) == 36 and all(c in "0123456789abcdef-" for c in back) else "/"
+    return RedirectResponse(target + "#indicators", status_code=303)
+
+
 # -- an instance
 
 
@@ -371,6 +381,7 @@ def routes() -> list[Route]:
         Route("/instances/{instance_id}/retry", page(retry), methods=["POST"]),
         Route("/definitions/{definition_id}.bpmn", page(diagram)),
         Route("/findings/{code}/evidence", page(evidence_upload), methods=["POST"]),
+        Route("/indicators/values", page(indicator_values), methods=["POST"]),
         Route("/findings/{code}/evidence/{evidence_id}", page(evidence_download)),
         Route("/healthz", healthz),
     ]
