@@ -131,6 +131,9 @@ TARGETS = [  # (figure, how it is read from the suite, target, which way)
     ("task complete, whole CLI, 10,000 instances (median)", ("complete", "median_ms"), 400, "ms"),
     ("due-timer pass: 1,000 due of 100,000 waiting", ("timers", "seconds"), 3, "s"),
     ("simulated year, 100 projects", ("year", "seconds"), 60, "s"),
+    ("web: inbox of 10,000 among 100,000 open tasks (p95)", ("web", "inbox_p95_ms"), 50, "ms"),
+    ("web: task completion POST (p95)", ("web", "completion_p95_ms"), 60, "ms"),
+    ("web: the year's overview (p95)", ("web", "overview_p95_ms"), 100, "ms"),
 ]
 
 
@@ -174,14 +177,15 @@ class _Progress:
 
 
 def _suite() -> dict[str, Any]:
-    from . import suite
+    from . import suite, web
 
     _byte_compile()
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="opsqa-suite-") as directory:
         folder = Path(directory)
         parts = (("tasks", suite.tasks_by_role), ("cold", lambda _folder: suite.cold_start()),
-                 ("complete", suite.task_complete), ("timers", suite.due_timer_pass), ("year", suite.simulated_year))
+                 ("complete", suite.task_complete), ("timers", suite.due_timer_pass), ("year", suite.simulated_year),
+                 ("web", web.web_pages))
         with _Progress(len(parts), "suite") as progress:
             for key, run in parts:
                 progress.say(f"suite: {key}...")

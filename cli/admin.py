@@ -116,6 +116,26 @@ def users_passwd(state: State, name: str):
     click.echo(_("password of {name} set").format(name=name), err=True)
 
 
+@users.command("totp")
+@click.argument("name")
+@click.option("--off", is_flag=True, help=N_("Remove the user's one-time code (admins, with a reason)."))
+@click.option("--reason", help=N_("Why (kept in the history); needed with --off."))
+@pass_state
+def users_totp(state: State, name: str, off: bool, reason: str | None):
+    """Give a user a one-time code for the web sign-in (admins, or the user themselves): prints the
+    otpauth:// address to enter in an authenticator app, once. The user's other web sessions end.
+
+    Example: opsqa users totp zhangsan
+    """
+    uri = usecases.auth.set_totp(state.engine, state.caller, name, off=off, reason=reason)
+    if off:
+        click.echo(_("one-time code of {name} removed").format(name=name), err=True)
+        return
+    click.echo(uri)
+    click.echo(_("enter this address (or its secret) in an authenticator app; {name} then signs in with its "
+                 "six-digit code").format(name=name), err=True)
+
+
 @users.command("list")
 @json_option
 @pass_state

@@ -135,7 +135,7 @@ class State:
     def zone(self):
         """The organisation's time zone (its `timezone` setting), read once per command: times are shown in it."""
         if self._zone is None:
-            self._zone = usecases.admin.zone(self.engine)
+            self._zone = usecases.zone.zone_of(self.db, lambda: self.engine)
         return self._zone
 
     @zone.setter

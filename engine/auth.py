@@ -93,9 +93,11 @@ def set_password(session: Session, name: str, password: str, *, now: datetime, a
                  payload={"user": name, "first": first, "sessions_ended": ended})
 
 
-def sign_in(session: Session, username: str, password: str, *, now: datetime, source: str) -> Attempt:
+def sign_in(session: Session, username: str, password: str, *, now: datetime, source: str,
+            code: str | None = None) -> Attempt:
     """One attempt: a session, or a refusal — both recorded with the source address. Never raises for a
-    wrong name or password: the caller commits the record, then refuses."""
+    wrong name or password: the caller commits the record, then refuses. A user with a TOTP secret gives
+    its current `code` too (a code signs in once); an admin must have one when `web_admin_totp` is on."""
     refused = _("wrong user name or password")
     user = session.get(User, username) if 0 < len(username) <= 200 else None
     if user is None or user.password_hash is None or user.disabled_at is not None:
@@ -115,6 +117,23 @@ def sign_in(session: Session, username: str, password: str, *, now: datetime, so
             _record(session, now, "security.locked", user.name, source, until=user.locked_until.isoformat())
             return Attempt(refusal=_locked(session, user.locked_until))
         return Attempt(refusal=refused)
+    if user.totp_secret is None and settings.get(session, "web_admin_totp") == "on" and \
+            policy.ADMIN in (roles_of(session, user.name) or ()):
+        _record(session, now, "security.login_failed", user.name, source, cause="totp_required")
+        return Attempt(refusal=_("an administrator signs in with a one-time code too: set one up with `opsqa users "
+                                 "totp {name}`").format(name=user.name))
+    if user.totp_secret is not None:
+        step = _totp_step(user.totp_secret, code or "", now)
+        if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
+            user.failed_logins += 1
+            _record(session, now, "security.login_failed", user.name, source, cause="bad_code",
+                    failures=user.failed_logins)
+            if user.failed_logins >= MAX_FAILURES:
+                user.locked_until, user.failed_logins = now + LOCKOUT, 0
+                _record(session, now, "security.locked", user.name, source, until=user.locked_until.isoformat())
+                return Attempt(refusal=_locked(session, user.locked_until))
+            return Attempt(refusal=_("wrong or used one-time code; wait for the next one"))
+        user.totp_last_step = step
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     user.failed_logins, user.locked_until = 0, None
@@ -125,6 +144,46 @@ def sign_in(session: Session, username: str, password: str, *, now: datetime, so
     session.flush()
     _record(session, now, "security.login", user.name, source, session_id=row.id)
     return Attempt(user=user.name, token=token, csrf=csrf)
+
+
+def set_totp(session: Session, name: str, *, now: datetime, actor: Actor, off: bool = False,
+             reason: str | None = None) -> str | None:
+    """Give a user a new TOTP secret (admins, or the user themselves): the otpauth:// address an
+    authenticator app takes, shown once. `off` removes it (admins, with a reason)."""
+    import pyotp
+
+    user = session.get(User, name)
+    if user is None:
+        raise UnknownUser(_("no opsqa user named {name!r}; see `opsqa users list`").format(name=name))
+    if off:
+        policy.require(actor, "users.totp_off")
+        reason = policy.require_reason("users.totp_off", reason)
+        user.totp_secret, user.totp_last_step = None, None
+        append_event(session, at=now, kind="user.totp_removed", actor=actor.name, real_actor=actor.real,
+                     payload={"user": name, "reason": reason})
+        return None
+    policy.require(actor, "users.passwd", user=name)
+    user.totp_secret, user.totp_last_step = pyotp.random_base32(), None
+    ended = _end_sessions(session, name, now, "totp")
+    append_event(session, at=now, kind="user.totp_set", actor=actor.name, real_actor=actor.real,
+                 payload={"user": name, "sessions_ended": ended})
+    return pyotp.TOTP(user.totp_secret).provisioning_uri(name=name, issuer_name="opsqa")
+
+
+def _totp_step(secret: str, code: str, now: datetime) -> int | None:
+    """The time step (30 s) of `now`, or of the step before or after (a phone's clock drifts), whose code
+    `code` is; None when it is none of them."""
+    import pyotp
+
+    code = code.strip().replace(" ", "")
+    if not (code.isdigit() and len(code) == 6):
+        return None
+    totp = pyotp.TOTP(secret)
+    step = int(now.timestamp()) // totp.interval
+    for candidate in (step - 1, step, step + 1):
+        if hmac.compare_digest(totp.at(candidate * totp.interval), code):
+            return candidate
+    return None
 
 
 def signed_in(session: Session, token: str, *, now: datetime) -> SignedIn | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
 
+DEFAULT_ZONE = "Asia/Shanghai"  # the `timezone` setting's default (engine/settings.py)
+
 
 def local_time(when: datetime, zone: tzinfo, *, seconds: bool = False) -> str:
     """A time as people read it, in the organisation's zone with its offset: `2027-03-01 10:10 +08:00`.

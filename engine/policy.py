@@ -60,7 +60,8 @@ POLICY: dict[str, Rule] = {
     "users.fix": Rule(N_("correct a user's name, department or e-mail address"), (ADMIN,), reason=True),
     "users.revoke": Rule(N_("revoke a role from a user"), (ADMIN,), reason=True),
     "users.disable": Rule(N_("disable a user (never deleted), or enable them again"), (ADMIN,), reason=True),
-    "users.passwd": Rule(N_("set a user's password for the web face"), (ADMIN,), people=("user",)),
+    "users.passwd": Rule(N_("set a user's password or one-time code for the web face"), (ADMIN,), people=("user",)),
+    "users.totp_off": Rule(N_("remove a user's one-time code"), (ADMIN,), reason=True),
     "settings": Rule(N_("change a setting"), (ADMIN,), reason=True),
     "db": Rule(N_("upgrade, copy or back up the database"), (ADMIN,)),
     # tasks

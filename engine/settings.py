@@ -13,6 +13,7 @@ from i18n import N_, _
 from store import Setting, append_event
 
 from . import policy
+from .clock import DEFAULT_ZONE
 from .errors import OpsqaError
 from .users import Actor
 
@@ -65,13 +66,19 @@ def _dates(value: str) -> str:
     return ", ".join(f"{start}..{end}" if end != start else f"{start}" for start, end in sorted(set(_runs(value))))
 
 
+def _switch(value: str) -> str:
+    if value not in ("on", "off"):
+        raise ValueError(_("{value!r} is not on or off").format(value=value))
+    return value
+
+
 _days = _whole(N_("days"), 3650)
 _hours = _whole(N_("hours"), 8760)
 
 
 # key -> (default, description, check)
 SETTINGS: dict[str, tuple[str, str, Callable[[str], str]]] = {
-    "timezone": ("Asia/Shanghai", N_("the organisation's time zone: periods and deadlines are local to it"), _zone),
+    "timezone": (DEFAULT_ZONE, N_("the organisation's time zone: periods and deadlines are local to it"), _zone),
     "catch_up_policy": ("all", N_("what the scheduler fires for periods missed while it was down: all | latest"),
                         _policy),
     "finding_due_days": ("30", N_("a finding is due this many days after it is raised"), _days),
@@ -92,6 +99,8 @@ SETTINGS: dict[str, tuple[str, str, Callable[[str], str]]] = {
     "report_remind_days": ("2", N_("a project manager is reminded this many days before an O&M report is due"), _days),
     "web_idle_minutes": ("30", N_("a web session that does nothing for this many minutes is signed out"),
                          _whole(N_("minutes"), 1440)),
+    "web_admin_totp": ("off", N_("on: administrators sign in to the web with a one-time code too (opsqa users totp)"),
+                       _switch),
 }
 
 

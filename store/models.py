@@ -67,7 +67,8 @@ class Definition(Base):
 
 class Instance(Base):
     __tablename__ = "instance"
-    __table_args__ = (UniqueConstraint("process_id", "business_key", name="uq_instance_business_key"),)
+    __table_args__ = (UniqueConstraint("process_id", "business_key", name="uq_instance_business_key"),
+                      Index("ix_instance_started_by", "started_by", "started_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("definition.id"), index=True)
@@ -94,7 +95,15 @@ class Task(Base):
     """The human-task read model: listing tasks never loads a workflow."""
 
     __tablename__ = "task"
-    __table_args__ = (Index("ix_task_state_role", "state", "role"),)
+    # The inbox reads each part of a person's open tasks from an index covering it (migration 0017).
+    __table_args__ = (
+        Index("ix_task_inbox_role", "state", "role", "assignee", "claimed_by", "due_at", "created_at", "process_id",
+              "id"),
+        Index("ix_task_inbox_assignee", "assignee", "state", "due_at", "created_at", "process_id", "id"),
+        Index("ix_task_inbox_claimed", "claimed_by", "state", "due_at", "created_at", "process_id", "id", "assignee"),
+        Index("ix_task_done", "completed_by", "completed_at"),
+        Index("ix_task_state_due", "state", "due_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow's task id
     instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id"), index=True)
@@ -104,9 +113,9 @@ class Task(Base):
     role: Mapped[str | None] = mapped_column(String(100))
     # ready | completed | cancelled
     state: Mapped[str] = mapped_column(String(20))
-    assignee: Mapped[str | None] = mapped_column(String(200), index=True)
-    claimed_by: Mapped[str | None] = mapped_column(String(200), index=True)
-    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    assignee: Mapped[str | None] = mapped_column(String(200))
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     overdue_notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # its assignee/role told once
     # The process variables as the task became ready (JSON): what the operator decides on,
     # e.g. the general manager's comment on a returned draft.
@@ -177,6 +186,9 @@ class User(Base):
     password_set_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # an optional second factor: a TOTP secret (base32), and the last time step a code was used in
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
 
 class WebSession(Base):

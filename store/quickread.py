@@ -59,6 +59,25 @@ def tasks(path: Path, *, role: str | None = None, state: str | None = "ready", i
         connection.close()
 
 
+def stored_setting(path: Path, key: str) -> tuple[bool, str | None]:
+    """(answered, value) of a setting read from a SQLite file: (True, None) when the database holds no value
+    for it (its default applies), (False, None) when this reader cannot answer."""
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    except sqlite3.Error:
+        return False, None
+    try:
+        revision = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        if revision is None or revision[0] != SCHEMA_REVISION:
+            return False, None
+        row = connection.execute("SELECT value FROM setting WHERE key = ?", (key,)).fetchone()
+        return True, row[0] if row else None
+    except sqlite3.Error:
+        return False, None
+    finally:
+        connection.close()
+
+
 def read_tasks(connection, *, role: str | None = None, state: str | None = "ready", instance_id: int | None = None,
                due_before: datetime | None = None, person: str | None = None,
                limit: int | None = None) -> list[dict[str, Any]]:

@@ -102,3 +102,30 @@ def site(engine, tmp_path):
     path.write_text(linear("chore", ("handle", first), ("check", user_task("check")), lane="qmd"), encoding="utf-8")
     engine.deploy([str(path)], actor=engine.actor(ADMIN))
     return engine
+
+
+@pytest.fixture(scope="session")
+def demo_year_db(tmp_path_factory) -> Path:
+    """The demo's simulated year (demo/year.yaml, as `make demo` runs it), made once per run: copy it."""
+    from helpers import ROOT
+
+    db = tmp_path_factory.mktemp("demo") / "year.db"
+    result = Cli(db)("simulate", "--from", "2026-12-20", "--to", "2028-01-02", "--scenario",
+                     str(ROOT / "demo" / "year.yaml"), "--out", str(db), login="sim-admin")
+    assert result.exit_code == 0, result.output
+    return db
+
+
+@pytest.fixture
+def demo_year(demo_year_db, tmp_path):
+    """A copy of the demo's year, its engine (on the simulated clock where the year stopped), and a password
+    for every user: `demo-NAME-2027`, as `make serve` gives them."""
+    import shutil
+
+    db = tmp_path / "year.db"
+    shutil.copyfile(demo_year_db, db)
+    engine = usecases.open_engine(str(db))
+    for user in usecases.admin.users(engine):
+        usecases.auth.set_password(engine, usecases.Caller("sim-admin"), user["name"], f"demo-{user['name']}-2027")
+    yield engine
+    engine.close()

@@ -27,3 +27,11 @@ def test_the_throughput_run_times_every_variant_and_checks_their_instances(capsy
                  "raw SpiffWorkflow + JSON, spec embedded"):
         assert f"\n{name} " in out
     assert "with the library's serializer (spec embedded)" in out
+
+
+def test_the_web_bench_runs_small(tmp_path):
+    from bench import web
+
+    figures = web.web_pages(tmp_path, requests=3, instances=20)
+    assert figures["visible"] == 20 + 3 + 20  # the r3 tasks of the bulk, and the real plans' qmd tasks
+    assert figures["inbox"]["p95_ms"] > 0 and figures["completion_post"]["p50_ms"] > 0

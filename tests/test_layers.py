@@ -50,7 +50,7 @@ def test_a_face_opens_no_transaction_and_tests_no_role(path):
     offenders = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr in {"transaction", "reading", "reading_driver", "roles",
-                                                             "is_admin", "database", "session"}:
+                                                             "is_admin", "database", "session", "clock"}:
             offenders.append(f"line {node.lineno}: .{node.attr}")
         if isinstance(node, ast.Name) and node.id in {"Session", "policy"}:
             offenders.append(f"line {node.lineno}: {node.id}")

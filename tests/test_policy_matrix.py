@@ -138,6 +138,7 @@ ROWS = {
     "users.disable": ("users disable po1 --reason 离职", "qmd1", ADMIN, "ok"),
     # the allowed call reads no password (stdin is empty here) and is refused by the password rule
     "users.passwd": ("users passwd pm1", "qmd1", "pm1", "a password has at least 10 characters"),
+    "users.totp_off": ("users totp gm1 --off --reason 手机丢失", "qmd1", ADMIN, "ok"),
     "settings": ("settings finding_due_days 20 --reason 整改期限放宽", "qmd1", ADMIN, "ok"),
     "db": ("db backup {dir}/backup.db", "qmd1", ADMIN, "ok"),
     "task.complete": ("task complete {chore_task}", "gm1", "qmd1", "ok"),

@@ -227,3 +227,45 @@ def test_started_by_me_lists_my_instances(site, client):
     sign_in(client, ADMIN)
     page = client.get("/tasks/started")
     assert "K-1" in page.text and "/instances/" in page.text
+
+
+def test_a_one_time_code_is_asked_for_once_set_and_signs_in_once(site, client, clock, run):
+    import pyotp
+
+    uri = usecases.auth.set_totp(site, usecases.Caller("qmd1"), "qmd1")
+    secret = re.search(r"secret=([A-Z2-7]+)", uri).group(1)
+    assert uri.startswith("otpauth://totp/opsqa:qmd1?")
+    now = clock.now()
+    code = pyotp.TOTP(secret).at(now)
+    without = sign_in(client)
+    assert without.status_code == 401 and "动态口令错误或已用过" in without.text
+
+    def with_code(code: str):
+        page = client.get("/login")
+        return client.post("/login", data={"csrf": csrf_of(page), "username": "qmd1", "password": PASSWORD,
+                                           "code": code}, follow_redirects=False)
+
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    assert with_code(wrong).status_code == 401
+    assert with_code(code).status_code == 303
+    client.cookies.clear()
+    assert with_code(code).status_code == 401  # the same code again: refused
+    clock.advance(timedelta(seconds=30))
+    assert with_code(pyotp.TOTP(secret).at(clock.now())).status_code == 303
+    causes = [e["cause"] for e in events(site, "security.login_failed")]
+    assert causes == ["bad_code", "bad_code", "bad_code"]
+
+    refused = run("users", "totp", "qmd1", "--off", "--reason", "换手机", login="qmd1")
+    assert refused.exit_code == 1 and refused.stderr.startswith("opsqa: users.totp_off needs role admin")
+    assert run("users", "totp", "qmd1", "--off", "--reason", "换手机").exit_code == 0
+    client.cookies.clear()
+    assert sign_in(client).status_code == 303
+
+
+def test_admins_need_a_one_time_code_when_the_setting_says_so(site, client, run):
+    assert run("settings", "web_admin_totp", "on", "--reason", "等保要求").exit_code == 0
+    refused = sign_in(client, ADMIN)
+    assert refused.status_code == 401 and "opsqa users totp admin1" in refused.text
+    assert sign_in(client, "qmd1").status_code == 303  # not an admin
+    printed = run("users", "totp", ADMIN)
+    assert printed.exit_code == 0 and printed.stdout.startswith("otpauth://totp/opsqa:admin1?secret=")

@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import importlib
 
-SUBJECTS = ("admin", "auth", "audits", "customers", "documents", "plans", "processes", "review", "scheduling", "tasks")
+SUBJECTS = ("admin", "auth", "audits", "overview", "zone", "customers", "documents", "plans", "processes", "review",
+            "scheduling", "tasks")
 
 
 def __getattr__(name: str):
     if name in SUBJECTS or name == "base":
         return importlib.import_module(f".{name}", __name__)
+    if name == "may":  # whether the policy would let the caller act: a face offers only what is allowed
+        from .base import may
+
+        return may
     if name == "Caller":
-        from .base import Caller
+        from .caller import Caller
 
         return Caller
     if name == "OpsqaError":  # what the faces raise for a refusal of their own (a file they cannot read)

@@ -357,3 +357,229 @@ def record_inspection(engine: Engine, caller: Caller, code: str, *, passed: bool
                          samples=samples, now=act.now, actor=act.actor)
             items = [item]
         return {"inspection": code.upper(), "project": project, "items": items}
+
+
+# -- the web's pages of findings
+
+
+def finding_page(engine: Engine, caller: Caller, code: str) -> dict[str, Any]:
+    """A finding as its page shows it: `finding` with what raised it (`source_ref`) and each evidence file's
+    note, and what the caller may do with it now: attach evidence (its owner, qmd, admin, while it is open)
+    and extend its due date (qmd, admin, while it is being rectified)."""
+    from handlers.findings import OPEN_STATES, OVERDUE_STATES, evidence_of, get_finding, view
+
+    from .base import may
+
+    now = engine.clock.now()
+    with reading(engine) as session:
+        zone = settings.zone(session)
+        found = get_finding(session, code)
+        item = view(found, now.astimezone(zone).date(), zone)
+        item["source_ref"] = found.source_ref
+        item["evidence"] = [{"id": e.id, "file": e.file_name, "sha256": e.sha256, "size": e.size, "note": e.note,
+                             "added_by": e.added_by, "added_at": e.added_at} for e in evidence_of(session, code)]
+        status, owner = found.status, found.owner
+    item["may"] = {"attach": status in OPEN_STATES and may(engine, caller, "finding.attach", owner=owner),
+                   "extend": status in OVERDUE_STATES and may(engine, caller, "finding.extend")}
+    return item
+
+
+# -- the web's pages of audits, inspections and auditors
+
+
+def audit_page(engine: Engine, caller: Caller, code: str) -> dict[str, Any]:
+    """An audit as its page shows it: its plan (kind, window, lead, team, status, report) and its checklist
+    area by area and item by item, each item with its units' rows (result, note, who recorded it and when, the
+    finding it raised, its evidence files without their content) and whether the caller may record the row
+    (the unit's auditor on the team, while the checklist is open); the rows still unchecked, and for CAP-g last
+    year's improvement measures (`audit_checklist`)."""
+    from sqlalchemy import select
+
+    from handlers.audits import checklist_status, get_audit, row_evidence, unit_auditors
+    from handlers.checklist import AUDIT_AREAS, AUDIT_ITEMS, RESULTS
+    from store import ChecklistResult, Finding
+
+    from .base import may
+
+    with reading(engine) as session:
+        audit = get_audit(session, code)
+        status = checklist_status(session, audit.code)
+        rows = {(r.item_code, r.unit): r for r in session.scalars(
+            select(ChecklistResult).where(ChecklistResult.audit_id == audit.id))}
+        raised = [r.finding_id for r in rows.values() if r.finding_id is not None]
+        findings = {f.id: f.code for f in session.scalars(select(Finding).where(Finding.id.in_(raised)))} \
+            if raised else {}
+        files = {key: [{"id": e.id, "file": e.file_name, "sha256": e.sha256, "size": e.size, "added_by": e.added_by,
+                        "added_at": e.added_at} for e in found]
+                 for key, found in row_evidence(session, audit.code).items()}
+        units = status["units"]
+        auditors = {unit: unit_auditors(audit, unit) for unit in units}
+        plan = {"code": audit.code, "year": audit.year, "full": audit.full, "units": units,
+                "team": json.loads(audit.team), "lead": audit.lead_auditor, "status": audit.status,
+                "planned_start": audit.planned_start, "planned_end": audit.planned_end, "instance": audit.instance_id,
+                "reported_at": audit.reported_at, "report_summary": audit.report_summary,
+                "report_conclusion": audit.report_conclusion, "created_by": audit.created_by,
+                "created_at": audit.created_at}
+        cells = {key: {"result": r.result, "evidence": r.evidence_text, "na_reason": r.na_reason,
+                       "auditor": r.auditor, "checked_at": r.checked_at, "finding": findings.get(r.finding_id)}
+                 for key, r in rows.items()}
+    checklist_open = plan["status"] in ("planned", "in_progress")
+    may_record = {unit: checklist_open and may(engine, caller, "audit.record", auditor=names)
+                  for unit, names in auditors.items()}
+    standing = {area["area"]: area["status"] for area in status["areas"]}
+    areas = []
+    for area in AUDIT_AREAS:
+        items = [{"code": item.code, "text": item.text_zh, "document": item.governing_doc,
+                  "units": [{"unit": unit, "auditors": auditors[unit], "may": may_record[unit],
+                             "files": files.get((item.code, unit), []),
+                             **cells.get((item.code, unit), {"result": None, "evidence": None, "na_reason": None,
+                                                              "auditor": None, "checked_at": None, "finding": None})}
+                            for unit in units]}
+                 for item in AUDIT_ITEMS if item.area == area.code]
+        areas.append({"area": area.code, "name": area.name_zh, "name_en": area.name_en,
+                      "status": standing[area.code], "items": items})
+    return {**plan, "areas": areas, "results": list(RESULTS), "missing": status["missing"],
+            "complete": status["complete"], "nonconformities": status["nonconformities"],
+            "improvement": status["improvement"], "open": checklist_open, "may_record": any(may_record.values())}
+
+
+def _fitting(name: str, limit: int = 240) -> str:
+    """A file name short enough for any file system (at most `limit` bytes), its extension kept."""
+    if len(name.encode()) <= limit:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem or len(suffix.encode()) > 20:
+        stem, suffix, dot = name, "", ""
+    room = limit - len(f"{dot}{suffix}".encode())
+    while len(stem.encode()) > room:
+        stem = stem[:-1]
+    return f"{stem}{dot}{suffix}"
+
+
+def record_audit_upload(engine: Engine, caller: Caller, code: str, *, unit: str, item: str, result: str,
+                        evidence: str | None = None, na_reason: str | None = None,
+                        upload: tuple[str, bytes] | None = None) -> dict[str, Any]:
+    """`record_audit` of one checklist row sent from a browser, with its evidence file (if any) as (name,
+    content) rather than a path on this machine. The file is checked as a finding's uploaded evidence is (a
+    name, not empty, not too large) and refused when the row has it already; it is then kept by the row's own
+    attachment (whole, with its SHA-256, named in the row's history event), by way of a private temporary copy
+    under its own name (shortened to fit a file system, its extension kept)."""
+    import tempfile
+
+    from handlers.audits import get_audit, record_result, row_evidence, unit_auditors
+    from handlers.findings import uploaded_evidence
+
+    with reading(engine) as session:
+        auditors = unit_auditors(get_audit(session, code), unit)
+    with acting(engine, caller, "audit.record", auditor=auditors) as act, \
+            tempfile.TemporaryDirectory(prefix="opsqa-upload-") as folder:
+        attachments: tuple[str, ...] = ()
+        name = None
+        if upload is not None:
+            name, content, digest = uploaded_evidence(*upload)
+            same = [e for e in row_evidence(act.session, code).get((item, unit), []) if e.sha256 == digest]
+            if same:
+                raise OpsqaError(_("{name} is already attached to {item} at {unit} as evidence {id} ({file})").format(
+                                     name=name, item=item, unit=unit, id=same[0].id, file=same[0].file_name))
+            path = Path(folder) / _fitting(name)
+            path.write_bytes(content)
+            attachments = (str(path),)
+        record_result(act.session, code, item=item, unit=unit, result=result, evidence=evidence, na_reason=na_reason,
+                      now=act.now, actor=act.actor, attachments=attachments)
+        return {"audit": code.upper(), "unit": unit, "items": [item], "file": name}
+
+
+def audit_evidence(engine: Engine, code: str, evidence_id: int) -> tuple[str, bytes]:
+    """A checklist row's evidence file: its name and content, checked against its SHA-256 (a changed file is
+    refused)."""
+    import hashlib
+
+    from handlers.audits import row_evidence
+
+    with reading(engine) as session:
+        found = [(e.file_name, e.content, e.sha256) for files in row_evidence(session, code).values() for e in files
+                 if e.id == evidence_id]
+    if not found:
+        raise OpsqaError(_("{code} has no evidence {evidence_id}").format(code=code.upper(), evidence_id=evidence_id))
+    name, content, digest = found[0]
+    if hashlib.sha256(content).hexdigest() != digest:
+        raise OpsqaError(_("evidence {evidence_id} of {code} no longer matches its SHA-256 {digest}: it was changed "
+                           "after it was attached").format(evidence_id=evidence_id, code=code.upper(), digest=digest))
+    return name, content
+
+
+def inspections_of(engine: Engine, *, year: int | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    """`inspections`, those started in `year` (in the organisation's zone) and of `status` only, if given."""
+    from handlers.inspections import list_inspections
+
+    with reading(engine) as session:
+        zone = settings.zone(session)
+        rows = list_inspections(session)
+    return [row for row in rows if (year is None or row["started_at"].astimezone(zone).year == year)
+            and (status is None or row["status"] == status)]
+
+
+def inspection_page(engine: Engine, caller: Caller, code: str) -> dict[str, Any]:
+    """An inspection as its page shows it: how it was started (trigger, seed and sample size of a draw), its
+    inspector and status, and each sampled project with the five check points (SVC-a..e) as recorded (passed,
+    evidence, samples, when, the rectification item raised), and whether the caller may record them (the
+    inspector, while the inspection is in progress)."""
+    from sqlalchemy import select
+
+    from handlers.checklist import INSPECTION_ITEMS
+    from handlers.inspections import get_inspection, missing_checks
+    from store import Finding, InspectionResult, Project
+
+    from .base import may
+
+    with reading(engine) as session:
+        found = get_inspection(session, code)
+        results = {(r.project, r.item_code): r for r in session.scalars(
+            select(InspectionResult).where(InspectionResult.inspection_id == found.id))}
+        raised = [r.finding_id for r in results.values() if r.finding_id is not None]
+        findings = {f.id: f.code for f in session.scalars(select(Finding).where(Finding.id.in_(raised)))} \
+            if raised else {}
+        codes = json.loads(found.projects)
+        known = {p.code: p for p in session.scalars(select(Project).where(Project.code.in_(codes)))}
+        projects = []
+        for project in codes:
+            points = []
+            for item in INSPECTION_ITEMS:
+                row = results.get((project, item.code))
+                points.append({"item": item.code, "text": item.text_zh, "passed": None if row is None else row.passed,
+                               "evidence": row.evidence if row else None,
+                               "samples": json.loads(row.samples) if row is not None and row.samples else None,
+                               "checked_at": row.checked_at if row else None,
+                               "finding": findings.get(row.finding_id) if row else None})
+            record = known.get(project)
+            projects.append({"code": project, "name": record.name if record else None,
+                             "pm": record.pm if record else None, "points": points})
+        view = {"code": found.code, "trigger_type": found.trigger_type, "seed": found.seed,
+                "size": found.sample_size, "inspector": found.inspector, "status": found.status,
+                "instance": found.instance_id, "started_at": found.started_at, "reported_at": found.reported_at,
+                "projects": projects, "missing": missing_checks(session, found)}
+    view["may_record"] = view["status"] == "in_progress" and may(engine, caller, "inspection.record",
+                                                                 inspector=view["inspector"])
+    return view
+
+
+def auditor_register(engine: Engine, caller: Caller) -> dict[str, Any]:
+    """The auditor register as its page shows it: each auditor with their department, certificate and validity
+    (valid, expired, or with no end date; today in the organisation's zone); the active users not on it yet (whom
+    the caller may add); and whether the caller may add auditors and renew their qualification."""
+    from handlers.audits import list_auditors
+
+    from .base import may
+
+    now = engine.clock.now()
+    with reading(engine) as session:
+        today = now.astimezone(settings.zone(session)).date()
+        rows = list_auditors(session)
+    for row in rows:
+        until = row["valid_until"]
+        row["status"] = "no_end" if until is None else "expired" if until < today else "valid"
+    registered = {row["user"] for row in rows}
+    candidates = [{"name": u["name"], "display_name": u["display_name"], "department": u["department"]}
+                  for u in engine.users() if u["status"] == "active" and u["name"] not in registered]
+    return {"auditors": rows, "candidates": candidates, "today": today,
+            "may": {"add": may(engine, caller, "auditor.add"), "renew": may(engine, caller, "auditor.renew")}}

@@ -12,8 +12,8 @@ from engine.auth import SignedIn, SignInRefused, same_token
 
 from .base import Caller, acting
 
-__all__ = ["SignInRefused", "SignedIn", "current", "same_token", "set_password", "sign_in", "sign_out",
-           "web_caller"]
+__all__ = ["SignInRefused", "SignedIn", "current", "same_token", "set_password", "set_totp", "sign_in",
+           "sign_out", "web_caller"]
 
 
 def set_password(engine: Engine, caller: Caller, name: str, password: str) -> None:
@@ -24,13 +24,25 @@ def set_password(engine: Engine, caller: Caller, name: str, password: str) -> No
         set_hash(act.session, name, password, now=act.now, actor=act.actor)
 
 
-def sign_in(engine: Engine, username: str, password: str, *, source: str) -> tuple[str, str, str]:
+def set_totp(engine: Engine, caller: Caller, name: str, *, off: bool = False, reason: str | None = None
+             ) -> str | None:
+    """Give `name` a new one-time-code secret (admins, or the user themselves): the otpauth:// address for
+    an authenticator app, shown once; `off` removes it (admins, with a reason)."""
+    from engine.auth import set_totp as change
+
+    action = "users.totp_off" if off else "users.passwd"
+    with acting(engine, caller, action, reason=reason if off else None, **({} if off else {"user": name})) as act:
+        return change(act.session, name, now=act.now, actor=act.actor, off=off, reason=reason)
+
+
+def sign_in(engine: Engine, username: str, password: str, *, source: str, code: str | None = None
+            ) -> tuple[str, str, str]:
     """(user, session token, CSRF token), or `SignInRefused` with one line for the person — after the
-    attempt is recorded."""
+    attempt is recorded. `code`: the one-time code of a user who has one."""
     from engine.auth import sign_in as attempt
 
     with engine.database.transaction() as session:
-        result = attempt(session, username, password, now=engine.clock.now(), source=source)
+        result = attempt(session, username, password, now=engine.clock.now(), source=source, code=code)
     if result.refusal is not None:
         raise SignInRefused(result.refusal)
     return result.user, result.token, result.csrf

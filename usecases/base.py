@@ -20,15 +20,7 @@ from engine import policy as policy_module
 from engine.errors import NotPermitted
 from engine.users import resolve_actor
 
-
-@dataclass(frozen=True)
-class Caller:
-    """Who asks: the login a face vouches for (the OS account at the terminal, the signed-in user on the
-    web), the user an admin acts as (`--as`), and where the request came from (`cli` or an address)."""
-
-    login: str
-    as_name: str | None = None
-    source: str = "cli"
+from .caller import Caller
 
 
 @dataclass
@@ -100,6 +92,16 @@ def who(engine: Engine, caller: Caller) -> Actor:
     """The caller as an opsqa user, for reads that depend on who asks (`tasks --mine`)."""
     with guarded(engine, caller, "act_as"):
         return engine.actor(caller.login, caller.as_name)
+
+
+def may(engine: Engine, caller: Caller, action: str, **facts: Any) -> bool:
+    """Whether the policy lets the caller take `action` (with the facts a record gives): for a face to offer
+    only what would be allowed. The use case still asks when it acts."""
+    try:
+        actor = engine.actor(caller.login, caller.as_name)
+    except NotPermitted:
+        return False
+    return policy_module.allows(actor, action, **facts)
 
 
 def record_denial(engine: Engine, caller: Caller, action: str, message: str) -> None:

@@ -135,3 +135,48 @@ def start_cycle(engine: Engine, caller: Caller, year: int) -> int:
                 raise  # the year's plan was made without a cycle: its line says where
             raise OpsqaError(_("the {year} annual cycle already exists (instance {id}, {status})").format(
                                  year=year, id=found[0]["id"], status=found[0]["status"])) from None
+
+
+# -- the web's pages of projects
+
+
+def project_page(engine: Engine, caller: Caller, code: str) -> dict[str, Any]:
+    """A project of the register as its page shows it: `project`, its quality control year by year (the
+    instance and its status, every version of the plan's items a)-f) and its arrangement), the O&M reports it
+    owes (due, submitted, on time or late, overdue as of the engine's clock), and whether the caller may correct
+    it (project.fix) and start its quality control for a year (project.plan)."""
+    from sqlalchemy import select
+
+    from handlers.project_qa import PLAN_ITEMS, list_reports
+    from handlers.projects import project_view
+    from store import Instance, ProjectQaPlan
+
+    from .base import may
+
+    now = engine.clock.now()
+    with reading(engine) as session:
+        view = project_view(session, code)
+        code = view["code"]
+        controls: dict[int, dict[str, Any]] = {}
+        for instance in session.scalars(select(Instance).where(
+                Instance.process_id == "project_qa", Instance.business_key.like(f"{code}/%")).order_by(Instance.id)):
+            year = instance.business_key.rpartition("/")[2]
+            if year.isdigit() and instance.business_key == f"{code}/{year}":
+                controls[int(year)] = {"year": int(year), "instance": instance.id, "status": instance.status,
+                                       "plans": []}
+        for plan in session.scalars(select(ProjectQaPlan).where(ProjectQaPlan.project == code)
+                                    .order_by(ProjectQaPlan.year, ProjectQaPlan.version)):
+            entry = controls.setdefault(plan.year, {"year": plan.year, "instance": plan.instance_id, "status": None,
+                                                    "plans": []})
+            entry["plans"].append({
+                "version": plan.version, "status": plan.status, "report_frequency": plan.report_frequency,
+                "report_due_days": plan.report_due_days, "defined_by": plan.defined_by, "defined_at": plan.defined_at,
+                "arranged_by": plan.arranged_by, "arranged_at": plan.arranged_at, "arrangement": plan.arrangement,
+                "items": {name: getattr(plan, name) for name in PLAN_ITEMS}})
+        reports = list_reports(session, project=code, now=now)
+        year = now.astimezone(settings.zone(session)).year
+    view["quality_control"] = [controls[y] for y in sorted(controls, reverse=True)]
+    view["reports"] = reports
+    view["this_year"] = year
+    view["may"] = {"fix": may(engine, caller, "project.fix"), "plan": may(engine, caller, "project.plan")}
+    return view

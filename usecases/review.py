@@ -167,3 +167,110 @@ def attainment(engine: Engine, year: int) -> list[dict[str, Any]]:
 
     with reading(engine) as session:
         return attainment_of_year(session, year)
+
+
+# -- the pages of the web face: indicators, a period's values, the improvement plan
+
+
+def import_values_upload(engine: Engine, caller: Caller, name: str, content: bytes) -> dict[str, int]:
+    """`import_values` from an uploaded .csv or .xlsx file, all or none (qmd, ops, pm, admin)."""
+    from handlers.indicators import parse_values, record_values
+
+    from .customers import upload_table
+
+    rows = parse_values(upload_table(name, content))
+    with acting(engine, caller, "indicator.record") as act:
+        return record_values(act.session, rows, now=act.now, actor=act.actor)
+
+
+def indicators_page(engine: Engine, caller: Caller, year: int | None = None) -> dict[str, Any]:
+    """The indicators as their page lists them: each definition with its attainment in `year` (this year unless
+    said), and whether the caller may define indicators and record values."""
+    from handlers.indicators import list_indicators
+    from handlers.reviews import attainment_of_year
+
+    from .base import may
+    from .customers import this_year
+
+    year = year or this_year(engine)
+    with reading(engine) as session:
+        definitions = list_indicators(session)
+        attained = {row["code"]: row for row in attainment_of_year(session, year)}
+    rows = [{**d, **{key: attained.get(d["code"], {}).get(key) for key in ("actual", "attainment", "basis")}}
+            for d in definitions]
+    return {"year": year, "rows": rows, "may_define": may(engine, caller, "indicator.define"),
+            "may_record": may(engine, caller, "indicator.record")}
+
+
+def indicator_page(engine: Engine, caller: Caller, code: str) -> dict[str, Any]:
+    """One indicator: its definition, every value recorded (by period and scope) and whether it met its target,
+    its attainment year by year, and whether the caller may record values."""
+    from handlers.indicators import list_indicators, list_values
+    from handlers.reviews import attainment_of_year
+
+    from .base import may
+
+    with reading(engine) as session:
+        found = next((row for row in list_indicators(session) if row["code"] == code), None)
+        if found is None:
+            raise OpsqaError(_("no indicator {code}; see the indicators").format(code=code[:40]))
+        recorded = list_values(session, indicator=code)
+        years = sorted({int(v["period"][:4]) for v in recorded}, reverse=True)
+        yearly = [{"year": year, **next(row for row in attainment_of_year(session, year) if row["code"] == code)}
+                  for year in years]
+    return {**found, "values": recorded, "years": yearly, "may_record": may(engine, caller, "indicator.record")}
+
+
+def period_values(engine: Engine, caller: Caller, period: str | None = None) -> dict[str, Any]:
+    """Every indicator's organisation-wide value for one period (2027-03, 2027-Q1, 2027; the month before this
+    one unless said), as the grid that enters them shows them: definition, the value recorded so far and its
+    attainment; and whether the caller may record values (`set_values` enters them, all or none)."""
+    from engine.settings import zone
+    from handlers.indicators import ORG, check_period
+    from store import Indicator, IndicatorValue
+
+    from .base import may
+
+    with reading(engine) as session:
+        if not period:
+            today = engine.clock.now().astimezone(zone(session)).date()
+            period = f"{today.year - 1}-12" if today.month == 1 else f"{today.year}-{today.month - 1:02d}"
+        period = check_period(period)
+        rows = []
+        for indicator in session.query(Indicator).filter(Indicator.active.is_(True)).order_by(Indicator.code):
+            recorded = session.query(IndicatorValue).filter_by(indicator=indicator.code, period=period,
+                                                               scope=ORG).first()
+            rows.append({"key": f"{indicator.code}@{period}", "code": indicator.code, "name": indicator.name,
+                         "unit": indicator.unit, "target": indicator.target, "direction": indicator.direction,
+                         "cycle": indicator.cycle, "source": indicator.source,
+                         "value": recorded.value if recorded else None,
+                         "attainment": recorded.attainment if recorded else None})
+    return {"period": period, "rows": rows, "may_record": may(engine, caller, "indicator.record")}
+
+
+def improvement_page(engine: Engine, caller: Caller, year: int | None = None) -> dict[str, Any]:
+    """A year's improvement plan as its page shows it (the latest year with items unless said, else this year):
+    its items, the years that have items, the year's management review in brief (None when there is none), and
+    whether the caller may set items."""
+    from sqlalchemy import select
+
+    from handlers.improvement import list_items
+    from handlers.reviews import get_review, review_view
+    from store import ImprovementItem
+
+    from .base import may
+    from .customers import this_year
+
+    with reading(engine) as session:
+        years = sorted(session.scalars(select(ImprovementItem.year).distinct()), reverse=True)
+    year = year or (years[0] if years else this_year(engine))
+    with reading(engine) as session:
+        items = list_items(session, year)
+        try:
+            held = review_view(get_review(session, year))
+        except OpsqaError:  # no review of that year yet
+            held = None
+    summary = held and {key: held[key] for key in ("year", "status", "review_date", "attendees", "decisions",
+                                                    "reported_at")}
+    return {"year": year, "years": years, "items": items, "review": summary,
+            "may_set": may(engine, caller, "improvement.set")}

@@ -7,11 +7,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from engine import OpsqaError
 from i18n import _
 
-from . import review
-from .base import Caller, guarded, who
+from .caller import Caller
+
+# The common listing (`opsqa tasks`) reads a SQLite file with the standard library alone: the engine, the
+# policy and the domain are imported by the functions that use them, never at the top of this module.
+
+
+def _base():
+    from . import base
+
+    return base
 
 
 def tasks(db: str | None, engine: Callable[[], Any], *, caller: Caller | None = None, quick: bool = True,
@@ -32,7 +39,7 @@ def tasks(db: str | None, engine: Callable[[], Any], *, caller: Caller | None = 
             if rows is not None:
                 return rows
     built = engine()
-    mine = who(built, caller) if caller is not None else None
+    mine = _base().who(built, caller) if caller is not None else None
     return built.tasks(role=role, mine=mine, instance_id=instance_id, state=wanted, overdue=overdue, limit=limit)
 
 
@@ -59,7 +66,9 @@ def task_page(engine, caller: Caller, task_id: str) -> dict[str, Any]:
     instructions from its BPMN documentation, and what the caller may do with it."""
     from engine.forms import shown
 
-    actor = who(engine, caller)
+    from . import review
+
+    actor = _base().who(engine, caller)
     view = engine.task_page(task_id, actor)
     view["evidence"] = _evidence(engine, actor, view)
     due = view["variables"].get("due") if view["process"] == "kpi_collection" else None
@@ -91,26 +100,31 @@ def _evidence(engine, actor, view: dict[str, Any]) -> dict[str, Any] | None:
 
 def claim(engine, caller: Caller, task_id: str) -> None:
     """Make a role task the caller's until they release it."""
-    with guarded(engine, caller, "task.claim"):
-        engine.claim(task_id, actor=who(engine, caller))
+    base = _base()
+    with base.guarded(engine, caller, "task.claim"):
+        engine.claim(task_id, actor=base.who(engine, caller))
 
 
 def unclaim(engine, caller: Caller, task_id: str) -> None:
     """Give a claimed task back to its role (whoever claimed it, or an admin)."""
-    with guarded(engine, caller, "task.unclaim"):
-        engine.unclaim(task_id, actor=who(engine, caller))
+    base = _base()
+    with base.guarded(engine, caller, "task.unclaim"):
+        engine.unclaim(task_id, actor=base.who(engine, caller))
 
 
 def complete(engine, caller: Caller, task_id: str, values: dict[str, Any]) -> None:
     """Complete a user task with its form values, checked against its form before anything is stored."""
-    with guarded(engine, caller, "task.complete"):
-        engine.complete(task_id, values, actor=who(engine, caller))
+    base = _base()
+    with base.guarded(engine, caller, "task.complete"):
+        engine.complete(task_id, values, actor=base.who(engine, caller))
 
 
 def inbox(engine, caller: Caller, *, view: str = "todo", page: int = 1, process_id: str | None = None,
           overdue: bool = False) -> dict[str, Any]:
     """The caller's work a page (50) at a time: `todo` (我的待办: theirs and their roles' unheld tasks, the most
     urgent first), `done` (我的已办) or `started` (我发起的: the instances they started)."""
+    from engine import OpsqaError
+
     if view not in ("todo", "done", "started"):
         raise OpsqaError(_("no task view {view!r}; the views are todo, done and started").format(view=view))
-    return engine.inbox(who(engine, caller), view=view, page=page, process_id=process_id, overdue=overdue)
+    return engine.inbox(_base().who(engine, caller), view=view, page=page, process_id=process_id, overdue=overdue)

@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 import usecases
-from i18n import _
+from i18n import N_, _
 
 from .app import LANG_COOKIE
 
@@ -111,7 +111,26 @@ def safe_next(target: str | None) -> str:
 def _nav(user: Any) -> list[tuple[str, str]]:
     if user is None:
         return []
-    return [("/", _("My tasks")), ("/tasks/done", _("Done by me")), ("/tasks/started", _("Started by me"))]
+    return [("/", _("My tasks")), ("/tasks/done", _("Done by me")), ("/tasks/started", _("Started by me")),
+            ("/year", _("The year")), ("/records", _("Records")), ("/admin", _("Administration"))]
+
+
+RECORDS = [  # the records' pages, as the index lists them: (path, title, what it holds)
+    ("/findings", N_("Findings"), N_("nonconformities and their rectification: due, overdue, closed late")),
+    ("/complaints", N_("Complaints"), N_("customers' complaints, their handling and escalation")),
+    ("/audits", N_("Internal audits"), N_("audit plans, teams and checklists")),
+    ("/inspections", N_("Service inspections"), N_("spot checks of projects and their five points")),
+    ("/surveys", N_("Satisfaction surveys"), N_("invitations, answers and scores")),
+    ("/indicators", N_("Indicators"), N_("quality indicators, their values and targets")),
+    ("/improvement", N_("Improvement plan"), N_("improvement items: cause, measure, owner, due date")),
+    ("/projects", N_("Projects"), N_("the register of O&M projects")),
+    ("/auditors", N_("Auditors"), N_("qualified internal auditors")),
+]
+
+
+def records(web: Web) -> Response:
+    """The index of the records' pages."""
+    return web.render("records.html", records=[(path, _(title), _(what)) for path, title, what in RECORDS])
 
 
 def _cookie(response: Response, request: Request, name: str, value: str, *, path: str = "/",
@@ -142,7 +161,8 @@ def login(web: Web) -> Response:
         return response
     username = web.field("username").strip()[:200]
     try:
-        _user, token, _csrf = usecases.auth.sign_in(web.engine, username, web.field("password"), source=web.source)
+        _user, token, _csrf = usecases.auth.sign_in(web.engine, username, web.field("password"), source=web.source,
+                                                    code=web.field("code").strip()[:10] or None)
     except usecases.auth.SignInRefused as exc:
         fresh = secrets.token_urlsafe(24)
         response = web.render("login.html", status=401, login_token=fresh, username=username, next=target,
@@ -367,12 +387,18 @@ def healthz(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
+    from . import admin, audits, customers, findings, overview, review, surveys
+
     return [
+        *findings.routes(), *customers.routes(), *audits.routes(), *surveys.routes(), *review.routes(),
+        *overview.routes(),
+        *admin.routes(),
         Route("/login", page(login, signed_in=False), methods=["GET", "POST"]),
         Route("/logout", page(logout), methods=["POST"]),
         Route("/lang", page(language, signed_in=False)),
         Route("/", page(todo)),
         Route("/tasks/done", page(done)),
+        Route("/records", page(records)),
         Route("/tasks/started", page(started)),
         Route("/tasks/{task_id}", page(task), methods=["GET", "POST"]),
         Route("/tasks/{task_id}/claim", page(claim), methods=["POST"]),

@@ -1,0 +1,162 @@
+"""Administration for those the policy allows: users, their roles, passwords and status; the processes with
+their versions, diagrams and differences, and a migration's dry run before it is applied; the settings.
+Reading is open to every user; each change is the same use case as its CLI command, with its reason."""
+
+from __future__ import annotations
+
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+import usecases
+from i18n import _
+
+from .pages import Web, page
+
+
+def _when(web: Web):
+    zone = usecases.admin.zone(web.engine)
+    return lambda value: usecases.local_time(value, zone) if value else ""
+
+
+def _name(web: Web) -> str:
+    name = web.request.path_params["name"]
+    if not 1 <= len(name) <= 200 or not all(c.isalnum() or c in "._@-" for c in name):
+        raise usecases.OpsqaError(_("no opsqa user named {name!r}; see `opsqa users list`").format(name=name[:40]))
+    return name
+
+
+def _may(web: Web, *actions: str) -> dict[str, bool]:
+    return {action: usecases.may(web.engine, web.caller, action) for action in actions}
+
+
+# -- users
+
+
+def users(web: Web) -> Response:
+    if web.request.method == "POST":
+        roles = [role.strip() for role in web.field("roles").replace("，", ",").split(",") if role.strip()]
+        name = web.field("name").strip()
+        try:
+            usecases.admin.add_user(web.engine, web.caller, name, roles, display_name=web.field("display").strip()
+                                    or None, department=web.field("department").strip() or None,
+                                    email=web.field("email").strip() or None, reason=web.field("reason") or None)
+        except usecases.NotPermitted:
+            raise
+        except usecases.OpsqaError as exc:
+            return _users(web, error=str(exc), status=400)
+        return RedirectResponse(f"/admin/users/{name}", status_code=303)
+    return _users(web)
+
+
+def _users(web: Web, *, error: str | None = None, status: int = 200) -> Response:
+    return web.render("admin_users.html", status=status, rows=usecases.admin.users(web.engine), error=error,
+                      form={k: web.field(k) for k in ("name", "display", "roles", "department", "email")},
+                      may=_may(web, "users"))
+
+
+def user(web: Web) -> Response:
+    name = _name(web)
+    return web.render("admin_user.html", person=usecases.admin.user(web.engine, name), when=_when(web),
+                      may=_may(web, "users.grant", "users.revoke", "users.disable", "users.fix", "users.totp_off")
+                      | {"passwd": usecases.may(web.engine, web.caller, "users.passwd", user=name)},
+                      error=None)
+
+
+def user_change(web: Web) -> Response:
+    """One change to a user, named by the form's `change`: grant, revoke, disable, enable, fix, passwd."""
+    name, change, reason = _name(web), web.field("change"), web.field("reason") or None
+    engine, caller = web.engine, web.caller
+    if change == "grant":
+        usecases.admin.add_user(engine, caller, name, [web.field("role").strip()], reason=reason)
+    elif change == "revoke":
+        usecases.admin.revoke_role(engine, caller, name, web.field("role").strip(), reason=reason)
+    elif change == "disable":
+        usecases.admin.disable_user(engine, caller, name, reason=reason)
+    elif change == "enable":
+        usecases.admin.enable_user(engine, caller, name, reason=reason)
+    elif change == "fix":
+        usecases.admin.change_user(engine, caller, name, display_name=web.field("display").strip() or None,
+                                   department=web.field("department").strip() or None,
+                                   email=web.field("email").strip() or None, reason=reason)
+    elif change == "passwd":
+        usecases.auth.set_password(engine, caller, name, web.field("password"))
+    else:
+        raise usecases.OpsqaError(_("no such change to a user: {change!r}").format(change=change[:20]))
+    return RedirectResponse(f"/admin/users/{name}", status_code=303)
+
+
+# -- processes
+
+
+def processes(web: Web) -> Response:
+    return web.render("admin_processes.html", rows=usecases.processes.processes(web.engine), when=_when(web))
+
+
+def process(web: Web) -> Response:
+    """A process's versions, one drawn, and what changed between two of them, in words."""
+    process_id = web.request.path_params["process_id"][:200]
+    versions = usecases.processes.versions(web.engine, process_id)
+    numbers = [v["version"] for v in versions]
+    chosen = _number(web.arg("version"), numbers[-1])
+    shown = next((v for v in versions if v["version"] == chosen), versions[-1])
+    old, new = _number(web.arg("from"), max(1, numbers[-1] - 1)), _number(web.arg("to"), numbers[-1])
+    changes = usecases.processes.diff(web.engine, process_id, old, new) if old != new else []
+    return web.render("admin_process.html", process_id=process_id, versions=versions, shown=shown,
+                      old=old, new=new, changes=[change.translated() for change in changes], when=_when(web),
+                      may=_may(web, "instance.migrate"), outcomes=None)
+
+
+def migrate(web: Web) -> Response:
+    """A migration's dry run (what would move, what would be left and why), or, with a reason, the move."""
+    process_id = web.request.path_params["process_id"][:200]
+    version = _number(web.field("to"), 0)
+    dry = web.field("apply") != "1"
+    results = usecases.processes.migrate(web.engine, web.caller, process_id, version, dry_run=dry,
+                                         reason=web.field("reason") or None)
+    versions = usecases.processes.versions(web.engine, process_id)
+    outcomes = [{**r, "obstacles": [getattr(o, "translated", o.__str__)() for o in r.get("obstacles", [])]}
+                for r in results]
+    return web.render("admin_process.html", process_id=process_id, versions=versions, shown=versions[-1],
+                      old=version, new=version, changes=[], when=_when(web), may=_may(web, "instance.migrate"),
+                      outcomes={"to": version, "dry": dry, "rows": outcomes})
+
+
+def _number(text: str, default: int) -> int:
+    return int(text) if text.isdigit() and len(text) <= 6 else default
+
+
+# -- settings
+
+
+def settings(web: Web) -> Response:
+    error = None
+    status = 200
+    if web.request.method == "POST":
+        try:
+            usecases.admin.change_setting(web.engine, web.caller, web.field("key"), web.field("value"),
+                                          reason=web.field("reason") or None)
+        except usecases.NotPermitted:
+            raise
+        except usecases.OpsqaError as exc:
+            error, status = str(exc), 400
+        else:
+            return RedirectResponse("/admin/settings", status_code=303)
+    return web.render("admin_settings.html", status=status, rows=usecases.admin.settings(web.engine), error=error,
+                      chosen=web.field("key"), may=_may(web, "settings"))
+
+
+def index(web: Web) -> Response:
+    return web.render("admin.html")
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/admin", page(index)),
+        Route("/admin/users", page(users), methods=["GET", "POST"]),
+        Route("/admin/users/{name}", page(user)),
+        Route("/admin/users/{name}/change", page(user_change), methods=["POST"]),
+        Route("/admin/processes", page(processes)),
+        Route("/admin/processes/{process_id}", page(process)),
+        Route("/admin/processes/{process_id}/migrate", page(migrate), methods=["POST"]),
+        Route("/admin/settings", page(settings), methods=["GET", "POST"]),
+    ]

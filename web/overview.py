@@ -1,0 +1,67 @@
+"""年度总览 — the year at a glance, and the year's documents, viewable and downloadable."""
+
+from __future__ import annotations
+
+import base64
+
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+import usecases
+from i18n import N_, _
+
+from .pages import Web, page
+
+STAGES = {"plan": N_("Quality plan"), "audit": N_("Internal audit"), "inspections": N_("Service inspections"),
+          "survey": N_("Satisfaction survey"), "review": N_("Management review"),
+          "improvement": N_("Improvement plan")}
+STATES = {"done": N_("done"), "active": N_("under way"), "pending": N_("not yet")}
+
+
+def _year(web: Web) -> int:
+    text = web.request.path_params.get("year", "")
+    if not (text.isdigit() and len(text) == 4):
+        raise usecases.OpsqaError(_("{year} is not a year of the quality system").format(year=text[:10]))
+    return int(text)
+
+
+def this_year(web: Web) -> Response:
+    return RedirectResponse(f"/year/{usecases.overview.current_year(web.engine)}", status_code=303)
+
+
+def overview(web: Web) -> Response:
+    year = _year(web)
+    view = usecases.overview.year(web.engine, year)
+    zone = usecases.admin.zone(web.engine)
+    return web.render("overview.html", view=view, stages=STAGES, states=STATES, year=year,
+                      documents=usecases.overview.documents(web.engine, year),
+                      when=lambda value: usecases.local_time(value, zone) if value else "")
+
+
+def document(web: Web) -> Response:
+    """A document of the year in the page (its charts as images), with its Markdown and HTML to download."""
+    year, name = _year(web), web.request.path_params["name"]
+    if len(name) > 100 or not all(c.isalnum() or c in "-_" for c in name):
+        raise usecases.OpsqaError(_("no document {name} for {year}").format(name=name[:100], year=year))
+    found = usecases.overview.document(web.engine, year, name)
+    fmt = web.arg("format")
+    if fmt in ("md", "html"):
+        content = found["markdown"] if fmt == "md" else found["html"]
+        return Response(content.encode("utf-8"), media_type="application/octet-stream", headers={
+            "content-disposition": f'attachment; filename="{name}.{fmt}"'})
+    blocks = []
+    for block in found["blocks"]:
+        if block[0] == "img":
+            data = base64.b64encode(block[3].encode("utf-8")).decode("ascii")
+            blocks.append(("img", f"data:image/svg+xml;base64,{data}", block[2]))
+        else:
+            blocks.append(block)
+    return web.render("document.html", document=found, blocks=blocks, year=year)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/year", page(this_year)),
+        Route("/year/{year}", page(overview)),
+        Route("/year/{year}/documents/{name}", page(document)),
+    ]
