@@ -23,13 +23,14 @@ from .terminal import _assignments, _cell, _print_json, _render, _scalar
 @click.option("--reason", required=True, help=N_("Why (kept in the history), e.g. what the change is for."))
 @pass_state
 def deploy(state: State, paths: tuple[str, ...], reason: str):
-    """Deploy BPMN files (default: the processes/ folder). Unchanged files make no new version.
+    """Deploy BPMN files (default: ./processes, else the standard processes shipped with opsqa). Unchanged
+    files make no new version.
 
     Example: opsqa deploy processes/quality_plan.bpmn --reason "抽查改为每季度"
     """
+    paths = list(paths) or [usecases.processes.default_folder()]
     with Progress(_("deploying")) as progress:
-        results = usecases.processes.deploy(state.engine, state.caller, list(paths) or ["processes"],
-                                            reason=reason, progress=progress)
+        results = usecases.processes.deploy(state.engine, state.caller, paths, reason=reason, progress=progress)
     for result in results:
         what = _("version {version}") if result["changed"] else _("unchanged (version {version})")
         click.echo(_("{process} ({name}): {what}  [{file}]").format(
@@ -54,7 +55,7 @@ def validate(state: State, paths: tuple[str, ...]):
 
     Example: opsqa validate processes/
     """
-    for build in usecases.processes.validate(state.db, list(paths) or ["processes"]):
+    for build in usecases.processes.validate(state.db, list(paths) or [usecases.processes.default_folder()]):
         click.echo(_("{process_id} ({name}): ok, {tasks} user tasks  [{source_file}]").format(
                        process_id=build["process"], name=build["name"], tasks=build["user_tasks"],
                        source_file=build["file"]))

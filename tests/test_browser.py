@@ -122,11 +122,11 @@ def test_a_person_signs_in_on_a_phone_and_sees_their_tasks(site, server, page, t
     assert page.problems == []  # no script error, no refusal by the Content-Security-Policy
 
 
-def sign_in_as(page, server: str, name: str) -> None:
+def sign_in_as(page, server: str, name: str, password: str = PASSWORD) -> None:
     page.context.clear_cookies()
     page.goto(server + "/login")
     page.fill("#username", name)
-    page.fill("#password", PASSWORD)
+    page.fill("#password", password)
     page.click("button[type=submit]")
     page.wait_for_url(server + "/")
 
@@ -194,3 +194,66 @@ def test_the_quality_plan_drafted_returned_redrafted_and_approved_in_the_browser
         page.screenshot(path=str(tmp_path / "instance-375.png"), full_page=True)
     assert engine.instance(instance)["status"] == "completed"
     assert page.problems == []
+
+
+def test_the_demo_years_remaining_work_done_from_a_phone(demo_year, page, tmp_path):
+    """After `make demo`, the year's open work is done in a 375 px browser, without the CLI: a project manager
+    rectifies a finding with a photo as evidence, the quality department enters January's indicator values
+    and drafts the 2028 plan, which the general manager approves."""
+    evidence = tmp_path / "整改照片.jpg"
+    evidence.write_bytes(b"\xff\xd8\xff\xe0 a photo of the corrected record")
+    with _served(demo_year) as server:
+        page.goto(server + "/login")
+        page.fill("#username", "pm2")
+        page.fill("#password", "demo-pm2-2027")
+        page.click("button[type=submit]")
+        page.wait_for_url(server + "/")
+        page.click("li.row:has-text('NC-2027-007') a.title")
+        assert page.locator("h1").inner_text() == "实施纠正措施并提交证据"
+        page.set_input_files("#evidence-file", str(evidence))
+        page.click("#evidence button[type=submit]")
+        page.wait_for_url("**#evidence")
+        assert page.locator("#evidence a[download]").inner_text() == "整改照片.jpg"
+        page.fill("#f-implementation", "已补录巡检记录并完成培训")
+        page.click("form.task-form button.primary")
+        page.wait_for_url(server + "/?completed=*")
+        assert fits(page)
+
+        sign_in_as(page, server, "qmd1", "demo-qmd1-2027")
+        page.click("li.row:has-text('2028-01') a.title")
+        inputs = page.locator("input[name^='v:']")
+        assert inputs.count() >= 1
+        for n in range(inputs.count()):
+            inputs.nth(n).fill("99")
+        page.click("#indicators button[type=submit]")
+        page.wait_for_url("**#indicators")
+        page.click("form.task-form button.primary")
+        page.wait_for_url(server + "/?completed=*")
+
+        page.click("li.row:has-text('2028') a.title:has-text('编制组织级质量管理计划')")
+        page.fill("#f-objectives", "客户满意度不低于4.5分；事件按时解决率不低于95%")
+        page.fill("#f-verification", "内部审核、现场抽查、指标统计分析")
+        page.fill("#f-resources", "质量专员2名；内审员2名")
+        page.fill("#f-audit_schedule", "6月完整内审；9月满意度调查；11月管理评审")
+        page.fill("#f-audit_start", "2028-06-01")
+        page.fill("#f-survey_start", "2028-09-01")
+        page.select_option("#f-indicator_cycle", "monthly")
+        page.fill("#f-spot_check_plan", "每季度随机抽查一个项目")
+        page.select_option("#f-spot_check_frequency", "spot_quarterly")
+        page.click("form.task-form button.primary")
+        page.wait_for_url(server + "/?completed=*")
+
+        sign_in_as(page, server, "gm", "demo-gm-2027")
+        page.click("li.row a.title:has-text('总经理审批质量计划')")
+        page.select_option("#f-decision", "approved")
+        page.click("form.task-form button.primary")
+        page.wait_for_url(server + "/?completed=*")
+        page.screenshot(path=str(tmp_path / "gm-after-approval.png"), full_page=True)
+    assert [p["period"] for p in usecases_plans(demo_year) if not p.get("superseded_at")][-1] == "2028"
+    assert page.problems == []
+
+
+def usecases_plans(engine):
+    import usecases
+
+    return usecases.plans.plans(engine)

@@ -171,3 +171,19 @@ def test_the_difference_between_two_versions_in_words(ready, tmp_path):
         "quality_plan v2 and v2 describe the same process\n")
     missing = ready("processes", "diff", "quality_plan", "1", "7")
     assert missing.exit_code == 1 and "process quality_plan has no version 7" in missing.stderr
+
+
+def test_a_fresh_install_deploys_the_processes_shipped_inside_opsqa(tmp_path, monkeypatch, run):
+    """Without a ./processes folder (no checkout of the repository), `opsqa deploy` takes the standard
+    processes that ship inside the package; with one, a process owner's edited copy."""
+    import processes
+
+    monkeypatch.chdir(tmp_path)
+    assert run("init").exit_code == 0
+    deployed = run("deploy", "--reason", "首次部署")
+    assert deployed.exit_code == 0, deployed.output
+    assert str(processes.FOLDER) in deployed.stdout
+    assert len(run.json("processes")) == len(list(processes.FOLDER.glob("*.bpmn")))
+    (tmp_path / "processes").mkdir()
+    (tmp_path / "processes" / "quality_plan.bpmn").write_bytes((processes.FOLDER / "quality_plan.bpmn").read_bytes())
+    assert processes.default_folder() == "processes"

@@ -34,6 +34,14 @@ def deploy(engine: Engine, caller: Caller, paths: list[str], *, reason: str | No
     return results
 
 
+def default_folder() -> str:
+    """Where `deploy` and `validate` look when given no files: ./processes, else the processes shipped with
+    opsqa."""
+    from processes import default_folder as folder
+
+    return folder()
+
+
 def validate(db: str | None, paths: list[str]) -> list[dict[str, Any]]:
     """Check BPMN files without deploying them; without a database, calls resolve among the files given."""
     from engine import Engine
