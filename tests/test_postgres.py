@@ -239,3 +239,32 @@ def test_an_instance_migrates_and_reverts_on_postgresql(pg_engine, tmp_path):
     pg_engine.complete(draft["id"], PLAN_VALUES, actor=pg_engine.actor("qmd1"))
     assert [t["task"] for t in pg_engine.tasks(instance_id=instance_id)] == ["approve_plan"]
     assert pg_engine.instance(instance_id)["version"] == 1
+
+
+def test_two_web_processes_share_sessions_through_the_database(pg_engine, pg_url):
+    """Several `opsqa serve` side by side on one PostgreSQL database: a session begun on one is honoured by
+    the other, and ended everywhere when it ends on one."""
+    import re
+
+    from starlette.testclient import TestClient
+
+    import usecases
+    import web
+
+    usecases.auth.set_password(pg_engine, usecases.Caller(ADMIN), "qmd1", "correct horse battery")
+    other = _engine(pg_url)
+    try:
+        with TestClient(web.create_app(pg_engine)) as one, TestClient(web.create_app(other)) as two:
+            page = one.get("/login")
+            token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+            signed = one.post("/login", data={"csrf": token, "username": "qmd1",
+                                              "password": "correct horse battery"}, follow_redirects=False)
+            assert signed.status_code == 303
+            two.cookies.update(one.cookies)
+            home = two.get("/", follow_redirects=False)
+            assert home.status_code == 200 and "张三" in home.text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', home.text).group(1)
+            assert two.post("/logout", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+            assert one.get("/", follow_redirects=False).status_code == 303  # ended there too
+    finally:
+        other.database.dispose()

@@ -269,3 +269,20 @@ def test_admins_need_a_one_time_code_when_the_setting_says_so(site, client, run)
     assert sign_in(client, "qmd1").status_code == 303  # not an admin
     printed = run("users", "totp", ADMIN)
     assert printed.exit_code == 0 and printed.stdout.startswith("otpauth://totp/opsqa:admin1?secret=")
+
+
+def test_a_forwarded_address_is_believed_only_when_told(site):
+    """Behind a reverse proxy the security events name the client's real address — with --proxy-headers,
+    from the proxies trusted; without it, a forged X-Forwarded-For changes nothing."""
+    from web.server import config
+
+    forged = {"x-forwarded-for": "203.0.113.7"}
+    for proxy_headers, trusted, expected in ((False, None, "testclient"), (True, "127.0.0.1", "testclient"),
+                                             (True, "*", "203.0.113.7")):
+        settings = config(web.create_app(site), proxy_headers=proxy_headers, forwarded_allow_ips=trusted)
+        settings.load()
+        with TestClient(settings.loaded_app) as client:
+            page = client.get("/login")
+            client.post("/login", data={"csrf": csrf_of(page), "username": "qmd1", "password": PASSWORD},
+                        headers=forged)
+        assert events(site, "security.login")[-1]["source"] == expected, (proxy_headers, trusted)

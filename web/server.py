@@ -21,15 +21,25 @@ def serve(db: str | None, *, host: str = "127.0.0.1", port: int = 8080, schedule
     passes = usecases.scheduling.background(db, interval=interval) if scheduler else None
     app = create_app(engine, secure=certfile is not None, health=passes.status if passes else None)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    config = uvicorn.Config(app, host=host, port=port, ssl_certfile=certfile, ssl_keyfile=keyfile,
-                            proxy_headers=proxy_headers,
-                            forwarded_allow_ips=(forwarded_allow_ips or "127.0.0.1,::1") if proxy_headers else None,
-                            server_header=False, log_config=None, access_log=True)
+    settings = config(app, host=host, port=port, certfile=certfile, keyfile=keyfile, proxy_headers=proxy_headers,
+                      forwarded_allow_ips=forwarded_allow_ips)
     try:
         if passes is not None:
             passes.start()
-        uvicorn.Server(config).run()
+        uvicorn.Server(settings).run()
     finally:
         if passes is not None:
             passes.stop()
         engine.close()
+
+
+def config(app, *, host: str = "127.0.0.1", port: int = 8080, certfile: str | None = None,
+           keyfile: str | None = None, proxy_headers: bool = False, forwarded_allow_ips: str | None = None):
+    """uvicorn's settings: without `proxy_headers` no forwarded address is believed (uvicorn would trust one
+    from this machine by default); with it, only from `forwarded_allow_ips`, by default this machine's."""
+    import uvicorn
+
+    return uvicorn.Config(app, host=host, port=port, ssl_certfile=certfile, ssl_keyfile=keyfile,
+                          proxy_headers=proxy_headers,
+                          forwarded_allow_ips=(forwarded_allow_ips or "127.0.0.1,::1") if proxy_headers else None,
+                          server_header=False, log_config=None, access_log=True)
