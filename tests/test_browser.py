@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 from helpers import PASSWORD, start_chore
+from test_web_audits import org  # noqa: F401  (the audit's fixture)
 
 import web
 
@@ -257,3 +258,29 @@ def usecases_plans(engine):
     import usecases
 
     return usecases.plans.plans(engine)
+
+
+def test_an_auditor_records_a_checklist_row_with_evidence_on_a_phone(org, page, tmp_path):  # noqa: F811
+    """The unit's auditor opens the audit's checklist, records a nonconformity with a file, and finds it
+    there with its download link."""
+    from test_web_audits import planned
+
+    code = planned(org)
+    sheet = tmp_path / "事件抽查.csv"
+    sheet.write_text("工单编号,超时\n1001,是\n", encoding="utf-8")
+    with _served(org) as server:
+        sign_in_as(page, server, "aud1")
+        page.goto(f"{server}/audits/{code}")
+        assert fits(page)
+        row = page.locator("#row-PRC-c-P-02")
+        row.locator("summary").click()
+        row.locator("select[name=result]").select_option("nonconform")
+        row.locator("textarea[name=note]").fill("3起事件超时未解决")
+        row.locator("input[name=file]").set_input_files(str(sheet))
+        row.locator("button[type=submit]").click()
+        page.wait_for_url(f"**/audits/{code}#row-PRC-c-P-02")
+        row = page.locator("#row-PRC-c-P-02")
+        assert "3起事件超时未解决" in row.inner_text()
+        assert row.locator("a", has_text="事件抽查.csv").count() == 1
+        assert fits(page)
+    assert page.problems == []
