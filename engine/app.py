@@ -377,6 +377,11 @@ class Engine:
             view["timers"] = self.runtime.waiting(session, instance_id) if view["status"] == "running" else []
             return view
 
+    def variables(self, instance_id: int) -> dict[str, Any]:
+        """The instance's process variables as they stand (for people to read)."""
+        with self.database.reading() as session:
+            return self.runtime.variables(session, instance_id)
+
     def painted(self, instance_id: int) -> tuple[bytes, dict[str, str], str]:
         """An instance's BPMN and what to paint on it: done, ready or in progress, waiting on a timer, failed."""
         with self.database.reading() as session:

@@ -206,6 +206,18 @@ class Runtime:
         self._save(session, loaded, now, actor)
         return armed
 
+    def variables(self, session: Session, instance_id: int) -> dict[str, Any]:
+        """The instance's process variables as they stand: those its open tasks hold, else those its last
+        step left (JSON-safe: dates as text)."""
+        from SpiffWorkflow.util.task import TaskState as State
+
+        workflow = self._load(session, instance_id).workflow
+        data: dict[str, Any] = {}
+        ready = workflow.get_tasks(state=State.READY | State.WAITING | State.STARTED)
+        for task in ready or ([workflow.last_task] if workflow.last_task is not None else []):
+            data.update(task.data)
+        return json.loads(_to_json(data or workflow.data))
+
     def element_states(self, session: Session, instance_id: int) -> dict[str, str]:
         """The instance's top-level diagram elements as a diagram paints them: completed, ready (a user task
         waiting for someone, or a call activity or subprocess in progress) and waiting (a timer)."""

@@ -93,6 +93,9 @@ def test_a_completed_form_goes_back_to_the_inbox_and_a_stale_one_says_who(formed
     assert "已完成：记录处理结果" in client.get(done.headers["location"]).text
     [completed] = [e for e in events(engine, "task.completed") if e.get("task") == "fill"]
     assert completed["values"]["result"] == "pass" and completed["values"]["hours"] == 3
+    finished = client.get(f"/instances/{instance}").text
+    variables = dict(re.findall(r"<dt><code>(\w+)</code></dt><dd>([^<]*)</dd>", finished))
+    assert (variables["summary"], variables["result"], variables["hours"]) == ("已处理", "pass", "3")
     again = client.post(f"/tasks/{task_id}", data=values)
     assert again.status_code == 409 and "已由 qmd1 于 2027-01-01 09:00 +08:00 完成" in again.text
     shown = client.get(f"/tasks/{task_id}")

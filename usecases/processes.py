@@ -127,6 +127,7 @@ def instance_page(engine: Engine, caller: Caller, instance_id: int) -> dict[str,
         timer["due_at"] = datetime.fromisoformat(timer["due"])
     view["definition"] = engine.instance_definition(instance_id)
     view["history"] = engine.history(instance_id)
+    view["variables"] = sorted(engine.variables(instance_id).items())
     view["may_retry"] = view["status"] == "error" and policy.allows(who(engine, caller), "instance.retry")
     return view
 
