@@ -186,23 +186,35 @@ def _totp_step(secret: str, code: str, now: datetime) -> int | None:
     return None
 
 
-def signed_in(session: Session, token: str, *, now: datetime) -> SignedIn | None:
-    """The session a cookie names while it lives: not ended, not idle past the setting, its user active.
-    An idle or orphaned session is ended here; a live one's last use is written at most once a minute."""
+def signed_in(session: Session, token: str, *, now: datetime) -> tuple[SignedIn | None, str | None]:
+    """The session a cookie names while it lives — not ended, not idle past the setting, its user active —
+    and what is to be written about it, if anything: `touch` (its last use, at most once a minute), `idle`
+    or `disabled` (it ends). Reads only: a page view takes no write lock unless `record_use` must write."""
     if not token or len(token) > 200:
-        return None
+        return None, None
     row = session.scalar(select(WebSession).where(WebSession.token_sha256 == digest(token)))
     if row is None or row.ended_at is not None:
-        return None
+        return None, None
     user = session.get(User, row.user_name)
     idle = timedelta(minutes=int(settings.get(session, "web_idle_minutes")))
-    if user is None or user.disabled_at is not None or (idle and now - row.last_seen_at > idle):
-        row.ended_at, row.end_reason = now, "disabled" if user is None or user.disabled_at else "idle"
-        return None
-    if now - row.last_seen_at >= TOUCH_EVERY:
-        row.last_seen_at = now
-    return SignedIn(user=user.name, display_name=user.display_name, roles=roles_of(session, user.name) or frozenset(),
+    if user is None or user.disabled_at is not None:
+        return None, "disabled"
+    if idle and now - row.last_seen_at > idle:
+        return None, "idle"
+    view = SignedIn(user=user.name, display_name=user.display_name, roles=roles_of(session, user.name) or frozenset(),
                     csrf=row.csrf_token, session_id=row.id)
+    return view, "touch" if now - row.last_seen_at >= TOUCH_EVERY else None
+
+
+def record_use(session: Session, token: str, what: str, *, now: datetime) -> None:
+    """Write what `signed_in` found: the session's last use, or its end (idle, disabled)."""
+    row = session.scalar(select(WebSession).where(WebSession.token_sha256 == digest(token)))
+    if row is None or row.ended_at is not None:
+        return
+    if what == "touch":
+        row.last_seen_at = max(row.last_seen_at, now)
+    else:
+        row.ended_at, row.end_reason = now, what
 
 
 def sign_out(session: Session, token: str, *, now: datetime, source: str) -> None:

@@ -50,12 +50,17 @@ def sign_in(engine: Engine, username: str, password: str, *, source: str, code: 
 
 def current(engine: Engine, token: str | None) -> SignedIn | None:
     """The signed-in user a session cookie names, or None (no cookie, signed out, idle too long, disabled)."""
-    from engine.auth import signed_in
+    from engine.auth import record_use, signed_in
 
     if not token:
         return None
-    with engine.database.transaction() as session:
-        return signed_in(session, token, now=engine.clock.now())
+    now = engine.clock.now()
+    with engine.database.reading() as session:  # a page view reads; it writes at most once a minute
+        found, what = signed_in(session, token, now=now)
+    if what is not None:
+        with engine.database.transaction() as session:
+            record_use(session, token, what, now=now)
+    return found
 
 
 def sign_out(engine: Engine, token: str | None, *, source: str) -> None:
