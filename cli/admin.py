@@ -9,7 +9,7 @@ import click
 import usecases
 from i18n import N_, _
 
-from .base import ID, FilePath, State, cli, json_option, pass_state
+from .base import ID, FilePath, State, cli, force_option, forced, json_option, pass_state
 from .terminal import _cell, _print_json, _render, _summary
 
 # -- set-up --------------------------------------------------------------------------------
@@ -49,13 +49,14 @@ def db_copy(state: State, target: str):
 
 @db.command("backup")
 @click.argument("file", type=FilePath(dir_okay=False))
+@force_option
 @pass_state
 def db_backup(state: State, file: str):
     """A consistent copy of the SQLite database, safe while the scheduler runs (SQLite's backup API).
 
     Example: opsqa db backup /backups/opsqa-2027-12-31.db
     """
-    usecases.admin.backup(state.engine, state.caller, file)
+    usecases.admin.backup(state.engine, state.caller, file, force=forced())
     click.echo(_("backed up to {file}").format(file=file), err=True)
 
 
@@ -72,6 +73,25 @@ def db_upgrade(state: State):
     else:
         message = _("schema upgraded {before} -> {after}").format(before=before, after=after)
     click.echo(message, err=True)
+
+
+@db.command("check")
+@pass_state
+def db_check(state: State):
+    """Check the database without changing it: SQLite's integrity check of the file and of the references
+    between rows, then the history's hash chain. Prints "ok", or each problem; exit 1 on any. Works on a
+    read-only file or a copy.
+
+    Example: opsqa --db /backups/opsqa-2027-12-31.db db check
+    """
+    report = usecases.admin.check(state.db)
+    if not report["problems"]:
+        click.echo(_("{database}: ok (integrity check passed; history intact: {events} events)").format(
+                       database=report["database"], events=report["events"]))
+        return
+    for problem in report["problems"]:
+        click.echo(_("opsqa: {database}: {problem}").format(database=report["database"], problem=problem), err=True)
+    sys.exit(1)
 
 
 @cli.group()

@@ -8,7 +8,7 @@ import click
 import usecases
 from i18n import N_, _
 
-from .base import ID, YEAR, FilePath, State, cli, json_option, pass_state, xlsx_option
+from .base import ID, YEAR, FilePath, State, cli, force_option, forced, json_option, pass_state, xlsx_option
 from .terminal import _cell, _parse_local, _print_json, _render, _write_xlsx
 
 
@@ -157,13 +157,14 @@ def finding_extend(state: State, code: str, to, reason: str):
 @click.argument("code")
 @click.argument("evidence_id", type=ID)
 @click.option("--out", type=FilePath(dir_okay=False), required=True, help=N_("Where to write the file."))
+@force_option
 @pass_state
 def finding_evidence(state: State, code: str, evidence_id: int, out: str):
     """Get an evidence file back, checked against its SHA-256.
 
     Example: opsqa finding evidence NC-2027-001 3 --out copy.pdf
     """
-    _wrote(usecases.audits.write_finding_evidence(state.engine, code, evidence_id, out))
+    _wrote(usecases.audits.write_finding_evidence(state.engine, code, evidence_id, out, force=forced()))
 
 
 def _wrote(written: dict) -> None:
@@ -301,13 +302,14 @@ def audit_record(state: State, code: str, item: str | None, rest: bool, unit: st
 @click.argument("code")
 @click.argument("evidence_id", type=ID)
 @click.option("--out", type=FilePath(dir_okay=False), required=True, help=N_("Where to write the file."))
+@force_option
 @pass_state
 def audit_evidence(state: State, code: str, evidence_id: int, out: str):
     """Get a checklist row's evidence file back, checked against its SHA-256 (ids: `opsqa report audit`).
 
     Example: opsqa audit evidence IA-2027-01 7 --out tickets.xlsx
     """
-    _wrote(usecases.audits.write_audit_evidence(state.engine, code, evidence_id, out))
+    _wrote(usecases.audits.write_audit_evidence(state.engine, code, evidence_id, out, force=forced()))
 
 
 @audit.command("checklist")

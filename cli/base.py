@@ -48,7 +48,36 @@ def _translated(*objects):
             item.help = text
 
 
-class Command(Translated, click.Command):
+class Utf8Values:
+    """Refuses a value that is not UTF-8 text — bytes from a terminal in another encoding arrive as lone
+    surrogates ('\\udcff') and could be neither stored nor shown — in one line naming its option."""
+
+    def invoke(self, ctx: click.Context):
+        for param in self.get_params(ctx):
+            values = ctx.params.get(param.name) if param.name else None
+            values = values if isinstance(values, tuple | list) else (values,)
+            if any(isinstance(value, str) and not _utf8(value) for value in values):
+                _refuse_non_utf8(param.opts[0] if isinstance(param, click.Option) else param.human_readable_name)
+        state = ctx.find_object(State)
+        if state is not None and state.as_name is not None and not _utf8(state.as_name):
+            _refuse_non_utf8("--as")
+        return super().invoke(ctx)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _refuse_non_utf8(name: str):
+    raise usecases.OpsqaError(_("{option}: the value is not UTF-8 text; opsqa takes UTF-8 (check the terminal's "
+                                "encoding, LANG)").format(option=name))
+
+
+class Command(Translated, Utf8Values, click.Command):
     """Every command also takes `--as USER` after its name (`opsqa task complete ID --as gm`)."""
 
     def __init__(self, *args, **kwargs):
@@ -67,12 +96,12 @@ def _act_as(ctx: click.Context, param, value: str | None) -> None:
     state.as_name = value
 
 
-class Group(Translated, click.Group):
+class Group(Translated, Utf8Values, click.Group):
     command_class = Command
     group_class = type
 
 
-class OpsqaGroup(Translated, click.Group):
+class OpsqaGroup(Translated, Utf8Values, click.Group):
     """Turns every refusal into one line on stderr and exit 1; tracebacks only with --debug."""
 
     command_class = Command
@@ -121,9 +150,15 @@ class State:
 
     def __init__(self, db: str | None, as_name: str | None, login: str | None, engine=None):
         self.db, self.as_name = db, as_name
-        self.login = login or _os_login()
+        self._login = login  # the OS login, looked up when a command first needs it
         self._engine, self._owns_engine = engine, engine is None  # a simulation lends its engine and clock
         self._zone = None
+
+    @property
+    def login(self) -> str:
+        if self._login is None:
+            self._login = _os_login()
+        return self._login
 
     @property
     def engine(self):
@@ -153,9 +188,16 @@ class State:
 
 
 def _os_login() -> str:
+    """The OS account's name. An account without one (a uid with no passwd entry, as in some containers) is
+    refused: USER and LOGNAME are whatever the caller set, so they cannot say who acts."""
     import pwd
 
-    return pwd.getpwuid(os.getuid()).pw_name
+    uid = os.getuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        raise usecases.OpsqaError(_("this account (uid {uid}) has no name in the system's user list; run opsqa as a "
+                                    "named user").format(uid=uid)) from None
 
 
 pass_state = click.make_pass_decorator(State)
@@ -177,8 +219,25 @@ def json_option(function):
 
 
 def xlsx_option(function):
+    function = force_option(function)
     return click.option("--xlsx", "xlsx_file", type=FilePath(dir_okay=False), metavar="FILE.xlsx",
                         help=N_("Write all the rows (the --json ones) to this workbook instead."))(function)
+
+
+def _remember_force(ctx: click.Context, param, value: bool) -> bool:
+    ctx.meta["opsqa.force"] = value
+    return value
+
+
+def force_option(function):
+    """--force: replace an existing output file (never a symbolic link); the command reads it with forced()."""
+    return click.option("--force", is_flag=True, expose_value=False, callback=_remember_force,
+                        help=N_("Replace the output file if it exists."))(function)
+
+
+def forced() -> bool:
+    """Whether the running command was given --force."""
+    return bool(click.get_current_context().meta.get("opsqa.force", False))
 
 
 class Progress:

@@ -11,7 +11,7 @@ import click
 import usecases
 from i18n import N_, _, ngettext
 
-from .base import ID, FilePath, Progress, State, _complete, cli, json_option, pass_state
+from .base import ID, FilePath, Progress, State, _complete, cli, force_option, forced, json_option, pass_state
 from .scheduling import _command_runner
 from .terminal import _assignments, _cell, _print_json, _render, _scalar
 
@@ -123,6 +123,7 @@ def processes_diff(state: State, process_id: str, old: int, new: int, as_json: b
 @click.argument("process_id")
 @click.option("--version", type=ID, help=N_("The version to draw (default: the latest)."))
 @click.option("--diagram", type=FilePath(dir_okay=False), metavar="FILE.svg", help=N_("Draw the process."))
+@force_option
 @json_option
 @pass_state
 def processes_show(state: State, process_id: str, version: int | None, diagram: str | None, as_json: bool):
@@ -136,7 +137,7 @@ def processes_show(state: State, process_id: str, version: int | None, diagram: 
                    ("source_file", _("FILE")), ("sha256", _("SHA-256")), ("running", _("RUNNING"))], as_json)
     if diagram:
         chosen, svg = usecases.processes.process_diagram(state.engine, process_id, version)
-        Path(diagram).write_text(svg, encoding="utf-8")
+        usecases.write_output(diagram, svg, force=forced())
         click.echo(_("diagram of version {chosen} written to {diagram}").format(
                        chosen=chosen, diagram=diagram), err=True)
 
@@ -183,6 +184,7 @@ def instance():
 
 @instance.command("show")
 @click.argument("instance_id", type=ID)
+@force_option
 @click.option("--diagram", "diagram", type=FilePath(dir_okay=False), metavar="FILE.svg",
               help=N_("Also draw the process with the instance's state painted on it."))
 @json_option
@@ -194,7 +196,8 @@ def instance_show(state: State, instance_id: int, diagram: str | None, as_json: 
     """
     _show_instance(usecases.processes.instance(state.engine, instance_id), as_json)
     if diagram:
-        Path(diagram).write_text(usecases.processes.instance_diagram(state.engine, instance_id), encoding="utf-8")
+        usecases.check_output(diagram, force=forced())
+        usecases.write_output(diagram, usecases.processes.instance_diagram(state.engine, instance_id), force=forced())
         click.echo(_("diagram written to {diagram}").format(diagram=diagram), err=True)
 
 

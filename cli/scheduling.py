@@ -123,7 +123,7 @@ def simulate(state: State, start_text: str, end_text: str, scenario: str | None,
 
     Example: opsqa simulate --from 2027-01-01 --to 2028-01-01 --scenario year.yaml
     """
-    if out and Path(out).exists():
+    if out and (Path(out).exists() or Path(out).is_symlink()):  # a link, even dangling, is never written through
         raise click.UsageError(_("{target} exists; --out needs a new file").format(target=out))
     zone = state.zone = usecases.scheduling.simulation_zone(state.db)
     start, end = _parse_moment(start_text, zone, "--from"), _parse_moment(end_text, zone, "--to")

@@ -9,7 +9,6 @@ import sys
 import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import click
@@ -23,7 +22,9 @@ from .base import State
 def _write_xlsx(rows: list[dict], file: str, sheet: str, as_json: bool) -> None:
     if as_json:
         raise click.UsageError(_("--xlsx and --json are alternatives; give one"))
-    usecases.documents.write_workbook(file, rows, sheet=sheet, zone=_zone())
+    from .base import forced
+
+    usecases.documents.write_workbook(file, rows, sheet=sheet, zone=_zone(), force=forced())
     click.echo(ngettext("{file}: {rows} row written", "{file}: {rows} rows written", len(rows)).format(
         file=file, rows=len(rows)), err=True)
 
@@ -60,10 +61,10 @@ def _parse_now(text: str) -> datetime:
 
 def _read_text(file: str) -> str:
     """A UTF-8 file the user named, or a one-line refusal saying why it cannot be read."""
-    from usecases import OpsqaError
+    from usecases import OpsqaError, read_text_bounded
 
     try:
-        return Path(file).read_text(encoding="utf-8")
+        return read_text_bounded(file)  # a regular file, sized before reading, read with a bound
     except OSError as exc:
         raise OpsqaError(_("cannot read {file}: {strerror}").format(file=file, strerror=exc.strerror or exc)) from None
     except UnicodeDecodeError:
@@ -131,14 +132,33 @@ def _zone():
     return click.get_current_context().find_object(State).zone
 
 
+# What must not reach a terminal raw from stored text: C0 controls but newline and tab (ESC starts the
+# sequences that recolour, move the cursor or retitle the window), DEL, C1 (0x9b is CSI on some terminals),
+# the bidirectional overrides and isolates that reorder what is shown, and lone surrogates. Each is shown
+# escaped, as \x1b or \u202e, so that it is seen rather than obeyed.
+_UNSAFE = {code: f"\\x{code:02x}" for code in (*range(0x00, 0x20), *range(0x7f, 0xa0)) if chr(code) not in "\n\t"}
+_UNSAFE.update({code: f"\\u{code:04x}" for code in (0x061c, 0x200e, 0x200f, *range(0x202a, 0x202f),
+                                                     *range(0x2066, 0x206a))})
+
+
+def _printable(text: str) -> str:
+    """Text as it may be written to a terminal: control characters escaped visibly."""
+    if text.isprintable():
+        return text
+    text = text.translate(_UNSAFE)
+    if any("\ud800" <= ch <= "\udfff" for ch in text):  # bytes that were not UTF-8 (surrogate escapes)
+        text = "".join(f"\\u{ord(ch):04x}" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+    return text
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, datetime):
         return usecases.local_time(value, _zone())  # 2027-03-01 10:10 +08:00
     if isinstance(value, str) and len(value) == 36 and value.count("-") == 4:
-        return value[:8]  # task ids: a unique prefix is accepted wherever an id is
-    return str(value)
+        return _printable(value[:8])  # task ids: a unique prefix is accepted wherever an id is
+    return _printable(str(value))
 
 
 def _summary(payload: dict) -> str:
@@ -199,7 +219,8 @@ def _render(rows: list[dict], columns: list[tuple[str, str]], as_json: bool) -> 
     if not rows:
         click.echo(_("(none)"), err=True)
         return
-    cells = [[_clip(_cell(row.get(key)).replace("\n", " "), 60) for key, _ in columns] for row in rows]
+    cells = [[_clip(_cell(row.get(key)).replace("\n", " ").replace("\t", " "), 60) for key, _ in columns]
+             for row in rows]
     widths = [max(_width(title), *(_width(line[i]) for line in cells)) for i, (_, title) in enumerate(columns)]
     if sys.stdout.isatty():
         import shutil

@@ -7,6 +7,7 @@ the file, the line and the element. SpiffWorkflow parses what passed; its own
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import hashlib
 import re
@@ -66,6 +67,7 @@ REFUSED_CAMUNDA = {
     "connector": "connectors are not supported; use an external service task with camunda:topic",
 }
 REFUSED_CAMUNDA_ATTRIBUTES = ("class", "expression", "delegateExpression", "resultVariable")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # in names: they go into mail headers, one-line listings, logs
 FLOW_NODES = {
     "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
     "userTask", "serviceTask", "manualTask", "task", "callActivity", "subProcess",
@@ -116,22 +118,59 @@ class ProcessBuild:
 def read_file(path: str | Path) -> SourceFile:
     path = Path(path)
     display = str(path)
-    try:
-        content = path.read_bytes()
-    except (OSError, ValueError) as exc:
-        raise InvalidProcess(_("cannot read the file: {exc}").format(
-                                 exc=getattr(exc, 'strerror', None) or exc), file=display) from None
+    from .files import read_bounded
+
+    content = read_bounded(path)  # a regular file, sized before reading; refused in one line naming it
     return parse_source(display, content)
 
 
-def parse_source(display: str, content: bytes) -> SourceFile:
+def _xml(display: str, content: bytes):
     parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
     try:
-        root = etree.fromstring(content, parser)
+        return etree.fromstring(content, parser)
     except etree.XMLSyntaxError as exc:
         message = exc.msg if hasattr(exc, "msg") and exc.msg else str(exc)
+        if "encoding" in message.lower():
+            raise InvalidProcess(_("the file does not decode by its declared encoding ({message}); save it as "
+                                   "UTF-8").format(message=message), file=display, line=exc.lineno) from None
         raise InvalidProcess(_("malformed XML: {message}").format(
                                  message=message), file=display, line=exc.lineno) from None
+
+
+# A byte-order mark says the encoding whatever the declaration (lxml's docinfo then says UTF-8): UTF-32 first.
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_DECLARATION = re.compile(r"^\ufeff?\s*<\?xml[^>]*?\?>")
+
+
+def _as_utf8(display: str, content: bytes, encoding: str) -> bytes:
+    """A document declared in another encoding (GBK, UTF-16 with its BOM, ...) decoded by its declaration and
+    written again as UTF-8, its declaration saying so and its lines where they were: what opsqa stores and
+    parses again is always UTF-8."""
+    if not encoding.lower().startswith(("utf", "ucs")) and not content.isascii():
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:  # text in GBK (or Latin-1) is almost never valid UTF-8: these bytes were saved as UTF-8
+            raise InvalidProcess(_("the file is declared {encoding} but its text is UTF-8; correct the declaration "
+                                   "to encoding=\"UTF-8\"").format(encoding=encoding), file=display)
+    try:
+        text = content.decode(encoding)
+    except (LookupError, UnicodeDecodeError):
+        raise InvalidProcess(_("the file is declared {encoding} but does not decode as {encoding}; save it as "
+                               "UTF-8").format(encoding=encoding), file=display) from None
+    text = _DECLARATION.sub('<?xml version="1.0" encoding="UTF-8"?>', text.lstrip("\ufeff"), count=1)
+    return text.encode("utf-8")
+
+
+def parse_source(display: str, content: bytes) -> SourceFile:
+    root = _xml(display, content)
+    encoding = next((codec for bom, codec in _BOMS if content.startswith(bom)), None)
+    encoding = encoding or root.getroottree().docinfo.encoding or "utf-8"
+    if encoding.lower().replace("-", "").replace("_", "") != "utf8":
+        content = _as_utf8(display, content, encoding)
+        root = _xml(display, content)
     if _ns(root) != BPMN_NS or _local(root) != "definitions":
         raise InvalidProcess(_("not a BPMN 2.0 file (the root element must be bpmn:definitions)"), file=display)
     source = SourceFile(display, content, root)
@@ -187,6 +226,12 @@ def _check_process(source: SourceFile, process, topics: set[str], checks: set[st
                 raise source.fail(_("camunda:{attribute} is not supported (it runs code); use camunda:topic").format(
                                       attribute=attribute),
                                   element_id, node)
+        for attribute in ("name", "label"):
+            text = node.get(attribute)
+            if text is not None and _CONTROL.search(text):
+                raise source.fail(_("the {attribute} {text!r} contains a control character (a line break, a tab, "
+                                    "...); write it on one line").format(attribute=attribute, text=text[:80]),
+                                  element_id, node)
         if ns != BPMN_NS:
             continue
         if tag == "serviceTask":
@@ -208,6 +253,9 @@ def _check_process(source: SourceFile, process, topics: set[str], checks: set[st
             assignee = node.get(f"{{{CAMUNDA_NS}}}assignee")
             if assignee:
                 _check_expression(source, assignee, element_id, node, "assignee")
+            due_date = node.get(f"{{{CAMUNDA_NS}}}dueDate")
+            if due_date:
+                _check_expression(source, due_date, element_id, node, "dueDate")
             groups = node.get(f"{{{CAMUNDA_NS}}}candidateGroups")
             if groups is not None and not re.fullmatch(r"[\w.@-]+", groups):
                 raise source.fail(_("camunda:candidateGroups {groups!r}: name one role (its code, e.g. qmd)").format(
@@ -227,6 +275,14 @@ def _check_process(source: SourceFile, process, topics: set[str], checks: set[st
             _check_expression(source, node.text or "", element_id, node, "condition")
         elif tag in ("timeDate", "timeDuration", "timeCycle"):
             _check_timer(source, process, node, tag, element_id)
+        elif tag == "multiInstanceLoopCharacteristics":
+            collection = node.get(f"{{{CAMUNDA_NS}}}collection")
+            if collection:
+                _check_expression(source, collection, element_id, node, "camunda:collection")
+        elif tag == "loopCardinality":
+            _check_cardinality(source, node.text or "", element_id, node)
+        elif tag == "completionCondition":
+            _check_expression(source, node.text or "", element_id, node, "completionCondition")
         elif tag == "callActivity" and not node.get("calledElement"):
             raise source.fail(_("the call activity names no process (calledElement)"), element_id, node)
     if process_id is None:
@@ -264,13 +320,27 @@ def _check_timer(source: SourceFile, process, node, tag: str, element_id) -> Non
         try:
             timers.check_literal(tag, expressions.unwrap(text), start_event=start is not None)
         except ValueError as exc:
-            hint = "" if wrapped else " (an expression over variables is written ${...})"
+            literal = wrapped or expressions.is_iso_timer(text)
+            hint = "" if literal else " (an expression over variables is written ${...})"
             raise source.fail(_("timer: {exc}{hint}").format(exc=exc, hint=hint), element_id, node) from None
         return
     if start is not None:
         raise source.fail(_("timer: a start event's {tag} must be a literal ISO 8601 value (it becomes a "
                             "schedule), not {text!r}").format(tag=tag, text=text), element_id, node)
     _check_expression(source, text, element_id, node, "timer")
+
+
+MAX_CARDINALITY = 1000  # instances of one multi-instance activity
+
+
+def _check_cardinality(source: SourceFile, text: str, element_id, node) -> None:
+    body = expressions.unwrap(text)
+    if re.fullmatch(r"[+-]?\d+", body):
+        if not 0 <= int(body) <= MAX_CARDINALITY:
+            raise source.fail(_("loopCardinality {body}: a multi-instance activity runs at most {max} "
+                                "instances").format(body=body, max=MAX_CARDINALITY), element_id, node)
+        return
+    _check_expression(source, text, element_id, node, "loopCardinality")
 
 
 def _check_expression(source: SourceFile, text: str, element_id, node, what: str) -> None:
@@ -367,7 +437,34 @@ def check_files(sources: Iterable[SourceFile], topics: set[str],
             if call.get("calledElement") not in processes:
                 raise source.fail(_("the call activity calls process {value!r}, which is not deployed or given").format(
                                       value=call.get('calledElement')), call.get("id"), call)
+    _check_call_cycles(processes)
     return processes
+
+
+def _check_call_cycles(processes: dict[str, tuple[SourceFile, Any]]) -> None:
+    """Refuse a process that can call itself, directly or through the processes it calls."""
+    calls = {pid: [(c.get("calledElement"), c) for c in process.iter(f"{{{BPMN_NS}}}callActivity")]
+             for pid, (_source, process) in processes.items()}
+    done: set[str] = set()
+
+    def visit(pid: str, path: list[tuple[str, Any]]) -> None:  # path: (process, its call to the next) from a root
+        for callee, call in calls[pid]:
+            trail = [*path, (pid, call)]
+            ids = [p for p, _call in trail]
+            if callee in ids:
+                cycle = trail[ids.index(callee):]
+                first, first_call = cycle[0]
+                names = " -> ".join([*(p for p, _call in cycle), callee])
+                raise processes[first][0].fail(_("the call activity makes process {process!r} call itself "
+                                                 "({cycle})").format(process=first, cycle=names),
+                                               first_call.get("id"), first_call)
+            if callee not in done:
+                visit(callee, trail)
+        done.add(pid)
+
+    for pid in processes:
+        if pid not in done:
+            visit(pid, [])
 
 
 def _unreadable(exc: Exception, source: SourceFile) -> InvalidProcess:

@@ -6,6 +6,7 @@ a completion never needs SpiffWorkflow.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -20,6 +21,13 @@ TYPES = ("string", "long", "boolean", "date", "enum", "decimal")
 CONSTRAINTS = ("required", "requiredIf", "readonly", "min", "max", "minlength", "maxlength")
 _TRUE = {"true", "yes", "y", "1", "是", "对"}
 _FALSE = {"false", "no", "n", "0", "否", "不"}
+MAX_TEXT_LENGTH = 10_000  # a text field without its own maxlength (the `max_text_length` setting)
+# typed values are read strictly: ASCII digits only (int() also takes "١٢٣", "1_000" and " 12 "), a
+# day only as YYYY-MM-DD (date.fromisoformat also takes "20270301" and "2027-W09-1")
+_WHOLE = re.compile(r"[+-]?[0-9]{1,19}", re.ASCII)
+_NUMBER = re.compile(r"[+-]?[0-9]{1,30}(\.[0-9]{1,30})?", re.ASCII)
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+_LONG_RANGE = (-(2**63), 2**63 - 1)  # what the database can hold
 
 
 def _c(tag: str) -> str:
@@ -82,15 +90,21 @@ def parse_form(task_node) -> list[dict[str, Any]]:
     return fields
 
 
-def coerce(field: dict[str, Any], raw: Any) -> Any:
-    """One value of one field, as typed; raises ValueError with the reason."""
+def coerce(field: dict[str, Any], raw: Any, *, max_text: int = MAX_TEXT_LENGTH) -> Any:
+    """One value of one field, as typed; raises ValueError with the reason. A text field without a maxlength
+    of its own holds at most `max_text` characters."""
     kind = field["type"]
     text = raw.strip() if isinstance(raw, str) else raw
+    if isinstance(text, str) and not _utf8(text):
+        raise ValueError(_("the value is not valid UTF-8 text"))
     if kind == "string":
         if not isinstance(text, str):
             raise ValueError(_("expected text, got {raw!r}").format(raw=raw))
         value: Any = text
         length = len(value)
+        if "maxlength" not in field and length > max_text:
+            raise ValueError(_("at most {maxlength} characters allowed, got {length}").format(
+                                 maxlength=max_text, length=length))
         if "minlength" in field and length < field["minlength"]:
             raise ValueError(_("at least {minlength} characters needed, got {length}").format(
                                  minlength=field['minlength'], length=length))
@@ -120,23 +134,28 @@ def coerce(field: dict[str, Any], raw: Any) -> Any:
         if isinstance(text, date):
             return text
         try:
-            return date.fromisoformat(str(text))
+            if not isinstance(text, str) or not _DAY.fullmatch(text):
+                raise ValueError
+            return date.fromisoformat(text)
         except ValueError:
             raise ValueError(_("expected a date as YYYY-MM-DD, got {raw!r}").format(raw=raw)) from None
     if kind == "long":
         if isinstance(text, bool) or not isinstance(text, int | str):
             raise ValueError(_("expected a whole number, got {raw!r}").format(raw=raw))
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError(_("expected a whole number, got {raw!r}").format(raw=raw)) from None
+        if isinstance(text, str) and not _WHOLE.fullmatch(text):
+            raise ValueError(_("expected a whole number, got {raw!r}").format(raw=_short(raw)))
+        value = int(text)
+        if not _LONG_RANGE[0] <= value <= _LONG_RANGE[1]:
+            raise ValueError(_("expected a whole number, got {raw!r}").format(raw=_short(raw)))
     else:  # decimal
         if isinstance(text, bool) or not isinstance(text, int | float | str | Decimal):
             raise ValueError(_("expected a number, got {raw!r}").format(raw=raw))
+        if isinstance(text, str) and not _NUMBER.fullmatch(text):
+            raise ValueError(_("expected a number, got {raw!r}").format(raw=_short(raw)))
         try:
             value = Decimal(str(text))
         except InvalidOperation:
-            raise ValueError(_("expected a number, got {raw!r}").format(raw=raw)) from None
+            raise ValueError(_("expected a number, got {raw!r}").format(raw=_short(raw))) from None
         if not value.is_finite():
             raise ValueError(_("expected a number, got {raw!r}").format(raw=raw))
     limit = Decimal if kind == "decimal" else int
@@ -147,7 +166,22 @@ def coerce(field: dict[str, Any], raw: Any) -> Any:
     return value
 
 
-def validate(task: str, fields: list[dict[str, Any]], values: dict[str, Any]) -> dict[str, Any]:
+def _utf8(text: str) -> bool:
+    """Text that can be stored: no lone surrogates (what a non-UTF-8 terminal's bytes decode to)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _short(raw: Any) -> Any:
+    """A refused value as the message shows it: its first 40 characters."""
+    return raw[:40] + "…" if isinstance(raw, str) and len(raw) > 40 else raw
+
+
+def validate(task: str, fields: list[dict[str, Any]], values: dict[str, Any], *,
+             max_text: int = MAX_TEXT_LENGTH) -> dict[str, Any]:
     """Check a completion's values against the form; return them typed.
 
     Unknown fields are refused (a typo must not pass silently); a required field must be
@@ -156,7 +190,7 @@ def validate(task: str, fields: list[dict[str, Any]], values: dict[str, Any]) ->
     Refused with the first problem in the message and every problem, by field id, in
     `InvalidFormValue.problems` (the web shows each beside its field).
     """
-    typed, problems = check(fields, values)
+    typed, problems = check(fields, values, max_text=max_text)
     if problems:
         shown, reason = next(iter(problems.values()))
         raise InvalidFormValue(task, shown, reason,
@@ -164,7 +198,8 @@ def validate(task: str, fields: list[dict[str, Any]], values: dict[str, Any]) ->
     return typed
 
 
-def check(fields: list[dict[str, Any]], values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
+def check(fields: list[dict[str, Any]], values: dict[str, Any], *,
+          max_text: int = MAX_TEXT_LENGTH) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
     """The typed values, and every problem: field id -> (the field as people see it, the reason)."""
     by_id = {field["id"]: field for field in fields}
     problems: dict[str, tuple[str, str]] = {}
@@ -190,7 +225,7 @@ def check(fields: list[dict[str, Any]], values: dict[str, Any]) -> tuple[dict[st
                 typed[name] = None  # a submission sets every field of its form: no stale value survives
                 continue
         try:
-            typed[name] = coerce(field, raw)
+            typed[name] = coerce(field, raw, max_text=max_text)
         except ValueError as exc:
             problems[name] = (_name(field), str(exc))
     for field in fields:

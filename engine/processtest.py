@@ -58,7 +58,9 @@ def run_scenario(path: Path, processes: Path, make_engine, run_command=None) -> 
     """Run one scenario file in a new database; compare how it ends with its `expect`."""
     import yaml
 
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    from .files import read_text_bounded
+
+    data = yaml.safe_load(read_text_bounded(path)) or {}
     source = str(path)
     if not isinstance(data, dict) or "from" not in data or "to" not in data or "expect" not in data:
         raise ScenarioError(_("{source}: a process test needs from, to and expect").format(source=source))

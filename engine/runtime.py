@@ -438,7 +438,8 @@ class Runtime:
                                       task.bpmn_id) or {}
                 if spec.get("prefill"):  # what the task was given counts for the fields left out
                     values = forms.prefilled(spec.get("form", []), json.loads(task.variables or "{}"), values)
-                typed = forms.validate(task.bpmn_id, spec.get("form", []), values)
+                typed = forms.validate(task.bpmn_id, spec.get("form", []), values,
+                                       max_text=int(settings.get(session, "max_text_length")))
                 if loaded.row.status != "running":
                     raise InstanceNotRunning(_("instance {instance_id} is {status}; see `opsqa instance show`").format(
                                                  instance_id=task.instance_id, status=loaded.row.status))

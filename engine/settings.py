@@ -99,6 +99,8 @@ SETTINGS: dict[str, tuple[str, str, Callable[[str], str]]] = {
     "report_remind_days": ("2", N_("a project manager is reminded this many days before an O&M report is due"), _days),
     "web_idle_minutes": ("30", N_("a web session that does nothing for this many minutes is signed out"),
                          _whole(N_("minutes"), 1440)),
+    "max_text_length": ("10000", N_("a text field of a form holds at most this many characters, unless the form sets "
+                                    "its own maximum"), _whole(N_("characters"), 1_000_000)),
     "web_admin_totp": ("off", N_("on: administrators sign in to the web with a one-time code too (opsqa users totp)"),
                        _switch),
 }

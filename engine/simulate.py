@@ -42,6 +42,7 @@ from store import Definition, Event, Instance, Job, Task
 from . import settings
 from .clock import SimulatedClock, local_time
 from .errors import OpsqaError
+from .files import read_text_bounded
 from .scheduler import next_wake
 from .timers import parse_when
 from .users import Actor
@@ -97,7 +98,9 @@ def load_scenario(path: str | None, models: dict[str, dict]) -> Scenario:
     import yaml
 
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(read_text_bounded(path)) or {}
+    except OpsqaError as exc:
+        raise ScenarioError(str(exc)) from None
     except (OSError, ValueError) as exc:
         raise ScenarioError(_("cannot read {path!r}: {exc}").format(
                                 path=path, exc=getattr(exc, 'strerror', None) or exc)) from None

@@ -98,44 +98,68 @@ def next_due(workflow) -> datetime | None:
 
 # -- checking timer values at deploy ---------------------------------------------------------
 
+# Bounds a timer must keep so that one diagram cannot stall the scheduler for everyone: dates in a sane
+# calendar window, steps longer than zero, cycles no faster than hourly, durations that fit, few repeats.
+YEAR_MIN, YEAR_MAX = 2000, 2100
+MAX_DURATION_YEARS = 100
+MIN_CYCLE_SECONDS = 3600
+MAX_REPEATS = 1000
+_UNIT_SECONDS = {"years": 365.25 * 86400, "months": 30.44 * 86400, "weeks": 7 * 86400, "days": 86400,
+                 "hours": 3600, "minutes": 60, "seconds": 1}
 
 
-def check_literal(kind: str, text: str, *, start_event: bool = False) -> None:
-    """Raise ValueError (with a message for people) if a literal timer value is unusable."""
+def _duration(value: str, bounded: bool = True) -> float:
+    """A duration's length in seconds (months and years approximately), checked to be positive and to fit."""
     from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition as T
 
+    parts = T.parse_iso_duration(value)
+    seconds = sum(_UNIT_SECONDS.get(unit, 0) * amount for unit, amount in parts.items())
+    if seconds <= 0:
+        raise ValueError(_("duration {value!r} must be longer than zero").format(value=value))
+    if bounded and seconds > MAX_DURATION_YEARS * _UNIT_SECONDS["years"]:
+        raise ValueError(_("duration {value!r} is longer than {years} years").format(
+                             value=value, years=MAX_DURATION_YEARS))
+    return seconds
+
+
+def check_literal(kind: str, text: str, *, start_event: bool = False, bounded: bool = True) -> None:
+    """Raise ValueError (with a message for people) if a literal timer value is unusable. `bounded`: also
+    outside the deploy-time bounds (calendar window, durations, repetitions, cycle period)."""
     value = text.strip()
     try:
         if kind == "timeDuration":
             if not value.upper().startswith("P"):
                 raise ValueError(_("timeDuration {value!r} is not an ISO 8601 duration such as P14D or PT4H").format(
                                      value=value))
-            T.parse_iso_duration(value)
+            _duration(value, bounded)
         elif kind == "timeDate":
-            _check_datetime(value)
+            _check_datetime(value, bounded)
         else:  # timeCycle
             parts = value.upper().split("/")
             if len(parts) not in (2, 3) or not parts[0].startswith("R"):
                 raise ValueError(_("timeCycle {value!r} is not R[n]/[start/]duration, e.g. R3/P7D").format(value=value))
+            if not parts[0][1:].isdigit() and parts[0] != "R":
+                raise ValueError(_("timeCycle {value!r}: the repetitions R[n] must be a number").format(value=value))
+            if bounded and parts[0][1:] and not 0 < int(parts[0][1:]) <= MAX_REPEATS:
+                raise ValueError(_("timeCycle {value!r}: repetitions must be between 1 and {max_repeats}").format(
+                                     value=value, max_repeats=MAX_REPEATS))
             if len(parts) == 3:
-                _check_datetime(value.split("/")[1])
-                if parts[2].startswith("P"):
-                    T.parse_iso_duration(parts[2])
-                else:
+                _check_datetime(value.split("/")[1], bounded)
+                if not parts[2].startswith("P"):
                     raise ValueError(_("timeCycle {value!r}: give R[n]/start/duration; an end date is not "
                                        "supported").format(value=value))
-            else:
-                if start_event:
-                    raise ValueError(_("timeCycle {value!r} of a start event needs a start date, e.g. "
-                                       "R/2027-01-01T09:00:00+08:00/P1Y").format(value=value))
-                T.parse_iso_duration(parts[1])
+            elif start_event:
+                raise ValueError(_("timeCycle {value!r} of a start event needs a start date, e.g. "
+                                   "R/2027-01-01T09:00:00+08:00/P1Y").format(value=value))
+            if _duration(parts[-1], bounded) < MIN_CYCLE_SECONDS and bounded:
+                raise ValueError(_("timeCycle {value!r}: the step must be at least one hour").format(value=value))
     except ValueError:
         raise
     except Exception:
         raise ValueError(_("{kind} {value!r} does not parse as ISO 8601").format(kind=kind, value=value)) from None
 
 
-def _check_datetime(value: str) -> None:
+def _check_datetime(value: str, bounded: bool = True) -> None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -143,6 +167,9 @@ def _check_datetime(value: str) -> None:
                              value=value)) from None
     if parsed.tzinfo is None:
         raise ValueError(_("{value!r} has no time-zone offset; write it as e.g. {value}+08:00").format(value=value))
+    if bounded and not YEAR_MIN <= parsed.year <= YEAR_MAX:
+        raise ValueError(_("{value!r} is outside the years {year_min} to {year_max}").format(
+                             value=value, year_min=YEAR_MIN, year_max=YEAR_MAX))
 
 
 # -- schedules: calendar cycles computed by us -----------------------------------------------
@@ -208,7 +235,8 @@ def parse_cycle(kind: str, text: str, zone: tzinfo) -> Cycle:
     """A timer start event's value -> Cycle. Raises ValueError for people."""
     from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition as T
 
-    check_literal(kind, text, start_event=True)
+    # Bounds are deploy-time: a schedule stored before them keeps its meaning (it is not refused on every tick).
+    check_literal(kind, text, start_event=True, bounded=False)
     value = text.strip()
     if kind == "timeDate":
         return Cycle(datetime.fromisoformat(value).astimezone(zone), None, 1)

@@ -247,15 +247,12 @@ def extend_due(session: Session, code: str, *, to: date, reason: str, now: datet
 
 def read_evidence(path: str) -> tuple[str, bytes, str]:
     """An evidence file as (name, content, SHA-256), refused when unreadable or too large."""
+    from engine.files import read_bounded
+
     file = Path(path)
-    try:
-        content = file.read_bytes()
-    except (OSError, ValueError) as exc:
-        raise OpsqaError(_("cannot read {path!r}: {exc}").format(
-                             path=path, exc=getattr(exc, 'strerror', None) or exc)) from None
-    if len(content) > MAX_EVIDENCE_BYTES:
-        raise OpsqaError(_("{path} is {content} bytes; evidence files are at most {max_evidence_bytes}").format(
-                             path=path, content=len(content), max_evidence_bytes=MAX_EVIDENCE_BYTES))
+    # a regular file, its size checked before it is read
+    content = read_bounded(path, MAX_EVIDENCE_BYTES,
+                           too_large=_("{path} is {size} bytes; evidence files are at most {limit}"))
     return file.name, content, hashlib.sha256(content).hexdigest()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +37,19 @@ FINDING_STATUS_ZH = {"open": "待制定措施", "plan_submitted": "措施待审�
 AUDIT_STATUS_ZH = {"planned": "已计划", "in_progress": "实施中", "reported": "已报告", "closed": "已关闭",
                    "cancelled": "已取消"}
 ITEM_STATUS_ZH = {"proposed": "待制定措施（计划未完成）", "planned": "措施已制定（计划待批准）", "tracking": "跟踪中"}
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>!|&~])")
+_MD_LINE_START = re.compile(r"^(\s*(?:\d+(?=[.)]))?)([#>+=.)-])", re.MULTILINE)
+
+
+def _md(text: str, *, inline: bool = False) -> str:
+    """Text from the records as Markdown shows it literally: HTML, images, links, emphasis and table bars
+    escaped with a backslash, and a line starting with a heading, quote or list marker kept a plain line."""
+    text = _MD_SPECIAL.sub(r"\\\1", str(text))
+    if inline:  # a table cell: no block starts there
+        return text
+    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
 
 
 def _standing_zh(status: str) -> str:
@@ -69,21 +83,22 @@ class Document:
         self.blocks.append(("table", headers, [[_cell(value) for value in row] for row in rows]))
 
     def markdown(self) -> str:
-        lines = [f"# {self.title}", "", f"文件编号：{self.doc_no}　　依据：{TEMPLATE_VERSION}", ""]
+        """Text from the records is escaped (_md): no raw HTML, no image or link of its own, no block markup."""
+        lines = [f"# {_md(self.title)}", "", f"文件编号：{_md(self.doc_no)}　　依据：{TEMPLATE_VERSION}", ""]
         for block in self.blocks:
             if block[0] == "h":
-                lines += [f"## {block[1]}", ""]
+                lines += [f"## {_md(block[1])}", ""]
             elif block[0] == "p":
-                lines += [block[1], ""]
+                lines += [_md(block[1]), ""]
             elif block[0] == "warn":
-                lines += [f"> **注意：** {block[1]}", ""]
+                lines += [f"> **注意：** {_md(block[1])}", ""]
             elif block[0] == "img":
-                lines += [f"![{block[2]}]({block[1]})", ""]
+                lines += [f"![{_md(block[2])}]({block[1]})", ""]
             else:
                 _, headers, rows = block
-                lines.append("| " + " | ".join(headers) + " |")
+                lines.append("| " + " | ".join(_md(h, inline=True) for h in headers) + " |")
                 lines.append("|" + "---|" * len(headers))
-                lines += ["| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in row) + " |"
+                lines += ["| " + " | ".join(_md(c, inline=True).replace("\n", " ") for c in row) + " |"
                           for row in rows] or ["| " + " | ".join(["—"] * len(headers)) + " |"]
                 lines.append("")
         return "\n".join(lines)
@@ -112,13 +127,15 @@ class Document:
         return "\n".join(parts) + "\n"
 
     def write(self, folder: Path) -> list[Path]:
+        from engine.files import write_output
+
         folder.mkdir(parents=True, exist_ok=True)
         files = [(f"{self.name}.md", self.markdown()), (f"{self.name}.html", self.html())]
         files += [(block[1], block[3]) for block in self.blocks if block[0] == "img"]
         written = []
         for name, text in files:
             path = folder / name
-            path.write_text(text, encoding="utf-8")
+            write_output(path, text, force=True)  # regenerated in place: the same records, the same bytes; no link
             written.append(path)
         return written
 

@@ -17,9 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from engine import OpsqaError
+from engine.files import read_bounded
 from i18n import _
 
 FORMATS = (".csv", ".xlsx")
+MAX_TABLE_BYTES = 20 * 1024 * 1024  # the file as stored
+MAX_ROWS = 100_000  # rows of a table, header included
+MAX_CELLS = 2_000_000  # cells of a workbook's first sheet, empty ones included
+MAX_XLSX_ENTRIES = 1_000  # files inside a workbook
+MAX_XLSX_UNPACKED = 100 * 1024 * 1024  # their total size once decompressed
+MAX_XLSX_RATIO = 200  # how many times a part larger than a megabyte may grow when decompressed
+MAX_CSV_FIELD = 1024 * 1024  # characters of one CSV field
 
 
 @dataclass(frozen=True)
@@ -41,18 +49,17 @@ def read_table(path: str) -> Table:
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         raise OpsqaError(_("{path}: only .csv and .xlsx files can be imported").format(path=path))
-    try:
-        content = Path(path).read_bytes()
-    except OSError as exc:
-        raise OpsqaError(_("cannot read {path}: {strerror}").format(path=path, strerror=exc.strerror or exc)) from None
-    except ValueError as exc:  # a NUL in the name
-        raise OpsqaError(_("cannot read {path!r}: {exc}").format(path=path, exc=exc)) from None
+    # a regular file, its size checked before it is read
+    content = read_bounded(path, MAX_TABLE_BYTES,
+                           too_large=_("{path} is {size} bytes; tables imported are at most {limit}"))
     if suffix == ".xlsx":
         return from_xlsx(content, path)
     try:
         text = content.decode("utf-8")
-    except UnicodeDecodeError:
-        raise OpsqaError(_("cannot read {path}: it is not UTF-8 text").format(path=path)) from None
+    except UnicodeDecodeError as exc:
+        line = content[:exc.start].count(b"\n") + 1
+        raise OpsqaError(_('{path}:{line}: the file is not UTF-8 text (Excel saves "CSV" in the local code page, '
+                           'GBK in China); save it as "CSV UTF-8" or as .xlsx').format(path=path, line=line)) from None
     return from_csv(text, path)
 
 
@@ -60,10 +67,20 @@ def from_csv(text: str, source: str) -> Table:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = tuple(name.strip() for name in reader.fieldnames or ())
     rows = []
-    for record in reader:  # a value beyond the header has the key None: not a column, left out
-        cells = {key.strip(): (value or "").strip() for key, value in record.items() if key and key.strip()}
-        if any(cells.values()):
-            rows.append((f"{source}:{reader.line_num}: ", cells))
+    limit = csv.field_size_limit(MAX_CSV_FIELD)
+    try:
+        for record in reader:  # a value beyond the header has the key None: not a column, left out
+            cells = {key.strip(): (value or "").strip() for key, value in record.items() if key and key.strip()}
+            if any(cells.values()):
+                rows.append((f"{source}:{reader.line_num}: ", cells))
+            if reader.line_num > MAX_ROWS:
+                raise OpsqaError(_("{source}:{line}: a table imported has at most {max_rows} rows").format(
+                                     source=source, line=reader.line_num, max_rows=MAX_ROWS))
+    except csv.Error as exc:  # a field beyond the limit, a NUL: the line where reading stopped
+        raise OpsqaError(_("{source}:{line}: {reason}").format(
+                             source=source, line=reader.line_num + 1, reason=exc)) from None
+    finally:
+        csv.field_size_limit(limit)
     return Table(source, header, rows)
 
 
@@ -73,6 +90,7 @@ def from_xlsx(content: bytes, source: str) -> Table:
 
     import openpyxl
 
+    _check_archive(content, source)
     try:
         with warnings.catch_warnings():  # about features we do not read (styles, data validation, drawings)
             warnings.simplefilter("ignore")
@@ -80,9 +98,18 @@ def from_xlsx(content: bytes, source: str) -> Table:
             try:
                 sheet = workbook.worksheets[0]
                 sheet.reset_dimensions()  # the size a writer recorded may be wrong: read every row there is
-                values = list(sheet.iter_rows(values_only=True))
+                values, cells = [], 0
+                for row in sheet.iter_rows(values_only=True):
+                    values.append(row)
+                    cells += len(row)
+                    if len(values) > MAX_ROWS or cells > MAX_CELLS:
+                        raise OpsqaError(_("{source} row {number}: a workbook imported has at most {max_rows} rows "
+                                           "and {max_cells} cells").format(source=source, number=len(values),
+                                                                           max_rows=MAX_ROWS, max_cells=MAX_CELLS))
             finally:
                 workbook.close()
+    except OpsqaError:
+        raise
     except Exception as exc:  # a renamed CSV, an empty file, a damaged archive: each library raises its own
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise OpsqaError(_("{source} is not an .xlsx workbook that can be read ({reason})").format(
@@ -97,6 +124,31 @@ def from_xlsx(content: bytes, source: str) -> Table:
         if any(cells.values()):
             rows.append((_("{source} row {number}: ").format(source=source, number=number), cells))
     return Table(source, tuple(name for name in header if name), rows)
+
+
+def _check_archive(content: bytes, source: str) -> None:
+    """Refuse a workbook whose parts are too many or would grow too large (a zip bomb), by the sizes its
+    archive declares; zipfile never decompresses a part beyond its declared size."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as exc:
+        raise OpsqaError(_("{source} is not an .xlsx workbook that can be read ({reason})").format(
+                             source=source, reason=exc)) from None
+    if len(entries) > MAX_XLSX_ENTRIES:
+        raise OpsqaError(_("{source} holds {count} parts; a workbook imported holds at most {limit}").format(
+                             source=source, count=len(entries), limit=MAX_XLSX_ENTRIES))
+    unpacked = sum(entry.file_size for entry in entries)
+    grows = [entry for entry in entries
+             if entry.file_size > 1024 * 1024 and entry.file_size > MAX_XLSX_RATIO * max(entry.compress_size, 1)]
+    if unpacked > MAX_XLSX_UNPACKED or grows:
+        part = (grows or [max(entries, key=lambda entry: entry.file_size)])[0].filename
+        raise OpsqaError(_("{source} would decompress to {unpacked} bytes ({part}); a workbook imported is at most "
+                           "{limit} bytes unpacked, each part at most {ratio} times its packed size").format(
+                             source=source, unpacked=unpacked, part=part, limit=MAX_XLSX_UNPACKED,
+                             ratio=MAX_XLSX_RATIO))
 
 
 def _text(value: Any) -> str:

@@ -40,19 +40,19 @@ class _FixedTimeZip(zipfile.ZipFile):
         self.writestr(arcname or Path(filename).name, Path(filename).read_bytes(), compress_type, compresslevel)
 
 
-def write_workbook(path: str, rows: list[dict[str, Any]], *, sheet: str, zone: tzinfo) -> None:
-    """Write `rows` to a new or replaced .xlsx file at `path`; refused where it cannot be written."""
+def write_workbook(path: str, rows: list[dict[str, Any]], *, sheet: str, zone: tzinfo, force: bool = False) -> None:
+    """Write `rows` to a new .xlsx file at `path` (an existing one replaced with `force`, a symbolic link
+    never); refused where it cannot be written."""
+    from engine.files import check_output, write_output
+
     target = Path(path)
     if target.suffix.lower() != ".xlsx":
         raise OpsqaError(_("{path}: a workbook's name ends in .xlsx").format(path=path))
     if not target.parent.is_dir():
         raise OpsqaError(_("cannot write {path}: there is no directory {parent}").format(
                              path=path, parent=target.parent))
-    content = workbook_bytes(rows, sheet=sheet, zone=zone)
-    try:
-        target.write_bytes(content)
-    except OSError as exc:
-        raise OpsqaError(_("cannot write {path}: {strerror}").format(path=path, strerror=exc.strerror or exc)) from None
+    check_output(path, force=force)  # before the work of building it
+    write_output(path, workbook_bytes(rows, sheet=sheet, zone=zone), force=force)
 
 
 def workbook_bytes(rows: list[dict[str, Any]], *, sheet: str, zone: tzinfo) -> bytes:

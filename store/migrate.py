@@ -22,6 +22,29 @@ def _config(database: Database):
     return config
 
 
+def _create_private(path: Path) -> None:
+    """The database file for the `opsqa` group only: 0660, in folders opsqa creates 2770 (the group's files
+    stay the group's); existing folders and files keep the permissions their owner gave them. SQLite gives
+    its -wal and -shm files the database file's mode."""
+    import os
+
+    missing = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        os.chmod(folder, 0o2770)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o660)
+    except FileExistsError:  # an empty file the user made: theirs
+        return
+    try:
+        os.fchmod(fd, 0o660)
+    finally:
+        os.close(fd)
+
+
 def create_database(db: str | None) -> Database:
     """Create a new database at the head revision; refuse one that already holds opsqa."""
     from alembic import command
@@ -32,7 +55,7 @@ def create_database(db: str | None) -> Database:
         path = Path(parsed.database)
         if path.exists() and path.stat().st_size > 0:
             raise DatabaseError(_("{path} already exists; opsqa init makes a new database only").format(path=path))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(path)
     database = Database(url)
     from .db import current_revision
 
@@ -55,6 +78,10 @@ def upgrade_database(db: str | None) -> tuple[str | None, str]:
         if before is None:
             raise DatabaseError(_("{url} is not an opsqa database; run `opsqa init`").format(
                                     url=describe(database.url)))
+        from .db import known_revision, newer_schema
+
+        if not known_revision(before):
+            raise newer_schema(database.url, before)
         command.upgrade(_config(database), "head")
         return before, current_revision(database) or ""
     finally:

@@ -65,4 +65,4 @@ def test_unreachable_targets_and_backups(run, tmp_path):
     assert run.json("--db", str(backup), "findings") == run.json("--db", str(db), "findings")
     assert run("--db", str(backup), "history", "verify").exit_code == 0
     refused = run("--db", str(db), "db", "backup", str(backup), login="sim-admin")
-    assert refused.exit_code == 1 and "exists; a backup goes to a new file" in refused.stderr
+    assert refused.exit_code == 1 and "exists; use --force to replace it" in refused.stderr

@@ -232,7 +232,7 @@ def test_findings_from_the_command_line(run, tmp_path):
     assert run("finding", "evidence", code, "1", "--out", str(out)).exit_code == 0
     assert out.read_bytes() == evidence.read_bytes()
     again = run("finding", "evidence", code, "1", "--out", str(out))
-    assert again.exit_code == 1 and "exists; give a new file name" in again.stderr
+    assert again.exit_code == 1 and "exists; use --force to replace it" in again.stderr
     result = run("finding", "extend", code, "--to", "2100-01-31", "--reason", "备件延迟", login="qmd1")
     assert result.stdout == f"{code} is now due 2100-01-31 (originally 2099-12-31)\n", result.output
     refused = run("finding", "extend", code, "--to", "2100-03-01", "--reason", "再延", login="pm1")

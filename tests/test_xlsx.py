@@ -234,7 +234,8 @@ def test_a_listing_exported_is_its_json(records, tmp_path, command):
     assert widths[code] == max(len(str(row[code])) for row in expected) + 2
 
     first = path.read_bytes()
-    assert run(*command, "--xlsx", str(path)).exit_code == 0
+    assert run(*command, "--xlsx", str(path)).exit_code == 1  # an existing file is replaced only with --force
+    assert run(*command, "--xlsx", str(path), "--force").exit_code == 0
     assert path.read_bytes() == first  # the same records, the same bytes
     archive = zipfile.ZipFile(io.BytesIO(first))
     assert {entry.date_time for entry in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}

@@ -34,6 +34,10 @@ def __getattr__(name: str):
         from engine import OpsqaError
 
         return OpsqaError
+    if name in ("read_text_bounded", "check_output", "write_output"):  # the files a face reads and writes itself
+        from engine import files
+
+        return getattr(files, name)
     if name in ("NotPermitted", "InvalidFormValue", "TaskAlreadyCompleted"):  # refusals a face shows its own way:
         from engine import errors  # the policy's with 403, a form's beside its fields, a stale form with who did it
 

@@ -60,15 +60,53 @@ def copy(engine: Engine, caller: Caller, target: str) -> dict[str, Any]:
             "head": report.head, "target": describe(target)}
 
 
-def backup(engine: Engine, caller: Caller, file: str) -> None:
-    """A consistent copy of the SQLite database into a new file, safe while the scheduler runs (admins)."""
+def backup(engine: Engine, caller: Caller, file: str, *, force: bool = False) -> None:
+    """A consistent copy of the SQLite database into a new file (an existing one replaced with `force`, a
+    symbolic link never), safe while the scheduler runs (admins). Written beside it, then moved in place."""
+    import os
+
+    from engine.files import check_output
     from store import backup_sqlite
 
     actor = authorized(engine, caller, "db")
-    if Path(file).exists():
-        raise OpsqaError(_("{file} exists; a backup goes to a new file").format(file=file))
-    backup_sqlite(engine.database.url, Path(file))
+    target = check_output(file, force=force)
+    temporary = target.parent / f".{target.name}.{os.getpid()}.backup"
+    if os.path.lexists(temporary):
+        os.unlink(temporary)
+    try:
+        backup_sqlite(engine.database.url, temporary)
+        os.chmod(temporary, 0o660)  # the opsqa group's, never world-readable
+        os.replace(temporary, target)
+    except OSError as exc:
+        raise OpsqaError(_("cannot write {path}: {strerror}").format(path=file, strerror=exc.strerror or exc)) from None
+    finally:
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
     _record(engine, actor, "db.backed_up", {"file": str(Path(file).resolve())})
+
+
+def check(db: str | None) -> dict[str, Any]:
+    """Check a database without writing to it (open to everyone, like every read): SQLite's integrity and
+    quick checks of the file and the references between rows, then the history's chain. Works on a
+    read-only file or copy. {"database", "problems": [one line each], "events"}."""
+    from store import DatabaseError, describe, open_database, verify_chain
+
+    database = open_database(db, read_only=True)
+    try:
+        problems = database.integrity_problems()
+        events = None
+        try:
+            with database.reading() as session:
+                chain = verify_chain(session)
+            events = chain.count
+            if not chain.intact:
+                problems.append(_("history broken at event {broken_at}: {reason}").format(
+                                    broken_at=chain.broken_at, reason=chain.reason))
+        except DatabaseError as exc:  # a damaged page under the history: the file's check said where
+            problems.append(_("the history cannot be read: {reason}").format(reason=getattr(exc, "reason", exc)))
+        return {"database": describe(database.url), "problems": problems, "events": events}
+    finally:
+        database.dispose()
 
 
 def _record(engine: Engine, actor, kind: str, payload: dict[str, Any]) -> None:

@@ -123,7 +123,8 @@ def extend_finding(engine: Engine, caller: Caller, code: str, *, to: date, reaso
         return {"code": extended.code, "due": extended.due_date, "original_due": extended.original_due_date}
 
 
-def write_finding_evidence(engine: Engine, code: str, evidence_id: int, out: str) -> dict[str, Any]:
+def write_finding_evidence(engine: Engine, code: str, evidence_id: int, out: str, *,
+                           force: bool = False) -> dict[str, Any]:
     """Write a finding's evidence file to `out` (a new file), checked against its SHA-256."""
     from handlers.findings import evidence_of
 
@@ -132,18 +133,18 @@ def write_finding_evidence(engine: Engine, code: str, evidence_id: int, out: str
     if not found:
         raise OpsqaError(_("{code} has no evidence {evidence_id}; see `opsqa finding show {given}`").format(
                              code=code.upper(), evidence_id=evidence_id, given=code))
-    return _write_evidence(*found[0], evidence_id, out)
+    return _write_evidence(*found[0], evidence_id, out, force)
 
 
-def _write_evidence(content: bytes, digest: str, evidence_id: int, out: str) -> dict[str, Any]:
+def _write_evidence(content: bytes, digest: str, evidence_id: int, out: str, force: bool) -> dict[str, Any]:
     import hashlib
 
     if hashlib.sha256(content).hexdigest() != digest:
         raise OpsqaError(_("evidence {evidence_id} no longer matches its SHA-256; the database was altered").format(
                              evidence_id=evidence_id))
-    if Path(out).exists():
-        raise OpsqaError(_("{out} exists; give a new file name").format(out=out))
-    Path(out).write_bytes(content)
+    from engine.files import write_output
+
+    write_output(out, content, force=force, mode=0o660)  # never through a link; not world-readable
     return {"file": out, "size": len(content), "sha256": digest}
 
 
@@ -259,7 +260,8 @@ def record_audit(engine: Engine, caller: Caller, code: str, *, unit: str, result
         return {"audit": code.upper(), "unit": unit, "items": items}
 
 
-def write_audit_evidence(engine: Engine, code: str, evidence_id: int, out: str) -> dict[str, Any]:
+def write_audit_evidence(engine: Engine, code: str, evidence_id: int, out: str, *,
+                         force: bool = False) -> dict[str, Any]:
     """Write a checklist row's evidence file to `out` (a new file), checked against its SHA-256."""
     from handlers.audits import row_evidence
 
@@ -268,7 +270,7 @@ def write_audit_evidence(engine: Engine, code: str, evidence_id: int, out: str) 
                  if e.id == evidence_id]
     if not found:
         raise OpsqaError(_("{code} has no evidence {evidence_id}").format(code=code.upper(), evidence_id=evidence_id))
-    return _write_evidence(*found[0], evidence_id, out)
+    return _write_evidence(*found[0], evidence_id, out, force)
 
 
 def audit_checklist(engine: Engine, code: str) -> dict[str, Any]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 
-def write_workbook(file: str, rows: list[dict[str, Any]], *, sheet: str, zone) -> None:
-    """Every row a listing gives (its --json rows) as an .xlsx file; the same rows give the same bytes."""
+def write_workbook(file: str, rows: list[dict[str, Any]], *, sheet: str, zone, force: bool = False) -> None:
+    """Every row a listing gives (its --json rows) as an .xlsx file; the same rows give the same bytes. An
+    existing file is replaced only with `force`, a symbolic link never."""
     from handlers.workbook import write_workbook as write
 
-    write(file, rows, sheet=sheet, zone=zone)
+    write(file, rows, sheet=sheet, zone=zone, force=force)
 
 
 def completions(db: str | None, kind: str) -> list[str]:
