@@ -233,15 +233,19 @@ class Engine:
         views = []
         for row in rows:
             zone = ZoneInfo(row.zone)
-            cycle = timers.parse_cycle(row.timer_kind, row.expression, zone)
-            upcoming = [when for when in cycle.next_fires(now, count + 5)
-                        if (row.process_id, cycle.period(when, zone)) not in fired][:count]
+            try:
+                cycle = timers.parse_cycle(row.timer_kind, row.expression, zone)
+                upcoming = [when for when in cycle.next_fires(now, count + 5)
+                            if (row.process_id, cycle.period(when, zone)) not in fired][:count]
+            except ValueError:  # stored before the deploy-time checks; the next tick disables it with its reason
+                cycle, upcoming = None, []
             fire = last.get(row.process_id)
             views.append({
                 "process": row.process_id, "expression": row.expression, "zone": row.zone, "policy": row.policy,
                 "enabled": row.enabled, "version": row.version,
                 "last_period": fire.period if fire else None, "last_fire": fire.fire_time if fire else None,
-                "next": [{"period": cycle.period(when, zone), "at": when} for when in upcoming] if row.enabled else [],
+                "next": [{"period": cycle.period(when, zone), "at": when} for when in upcoming]
+                        if row.enabled and cycle is not None else [],
             })
         return views
 

@@ -108,3 +108,8 @@ class HandlerFailed(OpsqaError):
 
 class InvalidExpression(OpsqaError):
     """An expression cannot be evaluated."""
+
+
+class RunawayStep(OpsqaError):
+    """A step that would not come to rest: a loop with no user task, timer or message in it, or one that
+    builds more tasks than an instance can hold. Nothing of the step is kept; the instance gets an incident."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import smtplib
 from datetime import datetime
 from email.message import EmailMessage
@@ -50,9 +51,19 @@ def notify(session: Session, *, key: str, to: str, subject: str, body: str, now:
     if session.scalar(select(Job.id).where(Job.key == full_key)) is not None:
         return True
     session.add(Job(key=full_key, kind="email", instance_id=None, run_after=now, attempts=0, fence=0, created_at=now,
-                    payload=json.dumps({"to": user.email, "user": to, "subject": subject, "body": body},
+                    payload=json.dumps({"to": user.email, "user": to, "subject": header(subject), "body": body},
                                        ensure_ascii=False)))
     return True
+
+
+def header(text: str, limit: int = 200) -> str:
+    """A mail header's value from text a person wrote (a task's or a process's name): control characters
+    become spaces, runs of space one, and the length is bounded. A line break in a header would be refused
+    by the mail library at delivery (or, in a looser one, start a header of the sender's choosing)."""
+    return " ".join(_CONTROL.sub(" ", text).split())[:limit]
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def role_members(session: Session, role: str) -> list[str]:
@@ -114,15 +125,17 @@ def deliver(engine, now: datetime, *, worker: str, limit: int = 100) -> tuple[in
             payload = payloads.get(claim.job_id)
             if payload is None:
                 continue
-            message = EmailMessage()
-            message["From"], message["To"], message["Subject"] = sender, payload["to"], payload["subject"]
-            message["Message-ID"] = message_id(claim.key)
-            message.set_content(payload["body"])
             try:
+                message = EmailMessage()
+                message["From"], message["To"] = header(sender), header(payload["to"])
+                message["Subject"] = header(payload["subject"])
+                message["Message-ID"] = message_id(claim.key)
+                message.set_content(payload["body"])
                 connection.send_message(message)
-            except smtplib.SMTPException as exc:
-                _failed(engine, claim, f"{type(exc).__name__}: {exc}", now)
-                failures.append({"key": claim.key, "error": str(exc)})
+            except (smtplib.SMTPException, ValueError, TypeError) as exc:  # this message; the others go on
+                error = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+                _failed(engine, claim, error, now)
+                failures.append({"key": claim.key, "error": error})
                 continue
             failpoints.point("email.sent")
             try:

@@ -8,6 +8,7 @@ task read model up to date and append the history. Nothing else writes an instan
 from __future__ import annotations
 
 import json
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +38,7 @@ from .errors import (
     NotPermitted,
     OpsqaError,
     ProcessNotFound,
+    RunawayStep,
     TaskAlreadyCompleted,
     TaskNotReady,
 )
@@ -49,6 +51,8 @@ from .users import Actor
 # complete; each pass of a gateway loop adds two or three levels. Refuse well before that.
 MAX_DEPTH = 900
 MAX_SERVICE_ROUNDS = 1000
+MAX_ENGINE_STEPS = 10_000  # gateways, events and other engine tasks run in one step
+MAX_TASKS = 50_000  # task nodes in one workflow (its state grows by some 400 bytes each)
 
 
 @dataclass
@@ -91,9 +95,12 @@ class Runtime:
         self, process_id: str, *, actor: Actor, business_key: str | None = None, variables: dict | None = None
     ) -> int:
         now = self.clock.now()
-        with self.database.transaction() as session:
-            return self.start_in(session, process_id, now=now, actor=actor, business_key=business_key,
-                                 variables=variables)
+        try:
+            with self.database.transaction() as session:
+                return self.start_in(session, process_id, now=now, actor=actor, business_key=business_key,
+                                     variables=variables)
+        except RunawayStep as exc:
+            raise RunawayStep(_("{error}; nothing was started").format(error=exc)) from None
 
     def start_in(self, session: Session, process_id: str, *, now: datetime, actor: Actor,
                  business_key: str | None = None, variables: dict | None = None, payload: dict | None = None) -> int:
@@ -249,7 +256,8 @@ class Runtime:
         return fired
 
     def incident(self, instance_id: int, message: str, *, now: datetime, actor: Actor) -> None:
-        """Stop an instance whose timer step keeps failing: a person looks at it, then retries."""
+        """Stop an instance whose timer step keeps failing, or whose step would not come to rest: a person
+        looks at it, then retries."""
         with _one_writer(instance_id), self.database.transaction() as session:
             row = rows.read_instance(session, instance_id)
             if row is None or row.status != "running":
@@ -454,6 +462,10 @@ class Runtime:
                             {"task": task.bpmn_id, "name": task.name, "values": typed})
                 self._advance(session, loaded, now, actor)
                 self._save(session, loaded, now, actor)
+        except RunawayStep as exc:  # the completion is not kept; the instance waits for its process owner
+            self.incident(task.instance_id, str(exc), now=now, actor=actor)
+            raise RunawayStep(_("{error}; nothing was saved and the instance has an incident").format(
+                                  error=exc)) from None
         except StaleDataError:
             with self.database.reading() as session:
                 task = find_task(session, task_id)
@@ -503,16 +515,18 @@ class Runtime:
     def _advance(self, session: Session, loaded: _Loaded, now: datetime, actor: Actor) -> None:
         """Run engine steps and service-task handlers until only people or time can go on."""
         workflow = loaded.workflow
+        bound = _StepBound(self.max_depth)
         for _round in range(MAX_SERVICE_ROUNDS):
-            self._run_engine(workflow.do_engine_steps, loaded.row.process_id)
+            self._run_engine(lambda: workflow.do_engine_steps(will_complete_task=bound), loaded.row.process_id)
             pending = [t for t in workflow.get_tasks(state=TaskState.STARTED) if isinstance(t.task_spec, ServiceTask)]
             if not pending:
                 return
             for spiff_task in pending:
                 if not self._run_handler(session, loaded, spiff_task, now, actor):
                     return
-        raise OpsqaError(_("instance {id} ran {max_service_rounds} service rounds without waiting").format(
-                             id=loaded.row.id, max_service_rounds=MAX_SERVICE_ROUNDS))
+        raise RunawayStep(_("{process}: the step ran {max_service_rounds} rounds of service tasks without waiting "
+                            "for a person, a timer or a message").format(
+                              process=loaded.row.process_id, max_service_rounds=MAX_SERVICE_ROUNDS))
 
     def _context(self, session: Session, loaded: _Loaded, spiff_task, now: datetime, actor: Actor,
                  variables: dict[str, Any]) -> HandlerContext:
@@ -622,9 +636,7 @@ class Runtime:
         ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
         for spiff_task in ready.values():
             if _depth(spiff_task) > self.max_depth:
-                raise OpsqaError(_("instance {id}: a loop at {bpmn_id} has run too many times; SpiffWorkflow "
-                                   "would lose track of the task").format(
-                                     id=row.id, bpmn_id=spiff_task.task_spec.bpmn_id))
+                raise _loop(spiff_task)
         open_rows = {t.id: t for t in rows.open_tasks(session, row.id)}
         for task_id, task in open_rows.items():
             if task_id not in ready:  # closed without an answer (e.g. escalated)
@@ -716,6 +728,38 @@ def _one_writer(instance_id: int):
     except StaleDataError:
         raise InstanceChanged(_("instance {instance_id} was changed by someone else meanwhile; try again").format(
                                   instance_id=instance_id)) from None
+
+
+# SpiffWorkflow would go on past these without a word: past 1000 levels it stops seeing the ready task and
+# calls the instance completed; a loop with no wait state never returns, holding the write lock.
+def _loop(task) -> OpsqaError:
+    """A loop through a user task, taken once more than SpiffWorkflow can follow: refused, so that the person
+    can answer differently (it is not the diagram that is wrong, but this many passes)."""
+    return OpsqaError(_("{process} [{bpmn_id}]: a loop has run too many times; SpiffWorkflow would lose track of "
+                        "its tasks").format(process=task.workflow.spec.name, bpmn_id=task.task_spec.bpmn_id))
+
+
+class _StepBound:
+    """Called before each engine task of a step runs: stops a step that would not come to rest."""
+
+    def __init__(self, max_depth: int):
+        self.max_depth, self.steps, self.runs = max_depth, 0, Counter()
+
+    def __call__(self, task) -> None:
+        self.steps += 1
+        self.runs[task.task_spec.name] += 1
+        where = {"process": task.workflow.spec.name, "bpmn_id": task.task_spec.bpmn_id}
+        if self.steps > MAX_ENGINE_STEPS:
+            raise RunawayStep(_("{process} [{bpmn_id}]: the step ran {steps} engine tasks without waiting for a "
+                                "person, a timer or a message").format(steps=MAX_ENGINE_STEPS, **where))
+        if len(task.workflow.tasks) > MAX_TASKS:
+            raise RunawayStep(_("{process} [{bpmn_id}]: the step built more than {max_tasks} tasks").format(
+                                  max_tasks=MAX_TASKS, **where))
+        # Round and round within this one step, deep enough that SpiffWorkflow would soon lose its tasks (a
+        # loop through a user task is refused when the task comes up too deep, in _sync_tasks).
+        if self.runs[task.task_spec.name] > 1 and _depth(task) > self.max_depth:
+            raise RunawayStep(_("{process} [{bpmn_id}]: a loop with no user task, timer or message in it has "
+                                "run {runs} times in one step").format(runs=self.runs[task.task_spec.name], **where))
 
 
 def _depth(task) -> int:

@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from store import Job, Schedule, ScheduleFire, append_event
 
 from . import jobs, outbox, settings, timers
 from .clock import local_time
-from .errors import DuplicateBusinessKey, InstanceChanged
+from .errors import DuplicateBusinessKey, InstanceChanged, RunawayStep
 from .users import Actor
 
 log = logging.getLogger("opsqa.scheduler")
@@ -64,12 +64,16 @@ def fire_schedules(engine, now: datetime, report: TickReport) -> None:
             select(ScheduleFire.process_id, func.max(ScheduleFire.fire_time)).group_by(ScheduleFire.process_id)
         ).all())
     for schedule in schedules:
-        zone = ZoneInfo(schedule.zone)
-        cycle = timers.parse_cycle(schedule.timer_kind, schedule.expression, zone)
-        # Fires from before the schedule existed are not missed ones: start those by hand if wanted.
-        created = schedule.created_at - timedelta(microseconds=1)
-        after = max(filter(None, [last_fires.get(schedule.process_id), created]))
-        due = cycle.fires_between(after, now)
+        try:
+            zone = ZoneInfo(schedule.zone)
+            cycle = timers.parse_cycle(schedule.timer_kind, schedule.expression, zone)
+            # Fires from before the schedule existed are not missed ones: start those by hand if wanted.
+            created = schedule.created_at - timedelta(microseconds=1)
+            after = max(filter(None, [last_fires.get(schedule.process_id), created]))
+            due = cycle.fires_between(after, now)
+        except Exception as exc:  # one schedule that cannot be computed must not stop the others
+            _disable(engine, schedule, exc, now, report)
+            continue
         if schedule.policy == "latest" and len(due) > 1:
             passed = due[:-1]
             due = due[-1:]
@@ -111,11 +115,33 @@ def _fire(engine, schedule: Schedule, period: str, fire_time: datetime, now: dat
                          actor=SCHEDULER.name, instance_id=instance_id, payload=payload)
     except IntegrityError:
         return  # fired already (another scheduler, or a retry): nothing to do
+    except DBAPIError:
+        raise  # the database, not this schedule: the tick fails and the next one tries again
+    except Exception as exc:  # its start fails (a loop that never waits, a diagram error): the others go on
+        _disable(engine, schedule, exc, now, report)
+        return
     entry = {"process": schedule.process_id, "period": period, "fire_time": fire_time, "instance": instance_id,
              "caught_up": caught_up}
     report.started.append(entry)
     log.info("fired %s period %s%s -> instance %s", schedule.process_id, period,
              " (caught up)" if caught_up else "", instance_id)
+
+
+def _disable(engine, schedule: Schedule, exc: Exception, now: datetime, report: TickReport) -> None:
+    """A schedule whose fire times cannot be computed (stored before the deploy-time checks), or whose
+    start fails: disabled with its reason, once, as an event of its own, so that the rest of the tick and
+    the ticks after it go on; redeploying the process enables it again (missed periods then catch up)."""
+    error = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"[:300]
+    with engine.database.transaction() as session:
+        row = session.get(Schedule, schedule.id)
+        if row is None or not row.enabled:
+            return
+        row.enabled, row.updated_at = False, now
+        append_event(session, at=now, kind="schedule.failed", actor=SCHEDULER.name,
+                     payload={"process": schedule.process_id, "expression": schedule.expression, "error": error,
+                              "disabled": True})
+    report.failed.append({"process": schedule.process_id, "error": error})
+    log.warning("schedule of %s (%s) disabled: %s", schedule.process_id, schedule.expression, error)
 
 
 def _record_skipped(engine, schedule, cycle, zone, passed, now, report) -> None:
@@ -158,8 +184,12 @@ def _zone(engine):
 
 
 def _record_failure(engine, claim: jobs.Claim, exc: Exception, now: datetime) -> None:
-    """Back off a failing timer job; after jobs.MAX_ATTEMPTS the instance gets an incident."""
+    """Back off a failing timer job; after jobs.MAX_ATTEMPTS the instance gets an incident, at once when
+    its step would not come to rest (trying again would only run the same loop again)."""
     error = (str(exc).splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, RunawayStep):
+        engine.runtime.incident(claim.instance_id, error, now=now, actor=SCHEDULER)
+        return
     with engine.database.transaction() as session:
         exhausted = jobs.failed(session, claim, error, now)
     if exhausted:
@@ -175,8 +205,12 @@ def next_wake(engine, now: datetime) -> datetime | None:
         if job is not None:
             candidates.append(max(job, now))
         for schedule in session.scalars(select(Schedule).where(Schedule.enabled.is_(True))):
-            cycle = timers.parse_cycle(schedule.timer_kind, schedule.expression, ZoneInfo(schedule.zone))
-            upcoming = cycle.next_fires(now, 1)
+            try:
+                cycle = timers.parse_cycle(schedule.timer_kind, schedule.expression, ZoneInfo(schedule.zone))
+                upcoming = cycle.next_fires(now, 1)
+            except Exception:  # the next tick disables it with its reason
+                candidates.append(now)
+                continue
             if upcoming:
                 candidates.append(upcoming[0])
     return min(candidates) if candidates else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import os
 import socket
 from datetime import datetime, timedelta
@@ -130,3 +131,23 @@ def test_an_overdue_task_is_mailed_once(mailed, smtp, tmp_path):
     mailed.clock.advance(timedelta(days=1))
     report = mailed.tick()
     assert (report.overdue, report.sent) == (0, 0)
+
+
+def test_a_subject_with_a_line_break_is_sent_on_one_line_and_a_bad_message_does_not_block_the_rest(mailed, smtp):
+    """Before: a task name with a newline (deployable then, queued by an older opsqa) raised at delivery
+    outside the error handling, so no e-mail left and the outbox showed no error."""
+    now = mailed.clock.now()
+    with mailed.database.transaction() as session:
+        for key, to, subject in (("a", "zhangsan@example.com", "[opsqa] 新任务：处理\r\nBcc: evil@example.com"),
+                                 ("b", ["not", "an", "address"], "[opsqa] 新任务"),
+                                 ("c", "lisi@example.com", "[opsqa] 新任务：复核")):
+            session.add(Job(key=f"email:{key}", kind="email", instance_id=None, run_after=now, attempts=0, fence=0,
+                            created_at=now, payload=json.dumps({"to": to, "user": "qmd1", "subject": subject,
+                                                                "body": "x"}, ensure_ascii=False)))
+    report = mailed.tick()
+    assert report.sent == 2 and [failure["key"] for failure in report.unsent] == ["email:b"]
+    assert [m["Subject"] for m in smtp.messages] == ["[opsqa] 新任务：处理 Bcc: evil@example.com",
+                                                     "[opsqa] 新任务：复核"]
+    assert all(m["Bcc"] is None for m in smtp.messages)
+    [waiting] = outbox(mailed)
+    assert waiting.key == "email:b" and waiting.attempts == 1 and "TypeError" in waiting.last_error
