@@ -144,13 +144,18 @@ def _command_runner(engine):
     failed = usecases.scheduling.CommandFailed
 
     def run(args: list[str], login: str) -> None:
-        errors = io.StringIO()
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(errors):
-            try:
-                code = cli.main(args=args, prog_name="opsqa", obj={"login": login, "engine": engine},
-                                standalone_mode=False)
-            except click.ClickException as exc:
-                raise failed(exc.format_message()) from None
+        errors, stdin = io.StringIO(), sys.stdin
+        sys.stdin = io.StringIO()  # nobody at a terminal: a command asks nothing, waits for nothing
+        # --db: whatever the command reads beside the lent engine (the zone) comes from the simulation's database
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(errors):
+                try:
+                    code = cli.main(args=["--db", usecases.scheduling.database_url(engine), *args], prog_name="opsqa",
+                                    obj={"login": login, "engine": engine}, standalone_mode=False)
+                except click.ClickException as exc:
+                    raise failed(exc.format_message()) from None
+        finally:
+            sys.stdin = stdin
         if code:
             raise failed(errors.getvalue().strip().removeprefix("opsqa: ") or _("exit status {code}").format(code=code))
 

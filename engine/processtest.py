@@ -11,8 +11,9 @@ says what the run must end with:
       end_events: {quality_plan: [end_plan_issued]} # the end events reached (by some instance)
       records: {quality_plan: 1}                    # rows in these tables at the end
 
-Each scenario runs in a new database of its own, with the folder's processes deployed, so a
-changed diagram is checked before it is deployed anywhere.
+Each scenario runs in a new database of its own, in a temporary folder (`{work}` in its commands, where
+they may write files), with the folder's processes deployed, so a changed diagram is checked before it is
+deployed anywhere.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def run_scenario(path: Path, processes: Path, make_engine, run_command=None) -> 
             engine.add_user("sim-admin", ["admin"])
             engine.deploy([str(processes)], actor=engine.actor("sim-admin"))
             models = {p["process"]: engine.model_of(p["process"]) for p in engine.processes()}
-            simulate(engine, load_scenario(source, models), start=start, end=end,
+            simulate(engine, load_scenario(source, models, workdir=folder), start=start, end=end,
                      run_command=run_command(engine) if run_command else None)
             return Outcome(path.name, _compare(engine, expect, models))
         finally:

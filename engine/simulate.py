@@ -19,13 +19,20 @@ process owner checks a changed diagram before deploying it.
     to: 2027-03-01
     expect: {completed: {quality_plan: 1}, end_events: {quality_plan: [end_plan_issued]}, records: {quality_plan: 1}}
     run:                            # opsqa commands, run as a user at a simulated time ({here}: the
-      - {at: "2027-06-10T16:00:00+08:00", as: qmd2,   # scenario's folder)
+      - {at: "2027-06-10T16:00:00+08:00", as: qmd2,   # scenario's folder; {work}: the run's folder)
          command: "audit record IA-2027-01 --unit P-01 --rest --result conform"}
+
+A `run:` entry acts only on the simulation's own database and folders: its command must be one of
+RUN_COMMANDS (the records of the cycle, never a whole database, never the clock, never a server), without
+global options (`--db`; the entry's `as:` says who acts), reading files only from the scenario's folder or
+the run's folder and writing only new files into the run's folder. Every entry is checked when the
+scenario is loaded, so a refused one stops the scenario before anything runs.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from collections import Counter
 from collections.abc import Callable
@@ -36,8 +43,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from i18n import _
-from store import Definition, Event, Instance, Job, Task
+from i18n import N_, _
+from store import Definition, Event, Instance, Job, Setting, Task
 
 from . import settings
 from .clock import SimulatedClock, local_time
@@ -51,6 +58,7 @@ _TOP_KEYS = {"start", "answers", "defaults", "run", "from", "to", "expect"}  # t
 _RUN_KEYS = {"at", "as", "command"}
 _ANSWER_KEYS = {"after", "values", "never", "as"}
 _START_KEYS = {"process", "at", "key", "variables"}
+_MAIL_SETTINGS = ("smtp_host", "smtp_port", "smtp_from")
 
 
 class ScenarioError(OpsqaError):
@@ -91,8 +99,9 @@ def _duration(text: Any, where: str) -> timedelta:
                                 where=where, text=text)) from None
 
 
-def load_scenario(path: str | None, models: dict[str, dict]) -> Scenario:
-    """Read and check a scenario against the deployed processes (`models`: process id -> model)."""
+def load_scenario(path: str | None, models: dict[str, dict], *, workdir: str | os.PathLike | None = None) -> Scenario:
+    """Read and check a scenario against the deployed processes (`models`: process id -> model). `workdir`:
+    the run's throw-away folder, `{work}` in a command, the only place its commands write files."""
     if path is None:
         return Scenario()
     import yaml
@@ -130,6 +139,7 @@ def load_scenario(path: str | None, models: dict[str, dict]) -> Scenario:
                                     where=where, at=start['at']))
         scenario.starts.append({**start, "at": when})
     here = str(Path(path).resolve().parent)
+    work = str(Path(workdir).resolve()) if workdir is not None else None
     for index, entry in enumerate(data.get("run") or []):
         where = f"{path}: run[{index}]"
         if not isinstance(entry, dict) or set(entry) - _RUN_KEYS or not {"at", "as", "command"} <= set(entry):
@@ -139,12 +149,17 @@ def load_scenario(path: str | None, models: dict[str, dict]) -> Scenario:
             raise ScenarioError(_("{where}: at {at!r} is not a date and time with a time-zone offset").format(
                                     where=where, at=entry['at']))
         command = entry["command"]
+        if not isinstance(command, str | list):
+            raise ScenarioError(_("{where}: command: give a command line or a list of its words").format(where=where))
         try:
             args = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
         except ValueError as exc:
             raise ScenarioError(_("{where}: command: {exc}").format(where=where, exc=exc)) from None
-        scenario.runs.append({"at": when, "as": str(entry["as"]), "where": where,
-                              "args": [a.replace("{here}", here) for a in args]})
+        args = [a.replace("{here}", here) for a in args]
+        if work is not None:
+            args = [a.replace("{work}", work) for a in args]
+        check_run(args, where, here=Path(here), work=Path(work) if work is not None else None)
+        scenario.runs.append({"at": when, "as": str(entry["as"]), "where": where, "args": args})
     for key, entries in (data.get("answers") or {}).items():
         where = f"{path}: answers.{key}"
         process_id, _dot, task_id = str(key).partition(".")
@@ -166,6 +181,267 @@ def load_scenario(path: str | None, models: dict[str, dict]) -> Scenario:
             answers.append(Answer(after, dict(entry.get("values") or {}), bool(entry.get("never")), entry.get("as")))
         scenario.answers[key] = answers
     return scenario
+
+
+# -- what a `run:` entry may do: an allow-list, checked at load time
+
+# Each command a `run:` entry may give, with what it takes. Arguments: TEXT, # (a number), IN (a file or
+# folder read), IN+ (one or more). Options: --flag, --name= (text), --name=#, --name=IN, --name=OUT (a new
+# file or folder written), --name=OUT! (an output that must be given: its default lies outside). `--as`,
+# `--force` and `--help` are never allowed. tests/test_hostile_scenarios.py holds this table to the click tree.
+RUN_COMMANDS: dict[str, str] = {
+    "audit checklist": "TEXT --json",
+    "audit evidence": "TEXT # --out=OUT!",
+    "audit plan": "--year=# --team= --lead= --from= --to= --partial",
+    "audit record": "TEXT --item= --rest --unit= --result= --evidence= --na-reason= --attach=IN",
+    "auditors add": "TEXT --certificate= --certificate-no= --valid-until=",
+    "auditors list": "--json",
+    "auditors set": "TEXT --certificate= --certificate-no= --valid-until= --reason=",
+    "auditors show": "TEXT --json",
+    "audits": "--year=# --json",
+    "complaints add": "--project= --description= --channel= --customer= --contact= --remedy= --received=",
+    "complaints close": "TEXT --feedback= --note=",
+    "complaints list": "--year=# --open --json --xlsx=OUT",
+    "complaints show": "TEXT --json",
+    "cycle start": "--year=#",
+    "deploy": "IN+ --reason=",
+    "finding add": "--owner= --description= --unit= --item= --severity= --due=",
+    "finding attach": "TEXT IN --note=",
+    "finding evidence": "TEXT # --out=OUT!",
+    "finding extend": "TEXT --to= --reason=",
+    "finding show": "TEXT --json",
+    "findings": "--open --overdue --year=# --as-of= --summary --json --xlsx=OUT",
+    "history": "--instance=# --limit=# --kind= --json",
+    "improvement list": "--year=# --json --xlsx=OUT",
+    "improvement set": "TEXT --cause= --measure= --owner= --due= --expected=",
+    "indicators add": "TEXT --name= --target=# --unit= --direction= --cycle= --yearly-rule= --from-survey",
+    "indicators import": "IN",
+    "indicators list": "--json",
+    "indicators set": "TEXT --period= --value=# --project=",
+    "indicators values": "--year=# --indicator= --json",
+    "indicators year": "# --json",
+    "inspection record": "TEXT --project= --item= --rest --pass --fail --evidence= --sample=",
+    "inspection start": "--seed=# --size=# --project= --planned",
+    "inspections": "--json",
+    "instance cancel": "# --reason=",
+    "instance migrate": "--process= --to-version=# --instance=# --dry-run --revert --reason= --json",
+    "instance retry": "# --reason=",
+    "instance show": "# --diagram=OUT --json",
+    "instances": "--status= --process= --json",
+    "outbox": "--json",
+    "permissions": "--json",
+    "plan revise": "# --reason=",
+    "plan show": "# --json",
+    "plans": "--json",
+    "processes": "--json",
+    "processes diff": "TEXT # # --json",
+    "processes show": "TEXT --version=# --diagram=OUT --json",
+    "projects add": "TEXT --name= --customer= --pm= --oms= --kind= --member= --contract= --om-start= --om-end=",
+    "projects import": "IN",
+    "projects list": "--all --json",
+    "projects plan": "TEXT --year=#",
+    "projects reports": "--project= --year=# --json",
+    "projects set": "TEXT --name= --customer= --pm= --oms= --kind= --status= --contract= --om-start= --om-end= "
+                    "--reason=",
+    "projects show": "TEXT --json",
+    "report audit": "--year=# --out=OUT!",
+    "report improvement": "--year=# --out=OUT!",
+    "report inspection": "TEXT --year=# --out=OUT!",
+    "report review": "--year=# --out=OUT!",
+    "report survey": "--year=# --out=OUT!",
+    "review show": "--year=# --json",
+    "review start": "--year=# --date= --attendees=",
+    "schedules": "--next=# --json",
+    "settings": "TEXT TEXT --reason= --json",  # not smtp_*: see check_run
+    "start": "TEXT --key= --set= --json",
+    "survey import": "--year=# IN",
+    "survey invite": "--year=# IN",
+    "survey respond": "--year=# --customer= --project= --channel= --overall=# --score= --respondent= --comments= "
+                      "--issues=",
+    "survey show": "--year=# --json",
+    "survey start": "--year=#",
+    "surveys": "--json",
+    "task claim": "TEXT",
+    "task complete": "TEXT --set= --data=IN",
+    "task show": "TEXT --json",
+    "task unclaim": "TEXT",
+    "tasks": "--role= --mine --instance=# --overdue --all --limit=# --json --xlsx=OUT",
+    "users add": "TEXT --role= --name= --department= --email= --reason=",
+    "users disable": "TEXT --reason=",
+    "users enable": "TEXT --reason=",
+    "users list": "--json",
+    "users revoke": "TEXT --role= --reason=",
+    "users set": "TEXT --name= --department= --email= --reason=",
+    "users show": "TEXT --json",
+}
+
+# Commands (or whole groups) a `run:` entry is told it may not give, and why; any other is refused as unknown.
+RUN_REFUSED: dict[str, str] = {
+    "init": N_("it creates a database; a scenario acts only on the simulation's own"),
+    "db": N_("it acts on whole databases (copy, backup, check, upgrade)"),
+    "serve": N_("it runs until stopped"),
+    "scheduler": N_("it runs until stopped; the simulation runs the scheduler's passes itself"),
+    "tick": N_("the simulation moves its clock and runs the scheduler's passes itself"),
+    "simulate": N_("it opens and creates other databases"),
+    "processes test": N_("it creates other databases"),
+    "validate": N_("it opens the database --db names, not the simulation's"),
+    "history verify": N_("it opens the database --db names and key files, not the simulation's records"),
+    "history keygen": N_("it writes a signing key, outside the run's folder"),
+    "history checkpoint": N_("it signs with the service's own key"),
+    "users passwd": N_("it reads a password from the terminal; nobody signs in to a simulated year"),
+    "users totp": N_("it makes a sign-in secret; nobody signs in to a simulated year"),
+}
+
+
+@dataclass(frozen=True)
+class _Takes:
+    arguments: tuple[str, ...]  # the kind of each positional: text, number, in; the last may repeat (in+)
+    options: dict[str, str]  # option -> flag, text, number, in, out, out!
+
+
+_KINDS = {"TEXT": "text", "#": "number", "IN": "in", "IN+": "in+", "=#": "number", "=IN": "in",
+          "=OUT": "out", "=OUT!": "out!"}
+
+
+def _takes(spec: str) -> _Takes:
+    arguments, options = [], {}
+    for token in spec.split():
+        if token.startswith("--"):
+            name, eq, kind = token.partition("=")
+            options[name] = _KINDS["=" + kind] if eq and kind else ("text" if eq else "flag")
+        else:
+            arguments.append(_KINDS[token])
+    return _Takes(tuple(arguments), options)
+
+
+_TAKES = {name: _takes(spec) for name, spec in RUN_COMMANDS.items()}
+_GROUPS = {"db", "scheduler"} | {name.split()[0] for name in (*RUN_COMMANDS, *RUN_REFUSED) if " " in name}
+
+
+def check_run(args: list[str], where: str, *, here: Path, work: Path | None) -> None:
+    """Refuse, in one line naming `where`, a `run:` entry's command that is not on the allow-list, gives a
+    global option, reads a file outside `here` (the scenario's folder) and `work` (the run's folder), or
+    writes anywhere but a new file in `work`."""
+    if not args:
+        raise ScenarioError(_("{where}: the command is empty").format(where=where))
+    if args[0].startswith("-"):
+        _refuse_option(args[0].partition("=")[0], where, None)
+    if args[0] in _GROUPS and len(args) > 1 and not args[1].startswith("-"):
+        name, rest = " ".join(args[:2]), args[2:]
+    else:
+        name, rest = args[0], args[1:]
+    reason = RUN_REFUSED.get(name) or RUN_REFUSED.get(args[0])
+    if reason is not None:
+        raise ScenarioError(_("{where}: {command} is refused: {reason}").format(
+                                where=where, command=name, reason=_(reason)))
+    if name not in RUN_COMMANDS:
+        raise ScenarioError(_("{where}: {command!r} is not a command a scenario may run").format(
+                                where=where, command=name))
+    takes = _TAKES[name]
+    given: list[tuple[str, str | None, str]] = []  # (kind, option or None, value)
+    positionals, i, only_arguments = 0, 0, False
+    while i < len(rest):
+        token, i = rest[i], i + 1
+        if token == "--" and not only_arguments:
+            only_arguments = True
+        elif token.startswith("-") and token != "-" and not only_arguments:
+            option, eq, value = token.partition("=")
+            kind = takes.options.get(option)
+            if kind is None:
+                _refuse_option(option, where, name)
+            if kind == "flag":
+                if eq:
+                    raise ScenarioError(_("{where}: {command}: {option} takes no value").format(
+                                            where=where, command=name, option=option))
+                continue
+            if not eq:
+                if i == len(rest):
+                    raise ScenarioError(_("{where}: {command}: {option} needs a value").format(
+                                            where=where, command=name, option=option))
+                value, i = rest[i], i + 1
+            given.append((kind, option, value))
+        else:
+            if positionals < len(takes.arguments):
+                kind = takes.arguments[positionals]
+            elif takes.arguments and takes.arguments[-1] == "in+":
+                kind = "in+"
+            else:
+                raise ScenarioError(_("{where}: {command}: unexpected argument {value!r}").format(
+                                        where=where, command=name, value=token))
+            positionals += 1
+            given.append((kind, None, token))
+    if "in+" in takes.arguments[positionals:]:  # without them, deploy reads ./processes
+        raise ScenarioError(_("{where}: {command}: name the files to read, in the scenario's folder "
+                              "({{here}}/...)").format(where=where, command=name))
+    for option, kind in takes.options.items():
+        if kind == "out!" and option not in {o for _k, o, _v in given}:  # its default is ./reports, outside
+            raise ScenarioError(_("{where}: {command}: give {option} {{work}}/...: a scenario writes files only "
+                                  "into the run's folder").format(where=where, command=name, option=option))
+    key = next((value for _kind, option, value in given if option is None), "")
+    if name == "settings" and key.strip().startswith("smtp_"):
+        raise ScenarioError(_("{where}: settings {key} is refused: a simulation sends no mail").format(
+                                where=where, key=key))
+    for kind, option, value in given:
+        _check_value(kind, option, value, where, name, here, work)
+
+
+def _refuse_option(option: str, where: str, command: str | None):
+    if option == "--db":
+        raise ScenarioError(_("{where}: --db is refused: a scenario's commands act only on the simulation's own "
+                              "database").format(where=where))
+    if option == "--as":
+        raise ScenarioError(_("{where}: --as is refused: the entry's as: says who acts").format(where=where))
+    if option == "--force":
+        raise ScenarioError(_("{where}: {command}: --force is refused: a scenario's commands write only new "
+                              "files").format(where=where, command=command))
+    if command is None:
+        raise ScenarioError(_("{where}: {option} is refused: a scenario's command takes no global options").format(
+                                where=where, option=option))
+    raise ScenarioError(_("{where}: {command}: {option} is not an option a scenario's command may give").format(
+                            where=where, command=command, option=option))
+
+
+def _check_value(kind: str, option: str | None, value: str, where: str, command: str, here: Path,
+                 work: Path | None) -> None:
+    named = f"{option} {value}" if option else value
+    if kind in ("out", "out!"):
+        if work is None or not _inside(value, (work,)):
+            raise ScenarioError(_("{where}: {command}: {named} is outside the run's folder; a scenario writes files "
+                                  "only there, as {{work}}/...").format(where=where, command=command, named=named))
+        if os.path.lexists(value):
+            raise ScenarioError(_("{where}: {command}: {named} exists; a scenario's commands write only new "
+                                  "files").format(where=where, command=command, named=named))
+        return
+    folders = (here,) if work is None else (here, work)
+    # A text value is never opened, but one that names an existing file is held to the same folders: it
+    # would be a file argument this table does not know of.
+    if kind in ("in", "in+") or (kind == "text" and _exists(value)):
+        outside = None if _inside(value, folders) else value
+        if outside is None and os.path.isdir(value):
+            outside = next((str(Path(root) / entry) for root, folders_in, files in os.walk(value)
+                            for entry in (*folders_in, *files) if not _inside(str(Path(root) / entry), folders)),
+                           None)
+        if outside is not None:
+            raise ScenarioError(_("{where}: {command}: {outside} is outside the scenario's folder and the run's "
+                                  "folder; a scenario reads only files beside it").format(
+                                      where=where, command=command, outside=outside))
+
+
+def _exists(value: str) -> bool:
+    try:
+        return os.path.lexists(value) or os.path.lexists(os.path.expanduser(value))
+    except ValueError:  # a NUL in it: no file's name
+        return False
+
+
+def _inside(value: str, folders: tuple[Path, ...]) -> bool:
+    """Whether `value`, as a command would open it (from the working folder, through every link; with or
+    without `~` expanded), lies in one of `folders`."""
+    try:
+        targets = {Path(value).resolve(), Path(os.path.expanduser(value)).resolve()}
+    except (OSError, ValueError, RuntimeError):  # a NUL, a loop of links: refused
+        return False
+    return all(any(target.is_relative_to(folder) for folder in folders) for target in targets)
 
 
 @dataclass
@@ -200,6 +476,10 @@ def simulate(engine, scenario: Scenario, *, start: datetime, end: datetime,
                                   "there or later, not at {start}").format(stamped=local_time(stamped, local),
                                                                           start=local_time(start, local)))
         settings.stamp_simulated(session, start, by="opsqa simulate")
+        for key in _MAIL_SETTINGS:  # a copy of a real database forgets its mail server too, not only stamped
+            row = session.get(Setting, key)
+            if row is not None:
+                session.delete(row)
     clock = SimulatedClock(start)
     engine.clock = clock
     users = _simulated_users(engine)

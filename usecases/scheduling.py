@@ -128,19 +128,20 @@ def simulate(db: str | None, *, start: datetime, end: datetime, scenario: str | 
              run_command: CommandRunner | None = None) -> dict[str, Any]:
     """Run the processes from `start` to `end` on a simulated clock, in a copy of the SQLite database `db`
     (or, when there is none, a new one with the `processes` folder deployed), the operators answering as
-    the scenario file says. `out`: a new file to keep the simulated database in (else it is dropped).
+    the scenario file says. `out`: a new file to keep the simulated database in (else it is dropped); its
+    folder is the run's folder, where the scenario's commands may write new files (`{work}`).
     `progress(done, total)` in simulated hours. What happened, as plain data."""
     import tempfile
 
     from engine import SimulatedClock
-    from engine.simulate import load_scenario
+    from engine.simulate import ScenarioError, load_scenario
     from engine.simulate import simulate as run_simulation
     from handlers import registry
     from store import backup_sqlite, create_database, open_database
 
     with tempfile.TemporaryDirectory(prefix="opsqa-simulate-") as workdir:
         target = Path(out) if out else Path(workdir) / "simulated.db"
-        source = _copied(db)
+        source, refused = _copied(db), False
         if source is None:
             database = create_database(str(target))
         else:
@@ -152,7 +153,11 @@ def simulate(db: str | None, *, start: datetime, end: datetime, scenario: str | 
                 engine.add_user("sim-admin", ["admin"])
                 engine.deploy([processes], actor=engine.actor("sim-admin"))
             models = {p["process"]: engine.model_of(p["process"]) for p in engine.processes()}
-            plan = load_scenario(scenario, models)
+            try:  # the run's folder ({work}): beside the kept database, else the dropped one
+                plan = load_scenario(scenario, models, workdir=target.parent)
+            except ScenarioError:
+                refused = True  # nothing ran: the new --out file goes too
+                raise
             total = max(1, int((end - start).total_seconds() // 3600))
 
             def advance(now: datetime) -> None:
@@ -164,6 +169,9 @@ def simulate(db: str | None, *, start: datetime, end: datetime, scenario: str | 
                 progress(total, total)
         finally:
             database.dispose()
+            if refused and out:
+                for leftover in (target, Path(f"{target}-wal"), Path(f"{target}-shm")):
+                    leftover.unlink(missing_ok=True)
     processes_seen = sorted(set(summary.started) | set(summary.finished))
     return {
         "from": summary.start, "to": summary.end, "steps": summary.steps,
@@ -191,3 +199,8 @@ def outbox(engine: Engine) -> list[dict[str, Any]]:
 
     with reading(engine) as session:
         return pending(session)
+
+
+def database_url(engine: Engine) -> str:
+    """The URL of the engine's database, for a command a scenario runs on the simulation (its `--db`)."""
+    return engine.database.url
