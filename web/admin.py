@@ -1,16 +1,21 @@
 """Administration for those the policy allows: users, their roles, passwords and status; the processes with
-their versions, diagrams and differences, and a migration's dry run before it is applied; the settings.
+their versions, diagrams and differences, deploying by upload (checked and its changes shown, then deployed
+with a reason), and a migration's dry run before it is applied; the settings.
 Reading is open to every user; each change is the same use case as its CLI command, with its reason."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 import usecases
 from i18n import _
 
-from .pages import Web, page
+from .pages import Web, _run, page
 
 
 def _when(web: Web):
@@ -89,7 +94,54 @@ def user_change(web: Web) -> Response:
 
 
 def processes(web: Web) -> Response:
-    return web.render("admin_processes.html", rows=usecases.processes.processes(web.engine), when=_when(web))
+    return _processes(web)
+
+
+def _processes(web: Web, *, check: dict | None = None, results: list | None = None, problem: str | None = None,
+               status: int = 200) -> Response:
+    return web.render("admin_processes.html", status=status, rows=usecases.processes.processes(web.engine),
+                      when=_when(web), may=_may(web, "deploy"), check=check, results=results, problem=problem,
+                      reason=web.field("reason")[:500], limits={"count": usecases.processes.UPLOAD_COUNT,
+                                                                 "mb": usecases.processes.UPLOAD_LIMIT >> 20})
+
+
+def deploy_check(web: Web) -> Response:
+    """Deploy by upload, first step: the chosen .bpmn files checked as `opsqa deploy` checks them and each
+    process's changes against its deployed version; nothing is deployed."""
+    limit = usecases.processes.UPLOAD_LIMIT
+    files = [part for part in (web.form.getlist("files") if web.form is not None else []) if not isinstance(part, str)]
+    uploads = [(part.filename or "", part.file.read(limit + 1)) for part in files]
+    try:
+        check = usecases.processes.check_upload(web.engine, web.caller, uploads)
+    except usecases.NotPermitted:
+        raise
+    except usecases.OpsqaError as exc:
+        check = _refused(str(exc))
+    return _processes(web, check=check, status=200 if check["deployable"] else 400)
+
+
+def deploy_confirm(web: Web) -> Response:
+    """Deploy by upload, second step: with a reason, exactly the files checked (posted back as their SHA-256);
+    refused, the check is shown again with the refusal beside the reason."""
+    hashes = [h for h in (web.form.getlist("sha256") if web.form is not None else []) if isinstance(h, str)]
+    hashes = hashes[:usecases.processes.UPLOAD_COUNT + 1]
+    try:
+        results = usecases.processes.deploy_upload(web.engine, web.caller, hashes, reason=web.field("reason"))
+    except usecases.NotPermitted:
+        raise
+    except usecases.OpsqaError as exc:
+        try:
+            check = usecases.processes.check_kept(web.engine, web.caller, hashes)
+        except usecases.NotPermitted:
+            raise
+        except usecases.OpsqaError as gone:
+            check = _refused(str(gone))
+        return _processes(web, check=check, problem=str(exc), status=400)
+    return _processes(web, results=results)
+
+
+def _refused(message: str) -> dict:
+    return {"files": [], "refusals": [message], "processes": [], "deployable": False}
 
 
 def process(web: Web) -> Response:
@@ -145,6 +197,22 @@ def settings(web: Web) -> Response:
                       chosen=web.field("key"), may=_may(web, "settings"))
 
 
+def _uploading(handler: Callable[[Web], Response]) -> Callable:
+    """`page` for a form of many files: `page` reads at most 20 parts of files, the deploy check takes
+    `UPLOAD_COUNT` files (and reads a few more, to refuse too many in one line rather than the form)."""
+
+    async def endpoint(request: Request) -> Response:
+        form = await request.form(max_files=usecases.processes.UPLOAD_COUNT * 4, max_fields=200,
+                                  max_part_size=1024 * 1024)
+        try:
+            return await run_in_threadpool(_run, handler, request, form, True)
+        finally:
+            await form.close()
+
+    endpoint.__name__ = handler.__name__
+    return endpoint
+
+
 def index(web: Web) -> Response:
     return web.render("admin.html")
 
@@ -156,6 +224,8 @@ def routes() -> list[Route]:
         Route("/admin/users/{name}", page(user)),
         Route("/admin/users/{name}/change", page(user_change), methods=["POST"]),
         Route("/admin/processes", page(processes)),
+        Route("/admin/processes/check", _uploading(deploy_check), methods=["POST"]),
+        Route("/admin/processes/deploy", page(deploy_confirm), methods=["POST"]),
         Route("/admin/processes/{process_id}", page(process)),
         Route("/admin/processes/{process_id}/migrate", page(migrate), methods=["POST"]),
         Route("/admin/settings", page(settings), methods=["GET", "POST"]),
