@@ -319,19 +319,82 @@ def history(ctx: click.Context, instance_id: int | None, limit: int | None, kind
 
 
 @history.command("verify")
-@pass_state
-def history_verify(state: State):
-    """Check the history's hash chain; report the first broken link.
+@click.option("--public-key", "public_keys", metavar="FILE", multiple=True,
+              help=N_("Trust only these public keys (the copies the auditor keeps; repeat for each key the service "
+                      "has had), not the keys the database records."))
+@click.option("--checkpoint", metavar="FILE", help=N_("A checkpoint file kept outside the database; the history "
+                                                      "must still reach it."))
+@json_option
+@click.pass_context
+def history_verify(ctx: click.Context, public_keys: tuple[str, ...], checkpoint: str | None, as_json: bool):
+    """Check the history: its hash chain, the signed checkpoints, the order of its times, and that every
+    record and instance is as the history left it. Opens the database read-only (works on a copy or a
+    read-only file system); exit 1 on any problem. Names the last valid checkpoint: what someone able to
+    write the database could still cut unseen is the events after it.
 
-    Example: opsqa history verify
+    Example: opsqa --db copy.db history verify --public-key opsqa.pub --checkpoint 2027-12-31.checkpoint
     """
-    report = usecases.admin.verify_history(state.engine)
-    if report.intact:
-        click.echo(_("history intact: {count} events").format(count=report.count))
+    report = usecases.admin.verify_history(ctx.obj.db, public_keys=list(public_keys), checkpoint=checkpoint)
+    if as_json:
+        _print_json({"intact": report.intact, "events": report.count, "records": report.records,
+                     "problems": list(report.problems), "checkpoint": report.checkpoint,
+                     "checkpoints": report.checkpoints, "unsigned": report.unsigned, "keys": list(report.keys)})
+    else:
+        for problem in report.problems:
+            click.echo(_("opsqa: history: {problem}").format(problem=problem), err=True)
+        if report.intact:
+            click.echo(_("history intact: {count} events, {records} records").format(
+                           count=report.count, records=report.records))
+        if report.checkpoint:
+            click.echo(_("last valid checkpoint: event {seq}, signed {at} by key {key_id}; {unsigned} events after "
+                         "it").format(seq=report.checkpoint["seq"], at=report.checkpoint["at"].isoformat(
+                             timespec="seconds"), key_id=report.checkpoint["key_id"], unsigned=report.unsigned))
+        else:
+            click.echo(_("no signed checkpoint: whoever can write the database could have rewritten all of it "
+                         "(an admin sets up signing with `opsqa history keygen`)"))
+    if not report.intact:
+        sys.exit(1)
+
+
+@history.command("keygen")
+@click.option("--key", "key_file", metavar="FILE", help=N_("Where to write the private key (default: "
+                                                           "$OPSQA_SIGNING_KEY, else beside a SQLite database)."))
+@pass_state
+def history_keygen(state: State, key_file: str | None):
+    """Make the key that signs the history's checkpoints. Run it as the service account (the private key is
+    readable by its owner only); give the public key (FILE.pub) to the auditor. A new key retires the last.
+
+    Example: opsqa history keygen --key /etc/opsqa/signing.key
+    """
+    result = usecases.admin.history_keygen(state.engine, state.caller, key_file)
+    click.echo(_("signing key {key_id} written to {key_file} (keep it readable by the service account only); "
+                 "its public key: {public_key_file}").format(**result))
+    if result["retired"]:
+        click.echo(_("retired: {keys}").format(keys=", ".join(result["retired"])))
+    click.echo(_("first checkpoint: event {seq}").format(seq=result["checkpoint"]["seq"]))
+
+
+@history.command("checkpoint")
+@click.option("--key", "key_file", metavar="FILE", help=N_("The private key (default: where keygen put it)."))
+@click.option("--out", metavar="FILE", help=N_("Write the checkpoint to this file, for the auditor to keep."))
+@click.option("--force", is_flag=True, help=N_("Replace an existing --out file."))
+@json_option
+@pass_state
+def history_checkpoint(state: State, key_file: str | None, out: str | None, force: bool, as_json: bool):
+    """Sign a checkpoint of the history as it stands with the service's key; with --out, export it.
+    Without access to the key, --out exports the newest checkpoint the service signed.
+
+    Example: opsqa history checkpoint --out /media/audit/opsqa-2027-12-31.checkpoint
+    """
+    result = usecases.admin.history_checkpoint(state.engine, state.caller, key_file=key_file, out=out, force=force)
+    if as_json:
+        _print_json(result)
         return
-    click.echo(_("opsqa: history broken at event {broken_at}: {reason}").format(
-                   broken_at=report.broken_at, reason=report.reason), err=True)
-    sys.exit(1)
+    click.echo(_("checkpoint: event {seq}, {head}, signed {at} by key {key_id}").format(
+                   seq=result["seq"], head=result["head_hash"][:16], at=result["at"].isoformat(timespec="seconds"),
+                   key_id=result["key_id"]))
+    if out:
+        click.echo(_("written to {file}").format(file=out))
 
 
 @cli.command()

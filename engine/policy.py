@@ -64,6 +64,9 @@ POLICY: dict[str, Rule] = {
     "users.totp_off": Rule(N_("remove a user's one-time code"), (ADMIN,), reason=True),
     "settings": Rule(N_("change a setting"), (ADMIN,), reason=True),
     "db": Rule(N_("upgrade, copy or back up the database"), (ADMIN,)),
+    "history.keygen": Rule(N_("make the key that signs the history's checkpoints (retiring the last)"), (ADMIN,)),
+    "history.checkpoint": Rule(N_("sign a checkpoint of the history with the service's key, or export one"),
+                               (ADMIN, "qmd")),
     # tasks
     "task.complete": Rule(N_("complete a user task"), task=True),
     "task.claim": Rule(N_("claim a role task"), task=True),

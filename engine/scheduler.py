@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from store import Job, Schedule, ScheduleFire, append_event
 
-from . import jobs, outbox, settings, timers
+from . import checkpoints, jobs, outbox, settings, timers
 from .clock import local_time
 from .errors import DuplicateBusinessKey, InstanceChanged, RunawayStep
 from .users import Actor
@@ -40,6 +40,7 @@ class TickReport:
     overdue: int = 0  # open tasks found past their deadline (their people told)
     sent: int = 0  # notifications delivered
     unsent: list[dict] = field(default_factory=list)  # notifications that failed (retried later)
+    checkpoint: dict | None = None  # the history's checkpoint signed in this pass
 
     @property
     def quiet(self) -> bool:
@@ -54,6 +55,7 @@ def tick(engine, now: datetime, *, limit: int = 1000) -> TickReport:
     fire_due_timers(engine, now, report, limit=limit)
     report.overdue = outbox.queue_overdue_tasks(engine, now)
     report.sent, report.unsent = outbox.deliver(engine, now, worker=engine.worker)
+    report.checkpoint = checkpoints.maybe_take(engine, now)
     return report
 
 

@@ -103,6 +103,8 @@ SETTINGS: dict[str, tuple[str, str, Callable[[str], str]]] = {
                                     "its own maximum"), _whole(N_("characters"), 1_000_000)),
     "web_admin_totp": ("off", N_("on: administrators sign in to the web with a one-time code too (opsqa users totp)"),
                        _switch),
+    "checkpoint_minutes": ("60", N_("the service signs a checkpoint of the history at most this many minutes after "
+                                    "a change (at once after a milestone)"), _whole(N_("minutes"), 10080)),
 }
 
 

@@ -471,7 +471,34 @@ def review_documents(session: Session, year: int) -> list[Document]:
     doc.heading(f"八、评审决议（{len(review['decisions'])} 项）")
     doc.table(["序号", "决议", "需制定改进措施"], [[d["no"], d["text"], d["requires_action"]]
                                             for d in review["decisions"]])
+    if review["status"] == "reported":
+        _review_checkpoint(session, doc, review)
     return [doc]
+
+
+def _review_checkpoint(session: Session, doc: Document, review: dict) -> None:
+    """The history's signed checkpoint taken at the review's report (the first one covering its event):
+    with it, anyone holding the service's public key can show that the records behind this report were not
+    changed since. Regenerating the report gives the same text."""
+    from sqlalchemy import select
+
+    from store import Event, HistoryCheckpoint
+
+    reported = session.scalar(select(Event.seq).where(Event.kind == "review.reported",
+                                                      Event.instance_id == review["instance"])
+                              .order_by(Event.seq.desc()).limit(1))
+    doc.heading("九、历史记录检查点")
+    checkpoint = None if reported is None else session.scalar(
+        select(HistoryCheckpoint).where(HistoryCheckpoint.seq >= reported)
+        .order_by(HistoryCheckpoint.seq, HistoryCheckpoint.id).limit(1))
+    if checkpoint is None:
+        doc.paragraph("评审发布后尚未签署历史记录检查点（由服务定时签署；签署后重新生成本报告即可显示）。")
+        return
+    doc.table(["项目", "内容"], [
+        ["覆盖事件", f"第 1–{checkpoint.seq} 条（评审发布为第 {reported} 条）"],
+        ["签署时间", checkpoint.at.astimezone(settings.zone(session)).strftime("%Y-%m-%d %H:%M")],
+        ["签名密钥", checkpoint.key_id], ["链头哈希", checkpoint.head_hash],
+        ["核验方法", "opsqa history verify --public-key 公钥文件"]])
 
 
 def _on_time_closure(doc: Document, closure: dict, names: dict) -> None:

@@ -47,6 +47,9 @@ _WHERE = {
     "User": "models",
     "UserRole": "models",
     "WebSession": "models",
+    "SigningKey": "models",
+    "HistoryCheckpoint": "models",
+    "HistoryHead": "models",
     "append_event": "history",
     "backup_sqlite": "db",
     "copy_database": "copy",
@@ -58,7 +61,7 @@ _WHERE = {
     "verify_chain": "history",
 }
 
-_SUBMODULES = ("failpoints", "rows")  # used as modules: store.rows.open_tasks(...)
+_SUBMODULES = ("evidence", "failpoints", "rows", "seals")  # used as modules: store.rows.open_tasks(...)
 
 __all__ = [*_SUBMODULES, *sorted(_WHERE)]
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from i18n import _
 
 from . import failpoints
+from .history import chain_pending
 
 # The Alembic revision this code expects. tests/test_store.py checks it is the migration head.
 from .revision import SCHEMA_REVISION  # noqa: E402  (one place for it)
@@ -198,6 +199,7 @@ class Database:
         with _refusals(self.url), Session(self.engine, expire_on_commit=False) as session:
             with session.begin():
                 yield session
+                chain_pending(session)  # the records sealed and the events linked, under the head for the commit
                 failpoints.point("commit.before")
             failpoints.point("commit.after")
 

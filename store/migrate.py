@@ -63,6 +63,7 @@ def create_database(db: str | None) -> Database:
         database.dispose()
         raise DatabaseError(_("{url} already holds an opsqa database").format(url=describe(url)))
     command.upgrade(_config(database), "head")
+    seal_baseline(database)
     return database
 
 
@@ -83,9 +84,25 @@ def upgrade_database(db: str | None) -> tuple[str | None, str]:
         if not known_revision(before):
             raise newer_schema(database.url, before)
         command.upgrade(_config(database), "head")
+        seal_baseline(database)
         return before, current_revision(database) or ""
     finally:
         database.dispose()
+
+
+def seal_baseline(database: Database) -> None:
+    """Seal the records as they stand when a database first has seals (made, or upgraded from before them):
+    from then on, `history verify` finds a record changed outside opsqa."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from .models import Event
+    from .seals import KIND, baseline
+
+    with database.transaction() as session:
+        if session.scalar(select(Event.id).where(Event.kind == KIND).limit(1)) is None:
+            baseline(session, at=datetime.now(UTC), actor="opsqa")
 
 
 def head_revision() -> str:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -147,6 +148,11 @@ class Event(Base):
     """Append-only history, hash-chained: each row hashes the previous hash and itself."""
 
     __tablename__ = "event"
+    __table_args__ = (
+        UniqueConstraint("seq", name="uq_event_seq"),
+        # what a commit links: the few events of transactions not yet committed
+        Index("ix_event_unchained", "id", sqlite_where=text("seq IS NULL"), postgresql_where=text("seq IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -159,6 +165,9 @@ class Event(Base):
     payload: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # The event's place in the chain (1, 2, ...), given when its transaction commits; the id is given when it
+    # is appended, so that on PostgreSQL the ids of concurrent transactions interleave while the chain does not.
+    seq: Mapped[int | None] = mapped_column(Integer)
 
 
 class HistoryHead(Base):
@@ -169,6 +178,35 @@ class HistoryHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_hash: Mapped[str] = mapped_column(String(64))
     count: Mapped[int] = mapped_column(Integer)
+
+
+class SigningKey(Base):
+    """A public key whose private half signs the history's checkpoints (Ed25519; the private key is a file
+    only the service account reads). Kept after it is retired: the checkpoints it signed still verify."""
+
+    __tablename__ = "signing_key"
+
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)  # SHA-256 of the raw public key, 16 hex
+    public_key: Mapped[str] = mapped_column(String(64))  # the raw 32 bytes, base64
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class HistoryCheckpoint(Base):
+    """A signed statement that the history's first `seq` events end in `head_hash` (at `at`), for this
+    database (`database_id`): what someone able to write the database cannot forge."""
+
+    __tablename__ = "history_checkpoint"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, index=True)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    database_id: Mapped[str] = mapped_column(String(64))  # the hash of its first event
+    key_id: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[str] = mapped_column(String(100))  # base64 of the 64-byte Ed25519 signature
+    reason: Mapped[str] = mapped_column(String(50))  # periodic, milestone kind, or on request
 
 
 class User(Base):

@@ -141,6 +141,9 @@ ROWS = {
     "users.totp_off": ("users totp gm1 --off --reason 手机丢失", "qmd1", ADMIN, "ok"),
     "settings": ("settings finding_due_days 20 --reason 整改期限放宽", "qmd1", ADMIN, "ok"),
     "db": ("db backup {dir}/backup.db", "qmd1", ADMIN, "ok"),
+    "history.keygen": ("history keygen --key {dir}/signing.key", "qmd1", ADMIN, "ok"),
+    # the quality department may ask for one, but the key is the service's (not readable here)
+    "history.checkpoint": ("history checkpoint --key {dir}/none.key", "pm1", "qmd1", "no signing key at"),
     "task.complete": ("task complete {chore_task}", "gm1", "qmd1", "ok"),
     "task.claim": ("task claim {chore_task}", "gm1", "qmd1", "ok"),
     "task.unclaim": ("task unclaim {claimed_task}", "qmd2", "qmd1", "ok"),

@@ -220,7 +220,7 @@ def _complete_in_another_process(db: str, task_id: str, login: str, barrier) -> 
 
     from engine import SimulatedClock
 
-    engine = make_engine(Path(db), SimulatedClock(datetime(2027, 1, 1, tzinfo=UTC)))
+    engine = make_engine(Path(db), SimulatedClock(datetime(2027, 1, 1, 1, tzinfo=UTC)))  # the fixture's time
     actor = engine.actor(login)
     barrier.wait()
     try:

@@ -99,9 +99,7 @@ def check(db: str | None) -> dict[str, Any]:
             with database.reading() as session:
                 chain = verify_chain(session)
             events = chain.count
-            if not chain.intact:
-                problems.append(_("history broken at event {broken_at}: {reason}").format(
-                                    broken_at=chain.broken_at, reason=chain.reason))
+            problems.extend(_("history: {problem}").format(problem=problem) for problem in chain.problems)
         except DatabaseError as exc:  # a damaged page under the history: the file's check said where
             problems.append(_("the history cannot be read: {reason}").format(reason=getattr(exc, "reason", exc)))
         return {"database": describe(database.url), "problems": problems, "events": events}
@@ -222,8 +220,113 @@ def history(engine: Engine, *, instance_id: int | None = None, limit: int | None
     return engine.history(instance_id, limit=limit, kind=kind)
 
 
-def verify_history(engine: Engine):
-    return engine.verify_history()
+def verify_history(db: str | None, *, public_keys: list[str] | None = None, checkpoint: str | None = None):
+    """Check the history and what hangs on it (store.history.verify_chain) without writing: the database
+    opened read-only, so that it works on an auditor's copy or a read-only file system. `public_keys`: trust
+    only those keys (the auditor's copies), not the keys the database records; `checkpoint`: a checkpoint
+    file kept outside the database (`history checkpoint --out`), which the history must still reach."""
+    from engine.files import read_bounded
+    from store import evidence, open_database, verify_chain
+
+    trusted = exported = None
+    try:
+        if public_keys:
+            trusted = {}
+            for path in public_keys:
+                public = evidence.load_public(read_bounded(path, evidence.MAX_KEY_FILE), path)
+                trusted[evidence.key_id(public)] = public
+        if checkpoint is not None:
+            exported = evidence.read_exported(read_bounded(checkpoint, 64 * 1024), checkpoint)
+    except evidence.KeyError_ as exc:
+        raise OpsqaError(str(exc)) from None
+    database = open_database(db, read_only=True)
+    try:
+        with database.reading() as session:
+            return verify_chain(session, trusted=trusted, exported=exported)
+    finally:
+        database.dispose()
+
+
+def history_keygen(engine: Engine, caller: Caller, key_file: str | None = None) -> dict[str, Any]:
+    """A new signing key for the history's checkpoints (admins): the private key written where the service
+    reads it (readable by its owner only, never over a file), its public half beside it (`.pub`) and
+    recorded in the database; an earlier key is retired (its checkpoints still verify). The first
+    checkpoint is signed at once."""
+    import base64
+    import os
+
+    from sqlalchemy import select
+
+    from engine import checkpoints
+    from engine.files import write_output
+    from store import SigningKey, append_event, evidence
+
+    with guarded(engine, caller, "history.keygen"):
+        actor = authorized(engine, caller, "history.keygen")
+    path = Path(key_file) if key_file else checkpoints.key_path(engine.database)
+    public_path = path.with_name(path.name + ".pub")
+    try:
+        key = evidence.new_key(path)
+    except evidence.KeyError_ as exc:
+        raise OpsqaError(str(exc)) from None
+    public = evidence.raw_public(key)
+    key_id = evidence.key_id(public)
+    try:
+        write_output(public_path, evidence.public_file_text(public), force=True, mode=0o644)
+        now = engine.clock.now()
+        with engine.database.transaction() as session:
+            retired = []
+            for row in session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))):
+                row.retired_at = now
+                retired.append(row.key_id)
+            encoded = base64.b64encode(public).decode()
+            session.add(SigningKey(key_id=key_id, public_key=encoded, created_at=now, created_by=actor.name))
+            append_event(session, at=now, kind="history.key_added", actor=actor.name, real_actor=actor.real,
+                         payload={"key_id": key_id, "public_key": encoded, "retired": retired})
+    except BaseException:
+        os.unlink(path)  # a key no database knows would only mislead
+        raise
+    first = checkpoints.take(engine, key, now=engine.clock.now(), reason="key added")
+    return {"key_id": key_id, "key_file": str(path), "public_key_file": str(public_path), "retired": retired,
+            "checkpoint": first}
+
+
+def history_checkpoint(engine: Engine, caller: Caller, *, key_file: str | None = None, out: str | None = None,
+                       force: bool = False) -> dict[str, Any]:
+    """Sign a checkpoint of the history as it stands, with the service's key (admins, and the quality
+    department); with `out`, write it to a file for the auditor. Without access to the key, `out` exports
+    the newest checkpoint the service signed (`signed` False then)."""
+    import base64
+
+    from sqlalchemy import select
+
+    from engine import checkpoints
+    from engine.files import check_output, write_output
+    from store import HistoryCheckpoint, SigningKey, evidence
+
+    with guarded(engine, caller, "history.checkpoint"):
+        actor = authorized(engine, caller, "history.checkpoint")
+    if out is not None:
+        check_output(out, force=force)
+    path = Path(key_file) if key_file else checkpoints.key_path(engine.database)
+    try:
+        key = evidence.load_key(path)
+    except evidence.KeyError_ as exc:
+        if out is None:
+            raise OpsqaError(str(exc)) from None
+        with engine.database.reading() as session:
+            newest = session.scalar(select(HistoryCheckpoint).order_by(HistoryCheckpoint.seq.desc()).limit(1))
+            if newest is None:
+                raise OpsqaError(_("{reason}; and no checkpoint has been signed yet").format(reason=exc)) from None
+            checkpoint, signed = checkpoints.view(newest), False
+    else:
+        checkpoint = checkpoints.take(engine, key, now=engine.clock.now(), reason=f"by {actor.name}")
+        signed = True
+    if out is not None:
+        with engine.database.reading() as session:
+            public = base64.b64decode(session.get(SigningKey, checkpoint["key_id"]).public_key)
+        write_output(out, evidence.exported(checkpoint, public), force=force, mode=0o644)
+    return {**checkpoint, "signed": signed, "file": out}
 
 
 def permissions() -> list[dict[str, Any]]:

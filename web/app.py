@@ -174,7 +174,7 @@ class SecurityHeaders:
                     headers.append((b"cache-control", b"public, max-age=86400"))
                 else:
                     headers.append((b"cache-control", b"no-store"))
-                if self.secure:
+                if self.secure or scope.get("scheme") == "https":  # TLS here, or at a trusted proxy
                     headers.append((b"strict-transport-security", b"max-age=31536000"))
                 message = {**message, "headers": headers}
             await send(message)

@@ -136,7 +136,8 @@ def records(web: Web) -> Response:
 def _cookie(response: Response, request: Request, name: str, value: str, *, path: str = "/",
             max_age: int | None = None) -> None:
     response.set_cookie(name, value, path=path, max_age=max_age, httponly=True, samesite="strict",
-                        secure=bool(request.app.state.secure))
+                        # over TLS, here or at a trusted proxy (--proxy-headers: its X-Forwarded-Proto)
+                        secure=bool(request.app.state.secure) or request.url.scheme == "https")
 
 
 # -- signing in and out
