@@ -22,18 +22,26 @@ from .terminal import _assignments, _cell, _print_json, _read_data, _render, _wr
 @click.option("--instance", "instance_id", type=ID, help=N_("Only tasks of this instance."))
 @click.option("--overdue", is_flag=True, help=N_("Only open tasks past their due date."))
 @click.option("--all", "all_states", is_flag=True, help=N_("Completed and cancelled tasks too."))
+@click.option("--done", is_flag=True, help=N_("The tasks you completed (我的已办), newest first."))
+@click.option("--started", is_flag=True, help=N_("The instances you started (我发起的), newest first."))
+@click.option("--cc", is_flag=True, help=N_("The tasks copied to you (抄送我的), newest first."))
 @click.option("--limit", type=click.IntRange(0, None), default=200, show_default=True,
               help=N_("At most this many, oldest first (0: no limit)."))
 @json_option
 @xlsx_option
 @pass_state
 def tasks(state: State, role: str | None, mine: bool, instance_id: int | None, overdue: bool, all_states: bool,
-          limit: int, as_json: bool, xlsx_file: str | None):
-    """List open user tasks, oldest first (the first 200; --limit 0 for all; --xlsx writes all).
+          done: bool, started: bool, cc: bool, limit: int, as_json: bool, xlsx_file: str | None):
+    """List open user tasks, oldest first (the first 200; --limit 0 for all; --xlsx writes all); or what you
+    completed (--done), started (--started) or were copied on (--cc).
 
     Example: opsqa tasks --role gm --overdue
     """
     limit = 0 if xlsx_file else limit
+    if done or started or cc:
+        if done + started + cc > 1 or role or mine or instance_id or overdue or all_states:
+            raise click.UsageError(_("--done, --started and --cc take no other filter, nor each other"))
+        return _my_work("done" if done else "started" if started else "cc", state, limit, as_json, xlsx_file)
     rows = usecases.tasks.tasks(state.db, lambda: state.engine, caller=state.caller if mine else None,
                                 quick=state.as_name is None and state._owns_engine, role=role,
                                 instance_id=instance_id, overdue=overdue, all_states=all_states,
@@ -50,6 +58,23 @@ def tasks(state: State, role: str | None, mine: bool, instance_id: int | None, o
     _render(rows, columns, as_json)
     if more:
         click.echo(_("(the oldest {limit} shown; --limit 0 lists all)").format(limit=limit), err=True)
+
+
+def _my_work(view: str, state: State, limit: int, as_json: bool, xlsx_file: str | None) -> None:
+    rows = usecases.tasks.my_work(state.engine, state.caller, view, limit=limit or None)
+    if xlsx_file:
+        return _write_xlsx(rows, xlsx_file, f"tasks-{view}", as_json)
+    if view == "done":
+        columns = [("id", _("TASK")), ("instance", _("INST")), ("business_key", _("KEY")), ("name", _("NAME")),
+                   ("process_name", _("PROCESS")), ("completed_at", _("DONE"))]
+    elif view == "cc":
+        columns = [("id", _("TASK")), ("instance", _("INST")), ("business_key", _("KEY")), ("name", _("NAME")),
+                   ("state", _("STATE")), ("assignee", _("ASSIGNEE")), ("claimed_by", _("CLAIMED")),
+                   ("due_at", _("DUE"))]
+    else:
+        columns = [("id", _("INST")), ("process_name", _("PROCESS")), ("business_key", _("KEY")),
+                   ("status", _("STATUS")), ("started_at", _("STARTED"))]
+    _render(rows, columns, as_json)
 
 
 @cli.group()
@@ -116,6 +141,78 @@ def task_unclaim(state: State, task_id: str):
     """
     usecases.tasks.unclaim(state.engine, state.caller, task_id)
     click.echo(_("task {task_id} released").format(task_id=task_id), err=True)
+
+
+@task.command("transfer")
+@task_id_argument
+@click.option("--to", "to", required=True, metavar="USER", help=N_("Who takes the task over (they must be allowed to "
+                                                                 "do it)."))
+@click.option("--reason", help=N_("Why (kept in the history)."))
+@pass_state
+def task_transfer(state: State, task_id: str, to: str, reason: str | None):
+    """Hand a task over to another user (转办): it becomes theirs. By whoever holds it, or by qmd or an admin.
+
+    Example: opsqa task transfer 3f2a --to qmd2 --reason "张三出差，由李四核查"
+    """
+    result = usecases.tasks.transfer(state.engine, state.caller, task_id, to, reason=reason)
+    click.echo(_("task {task_id} ({name}) is now {to}'s").format(task_id=result["task"][:8], name=result["name"],
+                                                                 to=result["to"]), err=True)
+
+
+@task.command("delegate")
+@task_id_argument
+@click.option("--to", "to", required=True, metavar="USER", help=N_("Who does the work and hands it back."))
+@pass_state
+def task_delegate(state: State, task_id: str, to: str):
+    """Delegate a task you hold (委派): USER does the work and hands it back (task resolve); you complete it.
+
+    Example: opsqa task delegate 3f2a --to qmd2
+    """
+    result = usecases.tasks.delegate(state.engine, state.caller, task_id, to)
+    click.echo(_("task {task_id} ({name}) delegated to {to}; it comes back to {owner}").format(
+                   task_id=result["task"][:8], name=result["name"], to=result["to"], owner=result["owner"]), err=True)
+
+
+@task.command("resolve")
+@task_id_argument
+@click.option("--note", metavar="TEXT", help=N_("What was done, for whoever delegated it."))
+@pass_state
+def task_resolve(state: State, task_id: str, note: str | None):
+    """Hand a delegated task back to whoever delegated it, for them to complete.
+
+    Example: opsqa task resolve 3f2a --note "现场核查完成，照片已上传"
+    """
+    result = usecases.tasks.resolve(state.engine, state.caller, task_id, note=note)
+    click.echo(_("task {task_id} ({name}) handed back to {owner}").format(
+                   task_id=result["task"][:8], name=result["name"], owner=result["owner"]), err=True)
+
+
+@task.command("cc")
+@task_id_argument
+@click.option("--to", "to", required=True, multiple=True, metavar="USER", help=N_("Who is copied; repeatable."))
+@pass_state
+def task_cc(state: State, task_id: str, to: tuple[str, ...]):
+    """Copy a task to users who should know (抄送): they see it under `tasks --cc` and are told.
+
+    Example: opsqa task cc 3f2a --to gm1 --to mr1
+    """
+    result = usecases.tasks.copy(state.engine, state.caller, task_id, list(to))
+    click.echo(_("task {task_id} ({name}) copied to {to}").format(
+                   task_id=result["task"][:8], name=result["name"], to=", ".join(result["to"]) or "-"), err=True)
+
+
+@task.command("remind")
+@task_id_argument
+@click.option("--note", metavar="TEXT", help=N_("A line for the person reminded."))
+@pass_state
+def task_remind(state: State, task_id: str, note: str | None):
+    """Remind whoever holds a task (催办), at most once a day. By qmd, an admin, or whoever started its instance.
+
+    Example: opsqa task remind 3f2a --note "请于本周五前完成"
+    """
+    result = usecases.tasks.remind(state.engine, state.caller, task_id, note=note)
+    click.echo(_("reminded {to} of task {task_id} ({name})").format(
+                   to=", ".join(result["to"]) or "-", task_id=result["task"][:8], name=result["name"]), err=True)
 
 
 @task.command("complete")

@@ -22,6 +22,7 @@ from store import (
     Schedule,
     ScheduleFire,
     Task,
+    TaskCopy,
     append_event,
     verify_chain,
 )
@@ -420,7 +421,8 @@ class Engine:
               process_id: str | None = None, overdue: bool = False) -> dict[str, Any]:
         """A person's work, a page at a time: `todo` — open tasks assigned to or claimed by them, and their
         roles' tasks nobody holds, the most urgent first (overdue, then by due date, then the oldest);
-        `done` — tasks they completed, newest first; `started` — instances they started, newest first.
+        `done` — tasks they completed, newest first; `started` — instances they started, newest first; `cc` —
+        tasks copied to them (抄送我的), the newest copy first.
         {"rows", "total", "page", "pages", "processes": the processes among all rows (for a filter)}.
 
         The open tasks are three disjoint parts, each read from the index that covers it (migration 0017),
@@ -445,9 +447,13 @@ class Engine:
             process_column = Task.process_id
             columns = (Task.id.label("id"), Task.process_id.label("process_id"), Task.due_at.label("due_at"),
                        Task.created_at.label("created_at"))  # what the inbox's indexes cover: nothing more
-            if view == "done":
-                parts = [select(*columns, Task.completed_at.label("at"))
-                         .where(Task.completed_by == actor.name, Task.state == "completed")]
+            if view in ("done", "cc"):
+                if view == "done":
+                    parts = [select(*columns, Task.completed_at.label("at"))
+                             .where(Task.completed_by == actor.name, Task.state == "completed")]
+                else:  # 抄送我的: the tasks copied to them, the newest copy first
+                    parts = [select(*columns, TaskCopy.copied_at.label("at"))
+                             .join(TaskCopy, TaskCopy.task_id == Task.id).where(TaskCopy.user_name == actor.name)]
 
                 def ordering(c):
                     return c.at.desc(), c.id
@@ -567,11 +573,19 @@ class Engine:
             ready = task.state == "ready"
             view["overdue"] = bool(ready and task.due_at is not None and task.due_at < self.clock.now())
             view["may"] = {
-                "complete": ready and policy.allows(actor, "task.complete", task=task),
+                "complete": ready and not _delegated(task) and policy.allows(actor, "task.complete", task=task),
                 "claim": ready and not task.assignee and not task.claimed_by and task.role is not None
                 and policy.allows(actor, "task.claim", task=task),
                 "unclaim": ready and task.claimed_by is not None
                 and policy.allows(actor, "task.unclaim", claimer=task.claimed_by),
+                "transfer": ready and not _delegated(task)
+                and policy.allows(actor, "task.transfer", holder=task.assignee or task.claimed_by),
+                "delegate": ready and not _delegated(task) and bool(task.assignee or task.claimed_by)
+                and policy.allows(actor, "task.delegate", holder=task.assignee or task.claimed_by),
+                "resolve": ready and _delegated(task) and policy.allows(actor, "task.resolve", delegate=task.assignee),
+                "copy": ready and policy.allows(actor, "task.cc", holder=task.assignee or task.claimed_by,
+                                                starter=instance.started_by),
+                "remind": ready and policy.allows(actor, "task.remind", starter=instance.started_by),
             }
             return view
 
@@ -595,6 +609,21 @@ class Engine:
 
     def unclaim(self, task_id: str, *, actor: Actor) -> None:
         self.runtime.claim(task_id, actor=actor, release=True)
+
+    def transfer(self, task_id: str, to: str, *, actor: Actor, reason: str) -> dict[str, Any]:
+        return self.runtime.transfer(task_id, to, actor=actor, reason=reason)
+
+    def remind(self, task_id: str, *, actor: Actor, note: str | None = None) -> dict[str, Any]:
+        return self.runtime.remind(task_id, actor=actor, note=note)
+
+    def delegate(self, task_id: str, to: str, *, actor: Actor) -> dict[str, Any]:
+        return self.runtime.delegate(task_id, to, actor=actor)
+
+    def resolve(self, task_id: str, *, actor: Actor, note: str | None = None) -> dict[str, Any]:
+        return self.runtime.resolve(task_id, actor=actor, note=note)
+
+    def copy(self, task_id: str, to: list[str], *, actor: Actor) -> dict[str, Any]:
+        return self.runtime.copy(task_id, to, actor=actor)
 
     def complete(self, task_id: str, values: dict[str, Any], *, actor: Actor) -> None:
         self.runtime.complete(task_id, values, actor=actor)
@@ -735,10 +764,16 @@ def orm_tasks(session, *, role: str | None = None, state: str | None = "ready", 
     return [dict(row._mapping) for row in session.execute(query)]
 
 
+def _delegated(task) -> bool:
+    """Delegated and not handed back yet: its assignee works on it for its owner."""
+    return task.owner is not None and task.assignee != task.owner
+
+
 def _task_view(task: Task) -> dict[str, Any]:
     return {
         "id": task.id, "instance": task.instance_id, "process": task.process_id, "task": task.bpmn_id,
         "name": task.name, "role": task.role,
         "state": task.state, "assignee": task.assignee, "claimed_by": task.claimed_by, "due_at": task.due_at,
         "created_at": task.created_at, "completed_by": task.completed_by, "completed_at": task.completed_at,
+        "owner": task.owner,
     }

@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -24,11 +24,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from i18n import _
-from store import Database, Definition, Instance, InstanceMigration, Job, append_event, failpoints, rows
+from store import Database, Definition, Instance, InstanceMigration, Job, User, append_event, failpoints, rows
 from store.rows import InstanceRow, TaskRow
 
 from . import expressions, forms, jobs, outbox, policy, settings, timers
-from .clock import Clock, SystemClock
+from .clock import Clock, SystemClock, local_time
 from .errors import (
     DuplicateBusinessKey,
     InstanceChanged,
@@ -429,6 +429,148 @@ class Runtime:
                 kind = "task.claimed"
             self._event(session, now, actor, kind, task.instance_id, task.id, {"task": task.bpmn_id})
 
+    def transfer(self, task_id: str, to: str, *, actor: Actor, reason: str) -> dict[str, Any]:
+        """转办: the task becomes `to`'s (assigned to them, no longer claimed), by whoever holds it or by qmd and
+        admins. `to` must be an active user who may do it: holding its lane's role, when it has one."""
+
+        now = self.clock.now()
+        with self.database.transaction() as session:
+            task = self._ready_task(session, task_id)
+            _refuse_delegated(task, "transfer")
+            holder = task.assignee or task.claimed_by
+            policy.require(actor, "task.transfer", holder=holder)
+            roles = self._active_user(session, to)
+            if to == holder:
+                raise OpsqaError(_("task {task_id} is already {name}'s").format(task_id=task.id[:8], name=to))
+            if task.role is not None and task.role not in roles:
+                raise OpsqaError(_("task {task_id} ({name}) needs role {role}, which {user} does not hold; it can "
+                                   "be transferred only to someone who may do it").format(
+                                     task_id=task.id[:8], name=task.name, role=task.role, user=to))
+            rows.update_task(session, task, assignee=to, claimed_by=None, owner=None)
+            payload = {"task": task.bpmn_id, "from": holder, "to": to, "reason": reason}
+            self._event(session, now, actor, "task.transferred", task.instance_id, task.id, payload)
+            instance = rows.read_instance(session, task.instance_id)
+            self._tell(session, instance, task, [to], now, key=f"task.transferred:{task.id}:{to}",
+                       subject=_("[opsqa] task passed to you: {name}"),
+                       line=_("Passed to you by {by}: {reason}").format(by=actor.label, reason=reason))
+            return {"task": task.id, "name": task.name, "from": holder, "to": to}
+
+    def delegate(self, task_id: str, to: str, *, actor: Actor) -> dict[str, Any]:
+        """委派: whoever holds the task has `to` do the work; `to` hands it back (`resolve`) and the holder, its
+        owner, completes it. Both names stay on the task and in the history."""
+        now = self.clock.now()
+        with self.database.transaction() as session:
+            task = self._ready_task(session, task_id)
+            _refuse_delegated(task, "delegate")
+            holder = task.assignee or task.claimed_by
+            if holder is None:
+                raise OpsqaError(_("task {task_id} ({name}) is held by nobody; claim it before delegating it").format(
+                                     task_id=task.id[:8], name=task.name))
+            policy.require(actor, "task.delegate", holder=holder)
+            self._active_user(session, to)
+            if to == holder:
+                raise OpsqaError(_("task {task_id} is already {name}'s").format(task_id=task.id[:8], name=to))
+            rows.update_task(session, task, owner=holder, assignee=to, claimed_by=None)
+            self._event(session, now, actor, "task.delegated", task.instance_id, task.id,
+                        {"task": task.bpmn_id, "owner": holder, "to": to})
+            instance = rows.read_instance(session, task.instance_id)
+            self._tell(session, instance, task, [to], now, key=f"task.delegated:{task.id}:{to}",
+                       subject=_("[opsqa] task delegated to you: {name}"),
+                       line=_("{owner} asks you to do this task and hand it back (opsqa task resolve)").format(
+                           owner=holder))
+            return {"task": task.id, "name": task.name, "owner": holder, "to": to}
+
+    def resolve(self, task_id: str, *, actor: Actor, note: str | None = None) -> dict[str, Any]:
+        """The delegated work handed back: the task is its owner's again, to complete."""
+        now = self.clock.now()
+        with self.database.transaction() as session:
+            task = self._ready_task(session, task_id)
+            if task.owner is None or task.assignee == task.owner:
+                raise OpsqaError(_("task {task_id} ({name}) is not delegated").format(task_id=task.id[:8],
+                                                                                     name=task.name))
+            policy.require(actor, "task.resolve", delegate=task.assignee)
+            worker = task.assignee
+            rows.update_task(session, task, assignee=task.owner)
+            self._event(session, now, actor, "task.resolved", task.instance_id, task.id,
+                        {"task": task.bpmn_id, "owner": task.owner, "by": worker, "note": note})
+            instance = rows.read_instance(session, task.instance_id)
+            self._tell(session, instance, task, [task.owner], now, key=f"task.resolved:{task.id}:{now.isoformat()}",
+                       subject=_("[opsqa] delegated task handed back: {name}"),
+                       line=_("{worker} has done the delegated work").format(worker=worker)
+                       + (f": {note}" if note else ""))
+            return {"task": task.id, "name": task.name, "owner": task.owner, "by": worker}
+
+    def copy(self, task_id: str, to: list[str], *, actor: Actor) -> dict[str, Any]:
+        """抄送: users who should know see the task and its instance read-only (抄送我的), and are told."""
+        from store import TaskCopy
+
+        now = self.clock.now()
+        with self.database.transaction() as session:
+            task = self._ready_task(session, task_id)
+            instance = rows.read_instance(session, task.instance_id)
+            policy.require(actor, "task.cc", holder=task.assignee or task.claimed_by, starter=instance.started_by)
+            names = list(dict.fromkeys(name.strip() for name in to if name.strip()))
+            if not names:
+                raise OpsqaError(_("name the users to copy the task to"))
+            for name in names:
+                self._active_user(session, name)
+            already = set(session.scalars(select(TaskCopy.user_name).where(TaskCopy.task_id == task.id,
+                                                                            TaskCopy.user_name.in_(names))))
+            added = [name for name in names if name not in already]
+            for name in added:
+                session.add(TaskCopy(task_id=task.id, user_name=name, copied_by=actor.name, copied_at=now))
+            if added:
+                self._event(session, now, actor, "task.copied", task.instance_id, task.id,
+                            {"task": task.bpmn_id, "to": added})
+                self._tell(session, instance, task, added, now, key=f"task.copied:{task.id}",
+                           subject=_("[opsqa] for your information: {name}"),
+                           line=_("{by} copies you on this task").format(by=actor.label))
+            return {"task": task.id, "name": task.name, "to": added, "already": sorted(already)}
+
+    def _active_user(self, session: Session, name: str) -> frozenset[str]:
+        from .users import roles_of
+
+        roles = roles_of(session, name)
+        if roles is None:
+            raise OpsqaError(_("no opsqa user named {name!r}").format(name=name))
+        if session.get(User, name).disabled_at is not None:
+            raise OpsqaError(_("{name} is disabled and can take no task").format(name=name))
+        return roles
+
+    def remind(self, task_id: str, *, actor: Actor, note: str | None = None) -> dict[str, Any]:
+        """催办: remind whoever holds the task (its assignee, whoever claimed it, else its lane's members), at
+        most once a day per task."""
+        from store import Event
+
+        now = self.clock.now()
+        with self.database.transaction() as session:
+            task = self._ready_task(session, task_id)
+            instance = rows.read_instance(session, task.instance_id)
+            policy.require(actor, "task.remind", starter=instance.started_by)
+            last = session.scalar(select(Event.at).where(Event.task_id == task.id, Event.kind == "task.reminded")
+                                  .order_by(Event.id.desc()).limit(1))
+            if last is not None and now - last < timedelta(days=1):
+                raise OpsqaError(_("task {task_id} was reminded at {at}; a task is reminded at most once a day").format(
+                                     task_id=task.id[:8], at=local_time(last, settings.zone(session))))
+            holder = task.assignee or task.claimed_by
+            recipients = [holder] if holder else outbox.role_members(session, task.role) if task.role else []
+            self._event(session, now, actor, "task.reminded", task.instance_id, task.id,
+                        {"task": task.bpmn_id, "to": recipients, "note": note})
+            self._tell(session, instance, task, recipients, now, key=f"task.reminded:{task.id}:{now.date()}",
+                       subject=_("[opsqa] reminder: {name}"), line=_("{by} reminds you of this task").format(
+                           by=actor.label) + (f": {note}" if note else ""))
+            return {"task": task.id, "name": task.name, "to": recipients}
+
+    def _tell(self, session: Session, instance: InstanceRow, task: TaskRow, recipients: list[str], now: datetime, *,
+              key: str, subject: str, line: str) -> None:
+        """A message about a task to these users, via the outbox (when anyone has an address)."""
+        if not recipients or not outbox.anyone_mailed(session):
+            return
+        where = f"{instance.process_id} #{instance.id}" + (f" {instance.business_key}" if instance.business_key else "")
+        for user in recipients:
+            outbox.notify(session, key=key, to=user, now=now, subject=subject.format(name=task.name),
+                          body=f"{line}\n{task.name}（{where}）\nopsqa task show {task.id[:8]}\n")
+
     def form(self, session: Session, task: TaskRow, instance: InstanceRow) -> list[dict[str, Any]]:
         spec = user_task_spec(self.model(session, instance.definition_id), task.process_id, task.bpmn_id)
         return spec["form"] if spec else []
@@ -440,6 +582,7 @@ class Runtime:
             with self.database.transaction() as session:
                 task = self._ready_task(session, task_id)
                 task_id = task.id
+                _refuse_delegated(task, "complete")
                 self._check_may_act(session, task, actor)
                 loaded = self._load(session, task.instance_id)
                 spec = user_task_spec(self.model(session, loaded.row.definition_id), task.process_id,
@@ -732,6 +875,15 @@ def _one_writer(instance_id: int):
 
 # SpiffWorkflow would go on past these without a word: past 1000 levels it stops seeing the ready task and
 # calls the instance completed; a loop with no wait state never returns, holding the write lock.
+def _refuse_delegated(task: TaskRow, action: str) -> None:
+    """A delegated task waits for its assignee to hand it back; only then may its owner complete it."""
+    if task.owner is not None and task.assignee != task.owner:
+        raise OpsqaError(_("{action}: task {task_id} ({name}) is delegated to {worker} by {owner}: {worker} hands it "
+                           "back with `opsqa task resolve`, then {owner} acts on it").format(
+                             task_id=task.id[:8], name=task.name, worker=task.assignee, owner=task.owner,
+                             action=f"task.{action}"))
+
+
 def _loop(task) -> OpsqaError:
     """A loop through a user task, taken once more than SpiffWorkflow can follow: refused, so that the person
     can answer differently (it is not the diagram that is wrong, but this many passes)."""

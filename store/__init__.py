@@ -44,6 +44,7 @@ _WHERE = {
     "SurveyInvitation": "domain",
     "SurveyResponse": "domain",
     "Task": "models",
+    "TaskCopy": "models",
     "User": "models",
     "UserRole": "models",
     "WebSession": "models",

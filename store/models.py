@@ -124,6 +124,22 @@ class Task(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     completed_by: Mapped[str | None] = mapped_column(String(200))
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # or cancelled at
+    # 委派: who delegated the task to its assignee; while they differ, the assignee works and hands it back
+    # (`task resolve`), then the owner completes it (Camunda 7's owner and assignee)
+    owner: Mapped[str | None] = mapped_column(String(200))
+
+
+class TaskCopy(Base):
+    """抄送: a user who sees a task and its instance read-only, and was told of it."""
+
+    __tablename__ = "task_copy"
+    __table_args__ = (UniqueConstraint("task_id", "user_name", name="uq_task_copy"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("task.id"), index=True)
+    user_name: Mapped[str] = mapped_column(ForeignKey("user_account.name"), index=True)
+    copied_by: Mapped[str] = mapped_column(String(200))
+    copied_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class InstanceMigration(Base):

@@ -122,6 +122,7 @@ class TaskRow:
     created_at: datetime
     completed_by: str | None
     completed_at: datetime | None
+    owner: str | None = None  # who delegated it (委派), while it is delegated and after it came back
 
 
 def _columns(cls) -> tuple[str, ...]:

@@ -68,6 +68,10 @@ def world(tmp_path_factory) -> World:
     claimed = org.start("chore", actor=admin)
     ids["claimed_task"] = org.tasks(instance_id=claimed)[0]["id"]
     org.claim(ids["claimed_task"], actor=org.actor("qmd1"))
+    delegated = org.start("chore", actor=admin)
+    ids["delegated_task"] = org.tasks(instance_id=delegated)[0]["id"]
+    org.claim(ids["delegated_task"], actor=org.actor("qmd1"))
+    org.delegate(ids["delegated_task"], "qmd2", actor=org.actor("qmd1"))
     ids["broken"] = str(org.start("broken", actor=admin))
 
     def as_(name):
@@ -147,6 +151,12 @@ ROWS = {
     "task.complete": ("task complete {chore_task}", "gm1", "qmd1", "ok"),
     "task.claim": ("task claim {chore_task}", "gm1", "qmd1", "ok"),
     "task.unclaim": ("task unclaim {claimed_task}", "qmd2", "qmd1", "ok"),
+    # the chore's task is in the qmd lane, claimed by qmd1: its holder (or qmd) may hand it to qmd2
+    "task.transfer": ("task transfer {claimed_task} --to qmd2 --reason 出差", "pm1", "qmd1", "ok"),
+    "task.remind": ("task remind {chore_task} --note 请尽快处理", "pm1", "qmd2", "ok"),
+    "task.delegate": ("task delegate {claimed_task} --to qmd2", "qmd2", "qmd1", "ok"),
+    "task.resolve": ("task resolve {delegated_task} --note 已核查", "qmd1", "qmd2", "ok"),
+    "task.cc": ("task cc {claimed_task} --to gm1", "pm1", "qmd2", "ok"),
     "finding.raise": ("finding add --owner pm1 --description 未按期回访", "pm1", "qmd1", "ok"),
     "finding.attach": ("finding attach {finding} {file}", "gm1", "pm1", "ok"),
     "finding.extend": ("finding extend {finding} --to 2027-12-31 --reason 备件延迟", "pm1", "qmd1", "ok"),

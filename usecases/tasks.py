@@ -112,6 +112,55 @@ def unclaim(engine, caller: Caller, task_id: str) -> None:
         engine.unclaim(task_id, actor=base.who(engine, caller))
 
 
+def my_work(engine, caller: Caller, view: str, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """What the caller completed (`done`) or started (`started`), newest first, all of it or the first `limit`."""
+    rows: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        result = inbox(engine, caller, view=view, page=page)
+        rows += result["rows"]
+        if (limit and len(rows) >= limit) or page >= result["pages"]:
+            return rows[:limit] if limit else rows
+        page += 1
+
+
+def transfer(engine, caller: Caller, task_id: str, to: str, *, reason: str | None) -> dict[str, Any]:
+    """转办: hand the task over to another user who may do it (its holder, qmd or an admin; with a reason)."""
+    base = _base()
+    with base.guarded(engine, caller, "task.transfer"):
+        actor = base.who(engine, caller)
+        reason = base.policy_module.require_reason("task.transfer", reason)
+        return engine.transfer(task_id, to.strip(), actor=actor, reason=reason)
+
+
+def delegate(engine, caller: Caller, task_id: str, to: str) -> dict[str, Any]:
+    """委派: have another user do the work of a task you hold; they hand it back and you complete it."""
+    base = _base()
+    with base.guarded(engine, caller, "task.delegate"):
+        return engine.delegate(task_id, to.strip(), actor=base.who(engine, caller))
+
+
+def resolve(engine, caller: Caller, task_id: str, *, note: str | None = None) -> dict[str, Any]:
+    """Hand a delegated task back to whoever delegated it."""
+    base = _base()
+    with base.guarded(engine, caller, "task.resolve"):
+        return engine.resolve(task_id, actor=base.who(engine, caller), note=(note or "").strip()[:500] or None)
+
+
+def copy(engine, caller: Caller, task_id: str, to: list[str]) -> dict[str, Any]:
+    """抄送: let users who should know see the task and its instance (read-only), and tell them."""
+    base = _base()
+    with base.guarded(engine, caller, "task.cc"):
+        return engine.copy(task_id, [name[:200] for name in to][:50], actor=base.who(engine, caller))
+
+
+def remind(engine, caller: Caller, task_id: str, *, note: str | None = None) -> dict[str, Any]:
+    """催办: remind whoever holds the task (qmd, an admin, or whoever started its instance), once a day."""
+    base = _base()
+    with base.guarded(engine, caller, "task.remind"):
+        return engine.remind(task_id, actor=base.who(engine, caller), note=(note or "").strip()[:500] or None)
+
+
 def complete(engine, caller: Caller, task_id: str, values: dict[str, Any]) -> None:
     """Complete a user task with its form values, checked against its form before anything is stored."""
     base = _base()
@@ -122,9 +171,9 @@ def complete(engine, caller: Caller, task_id: str, values: dict[str, Any]) -> No
 def inbox(engine, caller: Caller, *, view: str = "todo", page: int = 1, process_id: str | None = None,
           overdue: bool = False) -> dict[str, Any]:
     """The caller's work a page (50) at a time: `todo` (我的待办: theirs and their roles' unheld tasks, the most
-    urgent first), `done` (我的已办) or `started` (我发起的: the instances they started)."""
+    urgent first), `done` (我的已办), `started` (我发起的: the instances they started) or `cc` (抄送我的)."""
     from engine import OpsqaError
 
-    if view not in ("todo", "done", "started"):
-        raise OpsqaError(_("no task view {view!r}; the views are todo, done and started").format(view=view))
+    if view not in ("todo", "done", "started", "cc"):
+        raise OpsqaError(_("no task view {view!r}; the views are todo, done, started and cc").format(view=view))
     return engine.inbox(_base().who(engine, caller), view=view, page=page, process_id=process_id, overdue=overdue)

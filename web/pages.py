@@ -112,7 +112,8 @@ def _nav(user: Any) -> list[tuple[str, str]]:
     if user is None:
         return []
     return [("/", _("My tasks")), ("/tasks/done", _("Done by me")), ("/tasks/started", _("Started by me")),
-            ("/year", _("The year")), ("/records", _("Records")), ("/admin", _("Administration"))]
+            ("/tasks/cc", _("Copied to me")), ("/year", _("The year")), ("/records", _("Records")),
+            ("/admin", _("Administration"))]
 
 
 RECORDS = [  # the records' pages, as the index lists them: (path, title, what it holds)
@@ -195,7 +196,7 @@ def language(web: Web) -> Response:
 # -- work
 
 
-VIEWS = {"todo": "/", "done": "/tasks/done", "started": "/tasks/started"}
+VIEWS = {"todo": "/", "done": "/tasks/done", "started": "/tasks/started", "cc": "/tasks/cc"}
 
 
 def _inbox(web: Web, view: str) -> Response:
@@ -244,6 +245,10 @@ def started(web: Web) -> Response:
     return _inbox(web, "started")
 
 
+def copied(web: Web) -> Response:
+    return _inbox(web, "cc")
+
+
 # -- a task
 
 
@@ -289,6 +294,37 @@ def claim(web: Web) -> Response:
 
 def unclaim(web: Web) -> Response:
     usecases.tasks.unclaim(web.engine, web.caller, _task_id(web))
+    return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
+
+
+def transfer(web: Web) -> Response:
+    """转办: the task handed to another user, with a reason."""
+    usecases.tasks.transfer(web.engine, web.caller, _task_id(web), web.field("to")[:200], reason=web.field("reason"))
+    return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
+
+
+def delegate(web: Web) -> Response:
+    """委派: another user does the work and hands it back."""
+    usecases.tasks.delegate(web.engine, web.caller, _task_id(web), web.field("to")[:200])
+    return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
+
+
+def resolve(web: Web) -> Response:
+    """The delegated work handed back to whoever delegated it."""
+    usecases.tasks.resolve(web.engine, web.caller, _task_id(web), note=web.field("note")[:500])
+    return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
+
+
+def copy(web: Web) -> Response:
+    """抄送: the task copied to users (names separated by spaces or commas)."""
+    names = [name for name in web.field("to")[:2000].replace(",", " ").replace("，", " ").split() if name]
+    usecases.tasks.copy(web.engine, web.caller, _task_id(web), names)
+    return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
+
+
+def remind(web: Web) -> Response:
+    """催办: whoever holds the task reminded, at most once a day."""
+    usecases.tasks.remind(web.engine, web.caller, _task_id(web), note=web.field("note")[:500])
     return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
 
 
@@ -401,9 +437,15 @@ def routes() -> list[Route]:
         Route("/tasks/done", page(done)),
         Route("/records", page(records)),
         Route("/tasks/started", page(started)),
+        Route("/tasks/cc", page(copied)),
         Route("/tasks/{task_id}", page(task), methods=["GET", "POST"]),
         Route("/tasks/{task_id}/claim", page(claim), methods=["POST"]),
         Route("/tasks/{task_id}/unclaim", page(unclaim), methods=["POST"]),
+        Route("/tasks/{task_id}/transfer", page(transfer), methods=["POST"]),
+        Route("/tasks/{task_id}/remind", page(remind), methods=["POST"]),
+        Route("/tasks/{task_id}/delegate", page(delegate), methods=["POST"]),
+        Route("/tasks/{task_id}/resolve", page(resolve), methods=["POST"]),
+        Route("/tasks/{task_id}/cc", page(copy), methods=["POST"]),
         Route("/instances/{instance_id}", page(instance)),
         Route("/instances/{instance_id}/retry", page(retry), methods=["POST"]),
         Route("/definitions/{definition_id}.bpmn", page(diagram)),

@@ -1,0 +1,194 @@
+"""Passing work on (issue 18): 转办 (transfer) and 催办 (remind), through the CLI and the web, on the real
+processes; each recorded with who did it and why, each bad request one line with nothing changed."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from helpers import ADMIN, PASSWORD, ready_task
+
+import usecases
+
+
+@pytest.fixture
+def verification(engine, admin, tmp_path):
+    """A finding raised by qmd1 and owned by pm1, rectified, waiting for a QMD member's verification."""
+    engine.deploy(["processes"], actor=admin)
+    for name, roles in (("qmd2", ["qmd"]), ("pm1", ["pm"])):
+        engine.add_user(name, roles, actor=admin)
+    code = usecases.audits.add_finding(engine, usecases.Caller("qmd1"), owner="pm1", description="记录不全")["code"]
+    instance = usecases.audits.finding(engine, code)["instance"]
+    pm, qmd = engine.actor("pm1"), engine.actor("qmd1")
+    engine.complete(ready_task(engine, instance, "plan_action")["id"],
+                    {"root_cause": "无归档规定", "corrective_action": "制定归档规定", "similar_elsewhere": False},
+                    actor=pm)
+    engine.complete(ready_task(engine, instance, "review_plan")["id"], {"plan_decision": "plan_accepted"}, actor=qmd)
+    evidence = tmp_path / "归档规定.pdf"
+    evidence.write_bytes(b"%PDF rules")
+    usecases.audits.attach_evidence(engine, usecases.Caller("pm1"), code, str(evidence))
+    engine.complete(ready_task(engine, instance, "implement")["id"], {"implementation": "已发布"}, actor=pm)
+    task = ready_task(engine, instance, "verify")
+    engine.claim(task["id"], actor=qmd)
+    return {"code": code, "instance": instance, "task": task["id"]}
+
+
+def events(engine, kind):
+    return [e for e in engine.history() if e["kind"] == kind]
+
+
+def test_a_findings_verification_is_transferred_between_qmd_staff(verification, engine, run):
+    task = verification["task"]
+    result = run("--as", "qmd1", "task", "transfer", task[:8], "--to", "qmd2", "--reason", "张三出差，由李四核查")
+    assert result.exit_code == 0, result.output
+    shown = engine.task(task)
+    assert (shown["assignee"], shown["claimed_by"]) == ("qmd2", None)
+    [moved] = events(engine, "task.transferred")
+    assert (moved["actor"], moved["payload"]["from"], moved["payload"]["to"], moved["payload"]["reason"]) == (
+        "qmd1", "qmd1", "qmd2", "张三出差，由李四核查")
+    refused = run("--as", "qmd1", "task", "complete", task[:8], "--set", "verification=verified_effective")
+    assert refused.exit_code == 1 and "assigned to qmd2" in refused.stderr  # no longer qmd1's
+    done = run("--as", "qmd2", "task", "complete", task[:8], "--set", "verification=verified_effective",
+               "--set", "verification_comment=已核实")
+    assert done.exit_code == 0, done.output
+    [verified] = json.loads(run("--as", "qmd2", "tasks", "--done", "--json").stdout)  # 我的已办
+    assert (verified["id"], verified["task"], verified["completed_by"]) == (task, "verify", "qmd2")
+    assert [row["task"] for row in json.loads(run("--as", "qmd1", "tasks", "--done", "--json").stdout)] == [
+        "review_plan"]  # not the verification it handed on
+    started = json.loads(run("--as", "qmd1", "tasks", "--started", "--json").stdout)  # 我发起的: the follow-up
+    assert [row["id"] for row in started] == [verification["instance"]]
+
+
+@pytest.mark.parametrize(("args", "login", "words"), [
+    (("--to", "pm1", "--reason", "x"), "qmd1", "needs role qmd, which pm1 does not hold"),
+    (("--to", "nobody", "--reason", "x"), "qmd1", "no opsqa user named 'nobody'"),
+    (("--to", "qmd1", "--reason", "x"), "qmd1", "is already qmd1's"),
+    (("--to", "qmd2",), "qmd1", "task.transfer needs a reason"),
+    (("--to", "qmd2", "--reason", "x"), "pm1", "task.transfer needs whoever holds the task"),
+])
+def test_a_transfer_that_breaks_a_rule_is_one_line_and_changes_nothing(verification, engine, run, args, login,
+                                                                        words):
+    before = engine.task(verification["task"])
+    history = len(engine.history())
+    result = run("--as", login, "task", "transfer", verification["task"][:8], *args)
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert words in result.stderr, result.stderr
+    assert engine.task(verification["task"]) == before
+    added = engine.history()[history:]
+    assert all(e["kind"] == "security.denied" for e in added) and len(added) == (login == "pm1")
+
+
+def test_a_reminder_goes_to_the_holder_once_a_day(verification, engine, clock, admin):
+    engine.change_setting("smtp_host", "127.0.0.1", actor=admin)  # queued only: nothing listens in this test
+    engine.add_user("qmd3", ["qmd"], email="qmd3@example.com", actor=admin)
+    usecases.tasks.transfer(engine, usecases.Caller("qmd1"), verification["task"], "qmd3", reason="轮岗")
+    reminded = usecases.tasks.remind(engine, usecases.Caller("qmd2"), verification["task"], note="请于周五前核查")
+    assert reminded["to"] == ["qmd3"]
+    with pytest.raises(usecases.OpsqaError, match="at most once a day"):
+        usecases.tasks.remind(engine, usecases.Caller("qmd2"), verification["task"])
+    clock.advance(timedelta(days=1))
+    usecases.tasks.remind(engine, usecases.Caller("qmd1"), verification["task"])
+    assert [e["payload"]["note"] for e in events(engine, "task.reminded")] == ["请于周五前核查", None]
+    with engine.database.reading() as session:
+        from sqlalchemy import select
+
+        from store import Job
+
+        subjects = [json.loads(job.payload)["subject"] for job in session.scalars(select(Job).where(
+            Job.kind == "email", Job.key.like("%task.%")).order_by(Job.id))]
+    assert any("reminder" in s or "催办" in s for s in subjects) and len(subjects) >= 3, subjects
+
+
+def test_transfer_and_remind_on_the_task_page(verification, engine):
+    """The web face: the holder sees 转办 and 催办 on the task page; posting them does what the CLI does."""
+    from starlette.testclient import TestClient
+    from test_web import csrf_of, sign_in
+
+    import web
+
+    usecases.auth.set_password(engine, usecases.Caller(ADMIN), "qmd1", PASSWORD)
+    task = verification["task"]
+    with TestClient(web.create_app(engine)) as client:
+        sign_in(client, "qmd1")
+        page = client.get(f"/tasks/{task}")
+        assert page.status_code == 200 and f'action="/tasks/{task}/transfer"' in page.text, page.text
+        csrf = csrf_of(page)
+        refused = client.post(f"/tasks/{task}/transfer", data={"csrf": csrf, "to": "pm1", "reason": "x"})
+        assert refused.status_code == 400 and "需要角色 qmd，而 pm1 没有该角色" in refused.text  # Chinese first
+        assert engine.task(task)["claimed_by"] == "qmd1"
+        moved = client.post(f"/tasks/{task}/transfer", data={"csrf": csrf, "to": "qmd2", "reason": "出差"},
+                            follow_redirects=False)
+        assert moved.status_code == 303 and engine.task(task)["assignee"] == "qmd2"
+        reminded = client.post(f"/tasks/{task}/remind", data={"csrf": csrf, "note": "请尽快"}, follow_redirects=False)
+        assert reminded.status_code == 303 and events(engine, "task.reminded")[-1]["payload"]["to"] == ["qmd2"]
+
+
+def test_a_delegated_verification_comes_back_to_its_owner_who_completes_it(verification, engine, run):
+    """委派 (Camunda 7's owner and assignee): qmd1 has qmd2 check on site; qmd2 hands it back; qmd1 completes."""
+    task = verification["task"][:8]
+    assert run("--as", "qmd1", "task", "delegate", task, "--to", "qmd2").exit_code == 0
+    shown = engine.task(verification["task"])
+    assert (shown["owner"], shown["assignee"], shown["claimed_by"]) == ("qmd1", "qmd2", None)
+    values = ("--set", "verification=verified_effective", "--set", "verification_comment=已核实")
+    for login in ("qmd2", "qmd1"):  # neither completes while it is delegated
+        refused = run("--as", login, "task", "complete", task, *values)
+        assert refused.exit_code == 1 and "is delegated to qmd2 by qmd1" in refused.stderr, refused.output
+    refused = run("--as", "qmd1", "task", "resolve", task)
+    assert refused.exit_code == 1 and "task.resolve needs whoever the task was delegated to" in refused.stderr
+    assert run("--as", "qmd2", "task", "resolve", task, "--note", "现场核查完成").exit_code == 0
+    assert run("--as", "qmd1", "task", "complete", task, *values).exit_code == 0
+    kinds = [(e["kind"], e["actor"]) for e in engine.history(verification["instance"])
+             if e["kind"] in ("task.delegated", "task.resolved", "task.completed")]
+    assert kinds[-3:] == [("task.delegated", "qmd1"), ("task.resolved", "qmd2"), ("task.completed", "qmd1")]
+    resolved = events(engine, "task.resolved")[-1]["payload"]
+    assert (resolved["owner"], resolved["by"], resolved["note"]) == ("qmd1", "qmd2", "现场核查完成")
+    refused = run("--as", "qmd2", "task", "resolve", task)  # done: nothing to hand back
+    assert refused.exit_code == 1
+
+
+def test_a_task_copied_shows_under_copied_to_me(verification, engine, run, admin):
+    engine.add_user("gm1b", ["gm"], actor=admin)
+    task = verification["task"][:8]
+    result = run("--as", "qmd1", "task", "cc", task, "--to", "gm1", "--to", "gm1b", "--to", "gm1")
+    assert result.exit_code == 0, result.output
+    [copied] = json.loads(run("--as", "gm1", "tasks", "--cc", "--json").stdout)
+    assert copied["id"] == verification["task"]
+    again = usecases.tasks.copy(engine, usecases.Caller("qmd1"), verification["task"], ["gm1"])
+    assert (again["to"], again["already"]) == ([], ["gm1"])  # told once
+    refused = run("--as", "pm1", "task", "cc", task, "--to", "gm1")
+    assert refused.exit_code == 1 and "task.cc needs" in refused.stderr
+    refused = run("--as", "qmd1", "task", "cc", task, "--to", "ghost")
+    assert refused.exit_code == 1 and "no opsqa user named 'ghost'" in refused.stderr
+    assert [e["payload"]["to"] for e in events(engine, "task.copied")] == [["gm1", "gm1b"]]
+
+
+def test_delegate_hand_back_and_copy_on_the_web(verification, engine):
+    from starlette.testclient import TestClient
+    from test_web import csrf_of, sign_in
+
+    import web
+
+    for name in ("qmd1", "qmd2", "gm1"):
+        usecases.auth.set_password(engine, usecases.Caller(ADMIN), name, PASSWORD)
+    task = verification["task"]
+    with TestClient(web.create_app(engine)) as owner, TestClient(web.create_app(engine)) as worker, \
+            TestClient(web.create_app(engine)) as reader:
+        for client, name in ((owner, "qmd1"), (worker, "qmd2"), (reader, "gm1")):
+            sign_in(client, name)
+        page = owner.get(f"/tasks/{task}")
+        assert f'action="/tasks/{task}/delegate"' in page.text and f'action="/tasks/{task}/cc"' in page.text
+        csrf = csrf_of(page)
+        assert owner.post(f"/tasks/{task}/delegate", data={"csrf": csrf, "to": "qmd2"},
+                          follow_redirects=False).status_code == 303
+        assert owner.post(f"/tasks/{task}/cc", data={"csrf": csrf, "to": "gm1，mr9"}).status_code == 400  # no mr9
+        assert owner.post(f"/tasks/{task}/cc", data={"csrf": csrf, "to": "gm1"}, follow_redirects=False
+                          ).status_code == 303
+        page = worker.get(f"/tasks/{task}")
+        assert f'action="/tasks/{task}/resolve"' in page.text and 'class="form task-form"' not in page.text
+        assert worker.post(f"/tasks/{task}/resolve", data={"csrf": csrf_of(page), "note": "已核查"},
+                           follow_redirects=False).status_code == 303
+        assert engine.task(task)["assignee"] == "qmd1"
+        assert 'class="form task-form"' in owner.get(f"/tasks/{task}").text  # the owner completes it now
+        listing = reader.get("/tasks/cc")
+        assert listing.status_code == 200 and f'href="/tasks/{task}"' in listing.text
