@@ -201,6 +201,37 @@ def task_cc(state: State, task_id: str, to: tuple[str, ...]):
                    task_id=result["task"][:8], name=result["name"], to=", ".join(result["to"]) or "-"), err=True)
 
 
+@task.command("send-back")
+@task_id_argument
+@click.option("--to", "step", required=True, metavar="STEP",
+              help=N_("The earlier user task (its BPMN id) to go back to."))
+@click.option("--reason", help=N_("Why (kept in the history)."))
+@pass_state
+def task_send_back(state: State, task_id: str, step: str, reason: str | None):
+    """Send the instance back from this task to an earlier step it passed (退回). By whoever may complete
+    the task; refused when a service task or a called process ran in between.
+
+    Example: opsqa task send-back 3f2a --to draft_plan --reason "质量目标未量化"
+    """
+    result = usecases.tasks.send_back(state.engine, state.caller, task_id, step, reason=reason)
+    click.echo(_("sent back to {step}: task {task_id} is ready again").format(
+                   step=result["to"], task_id=result["to_task"][:8]), err=True)
+
+
+@task.command("withdraw")
+@task_id_argument
+@click.option("--reason", help=N_("Why (kept in the history)."))
+@pass_state
+def task_withdraw(state: State, task_id: str, reason: str | None):
+    """Take back a task you completed (撤回), while the next step is neither claimed nor done.
+
+    Example: opsqa task withdraw 3f2a --reason "附件传错"
+    """
+    result = usecases.tasks.withdraw(state.engine, state.caller, task_id, reason=reason)
+    click.echo(_("task {task_id} ({name}) withdrawn: it is yours again").format(
+                   task_id=result["task"][:8], name=result["name"]), err=True)
+
+
 @task.command("remind")
 @task_id_argument
 @click.option("--note", metavar="TEXT", help=N_("A line for the person reminded."))

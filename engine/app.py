@@ -586,7 +586,16 @@ class Engine:
                 "copy": ready and policy.allows(actor, "task.cc", holder=task.assignee or task.claimed_by,
                                                 starter=instance.started_by),
                 "remind": ready and policy.allows(actor, "task.remind", starter=instance.started_by),
+                "send_back": ready and not _delegated(task) and policy.allows(actor, "task.send_back", task=task),
+                "withdraw": task.state == "completed" and instance.status == "running"
+                and policy.allows(actor, "task.withdraw", completer=task.completed_by),
             }
+            view["steps_back"] = []
+            if view["may"]["send_back"]:  # the steps done before it in its process (the engine checks the path)
+                done = session.execute(select(Task.bpmn_id, Task.name).where(
+                    Task.instance_id == task.instance_id, Task.process_id == task.process_id,
+                    Task.state == "completed", Task.bpmn_id != task.bpmn_id).order_by(Task.completed_at))
+                view["steps_back"] = [{"bpmn_id": b, "name": n} for b, n in dict(done.all()).items()]
             return view
 
     def instance_definition(self, instance_id: int) -> int:
@@ -624,6 +633,12 @@ class Engine:
 
     def copy(self, task_id: str, to: list[str], *, actor: Actor) -> dict[str, Any]:
         return self.runtime.copy(task_id, to, actor=actor)
+
+    def send_back(self, task_id: str, step: str, *, actor: Actor, reason: str) -> dict[str, Any]:
+        return self.runtime.send_back(task_id, step, actor=actor, reason=reason)
+
+    def withdraw(self, task_id: str, *, actor: Actor, reason: str | None = None) -> dict[str, Any]:
+        return self.runtime.withdraw(task_id, actor=actor, reason=reason)
 
     def complete(self, task_id: str, values: dict[str, Any], *, actor: Actor) -> None:
         self.runtime.complete(task_id, values, actor=actor)

@@ -27,6 +27,7 @@ PEOPLE = {
     "holder": N_("whoever holds the task (its assignee, or whoever claimed it)"),
     "starter": N_("whoever started the task's instance"),
     "delegate": N_("whoever the task was delegated to"),
+    "completer": N_("whoever completed the task"),
     "inspector": N_("the inspection's inspector"),
     "user": N_("the user themselves"),
 }
@@ -81,6 +82,10 @@ POLICY: dict[str, Rule] = {
     "task.delegate": Rule(N_("delegate a task you hold: the other does the work and hands it back to you (委派)"),
                           people=("holder",)),
     "task.resolve": Rule(N_("hand a delegated task back to whoever delegated it"), people=("delegate",)),
+    "task.send_back": Rule(N_("send an instance back from this task to an earlier step it passed (退回)"), task=True,
+                           reason=True),
+    "task.withdraw": Rule(N_("take back a task you completed while the next step has not moved (撤回)"),
+                          people=("completer",)),
     "task.cc": Rule(N_("copy a task to users who should know (抄送): they see it read-only and are told"),
                     ("qmd", ADMIN), people=("holder", "starter")),
     # findings

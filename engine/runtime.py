@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from i18n import _
-from store import Database, Definition, Instance, InstanceMigration, Job, User, append_event, failpoints, rows
+from store import Database, Definition, Instance, InstanceMigration, Job, Task, User, append_event, failpoints, rows
 from store.rows import InstanceRow, TaskRow
 
 from . import expressions, forms, jobs, outbox, policy, settings, timers
@@ -527,6 +527,108 @@ class Runtime:
                            line=_("{by} copies you on this task").format(by=actor.label))
             return {"task": task.id, "name": task.name, "to": added, "already": sorted(already)}
 
+    def send_back(self, task_id: str, step: str, *, actor: Actor, reason: str) -> dict[str, Any]:
+        """退回: the instance returns to `step`, an earlier user task of the same process that it passed on its
+        way to this task; the work since is recorded as sent back (its events stay), the step is ready again
+        with the values it was completed with, its timers re-armed. By whoever may complete this task."""
+        now = self.clock.now()
+        with _task_writer(task_id), self.database.transaction() as session:
+            task = self._ready_task(session, task_id)
+            _refuse_delegated(task, "send_back")
+            self._check_may_act(session, task, actor, "task.send_back")
+            loaded = self._load(session, task.instance_id)
+            current = loaded.workflow.get_task_from_id(UUID(task.id))
+            if current is None or current.state != TaskState.READY:
+                raise TaskNotReady(_("task {task_id} is not ready in its instance").format(task_id=task.id[:8]))
+            target = current.parent
+            while target is not None and target.task_spec.bpmn_id != step:
+                target = target.parent
+            if target is None or not _user_task(loaded, target) or target.state != TaskState.COMPLETED:
+                steps = {t.task_spec.bpmn_id for t in _ancestors(current)
+                         if _user_task(loaded, t) and t.state == TaskState.COMPLETED}
+                raise OpsqaError(_("{process} [{step}]: not a step this instance passed on its way to {bpmn_id} in "
+                                   "the same process (it can be sent back to: {steps})").format(
+                                     process=current.workflow.spec.name, step=step, bpmn_id=task.bpmn_id,
+                                     steps=", ".join(sorted(steps)) or "-"))
+            undone = self._reset(session, loaded, target, now, actor, "send_back")
+            self._event(session, now, actor, "task.sent_back", task.instance_id, task.id,
+                        {"task": task.bpmn_id, "to": step, "to_task": str(target.id), "reason": reason,
+                         "undone": undone})
+            self._advance(session, loaded, now, actor)
+            self._save(session, loaded, now, actor)
+            return {"task": task.id, "name": task.name, "to": step, "to_task": str(target.id), "undone": undone}
+
+    def withdraw(self, task_id: str, *, actor: Actor, reason: str | None = None) -> dict[str, Any]:
+        """撤回: whoever completed a task takes it back, while the steps after it are neither claimed nor done
+        and no service task, called process or timer has run since; the task is theirs again, as they left it."""
+        now = self.clock.now()
+        with _task_writer(task_id), self.database.transaction() as session:
+            task = find_task(session, task_id, for_update=True)
+            if task.state != "completed":
+                raise OpsqaError(_("task {task_id} ({name}) is {state}: only a completed task can be withdrawn").format(
+                                     task_id=task.id[:8], name=task.name, state=task.state))
+            policy.require(actor, "task.withdraw", completer=task.completed_by)
+            loaded = self._load(session, task.instance_id)
+            if loaded.row.status != "running":
+                raise InstanceNotRunning(_("instance {instance_id} is {status}: its tasks cannot be withdrawn").format(
+                                             instance_id=task.instance_id, status=loaded.row.status))
+            target = loaded.workflow.get_task_from_id(UUID(task.id))
+            if target is None or target.state != TaskState.COMPLETED:
+                raise OpsqaError(_("task {task_id} ({name}) can no longer be withdrawn: the instance has moved past "
+                                   "it").format(task_id=task.id[:8], name=task.name))
+            after = {str(t.id) for t in target if t is not target}
+            moved = [row for row in rows.open_tasks(session, task.instance_id) if row.id in after and row.claimed_by]
+            done = session.execute(select(Task.bpmn_id).where(Task.instance_id == task.instance_id,
+                                                              Task.id.in_(after), Task.state == "completed")).first()
+            if moved or done:
+                if moved:
+                    message = _("task {task_id} ({name}) can no longer be withdrawn: the next step {step} has been "
+                                "claimed")
+                else:
+                    message = _("task {task_id} ({name}) can no longer be withdrawn: the next step {step} has been "
+                                "completed")
+                raise OpsqaError(message.format(task_id=task.id[:8], name=task.name,
+                                                step=moved[0].bpmn_id if moved else done[0]))
+            undone = self._reset(session, loaded, target, now, actor, "withdraw")
+            rows.update_task(session, task, assignee=task.assignee or actor.name)
+            self._event(session, now, actor, "task.withdrawn", task.instance_id, task.id,
+                        {"task": task.bpmn_id, "reason": reason, "undone": undone})
+            self._advance(session, loaded, now, actor)
+            self._save(session, loaded, now, actor)
+            return {"task": task.id, "name": task.name}
+
+    def _reset(self, session: Session, loaded: _Loaded, target, now: datetime, actor: Actor, action: str) -> list:
+        """The instance back at `target` (a completed user task), if nothing since can have left records that a
+        reset would not undo: no service task done, no called process or subprocess started, no timer fired.
+        The target's read-model row is ready again (its values kept as the task's variables, to prefill);
+        returns the user tasks completed since (undone, their events kept)."""
+        from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+        from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
+
+        since = [t for t in target if t is not target]
+        for task in since:
+            spec, where = task.task_spec, {"process": task.workflow.spec.name, "bpmn_id": task.task_spec.bpmn_id,
+                                           "step": target.task_spec.bpmn_id, "action": action}
+            if isinstance(spec, ServiceTask) and task.state == TaskState.COMPLETED:
+                raise OpsqaError(_("{process} [{bpmn_id}]: this service task ran after {step}: what it recorded cannot "
+                                   "be undone by going back ({action})").format(**where))
+            if isinstance(spec, SubWorkflowTask) and task.state >= TaskState.STARTED:
+                raise OpsqaError(_("{process} [{bpmn_id}]: a called process started after {step}; it cannot be undone "
+                                   "by going back ({action})").format(**where))
+            if isinstance(getattr(spec, "event_definition", None), TimerEventDefinition) \
+                    and task.state == TaskState.COMPLETED:
+                raise OpsqaError(_("{process} [{bpmn_id}]: a timer fired after {step}; what it started cannot be "
+                                   "undone by going back ({action})").format(**where))
+        undone = sorted({t.task_spec.bpmn_id for t in since
+                         if _user_task(loaded, t) and t.state == TaskState.COMPLETED})
+        data = dict(target.data)  # what the person entered: the step comes back prefilled with it
+        loaded.workflow.reset_from_task_id(target.id, data=data)
+        row = find_task(session, str(target.id))
+        spec = loaded.model["user_tasks"].get(f"{target.workflow.spec.name}:{target.task_spec.bpmn_id}", {})
+        rows.update_task(session, row, state="ready", completed_by=None, completed_at=None, claimed_by=None,
+                         overdue_notified_at=None, variables=_to_json(data), due_at=_due_at(target, spec))
+        return undone
+
     def _active_user(self, session: Session, name: str) -> frozenset[str]:
         from .users import roles_of
 
@@ -875,6 +977,28 @@ def _one_writer(instance_id: int):
 
 # SpiffWorkflow would go on past these without a word: past 1000 levels it stops seeing the ready task and
 # calls the instance completed; a loop with no wait state never returns, holding the write lock.
+def _user_task(loaded: _Loaded, task) -> bool:
+    return f"{task.workflow.spec.name}:{task.task_spec.bpmn_id}" in loaded.model["user_tasks"]
+
+
+def _ancestors(task):
+    """The tasks before `task` in its own workflow (its process, not the processes calling it)."""
+    task = task.parent
+    while task is not None:
+        yield task
+        task = task.parent
+
+
+@contextmanager
+def _task_writer(task_id: str):
+    """The optimistic lock lost while acting on a task's instance: one line, try again."""
+    try:
+        yield
+    except StaleDataError:
+        raise InstanceChanged(_("the instance of task {task_id} was changed by someone else meanwhile; try "
+                                "again").format(task_id=task_id[:8])) from None
+
+
 def _refuse_delegated(task: TaskRow, action: str) -> None:
     """A delegated task waits for its assignee to hand it back; only then may its owner complete it."""
     if task.owner is not None and task.assignee != task.owner:

@@ -192,3 +192,126 @@ def test_delegate_hand_back_and_copy_on_the_web(verification, engine):
         assert 'class="form task-form"' in owner.get(f"/tasks/{task}").text  # the owner completes it now
         listing = reader.get("/tasks/cc")
         assert listing.status_code == 200 and f'href="/tasks/{task}"' in listing.text
+
+
+# -- 退回 and 撤回 --------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def plan(engine, admin):
+    """The 2027 quality plan drafted by qmd1, waiting for the GM's approval."""
+    from helpers import PLAN_VALUES
+
+    engine.deploy(["processes/quality_plan.bpmn"], actor=admin)
+    engine.add_user("pm1", ["pm"], actor=admin)
+    engine.add_user("qmd2", ["qmd"], actor=admin)
+    instance = engine.start("quality_plan", actor=admin, business_key="2027")
+    draft = ready_task(engine, instance, "draft_plan")
+    engine.complete(draft["id"], PLAN_VALUES, actor=engine.actor("qmd1"))
+    return {"instance": instance, "draft": draft["id"], "approve": ready_task(engine, instance, "approve_plan")["id"]}
+
+
+def test_the_gm_sends_the_quality_plan_back_to_drafting(plan, engine, run):
+    from helpers import PLAN_VALUES
+
+    result = run("--as", "gm1", "task", "send-back", plan["approve"][:8], "--to", "draft_plan",
+                 "--reason", "质量目标未量化")
+    assert result.exit_code == 0, result.output
+    redraft = ready_task(engine, plan["instance"], "draft_plan")
+    assert redraft["id"] == plan["draft"]  # the same step, ready again
+    assert engine.task(plan["draft"])["variables"]["objectives"] == PLAN_VALUES["objectives"]  # prefilled
+    assert engine.task(plan["approve"])["state"] == "cancelled"
+    history = engine.history(plan["instance"])
+    [sent] = [e for e in history if e["kind"] == "task.sent_back"]
+    assert (sent["actor"], sent["payload"]["to"], sent["payload"]["reason"]) == ("gm1", "draft_plan", "质量目标未量化")
+    assert [e["kind"] for e in history if e["task"] == plan["draft"]].count("task.completed") == 1  # kept
+    engine.complete(plan["draft"], {**PLAN_VALUES, "objectives": "客户满意度不低于92%"}, actor=engine.actor("qmd1"))
+    engine.complete(ready_task(engine, plan["instance"], "approve_plan")["id"], {"decision": "approved"},
+                    actor=engine.actor("gm1"))
+    assert engine.instance(plan["instance"])["status"] == "completed"
+    report = engine.verify_history()  # only the fixture's two clocks (the CLI's is the real one) disagree
+    assert all(" is dated " in problem for problem in report.problems), report.problems
+
+
+@pytest.mark.parametrize(("args", "login", "words"), [
+    (("--to", "issue_plan", "--reason", "x"), "gm1", "[issue_plan]: not a step this instance passed"),
+    (("--to", "approve_plan", "--reason", "x"), "gm1", "it can be sent back to: draft_plan"),
+    (("--to", "draft_plan",), "gm1", "task.send_back needs a reason"),
+    (("--to", "draft_plan", "--reason", "x"), "pm1", "needs role gm, which pm1 does not hold"),
+])
+def test_a_send_back_that_breaks_a_rule_is_one_line_and_changes_nothing(plan, engine, run, args, login, words):
+    before = (engine.task(plan["approve"]), engine.task(plan["draft"]), len(engine.history()))
+    result = run("--as", login, "task", "send-back", plan["approve"][:8], *args)
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert words in result.stderr, result.stderr
+    assert (engine.task(plan["approve"]), engine.task(plan["draft"])) == before[:2]
+    assert all(e["kind"] == "security.denied" for e in engine.history()[before[2]:])
+
+
+def test_the_drafter_withdraws_the_plan_until_the_gm_has_claimed_it(plan, engine, run, admin):
+    from helpers import PLAN_VALUES
+
+    refused = run("--as", "qmd2", "task", "withdraw", plan["draft"][:8])
+    assert refused.exit_code == 1 and "task.withdraw needs whoever completed the task" in refused.stderr
+    result = run("--as", "qmd1", "task", "withdraw", plan["draft"][:8], "--reason", "附件传错")
+    assert result.exit_code == 0, result.output
+    assert engine.task(plan["draft"])["state"] == "ready" and engine.task(plan["approve"])["state"] == "cancelled"
+    assert [e["kind"] for e in engine.history(plan["instance"])][-2:] == ["task.withdrawn", "task.cancelled"]
+    engine.complete(plan["draft"], PLAN_VALUES, actor=engine.actor("qmd1"))
+    approval = ready_task(engine, plan["instance"], "approve_plan")["id"]
+    engine.claim(approval, actor=engine.actor("gm1"))
+    refused = run("--as", "qmd1", "task", "withdraw", plan["draft"][:8])
+    assert refused.exit_code == 1 and "the next step approve_plan has been claimed" in refused.stderr
+    engine.complete(approval, {"decision": "approved"}, actor=engine.actor("gm1"))
+    refused = run("--as", "qmd1", "task", "withdraw", plan["draft"][:8])  # the plan is issued: a service task ran
+    assert refused.exit_code == 1 and "is completed: its tasks cannot be withdrawn" in refused.stderr
+
+
+def test_a_service_task_between_stops_a_send_back(engine, admin, tmp_path, db_path, clock):
+    from helpers import flow, make_engine, process, service_task, user_task
+
+    from engine.registry import Registry
+
+    registry = Registry()
+    recorded = []
+
+    @registry.handler("test.record")
+    def record(context):
+        recorded.append(context.instance_id)
+        return {}
+
+    body = ('<bpmn:startEvent id="start" />' + user_task("first") + service_task("keep", "test.record")
+            + user_task("second") + '<bpmn:endEvent id="end" />' + flow("f1", "start", "first")
+            + flow("f2", "first", "keep") + flow("f3", "keep", "second") + flow("f4", "second", "end"))
+    (tmp_path / "kept.bpmn").write_text(process("kept", body, {"qmd": ["start", "first", "keep", "second", "end"]}),
+                                        encoding="utf-8")
+    kept = make_engine(db_path, clock, registry)
+    kept.deploy([str(tmp_path / "kept.bpmn")], actor=admin)
+    instance = kept.start("kept", actor=admin)
+    kept.complete(ready_task(kept, instance, "first")["id"], {}, actor=kept.actor("qmd1"))
+    second = ready_task(kept, instance, "second")["id"]
+    with pytest.raises(usecases.OpsqaError, match=r"kept \[keep\]: this service task ran after first"):
+        kept.send_back(second, "first", actor=kept.actor("qmd1"), reason="x")
+    assert ready_task(kept, instance, "second")["id"] == second and recorded == [instance]
+
+
+def test_send_back_and_withdraw_on_the_web(plan, engine):
+    from starlette.testclient import TestClient
+    from test_web import csrf_of, sign_in
+
+    import web
+
+    for name in ("qmd1", "gm1"):
+        usecases.auth.set_password(engine, usecases.Caller(ADMIN), name, PASSWORD)
+    with TestClient(web.create_app(engine)) as drafter, TestClient(web.create_app(engine)) as gm:
+        sign_in(drafter, "qmd1")
+        sign_in(gm, "gm1")
+        page = drafter.get(f"/tasks/{plan['draft']}")  # completed by qmd1, the GM has not moved: withdrawable
+        assert f'action="/tasks/{plan["draft"]}/withdraw"' in page.text
+        page = gm.get(f"/tasks/{plan['approve']}")
+        assert '<option value="draft_plan">' in page.text
+        refused = gm.post(f"/tasks/{plan['approve']}/send-back", data={"csrf": csrf_of(page), "to": "draft_plan"})
+        assert refused.status_code == 400 and engine.task(plan["approve"])["state"] == "ready"
+        sent = gm.post(f"/tasks/{plan['approve']}/send-back",
+                       data={"csrf": csrf_of(page), "to": "draft_plan", "reason": "目标未量化"}, follow_redirects=False)
+        assert sent.status_code == 303 and engine.task(plan["draft"])["state"] == "ready"
+        assert f'action="/tasks/{plan["draft"]}/withdraw"' not in drafter.get(f"/tasks/{plan['draft']}").text

@@ -72,6 +72,13 @@ def world(tmp_path_factory) -> World:
     ids["delegated_task"] = org.tasks(instance_id=delegated)[0]["id"]
     org.claim(ids["delegated_task"], actor=org.actor("qmd1"))
     org.delegate(ids["delegated_task"], "qmd2", actor=org.actor("qmd1"))
+    # A quality plan drafted by qmd1, waiting for the GM: the GM may send it back, qmd1 may withdraw the draft.
+    from helpers import PLAN_VALUES
+
+    plan = org.start("quality_plan", actor=admin, business_key="2031")
+    ids["draft_task"] = next(t["id"] for t in org.tasks(instance_id=plan) if t["task"] == "draft_plan")
+    org.complete(ids["draft_task"], PLAN_VALUES, actor=org.actor("qmd1"))
+    ids["approve_task"] = next(t["id"] for t in org.tasks(instance_id=plan) if t["task"] == "approve_plan")
     ids["broken"] = str(org.start("broken", actor=admin))
 
     def as_(name):
@@ -157,6 +164,8 @@ ROWS = {
     "task.delegate": ("task delegate {claimed_task} --to qmd2", "qmd2", "qmd1", "ok"),
     "task.resolve": ("task resolve {delegated_task} --note 已核查", "qmd1", "qmd2", "ok"),
     "task.cc": ("task cc {claimed_task} --to gm1", "pm1", "qmd2", "ok"),
+    "task.send_back": ("task send-back {approve_task} --to draft_plan --reason 目标未量化", "qmd1", "gm1", "ok"),
+    "task.withdraw": ("task withdraw {draft_task} --reason 附件传错", "qmd2", "qmd1", "ok"),
     "finding.raise": ("finding add --owner pm1 --description 未按期回访", "pm1", "qmd1", "ok"),
     "finding.attach": ("finding attach {finding} {file}", "gm1", "pm1", "ok"),
     "finding.extend": ("finding extend {finding} --to 2027-12-31 --reason 备件延迟", "pm1", "qmd1", "ok"),

@@ -154,6 +154,22 @@ def copy(engine, caller: Caller, task_id: str, to: list[str]) -> dict[str, Any]:
         return engine.copy(task_id, [name[:200] for name in to][:50], actor=base.who(engine, caller))
 
 
+def send_back(engine, caller: Caller, task_id: str, step: str, *, reason: str | None) -> dict[str, Any]:
+    """退回: the instance back from this task to an earlier step it passed, with a reason."""
+    base = _base()
+    with base.guarded(engine, caller, "task.send_back"):
+        actor = base.who(engine, caller)
+        reason = base.policy_module.require_reason("task.send_back", reason)
+        return engine.send_back(task_id, step.strip(), actor=actor, reason=reason)
+
+
+def withdraw(engine, caller: Caller, task_id: str, *, reason: str | None = None) -> dict[str, Any]:
+    """撤回: take back a task one completed, while the step after it has not moved."""
+    base = _base()
+    with base.guarded(engine, caller, "task.withdraw"):
+        return engine.withdraw(task_id, actor=base.who(engine, caller), reason=(reason or "").strip()[:500] or None)
+
+
 def remind(engine, caller: Caller, task_id: str, *, note: str | None = None) -> dict[str, Any]:
     """催办: remind whoever holds the task (qmd, an admin, or whoever started its instance), once a day."""
     base = _base()

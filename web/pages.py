@@ -322,6 +322,18 @@ def copy(web: Web) -> Response:
     return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
 
 
+def send_back(web: Web) -> Response:
+    """退回: the instance back to an earlier step, with a reason."""
+    usecases.tasks.send_back(web.engine, web.caller, _task_id(web), web.field("to")[:200], reason=web.field("reason"))
+    return RedirectResponse("/", status_code=303)
+
+
+def withdraw(web: Web) -> Response:
+    """撤回: a task one completed, taken back."""
+    usecases.tasks.withdraw(web.engine, web.caller, _task_id(web), reason=web.field("reason")[:500])
+    return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
+
+
 def remind(web: Web) -> Response:
     """催办: whoever holds the task reminded, at most once a day."""
     usecases.tasks.remind(web.engine, web.caller, _task_id(web), note=web.field("note")[:500])
@@ -446,6 +458,8 @@ def routes() -> list[Route]:
         Route("/tasks/{task_id}/delegate", page(delegate), methods=["POST"]),
         Route("/tasks/{task_id}/resolve", page(resolve), methods=["POST"]),
         Route("/tasks/{task_id}/cc", page(copy), methods=["POST"]),
+        Route("/tasks/{task_id}/send-back", page(send_back), methods=["POST"]),
+        Route("/tasks/{task_id}/withdraw", page(withdraw), methods=["POST"]),
         Route("/instances/{instance_id}", page(instance)),
         Route("/instances/{instance_id}/retry", page(retry), methods=["POST"]),
         Route("/definitions/{definition_id}.bpmn", page(diagram)),
