@@ -165,10 +165,16 @@ def users_list(state: State, as_json: bool):
     Example: opsqa users list --json
     """
     rows = usecases.admin.users(state.engine)
-    for row in rows:
-        row["roles"] = ", ".join(row["roles"]) if not as_json else row["roles"]
-    _render(rows, [("name", _("USER")), ("display_name", _("NAME")), ("department", _("DEPT")),
-                   ("roles", _("ROLES")), ("status", _("STATUS"))], as_json)
+    columns = [("name", _("USER")), ("display_name", _("NAME")), ("department", _("DEPT")), ("roles", _("ROLES")),
+               ("status", _("STATUS"))]
+    if not as_json:
+        if any(row["away"] for row in rows):  # who is away today, and who stands in
+            columns.append(("away", _("AWAY")))
+        for row in rows:
+            row["roles"] = ", ".join(row["roles"])
+            away = row.pop("away")
+            row["away"] = _("away until {until}, {substitute} stands in").format(**away) if away else ""
+    _render(rows, columns, as_json)
 
 
 @users.command("show")
@@ -236,6 +242,43 @@ def users_revoke(state: State, name: str, role: str, reason: str):
     left = usecases.admin.revoke_role(state.engine, state.caller, name, role, reason=reason)
     click.echo(_("user {name} no longer holds {role}; roles left: {roles}").format(
         name=name, role=role, roles=", ".join(left) or "-"), err=True)
+
+
+@users.command("away")
+@click.argument("name")
+@click.option("--substitute", required=True, metavar="USER", help=N_("Who does NAME's tasks meanwhile."))
+@click.option("--from", "starts", required=True, type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help=N_("The first day away."))
+@click.option("--to", "ends", required=True, type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help=N_("The last day away."))
+@click.option("--process", "processes", multiple=True, metavar="P",
+              help=N_("Only the tasks of this process; repeatable (default: all)."))
+@click.option("--reason", help=N_("Why (kept in the history)."))
+@pass_state
+def users_away(state: State, name: str, substitute: str, starts, ends, processes: tuple[str, ...],
+               reason: str | None):
+    """Record that NAME is away (代理): USER does NAME's tasks meanwhile, recorded as "USER for NAME".
+    NAME still sees them. By NAME, qmd or an admin.
+
+    Example: opsqa users away gm1 --substitute gm2 --from 2027-03-01 --to 2027-03-07 --reason 出差
+    """
+    result = usecases.admin.away(state.engine, state.caller, name, substitute, starts.date(), ends.date(),
+                                 list(processes), reason=reason)
+    click.echo(_("{user} away from {from_} to {to}: {substitute} stands in").format(
+                   user=result["user"], from_=result["from"], to=result["to"], substitute=result["substitute"]),
+               err=True)
+
+
+@users.command("back")
+@click.argument("name")
+@pass_state
+def users_back(state: State, name: str):
+    """End NAME's absence: the substitute no longer stands in.
+
+    Example: opsqa users back gm1
+    """
+    usecases.admin.back(state.engine, state.caller, name)
+    click.echo(_("{name} is back").format(name=name), err=True)
 
 
 @users.command("disable")

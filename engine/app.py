@@ -32,6 +32,7 @@ from .clock import Clock, SystemClock
 from .errors import InstanceNotFound, InstanceNotRunning, InvalidProcess, OpsqaError, ProcessNotFound
 from .lookup import find_task, user_task_spec
 from .registry import Registry
+from .settings import zone as settings_zone
 from .users import Actor
 
 
@@ -80,8 +81,10 @@ class Engine:
     # -- who acts
 
     def actor(self, login: str, as_name: str | None = None) -> Actor:
+        """The acting user, with whom they stand in for today (代理)."""
+        now = self.clock.now()
         with self.database.reading() as session:
-            return users_module.resolve_actor(session, login, as_name)
+            return users_module.resolve_actor(session, login, as_name, now=now)
 
     def add_user(self, name: str, roles: list[str], *, display_name: str | None = None,
                  department: str | None = None, email: str | None = None, actor: Actor | None = None,
@@ -92,8 +95,14 @@ class Engine:
                                   email=email, now=self.clock.now(), actor=actor, reason=reason)
 
     def users(self) -> list[dict]:
+        """Every user, with whether they are away today (and who stands in for them)."""
+        now = self.clock.now()
         with self.database.reading() as session:
-            return users_module.list_users(session)
+            rows = users_module.list_users(session)
+            away = users_module.away_now(session, now.astimezone(settings_zone(session)).date())
+        for row in rows:
+            row["away"] = away.get(row["name"])
+        return rows
 
     # -- definitions
 
@@ -423,7 +432,7 @@ class Engine:
         roles' tasks nobody holds, the most urgent first (overdue, then by due date, then the oldest);
         `done` — tasks they completed, newest first; `started` — instances they started, newest first; `cc` —
         tasks copied to them (抄送我的), the newest copy first.
-        {"rows", "total", "page", "pages", "processes": the processes among all rows (for a filter)}.
+        {"rows", "total", "page", "pages", "processes": the processes among all rows, {"id", "name"} (a filter)}.
 
         The open tasks are three disjoint parts, each read from the index that covers it (migration 0017),
         and the page is chosen among those entries before its rows are joined and read: one person's inbox
@@ -478,7 +487,10 @@ class Engine:
                         .join(Definition, Definition.id == Instance.definition_id))
         with self.database.reading() as session:
             every = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
-            processes = sorted(session.scalars(select(every.c.process_id).distinct()))
+            ids = sorted(session.scalars(select(every.c.process_id).distinct()))
+            names = dict(session.execute(select(Definition.process_id, Definition.name)
+                                         .where(Definition.process_id.in_(ids)).order_by(Definition.version)).all())
+            processes = [{"id": one, "name": names.get(one) or one} for one in ids]  # the latest version's name
             if process_id:
                 parts = [one.where(process_column == process_id) for one in parts]
             part = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()

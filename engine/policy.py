@@ -66,6 +66,8 @@ POLICY: dict[str, Rule] = {
     "users.disable": Rule(N_("disable a user (never deleted), or enable them again"), (ADMIN,), reason=True),
     "users.passwd": Rule(N_("set a user's password or one-time code for the web face"), (ADMIN,), people=("user",)),
     "users.totp_off": Rule(N_("remove a user's one-time code"), (ADMIN,), reason=True),
+    "users.away": Rule(N_("record who stands in for someone away (代理), or end it"), (ADMIN, "qmd"),
+                       people=("user",)),
     "settings": Rule(N_("change a setting"), (ADMIN,), reason=True),
     "db": Rule(N_("upgrade, copy or back up the database"), (ADMIN,)),
     "history.keygen": Rule(N_("make the key that signs the history's checkpoints (retiring the last)"), (ADMIN,)),
@@ -186,7 +188,29 @@ def table() -> list[dict[str, Any]]:
             for action, entry in POLICY.items()]
 
 
+def standing_in_for(actor, task) -> str | None:
+    """代理: the person away for whom `actor` may do `task` today (the task theirs by its own rule, of a
+    process the absence names), when `actor` may not do it themselves; else None."""
+    if _task_refusal(actor, task) is None:
+        return None
+    for name, roles, processes in getattr(actor, "stands_in", ()):
+        if processes is not None and task.process_id not in processes:
+            continue
+        if _task_refusal(type(actor)(name, roles), task) is None:
+            return name
+    return None
+
+
 def _require_task(actor, task, action: str) -> None:
+    why = _task_refusal(actor, task)
+    if why is None or standing_in_for(actor, task) is not None:
+        return
+    raise NotYourTask(f"{action}: {why}", action=action)
+
+
+def _task_refusal(actor, task) -> str | None:
+    """Why the task's own rule does not let `actor` do it (its assignee; else whoever claimed it; else its
+    lane's role), or None."""
     if task.assignee and task.assignee != actor.name:
         why = _("task {id} ({name}) is assigned to {assignee}").format(id=task.id, name=task.name,
                                                                         assignee=task.assignee)
@@ -199,8 +223,8 @@ def _require_task(actor, task, action: str) -> None:
     elif not task.assignee and task.role is None and ADMIN not in actor.roles:
         why = _("task {id} ({name}) has no role; only an admin may complete it").format(id=task.id, name=task.name)
     else:
-        return
-    raise NotYourTask(f"{action}: {why}", action=action)
+        return None
+    return why
 
 
 def _names(value) -> Collection[str]:

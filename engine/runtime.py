@@ -415,6 +415,7 @@ class Runtime:
         now = self.clock.now()
         with self.database.transaction() as session:
             task = self._ready_task(session, task_id)
+            stood_in = None
             if release:
                 if task.claimed_by is None:
                     raise OpsqaError(_("task {task_id} is not claimed").format(task_id=task_id))
@@ -425,9 +426,13 @@ class Runtime:
                 self._check_may_act(session, task, actor, "task.claim")
                 if task.claimed_by == actor.name:
                     raise OpsqaError(_("task {task_id} is already claimed by you").format(task_id=task_id))
+                stood_in = policy.standing_in_for(actor, task)
                 rows.update_task(session, task, claimed_by=actor.name)
                 kind = "task.claimed"
-            self._event(session, now, actor, kind, task.instance_id, task.id, {"task": task.bpmn_id})
+            payload = {"task": task.bpmn_id}
+            if stood_in is not None:
+                payload["for"] = stood_in
+            self._event(session, now, actor, kind, task.instance_id, task.id, payload)
 
     def transfer(self, task_id: str, to: str, *, actor: Actor, reason: str) -> dict[str, Any]:
         """转办: the task becomes `to`'s (assigned to them, no longer claimed), by whoever holds it or by qmd and
@@ -703,8 +708,11 @@ class Runtime:
                 spiff_task.data.update(typed)
                 self._run_engine(lambda: spiff_task.run(), task.bpmn_id)
                 rows.update_task(session, task, state="completed", completed_by=actor.name, completed_at=now)
-                self._event(session, now, actor, "task.completed", task.instance_id, task.id,
-                            {"task": task.bpmn_id, "name": task.name, "values": typed})
+                payload = {"task": task.bpmn_id, "name": task.name, "values": typed}
+                stood_in = policy.standing_in_for(actor, task)
+                if stood_in is not None:  # 代理: recorded as "USER for NAME"
+                    payload["for"] = stood_in
+                self._event(session, now, actor, "task.completed", task.instance_id, task.id, payload)
                 self._advance(session, loaded, now, actor)
                 self._save(session, loaded, now, actor)
         except RunawayStep as exc:  # the completion is not kept; the instance waits for its process owner

@@ -274,6 +274,8 @@ RUN_COMMANDS: dict[str, str] = {
     "task withdraw": "TEXT --reason=",
     "tasks": "--role= --mine --instance=# --overdue --all --done --started --cc --limit=# --json --xlsx=OUT",
     "users add": "TEXT --role= --name= --department= --email= --reason=",
+    "users away": "TEXT --substitute= --from= --to= --process= --reason=",
+    "users back": "TEXT",
     "users disable": "TEXT --reason=",
     "users enable": "TEXT --reason=",
     "users list": "--json",

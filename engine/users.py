@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -28,6 +29,8 @@ class Actor:
     name: str
     roles: frozenset[str]
     real: str | None = None
+    # 代理: the people away whose tasks this user may do today: (name, their roles, the processes or None: all)
+    stands_in: tuple[tuple[str, frozenset[str], tuple[str, ...] | None], ...] = ()
 
     @property
     def label(self) -> str:
@@ -44,7 +47,31 @@ def roles_of(session: Session, name: str) -> frozenset[str] | None:
     return frozenset(session.scalars(select(UserRole.role).where(UserRole.user_name == name)))
 
 
-def resolve_actor(session: Session, login: str, as_name: str | None = None) -> Actor:
+def stand_ins(session: Session, name: str, today: date) -> tuple:
+    """Whom `name` substitutes for on `today`: (away user, their roles, their processes or None)."""
+    from store import Absence
+
+    found = []
+    for absence in session.scalars(select(Absence).where(
+            Absence.substitute == name, Absence.ended_at.is_(None), Absence.starts_on <= today,
+            Absence.ends_on >= today).order_by(Absence.id)):
+        processes = tuple(json.loads(absence.processes)) if absence.processes else None
+        found.append((absence.user_name, roles_of(session, absence.user_name) or frozenset(), processes))
+    return tuple(found)
+
+
+def resolve_actor(session: Session, login: str, as_name: str | None = None, *,
+                  now: datetime | None = None) -> Actor:
+    """The acting user (an admin `--as` someone: that someone, the admin kept as `real`); with `now`, the
+    people away for whom they stand in today."""
+    actor = _resolve(session, login, as_name)
+    if now is None:
+        return actor
+    found = stand_ins(session, actor.name, now.astimezone(_zone(session)).date())
+    return Actor(actor.name, actor.roles, actor.real, found) if found else actor
+
+
+def _resolve(session: Session, login: str, as_name: str | None = None) -> Actor:
     roles = roles_of(session, login)
     if roles is None:
         raise UnknownUser(
@@ -285,3 +312,86 @@ def _record(session: Session, kind: str, name: str, reason: str, old: dict, new:
             actor: Actor, **more) -> None:
     append_event(session, at=now, kind=kind, actor=actor.name, real_actor=actor.real,
                  payload={"user": name, **more, "reason": reason, "old": old, "new": new})
+
+
+# -- 代理: someone away, and who does their tasks meanwhile
+
+
+def set_away(session: Session, name: str, substitute: str, starts: date, ends: date, processes: list[str], *,
+             reason: str | None, now: datetime, actor: Actor) -> dict:
+    """Record an absence: `substitute` does `name`'s tasks (of `processes`, or all) from `starts` to `ends`.
+    Refused: an unknown or disabled user, oneself, dates the wrong way round or past, an absence of `name`
+    overlapping it, a substitute away himself then, or one whose own substitute would be `name` (a loop)."""
+    from store import Absence, Definition
+
+    from .errors import OpsqaError as Refused
+
+    for who in (name, substitute):
+        if session.get(User, who) is None:
+            raise Refused(_("no opsqa user named {name!r}").format(name=who))
+        _refuse_disabled(session, who)
+    if name == substitute:
+        raise Refused(_("{name} cannot stand in for themselves").format(name=name))
+    if ends < starts:
+        raise Refused(_("the absence ends ({ends}) before it starts ({starts})").format(ends=ends, starts=starts))
+    today = now.astimezone(_zone(session)).date()
+    if ends < today:
+        raise Refused(_("the absence ended on {ends}, before today ({today})").format(ends=ends, today=today))
+    known = set(session.scalars(select(Definition.process_id)))
+    for process in processes:
+        if process not in known:
+            raise Refused(_("no process {process!r} is deployed; see `opsqa processes`").format(process=process))
+
+    def overlapping(who: str):
+        return session.scalar(select(Absence).where(Absence.user_name == who, Absence.ended_at.is_(None),
+                                                    Absence.starts_on <= ends, Absence.ends_on >= starts).limit(1))
+
+    clash = overlapping(name)
+    if clash is not None:
+        raise Refused(_("{name} is already away from {starts} to {ends} (substitute {substitute}); end it with "
+                        "`opsqa users back {name}` first").format(name=name, starts=clash.starts_on,
+                                                                   ends=clash.ends_on, substitute=clash.substitute))
+    away = overlapping(substitute)
+    if away is not None:
+        raise Refused(_("{substitute} is away from {starts} to {ends} and cannot stand in then").format(
+                          substitute=substitute, starts=away.starts_on, ends=away.ends_on))
+    loop = session.scalar(select(Absence).where(Absence.user_name == substitute, Absence.substitute == name,
+                                                Absence.ended_at.is_(None)).limit(1))
+    if loop is not None:
+        raise Refused(_("{substitute} has {name} as their own substitute: substitutes may not stand in for each "
+                        "other").format(substitute=substitute, name=name))
+    row = Absence(user_name=name, substitute=substitute, starts_on=starts, ends_on=ends,
+                  processes=json.dumps(sorted(set(processes))) if processes else None, reason=reason,
+                  created_by=actor.name, created_at=now)
+    session.add(row)
+    session.flush()
+    append_event(session, at=now, kind="user.away", actor=actor.name, real_actor=actor.real,
+                 payload={"user": name, "substitute": substitute, "from": starts.isoformat(), "to": ends.isoformat(),
+                          "processes": sorted(set(processes)) or None, "reason": reason})
+    return {"user": name, "substitute": substitute, "from": starts, "to": ends, "processes": sorted(set(processes))}
+
+
+def set_back(session: Session, name: str, *, now: datetime, actor: Actor) -> list[dict]:
+    """End `name`'s absences now (today's and those planned): the substitute no longer stands in."""
+    from store import Absence
+
+    from .errors import OpsqaError as Refused
+
+    rows = session.scalars(select(Absence).where(Absence.user_name == name, Absence.ended_at.is_(None))).all()
+    if not rows:
+        raise Refused(_("{name} is not away").format(name=name))
+    for row in rows:
+        row.ended_at = now
+    append_event(session, at=now, kind="user.back", actor=actor.name, real_actor=actor.real,
+                 payload={"user": name, "substitutes": sorted({row.substitute for row in rows})})
+    return [{"user": name, "substitute": row.substitute} for row in rows]
+
+
+def away_now(session: Session, today: date) -> dict[str, dict]:
+    """Who is away today: name -> {substitute, until, processes}."""
+    from store import Absence
+
+    return {row.user_name: {"substitute": row.substitute, "until": row.ends_on,
+                            "processes": json.loads(row.processes) if row.processes else None}
+            for row in session.scalars(select(Absence).where(Absence.ended_at.is_(None), Absence.starts_on <= today,
+                                                             Absence.ends_on >= today))}

@@ -3,10 +3,11 @@ whatever the database stores."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -127,6 +128,24 @@ class Task(Base):
     # 委派: who delegated the task to its assignee; while they differ, the assignee works and hands it back
     # (`task resolve`), then the owner completes it (Camunda 7's owner and assignee)
     owner: Mapped[str | None] = mapped_column(String(200))
+
+
+class Absence(Base):
+    """代理: while `user_name` is away (starts_on to ends_on, local dates, both included), `substitute` may do
+    their tasks, of the named processes (a JSON list) or of all; ended early by `users back`."""
+
+    __tablename__ = "absence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_name: Mapped[str] = mapped_column(ForeignKey("user_account.name"), index=True)
+    substitute: Mapped[str] = mapped_column(ForeignKey("user_account.name"), index=True)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    processes: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class TaskCopy(Base):

@@ -315,3 +315,72 @@ def test_send_back_and_withdraw_on_the_web(plan, engine):
                        data={"csrf": csrf_of(page), "to": "draft_plan", "reason": "目标未量化"}, follow_redirects=False)
         assert sent.status_code == 303 and engine.task(plan["draft"])["state"] == "ready"
         assert f'action="/tasks/{plan["draft"]}/withdraw"' not in drafter.get(f"/tasks/{plan['draft']}").text
+        inbox = drafter.get("/")  # back in the drafter's inbox; the filter names processes by their names
+        assert f'href="/tasks/{plan["draft"]}"' in inbox.text
+        assert '<option value="quality_plan">组织级质量管理计划</option>' in inbox.text
+
+
+# -- 代理 ------------------------------------------------------------------------------------------------------
+
+def test_the_gm_away_for_a_week_with_a_substitute(plan, engine, admin, clock, run):
+    """gm1 is away 2027-01-01..07: mr1 (who does not hold gm) approves the plan for them, recorded as "mr1 for
+    gm1"; gm1 still sees the task; outside the week, or once gm1 is back, mr1 may not."""
+    from datetime import date
+
+    engine.add_user("mr1", ["mr"], actor=admin)
+    gm, mr = usecases.Caller("gm1"), usecases.Caller("mr1")
+    usecases.admin.away(engine, gm, "gm1", "mr1", date(2027, 1, 1), date(2027, 1, 7), [], reason="出差")
+    [listed] = [u for u in run.json("users", "list") if u["name"] == "gm1"]
+    assert listed["away"] is None  # the CLI runs on the real clock, before the week: not away yet
+    assert [u["away"] for u in engine.users() if u["name"] == "gm1"] == [
+        {"substitute": "mr1", "until": date(2027, 1, 7), "processes": None}]
+    approval = plan["approve"]
+    assert usecases.tasks.inbox(engine, gm)["rows"][0]["id"] == approval  # gm1 still sees it
+    usecases.tasks.complete(engine, mr, approval, {"decision": "approved"})
+    [done] = [e for e in engine.history(plan["instance"]) if e["kind"] == "task.completed" and e["task"] == approval]
+    assert (done["actor"], done["payload"]["for"]) == ("mr1", "gm1")
+    assert engine.instance(plan["instance"])["status"] == "completed"
+
+
+def test_a_substitute_stands_in_only_for_the_processes_and_days_named(plan, engine, admin, clock):
+    from datetime import date
+
+    engine.add_user("mr1", ["mr"], actor=admin)
+    engine.deploy(["processes/nc_followup.bpmn"], actor=admin)
+    gm, mr = usecases.Caller("gm1"), usecases.Caller("mr1")
+    usecases.admin.away(engine, gm, "gm1", "mr1", date(2027, 1, 1), date(2027, 1, 7), ["nc_followup"])
+    with pytest.raises(usecases.NotPermitted, match="needs role gm, which mr1 does not hold"):
+        usecases.tasks.complete(engine, mr, plan["approve"], {"decision": "approved"})
+    usecases.admin.back(engine, gm, "gm1")
+    usecases.admin.away(engine, gm, "gm1", "mr1", date(2027, 1, 2), date(2027, 1, 7), ["quality_plan"])
+    with pytest.raises(usecases.NotPermitted):  # 2027-01-01: the week has not begun
+        usecases.tasks.complete(engine, mr, plan["approve"], {"decision": "approved"})
+    clock.advance(timedelta(days=1))
+    usecases.admin.back(engine, usecases.Caller(ADMIN), "gm1")  # back early: no longer
+    with pytest.raises(usecases.NotPermitted):
+        usecases.tasks.complete(engine, mr, plan["approve"], {"decision": "approved"})
+    assert [e["kind"] for e in engine.history() if e["kind"].startswith("user.")][-4:] == [
+        "user.away", "user.back", "user.away", "user.back"]
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (("gm1", "--substitute", "gm1"), "gm1 cannot stand in for themselves"),
+    (("gm1", "--substitute", "ghost"), "no opsqa user named 'ghost'"),
+    (("gm1", "--substitute", "qmd2", "--from", "2099-02-01", "--to", "2099-01-01"), "ends (2099-01-01) before it "
+                                                                                     "starts"),
+    (("gm1", "--substitute", "qmd2", "--process", "nothing"), "no process 'nothing' is deployed"),
+    (("gm1", "--substitute", "qmd2", "--from", "2099-03-02", "--to", "2099-03-09"), "already away from 2099-03-01 "
+                                                                                     "to 2099-03-07"),
+    (("qmd2", "--substitute", "gm1"), "gm1 is away from 2099-03-01 to 2099-03-07 and cannot stand in"),
+    (("qmd1", "--substitute", "gm1", "--from", "2099-04-01", "--to", "2099-04-02"), "gm1 has qmd1 as their own "
+                                                                                     "substitute"),
+])
+def test_an_absence_that_breaks_a_rule_is_one_line_and_changes_nothing(plan, engine, run, args, words):
+    assert run("users", "away", "gm1", "--substitute", "qmd1", "--from", "2099-03-01", "--to", "2099-03-07"
+               ).exit_code == 0
+    rest = [] if "--from" in args else ["--from", "2099-03-01", "--to", "2099-03-07"]
+    history = len(engine.history())
+    result = run("users", "away", *args, *rest)
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert words in result.stderr, result.stderr
+    assert len(engine.history()) == history

@@ -166,6 +166,8 @@ ROWS = {
     "task.cc": ("task cc {claimed_task} --to gm1", "pm1", "qmd2", "ok"),
     "task.send_back": ("task send-back {approve_task} --to draft_plan --reason 目标未量化", "qmd1", "gm1", "ok"),
     "task.withdraw": ("task withdraw {draft_task} --reason 附件传错", "qmd2", "qmd1", "ok"),
+    "users.away": ("users away gm1 --substitute mr1 --from 2099-01-01 --to 2099-01-07 --reason 出差", "pm1", "gm1",
+                   "ok"),
     "finding.raise": ("finding add --owner pm1 --description 未按期回访", "pm1", "qmd1", "ok"),
     "finding.attach": ("finding attach {finding} {file}", "gm1", "pm1", "ok"),
     "finding.extend": ("finding extend {finding} --to 2027-12-31 --reason 备件延迟", "pm1", "qmd1", "ok"),

@@ -190,6 +190,26 @@ def enable_user(engine: Engine, caller: Caller, name: str, *, reason: str | None
         enable(act.session, name, reason=reason.strip(), now=act.now, actor=act.actor)
 
 
+def away(engine: Engine, caller: Caller, name: str, substitute: str, starts, ends, processes: list[str], *,
+         reason: str | None = None) -> dict[str, Any]:
+    """代理: `substitute` does `name`'s tasks (of `processes`, or all) from `starts` to `ends` (the user, qmd
+    or an admin); recorded, refused in one line when it would clash (see engine.users.set_away)."""
+    from engine.users import set_away
+
+    with acting(engine, caller, "users.away", user=name) as act:
+        wanted = [process.strip() for process in processes if process.strip()]
+        return set_away(act.session, name, substitute.strip(), starts, ends, wanted,
+                        reason=(reason or "").strip() or None, now=act.now, actor=act.actor)
+
+
+def back(engine: Engine, caller: Caller, name: str) -> list[dict[str, Any]]:
+    """The end of `name`'s absence: their substitute no longer stands in."""
+    from engine.users import set_back
+
+    with acting(engine, caller, "users.away", user=name) as act:
+        return set_back(act.session, name, now=act.now, actor=act.actor)
+
+
 # -- settings
 
 

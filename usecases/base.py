@@ -63,7 +63,7 @@ def acting(engine: Engine, caller: Caller, action: str, *, reason: str | None = 
     policy_module.require_reason(action, reason)
     now = engine.clock.now()
     with guarded(engine, caller, action), engine.database.transaction() as session:
-        actor = resolve_actor(session, caller.login, caller.as_name)
+        actor = resolve_actor(session, caller.login, caller.as_name, now=now)
         if actor.real:  # the domain records events under the acted-as name: each keeps the admin's too
             session.info["acting_as"] = (actor.name, actor.real)
         policy_module.require(actor, action, **facts)
