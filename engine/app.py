@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, union_all
+from sqlalchemy import func, select, union, union_all
 
 from i18n import _
 from store import (
@@ -474,6 +474,12 @@ class Engine:
                 if actor.roles:
                     parts.append(select(*columns).where(Task.state == "ready", Task.role.in_(sorted(actor.roles)),
                                                         Task.assignee.is_(None), Task.claimed_by.is_(None)))
+                for name, roles, processes in actor.stands_in:  # 代理: the tasks of those they stand in for
+                    theirs = (Task.assignee == name) | (Task.claimed_by == name)
+                    if roles:
+                        theirs |= (Task.role.in_(sorted(roles)) & Task.assignee.is_(None) & Task.claimed_by.is_(None))
+                    part = select(*columns).where(Task.state == "ready", theirs)
+                    parts.append(part.where(Task.process_id.in_(processes)) if processes is not None else part)
                 if overdue:
                     parts = [one.where(Task.due_at < now) for one in parts]
 
@@ -486,14 +492,15 @@ class Engine:
                         .join(Instance, Instance.id == Task.instance_id)
                         .join(Definition, Definition.id == Instance.definition_id))
         with self.database.reading() as session:
-            every = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
+            together = union if actor.stands_in and view == "todo" else union_all  # a stand-in's parts overlap
+            every = (parts[0] if len(parts) == 1 else together(*parts)).subquery()
             ids = sorted(session.scalars(select(every.c.process_id).distinct()))
             names = dict(session.execute(select(Definition.process_id, Definition.name)
                                          .where(Definition.process_id.in_(ids)).order_by(Definition.version)).all())
             processes = [{"id": one, "name": names.get(one) or one} for one in ids]  # the latest version's name
             if process_id:
                 parts = [one.where(process_column == process_id) for one in parts]
-            part = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
+            part = (parts[0] if len(parts) == 1 else together(*parts)).subquery()
             total = session.scalar(select(func.count()).select_from(part))
             pages = max(1, -(-total // per_page))
             page = min(max(1, page), pages)

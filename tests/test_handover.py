@@ -336,6 +336,8 @@ def test_the_gm_away_for_a_week_with_a_substitute(plan, engine, admin, clock, ru
         {"substitute": "mr1", "until": date(2027, 1, 7), "processes": None}]
     approval = plan["approve"]
     assert usecases.tasks.inbox(engine, gm)["rows"][0]["id"] == approval  # gm1 still sees it
+    listed = usecases.tasks.inbox(engine, mr)  # and it is in the substitute's inbox, once
+    assert [row["id"] for row in listed["rows"]] == [approval] and listed["total"] == 1
     usecases.tasks.complete(engine, mr, approval, {"decision": "approved"})
     [done] = [e for e in engine.history(plan["instance"]) if e["kind"] == "task.completed" and e["task"] == approval]
     assert (done["actor"], done["payload"]["for"]) == ("mr1", "gm1")
@@ -351,6 +353,7 @@ def test_a_substitute_stands_in_only_for_the_processes_and_days_named(plan, engi
     usecases.admin.away(engine, gm, "gm1", "mr1", date(2027, 1, 1), date(2027, 1, 7), ["nc_followup"])
     with pytest.raises(usecases.NotPermitted, match="needs role gm, which mr1 does not hold"):
         usecases.tasks.complete(engine, mr, plan["approve"], {"decision": "approved"})
+    assert usecases.tasks.inbox(engine, mr)["rows"] == []  # not a process the absence names
     usecases.admin.back(engine, gm, "gm1")
     usecases.admin.away(engine, gm, "gm1", "mr1", date(2027, 1, 2), date(2027, 1, 7), ["quality_plan"])
     with pytest.raises(usecases.NotPermitted):  # 2027-01-01: the week has not begun
@@ -384,3 +387,12 @@ def test_an_absence_that_breaks_a_rule_is_one_line_and_changes_nothing(plan, eng
     assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.output
     assert words in result.stderr, result.stderr
     assert len(engine.history()) == history
+
+
+def test_a_substitute_sharing_the_role_sees_each_task_once(plan, engine, admin):
+    from datetime import date
+
+    engine.add_user("gm2", ["gm"], actor=admin)
+    usecases.admin.away(engine, usecases.Caller("gm1"), "gm1", "gm2", date(2027, 1, 1), date(2027, 1, 7), [])
+    listed = usecases.tasks.inbox(engine, usecases.Caller("gm2"))
+    assert [row["id"] for row in listed["rows"]] == [plan["approve"]] and listed["total"] == 1
