@@ -132,7 +132,7 @@ def _zone():
     return click.get_current_context().find_object(State).zone
 
 
-# What must not reach a terminal raw from stored text: C0 controls but newline and tab (ESC starts the
+# What must not reach a terminal raw from recorded text: C0 controls but newline and tab (ESC starts the
 # sequences that recolour, move the cursor or retitle the window), DEL, C1 (0x9b is CSI on some terminals),
 # the bidirectional overrides and isolates that reorder what is shown, and lone surrogates. Each is shown
 # escaped, as \x1b or \u202e, so that it is seen rather than obeyed.

@@ -90,8 +90,6 @@ def due(engine, now: datetime, minutes: int) -> str | None:
 
 def maybe_take(engine, now: datetime) -> dict | None:
     """The scheduler's pass: sign when due and when this process holds a registered key."""
-    from store import evidence as store_evidence
-
     from . import settings
 
     path = key_path(engine.database)
@@ -108,8 +106,8 @@ def maybe_take(engine, now: datetime) -> dict | None:
     if reason is None:
         return None
     try:
-        key = store_evidence.load_key(path)
+        key = evidence.load_key(path)
         return take(engine, key, now=now, reason=reason)
-    except (store_evidence.KeyError_, OpsqaError) as exc:  # not this process's key to use: said in the log
+    except (evidence.KeyError_, OpsqaError) as exc:  # not this process's key to use: said in the log
         log.warning("no checkpoint signed: %s", exc)
         return None

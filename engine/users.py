@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -47,17 +47,20 @@ def roles_of(session: Session, name: str) -> frozenset[str] | None:
     return frozenset(session.scalars(select(UserRole.role).where(UserRole.user_name == name)))
 
 
-def stand_ins(session: Session, name: str, today: date) -> tuple:
-    """Whom `name` substitutes for on `today`: (away user, their roles, their processes or None)."""
+def stand_ins(session: Session, name: str, now: datetime) -> tuple:
+    """Whom `name` substitutes for today: (away user, their roles, their processes or None). Read on every
+    actor's resolution: the organisation's zone (today's local date) only when they have an open absence."""
     from store import Absence
 
-    found = []
-    for absence in session.scalars(select(Absence).where(
-            Absence.substitute == name, Absence.ended_at.is_(None), Absence.starts_on <= today,
-            Absence.ends_on >= today).order_by(Absence.id)):
-        processes = tuple(json.loads(absence.processes)) if absence.processes else None
-        found.append((absence.user_name, roles_of(session, absence.user_name) or frozenset(), processes))
-    return tuple(found)
+    open_ = session.scalars(select(Absence).where(
+        Absence.substitute == name, Absence.ended_at.is_(None),
+        Absence.ends_on >= (now - timedelta(days=1)).date()).order_by(Absence.id)).all()  # a day: any zone
+    if not open_:
+        return ()
+    today = now.astimezone(_zone(session)).date()
+    return tuple((absence.user_name, roles_of(session, absence.user_name) or frozenset(),
+                  tuple(json.loads(absence.processes)) if absence.processes else None)
+                 for absence in open_ if absence.starts_on <= today <= absence.ends_on)
 
 
 def resolve_actor(session: Session, login: str, as_name: str | None = None, *,
@@ -67,7 +70,7 @@ def resolve_actor(session: Session, login: str, as_name: str | None = None, *,
     actor = _resolve(session, login, as_name)
     if now is None:
         return actor
-    found = stand_ins(session, actor.name, now.astimezone(_zone(session)).date())
+    found = stand_ins(session, actor.name, now)
     return Actor(actor.name, actor.roles, actor.real, found) if found else actor
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
+import socket
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -129,3 +132,30 @@ def demo_year(demo_year_db, tmp_path):
         usecases.auth.set_password(engine, usecases.Caller("sim-admin"), user["name"], f"demo-{user['name']}-2027")
     yield engine
     engine.close()
+
+
+class Inbox:
+    """What a real SMTP server on loopback (aiosmtpd) received, each message parsed."""
+
+    def __init__(self):
+        self.messages: list[email.message.Message] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp():
+    """An SMTP server on a free loopback port: `.port`, and `.messages` as they arrive."""
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    inbox.port = port
+    yield inbox
+    controller.stop()

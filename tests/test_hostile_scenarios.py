@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import sqlite3
 
 import click
 import pytest
-from aiosmtpd.controller import Controller
 from helpers import PROCESSES, ROOT
 
 from cli import cli
@@ -222,28 +220,6 @@ def test_the_refused_commands_exist():
 
 
 # -- a simulated database sends no mail
-
-
-class Inbox:
-    def __init__(self):
-        self.messages: list[bytes] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        self.messages.append(envelope.content)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    inbox.port = port
-    yield inbox
-    controller.stop()
 
 
 def _smtp_host(db) -> str | None:

@@ -3,15 +3,11 @@ server on loopback (aiosmtpd)."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import os
-import socket
 from datetime import datetime, timedelta
 
 import pytest
-from aiosmtpd.controller import Controller
 from helpers import ADMIN, PLAN_VALUES, make_engine, ready_task, tick_in_process
 from sqlalchemy import select
 
@@ -20,28 +16,6 @@ from engine.outbox import message_id
 from store import Job
 
 START = datetime.fromisoformat("2027-01-04T09:00:00+08:00")
-
-
-class Inbox:
-    def __init__(self):
-        self.messages: list[email.message.Message] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    inbox.port = port
-    yield inbox
-    controller.stop()
 
 
 @pytest.fixture
