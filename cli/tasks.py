@@ -25,23 +25,25 @@ from .terminal import _assignments, _cell, _print_json, _read_data, _render, _wr
 @click.option("--done", is_flag=True, help=N_("The tasks you completed (我的已办), newest first."))
 @click.option("--started", is_flag=True, help=N_("The instances you started (我发起的), newest first."))
 @click.option("--cc", is_flag=True, help=N_("The tasks copied to you (抄送我的), newest first."))
+@click.option("--sign", is_flag=True, help=N_("The open tasks waiting for your signature (待我加签), newest first."))
 @click.option("--limit", type=click.IntRange(0, None), default=200, show_default=True,
               help=N_("At most this many, oldest first (0: no limit)."))
 @json_option
 @xlsx_option
 @pass_state
 def tasks(state: State, role: str | None, mine: bool, instance_id: int | None, overdue: bool, all_states: bool,
-          done: bool, started: bool, cc: bool, limit: int, as_json: bool, xlsx_file: str | None):
+          done: bool, started: bool, cc: bool, sign: bool, limit: int, as_json: bool, xlsx_file: str | None):
     """List open user tasks, oldest first (the first 200; --limit 0 for all; --xlsx writes all); or what you
-    completed (--done), started (--started) or were copied on (--cc).
+    completed (--done), started (--started), were copied on (--cc) or are asked to sign (--sign).
 
     Example: opsqa tasks --role gm --overdue
     """
     limit = 0 if xlsx_file else limit
-    if done or started or cc:
-        if done + started + cc > 1 or role or mine or instance_id or overdue or all_states:
-            raise click.UsageError(_("--done, --started and --cc take no other filter, nor each other"))
-        return _my_work("done" if done else "started" if started else "cc", state, limit, as_json, xlsx_file)
+    if done or started or cc or sign:
+        if done + started + cc + sign > 1 or role or mine or instance_id or overdue or all_states:
+            raise click.UsageError(_("--done, --started, --cc and --sign take no other filter, nor each other"))
+        view = "done" if done else "started" if started else "cc" if cc else "sign"
+        return _my_work(view, state, limit, as_json, xlsx_file)
     rows = usecases.tasks.tasks(state.db, lambda: state.engine, caller=state.caller if mine else None,
                                 quick=state.as_name is None and state._owns_engine, role=role,
                                 instance_id=instance_id, overdue=overdue, all_states=all_states,
@@ -67,7 +69,7 @@ def _my_work(view: str, state: State, limit: int, as_json: bool, xlsx_file: str 
     if view == "done":
         columns = [("id", _("TASK")), ("instance", _("INST")), ("business_key", _("KEY")), ("name", _("NAME")),
                    ("process_name", _("PROCESS")), ("completed_at", _("DONE"))]
-    elif view == "cc":
+    elif view in ("cc", "sign"):
         columns = [("id", _("TASK")), ("instance", _("INST")), ("business_key", _("KEY")), ("name", _("NAME")),
                    ("state", _("STATE")), ("assignee", _("ASSIGNEE")), ("claimed_by", _("CLAIMED")),
                    ("due_at", _("DUE"))]
@@ -199,6 +201,42 @@ def task_cc(state: State, task_id: str, to: tuple[str, ...]):
     result = usecases.tasks.copy(state.engine, state.caller, task_id, list(to))
     click.echo(_("task {task_id} ({name}) copied to {to}").format(
                    task_id=result["task"][:8], name=result["name"], to=", ".join(result["to"]) or "-"), err=True)
+
+
+@task.command("add-signer")
+@task_id_argument
+@click.option("--to", "to", required=True, multiple=True, metavar="USER",
+              help=N_("Who is to sign; repeatable."))
+@click.option("--reason", help=N_("Why their signature is needed (kept in the history)."))
+@pass_state
+def task_add_signer(state: State, task_id: str, to: tuple[str, ...], reason: str | None):
+    """Ask users to sign a task before it counts as done (加签): it cannot be completed until each approves.
+    By whoever may complete it, qmd or an admin.
+
+    Example: opsqa task add-signer 3f2a --to mr1 --reason "涉及质量目标调整，需管理者代表会签"
+    """
+    result = usecases.tasks.add_signers(state.engine, state.caller, task_id, list(to), reason=reason)
+    click.echo(_("task {task_id} ({name}) waits for the signature of {to}").format(
+                   task_id=result["task"][:8], name=result["name"], to=", ".join(result["to"])), err=True)
+
+
+@task.command("sign")
+@task_id_argument
+@click.option("--approve", "decision", flag_value="approve", help=N_("Approve the task."))
+@click.option("--reject", "decision", flag_value="reject", help=N_("Reject it (a note says why)."))
+@click.option("--note", metavar="TEXT", help=N_("A note for the task's holder (required to reject)."))
+@pass_state
+def task_sign(state: State, task_id: str, decision: str | None, note: str | None):
+    """Approve, or reject, a task you were asked to sign (加签).
+
+    Example: opsqa task sign 3f2a --approve --note "同意"
+    """
+    if decision is None:
+        raise click.UsageError(_("say --approve or --reject"))
+    result = usecases.tasks.sign(state.engine, state.caller, task_id, approve=decision == "approve", note=note)
+    message = (_("task {task_id} ({name}): you approved it") if result["decision"] == "approved"
+               else _("task {task_id} ({name}): you rejected it"))
+    click.echo(message.format(task_id=result["task"][:8], name=result["name"]), err=True)
 
 
 @task.command("send-back")

@@ -23,6 +23,7 @@ from store import (
     ScheduleFire,
     Task,
     TaskCopy,
+    TaskSigner,
     append_event,
     verify_chain,
 )
@@ -431,7 +432,8 @@ class Engine:
         """A person's work, a page at a time: `todo` — open tasks assigned to or claimed by them, and their
         roles' tasks nobody holds, the most urgent first (overdue, then by due date, then the oldest);
         `done` — tasks they completed, newest first; `started` — instances they started, newest first; `cc` —
-        tasks copied to them (抄送我的), the newest copy first.
+        tasks copied to them (抄送我的), the newest copy first; `sign` — open tasks waiting for their signature
+        (加签), the newest request first.
         {"rows", "total", "page", "pages", "processes": the processes among all rows, {"id", "name"} (a filter)}.
 
         The open tasks are three disjoint parts, each read from the index that covers it (migration 0017),
@@ -456,13 +458,18 @@ class Engine:
             process_column = Task.process_id
             columns = (Task.id.label("id"), Task.process_id.label("process_id"), Task.due_at.label("due_at"),
                        Task.created_at.label("created_at"))  # what the inbox's indexes cover: nothing more
-            if view in ("done", "cc"):
+            if view in ("done", "cc", "sign"):
                 if view == "done":
                     parts = [select(*columns, Task.completed_at.label("at"))
                              .where(Task.completed_by == actor.name, Task.state == "completed")]
-                else:  # 抄送我的: the tasks copied to them, the newest copy first
+                elif view == "cc":  # 抄送我的: the tasks copied to them, the newest copy first
                     parts = [select(*columns, TaskCopy.copied_at.label("at"))
                              .join(TaskCopy, TaskCopy.task_id == Task.id).where(TaskCopy.user_name == actor.name)]
+                else:  # 待我加签: open tasks waiting for their signature, the newest request first
+                    parts = [select(*columns, TaskSigner.asked_at.label("at"))
+                             .join(TaskSigner, TaskSigner.task_id == Task.id)
+                             .where(TaskSigner.user_name == actor.name, TaskSigner.decision.is_(None),
+                                    Task.state == "ready")]
 
                 def ordering(c):
                     return c.at.desc(), c.id
@@ -510,7 +517,12 @@ class Engine:
             for row in rows:
                 due = row.get("due_at")
                 row["overdue"] = bool(due is not None and row.get("state") == "ready" and due < now)
-            return {"rows": rows, "total": total, "page": page, "pages": pages, "processes": processes}
+            listing = {"rows": rows, "total": total, "page": page, "pages": pages, "processes": processes}
+            if view == "todo":  # beside their own tasks: how many others wait for their signature (加签)
+                listing["to_sign"] = session.scalar(
+                    select(func.count()).select_from(TaskSigner).join(Task, Task.id == TaskSigner.task_id)
+                    .where(TaskSigner.user_name == actor.name, TaskSigner.decision.is_(None), Task.state == "ready"))
+            return listing
 
     def deadlines(self, start: datetime, end: datetime, *, limit: int = 50) -> list[dict[str, Any]]:
         """Open tasks due in [start, end), soonest first, with their process's name and business key."""
@@ -608,7 +620,14 @@ class Engine:
                 "send_back": ready and not _delegated(task) and policy.allows(actor, "task.send_back", task=task),
                 "withdraw": task.state == "completed" and instance.status == "running"
                 and policy.allows(actor, "task.withdraw", completer=task.completed_by),
+                "add_signer": ready and not _delegated(task) and policy.allows(actor, "task.add_signer", task=task),
             }
+            signers = session.scalars(select(TaskSigner).where(TaskSigner.task_id == task.id).order_by(TaskSigner.id))
+            view["signers"] = [{"user": row.user_name, "asked_by": row.asked_by, "asked_at": row.asked_at,
+                                "reason": row.reason, "decision": row.decision, "decided_at": row.decided_at,
+                                "note": row.note} for row in signers]
+            view["may"]["sign"] = ready and any(row["user"] == actor.name and row["decision"] is None
+                                                for row in view["signers"])
             view["steps_back"] = []
             if view["may"]["send_back"]:  # the steps done before it in its process (the engine checks the path)
                 done = session.execute(select(Task.bpmn_id, Task.name).where(
@@ -652,6 +671,12 @@ class Engine:
 
     def copy(self, task_id: str, to: list[str], *, actor: Actor) -> dict[str, Any]:
         return self.runtime.copy(task_id, to, actor=actor)
+
+    def add_signers(self, task_id: str, to: list[str], *, actor: Actor, reason: str) -> dict[str, Any]:
+        return self.runtime.add_signers(task_id, to, actor=actor, reason=reason)
+
+    def sign(self, task_id: str, *, actor: Actor, approve: bool, note: str | None = None) -> dict[str, Any]:
+        return self.runtime.sign(task_id, actor=actor, approve=approve, note=note)
 
     def send_back(self, task_id: str, step: str, *, actor: Actor, reason: str) -> dict[str, Any]:
         return self.runtime.send_back(task_id, step, actor=actor, reason=reason)

@@ -28,6 +28,7 @@ PEOPLE = {
     "starter": N_("whoever started the task's instance"),
     "delegate": N_("whoever the task was delegated to"),
     "completer": N_("whoever completed the task"),
+    "signer": N_("a user asked to sign the task who has not yet decided"),
     "inspector": N_("the inspection's inspector"),
     "user": N_("the user themselves"),
 }
@@ -88,6 +89,9 @@ POLICY: dict[str, Rule] = {
                            reason=True),
     "task.withdraw": Rule(N_("take back a task you completed while the next step has not moved (撤回)"),
                           people=("completer",)),
+    "task.add_signer": Rule(N_("ask other users to sign a task before it counts as done (加签)"), ("qmd", ADMIN),
+                            task=True, reason=True),
+    "task.sign": Rule(N_("approve or reject a task you were asked to sign (加签)"), people=("signer",)),
     "task.cc": Rule(N_("copy a task to users who should know (抄送): they see it read-only and are told"),
                     ("qmd", ADMIN), people=("holder", "starter")),
     # findings
@@ -170,7 +174,8 @@ def describe(entry: Rule) -> str:
     if entry.anyone:
         return _("every opsqa user")
     if entry.task:
-        return _("the task's assignee; else whoever claimed it; else a holder of its lane's role")
+        text = _("the task's assignee; else whoever claimed it; else a holder of its lane's role")
+        return text + (_(", or role {roles}").format(roles=_(" or ").join(entry.roles)) if entry.roles else "")
     parts = [_(PEOPLE[fact]) for fact in entry.people]
     if entry.roles:
         parts.append(_("role {roles}").format(roles=_(" or ").join(entry.roles)))

@@ -19,12 +19,24 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from i18n import _
-from store import Database, Definition, Instance, InstanceMigration, Job, Task, User, append_event, failpoints, rows
+from store import (
+    Database,
+    Definition,
+    Instance,
+    InstanceMigration,
+    Job,
+    Task,
+    TaskSigner,
+    User,
+    append_event,
+    failpoints,
+    rows,
+)
 from store.rows import InstanceRow, TaskRow
 
 from . import expressions, forms, jobs, outbox, policy, settings, timers
@@ -532,6 +544,73 @@ class Runtime:
                            line=_("{by} copies you on this task").format(by=actor.label))
             return {"task": task.id, "name": task.name, "to": added, "already": sorted(already)}
 
+    def add_signers(self, task_id: str, to: list[str], *, actor: Actor, reason: str) -> dict[str, Any]:
+        """加签: users who must approve a task before it can be completed, by whoever may complete it or by qmd
+        and admins. A signer who already decided is asked again (their decision cleared); at most 10 per task."""
+        now = self.clock.now()
+        with self.database.transaction() as session:
+            task = self._ready_task(session, task_id)
+            _refuse_delegated(task, "add_signer")
+            holder = task.assignee or task.claimed_by
+            policy.require(actor, "task.add_signer", task=task)
+            names = list(dict.fromkeys(name.strip() for name in to if name.strip()))
+            if not names:
+                raise OpsqaError(_("name the users who are to sign the task"))
+            for name in names:
+                self._active_user(session, name)
+                if name in (holder, actor.name):
+                    raise OpsqaError(_("{name} holds task {task_id} or asks for the signature; a signer is someone "
+                                       "else").format(name=name, task_id=task.id[:8]))
+            signers = {row.user_name: row for row in session.scalars(
+                select(TaskSigner).where(TaskSigner.task_id == task.id))}
+            waiting = [name for name in names if name in signers and signers[name].decision is None]
+            if waiting:
+                raise OpsqaError(_("{names} already asked to sign task {task_id} and not yet decided").format(
+                                     names=", ".join(waiting), task_id=task.id[:8]))
+            if len(set(signers) | set(names)) > MAX_SIGNERS:
+                raise OpsqaError(_("task {task_id} may have at most {limit} signers").format(
+                                     task_id=task.id[:8], limit=MAX_SIGNERS))
+            for name in names:
+                row = signers.get(name)
+                if row is None:
+                    session.add(TaskSigner(task_id=task.id, user_name=name, asked_by=actor.name, asked_at=now,
+                                           reason=reason))
+                else:  # asked again after deciding: the earlier decision stays in the history
+                    row.asked_by, row.asked_at, row.reason = actor.name, now, reason
+                    row.decision = row.decided_at = row.note = None
+            self._event(session, now, actor, "task.signers_added", task.instance_id, task.id,
+                        {"task": task.bpmn_id, "to": names, "reason": reason})
+            instance = rows.read_instance(session, task.instance_id)
+            self._tell(session, instance, task, names, now, key=f"task.signers_added:{task.id}:{now.isoformat()}",
+                       subject=_("[opsqa] your signature is asked: {name}"),
+                       line=_("{by} asks you to sign this task before it is done (opsqa task sign): {reason}").format(
+                           by=actor.label, reason=reason))
+            return {"task": task.id, "name": task.name, "to": names}
+
+    def sign(self, task_id: str, *, actor: Actor, approve: bool, note: str | None = None) -> dict[str, Any]:
+        """A signer's decision on a task they were asked to sign: approved, or rejected with a note (the task
+        cannot be completed until they are asked again and approve)."""
+        now = self.clock.now()
+        with self.database.transaction() as session:
+            task = self._ready_task(session, task_id)
+            waiting = {row.user_name: row for row in session.scalars(
+                select(TaskSigner).where(TaskSigner.task_id == task.id, TaskSigner.decision.is_(None)))}
+            policy.require(actor, "task.sign", signer=list(waiting))
+            if not approve and not note:
+                raise OpsqaError(_("a rejection needs a note saying why (kept in the history)"))
+            row = waiting[actor.name]
+            row.decision, row.decided_at, row.note = ("approved" if approve else "rejected"), now, note
+            self._event(session, now, actor, "task.signed", task.instance_id, task.id,
+                        {"task": task.bpmn_id, "decision": row.decision, "note": note})
+            holder = task.assignee or task.claimed_by or row.asked_by
+            instance = rows.read_instance(session, task.instance_id)
+            line = (_("{by} approved").format(by=actor.label) if approve
+                    else _("{by} rejected").format(by=actor.label)) + (f": {note}" if note else "")
+            self._tell(session, instance, task, [holder], now,
+                       key=f"task.signed:{task.id}:{actor.name}:{now.isoformat()}",
+                       subject=_("[opsqa] signature given: {name}"), line=line)
+            return {"task": task.id, "name": task.name, "decision": row.decision, "holder": holder}
+
     def send_back(self, task_id: str, step: str, *, actor: Actor, reason: str) -> dict[str, Any]:
         """退回: the instance returns to `step`, an earlier user task of the same process that it passed on its
         way to this task; the work since is recorded as sent back (its events stay), the step is ready again
@@ -632,6 +711,8 @@ class Runtime:
         spec = loaded.model["user_tasks"].get(f"{target.workflow.spec.name}:{target.task_spec.bpmn_id}", {})
         rows.update_task(session, row, state="ready", completed_by=None, completed_at=None, claimed_by=None,
                          overdue_notified_at=None, variables=_to_json(data), due_at=_due_at(target, spec))
+        session.execute(update(TaskSigner).where(TaskSigner.task_id == row.id)  # the step is done again: signed again
+                        .values(decision=None, decided_at=None, note=None))
         return undone
 
     def _active_user(self, session: Session, name: str) -> frozenset[str]:
@@ -691,6 +772,7 @@ class Runtime:
                 task_id = task.id
                 _refuse_delegated(task, "complete")
                 self._check_may_act(session, task, actor)
+                signed_by = _signatures(session, task)
                 loaded = self._load(session, task.instance_id)
                 spec = user_task_spec(self.model(session, loaded.row.definition_id), task.process_id,
                                       task.bpmn_id) or {}
@@ -712,6 +794,8 @@ class Runtime:
                 stood_in = policy.standing_in_for(actor, task)
                 if stood_in is not None:  # 代理: recorded as "USER for NAME"
                     payload["for"] = stood_in
+                if signed_by:
+                    payload["signed_by"] = signed_by
                 self._event(session, now, actor, "task.completed", task.instance_id, task.id, payload)
                 self._advance(session, loaded, now, actor)
                 self._save(session, loaded, now, actor)
@@ -1005,6 +1089,25 @@ def _task_writer(task_id: str):
     except StaleDataError:
         raise InstanceChanged(_("the instance of task {task_id} was changed by someone else meanwhile; try "
                                 "again").format(task_id=task_id[:8])) from None
+
+
+MAX_SIGNERS = 10
+
+
+def _signatures(session: Session, task: TaskRow) -> list[str]:
+    """加签: the signers who approved `task`; refused while any has not decided or rejected it."""
+    signers = session.execute(select(TaskSigner.user_name, TaskSigner.decision, TaskSigner.note)
+                              .where(TaskSigner.task_id == task.id).order_by(TaskSigner.id)).all()
+    rejected = [(name, note) for name, decision, note in signers if decision == "rejected"]
+    if rejected:
+        raise OpsqaError(_("task {task_id} ({name}) was rejected by {signer} ({note}); ask them to sign again, or "
+                           "send it back").format(task_id=task.id[:8], name=task.name, signer=rejected[0][0],
+                                                  note=rejected[0][1]))
+    waiting = [name for name, decision, _note in signers if decision is None]
+    if waiting:
+        raise OpsqaError(_("task {task_id} ({name}) waits for the signature of {signers} (加签); it can be completed "
+                           "once they approve").format(task_id=task.id[:8], name=task.name, signers=", ".join(waiting)))
+    return [name for name, _decision, _note in signers]
 
 
 def _refuse_delegated(task: TaskRow, action: str) -> None:

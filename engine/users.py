@@ -390,6 +390,17 @@ def set_back(session: Session, name: str, *, now: datetime, actor: Actor) -> lis
     return [{"user": name, "substitute": row.substitute} for row in rows]
 
 
+def absences_of(session: Session, name: str, today: date) -> list[dict]:
+    """`name`'s absences not ended nor past (today's and those planned), soonest first."""
+    from store import Absence
+
+    return [{"id": row.id, "substitute": row.substitute, "from": row.starts_on, "to": row.ends_on,
+             "processes": json.loads(row.processes) if row.processes else None, "reason": row.reason,
+             "now": row.starts_on <= today}
+            for row in session.scalars(select(Absence).where(Absence.user_name == name, Absence.ended_at.is_(None),
+                                                             Absence.ends_on >= today).order_by(Absence.starts_on))]
+
+
 def away_now(session: Session, today: date) -> dict[str, dict]:
     """Who is away today: name -> {substitute, until, processes}."""
     from store import Absence

@@ -45,6 +45,7 @@ _WHERE = {
     "SurveyResponse": "domain",
     "Task": "models",
     "TaskCopy": "models",
+    "TaskSigner": "models",
     "Absence": "models",
     "User": "models",
     "UserRole": "models",

@@ -161,6 +161,24 @@ class TaskCopy(Base):
     copied_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class TaskSigner(Base):
+    """加签: a user asked to sign a task before it counts as done. The task cannot be completed while any of its
+    signers has not approved; a rejection stands until the signer is asked again."""
+
+    __tablename__ = "task_signer"
+    __table_args__ = (UniqueConstraint("task_id", "user_name", name="uq_task_signer"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("task.id"), index=True)
+    user_name: Mapped[str] = mapped_column(ForeignKey("user_account.name"), index=True)
+    asked_by: Mapped[str] = mapped_column(String(200))
+    asked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+    decision: Mapped[str | None] = mapped_column(String(20))  # None (waiting), approved, rejected
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
 class InstanceMigration(Base):
     """One move of an instance onto another version of its process, with the state it left (for a revert)."""
 

@@ -396,3 +396,140 @@ def test_a_substitute_sharing_the_role_sees_each_task_once(plan, engine, admin):
     usecases.admin.away(engine, usecases.Caller("gm1"), "gm1", "gm2", date(2027, 1, 1), date(2027, 1, 7), [])
     listed = usecases.tasks.inbox(engine, usecases.Caller("gm2"))
     assert [row["id"] for row in listed["rows"]] == [plan["approve"]] and listed["total"] == 1
+
+
+# -- 加签 ------------------------------------------------------------------------------------------------------
+
+def test_the_gm_asks_the_management_representative_to_sign_the_plan(plan, engine, admin, run):
+    """加签: the GM may approve the plan only once mr1 has signed it; a rejection stands until mr1 is asked
+    again; the completion records who signed."""
+    engine.add_user("mr1", ["mr"], actor=admin)
+    approve = plan["approve"][:8]
+    asked = run("--as", "gm1", "task", "add-signer", approve, "--to", "mr1", "--reason", "涉及质量目标调整")
+    assert asked.exit_code == 0, asked.output
+    [waiting] = json.loads(run("--as", "mr1", "tasks", "--sign", "--json").stdout)  # 待我加签
+    assert (waiting["id"], waiting["task"]) == (plan["approve"], "approve_plan")
+    early = run("--as", "gm1", "task", "complete", approve, "--set", "decision=approved")
+    assert early.exit_code == 1 and "waits for the signature of mr1 (加签)" in early.stderr
+    assert engine.task(plan["approve"])["state"] == "ready"
+    bare = run("--as", "mr1", "task", "sign", approve, "--reject")
+    assert bare.exit_code == 1 and "a rejection needs a note" in bare.stderr
+    assert run("--as", "mr1", "task", "sign", approve, "--reject", "--note", "目标值偏低").exit_code == 0
+    assert json.loads(run("--as", "mr1", "tasks", "--sign", "--json").stdout) == []  # decided
+    rejected = run("--as", "gm1", "task", "complete", approve, "--set", "decision=approved")
+    assert rejected.exit_code == 1 and "was rejected by mr1 (目标值偏低)" in rejected.stderr
+    again = run("--as", "mr1", "task", "sign", approve, "--approve")  # not asked again yet
+    assert again.exit_code == 1 and again.stderr.startswith("opsqa: task.sign needs ")
+    assert run("--as", "gm1", "task", "add-signer", approve, "--to", "mr1", "--reason", "已与质量部核对").exit_code == 0
+    assert run("--as", "mr1", "task", "sign", approve, "--approve", "--note", "同意").exit_code == 0
+    done = run("--as", "gm1", "task", "complete", approve, "--set", "decision=approved")
+    assert done.exit_code == 0, done.output
+    assert engine.instance(plan["instance"])["status"] == "completed"
+    history = [(e["kind"], e["actor"], e["payload"].get("decision") or e["payload"].get("reason"))
+               for e in engine.history(plan["instance"]) if e["kind"] in ("task.signers_added", "task.signed")]
+    assert history == [("task.signers_added", "gm1", "涉及质量目标调整"), ("task.signed", "mr1", "rejected"),
+                       ("task.signers_added", "gm1", "已与质量部核对"), ("task.signed", "mr1", "approved")]
+    [completed] = [e for e in events(engine, "task.completed") if e["task"] == plan["approve"]]
+    assert (completed["actor"], completed["payload"]["signed_by"]) == ("gm1", ["mr1"])
+
+
+@pytest.mark.parametrize(("login", "args", "words"), [
+    ("pm1", ("--to", "mr1", "--reason", "x"), "needs role gm, which pm1 does not hold"),
+    ("gm1", ("--to", "mr1"), "task.add_signer needs a reason"),
+    ("gm1", ("--to", "nobody", "--reason", "x"), "no opsqa user named 'nobody'"),
+    ("gm1", ("--to", "gm1", "--reason", "x"), "a signer is someone else"),
+    ("gm1", ("--to", "qmd2", "--to", "mr1", "--reason", "x"), "mr1 already asked to sign"),
+])
+def test_asking_for_a_signature_against_a_rule_is_one_line_and_changes_nothing(plan, engine, admin, run, login,
+                                                                               args, words):
+    engine.add_user("mr1", ["mr"], actor=admin)
+    engine.add_signers(plan["approve"], ["mr1"], actor=engine.actor("gm1"), reason="涉及目标")
+    before = (engine.task_page(plan["approve"], admin)["signers"], engine.history())
+    result = run("--as", login, "task", "add-signer", plan["approve"][:8], *args)
+    assert result.exit_code == 1 and words in result.stderr and result.stderr.count("\n") == 1, result.output
+    signers, history = engine.task_page(plan["approve"], admin)["signers"], engine.history()
+    assert signers == before[0] and history[:len(before[1])] == before[1]
+    assert [e["kind"] for e in history[len(before[1]):]] == (["security.denied"] if login == "pm1" else [])
+
+
+def test_a_withdrawn_task_is_signed_again(plan, engine, admin):
+    """The drafter's signer approved; the drafter withdraws the completed draft: the signature is asked again."""
+    from helpers import PLAN_VALUES
+
+    engine.add_user("mr1", ["mr"], actor=admin)
+    instance = engine.start("quality_plan", actor=admin, business_key="2028")
+    draft = ready_task(engine, instance, "draft_plan")["id"]
+    qmd, mr = engine.actor("qmd1"), engine.actor("mr1")
+    engine.add_signers(draft, ["mr1"], actor=qmd, reason="请管代审阅")
+    engine.sign(draft, actor=mr, approve=True)
+    engine.complete(draft, PLAN_VALUES, actor=qmd)
+    engine.withdraw(draft, actor=qmd, reason="附件传错")
+    assert [s["decision"] for s in engine.task_page(draft, qmd)["signers"]] == [None]
+    with pytest.raises(usecases.OpsqaError, match="waits for the signature of mr1"):
+        engine.complete(draft, PLAN_VALUES, actor=qmd)
+
+
+def test_signatures_on_the_web(plan, engine, admin):
+    """The GM asks on the task page; mr1 is told on 我的待办, finds it under 待我加签 and approves there."""
+    from starlette.testclient import TestClient
+    from test_web import csrf_of, sign_in
+
+    import web
+
+    engine.add_user("mr1", ["mr"], actor=admin)
+    for name in ("gm1", "mr1"):
+        usecases.auth.set_password(engine, usecases.Caller(ADMIN), name, PASSWORD)
+    with TestClient(web.create_app(engine)) as gm, TestClient(web.create_app(engine)) as mr:
+        sign_in(gm, "gm1")
+        sign_in(mr, "mr1")
+        page = gm.get(f"/tasks/{plan['approve']}")
+        assert f'action="/tasks/{plan["approve"]}/signers"' in page.text
+        refused = gm.post(f"/tasks/{plan['approve']}/signers", data={"csrf": csrf_of(page), "to": "mr1"})
+        assert refused.status_code == 400 and engine.task_page(plan["approve"], admin)["signers"] == []
+        asked = gm.post(f"/tasks/{plan['approve']}/signers", data={"csrf": csrf_of(page), "to": "mr1",
+                                                                   "reason": "涉及质量目标"}, follow_redirects=False)
+        assert asked.status_code == 303
+        assert "1 项任务等待您加签" in mr.get("/").text
+        listing = mr.get("/tasks/sign")
+        assert f'href="/tasks/{plan["approve"]}"' in listing.text
+        page = mr.get(f"/tasks/{plan['approve']}")
+        assert f'action="/tasks/{plan["approve"]}/sign"' in page.text
+        signed = mr.post(f"/tasks/{plan['approve']}/sign", data={"csrf": csrf_of(page), "decision": "approve",
+                                                                 "note": "同意"}, follow_redirects=False)
+        assert signed.status_code == 303
+        assert [s["decision"] for s in engine.task_page(plan["approve"], admin)["signers"]] == ["approved"]
+        assert f'href="/tasks/{plan["approve"]}"' not in mr.get("/tasks/sign").text
+
+
+def test_away_and_back_on_the_web(plan, engine, admin):
+    """gm1 records their own week away from their page (the name in the header links to it); a clash is shown
+    beside the form with what was typed kept; 已返回 ends it."""
+    from starlette.testclient import TestClient
+    from test_web import csrf_of, sign_in
+
+    import web
+
+    engine.add_user("mr1", ["mr"], actor=admin)
+    usecases.auth.set_password(engine, usecases.Caller(ADMIN), "gm1", PASSWORD)
+    with TestClient(web.create_app(engine)) as gm:
+        sign_in(gm, "gm1")
+        assert 'href="/admin/users/gm1"' in gm.get("/").text
+        page = gm.get("/admin/users/gm1")
+        assert 'name="change" value="away"' in page.text and '<option value="quality_plan">' in page.text
+        form = {"csrf": csrf_of(page), "change": "away", "substitute": "mr1", "from": "2027-01-01", "to": "2027-01-07",
+                "reason": "出差"}
+        assert gm.post("/admin/users/gm1/change", data=form, follow_redirects=False).status_code == 303
+        page = gm.get("/admin/users/gm1")
+        assert "2027-01-01 至 2027-01-07：mr1 代理" in page.text and "正在外出" in page.text
+        clash = gm.post("/admin/users/gm1/change", data={**form, "from": "2027-01-05", "to": "2027-01-09"})
+        assert clash.status_code == 400 and 'role="alert"' in clash.text and 'value="2027-01-09"' in clash.text
+        bad = gm.post("/admin/users/gm1/change", data={**form, "from": "next week"})
+        assert bad.status_code == 400 and "不是日期" in bad.text
+        assert len(usecases.admin.user(engine, "gm1")["absences"]) == 1  # nothing stored by the refusals
+        other = gm.post("/admin/users/mr1/change", data={**form, "substitute": "gm1"})
+        assert other.status_code == 403  # not their own absence, and gm1 is neither qmd nor an admin
+        back = gm.post("/admin/users/gm1/change", data={"csrf": csrf_of(page), "change": "back"},
+                       follow_redirects=False)
+        assert back.status_code == 303 and usecases.admin.user(engine, "gm1")["absences"] == []
+    kinds = [e["kind"] for e in engine.history() if e["kind"].startswith("user.")]
+    assert kinds[-2:] == ["user.away", "user.back"]

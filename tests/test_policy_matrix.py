@@ -72,6 +72,9 @@ def world(tmp_path_factory) -> World:
     ids["delegated_task"] = org.tasks(instance_id=delegated)[0]["id"]
     org.claim(ids["delegated_task"], actor=org.actor("qmd1"))
     org.delegate(ids["delegated_task"], "qmd2", actor=org.actor("qmd1"))
+    signed = org.start("chore", actor=admin)
+    ids["signed_task"] = org.tasks(instance_id=signed)[0]["id"]
+    org.add_signers(ids["signed_task"], ["mr1"], actor=org.actor("qmd1"), reason="涉及质量目标")
     # A quality plan drafted by qmd1, waiting for the GM: the GM may send it back, qmd1 may withdraw the draft.
     from helpers import PLAN_VALUES
 
@@ -164,6 +167,9 @@ ROWS = {
     "task.delegate": ("task delegate {claimed_task} --to qmd2", "qmd2", "qmd1", "ok"),
     "task.resolve": ("task resolve {delegated_task} --note 已核查", "qmd1", "qmd2", "ok"),
     "task.cc": ("task cc {claimed_task} --to gm1", "pm1", "qmd2", "ok"),
+    # qmd1 holds the claimed task: they, qmd or an admin may ask for a signature; mr1 was asked to sign another
+    "task.add_signer": ("task add-signer {claimed_task} --to mr1 --reason 涉及质量目标", "pm1", "qmd1", "ok"),
+    "task.sign": ("task sign {signed_task} --approve --note 同意", "gm1", "mr1", "ok"),
     "task.send_back": ("task send-back {approve_task} --to draft_plan --reason 目标未量化", "qmd1", "gm1", "ok"),
     "task.withdraw": ("task withdraw {draft_task} --reason 附件传错", "qmd2", "qmd1", "ok"),
     "users.away": ("users away gm1 --substitute mr1 --from 2099-01-01 --to 2099-01-07 --reason 出差", "pm1", "gm1",

@@ -144,12 +144,17 @@ def users(engine: Engine) -> list[dict[str, Any]]:
 
 
 def user(engine: Engine, name: str) -> dict[str, Any]:
-    """A user: their record, roles and status, and the open tasks and findings they hold."""
-    from engine.users import user_view
+    """A user: their record, roles and status, the open tasks and findings they hold, and their absences
+    (today's and those planned: who stands in for them)."""
+    from engine.settings import zone
+    from engine.users import absences_of, user_view
     from handlers.findings import open_findings_of
 
+    now = engine.clock.now()
     with reading(engine) as session:
-        return user_view(session, name, findings=open_findings_of(session, name))
+        view = user_view(session, name, findings=open_findings_of(session, name))
+        view["absences"] = absences_of(session, name, now.astimezone(zone(session)).date())
+        return view
 
 
 def change_user(engine: Engine, caller: Caller, name: str, *, display_name: str | None = None,

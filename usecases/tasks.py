@@ -154,6 +154,24 @@ def copy(engine, caller: Caller, task_id: str, to: list[str]) -> dict[str, Any]:
         return engine.copy(task_id, [name[:200] for name in to][:50], actor=base.who(engine, caller))
 
 
+def add_signers(engine, caller: Caller, task_id: str, to: list[str], *, reason: str | None) -> dict[str, Any]:
+    """加签: ask users to approve the task before it can be completed (whoever may complete it, qmd or an admin;
+    with a reason)."""
+    base = _base()
+    with base.guarded(engine, caller, "task.add_signer"):
+        actor = base.who(engine, caller)
+        reason = base.policy_module.require_reason("task.add_signer", reason)
+        return engine.add_signers(task_id, [name[:200] for name in to][:50], actor=actor, reason=reason)
+
+
+def sign(engine, caller: Caller, task_id: str, *, approve: bool, note: str | None = None) -> dict[str, Any]:
+    """A signer approves the task, or rejects it with a note."""
+    base = _base()
+    with base.guarded(engine, caller, "task.sign"):
+        return engine.sign(task_id, actor=base.who(engine, caller), approve=approve,
+                           note=(note or "").strip()[:500] or None)
+
+
 def send_back(engine, caller: Caller, task_id: str, step: str, *, reason: str | None) -> dict[str, Any]:
     """退回: the instance back from this task to an earlier step it passed, with a reason."""
     base = _base()
@@ -187,9 +205,10 @@ def complete(engine, caller: Caller, task_id: str, values: dict[str, Any]) -> No
 def inbox(engine, caller: Caller, *, view: str = "todo", page: int = 1, process_id: str | None = None,
           overdue: bool = False) -> dict[str, Any]:
     """The caller's work a page (50) at a time: `todo` (我的待办: theirs and their roles' unheld tasks, the most
-    urgent first), `done` (我的已办), `started` (我发起的: the instances they started) or `cc` (抄送我的)."""
+    urgent first), `done` (我的已办), `started` (我发起的: the instances they started), `cc` (抄送我的) or `sign`
+    (待我加签: tasks waiting for their signature)."""
     from engine import OpsqaError
 
-    if view not in ("todo", "done", "started", "cc"):
-        raise OpsqaError(_("no task view {view!r}; the views are todo, done, started and cc").format(view=view))
+    if view not in ("todo", "done", "started", "cc", "sign"):
+        raise OpsqaError(_("no task view {view!r}; the views are todo, done, started, cc and sign").format(view=view))
     return engine.inbox(_base().who(engine, caller), view=view, page=page, process_id=process_id, overdue=overdue)

@@ -60,15 +60,42 @@ def _users(web: Web, *, error: str | None = None, status: int = 200) -> Response
 
 
 def user(web: Web) -> Response:
-    name = _name(web)
-    return web.render("admin_user.html", person=usecases.admin.user(web.engine, name), when=_when(web),
+    return _user(web, _name(web))
+
+
+def _user(web: Web, name: str, *, away_error: str | None = None, status: int = 200) -> Response:
+    may_away = usecases.may(web.engine, web.caller, "users.away", user=name)
+    return web.render("admin_user.html", status=status, person=usecases.admin.user(web.engine, name),
+                      when=_when(web),
                       may=_may(web, "users.grant", "users.revoke", "users.disable", "users.fix", "users.totp_off")
-                      | {"passwd": usecases.may(web.engine, web.caller, "users.passwd", user=name)},
+                      | {"passwd": usecases.may(web.engine, web.caller, "users.passwd", user=name), "away": may_away},
+                      processes=usecases.processes.processes(web.engine) if may_away else [],
+                      away_error=away_error, away={k: web.field(k) for k in ("substitute", "from", "to", "reason")},
                       error=None)
 
 
+def _away(web: Web, name: str) -> Response:
+    """代理: an absence recorded from the user's page; a refusal is shown beside the form, nothing stored."""
+    from .audits import _date
+
+    try:
+        starts, ends = _date(web.field("from"), _("From")), _date(web.field("to"), _("To"))
+        if starts is None or ends is None:
+            raise usecases.OpsqaError(_("give the first and the last day of the absence"))
+        processes = [value for value in (web.form.getlist("process") if web.form is not None else [])
+                     if isinstance(value, str)][:50]
+        usecases.admin.away(web.engine, web.caller, name, web.field("substitute")[:200], starts, ends, processes,
+                            reason=web.field("reason")[:500] or None)
+    except usecases.NotPermitted:
+        raise
+    except usecases.OpsqaError as exc:
+        return _user(web, name, away_error=str(exc), status=400)
+    return RedirectResponse(f"/admin/users/{name}#away", status_code=303)
+
+
 def user_change(web: Web) -> Response:
-    """One change to a user, named by the form's `change`: grant, revoke, disable, enable, fix, passwd."""
+    """One change to a user, named by the form's `change`: grant, revoke, disable, enable, fix, passwd, away
+    (代理: who stands in for them, when), back."""
     name, change, reason = _name(web), web.field("change"), web.field("reason") or None
     engine, caller = web.engine, web.caller
     if change == "grant":
@@ -85,6 +112,10 @@ def user_change(web: Web) -> Response:
                                    email=web.field("email").strip() or None, reason=reason)
     elif change == "passwd":
         usecases.auth.set_password(engine, caller, name, web.field("password"))
+    elif change == "away":
+        return _away(web, name)
+    elif change == "back":
+        usecases.admin.back(engine, caller, name)
     else:
         raise usecases.OpsqaError(_("no such change to a user: {change!r}").format(change=change[:20]))
     return RedirectResponse(f"/admin/users/{name}", status_code=303)

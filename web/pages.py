@@ -196,7 +196,7 @@ def language(web: Web) -> Response:
 # -- work
 
 
-VIEWS = {"todo": "/", "done": "/tasks/done", "started": "/tasks/started", "cc": "/tasks/cc"}
+VIEWS = {"todo": "/", "done": "/tasks/done", "started": "/tasks/started", "cc": "/tasks/cc", "sign": "/tasks/sign"}
 
 
 def _inbox(web: Web, view: str) -> Response:
@@ -247,6 +247,10 @@ def started(web: Web) -> Response:
 
 def copied(web: Web) -> Response:
     return _inbox(web, "cc")
+
+
+def to_sign(web: Web) -> Response:
+    return _inbox(web, "sign")
 
 
 # -- a task
@@ -319,6 +323,20 @@ def copy(web: Web) -> Response:
     """抄送: the task copied to users (names separated by spaces or commas)."""
     names = [name for name in web.field("to")[:2000].replace(",", " ").replace("，", " ").split() if name]
     usecases.tasks.copy(web.engine, web.caller, _task_id(web), names)
+    return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
+
+
+def add_signers(web: Web) -> Response:
+    """加签: users asked to approve the task before it can be completed, with a reason."""
+    names = [name for name in web.field("to")[:2000].replace(",", " ").replace("，", " ").split() if name]
+    usecases.tasks.add_signers(web.engine, web.caller, _task_id(web), names, reason=web.field("reason"))
+    return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
+
+
+def sign(web: Web) -> Response:
+    """A signer's decision: approve, or reject with a note."""
+    usecases.tasks.sign(web.engine, web.caller, _task_id(web), approve=web.field("decision") == "approve",
+                        note=web.field("note")[:500])
     return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
 
 
@@ -450,6 +468,7 @@ def routes() -> list[Route]:
         Route("/records", page(records)),
         Route("/tasks/started", page(started)),
         Route("/tasks/cc", page(copied)),
+        Route("/tasks/sign", page(to_sign)),
         Route("/tasks/{task_id}", page(task), methods=["GET", "POST"]),
         Route("/tasks/{task_id}/claim", page(claim), methods=["POST"]),
         Route("/tasks/{task_id}/unclaim", page(unclaim), methods=["POST"]),
@@ -458,6 +477,8 @@ def routes() -> list[Route]:
         Route("/tasks/{task_id}/delegate", page(delegate), methods=["POST"]),
         Route("/tasks/{task_id}/resolve", page(resolve), methods=["POST"]),
         Route("/tasks/{task_id}/cc", page(copy), methods=["POST"]),
+        Route("/tasks/{task_id}/signers", page(add_signers), methods=["POST"]),
+        Route("/tasks/{task_id}/sign", page(sign), methods=["POST"]),
         Route("/tasks/{task_id}/send-back", page(send_back), methods=["POST"]),
         Route("/tasks/{task_id}/withdraw", page(withdraw), methods=["POST"]),
         Route("/instances/{instance_id}", page(instance)),
