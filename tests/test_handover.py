@@ -116,6 +116,9 @@ def test_transfer_and_remind_on_the_task_page(verification, engine):
         csrf = csrf_of(page)
         refused = client.post(f"/tasks/{task}/transfer", data={"csrf": csrf, "to": "pm1", "reason": "x"})
         assert refused.status_code == 400 and "需要角色 qmd，而 pm1 没有该角色" in refused.text  # Chinese first
+        # beside the form it came from, opened, with what was typed
+        assert '<details class="handover" open>' in refused.text and 'name="to" value="pm1"' in refused.text
+        assert refused.text.index('role="alert"') > refused.text.index(f'action="/tasks/{task}/transfer"')
         assert engine.task(task)["claimed_by"] == "qmd1"
         moved = client.post(f"/tasks/{task}/transfer", data={"csrf": csrf, "to": "qmd2", "reason": "出差"},
                             follow_redirects=False)

@@ -284,11 +284,32 @@ def task(web: Web) -> Response:
 
 
 def _task_form(web: Web, view: dict, *, values: dict | None = None, problems: dict | None = None,
-               refusal: str | None = None, status: int = 200) -> Response:
+               refusal: str | None = None, refused: dict | None = None, status: int = 200) -> Response:
     zone = usecases.admin.zone(web.engine)
+    refused = refused or {"kind": None, "message": None, "values": {}}
+
+    def typed(kind: str, name: str) -> str:  # what the person typed into the form that was refused
+        return refused["values"].get(name, "") if kind == refused["kind"] else ""
+
     return web.render("task.html", status=status, task=view, values={**view["values"], **(values or {})},
-                      problems=problems or {}, refusal=refusal,
+                      problems=problems or {}, refusal=refusal, refused=refused, typed=typed,
                       when=lambda value: usecases.local_time(value, zone) if value else "")
+
+
+def _handover(web: Web, kind: str, act, *, then: str | None = None) -> Response:
+    """One of the task page's handover forms (转办, 委派, 加签...): done, then back to the task (or `then`); a
+    refusal by a rule is shown beside the form it came from, with what was typed, and nothing changed. Who
+    may not act at all still gets the 403 page."""
+    task_id = _task_id(web)
+    try:
+        act(task_id)
+    except usecases.NotPermitted:
+        raise
+    except usecases.OpsqaError as exc:
+        values = {name: web.field(name)[:2000] for name in ("to", "reason", "note")}
+        view = usecases.tasks.task_page(web.engine, web.caller, task_id)
+        return _task_form(web, view, refused={"kind": kind, "message": str(exc), "values": values}, status=400)
+    return RedirectResponse(then or f"/tasks/{task_id}", status_code=303)
 
 
 def claim(web: Web) -> Response:
@@ -303,59 +324,60 @@ def unclaim(web: Web) -> Response:
 
 def transfer(web: Web) -> Response:
     """转办: the task handed to another user, with a reason."""
-    usecases.tasks.transfer(web.engine, web.caller, _task_id(web), web.field("to")[:200], reason=web.field("reason"))
-    return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
+    return _handover(web, "transfer", lambda task_id: usecases.tasks.transfer(
+        web.engine, web.caller, task_id, web.field("to")[:200], reason=web.field("reason")))
 
 
 def delegate(web: Web) -> Response:
     """委派: another user does the work and hands it back."""
-    usecases.tasks.delegate(web.engine, web.caller, _task_id(web), web.field("to")[:200])
-    return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
+    return _handover(web, "delegate", lambda task_id: usecases.tasks.delegate(
+        web.engine, web.caller, task_id, web.field("to")[:200]))
 
 
 def resolve(web: Web) -> Response:
     """The delegated work handed back to whoever delegated it."""
-    usecases.tasks.resolve(web.engine, web.caller, _task_id(web), note=web.field("note")[:500])
-    return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
+    return _handover(web, "resolve", lambda task_id: usecases.tasks.resolve(
+        web.engine, web.caller, task_id, note=web.field("note")[:500]))
+
+
+def _names(web: Web) -> list[str]:
+    """User names from a text field, separated by spaces or commas (either width)."""
+    return [name for name in web.field("to")[:2000].replace(",", " ").replace("，", " ").split() if name]
 
 
 def copy(web: Web) -> Response:
-    """抄送: the task copied to users (names separated by spaces or commas)."""
-    names = [name for name in web.field("to")[:2000].replace(",", " ").replace("，", " ").split() if name]
-    usecases.tasks.copy(web.engine, web.caller, _task_id(web), names)
-    return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
+    """抄送: the task copied to users."""
+    return _handover(web, "cc", lambda task_id: usecases.tasks.copy(web.engine, web.caller, task_id, _names(web)))
 
 
 def add_signers(web: Web) -> Response:
     """加签: users asked to approve the task before it can be completed, with a reason."""
-    names = [name for name in web.field("to")[:2000].replace(",", " ").replace("，", " ").split() if name]
-    usecases.tasks.add_signers(web.engine, web.caller, _task_id(web), names, reason=web.field("reason"))
-    return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
+    return _handover(web, "signers", lambda task_id: usecases.tasks.add_signers(
+        web.engine, web.caller, task_id, _names(web), reason=web.field("reason")))
 
 
 def sign(web: Web) -> Response:
     """A signer's decision: approve, or reject with a note."""
-    usecases.tasks.sign(web.engine, web.caller, _task_id(web), approve=web.field("decision") == "approve",
-                        note=web.field("note")[:500])
-    return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
+    return _handover(web, "sign", lambda task_id: usecases.tasks.sign(
+        web.engine, web.caller, task_id, approve=web.field("decision") == "approve", note=web.field("note")[:500]))
 
 
 def send_back(web: Web) -> Response:
     """退回: the instance back to an earlier step, with a reason."""
-    usecases.tasks.send_back(web.engine, web.caller, _task_id(web), web.field("to")[:200], reason=web.field("reason"))
-    return RedirectResponse("/", status_code=303)
+    return _handover(web, "send-back", lambda task_id: usecases.tasks.send_back(
+        web.engine, web.caller, task_id, web.field("to")[:200], reason=web.field("reason")), then="/")
 
 
 def withdraw(web: Web) -> Response:
     """撤回: a task one completed, taken back."""
-    usecases.tasks.withdraw(web.engine, web.caller, _task_id(web), reason=web.field("reason")[:500])
-    return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
+    return _handover(web, "withdraw", lambda task_id: usecases.tasks.withdraw(
+        web.engine, web.caller, task_id, reason=web.field("reason")[:500]))
 
 
 def remind(web: Web) -> Response:
     """催办: whoever holds the task reminded, at most once a day."""
-    usecases.tasks.remind(web.engine, web.caller, _task_id(web), note=web.field("note")[:500])
-    return RedirectResponse(f"/tasks/{_task_id(web)}", status_code=303)
+    return _handover(web, "remind", lambda task_id: usecases.tasks.remind(
+        web.engine, web.caller, task_id, note=web.field("note")[:500]))
 
 
 # -- evidence
