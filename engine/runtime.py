@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -786,12 +786,14 @@ class Runtime:
                 spiff_task = loaded.workflow.get_task_from_id(UUID(task_id))
                 if spiff_task is None or spiff_task.state != TaskState.READY:
                     raise TaskNotReady(_("task {task_id} is not ready in its instance").format(task_id=task_id))
-                self._run_check(session, loaded, spiff_task, typed, now, actor)
+                stood_in = policy.standing_in_for(actor, task)
+                # 代理: the step's own checks see the substitute with the roles of whom they stand in for, and
+                # under their own name, so a rule that bars them (the finding's owner verifying it) still does
+                self._run_check(session, loaded, spiff_task, typed, now, _with_roles_of(actor, stood_in))
                 spiff_task.data.update(typed)
                 self._run_engine(lambda: spiff_task.run(), task.bpmn_id)
                 rows.update_task(session, task, state="completed", completed_by=actor.name, completed_at=now)
                 payload = {"task": task.bpmn_id, "name": task.name, "values": typed}
-                stood_in = policy.standing_in_for(actor, task)
                 if stood_in is not None:  # 代理: recorded as "USER for NAME"
                     payload["for"] = stood_in
                 if signed_by:
@@ -1092,6 +1094,14 @@ def _task_writer(task_id: str):
 
 
 MAX_SIGNERS = 10
+
+
+def _with_roles_of(actor: Actor, away: str | None) -> Actor:
+    """`actor`, holding also the roles of `away`, whom they stand in for (代理); `actor` itself otherwise."""
+    if away is None:
+        return actor
+    roles = next(roles for name, roles, _processes in actor.stands_in if name == away)
+    return replace(actor, roles=actor.roles | roles)
 
 
 def _signatures(session: Session, task: TaskRow) -> list[str]:

@@ -536,3 +536,24 @@ def test_away_and_back_on_the_web(plan, engine, admin):
         assert back.status_code == 303 and usecases.admin.user(engine, "gm1")["absences"] == []
     kinds = [e["kind"] for e in engine.history() if e["kind"].startswith("user.")]
     assert kinds[-2:] == ["user.away", "user.back"]
+
+
+def test_a_substitute_verifies_with_the_roles_of_whom_they_stand_in_for_but_never_their_own_finding(
+        verification, engine, admin):
+    """qmd1 (who claimed the verification) is away. ops1, standing in, verifies the finding with qmd1's roles;
+    pm1, the finding's owner, standing in for qmd1 would verify their own rectification: refused."""
+    from datetime import date
+
+    engine.add_user("ops1", ["ops"], actor=admin)
+    qmd, task = usecases.Caller("qmd1"), verification["task"]
+    values = {"verification": "verified_effective", "verification_comment": "已核实"}
+    usecases.admin.away(engine, qmd, "qmd1", "pm1", date(2027, 1, 1), date(2027, 1, 7), [])
+    with pytest.raises(usecases.NotPermitted, match="finding.verify: the finding's owner may never do it"):
+        usecases.tasks.complete(engine, usecases.Caller("pm1"), task, values)
+    assert engine.task(task)["state"] == "ready"
+    usecases.admin.back(engine, qmd, "qmd1")
+    usecases.admin.away(engine, qmd, "qmd1", "ops1", date(2027, 1, 1), date(2027, 1, 7), [])
+    usecases.tasks.complete(engine, usecases.Caller("ops1"), task, values)
+    [done] = [e for e in events(engine, "task.completed") if e["task"] == task]
+    assert (done["actor"], done["payload"]["for"]) == ("ops1", "qmd1")
+    assert usecases.audits.finding(engine, verification["code"])["status"] == "closed"
