@@ -210,16 +210,28 @@ def users_show(state: State, name: str, as_json: bool):
 @click.option("--name", "display_name", help=N_("The person's name as shown (\"\" clears it)."))
 @click.option("--department", help=N_("The department the person belongs to (a role code; \"\" clears it)."))
 @click.option("--email", help=N_("Where notifications go (\"\" clears it: no notifications)."))
-@click.option("--reason", required=True, help=N_("Why (kept in the history)."))
+@click.option("--channel", help=N_("The channel their messages go through (\"\" clears it: e-mail)."))
+@click.option("--mention", help=N_("The id that channel mentions them by: a mobile number (DingTalk), a user id "
+                                   "(WeCom), an open_id (Feishu)."))
+@click.option("--reason", help=N_("Why (kept in the history; needed for --name, --department and --email)."))
 @pass_state
 def users_set(state: State, name: str, display_name: str | None, department: str | None, email: str | None,
-              reason: str):
-    """Correct a user's name, department or e-mail address (admins; the old and new values are recorded).
+              channel: str | None, mention: str | None, reason: str | None):
+    """Correct a user's name, department or e-mail address (admins; the old and new values are recorded); or
+    set where their messages go, --channel and --mention (the user themselves, or an admin).
 
-    Example: opsqa users set zhangsan --department ops --reason "调入运维部"
+    Example: opsqa users set zhangsan --channel dingtalk-qa --mention 13800138000
     """
+    if channel is not None or mention is not None:
+        if display_name is not None or department is not None or email is not None:
+            raise click.UsageError(_("--channel and --mention are set on their own, without --name, --department "
+                                     "or --email"))
+        route = usecases.channels.route(state.engine, state.caller, name, channel=channel, mention=mention)
+        click.echo(_("user {name}: messages go through {channel} ({mention})").format(
+            name=name, channel=route["channel"] or "email", mention=route["mention"] or "-"), err=True)
+        return
     if display_name is None and department is None and email is None:
-        raise click.UsageError(_("give --name, --department or --email to change"))
+        raise click.UsageError(_("give --name, --department, --email, or --channel and --mention to change"))
     changed = usecases.admin.change_user(state.engine, state.caller, name, display_name=display_name,
                                          department=department, email=email, reason=reason)
     if not changed["new"]:
@@ -454,3 +466,114 @@ def permissions(as_json: bool):
             row["reason"] = _("required") if row["reason"] else "-"
     _render(rows, [("action", _("ACTION")), ("who", _("WHO MAY")), ("reason", _("REASON")),
                    ("summary", _("WHAT"))], as_json)
+
+
+# -- channels: where messages go
+
+
+@cli.group()
+def channels():
+    """Where messages go: WeCom, DingTalk and Feishu group robots, and e-mail (the channel `email`)."""
+
+
+def _secret(value: str | None, what: str) -> str:
+    """A secret given on the command line, or read from standard input when it is `-` (kept out of the
+    shell's history and the process list)."""
+    if value != "-":
+        return value or ""
+    line = sys.stdin.readline()
+    if not line.strip():
+        raise click.UsageError(_("{what}: standard input gave nothing").format(what=what))
+    return line.strip()
+
+
+@channels.command("list")
+@json_option
+@pass_state
+def channels_list(state: State, as_json: bool):
+    """The channels, masked: no secret, password or robot token is ever shown.
+
+    Example: opsqa channels list
+    """
+    rows = usecases.channels.channels(state.engine)
+    if as_json:
+        return _print_json(rows)
+    for row in rows:
+        row["where"] = row.get("url") or (f"{row['host']}:{row['port']}" if row.get("host") else "-")
+        row["who"] = ", ".join([*row["users"], *(f"@{role}" for role in row["roles"])]) or "-"
+        row["state"] = _("set up") if row["set_up"] else _("not set up")
+    _render(rows, [("name", _("NAME")), ("kind", _("KIND")), ("state", _("STATE")), ("where", _("WHERE")),
+                   ("who", _("WHO")), ("waiting", _("WAITING"))], False)
+
+
+@channels.command("add")
+@click.argument("name")
+@click.option("--kind", required=True, type=click.Choice(["wecom", "dingtalk", "feishu", "email"]),
+              help=N_("What the channel is."))
+@click.option("--url", default="", help=N_("A robot's webhook URL."))
+@click.option("--secret", help=N_("A DingTalk or Feishu robot's signing secret (- reads it from standard input)."))
+@click.option("--host", default="", help=N_("E-mail: the SMTP server."))
+@click.option("--port", type=click.IntRange(1, 65535), default=25, show_default=True, help=N_("E-mail: its port."))
+@click.option("--from", "sender", default="", help=N_("E-mail: the sender's address."))
+@click.option("--user", default="", help=N_("E-mail: the login, when the server asks for one."))
+@click.option("--password", help=N_("E-mail: the login's password (- reads it from standard input)."))
+@click.option("--starttls", is_flag=True, help=N_("E-mail: encrypt with STARTTLS."))
+@click.option("--replace", is_flag=True, help=N_("Set an existing channel anew (its users keep it)."))
+@pass_state
+def channels_add(state: State, name: str, kind: str, url: str, secret: str | None, host: str, port: int, sender: str,
+                 user: str, password: str | None, starttls: bool, replace: bool):
+    """Add a channel (admins): a group robot, or e-mail through an SMTP server.
+
+    Example: opsqa channels add qa --kind dingtalk --url https://oapi.dingtalk.com/robot/send?access_token=… --secret -
+    """
+    shown = usecases.channels.add(state.engine, state.caller, name=name, kind=kind, url=url,
+                                  secret=_secret(secret, "--secret"), host=host, port=port, sender=sender, user=user,
+                                  password=_secret(password, "--password"), starttls=starttls, replace=replace)
+    click.echo(_("channel {name} ({kind}) {done}: {where}").format(
+        name=shown["name"], kind=shown["kind"], done=_("set anew") if replace else _("added"),
+        where=shown.get("url") or f"{shown.get('host')}:{shown.get('port')}"), err=True)
+
+
+@channels.command("remove")
+@click.argument("name")
+@pass_state
+def channels_remove(state: State, name: str):
+    """Remove a channel nobody uses and no message waits for (admins).
+
+    Example: opsqa channels remove wecom-old
+    """
+    usecases.channels.remove(state.engine, state.caller, name)
+    click.echo(_("channel {name} removed").format(name=name), err=True)
+
+
+@channels.command("role")
+@click.argument("role")
+@click.option("--channel", help=N_("The group robot the role's messages go to."))
+@click.option("--none", "clear", is_flag=True, help=N_("No group channel: tell the members one by one."))
+@pass_state
+def channels_role(state: State, role: str, channel: str | None, clear: bool):
+    """Set a role's group channel: its unheld tasks are posted there once instead of to each member (admins).
+
+    Example: opsqa channels role qmd --channel wecom-qmd
+    """
+    if (channel is None) == (not clear):
+        raise click.UsageError(_("give --channel NAME or --none"))
+    usecases.channels.role(state.engine, state.caller, role, None if clear else channel)
+    click.echo(_("role {role}: {channel}").format(role=role, channel=channel or _("no group channel")), err=True)
+
+
+@channels.command("test")
+@click.argument("name")
+@click.option("--to", metavar="USER", help=N_("Mention this user (for e-mail: send to them)."))
+@pass_state
+def channels_test(state: State, name: str, to: str | None):
+    """Send a test message through a channel now, and say whether it arrived (admins).
+
+    Example: opsqa channels test dingtalk-qa --to zhangsan
+    """
+    result = usecases.channels.test(state.engine, state.caller, name, to=to)
+    if not result["ok"]:
+        raise usecases.OpsqaError(_("channel {name}: the test message failed: {error}").format(
+            name=name, error=result["error"]))
+    click.echo(_("channel {name}: the test message went out (消息编号 {reference})").format(
+        name=name, reference=result["reference"]), err=True)

@@ -187,10 +187,11 @@ def _show_summary(summary: dict, as_json: bool) -> None:
 @json_option
 @pass_state
 def outbox(state: State, as_json: bool):
-    """Notifications waiting to be sent (the scheduler sends them once smtp_host is set).
+    """Messages waiting to be sent, with their channel, tries and last error (the scheduler sends those of the
+    channels that are set up: opsqa channels list).
 
     Example: opsqa outbox
     """
     rows = usecases.scheduling.outbox(state.engine)
-    _render(rows, [("to", _("TO")), ("subject", _("SUBJECT")), ("created_at", _("QUEUED")), ("attempts", _("TRIES")),
-                   ("next_try", _("NEXT TRY")), ("last_error", _("LAST ERROR"))], as_json)
+    _render(rows, [("channel", _("CHANNEL")), ("to", _("TO")), ("title", _("MESSAGE")), ("created_at", _("QUEUED")),
+                   ("attempts", _("TRIES")), ("next_try", _("NEXT TRY")), ("last_error", _("LAST ERROR"))], as_json)

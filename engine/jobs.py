@@ -51,14 +51,16 @@ def worker_name() -> str:
 
 
 def claim(database: Database, worker: str, now: datetime, *, kind: str = "timer", limit: int = 100,
-          lease: timedelta = LEASE) -> list[Claim]:
-    """Lease up to `limit` due jobs that nobody holds (or whose lease ran out) to `worker`."""
+          lease: timedelta = LEASE, where=None) -> list[Claim]:
+    """Lease up to `limit` due jobs that nobody holds (or whose lease ran out) to `worker`; `where`, a further
+    condition (the outbox's: messages of the channels that are set up)."""
     with database.transaction() as session:
-        jobs = session.scalars(
-            select(Job).where(Job.kind == kind, Job.run_after <= now,
-                              or_(Job.lease_until.is_(None), Job.lease_until < now))
-            .order_by(Job.run_after, Job.id).limit(limit).with_for_update(skip_locked=True)
-        ).all()
+        query = select(Job).where(Job.kind == kind, Job.run_after <= now,
+                                  or_(Job.lease_until.is_(None), Job.lease_until < now))
+        if where is not None:
+            query = query.where(where)
+        jobs = session.scalars(query.order_by(Job.run_after, Job.id).limit(limit).with_for_update(skip_locked=True)
+                               ).all()
         for job in jobs:
             job.fence += 1
             job.lease_owner, job.lease_until = worker, now + lease
@@ -79,9 +81,10 @@ def hold(session: Session, claim: Claim) -> Job:
     return job
 
 
-def failed(session: Session, claim: Claim, error: str, now: datetime) -> bool:
-    """Record a failed attempt and back off (1, 2, 4... minutes, at most 6 hours). Returns True when the
-    job has failed `MAX_ATTEMPTS` times: the caller then gives the instance an incident."""
+def failed(session: Session, claim: Claim, error: str, now: datetime, *, not_before: datetime | None = None) -> bool:
+    """Record a failed attempt and back off (1, 2, 4... minutes, at most 6 hours; not before `not_before`,
+    when the other side asked to wait). Returns True when the job has failed `MAX_ATTEMPTS` times: the
+    caller then gives the instance an incident."""
     job = session.scalar(select(Job).where(Job.id == claim.job_id).with_for_update())
     if job is None or job.fence != claim.fence:
         return False  # someone else has it now: their attempt counts, not ours
@@ -89,4 +92,14 @@ def failed(session: Session, claim: Claim, error: str, now: datetime) -> bool:
     job.last_error = error
     job.lease_owner, job.lease_until = None, None
     job.run_after = now + min(timedelta(minutes=2 ** (job.attempts - 1)), timedelta(hours=6))
+    if not_before is not None:
+        job.run_after = max(job.run_after, not_before)
     return job.attempts >= MAX_ATTEMPTS
+
+
+def postpone(session: Session, claim: Claim, until: datetime) -> None:
+    """Give a claimed job back untried, due again at `until` (not an attempt: a rate limit, a paused channel)."""
+    job = session.scalar(select(Job).where(Job.id == claim.job_id).with_for_update())
+    if job is None or job.fence != claim.fence:
+        return
+    job.lease_owner, job.lease_until, job.run_after = None, None, until

@@ -69,6 +69,10 @@ POLICY: dict[str, Rule] = {
     "users.totp_off": Rule(N_("remove a user's one-time code"), (ADMIN,), reason=True),
     "users.away": Rule(N_("record who stands in for someone away (代理), or end it"), (ADMIN, "qmd"),
                        people=("user",)),
+    "users.channel": Rule(N_("set where a user's messages go: their channel and the id it mentions"), (ADMIN,),
+                          people=("user",)),
+    "channels": Rule(N_("add, change or remove a message channel (robot or e-mail), set a role's group channel, or "
+                        "send a test message"), (ADMIN,)),
     "settings": Rule(N_("change a setting"), (ADMIN,), reason=True),
     "db": Rule(N_("upgrade, copy or back up the database"), (ADMIN,)),
     "history.keygen": Rule(N_("make the key that signs the history's checkpoints (retiring the last)"), (ADMIN,)),

@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from i18n import _
+from i18n import _, use_language
 from store import (
     Database,
     Definition,
@@ -39,7 +39,7 @@ from store import (
 )
 from store.rows import InstanceRow, TaskRow
 
-from . import expressions, forms, jobs, outbox, policy, settings, timers
+from . import expressions, forms, jobs, notices, outbox, policy, settings, timers
 from .clock import Clock, SystemClock, local_time
 from .errors import (
     DuplicateBusinessKey,
@@ -277,6 +277,7 @@ class Runtime:
             row.status, row.incident, row.incident_task = "error", message, None
             row.updated_at = now
             self._event(session, now, actor, "instance.incident", instance_id, payload={"error": message})
+            notices.incident(session, row, message, now)
             self._sync_job(session, row, now)
             rows.save_instance(session, row)
 
@@ -467,9 +468,10 @@ class Runtime:
             payload = {"task": task.bpmn_id, "from": holder, "to": to, "reason": reason}
             self._event(session, now, actor, "task.transferred", task.instance_id, task.id, payload)
             instance = rows.read_instance(session, task.instance_id)
-            self._tell(session, instance, task, [to], now, key=f"task.transferred:{task.id}:{to}",
-                       subject=_("[opsqa] task passed to you: {name}"),
-                       line=_("Passed to you by {by}: {reason}").format(by=actor.label, reason=reason))
+            with use_language(MESSAGES_LANGUAGE):  # to people: Chinese, whoever acts
+                self._tell(session, instance, task, [to], now, key=f"task.transferred:{task.id}:{to}",
+                           subject=_("[opsqa] task passed to you: {name}"),
+                           line=_("Passed to you by {by}: {reason}").format(by=actor.label, reason=reason))
             return {"task": task.id, "name": task.name, "from": holder, "to": to}
 
     def delegate(self, task_id: str, to: str, *, actor: Actor) -> dict[str, Any]:
@@ -491,10 +493,11 @@ class Runtime:
             self._event(session, now, actor, "task.delegated", task.instance_id, task.id,
                         {"task": task.bpmn_id, "owner": holder, "to": to})
             instance = rows.read_instance(session, task.instance_id)
-            self._tell(session, instance, task, [to], now, key=f"task.delegated:{task.id}:{to}",
-                       subject=_("[opsqa] task delegated to you: {name}"),
-                       line=_("{owner} asks you to do this task and hand it back (opsqa task resolve)").format(
-                           owner=holder))
+            with use_language(MESSAGES_LANGUAGE):  # to people: Chinese, whoever acts
+                self._tell(session, instance, task, [to], now, key=f"task.delegated:{task.id}:{to}",
+                           subject=_("[opsqa] task delegated to you: {name}"),
+                           line=_("{owner} asks you to do this task and hand it back (opsqa task resolve)").format(
+                               owner=holder))
             return {"task": task.id, "name": task.name, "owner": holder, "to": to}
 
     def resolve(self, task_id: str, *, actor: Actor, note: str | None = None) -> dict[str, Any]:
@@ -511,10 +514,11 @@ class Runtime:
             self._event(session, now, actor, "task.resolved", task.instance_id, task.id,
                         {"task": task.bpmn_id, "owner": task.owner, "by": worker, "note": note})
             instance = rows.read_instance(session, task.instance_id)
-            self._tell(session, instance, task, [task.owner], now, key=f"task.resolved:{task.id}:{now.isoformat()}",
-                       subject=_("[opsqa] delegated task handed back: {name}"),
-                       line=_("{worker} has done the delegated work").format(worker=worker)
-                       + (f": {note}" if note else ""))
+            with use_language(MESSAGES_LANGUAGE):  # to people: Chinese, whoever acts
+                self._tell(session, instance, task, [task.owner], now, key=f"task.resolved:{task.id}:{now.isoformat()}",
+                           subject=_("[opsqa] delegated task handed back: {name}"),
+                           line=_("{worker} has done the delegated work").format(worker=worker)
+                           + (f": {note}" if note else ""))
             return {"task": task.id, "name": task.name, "owner": task.owner, "by": worker}
 
     def copy(self, task_id: str, to: list[str], *, actor: Actor) -> dict[str, Any]:
@@ -539,9 +543,10 @@ class Runtime:
             if added:
                 self._event(session, now, actor, "task.copied", task.instance_id, task.id,
                             {"task": task.bpmn_id, "to": added})
-                self._tell(session, instance, task, added, now, key=f"task.copied:{task.id}",
-                           subject=_("[opsqa] for your information: {name}"),
-                           line=_("{by} copies you on this task").format(by=actor.label))
+                with use_language(MESSAGES_LANGUAGE):  # to people: Chinese, whoever acts
+                    self._tell(session, instance, task, added, now, key=f"task.copied:{task.id}",
+                               subject=_("[opsqa] for your information: {name}"),
+                               line=_("{by} copies you on this task").format(by=actor.label))
             return {"task": task.id, "name": task.name, "to": added, "already": sorted(already)}
 
     def add_signers(self, task_id: str, to: list[str], *, actor: Actor, reason: str) -> dict[str, Any]:
@@ -581,10 +586,11 @@ class Runtime:
             self._event(session, now, actor, "task.signers_added", task.instance_id, task.id,
                         {"task": task.bpmn_id, "to": names, "reason": reason})
             instance = rows.read_instance(session, task.instance_id)
-            self._tell(session, instance, task, names, now, key=f"task.signers_added:{task.id}:{now.isoformat()}",
-                       subject=_("[opsqa] your signature is asked: {name}"),
-                       line=_("{by} asks you to sign this task before it is done (opsqa task sign): {reason}").format(
-                           by=actor.label, reason=reason))
+            with use_language(MESSAGES_LANGUAGE):  # to people: Chinese, whoever acts
+                self._tell(session, instance, task, names, now, key=f"task.signers_added:{task.id}:{now.isoformat()}",
+                           subject=_("[opsqa] your signature is asked: {name}"),
+                           line=_("{by} asks you to sign this task before it is done (opsqa task sign): {reason}")
+                           .format(by=actor.label, reason=reason))
             return {"task": task.id, "name": task.name, "to": names}
 
     def sign(self, task_id: str, *, actor: Actor, approve: bool, note: str | None = None) -> dict[str, Any]:
@@ -606,9 +612,10 @@ class Runtime:
             instance = rows.read_instance(session, task.instance_id)
             line = (_("{by} approved").format(by=actor.label) if approve
                     else _("{by} rejected").format(by=actor.label)) + (f": {note}" if note else "")
-            self._tell(session, instance, task, [holder], now,
-                       key=f"task.signed:{task.id}:{actor.name}:{now.isoformat()}",
-                       subject=_("[opsqa] signature given: {name}"), line=line)
+            with use_language(MESSAGES_LANGUAGE):  # to people: Chinese, whoever acts
+                self._tell(session, instance, task, [holder], now,
+                           key=f"task.signed:{task.id}:{actor.name}:{now.isoformat()}",
+                           subject=_("[opsqa] signature given: {name}"), line=line)
             return {"task": task.id, "name": task.name, "decision": row.decision, "holder": holder}
 
     def send_back(self, task_id: str, step: str, *, actor: Actor, reason: str) -> dict[str, Any]:
@@ -744,20 +751,24 @@ class Runtime:
             recipients = [holder] if holder else outbox.role_members(session, task.role) if task.role else []
             self._event(session, now, actor, "task.reminded", task.instance_id, task.id,
                         {"task": task.bpmn_id, "to": recipients, "note": note})
-            self._tell(session, instance, task, recipients, now, key=f"task.reminded:{task.id}:{now.date()}",
-                       subject=_("[opsqa] reminder: {name}"), line=_("{by} reminds you of this task").format(
-                           by=actor.label) + (f": {note}" if note else ""))
+            with use_language(MESSAGES_LANGUAGE):  # to people: Chinese, whoever acts
+                self._tell(session, instance, task, recipients, now, key=f"task.reminded:{task.id}:{now.date()}",
+                           subject=_("[opsqa] reminder: {name}"), line=_("{by} reminds you of this task").format(
+                               by=actor.label) + (f": {note}" if note else ""))
             return {"task": task.id, "name": task.name, "to": recipients}
 
     def _tell(self, session: Session, instance: InstanceRow, task: TaskRow, recipients: list[str], now: datetime, *,
               key: str, subject: str, line: str) -> None:
-        """A message about a task to these users, via the outbox (when anyone has an address)."""
-        if not recipients or not outbox.anyone_mailed(session):
+        """A message about a task to these users, via the outbox (when anyone can be reached). A group sees the
+        task's name, business key and due date; the line (a reason, a note) goes only where one person reads."""
+        if not recipients or not outbox.anyone_reachable(session):
             return
-        where = f"{instance.process_id} #{instance.id}" + (f" {instance.business_key}" if instance.business_key else "")
+        kind = key.split(":", 1)[0]
         for user in recipients:
-            outbox.notify(session, key=key, to=user, now=now, subject=subject.format(name=task.name),
-                          body=f"{line}\n{task.name}（{where}）\nopsqa task show {task.id[:8]}\n")
+            outbox.tell(session, key=key, to=user, now=now, kind=kind,
+                        title=subject.format(name=task.name).removeprefix("[opsqa] "),
+                        lines=notices.task_lines(session, instance, task.due_at),
+                        detail=[line, *notices.task_detail(instance, task.id)], path=f"/tasks/{task.id}")
 
     def form(self, session: Session, task: TaskRow, instance: InstanceRow) -> list[dict[str, Any]]:
         spec = user_task_spec(self.model(session, instance.definition_id), task.process_id, task.bpmn_id)
@@ -929,6 +940,7 @@ class Runtime:
             row.incident = f"{bpmn_id} ({topic}): {type(exc).__name__}: {_first_line(exc)}"
             self._event(session, now, actor, "instance.incident", row.id,
                         payload={"task": bpmn_id, "topic": topic, "error": row.incident})
+            notices.incident(session, row, row.incident, now)
             return False
         spiff_task.data.update(result)
         self._run_engine(spiff_task.complete, bpmn_id)
@@ -1003,19 +1015,12 @@ class Runtime:
             ))
             self._event(session, now, actor, "task.ready", row.id, task_id,
                         {"task": bpmn_id, "role": spec.get("role"), "assignee": assignee})
-            if outbox.anyone_mailed(session):
-                self._notify_ready(session, row, task_id, spec, assignee, role, now)
-
-    def _notify_ready(self, session: Session, row: InstanceRow, task_id: str, spec: dict, assignee: str | None,
-                      role: str | None, now: datetime) -> None:
-        """Tell whoever may do a new task (its assignee, else its role's members) by e-mail, via the outbox."""
-        recipients = [assignee] if assignee else outbox.role_members(session, role) if role else []
-        name = spec.get("name") or spec.get("bpmn_id")
-        where = f"{row.process_id} #{row.id}" + (f" {row.business_key}" if row.business_key else "")
-        for user in recipients:
-            outbox.notify(session, key=f"task.ready:{task_id}", to=user, now=now,
-                          subject=f"[opsqa] 待办：{name}（{where}）",
-                          body=f"新的待办任务：{name}\n流程实例：{where}\n查看：opsqa task show {task_id[:8]}\n")
+            if outbox.anyone_reachable(session):
+                name = spec.get("name") or spiff_task.task_spec.bpmn_name or bpmn_id
+                outbox.tell_holders(session, assignee=assignee, role=role, key=f"task.ready:{task_id}",
+                                    kind="task.ready", title=f"待办：{name}", now=now,
+                                    lines=notices.task_lines(session, row, _due_at(spiff_task, spec)),
+                                    detail=notices.task_detail(row, task_id), path=f"/tasks/{task_id}")
 
     def _role(self, loaded: _Loaded, spiff_task, spec: dict) -> str | None:
         """The task's lane; a task of a called process without lanes takes the calling activity's lane."""
@@ -1094,6 +1099,7 @@ def _task_writer(task_id: str):
 
 
 MAX_SIGNERS = 10
+MESSAGES_LANGUAGE = "zh_CN"  # what people are told in, as the seed is written
 
 
 def _with_roles_of(actor: Actor, away: str | None) -> Actor:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from store import Job, Schedule, ScheduleFire, append_event
 
-from . import checkpoints, jobs, outbox, settings, timers
+from . import checkpoints, jobs, notices, outbox, settings, timers
 from .clock import local_time
 from .errors import DuplicateBusinessKey, InstanceChanged, RunawayStep
 from .users import Actor
@@ -38,6 +38,8 @@ class TickReport:
     timers: list[dict] = field(default_factory=list)  # timers fired: instance, timer, ...
     failed: list[dict] = field(default_factory=list)  # instances whose timer step failed
     overdue: int = 0  # open tasks found past their deadline (their people told)
+    due_soon: int = 0  # open tasks falling due within a day (their people told)
+    digests: int = 0  # people sent their morning digest
     sent: int = 0  # notifications delivered
     unsent: list[dict] = field(default_factory=list)  # notifications that failed (retried later)
     checkpoint: dict | None = None  # the history's checkpoint signed in this pass
@@ -51,9 +53,12 @@ class TickReport:
 def tick(engine, now: datetime, *, limit: int = 1000) -> TickReport:
     """One pass: fire due schedules, then due timers. Each fire is its own transaction."""
     report = TickReport(now)
+    notices.scheduler_gap(engine, now)
     fire_schedules(engine, now, report)
     fire_due_timers(engine, now, report, limit=limit)
-    report.overdue = outbox.queue_overdue_tasks(engine, now)
+    report.overdue = notices.overdue(engine, now)
+    report.due_soon = notices.due_soon(engine, now)
+    report.digests = notices.digest(engine, now)
     report.sent, report.unsent = outbox.deliver(engine, now, worker=engine.worker)
     report.checkpoint = checkpoints.maybe_take(engine, now)
     return report
@@ -203,7 +208,10 @@ def next_wake(engine, now: datetime) -> datetime | None:
     """When there is next something to do: the earliest schedule fire or timer after `now`."""
     candidates = []
     with engine.database.reading() as session:
-        job = session.scalar(select(func.min(Job.run_after)))
+        due = select(func.min(Job.run_after))
+        if settings.simulated_time(session) is not None:  # its messages wait for ever: never a reason to wake
+            due = due.where(Job.kind != "message")
+        job = session.scalar(due)
         if job is not None:
             candidates.append(max(job, now))
         for schedule in session.scalars(select(Schedule).where(Schedule.enabled.is_(True))):

@@ -72,6 +72,33 @@ def _switch(value: str) -> str:
     return value
 
 
+def _base_url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    value = value.strip().rstrip("/")
+    parts = urlsplit(value)
+    if value and (parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment
+                  or any(c.isspace() or ord(c) < 32 for c in value)):
+        raise ValueError(_("{value!r} is not the address of the web face, e.g. https://qa.example.com").format(
+                             value=value[:200]))
+    return value
+
+
+def _time_of_day(value: str) -> str:
+    value = value.strip()
+    if not value:
+        return value
+    try:
+        return datetime.strptime(value, "%H:%M").strftime("%H:%M")
+    except ValueError:
+        raise ValueError(_("{value!r} is not a time of day such as 08:30").format(value=value[:40])) from None
+
+
+# Settings an older opsqa had, and where they went.
+MOVED = {key: N_("{key} is now part of the e-mail channel: opsqa channels add email --kind email --host HOST "
+                 "--port PORT --from ADDRESS") for key in ("smtp_host", "smtp_port", "smtp_from")}
+
+
 _days = _whole(N_("days"), 3650)
 _hours = _whole(N_("hours"), 8760)
 
@@ -93,9 +120,12 @@ SETTINGS: dict[str, tuple[str, str, Callable[[str], str]]] = {
     "holidays": ("", N_("public holidays, not working days: days and runs of days (2027-10-01..2027-10-07)"),
                  _dates),
     "workdays": ("", N_("weekend days that are working days (调休), e.g. 2027-09-26"), _dates),
-    "smtp_host": ("", N_("the SMTP server notifications go through (empty: they wait in the outbox)"), str.strip),
-    "smtp_port": ("25", N_("the SMTP server's port"), _whole(N_("port number"), 65535)),
-    "smtp_from": ("opsqa@localhost", N_("the sender of notifications"), str.strip),
+    "base_url": ("", N_("the web face's address, for the link to a task in messages (https://qa.example.com; empty: "
+                        "no link)"), _base_url),
+    "scheduler_alert_minutes": ("30", N_("admin and qmd are told when the scheduler has not passed for this many "
+                                         "minutes (0: never)"), _whole(N_("minutes"), 10080)),
+    "digest_time": ("08:30", N_("when each person's morning digest of open tasks is sent, local time (empty: none)"),
+                    _time_of_day),
     "report_remind_days": ("2", N_("a project manager is reminded this many days before an O&M report is due"), _days),
     "web_idle_minutes": ("30", N_("a web session that does nothing for this many minutes is signed out"),
                          _whole(N_("minutes"), 1440)),
@@ -154,6 +184,8 @@ def all_settings(session: Session) -> list[dict]:
 
 
 def change(session: Session, key: str, value: str, *, now: datetime, actor: Actor, reason: str | None = None) -> None:
+    if key in MOVED:
+        raise OpsqaError(_(MOVED[key]).format(key=key))
     if key not in SETTINGS:
         raise OpsqaError(_("no setting {key!r}; the settings are {settings}").format(
                              key=key, settings=', '.join(SETTINGS)))

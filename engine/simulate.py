@@ -41,10 +41,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from i18n import N_, _
-from store import Definition, Event, Instance, Job, Setting, Task
+from store import Channel, Definition, Event, Instance, Job, Task
 
 from . import settings
 from .clock import SimulatedClock, local_time
@@ -58,9 +58,6 @@ _TOP_KEYS = {"start", "answers", "defaults", "run", "from", "to", "expect"}  # t
 _RUN_KEYS = {"at", "as", "command"}
 _ANSWER_KEYS = {"after", "values", "never", "as"}
 _START_KEYS = {"process", "at", "key", "variables"}
-_MAIL_SETTINGS = ("smtp_host", "smtp_port", "smtp_from")
-
-
 class ScenarioError(OpsqaError):
     """The scenario file cannot be used."""
 
@@ -252,7 +249,7 @@ RUN_COMMANDS: dict[str, str] = {
     "review show": "--year=# --json",
     "review start": "--year=# --date= --attendees=",
     "schedules": "--next=# --json",
-    "settings": "TEXT TEXT --reason= --json",  # not smtp_*: see check_run
+    "settings": "TEXT TEXT --reason= --json",
     "start": "TEXT --key= --set= --json",
     "survey import": "--year=# IN",
     "survey invite": "--year=# IN",
@@ -282,7 +279,11 @@ RUN_COMMANDS: dict[str, str] = {
     "users enable": "TEXT --reason=",
     "users list": "--json",
     "users revoke": "TEXT --role= --reason=",
-    "users set": "TEXT --name= --department= --email= --reason=",
+    "users set": "TEXT --name= --department= --email= --channel= --mention= --reason=",
+    "channels add": "TEXT --kind= --url= --secret= --host= --port=# --from= --user= --password= --starttls --replace",
+    "channels list": "--json",
+    "channels remove": "TEXT",
+    "channels role": "TEXT --channel= --none",
     "users show": "TEXT --json",
 }
 
@@ -300,6 +301,7 @@ RUN_REFUSED: dict[str, str] = {
     "history keygen": N_("it writes a signing key, outside the run's folder"),
     "history checkpoint": N_("it signs with the service's own key"),
     "users passwd": N_("it reads a password from the terminal; nobody signs in to a simulated year"),
+    "channels test": N_("it sends a message to real people now; a simulated year sends nothing"),
     "users totp": N_("it makes a sign-in secret; nobody signs in to a simulated year"),
 }
 
@@ -388,10 +390,6 @@ def check_run(args: list[str], where: str, *, here: Path, work: Path | None) -> 
         if kind == "out!" and option not in {o for _k, o, _v in given}:  # its default is ./reports, outside
             raise ScenarioError(_("{where}: {command}: give {option} {{work}}/...: a scenario writes files only "
                                   "into the run's folder").format(where=where, command=name, option=option))
-    key = next((value for _kind, option, value in given if option is None), "")
-    if name == "settings" and key.strip().startswith("smtp_"):
-        raise ScenarioError(_("{where}: settings {key} is refused: a simulation sends no mail").format(
-                                where=where, key=key))
     for kind, option, value in given:
         _check_value(kind, option, value, where, name, here, work)
 
@@ -487,10 +485,9 @@ def simulate(engine, scenario: Scenario, *, start: datetime, end: datetime,
                                   "there or later, not at {start}").format(stamped=local_time(stamped, local),
                                                                           start=local_time(start, local)))
         settings.stamp_simulated(session, start, by="opsqa simulate")
-        for key in _MAIL_SETTINGS:  # a copy of a real database forgets its mail server too, not only stamped
-            row = session.get(Setting, key)
-            if row is not None:
-                session.delete(row)
+        for channel in session.scalars(select(Channel)):  # a copy of a real database forgets where its robots
+            channel.url = channel.secret = channel.host = channel.login = channel.password = ""  # and mail are
+            # (the names stay: messages are still routed and counted per channel, and never sent)
     clock = SimulatedClock(start)
     engine.clock = clock
     users = _simulated_users(engine)
@@ -610,9 +607,9 @@ def _count(engine, summary: Summary, first_event: int, end: datetime) -> None:
             late_done = late_done or (task.state == "cancelled" and task.completed_at >= task.due_at)
             late_open = task.state == "ready" and task.due_at < end
             summary.overdue += late_done or late_open
-        for channel, count in session.execute(select(Job.kind, func.count()).where(
-                Job.kind == "email", Job.created_at >= summary.start).group_by(Job.kind)):
-            summary.messages[channel] += count
+        for (payload,) in session.execute(select(Job.payload).where(Job.kind == "message",
+                                                                    Job.created_at >= summary.start)):
+            summary.messages[json.loads(payload or "{}").get("channel") or "?"] += 1
         for task in session.scalars(select(Task).where(Task.state == "ready")):
             summary.tasks_open += 1
             summary.unanswered[f"{task.process_id}.{task.bpmn_id}"] += 1

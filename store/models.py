@@ -280,6 +280,10 @@ class User(Base):
     # an optional second factor: a TOTP secret (base32), and the last time step a code was used in
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    # where messages reach them: a channel (none: e-mail when they have an address) and the id it mentions
+    # (a mobile number for DingTalk's @, a WeCom user id, a Feishu open_id)
+    channel: Mapped[str | None] = mapped_column(String(64))
+    mention: Mapped[str | None] = mapped_column(String(128))
 
 
 class WebSession(Base):
@@ -308,7 +312,7 @@ class UserRole(Base):
 
 class Job(Base):
     """Due work claimed under a lease: the timers of waiting instances (one job per instance), and the
-    outbox of messages leaving the system (kind 'email', key = the idempotency key)."""
+    outbox of messages leaving the system (kind 'message', key = msg:CHANNEL:the idempotency key)."""
 
     __tablename__ = "job"
 
@@ -358,6 +362,48 @@ class ScheduleFire(Base):
     fired_at: Mapped[datetime] = mapped_column(UtcDateTime)
     caught_up: Mapped[bool] = mapped_column(Boolean, default=False)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"))
+
+
+class Channel(Base):
+    """Where messages go: a WeCom, DingTalk or Feishu group robot, or e-mail (the channel named `email`, which
+    users with an address and no channel of their own get). Secrets are stored, never shown."""
+
+    __tablename__ = "channel"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    url: Mapped[str] = mapped_column(Text, default="")
+    secret: Mapped[str] = mapped_column(Text, default="")
+    host: Mapped[str] = mapped_column(String(255), default="")
+    port: Mapped[int] = mapped_column(Integer, default=25)
+    sender: Mapped[str] = mapped_column(String(320), default="")
+    login: Mapped[str] = mapped_column(String(320), default="")
+    password: Mapped[str] = mapped_column(Text, default="")
+    starttls: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the times of its latest sends (JSON), for the vendor's rate limit; kept under the row's lock so that
+    # several workers share one limit
+    recent: Mapped[str] = mapped_column(Text, default="[]")
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RoleChannel(Base):
+    """A role's group channel: messages about the role's unheld tasks are posted there once, not to each member."""
+
+    __tablename__ = "role_channel"
+
+    role: Mapped[str] = mapped_column(String(100), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(64))
+
+
+class NoticeMark(Base):
+    """A notice that goes out once (a task due tomorrow, a day's digest, an alert), marked when it is queued;
+    also where the scheduler's last pass is kept."""
+
+    __tablename__ = "notice_mark"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class Setting(Base):

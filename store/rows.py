@@ -165,9 +165,12 @@ def latest_definition(session: Session, process_id: str) -> tuple[int, int] | No
                                 "LIMIT 1", (process_id,)).fetchone()
 
 
-def anyone_mailed(session: Session) -> bool:
-    """Whether any user has an e-mail address (most databases notify nobody)."""
-    return session_sql(session)("SELECT 1 FROM user_account WHERE email IS NOT NULL LIMIT 1").fetchone() is not None
+def anyone_reachable(session: Session) -> bool:
+    """Whether any user has an e-mail address or a channel, or any role a group channel (most databases notify
+    nobody)."""
+    sql = session_sql(session)
+    return (sql("SELECT 1 FROM user_account WHERE email IS NOT NULL OR channel IS NOT NULL LIMIT 1").fetchone()
+            is not None or sql("SELECT 1 FROM role_channel LIMIT 1").fetchone() is not None)
 
 
 # -- instances

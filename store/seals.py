@@ -24,8 +24,12 @@ from sqlalchemy.orm import Session
 
 from .models import Base
 
-NOT_SEALED = frozenset({"event", "history_head", "history_checkpoint", "instance", "task", "job", "web_session"})
-VOLATILE = {"user_account": frozenset({"failed_logins", "locked_until", "totp_last_step"})}
+# The scheduler's own bookkeeping is not a record: the once-only notices' marks (and its last pass), and a
+# channel's latest sends (its rate limit).
+NOT_SEALED = frozenset({"event", "history_head", "history_checkpoint", "instance", "task", "job", "web_session",
+                        "notice_mark"})
+VOLATILE = {"user_account": frozenset({"failed_logins", "locked_until", "totp_last_step"}),
+            "channel": frozenset({"recent"})}
 KIND = "records.sealed"
 
 

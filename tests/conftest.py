@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from chatserver import chat_server  # noqa: F401  (the fake group robots, a fixture)
 from click.testing import CliRunner
 from helpers import ADMIN, PASSWORD, linear, make_engine, start_instance, user_task
 

@@ -82,7 +82,7 @@ HOSTILE = [
     ("history checkpoint --out {out}/x.checkpoint", "history checkpoint is refused", "{out}/x.checkpoint"),
     ("history --json verify", "history: unexpected argument 'verify'", None),
     ("users totp sim-admin", "users totp is refused", None),
-    ("settings smtp_host 127.0.0.1 --reason mail", "settings smtp_host is refused: a simulation sends no mail", None),
+    ("channels test wx", "channels test is refused", None),
     ({"db": "copy"}, "command: give a command line or a list of its words", None),
     ("", "the command is empty", None),
     ("frobnicate --now", "'frobnicate' is not a command a scenario may run", None),
@@ -224,7 +224,7 @@ def test_the_refused_commands_exist():
 
 def _smtp_host(db) -> str | None:
     with sqlite3.connect(db) as connection:
-        row = connection.execute("SELECT value FROM setting WHERE key = 'smtp_host'").fetchone()
+        row = connection.execute("SELECT host FROM channel WHERE name = 'email'").fetchone()
     return row[0] if row else None
 
 
@@ -234,8 +234,8 @@ def test_a_copy_of_a_mailing_database_sends_nothing_and_forgets_its_mail_server(
     assert result.exit_code == 0, result.output
     for user, role in (("qmd1", "qmd"), ("gm1", "gm")):
         assert run("users", "add", user, "--role", role, "--email", f"{user}@example.com").exit_code == 0
-    for key, value in (("smtp_host", "127.0.0.1"), ("smtp_port", str(smtp.port))):
-        assert run("settings", key, value, "--reason", "mail").exit_code == 0
+    assert run("channels", "add", "email", "--kind", "email", "--host", "127.0.0.1", "--port", str(smtp.port),
+               "--from", "opsqa@example.com").exit_code == 0
     path = tmp_path / "s.yaml"
     path.write_text(SHIPPED, encoding="utf-8")
     out = tmp_path / "sim.db"
@@ -244,10 +244,10 @@ def test_a_copy_of_a_mailing_database_sends_nothing_and_forgets_its_mail_server(
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["messages"]["email"] > 0  # queued for qmd1 and gm1 ...
     assert smtp.messages == []  # ... never sent
-    assert _smtp_host(out) is None and _smtp_host(db_path) == "127.0.0.1"
+    assert _smtp_host(out) == "" and _smtp_host(db_path) == "127.0.0.1"
     # set again on the copy, it still sends nothing: the simulated stamp stops delivery
-    assert run("--db", str(out), "settings", "smtp_host", "127.0.0.1", "--reason", "try").exit_code == 0
-    assert run("--db", str(out), "settings", "smtp_port", str(smtp.port), "--reason", "try").exit_code == 0
+    assert run("--db", str(out), "channels", "add", "email", "--kind", "email", "--host", "127.0.0.1", "--port",
+               str(smtp.port), "--from", "opsqa@example.com", "--replace").exit_code == 0
     result = run("--db", str(out), "tick", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["notifications_sent"] == 0 and smtp.messages == []

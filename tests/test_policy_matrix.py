@@ -154,6 +154,10 @@ ROWS = {
     "users.passwd": ("users passwd pm1", "qmd1", "pm1", "a password has at least 10 characters"),
     "users.totp_off": ("users totp gm1 --off --reason 手机丢失", "qmd1", ADMIN, "ok"),
     "settings": ("settings finding_due_days 20 --reason 整改期限放宽", "qmd1", ADMIN, "ok"),
+    "channels": ("channels add qa --kind wecom --url https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k1",
+                 "qmd1", ADMIN, "ok"),
+    # a user sets their own route (to e-mail, the channel of those with an address); qmd may not set another's
+    "users.channel": ("users set pm1 --channel email --mention pm1@example.com", "qmd1", "pm1", "ok"),
     "db": ("db backup {dir}/backup.db", "qmd1", ADMIN, "ok"),
     "history.keygen": ("history keygen --key {dir}/signing.key", "qmd1", ADMIN, "ok"),
     # the quality department may ask for one, but the key is the service's (not readable here)

@@ -4,7 +4,7 @@ policy (engine/policy.py), acts and records the history; the faces parse, call o
 
 Modules by subject, as the faces group them: processes (deploy, instances), tasks, admin (users,
 settings, the database, the history), auth (the web face's passwords, sign-in and sessions),
-scheduling (tick, simulate, the outbox), plans (projects, the
+scheduling (tick, simulate, the outbox), channels (where messages go), plans (projects, the
 quality plan, the cycle), audits (audits, findings, inspections, reports), customers (complaints,
 surveys), review (the management review, indicators, improvement).
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import importlib
 
-SUBJECTS = ("admin", "auth", "audits", "overview", "zone", "customers", "documents", "plans", "processes", "review",
-            "scheduling", "tasks")
+SUBJECTS = ("admin", "auth", "audits", "channels", "overview", "zone", "customers", "documents", "plans", "processes",
+            "review", "scheduling", "tasks")
 
 
 def __getattr__(name: str):

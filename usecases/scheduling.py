@@ -194,7 +194,7 @@ def _copied(db: str | None) -> str | None:
 
 
 def outbox(engine: Engine) -> list[dict[str, Any]]:
-    """Notifications waiting to be sent (the scheduler sends them once smtp_host is set)."""
+    """Messages waiting to be sent, with their channel, attempts and last error."""
     from engine.outbox import pending
 
     with reading(engine) as session:
