@@ -116,10 +116,12 @@ def mark(session: Session, key: str, now: datetime) -> bool:
     return True
 
 
-def notify(session: Session, *, key: str, to: str, subject: str, body: str, now: datetime) -> bool:
-    """A handler's notice to a user (a finding due, overdue, escalated): the subject is what a group sees."""
+def notify(session: Session, *, key: str, to: str, subject: str, body: str, now: datetime,
+           path: str | None = None) -> bool:
+    """A handler's notice to a user (a finding due, overdue, escalated): the subject is what a group sees,
+    with the link to the record's page (`path`)."""
     return tell(session, key=key, to=to, kind="note", title=subject.removeprefix("[opsqa] "),
-                detail=body.splitlines(), now=now)
+                detail=body.splitlines(), path=path, now=now)
 
 
 def _queue(session: Session, key: str, now: datetime, **payload) -> bool:

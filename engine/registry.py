@@ -29,7 +29,7 @@ class HandlerContext:
     # such as a finding's follow-up, is its own instance): (process, business key, variables) -> id.
     start_instance: Callable[[str, str, dict[str, Any]], int] | None = None
     # Queues an e-mail to a user (delivered by a worker, at least once): (user, subject, body) -> queued?
-    notify: Callable[[str, str, str], bool] | None = None
+    notify: Callable[..., bool] | None = None  # (user, subject, body, path=the record's web page)
     # Who caused the step with their roles, for a check that asks the permission policy (engine/policy.py)
     person: Any = None
     # Changes variables another waiting instance's date timers are computed from and re-arms them, in this

@@ -886,9 +886,9 @@ class Runtime:
             return self.start_in(session, process_id, now=now, actor=actor, business_key=business_key,
                                  variables=initial, payload={"started_by_instance": row.id})
 
-        def notify(to: str, subject: str, body: str) -> bool:
+        def notify(to: str, subject: str, body: str, path: str | None = None) -> bool:
             key = f"{row.id}:{spiff_task.task_spec.bpmn_id}:{spiff_task.id}"
-            return outbox.notify(session, key=key, to=to, subject=subject, body=body, now=now)
+            return outbox.notify(session, key=key, to=to, subject=subject, body=body, path=path, now=now)
 
         def rearm_instance(instance_id: int, changed: dict[str, Any], reason: str) -> list[dict]:
             if instance_id == row.id:  # this step holds its own instance loaded: it would be saved twice

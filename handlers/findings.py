@@ -155,7 +155,7 @@ def _notice(context: HandlerContext, kind: str, to: str) -> Finding:
         for user in users:
             context.notify(user, f"[opsqa] 不符合项{finding.code}{NOTICES[kind]}（期限 {finding.due_date}）",
                            f"{finding.code}：{finding.description}\n责任人：{finding.owner}\n完成期限：{finding.due_date}\n"
-                           f"查看：opsqa finding show {finding.code}\n")
+                           f"查看：opsqa finding show {finding.code}\n", path=f"/findings/{finding.code}")
     return finding
 
 

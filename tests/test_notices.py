@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from chatserver import NOW
@@ -245,3 +245,18 @@ def test_a_simulated_year_counts_messages_per_channel_and_sends_none(org, chat_s
         from engine import outbox
 
         assert outbox.counts(session) == {"ding": 1, "wx": 1}
+
+
+def test_a_findings_reminder_reaches_its_owner_on_their_robot_with_the_findings_page(org, chat_server):
+    from datetime import date
+
+    org.deploy(["processes/nc_followup.bpmn"], actor=org.actor(ADMIN))
+    code = usecases.audits.add_finding(org, usecases.Caller("qmd1"), owner="ops1", description="巡检记录缺失",
+                                       due=date(2027, 1, 10))["code"]
+    org.tick()
+    org.clock.set(datetime(2027, 1, 7, 9, 30, tzinfo=NOW.tzinfo))  # three days before: the reminder
+    chat_server.now = org.clock.now()
+    org.tick()
+    [reminder] = [text(d) for d in chat_server.delivered if code in text(d) and "期限 2027-01-10" in text(d)]
+    assert "<@WangWu>" in reminder and f"https://qa.example.com/findings/{code}" in reminder
+    assert "巡检记录缺失" not in reminder  # the description is for the owner's e-mail, not the group
