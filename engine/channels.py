@@ -223,13 +223,13 @@ def _parts(kind: str, message: Message) -> tuple[str, str, str]:
     link = _link(message.link)
     if kind == "feishu":
         head = f'<at user_id="{message.mention}"></at> {title}' if message.mention else title
-        tail = ([f"打开任务：{link}"] if link else []) + [f"消息编号 {reference(message.key)}"]
+        tail = ([f"在 opsqa 中查看：{link}"] if link else []) + [f"消息编号 {reference(message.key)}"]
         return head + "\n", "\n".join(lines), ("\n" if lines else "") + "\n".join(tail)
     # Markdown joins single line breaks on DingTalk; a blank line between lines shows them on both.
     sep = "\n" if kind == "wecom" else "\n\n"
     mention = (f"<@{message.mention}>" if kind == "wecom" else f"@{message.mention}") if message.mention else ""
     head = f"**{title}**" + (f"{sep}{mention}" if mention else "")
-    tail = ([f"[打开任务]({link})"] if link else []) + [f"消息编号 {reference(message.key)}"]
+    tail = ([f"[在 opsqa 中查看]({link})"] if link else []) + [f"消息编号 {reference(message.key)}"]
     return head + sep, sep.join(lines), (sep if lines else "") + sep.join(tail)
 
 
@@ -341,7 +341,7 @@ def _send_mail(channel: Channel, message: Message, timeout: float) -> None:
     mail["Subject"] = one_line(message.title)[:200]
     mail["Message-ID"] = message_id(message.key)
     mail.set_content("\n".join([*(one_line(line) for line in message.lines),
-                                *([f"打开任务：{_link(message.link)}"] if _link(message.link) else [])]) + "\n")
+                                *([f"在 opsqa 中查看：{_link(message.link)}"] if _link(message.link) else [])]) + "\n")
     try:
         with smtplib.SMTP(channel.host, channel.port, timeout=timeout) as smtp:
             if channel.starttls:

@@ -102,7 +102,7 @@ def test_wecom_markdown_with_mention_link_and_message_reference():
     assert url == WECOM.url and headers == {"Content-Type": "application/json; charset=utf-8"}
     assert json.loads(body) == {"msgtype": "markdown", "markdown": {"content": (
         "**待办：审批年度质量计划**\n<@zhangsan>\n业务编号 QP-2027\n期限 2027-01-10 18:00\n"
-        "[打开任务](https://qa.example.com/tasks/0f3a)\n消息编号 d10548054383")}}
+        "[在 opsqa 中查看](https://qa.example.com/tasks/0f3a)\n消息编号 d10548054383")}}
     assert reference(KEY) == KEY_REFERENCE and outbox.message_id(KEY).startswith(f"<{KEY_REFERENCE}")
 
 
@@ -114,7 +114,7 @@ def test_dingtalk_is_signed_from_now_and_mentions_by_mobile_in_the_text_too():
     assert sent["msgtype"] == "markdown" and sent["markdown"]["title"] == "待办：审批年度质量计划"
     assert sent["at"] == {"atMobiles": ["13800000000"], "isAtAll": False}
     assert sent["markdown"]["text"] == ("**待办：审批年度质量计划**\n\n@13800000000\n\n业务编号 QP-2027\n\n"
-                                        "期限 2027-01-10 18:00\n\n[打开任务](https://qa.example.com/tasks/0f3a)\n\n"
+                                        "期限 2027-01-10 18:00\n\n[在 opsqa 中查看](https://qa.example.com/tasks/0f3a)\n\n"
                                         "消息编号 d10548054383")
     later, _, _ = request(DINGTALK, TASK, NOW + timedelta(seconds=1))
     assert "timestamp=1799024401000&" in later and later.split("sign=")[1] != url.split("sign=")[1]
@@ -127,7 +127,7 @@ def test_feishu_is_signed_in_the_body_with_the_timestamp_and_secret_as_the_key()
     assert json.loads(body) == {
         "timestamp": "1799024400", "sign": "D4zSCTfTn5QRjEqLLO7gq/j6KTQ2A10h22pMyZuuwr4=", "msg_type": "text",
         "content": {"text": '<at user_id="ou_7d8a6e6df7621556ce0d21922b676706"></at> 待办：审批年度质量计划\n'
-                            "业务编号 QP-2027\n期限 2027-01-10 18:00\n打开任务：https://qa.example.com/tasks/0f3a\n"
+                            "业务编号 QP-2027\n期限 2027-01-10 18:00\n在 opsqa 中查看：https://qa.example.com/tasks/0f3a\n"
                             "消息编号 d10548054383"}}
 
 
@@ -158,7 +158,7 @@ def test_a_text_over_the_channels_limit_is_cut_on_a_character_and_keeps_its_refe
     body = request(channel, long, NOW)[1]
     text = text_of(body)
     assert limit - 8 < measure(body) <= limit  # cut as late as fits, a character of three bytes at most short
-    assert "未达标…" in text or "项…" in text or "…" in text.split("打开任务")[0]
+    assert "未达标…" in text or "项…" in text or "…" in text.split("在 opsqa 中查看")[0]
     assert text.endswith("消息编号 d10548054383") and "https://qa.example.com/tasks/0f3a" in text
     short = request(channel, TASK, NOW)[1]
     assert "…" not in text_of(short)
@@ -305,9 +305,9 @@ def test_a_redirect_is_not_followed(chat_server):
 
 def test_a_link_that_is_not_an_absolute_web_address_is_left_out():
     for link in ("javascript:alert(1)", "/tasks/0f3a", "https://qa.example.com/a b", "https://qa.example.com/\n"):
-        assert "打开任务" not in text_of(request(WECOM, Message(key=KEY, title="t", link=link), NOW)[1])
+        assert "在 opsqa 中查看" not in text_of(request(WECOM, Message(key=KEY, title="t", link=link), NOW)[1])
     text = text_of(request(WECOM, Message(key=KEY, title="t", link="https://qa.example.com/t/(1)"), NOW)[1])
-    assert "[打开任务](https://qa.example.com/t/%281%29)" in text
+    assert "[在 opsqa 中查看](https://qa.example.com/t/%281%29)" in text
 
 
 def test_an_unreachable_or_silent_robot_is_a_delivery_failure():
@@ -376,7 +376,7 @@ def test_an_email_carries_the_outbox_message_id_and_the_link(smtp):
     assert (mail["To"], mail["Subject"], mail["Message-ID"]) == ("zs@example.com", "待办： 审批",
                                                                  outbox.message_id(KEY))
     assert mail.get_content().splitlines() == ["业务编号 QP-2027", "期限 2027-01-10 18:00",
-                                               "打开任务：https://qa.example.com/tasks/0f3a"]
+                                               "在 opsqa 中查看：https://qa.example.com/tasks/0f3a"]
 
 
 def test_starttls_is_required_when_set_and_a_message_without_address_is_not_sent(smtp):
