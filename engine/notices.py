@@ -18,6 +18,7 @@ from store import Instance, NoticeMark, Task, User
 
 from . import outbox, settings
 from .clock import local_time
+from .users import roles_of
 
 DUE_SOON = timedelta(days=1)
 DIGEST_WINDOW = timedelta(hours=3)  # a digest not sent by then (the scheduler was down) waits for tomorrow
@@ -115,8 +116,6 @@ def digest(engine, now: datetime) -> int:
         by_role = {role: (count, overdue) for role, count, overdue in session.execute(
             select(Task.role, func.count(), func.sum(late)).where(Task.state == "ready", holder.is_(None),
                                                                   Task.role.is_not(None)).group_by(Task.role))}
-        from .users import roles_of
-
         told = 0
         for user in session.scalars(select(User).where(User.disabled_at.is_(None)).order_by(User.name)):
             if outbox.route(session, user.name) is None:

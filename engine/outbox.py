@@ -148,11 +148,15 @@ def pending(session: Session) -> list[dict]:
     return waiting
 
 
-def counts(session: Session) -> dict[str, int]:
-    """How many messages each channel has waiting (what a simulated year would have sent)."""
+def counts(session: Session, *, since: datetime | None = None) -> dict[str, int]:
+    """How many messages each channel has waiting (queued since `since`): what a simulated year would have
+    sent. The channel is read from the key, msg:CHANNEL:..."""
+    query = select(Job.key).where(Job.kind == "message")
+    if since is not None:
+        query = query.where(Job.created_at >= since)
     totals: dict[str, int] = {}
-    for (payload,) in session.execute(select(Job.payload).where(Job.kind == "message")):
-        name = json.loads(payload or "{}").get("channel") or "?"
+    for (key,) in session.execute(query):
+        name = key.split(":", 2)[1] if key.count(":") >= 2 else "?"
         totals[name] = totals.get(name, 0) + 1
     return dict(sorted(totals.items()))
 

@@ -15,7 +15,7 @@ from store import Channel, Job, RoleChannel, User, UserRole, append_event
 
 from . import channels, policy, settings
 from .errors import OpsqaError
-from .outbox import EMAIL, stored_channel
+from .outbox import EMAIL, counts, stored_channel
 from .users import Actor, get_user
 
 # What each kind mentions: DingTalk a mobile number, WeCom a user id, Feishu an open_id, e-mail an address.
@@ -76,10 +76,7 @@ def remove_channel(session: Session, name: str, *, now: datetime, actor: Actor) 
 def list_channels(session: Session) -> list[dict]:
     """Every channel, masked, with who uses it and how many messages wait for it; the e-mail channel always
     (users with an address and no channel get it), as `not set up` until it is."""
-    waiting: dict[str, int] = {}
-    for (key,) in session.execute(select(Job.key).where(Job.kind == "message")):
-        name = key.split(":", 2)[1] if key.count(":") >= 2 else "?"
-        waiting[name] = waiting.get(name, 0) + 1
+    waiting = counts(session)
     rows = {row.name: row for row in session.scalars(select(Channel).order_by(Channel.name))}
     listed = []
     for name in sorted(set(rows) | {EMAIL}):

@@ -44,9 +44,9 @@ from typing import Any
 from sqlalchemy import select
 
 from i18n import N_, _
-from store import Channel, Definition, Event, Instance, Job, Task
+from store import Channel, Definition, Event, Instance, Task
 
-from . import settings
+from . import outbox, settings
 from .clock import SimulatedClock, local_time
 from .errors import OpsqaError
 from .files import read_text_bounded
@@ -607,9 +607,7 @@ def _count(engine, summary: Summary, first_event: int, end: datetime) -> None:
             late_done = late_done or (task.state == "cancelled" and task.completed_at >= task.due_at)
             late_open = task.state == "ready" and task.due_at < end
             summary.overdue += late_done or late_open
-        for (payload,) in session.execute(select(Job.payload).where(Job.kind == "message",
-                                                                    Job.created_at >= summary.start)):
-            summary.messages[json.loads(payload or "{}").get("channel") or "?"] += 1
+        summary.messages.update(outbox.counts(session, since=summary.start))
         for task in session.scalars(select(Task).where(Task.state == "ready")):
             summary.tasks_open += 1
             summary.unanswered[f"{task.process_id}.{task.bpmn_id}"] += 1
