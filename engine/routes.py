@@ -93,6 +93,13 @@ def list_channels(session: Session) -> list[dict]:
     return listed
 
 
+def role_channels(session: Session) -> list[dict]:
+    """Every role someone holds, with how many hold it and its group channel (None: told one by one)."""
+    members = dict(session.execute(select(UserRole.role, func.count()).group_by(UserRole.role)).all())
+    chosen = dict(session.execute(select(RoleChannel.role, RoleChannel.channel)).all())
+    return [{"role": role, "members": members[role], "channel": chosen.get(role)} for role in sorted(members)]
+
+
 def set_role_channel(session: Session, role: str, channel: str | None, *, now: datetime, actor: Actor) -> None:
     """A role's group channel (None: its members are told one by one)."""
     policy.require(actor, "channels")

@@ -223,7 +223,8 @@ def user_view(session: Session, name: str, *, findings: list[str]) -> dict:
     (`findings`: the codes of the open findings they own, which the domain knows)."""
     user = get_user(session, name)
     return {"name": user.name, "display_name": user.display_name, "department": user.department,
-            "email": user.email, "roles": sorted(roles_of(session, name) or ()), "status": _status(user),
+            "email": user.email, "channel": user.channel, "mention": user.mention,
+            "roles": sorted(roles_of(session, name) or ()), "status": _status(user),
             "disabled_at": user.disabled_at, "created_at": user.created_at,
             "open_tasks": [{"id": t.id, "name": t.name, "instance": t.instance_id, "due_at": t.due_at}
                            for t in open_tasks_of(session, name)],

@@ -4,6 +4,7 @@ server on loopback (tests/chatserver.py) and a real SMTP server (aiosmtpd)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import urllib.parse
@@ -424,6 +425,52 @@ def test_an_email_logs_in_when_a_user_is_set(smtp_auth):
         send(mail_channel(smtp_auth.port), message, NOW)  # no login: the server refuses the mail
     send(mail_channel(smtp_auth.port, user="opsqa", password="secret"), message, NOW)
     assert [m["Message-ID"] for m in smtp_auth.messages] == [outbox.message_id(KEY)]
+
+
+@pytest.fixture
+def smtp_tls(tmp_path, monkeypatch):
+    """An SMTP server that requires STARTTLS, with a certificate for 127.0.0.1 made here by openssl and
+    trusted through SSL_CERT_FILE (read by the default context that opsqa's STARTTLS uses)."""
+    import shutil
+    import ssl
+    import subprocess
+
+    from aiosmtpd.controller import Controller
+    from conftest import Inbox
+
+    if shutil.which("openssl") is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("openssl is missing: .ci/run installs it")
+        pytest.skip("openssl is not installed (.ci/run installs it)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True)
+    controller.start()
+    inbox.port, inbox.cert = port, cert
+    yield inbox
+    controller.stop()
+
+
+def test_starttls_sends_over_a_verified_connection_and_refuses_a_certificate_it_cannot_trust(smtp_tls, monkeypatch):
+    message = Message(**{**TASK.__dict__, "mention": "zs@example.com"})
+    with pytest.raises(DeliveryFailed):
+        send(mail_channel(smtp_tls.port), message, NOW)  # the server wants STARTTLS first
+    monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent")  # no trusted authority: the certificate is refused
+    with pytest.raises(DeliveryFailed) as untrusted:
+        send(mail_channel(smtp_tls.port, starttls=True), message, NOW)
+    assert untrusted.value.permanent and "CERTIFICATE_VERIFY_FAILED" in untrusted.value.error
+    assert smtp_tls.messages == []
+    monkeypatch.setenv("SSL_CERT_FILE", str(smtp_tls.cert))
+    send(mail_channel(smtp_tls.port, starttls=True), message, NOW)
+    assert [m["Message-ID"] for m in smtp_tls.messages] == [outbox.message_id(KEY)]
 
 
 def test_the_dingtalk_sign_survives_the_url_query():

@@ -20,6 +20,14 @@ def channels(engine: Engine) -> list[dict[str, Any]]:
         return list_channels(session)
 
 
+def role_channels(engine: Engine) -> list[dict[str, Any]]:
+    """Every role someone holds, with its number of members and its group channel, if any."""
+    from engine import routes
+
+    with reading(engine) as session:
+        return routes.role_channels(session)
+
+
 def add(engine: Engine, caller: Caller, *, name: str, kind: str, url: str = "", secret: str = "", host: str = "",
         port: int = 25, sender: str = "", user: str = "", password: str = "", starttls: bool = False,
         replace: bool = False) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Administration for those the policy allows: users, their roles, passwords and status; the processes with
 their versions, diagrams and differences, deploying by upload (checked and its changes shown, then deployed
-with a reason), and a migration's dry run before it is applied; the settings.
+with a reason), and a migration's dry run before it is applied; the message channels, each role's group
+channel and each user's channel and mention; the settings.
 Reading is open to every user; each change is the same use case as its CLI command, with its reason."""
 
 from __future__ import annotations
@@ -63,15 +64,20 @@ def user(web: Web) -> Response:
     return _user(web, _name(web))
 
 
-def _user(web: Web, name: str, *, away_error: str | None = None, status: int = 200) -> Response:
+def _user(web: Web, name: str, *, away_error: str | None = None, route_error: str | None = None,
+          status: int = 200) -> Response:
     may_away = usecases.may(web.engine, web.caller, "users.away", user=name)
+    may_route = usecases.may(web.engine, web.caller, "users.channel", user=name)
     return web.render("admin_user.html", status=status, person=usecases.admin.user(web.engine, name),
                       when=_when(web),
                       may=_may(web, "users.grant", "users.revoke", "users.disable", "users.fix", "users.totp_off")
-                      | {"passwd": usecases.may(web.engine, web.caller, "users.passwd", user=name), "away": may_away},
+                      | {"passwd": usecases.may(web.engine, web.caller, "users.passwd", user=name), "away": may_away,
+                         "route": may_route},
                       processes=usecases.processes.processes(web.engine) if may_away else [],
                       away_error=away_error, away={k: web.field(k) for k in ("substitute", "from", "to", "reason")},
-                      error=None)
+                      channels=usecases.channels.channels(web.engine) if may_route else [],
+                      route_error=route_error,
+                      route={k: web.field(k) for k in ("channel", "mention")} if route_error else None, error=None)
 
 
 def _away(web: Web, name: str) -> Response:
@@ -95,7 +101,8 @@ def _away(web: Web, name: str) -> Response:
 
 def user_change(web: Web) -> Response:
     """One change to a user, named by the form's `change`: grant, revoke, disable, enable, fix, passwd, away
-    (代理: who stands in for them, when), back."""
+    (代理: who stands in for them, when), back, route (the channel their messages go through and the id it
+    mentions them by)."""
     name, change, reason = _name(web), web.field("change"), web.field("reason") or None
     engine, caller = web.engine, web.caller
     if change == "grant":
@@ -116,6 +123,15 @@ def user_change(web: Web) -> Response:
         return _away(web, name)
     elif change == "back":
         usecases.admin.back(engine, caller, name)
+    elif change == "route":
+        try:
+            usecases.channels.route(engine, caller, name, channel=web.field("channel")[:64],
+                                    mention=web.field("mention")[:200])
+        except usecases.NotPermitted:
+            raise
+        except usecases.OpsqaError as exc:
+            return _user(web, name, route_error=str(exc), status=400)
+        return RedirectResponse(f"/admin/users/{name}#route", status_code=303)
     else:
         raise usecases.OpsqaError(_("no such change to a user: {change!r}").format(change=change[:20]))
     return RedirectResponse(f"/admin/users/{name}", status_code=303)
@@ -208,6 +224,82 @@ def _number(text: str, default: int) -> int:
     return int(text) if text.isdigit() and len(text) <= 6 else default
 
 
+# -- message channels
+
+
+CHANNEL_FIELDS = ("name", "kind", "url", "secret", "host", "port", "sender", "user", "password")
+
+
+def channels(web: Web) -> Response:
+    """The channels, masked, with who uses them and what waits for them; for admins a channel added or set
+    anew, and a role's group channel."""
+    return _channels(web)
+
+
+def _channels(web: Web, *, error: str | None = None, role_error: str | None = None, tested: dict | None = None,
+              status: int = 200) -> Response:
+    rows = usecases.channels.channels(web.engine)
+    typed = {k: web.field(k) if error else "" for k in CHANNEL_FIELDS if k not in ("secret", "password")}
+    return web.render("admin_channels.html", status=status, rows=rows, may=_may(web, "channels"),
+                      roles=usecases.channels.role_channels(web.engine), error=error, role_error=role_error,
+                      tested=tested, typed=typed, starttls=web.field("starttls") == "1",
+                      replace=web.field("replace") == "1",
+                      role={k: web.field(k) if role_error else "" for k in ("role", "channel")})
+
+
+def channel_add(web: Web) -> Response:
+    """A channel added, or with `replace` set anew: refused in one line beside the form, nothing stored."""
+    port = web.field("port").strip() or "25"
+    try:
+        if not port.isdigit() or len(port) > 5:
+            raise usecases.OpsqaError(_("port {port!r} is not a number from 1 to 65535").format(port=port[:20]))
+        usecases.channels.add(web.engine, web.caller, name=web.field("name")[:64], kind=web.field("kind")[:20],
+                              url=web.field("url")[:2000], secret=web.field("secret")[:500],
+                              host=web.field("host")[:255], port=int(port), sender=web.field("sender")[:320],
+                              user=web.field("user")[:320], password=web.field("password")[:500],
+                              starttls=web.field("starttls") == "1", replace=web.field("replace") == "1")
+    except usecases.NotPermitted:
+        raise
+    except usecases.OpsqaError as exc:
+        return _channels(web, error=str(exc), status=400)
+    return RedirectResponse("/admin/channels", status_code=303)
+
+
+def channel_change(web: Web) -> Response:
+    """One change to a channel, named by the form's `change`: remove, or test (a test message sent now, to
+    a user when named, its outcome shown on the page)."""
+    name, change = web.request.path_params["name"][:64], web.field("change")
+    if change == "remove":
+        try:
+            usecases.channels.remove(web.engine, web.caller, name)
+        except usecases.NotPermitted:
+            raise
+        except usecases.OpsqaError as exc:
+            return _channels(web, error=str(exc), status=400)
+        return RedirectResponse("/admin/channels", status_code=303)
+    if change == "test":
+        to = web.field("to").strip()[:200] or None
+        try:
+            outcome = usecases.channels.test(web.engine, web.caller, name, to=to)
+        except usecases.NotPermitted:
+            raise
+        except usecases.OpsqaError as exc:
+            outcome = {"ok": False, "error": str(exc), "reference": None}
+        return _channels(web, tested={"name": name, **outcome}, status=200 if outcome["ok"] else 400)
+    raise usecases.OpsqaError(_("no such change to a channel: {change!r}").format(change=change[:20]))
+
+
+def role_channel(web: Web) -> Response:
+    """A role's group channel set, or cleared (no channel chosen)."""
+    try:
+        usecases.channels.role(web.engine, web.caller, web.field("role")[:100], web.field("channel")[:64] or None)
+    except usecases.NotPermitted:
+        raise
+    except usecases.OpsqaError as exc:
+        return _channels(web, role_error=str(exc), status=400)
+    return RedirectResponse("/admin/channels#roles", status_code=303)
+
+
 # -- settings
 
 
@@ -259,5 +351,9 @@ def routes() -> list[Route]:
         Route("/admin/processes/deploy", page(deploy_confirm), methods=["POST"]),
         Route("/admin/processes/{process_id}", page(process)),
         Route("/admin/processes/{process_id}/migrate", page(migrate), methods=["POST"]),
+        Route("/admin/channels", page(channels)),
+        Route("/admin/channels/add", page(channel_add), methods=["POST"]),
+        Route("/admin/channels/roles", page(role_channel), methods=["POST"]),
+        Route("/admin/channels/{name}/change", page(channel_change), methods=["POST"]),
         Route("/admin/settings", page(settings), methods=["GET", "POST"]),
     ]
