@@ -74,6 +74,8 @@ POLICY: dict[str, Rule] = {
     "channels": Rule(N_("add, change or remove a message channel (robot or e-mail), set a role's group channel, or "
                         "send a test message"), (ADMIN,)),
     "settings": Rule(N_("change a setting"), (ADMIN,), reason=True),
+    "documents.issue": Rule(N_("issue the controlled copies of documents (registered, numbered and versioned)"),
+                            ("qmd",)),
     "db": Rule(N_("upgrade, copy or back up the database"), (ADMIN,)),
     "history.keygen": Rule(N_("make the key that signs the history's checkpoints (retiring the last)"), (ADMIN,)),
     "history.checkpoint": Rule(N_("sign a checkpoint of the history with the service's key, or export one"),

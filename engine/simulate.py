@@ -241,6 +241,8 @@ RUN_COMMANDS: dict[str, str] = {
     "projects set": "TEXT --name= --customer= --pm= --oms= --kind= --status= --contract= --om-start= --om-end= "
                     "--reason=",
     "projects show": "TEXT --json",
+    "documents": "--year=# --json",
+    "documents issue": "TEXT --year=# --format= --out=OUT! --json",
     "report audit": "--year=# --out=OUT!",
     "report improvement": "--year=# --out=OUT!",
     "report inspection": "TEXT --year=# --out=OUT!",

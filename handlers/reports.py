@@ -8,11 +8,12 @@ compared with the one filed.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from engine import OpsqaError, settings
 from i18n import _
 from store import Audit, ChecklistResult, Finding, Inspection, InspectionResult, Project, User
 
+from . import signoff
 from .audits import row_evidence
 from .charts import bar_chart
 from .checklist import AUDIT_AREAS, AUDIT_ITEMS, INSPECTION_ITEMS, TEMPLATE_VERSION, area_status
@@ -57,14 +59,37 @@ def _standing_zh(status: str) -> str:
     return FINDING_STATUS_ZH.get(status) or ITEM_STATUS_ZH.get(status, status)
 
 
+STATUS_ZH = {"draft": "草稿/非受控", "effective": "受控", "obsolete": "作废"}
+SIGN_STEPS = ("编制", "审核", "批准")
+
+
+@dataclass(frozen=True)
+class Control:
+    """What the register says of a copy: a draft (every rendering that is not issued) has no version and no
+    effective date; an issued copy has its version (A0, A1 …), its status and the date it took effect."""
+
+    status: str = "draft"  # draft | effective | obsolete
+    version: str = ""
+    effective: str = ""
+
+
+DRAFT = Control()
+
+
 @dataclass
 class Document:
-    """One controlled document: rendered the same way every time from the same blocks."""
+    """One controlled document: rendered the same way every time from the same blocks and control.
+
+    The canonical HTML is the draft's (`canonical()`): it holds everything that comes from the records —
+    the blocks, the charts, the sign-off block — and nothing the register adds, so its SHA-256 says whether
+    the records changed since a version was issued. Markdown, DOCX and PDF are renderings of the same."""
 
     name: str  # the file name without suffix
     title: str
     doc_no: str
     blocks: list[tuple[Any, ...]] = field(default_factory=list)
+    signatures: list[Any] = field(default_factory=list)  # handlers.signoff.Signature: 编制, 审核, 批准
+    control: Control = DRAFT
 
     def heading(self, text: str) -> None:
         self.blocks.append(("h", text))
@@ -76,15 +101,32 @@ class Document:
         self.blocks.append(("warn", text))
 
     def image(self, name: str, alt: str, svg: str) -> None:
-        """A chart written beside the report as `<document>-<name>.svg`, which both renderings show."""
+        """A chart written beside the report as `<document>-<name>.svg`; the HTML carries it inline."""
         self.blocks.append(("img", f"{self.name}-{name}.svg", alt, svg))
 
     def table(self, headers: list[str], rows: list[list[Any]]) -> None:
         self.blocks.append(("table", headers, [[_cell(value) for value in row] for row in rows]))
 
+    def head(self) -> list[tuple[str, str]]:
+        """The controlled fields, as the head of every page shows them."""
+        return [("文件编号", self.doc_no), ("版本", self.control.version or "—"),
+                ("受控状态", STATUS_ZH[self.control.status]), ("生效日期", self.control.effective or "—"),
+                ("依据", TEMPLATE_VERSION)]
+
+    def sign_off(self) -> list[tuple[str, str, str]]:
+        """(step, who, date) for 编制, 审核 and 批准; a step with nobody yet shows a dash."""
+        given = {s.step: s for s in self.signatures}
+        return [(step, getattr(given.get(step), "name", "") or "—", getattr(given.get(step), "date", "") or "—")
+                for step in SIGN_STEPS]
+
+    def canonical(self) -> str:
+        """The HTML whose SHA-256 versions the document: the draft's rendering."""
+        return replace(self, control=DRAFT).html()
+
     def markdown(self) -> str:
         """Text from the records is escaped (_md): no raw HTML, no image or link of its own, no block markup."""
-        lines = [f"# {_md(self.title)}", "", f"文件编号：{_md(self.doc_no)}　　依据：{TEMPLATE_VERSION}", ""]
+        lines = [f"# {_md(self.title)}", "",
+                 "　　".join(f"{label}：{_md(value)}" for label, value in self.head()), ""]
         for block in self.blocks:
             if block[0] == "h":
                 lines += [f"## {_md(block[1])}", ""]
@@ -96,19 +138,23 @@ class Document:
                 lines += [f"![{_md(block[2])}]({block[1]})", ""]
             else:
                 _, headers, rows = block
-                lines.append("| " + " | ".join(_md(h, inline=True) for h in headers) + " |")
-                lines.append("|" + "---|" * len(headers))
-                lines += ["| " + " | ".join(_md(c, inline=True).replace("\n", " ") for c in row) + " |"
-                          for row in rows] or ["| " + " | ".join(["—"] * len(headers)) + " |"]
-                lines.append("")
+                lines += _md_table(headers, rows)
+        lines += _md_table(["", "签名", "日期"], [list(row) for row in self.sign_off()])
         return "\n".join(lines)
 
     def html(self) -> str:
+        """A standalone page for the screen and for print (A4, the controlled fields at the head of every
+        page, page x of y at its foot, tables' headers repeated across pages, no browser furniture)."""
         e = html.escape
+        state = self.control.status
+        head = "".join(f"<th>{e(label)}</th><td>{e(value)}</td>" for label, value in self.head())
         parts = ["<!DOCTYPE html>", '<html lang="zh-CN"><head><meta charset="utf-8">',
-                 f"<title>{e(self.title)} {e(self.doc_no)}</title>", f"<style>{_CSS}</style></head><body>",
-                 f"<h1>{e(self.title)}</h1>",
-                 f'<p class="meta">文件编号：{e(self.doc_no)}　　依据：{e(TEMPLATE_VERSION)}</p>']
+                 f"<title>{e(self.title)} {e(self.doc_no)}</title>",
+                 f'<style>{_CSS}{_page_css(self)}</style></head><body class="{state}">',
+                 f'<table class="control"><tr>{head}</tr></table>',
+                 f"<h1>{e(self.title)}</h1>"]
+        if state != "effective":
+            parts.append(f'<p class="stamp">{e(STATUS_ZH[state])}</p>')
         for block in self.blocks:
             if block[0] == "h":
                 parts.append(f"<h2>{e(block[1])}</h2>")
@@ -117,33 +163,75 @@ class Document:
             elif block[0] == "warn":
                 parts.append(f'<p class="warn"><strong>注意：</strong>{e(block[1])}</p>')
             elif block[0] == "img":
-                parts.append(f'<p><img src="{e(block[1])}" alt="{e(block[2])}"></p>')
+                data = base64.b64encode(block[3].encode("utf-8")).decode("ascii")
+                parts.append(f'<figure><img src="data:image/svg+xml;base64,{data}" alt="{e(block[2])}">'
+                             f"<figcaption>{e(block[2])}</figcaption></figure>")
             else:
                 _, headers, rows = block
-                head = "".join(f"<th>{e(h)}</th>" for h in headers)
-                body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
-                parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+                parts.append(_html_table(headers, rows))
+        parts.append('<table class="signoff"><thead><tr><th></th><th>签名</th><th>日期</th></tr></thead><tbody>'
+                     + "".join(f"<tr><th>{e(step)}</th><td>{e(who)}</td><td>{e(date)}</td></tr>"
+                               for step, who, date in self.sign_off()) + "</tbody></table>")
         parts.append("</body></html>")
         return "\n".join(parts) + "\n"
 
-    def write(self, folder: Path) -> list[Path]:
+    def write(self, folder: Path, formats: tuple[str, ...] = ("md", "html")) -> list[Path]:
+        """The renderings asked for (handlers/render.py), regenerated in place: the same records and control,
+        the same bytes; never through a link."""
         from engine.files import write_output
 
+        from .render import files
+
         folder.mkdir(parents=True, exist_ok=True)
-        files = [(f"{self.name}.md", self.markdown()), (f"{self.name}.html", self.html())]
-        files += [(block[1], block[3]) for block in self.blocks if block[0] == "img"]
         written = []
-        for name, text in files:
+        for name, content in files(self, formats):
             path = folder / name
-            write_output(path, text, force=True)  # regenerated in place: the same records, the same bytes; no link
+            write_output(path, content, force=True)
             written.append(path)
         return written
 
 
-_CSS = ("body{font-family:'Noto Sans CJK SC','Microsoft YaHei',sans-serif;max-width:60em;margin:2em auto;"
-        "color:#222}table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #999;"
-        "padding:.25em .5em;text-align:left;vertical-align:top}th{background:#eee}.meta{color:#555}"
-        ".warn{background:#fff3cd;border-left:4px solid #e0a800;padding:.5em}")
+def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(_md(h, inline=True) for h in headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_md(c, inline=True).replace("\n", " ") for c in row) + " |"
+              for row in rows] or ["| " + " | ".join(["—"] * len(headers)) + " |"]
+    return [*lines, ""]
+
+
+def _html_table(headers: list[str], rows: list[list[str]]) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    if not rows:
+        body = "<tr>" + "<td>—</td>" * len(headers) + "</tr>"
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_CSS = ("body{font-family:'Noto Sans CJK SC','Source Han Sans SC','Microsoft YaHei',sans-serif;max-width:60em;"
+        "margin:2em auto;color:#222;line-height:1.5}table{border-collapse:collapse;margin:.5em 0 1.5em}"
+        "th,td{border:1px solid #999;padding:.25em .5em;text-align:left;vertical-align:top}th{background:#eee}"
+        "thead{display:table-header-group}tr{break-inside:avoid}h1{text-align:center}h2{break-after:avoid}"
+        "table.control{width:100%;font-size:.85em}table.control th{white-space:nowrap}"
+        "table.signoff{width:100%;margin-top:2em}table.signoff th:first-child{width:5em}"
+        ".stamp{text-align:center;color:#b00;font-weight:bold;letter-spacing:.3em}"
+        "figure{margin:1em 0;break-inside:avoid}figure img{max-width:100%}figcaption{color:#555;font-size:.9em}"
+        ".warn{background:#fff3cd;border-left:4px solid #e0a800;padding:.5em}"
+        "@media print{body{max-width:none;margin:0;font-size:10.5pt}}")
+
+
+def _page_css(doc: Document) -> str:
+    """A4 pages with the number, version and status at the head and page x of y at the foot of each one
+    (CSS paged media: the browser's print and WeasyPrint read the same), instead of the browser's own date,
+    title and file path."""
+    def text(value: str) -> str:
+        return value.replace("\\", "\\\\").replace('"', '\\"')
+
+    left = text(f"{doc.doc_no}　{doc.control.version or '—'}")
+    right = text(STATUS_ZH[doc.control.status])
+    return ('@page{size:A4;margin:20mm 18mm 20mm 18mm;'
+            f'@top-left{{content:"{left}";font-size:9pt;color:#555}}'
+            f'@top-right{{content:"{right}";font-size:9pt;color:#555}}'
+            '@bottom-center{content:"第 " counter(page) " 页 共 " counter(pages) " 页";font-size:9pt}}')
 
 
 def _cell(value: Any) -> str:
@@ -180,7 +268,8 @@ def audit_documents(session: Session, year: int) -> tuple[list[Document], list[s
     if not any(a.full for a in audits):
         warnings.append(f"{year} 年度没有完整的运维过程内审（6.2.1 要求每年至少一次）"
                         f" / no full internal audit in {year}; 6.2.1 asks for at least one a year")
-    report = Document(f"internal-audit-report-{year}", f"{year}年度运维过程内审报告", f"QR-6.2.1-{year}")
+    report = Document(f"internal-audit-report-{year}", f"{year}年度运维过程内审报告", f"QR-6.2.1-{year}",
+                      signatures=signoff.audit_report(session, year))
     for text in warnings:
         report.warning(text)
     if not audits:
@@ -239,7 +328,8 @@ def _audit_section(session, report: Document, audit: Audit, rows, date, names) -
 
 
 def _checklist(session, audit: Audit, rows, date, names) -> Document:
-    doc = Document(f"internal-audit-checklist-{audit.code}", "运维过程内审检查表", f"QR-6.2.1-{audit.code}")
+    doc = Document(f"internal-audit-checklist-{audit.code}", "运维过程内审检查表", f"QR-6.2.1-{audit.code}",
+                   signatures=signoff.audit_checklist(session, audit.code))
     doc.paragraph(f"审核编号：{audit.code}　　审核范围：{'、'.join(json.loads(audit.scope))}")
     results = {(r.item_code, r.unit): r for r in rows}
     files = row_evidence(session, audit.code)
@@ -303,7 +393,8 @@ def inspection_documents(session: Session, code: str) -> list[Document]:
             ["随机抽样", f"种子 {inspection.seed}，样本量 {inspection.sample_size}" if inspection.seed is not None
              else "指定项目"],
             ["开始日期", date(inspection.started_at)], ["报告日期", date(inspection.reported_at)]]
-    record = Document(f"inspection-record-{inspection.code}", "运维服务质量检查记录", f"QR-6.2.2-{inspection.code}-R")
+    record = Document(f"inspection-record-{inspection.code}", "运维服务质量检查记录", f"QR-6.2.2-{inspection.code}-R",
+                      signatures=signoff.inspection_record(session, inspection.code))
     record.table(["项目", "内容"], head)
     for project in projects:
         p = session.get(Project, project)
@@ -316,7 +407,8 @@ def inspection_documents(session: Session, code: str) -> list[Document]:
                           r.evidence if r else None,
                           json.dumps(samples, ensure_ascii=False, sort_keys=True) if samples else None])
         record.table(["检查点", "检查内容", "结果", "情况说明", "抽查记录"], table)
-    report = Document(f"inspection-report-{inspection.code}", "运维服务质量检查报告", f"QR-6.2.2-{inspection.code}")
+    report = Document(f"inspection-report-{inspection.code}", "运维服务质量检查报告", f"QR-6.2.2-{inspection.code}",
+                      signatures=signoff.inspection_report(session, inspection.code))
     report.table(["项目", "内容"], head)
     failed = [r for r in rows.values() if not r.passed]
     report.heading("检查结论")
@@ -349,7 +441,8 @@ def survey_documents(session: Session, year: int) -> list[Document]:
 
     campaign = get_campaign(session, year)
     stats = json.loads(campaign.stats) if campaign.stats else statistics(session, campaign)
-    doc = Document(f"satisfaction-survey-report-{year}", f"{year}年度客户满意度调查总结报告", f"QR-6.2.4-{year}")
+    doc = Document(f"satisfaction-survey-report-{year}", f"{year}年度客户满意度调查总结报告", f"QR-6.2.4-{year}",
+                   signatures=signoff.survey_report(session, year))
     if campaign.status not in ("reported", "closed"):
         doc.warning(f"{campaign.code} 尚未发布（{campaign.status}），以下为当前数据")
     overall = stats["overall_mean"]
@@ -402,7 +495,8 @@ def review_documents(session: Session, year: int) -> list[Document]:
     review = review_view(get_review(session, year))
     inputs = review["inputs"] or {}
     names = _names(session)
-    doc = Document(f"management-review-report-{year}", f"{year}年度管理评审报告", f"QR-6.2.5-{year}")
+    doc = Document(f"management-review-report-{year}", f"{year}年度管理评审报告", f"QR-6.2.5-{year}",
+                   signatures=signoff.review_report(session, year))
     if review["status"] != "reported":
         doc.warning(f"{year} 年度管理评审尚未发布（{review['status']}）")
     snapshot = review["precondition_snapshot"]
@@ -541,7 +635,8 @@ def improvement_documents(session: Session, year: int) -> list[Document]:
         raise OpsqaError(_("there is no {year} improvement plan yet; it follows the management review").format(
                              year=year))
     names = _names(session)
-    doc = Document(f"improvement-plan-{year}", f"{year}年度服务能力改进计划", f"QR-6.2.6-{year}")
+    doc = Document(f"improvement-plan-{year}", f"{year}年度服务能力改进计划", f"QR-6.2.6-{year}",
+                   signatures=signoff.improvement_plan(session, year))
     doc.table(["编号", "来源", "问题", "原因分析", "改进措施", "责任人", "完成期限", "预期效果", "跟踪", "状态"], [
         [i["code"], _source_zh(i["source"]),
          i["description"], i["cause"], i["measure"], names.get(i["owner"], i["owner"]), i["due"], i["expected"],

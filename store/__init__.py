@@ -48,6 +48,7 @@ _WHERE = {
     "Channel": "models",
     "RoleChannel": "models",
     "NoticeMark": "models",
+    "ControlledDocument": "models",
     "TaskSigner": "models",
     "Absence": "models",
     "User": "models",

@@ -396,6 +396,31 @@ class RoleChannel(Base):
     channel: Mapped[str] = mapped_column(String(64))
 
 
+class ControlledDocument(Base):
+    """One issued version of a controlled document (文件编号 + 版本): its status (effective, then obsolete when
+    a later version is issued), who issued it and when, the SHA-256 of its canonical HTML (the draft's
+    rendering, which decides whether the records changed) and the copy as issued, kept so that a version
+    can be read again after the records moved on."""
+
+    __tablename__ = "controlled_document"
+    __table_args__ = (UniqueConstraint("doc_no", "version", name="uq_controlled_document_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    doc_no: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)  # 0, 1, … shown as A0, A1, …
+    kind: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))  # the file name without suffix
+    title: Mapped[str] = mapped_column(Text)
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    status: Mapped[str] = mapped_column(String(20))  # effective | obsolete
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))  # of the issued HTML
+    html: Mapped[str] = mapped_column(Text)
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    issued_by: Mapped[str] = mapped_column(String(200))
+    obsoleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
 class NoticeMark(Base):
     """A notice that goes out once (a task due tomorrow, a day's digest, an alert), marked when it is queued;
     also where the scheduler's last pass is kept."""

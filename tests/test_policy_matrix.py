@@ -159,6 +159,8 @@ ROWS = {
     # a user sets their own route (to e-mail, the channel of those with an address); qmd may not set another's
     "users.channel": ("users set pm1 --channel email --mention pm1@example.com", "qmd1", "pm1", "ok"),
     "db": ("db backup {dir}/backup.db", "qmd1", ADMIN, "ok"),
+    # the world's year has an audit planned: its report and checklist are issued as controlled copies
+    "documents.issue": ("documents issue audit --year 2027 --out {dir}/issued", ADMIN, "qmd1", "ok"),
     "history.keygen": ("history keygen --key {dir}/signing.key", "qmd1", ADMIN, "ok"),
     # the quality department may ask for one, but the key is the service's (not readable here)
     "history.checkpoint": ("history checkpoint --key {dir}/none.key", "pm1", "qmd1", "no signing key at"),

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -288,7 +289,8 @@ def test_the_2027_cycle_to_its_review_and_improvement_plan(org, tmp_path, run):
     assert charts == sorted(pages)
     for chart, page in pages.items():
         assert etree.fromstring(first[chart]).tag == "{http://www.w3.org/2000/svg}svg"
-        assert f'<img src="{chart}"'.encode() in first[page]
+        inline = base64.b64encode(first[chart]).decode()  # the HTML stands alone: its charts inside it
+        assert f'<img src="data:image/svg+xml;base64,{inline}"'.encode() in first[page]
     plan = first["improvement-plan-2027.md"].decode()
     assert plan.count("| IMP-2027-0") == 3 and "未关闭不符合项 NC-2027-003" in plan
 

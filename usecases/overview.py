@@ -103,29 +103,29 @@ def documents(engine: Engine, year: int) -> list[dict[str, Any]]:
 
 
 def document(engine: Engine, year: int, name: str) -> dict[str, Any]:
-    """One of the year's documents: its title, number and blocks (headings, paragraphs, warnings, charts as
-    SVG, tables), to be shown in a page, and its Markdown."""
+    """One of the year's documents as a draft: its title, number, controlled fields, blocks (headings,
+    paragraphs, warnings, charts as SVG, tables) and sign-off, to be shown in a page, its Markdown and HTML,
+    and the versions the register holds of it."""
+    from .documents import register
+
     for kind, d in _documents(engine, year):
         if d.name == name:
             return {"kind": kind, "name": d.name, "title": d.title, "doc_no": d.doc_no, "blocks": d.blocks,
-                    "markdown": d.markdown(), "html": d.html()}
+                    "head": d.head(), "sign_off": d.sign_off(), "markdown": d.markdown(), "html": d.html(),
+                    "issued": [row for row in register(engine, year) if row["doc_no"] == d.doc_no]}
     raise OpsqaError(_("no document {name} for {year}").format(name=name, year=year))
 
 
 def _documents(engine: Engine, year: int) -> list[tuple[str, Any]]:
-    from handlers import reports
+    from handlers.register import KINDS
+
+    from .documents import build
 
     found = []
     with reading(engine) as session:
-        builders = (("audit", lambda: reports.audit_documents(session, year)[0]),
-                    ("inspection", lambda: [d for code in reports.inspection_codes(session, year)
-                                            for d in reports.inspection_documents(session, code)]),
-                    ("survey", lambda: reports.survey_documents(session, year)),
-                    ("review", lambda: reports.review_documents(session, year)),
-                    ("improvement", lambda: reports.improvement_documents(session, year)))
-        for kind, build in builders:
+        for kind in KINDS:
             try:
-                found += [(kind, d) for d in build()]
+                found += [(kind, d) for d in build(session, kind, year)]
             except OpsqaError:  # not there yet this year (no survey, no review): nothing to list
                 continue
     return found

@@ -9,6 +9,8 @@ LABELS = {
     # instances and tasks
     "running": N_("running"), "completed": N_("completed"), "error": N_("failed"), "cancelled": N_("cancelled"),
     "ready": N_("to do"), "waiting": N_("waiting"),
+    # controlled documents
+    "effective": N_("effective (受控)"), "obsolete": N_("obsolete (作废)"), "document.issued": N_("document issued"),
     # indicators
     "met": N_("target met"), "unmet": N_("target missed"), "not_measured": N_("not measured"),
     # history

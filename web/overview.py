@@ -56,7 +56,9 @@ def document(web: Web) -> Response:
             blocks.append(("img", f"data:image/svg+xml;base64,{data}", block[2]))
         else:
             blocks.append(block)
-    return web.render("document.html", document=found, blocks=blocks, year=year)
+    zone = usecases.admin.zone(web.engine)
+    return web.render("document.html", document=found, blocks=blocks, year=year,
+                      when=lambda value: usecases.local_time(value, zone) if value else "")
 
 
 def routes() -> list[Route]:
