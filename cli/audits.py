@@ -174,7 +174,12 @@ def _wrote(written: dict) -> None:
 
 @cli.group()
 def report():
-    """The documents of the cycle: Markdown and HTML (with SVG charts), made from the records alone."""
+    """The documents of the cycle as drafts (草稿/非受控), made from the records alone: HTML, Word, PDF or
+    Markdown. `opsqa documents issue` issues the controlled copies."""
+
+
+format_option = click.option("--format", "formats", default="html,md", show_default=True, metavar="FORMATS",
+                             help=N_("The files to write, separated by commas: html, docx, pdf, md."))
 
 
 def _yearly_report(name: str, doc: str) -> None:
@@ -184,9 +189,10 @@ def _yearly_report(name: str, doc: str) -> None:
                                  "{name} --year 2027").format(doc=doc, name=name))
     @click.option("--year", type=YEAR, required=True)
     @click.option("--out", type=FilePath(file_okay=False), help=N_("The reports folder (default: ./reports)."))
+    @format_option
     @pass_state
-    def command(state: State, year: int, out: str | None):
-        _show_report(getattr(usecases.audits, f"report_{name}")(state.engine, year, out))
+    def command(state: State, year: int, out: str | None, formats: str):
+        _show_report(getattr(usecases.audits, f"report_{name}")(state.engine, year, out, formats=formats))
 
 
 def _show_report(made: dict) -> None:
@@ -210,13 +216,14 @@ for _name, _doc in (
 @click.argument("code", required=False)
 @click.option("--year", type=YEAR, help=N_("Every inspection of this year (instead of CODE)."))
 @click.option("--out", type=FilePath(file_okay=False), help=N_("The reports folder (default: ./reports)."))
+@format_option
 @pass_state
-def report_inspection(state: State, code: str | None, year: int | None, out: str | None):
+def report_inspection(state: State, code: str | None, year: int | None, out: str | None, formats: str):
     """An inspection's 运维服务质量检查记录 and 检查报告 (or every inspection of a year).
 
     Example: opsqa report inspection INS-2028-01
     """
-    _show_report(usecases.audits.report_inspection(state.engine, code, year=year, out_folder=out))
+    _show_report(usecases.audits.report_inspection(state.engine, code, year=year, out_folder=out, formats=formats))
 
 
 @cli.command()

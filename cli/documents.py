@@ -7,6 +7,7 @@ import click
 import usecases
 from i18n import N_, _
 
+from .audits import format_option
 from .base import YEAR, FilePath, State, cli, json_option, pass_state
 from .terminal import _render
 
@@ -38,8 +39,7 @@ def documents(ctx: click.Context, year: int | None, as_json: bool):
 @documents.command("issue")
 @click.argument("kind", type=click.Choice(["audit", "inspection", "survey", "review", "improvement"]))
 @click.option("--year", type=YEAR, required=True)
-@click.option("--format", "formats", default="html,md", show_default=True, metavar="FORMATS",
-              help=N_("The files to write, separated by commas: html, docx, pdf, md."))
+@format_option
 @click.option("--out", type=FilePath(file_okay=False), help=N_("The reports folder (default: ./reports)."))
 @json_option
 @pass_state

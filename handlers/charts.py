@@ -5,6 +5,8 @@ from __future__ import annotations
 from html import escape
 
 WIDTH, BAR, GAP, LEFT, TOP, HEIGHT = 640, 36, 18, 150, 40, 220
+# Chinese faces first: a bare sans-serif lets fontconfig pick a Japanese one for the labels
+FONTS = "'Noto Sans CJK SC','Source Han Sans SC','Microsoft YaHei',sans-serif"
 
 
 def bar_chart(title: str, bars: list[tuple[str, float | None]], *, maximum: float | None = None,
@@ -17,7 +19,7 @@ def bar_chart(title: str, bars: list[tuple[str, float | None]], *, maximum: floa
     span = WIDTH - LEFT - 60
     height = TOP + len(bars) * (BAR + GAP) + 20
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
-             f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="13">',
+             f'viewBox="0 0 {WIDTH} {height}" font-family="{FONTS}" font-size="13" xml:lang="zh-CN">',
              f'<text x="{WIDTH // 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">'
              f"{escape(title)}</text>"]
     for index, (label, value) in enumerate(bars):

@@ -1,12 +1,13 @@
 """A document's files in each format: the HTML (standalone, for screen and print), Word (handlers/word.py),
-the Markdown (with its charts as SVG files beside it). Each is a rendering of the same blocks and control, so
-the same records give the same bytes."""
+PDF (handlers/pdf.py: the HTML printed by WeasyPrint, its fonts embedded) and Markdown (with its charts as
+SVG files beside it). Each is a rendering of the same blocks and control, so the same records give the same
+bytes."""
 
 from __future__ import annotations
 
 from .reports import Document
 
-FORMATS = ("html", "docx", "md")
+FORMATS = ("html", "docx", "pdf", "md")
 
 
 def files(doc: Document, formats: tuple[str, ...]) -> list[tuple[str, bytes | str]]:
@@ -21,6 +22,10 @@ def files(doc: Document, formats: tuple[str, ...]) -> list[tuple[str, bytes | st
             from .word import render_docx  # python-docx: imported when a Word file is asked for
 
             out.append((f"{doc.name}.docx", render_docx(doc)))
+        elif fmt == "pdf":
+            from .pdf import render_pdf  # WeasyPrint: slow to import, needed only here
+
+            out.append((f"{doc.name}.pdf", render_pdf(doc)))
         elif fmt == "md":
             out.append((f"{doc.name}.md", doc.markdown()))
             out += [(block[1], block[3]) for block in doc.blocks if block[0] == "img"]

@@ -207,8 +207,9 @@ def _html_table(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-_CSS = ("body{font-family:'Noto Sans CJK SC','Source Han Sans SC','Microsoft YaHei',sans-serif;max-width:60em;"
-        "margin:2em auto;color:#222;line-height:1.5}table{border-collapse:collapse;margin:.5em 0 1.5em}"
+_CSS = ("html{font-family:'Noto Sans CJK SC','Source Han Sans SC','Microsoft YaHei',sans-serif}"
+        "body{max-width:60em;margin:2em auto;color:#222;line-height:1.5}"
+        "table{border-collapse:collapse;margin:.5em 0 1.5em}"
         "th,td{border:1px solid #999;padding:.25em .5em;text-align:left;vertical-align:top}th{background:#eee}"
         "thead{display:table-header-group}tr{break-inside:avoid}h1{text-align:center}h2{break-after:avoid}"
         "table.control{width:100%;font-size:.85em}table.control th{white-space:nowrap}"
@@ -216,7 +217,7 @@ _CSS = ("body{font-family:'Noto Sans CJK SC','Source Han Sans SC','Microsoft YaH
         ".stamp{text-align:center;color:#b00;font-weight:bold;letter-spacing:.3em}"
         "figure{margin:1em 0;break-inside:avoid}figure img{max-width:100%}figcaption{color:#555;font-size:.9em}"
         ".warn{background:#fff3cd;border-left:4px solid #e0a800;padding:.5em}"
-        "@media print{body{max-width:none;margin:0;font-size:10.5pt}}")
+        "@media print{body{max-width:none;margin:0;font-size:10.5pt}table{font-size:9pt}th,td{padding:.15em .3em}}")
 
 
 def _page_css(doc: Document) -> str:

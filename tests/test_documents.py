@@ -119,3 +119,20 @@ def test_the_register_from_the_command_line(register, run, tmp_path):  # noqa: F
     assert refused.exit_code == 1 and "unknown format 'rtf'" in refused.stderr
     denied = run("documents", "issue", "audit", "--year", "2027", "--out", str(tmp_path), login="pm1")
     assert denied.exit_code == 1 and len(run.json("documents")) == 1
+
+
+def test_issued_in_every_format_the_same_bytes_again_when_nothing_changed(register, tmp_path):  # noqa: F811
+    from test_pdf import tools  # noqa: F401  (skips, or fails under CI, without WeasyPrint and Poppler)
+
+    engine, qmd = register, usecases.Caller("qmd1")
+    plan_audit(engine)
+    first = usecases.documents.issue(engine, qmd, "audit", 2027, formats="pdf,md,docx,html",
+                                     out_folder=str(tmp_path / "a"))
+    names = sorted(p.rsplit("/", 1)[1] for p in first["files"])
+    assert {name.rsplit(".", 1)[1] for name in names} == {"docx", "html", "md", "pdf"}
+    assert len(names) == 2 * 4  # the report and the checklist in four formats (no findings yet: no chart)
+    again = usecases.documents.issue(engine, qmd, "audit", 2027, formats="html,docx,pdf,md",
+                                     out_folder=str(tmp_path / "b"))
+    assert [d["new"] for d in again["documents"]] == [False, False]
+    for name in names:
+        assert (tmp_path / "a" / "2027" / name).read_bytes() == (tmp_path / "b" / "2027" / name).read_bytes(), name

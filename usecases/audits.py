@@ -148,43 +148,50 @@ def _write_evidence(content: bytes, digest: str, evidence_id: int, out: str, for
     return {"file": out, "size": len(content), "sha256": digest}
 
 
-# -- the documents of the cycle: written under OUT/YEAR (default ./reports), the same records always
+# -- the documents of the cycle, as drafts: written under OUT/YEAR (default ./reports), the same records always
 # giving the same files
 
+Formats = tuple[str, ...] | str
+DRAFT_FORMATS = ("html", "md")
 
-def report_audit(engine: Engine, year: int, out_folder: str | None = None) -> dict[str, list[str]]:
+
+def report_audit(engine: Engine, year: int, out_folder: str | None = None, *, formats: Formats = DRAFT_FORMATS
+                 ) -> dict[str, list[str]]:
     """The year's 《运维过程内审报告》 and each audit's 《运维过程内审检查表》, with the year's warnings (no
     full audit)."""
     from handlers.reports import audit_documents
 
     with reading(engine) as session:
         documents, warnings = audit_documents(session, year)
-    return {"files": _write_documents(documents, _folder(out_folder, year)), "warnings": warnings}
+    return {"files": _write_documents(documents, _folder(out_folder, year), formats), "warnings": warnings}
 
 
-def report_survey(engine: Engine, year: int, out_folder: str | None = None) -> dict[str, list[str]]:
+def report_survey(engine: Engine, year: int, out_folder: str | None = None, *, formats: Formats = DRAFT_FORMATS
+                  ) -> dict[str, list[str]]:
     """The 《满意度调查总结报告》 with its chart."""
     from handlers.reports import survey_documents
 
-    return _yearly(engine, survey_documents, year, out_folder)
+    return _yearly(engine, survey_documents, year, out_folder, formats)
 
 
-def report_review(engine: Engine, year: int, out_folder: str | None = None) -> dict[str, list[str]]:
+def report_review(engine: Engine, year: int, out_folder: str | None = None, *, formats: Formats = DRAFT_FORMATS
+                  ) -> dict[str, list[str]]:
     """The 《管理评审报告》 with its charts."""
     from handlers.reports import review_documents
 
-    return _yearly(engine, review_documents, year, out_folder)
+    return _yearly(engine, review_documents, year, out_folder, formats)
 
 
-def report_improvement(engine: Engine, year: int, out_folder: str | None = None) -> dict[str, list[str]]:
+def report_improvement(engine: Engine, year: int, out_folder: str | None = None, *, formats: Formats = DRAFT_FORMATS
+                       ) -> dict[str, list[str]]:
     """The 《服务能力改进计划》."""
     from handlers.reports import improvement_documents
 
-    return _yearly(engine, improvement_documents, year, out_folder)
+    return _yearly(engine, improvement_documents, year, out_folder, formats)
 
 
 def report_inspection(engine: Engine, code: str | None = None, *, year: int | None = None,
-                      out_folder: str | None = None) -> dict[str, list[str]]:
+                      out_folder: str | None = None, formats: Formats = DRAFT_FORMATS) -> dict[str, list[str]]:
     """An inspection's 运维服务质量检查记录 and 检查报告, or those of every inspection of a year; each filed
     under its own year."""
     from handlers.reports import inspection_codes, inspection_documents
@@ -198,22 +205,27 @@ def report_inspection(engine: Engine, code: str | None = None, *, year: int | No
         documents = {c: inspection_documents(session, c) for c in codes}
     files = []
     for c, pair in documents.items():
-        files += _write_documents(pair, _folder(out_folder, int(c.split("-")[1])))  # INS-2028-01: under 2028
+        files += _write_documents(pair, _folder(out_folder, int(c.split("-")[1])), formats)  # INS-2028-01: under 2028
     return {"files": files, "warnings": []}
 
 
-def _yearly(engine: Engine, build, year: int, out_folder: str | None) -> dict[str, list[str]]:
+def _yearly(engine: Engine, build, year: int, out_folder: str | None, formats: Formats) -> dict[str, list[str]]:
     with reading(engine) as session:
         documents = build(session, year)
-    return {"files": _write_documents(documents, _folder(out_folder, year)), "warnings": []}
+    return {"files": _write_documents(documents, _folder(out_folder, year), formats), "warnings": []}
 
 
 def _folder(out_folder: str | None, year: int) -> Path:
     return Path(out_folder or "reports") / str(year)
 
 
-def _write_documents(documents, folder: Path) -> list[str]:
-    return [str(path) for document in documents for path in document.write(folder)]
+def _write_documents(documents, folder: Path, formats: Formats) -> list[str]:
+    """Each document as a draft (草稿/非受控) in the formats asked; `opsqa documents issue` issues controlled
+    copies."""
+    from .documents import parse_formats
+
+    formats = parse_formats(formats)
+    return [str(path) for document in documents for path in document.write(folder, formats)]
 
 
 # -- internal audits
