@@ -37,7 +37,8 @@ def documents(ctx: click.Context, year: int | None, as_json: bool):
 
 
 @documents.command("issue")
-@click.argument("kind", type=click.Choice(["audit", "inspection", "survey", "review", "improvement"]))
+@click.argument("kind", type=click.Choice(["plan", "project-plan", "audit", "inspection", "survey", "review",
+                                          "improvement"]))
 @click.option("--year", type=YEAR, required=True)
 @format_option
 @click.option("--out", type=FilePath(file_okay=False), help=N_("The reports folder (default: ./reports)."))

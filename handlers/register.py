@@ -21,7 +21,7 @@ from store import ControlledDocument, append_event
 
 from .reports import Control, Document
 
-KINDS = ("audit", "inspection", "survey", "review", "improvement")
+KINDS = ("plan", "project-plan", "audit", "inspection", "survey", "review", "improvement")
 
 
 def version_label(version: int) -> str:

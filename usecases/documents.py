@@ -39,6 +39,17 @@ def issue(engine: Engine, caller: Caller, kind: str, year: int, *, formats: tupl
     return {"documents": rows, "files": files}
 
 
+def shown(doc) -> dict[str, Any]:
+    """A document (as a draft) for a page: title, number, controlled fields, blocks with each chart as a data:
+    URI, sign-off."""
+    import base64
+
+    blocks = [("img", "data:image/svg+xml;base64," + base64.b64encode(b[3].encode("utf-8")).decode("ascii"), b[2])
+              if b[0] == "img" else b for b in doc.blocks]
+    return {"name": doc.name, "title": doc.title, "doc_no": doc.doc_no, "head": doc.head(), "blocks": blocks,
+            "sign_off": doc.sign_off()}
+
+
 def parse_formats(formats) -> tuple[str, ...]:
     """`html,docx,pdf,md` (or a tuple of them) as a tuple in that order, each known; refused in one line."""
     from handlers.render import FORMATS as KNOWN
@@ -59,6 +70,7 @@ def build(session, kind: str, year: int) -> list:
     """The documents of one kind for a year, as drafts, from the records alone."""
     from engine import OpsqaError
     from handlers import reports
+    from handlers.plan_documents import project_plan_documents, quality_plan_documents
     from handlers.register import KINDS
     from i18n import _
 
@@ -67,7 +79,8 @@ def build(session, kind: str, year: int) -> list:
     if kind == "inspection":
         return [doc for code in reports.inspection_codes(session, year)
                 for doc in reports.inspection_documents(session, code)]
-    builders = {"survey": reports.survey_documents, "review": reports.review_documents,
+    builders = {"plan": quality_plan_documents, "project-plan": project_plan_documents,
+                "survey": reports.survey_documents, "review": reports.review_documents,
                 "improvement": reports.improvement_documents}
     if kind not in builders:
         raise OpsqaError(_("no document kind {kind!r}: give one of {kinds}").format(kind=kind[:40],

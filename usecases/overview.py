@@ -106,12 +106,11 @@ def document(engine: Engine, year: int, name: str) -> dict[str, Any]:
     """One of the year's documents as a draft: its title, number, controlled fields, blocks (headings,
     paragraphs, warnings, charts as SVG, tables) and sign-off, to be shown in a page, its Markdown and HTML,
     and the versions the register holds of it."""
-    from .documents import register
+    from .documents import register, shown
 
     for kind, d in _documents(engine, year):
         if d.name == name:
-            return {"kind": kind, "name": d.name, "title": d.title, "doc_no": d.doc_no, "blocks": d.blocks,
-                    "head": d.head(), "sign_off": d.sign_off(), "markdown": d.markdown(), "html": d.html(),
+            return {**shown(d), "kind": kind, "markdown": d.markdown(), "html": d.html(),
                     "issued": [row for row in register(engine, year) if row["doc_no"] == d.doc_no]}
     raise OpsqaError(_("no document {name} for {year}").format(name=name, year=year))
 

@@ -76,7 +76,36 @@ def task_page(engine, caller: Caller, task_id: str) -> dict[str, Any]:
                           else None)
     view["values"] = {field["id"]: shown(field, view["variables"].get(field["id"]) if view["prefill"] or
                                          field["readonly"] else None) for field in view["form"]}
+    view["document"] = _document(engine, view)
     return view
+
+
+# A step that decides on a document shows it: the general manager approves the plan as its draft document
+# (what was submitted, in the form's words), not as the variables it is kept in.
+DECIDED_DOCUMENTS = {("quality_plan", "approve_plan"): "plan", ("improvement", "approve_improvement"): "improvement"}
+
+
+def _document(engine, view: dict[str, Any]) -> dict[str, Any] | None:
+    import re
+
+    from engine import OpsqaError
+    from handlers.plan_documents import quality_plan_documents
+
+    from .base import reading
+    from .documents import build, shown
+
+    kind = DECIDED_DOCUMENTS.get((view["process"], view["task"]))
+    year = view["variables"].get("year") or view.get("business_key") or ""
+    match = re.match(r"(\d{4})", str(year))
+    if kind is None or view["state"] != "ready" or match is None:
+        return None
+    with reading(engine) as session:
+        try:
+            documents = (quality_plan_documents(session, int(match.group(1)), drafting=True) if kind == "plan"
+                         else build(session, kind, int(match.group(1))))
+        except OpsqaError:  # nothing drafted to show (a step reached another way): the form alone
+            return None
+    return shown(documents[0])
 
 
 def _evidence(engine, actor, view: dict[str, Any]) -> dict[str, Any] | None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
@@ -49,15 +47,8 @@ def document(web: Web) -> Response:
         content = found["markdown"] if fmt == "md" else found["html"]
         return Response(content.encode("utf-8"), media_type="application/octet-stream", headers={
             "content-disposition": f'attachment; filename="{name}.{fmt}"'})
-    blocks = []
-    for block in found["blocks"]:
-        if block[0] == "img":
-            data = base64.b64encode(block[3].encode("utf-8")).decode("ascii")
-            blocks.append(("img", f"data:image/svg+xml;base64,{data}", block[2]))
-        else:
-            blocks.append(block)
     zone = usecases.admin.zone(web.engine)
-    return web.render("document.html", document=found, blocks=blocks, year=year,
+    return web.render("document.html", document=found, year=year,
                       when=lambda value: usecases.local_time(value, zone) if value else "")
 
 
