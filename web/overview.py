@@ -8,6 +8,7 @@ from starlette.routing import Route
 import usecases
 from i18n import N_, _
 
+from .labels import label
 from .pages import Web, page
 
 STAGES = {"plan": N_("Quality plan"), "audit": N_("Internal audit"), "inspections": N_("Service inspections"),
@@ -48,8 +49,10 @@ def document(web: Web) -> Response:
         return Response(content.encode("utf-8"), media_type="application/octet-stream", headers={
             "content-disposition": f'attachment; filename="{name}.{fmt}"'})
     zone = usecases.admin.zone(web.engine)
-    return web.render("document.html", document=found, year=year,
-                      when=lambda value: usecases.local_time(value, zone) if value else "")
+    for row in found["issued"]:
+        row["shown"] = f"{row['version']} {label(row['status'])} ({usecases.local_time(row['issued_at'], zone)}, " \
+                       f"{row['issued_by']})"
+    return web.render("document.html", document=found, year=year)
 
 
 def routes() -> list[Route]:
