@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from store import Instance, NoticeMark, Task, User
@@ -125,8 +125,12 @@ def digest(engine, now: datetime) -> int:
             count, late_count = sum(p[0] for p in parts), sum(int(p[1] or 0) for p in parts)
             if not count:
                 continue
+            roles = [role for role in roles_of(session, user.name) or () if role in by_role]
+            theirs = holder == user.name
+            if roles:  # a role's task nobody holds yet is theirs to take: listed with those they hold
+                theirs = or_(theirs, and_(holder.is_(None), Task.role.in_(roles)))
             top = session.execute(
-                select(Task.name, Task.due_at).where(Task.state == "ready", holder == user.name)
+                select(Task.name, Task.due_at).where(Task.state == "ready", theirs)
                 .order_by(Task.due_at.is_(None), Task.due_at).limit(DIGEST_TOP)).all()
             lines = [f"其中已超期 {late_count} 项" if late_count else "没有超期的任务"]
             lines += [f"· {name}" + (f"（期限 {local_time(due, zone)}）" if due else "") for name, due in top]

@@ -178,6 +178,17 @@ def test_due_tomorrow_overdue_and_the_morning_digest(org, chat_server):
     assert org.tick().digests == 0
 
 
+def test_the_digest_lists_the_roles_tasks_nobody_holds_yet_too(org, chat_server, tmp_path):
+    (tmp_path / "lane.bpmn").write_text(linear("lane", ("check", '<bpmn:userTask id="check" name="复核记录" />'),
+                                               lane="qmd"), encoding="utf-8")
+    org.deploy([str(tmp_path / "lane.bpmn")], actor=org.actor(ADMIN))
+    org.start("lane", actor=org.actor(ADMIN), business_key="R-1")
+    org.change_setting("digest_time", "08:30", actor=org.actor(ADMIN), reason="测试")
+    org.tick()
+    [digest] = [text(d) for d in chat_server.delivered if "今日待办" in text(d)]
+    assert "今日待办 1 项" in digest and "· 复核记录" in digest  # what the one is, not only how many
+
+
 def test_an_incident_and_a_scheduler_that_stood_still_alert_admin_and_qmd(org, chat_server):
     org.change_setting("scheduler_alert_minutes", "30", actor=org.actor(ADMIN), reason="测试")
     org.tick()
