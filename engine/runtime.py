@@ -753,8 +753,9 @@ class Runtime:
                         {"task": task.bpmn_id, "to": recipients, "note": note})
             with use_language(MESSAGES_LANGUAGE):  # to people: Chinese, whoever acts
                 self._tell(session, instance, task, recipients, now, key=f"task.reminded:{task.id}:{now.date()}",
-                           subject=_("[opsqa] reminder: {name}"), line=_("{by} reminds you of this task").format(
-                               by=actor.label) + (f": {note}" if note else ""))
+                           subject=_("[opsqa] reminder: {name}"),
+                           line=_("{by} reminds you of this task: {note}").format(by=actor.label, note=note) if note
+                           else _("{by} reminds you of this task").format(by=actor.label))
             return {"task": task.id, "name": task.name, "to": recipients}
 
     def _tell(self, session: Session, instance: InstanceRow, task: TaskRow, recipients: list[str], now: datetime, *,
