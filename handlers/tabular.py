@@ -5,6 +5,11 @@ file and the row as the user sees it (`kpi.csv:7: `, the line; `kpi.xlsx row 7: 
 row, row 1 being the header) and `cells` maps each header name to the cell's text, stripped. Workbook
 cells become the text a CSV would hold: a whole number `5` (never `5.0`), a date `2027-03-01`, an empty
 cell "". Rows with no value at all are skipped, in both formats.
+
+A header is read as the key it names: `due`, its Chinese label 完成期限, or the bilingual "完成期限 / Due" a
+Chinese workbook exports; in a column of ids (a status) a Chinese label is read as its id (整改中 is
+`in_progress`). A header naming no key is kept as it is, for the import to take or refuse as before; two
+headers naming one key are refused (handlers/labels_zh.py).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Any
 from engine import OpsqaError
 from engine.files import read_bounded
 from i18n import _
+
+from . import labels_zh
 
 FORMATS = (".csv", ".xlsx")
 MAX_TABLE_BYTES = 20 * 1024 * 1024  # the file as stored
@@ -65,12 +72,14 @@ def read_table(path: str) -> Table:
 
 def from_csv(text: str, source: str) -> Table:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = tuple(name.strip() for name in reader.fieldnames or ())
+    keys = _keys([name.strip() for name in reader.fieldnames or ()], source)
+    header = tuple(keys.values())
     rows = []
     limit = csv.field_size_limit(MAX_CSV_FIELD)
     try:
         for record in reader:  # a value beyond the header has the key None: not a column, left out
-            cells = {key.strip(): (value or "").strip() for key, value in record.items() if key and key.strip()}
+            cells = {keys[name.strip()]: _cell(keys[name.strip()], value or "")
+                     for name, value in record.items() if name and name.strip()}
             if any(cells.values()):
                 rows.append((f"{source}:{reader.line_num}: ", cells))
             if reader.line_num > MAX_ROWS:
@@ -116,14 +125,38 @@ def from_xlsx(content: bytes, source: str) -> Table:
                              source=source, reason=reason)) from None
     if not values:
         return Table(source, (), [])
-    header = tuple(_text(value) for value in values[0])
+    keys = _keys([_text(value) for value in values[0]], source)
+    header = tuple(keys.get(_text(value), "") for value in values[0])
     rows = []
     for number, row in enumerate(values[1:], start=2):
-        cells = {name: _text(value) for name, value in zip(header, row, strict=False) if name}
-        cells.update({name: "" for name in header[len(row):] if name})
+        cells = {key: _cell(key, _text(value)) for key, value in zip(header, row, strict=False) if key}
+        cells.update({key: "" for key in header[len(row):] if key})
         if any(cells.values()):
             rows.append((_("{source} row {number}: ").format(source=source, number=number), cells))
-    return Table(source, tuple(name for name in header if name), rows)
+    return Table(source, tuple(key for key in header if key), rows)
+
+
+def _keys(names: list[str], source: str) -> dict[str, str]:
+    """Each header name (empty ones left out) with the key it names; a name that is two columns at once, or
+    a key named twice, is refused: one of the two columns would be lost."""
+    keys: dict[str, str] = {}
+    named: dict[str, str] = {}
+    for name in filter(None, names):
+        try:
+            key = labels_zh.key_of(name)
+        except labels_zh.AmbiguousHeader as exc:
+            raise OpsqaError(_("{source}: the header {header!r} names two columns, {first} and {second}").format(
+                                 source=source, header=name, first=exc.keys[0], second=exc.keys[1])) from None
+        if key in named:
+            raise OpsqaError(_("{source}: the headers {first!r} and {second!r} both name the column {key}").format(
+                                 source=source, first=named[key], second=name, key=key))
+        keys[name], named[key] = key, name
+    return keys
+
+
+def _cell(key: str, text: str) -> str:
+    """A cell's text, stripped; in a column of ids a Chinese label is read as its id."""
+    return labels_zh.id_of(key, text.strip())
 
 
 def _check_archive(content: bytes, source: str) -> None:

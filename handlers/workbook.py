@@ -1,8 +1,10 @@
 """A listing written as an .xlsx workbook: the rows `--json` gives, for the people who live in spreadsheets.
 
-One worksheet; row 1 is the header (the rows' keys, the same names an import reads), bold and frozen,
-with a filter. Times are Excel times in the organisation's zone, to the second; dates are Excel dates; a
-list of names becomes `a, b`, records within a record JSON. The same rows always give the same bytes:
+One worksheet; row 1 is the header, bold and frozen, with a filter: the rows' keys, the names an import
+reads. In Chinese it is bilingual, "完成期限 / Due", and ids such as a status are written in Chinese (整改中);
+an import reads both back (handlers/labels_zh.py). English keeps the bare keys, which scripts and older
+imports read as they are. Times are Excel times in the organisation's zone, to the second; dates are Excel
+dates; a list of names becomes `a, b`, records within a record JSON. The same rows always give the same bytes:
 the document's created/modified times and the archive's entry times are fixed, so an export can be
 compared, checked in, or attached twice.
 """
@@ -19,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from engine import OpsqaError
-from i18n import _
+from i18n import _, translation
+
+from . import labels_zh
 
 FIXED_TIME = datetime(1980, 1, 1)  # the earliest time a zip entry can carry
 DATE_FORMAT, TIME_FORMAT = "yyyy-mm-dd", "yyyy-mm-dd hh:mm"
@@ -40,9 +44,11 @@ class _FixedTimeZip(zipfile.ZipFile):
         self.writestr(arcname or Path(filename).name, Path(filename).read_bytes(), compress_type, compresslevel)
 
 
-def write_workbook(path: str, rows: list[dict[str, Any]], *, sheet: str, zone: tzinfo, force: bool = False) -> None:
+def write_workbook(path: str, rows: list[dict[str, Any]], *, sheet: str, zone: tzinfo, force: bool = False,
+                   chinese: bool | None = None) -> None:
     """Write `rows` to a new .xlsx file at `path` (an existing one replaced with `force`, a symbolic link
-    never); refused where it cannot be written."""
+    never); refused where it cannot be written. Headed in Chinese when `chinese`, by default when the
+    language in use is Chinese."""
     from engine.files import check_output, write_output
 
     target = Path(path)
@@ -52,10 +58,16 @@ def write_workbook(path: str, rows: list[dict[str, Any]], *, sheet: str, zone: t
         raise OpsqaError(_("cannot write {path}: there is no directory {parent}").format(
                              path=path, parent=target.parent))
     check_output(path, force=force)  # before the work of building it
-    write_output(path, workbook_bytes(rows, sheet=sheet, zone=zone), force=force)
+    chinese = in_chinese() if chinese is None else chinese
+    write_output(path, workbook_bytes(rows, sheet=sheet, zone=zone, chinese=chinese), force=force)
 
 
-def workbook_bytes(rows: list[dict[str, Any]], *, sheet: str, zone: tzinfo) -> bytes:
+def in_chinese() -> bool:
+    """Whether the language in use (`--lang`, LANG, a web request's) is Chinese."""
+    return str(translation().info().get("language", "")).startswith("zh")
+
+
+def workbook_bytes(rows: list[dict[str, Any]], *, sheet: str, zone: tzinfo, chinese: bool = False) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
@@ -65,12 +77,13 @@ def workbook_bytes(rows: list[dict[str, Any]], *, sheet: str, zone: tzinfo) -> b
     worksheet = workbook.active
     worksheet.title = sheet
     columns = list(rows[0]) if rows else []
-    worksheet.append(columns)
+    headers = [labels_zh.header(name) for name in columns] if chinese else columns
+    worksheet.append(headers)
     for cell in worksheet[1] if columns else ():
         cell.font = Font(bold=True)
-    widths = [_width(name) for name in columns]
+    widths = [_width(name) for name in headers]
     for row in rows:
-        values = [_value(row.get(name), zone) for name in columns]
+        values = [_value(labels_zh.value(name, row.get(name)) if chinese else row.get(name), zone) for name in columns]
         worksheet.append(values)
         for index, (cell, value) in enumerate(zip(worksheet[worksheet.max_row], values, strict=True)):
             if isinstance(value, str) and value.startswith("="):

@@ -160,7 +160,8 @@ def test_a_file_that_is_no_workbook_is_refused_in_one_line(run, tmp_path, name, 
 
 def test_a_workbook_without_the_columns_is_refused(run, tmp_path):
     indicators_ready(run)
-    path = workbook(tmp_path / "kpi.xlsx", [["指标", "period", "value"], ["K1", "2027-01", 96]])
+    # 指标 is indicator's Chinese label (tests/test_xlsx_zh.py); 指标代号 names no column
+    path = workbook(tmp_path / "kpi.xlsx", [["指标代号", "period", "value"], ["K1", "2027-01", 96]])
     result = run("indicators", "import", path)
     assert result.stderr == f"opsqa: {path}: the header lacks indicator (indicator,period,value[,project])\n"
 
