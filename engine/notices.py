@@ -85,9 +85,9 @@ def due_soon(engine, now: datetime, *, limit: int = 500) -> int:
         marks = set(session.scalars(select(NoticeMark.key).where(
             NoticeMark.key.in_([f"due:{task.id}" for task in tasks]))))
         tasks = [task for task in tasks if f"due:{task.id}" not in marks]
+        tasks = [task for task in tasks if outbox.mark(session, f"due:{task.id}", now)]  # another worker's: theirs
         instances = _instances(session, tasks)
         for task in tasks:
-            outbox.mark(session, f"due:{task.id}", now)
             instance = instances[task.instance_id]
             outbox.tell_holders(session, assignee=task.assignee or task.claimed_by, role=task.role, now=now,
                                 key=f"task.due_soon:{task.id}", kind="task.due_soon", title=f"即将到期：{task.name}",
@@ -145,10 +145,9 @@ def scheduler_gap(engine, now: datetime) -> None:
     setting, admin and qmd are told the scheduler stood still from then to now (a simulated clock's jumps
     are no gap)."""
     with engine.database.transaction() as session:
-        row = session.scalar(select(NoticeMark).where(NoticeMark.key == PASS_MARK).with_for_update())
-        if row is None:
-            session.add(NoticeMark(key=PASS_MARK, at=now))
+        if outbox.mark(session, PASS_MARK, now):  # the first pass ever (two at once: one of them)
             return
+        row = session.scalar(select(NoticeMark).where(NoticeMark.key == PASS_MARK).with_for_update())
         before, row.at = row.at, max(row.at, now)
         minutes = int(settings.get(session, "scheduler_alert_minutes"))
         if (not minutes or now - before <= timedelta(minutes=minutes) or settings.simulated_time(session) is not None

@@ -108,12 +108,14 @@ def alert(session: Session, *, key: str, title: str, lines: list[str] | tuple = 
 
 
 def mark(session: Session, key: str, now: datetime) -> bool:
-    """Note that a once-only notice went out; False when it already had."""
-    key = key[:200]
-    if session.get(NoticeMark, key) is not None:
-        return False
-    session.add(NoticeMark(key=key, at=now))
-    return True
+    """Note that a once-only notice went out; False when it already had. An insert that gives way to a
+    concurrent one (several schedulers on PostgreSQL pass at the same moment): exactly one of them wins."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    result = session.execute(dialect.insert(NoticeMark).values(key=key[:200], at=now)
+                             .on_conflict_do_nothing(index_elements=["key"]))
+    return result.rowcount == 1
 
 
 def notify(session: Session, *, key: str, to: str, subject: str, body: str, now: datetime,
