@@ -35,6 +35,40 @@ _PERIOD = re.compile(r"^(?P<year>\d{4})(?:-(?:(?P<month>\d{2})|Q(?P<quarter>[1-4
 _CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,19}$")
 
 
+# How the documents read a unit, a target and the basis of a year's value (handlers/reports.py): the definition
+# keeps the unit as typed (h, %, 分) and `yearly` its basis in English; a unit not listed reads as typed.
+UNIT_ZH = {"h": "小时", "hr": "小时", "hrs": "小时", "hour": "小时", "hours": "小时", "min": "分钟",
+           "mins": "分钟", "minute": "分钟", "minutes": "分钟", "s": "秒", "sec": "秒", "d": "天", "day": "天",
+           "days": "天", "times": "次", "pts": "分", "points": "分", "score": "分"}
+SYMBOLS = ("%", "‰", "℃", "°")  # units written close to the number
+BASIS_ZH = {"yearly value": "年度值", "satisfaction survey": "满意度调查总体平均分", "no value": "无数据"}
+RULE_ZH = {"mean": "{n} 个值的平均值", "latest": "{n} 个值中的最新值"}
+_RULE_BASIS = re.compile(r"^(?P<rule>\w+) of (?P<n>\d+) values$")
+
+
+def quantity_zh(value: float | None, unit: str) -> str | None:
+    """A number with its unit as a document reads it: 95.0%, 4.0 小时; no number, nothing."""
+    if value is None:
+        return None
+    shown = UNIT_ZH.get(unit.strip().lower(), unit.strip())
+    if not shown or shown.startswith(SYMBOLS):
+        return f"{value}{shown}"
+    return f"{value} {shown}"
+
+
+def target_zh(direction: str, target: float, unit: str) -> str:
+    """A target with its direction: ≥95.0%, ≤4.0 小时."""
+    return f"{SIGN.get(direction, '')}{quantity_zh(target, unit)}"
+
+
+def basis_zh(basis: str) -> str:
+    """What a year's value was taken from (`yearly`'s basis, also as frozen in a review's inputs), in words."""
+    match = _RULE_BASIS.match(basis)
+    if match and match["rule"] in RULE_ZH:
+        return RULE_ZH[match["rule"]].format(n=match["n"])
+    return BASIS_ZH.get(basis, basis)
+
+
 def attainment(indicator: Indicator, value: float) -> str:
     met = value >= indicator.target if indicator.direction == "higher_better" else value <= indicator.target
     return "met" if met else "unmet"

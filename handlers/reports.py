@@ -29,7 +29,7 @@ from . import signoff
 from .audits import row_evidence
 from .charts import bar_chart
 from .checklist import AUDIT_AREAS, AUDIT_ITEMS, INSPECTION_ITEMS, TEMPLATE_VERSION, area_status
-from .indicators import SIGN
+from .indicators import basis_zh, quantity_zh, target_zh
 
 RESULT_ZH = {"conform": "符合", "nonconform": "不符合", "observation": "观察项", "not_applicable": "不适用"}
 AREA_STATUS_ZH = {"conform": "符合", "nonconform": "不符合", "incomplete": "未完成",
@@ -39,6 +39,8 @@ FINDING_STATUS_ZH = {"open": "待制定措施", "plan_submitted": "措施待审�
 AUDIT_STATUS_ZH = {"planned": "已计划", "in_progress": "实施中", "reported": "已报告", "closed": "已关闭",
                    "cancelled": "已取消"}
 ITEM_STATUS_ZH = {"proposed": "待制定措施（计划未完成）", "planned": "措施已制定（计划待批准）", "tracking": "跟踪中"}
+FINDING_SOURCE_ZH = {"audit": "内审", "inspection": "服务质量检查", "complaint": "客户投诉", "survey": "满意度调查",
+                     "mr": "管理评审", "improvement": "改进计划", "manual": "手工登记"}
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>!|&~])")
@@ -265,14 +267,14 @@ def audit_documents(session: Session, year: int) -> tuple[list[Document], list[s
     """The year's 《运维过程内审报告》 and each audit's 《运维过程内审检查表》, with the warnings to print."""
     audits = session.scalars(select(Audit).where(Audit.year == year, Audit.status != "cancelled")
                              .order_by(Audit.code)).all()
-    warnings = []
+    warnings = []  # (the document's words, the console's English)
     if not any(a.full for a in audits):
-        warnings.append(f"{year} 年度没有完整的运维过程内审（6.2.1 要求每年至少一次）"
-                        f" / no full internal audit in {year}; 6.2.1 asks for at least one a year")
+        warnings.append((f"{year} 年度没有完整的运维过程内审（6.2.1 要求每年至少一次）",
+                         f"no full internal audit in {year}; 6.2.1 asks for at least one a year"))
     report = Document(f"internal-audit-report-{year}", f"{year}年度运维过程内审报告", f"QR-6.2.1-{year}",
                       signatures=signoff.audit_report(session, year))
-    for text in warnings:
-        report.warning(text)
+    for chinese, _english in warnings:
+        report.warning(chinese)
     if not audits:
         report.paragraph(f"{year} 年度未实施运维过程内审。")
     date, names = _Dates(session), _names(session)
@@ -281,7 +283,7 @@ def audit_documents(session: Session, year: int) -> tuple[list[Document], list[s
         rows = session.scalars(select(ChecklistResult).where(ChecklistResult.audit_id == audit.id)).all()
         _audit_section(session, report, audit, rows, date, names)
         documents.append(_checklist(session, audit, rows, date, names))
-    return [report, *documents], warnings
+    return [report, *documents], [f"{chinese} / {english}" for chinese, english in warnings]
 
 
 def _audit_section(session, report: Document, audit: Audit, rows, date, names) -> None:
@@ -344,7 +346,7 @@ def _checklist(session, audit: Audit, rows, date, names) -> Document:
         for item in items:
             for unit in json.loads(audit.scope):
                 r = results.get((item.code, unit))
-                attached = "；".join(f"#{e.id} {e.file_name} sha256:{e.sha256[:12]}"
+                attached = "；".join(f"#{e.id} {e.file_name}（SHA-256：{e.sha256[:12]}）"
                                      for e in files.get((item.code, unit), []))
                 if r is None:
                     table.append([item.code, item.text_zh, unit, "未检查", None, attached, None, None])
@@ -403,10 +405,8 @@ def inspection_documents(session: Session, code: str) -> list[Document]:
         table = []
         for item in INSPECTION_ITEMS:
             r = rows.get((project, item.code))
-            samples = json.loads(r.samples) if r and r.samples else None
             table.append([item.code, item.text_zh, ("合格" if r.passed else "不合格") if r else "未检查",
-                          r.evidence if r else None,
-                          json.dumps(samples, ensure_ascii=False, sort_keys=True) if samples else None])
+                          r.evidence if r else None, _samples_zh(r.samples) if r and r.samples else None])
         record.table(["检查点", "检查内容", "结果", "情况说明", "抽查记录"], table)
     report = Document(f"inspection-report-{inspection.code}", "运维服务质量检查报告", f"QR-6.2.2-{inspection.code}",
                       signatures=signoff.inspection_report(session, inspection.code))
@@ -424,6 +424,14 @@ def inspection_documents(session: Session, code: str) -> list[Document]:
     return [record, report]
 
 
+def _samples_zh(stored: str) -> str:
+    """The records a check point sampled (stored as JSON: record_type, size, defects), in words; the record
+    type as the inspector typed it."""
+    samples = json.loads(stored)
+    return (f"记录类型 {samples.get('record_type') or '—'}，抽查 {samples.get('size')} 条，"
+            f"缺陷 {samples.get('defects')} 条")
+
+
 def inspection_codes(session: Session, year: int) -> list[str]:
     return list(session.scalars(select(Inspection.code).where(Inspection.code.like(f"INS-{year}-%"))
                                 .order_by(Inspection.code)))
@@ -432,20 +440,23 @@ def inspection_codes(session: Session, year: int) -> list[str]:
 # -- the satisfaction survey (6.2.4) ----------------------------------------------------------
 
 CHANNEL_ZH = {"phone": "电话", "form": "发放调查表", "visit": "拜访"}
+CAMPAIGN_STATUS_ZH = {"planned": "已计划", "collecting": "收集中", "extended": "延期收集中",
+                      "awaiting_decision": "无答卷，待质量管理部决定", "analysing": "分析中", "reported": "已发布"}
 ATTAINMENT_ZH = {"met": "达标", "unmet": "未达标", "not_measured": "未测量"}
 
 
 def survey_documents(session: Session, year: int) -> list[Document]:
     """The 《满意度调查总结报告》: the frozen statistics, by channel, project and question, against last
     year, and the rectifications of the problems customers raised."""
-    from .surveys import get_campaign, rectifications, statistics
+    from .surveys import get_campaign, question_text, rectifications, statistics
 
     campaign = get_campaign(session, year)
     stats = json.loads(campaign.stats) if campaign.stats else statistics(session, campaign)
     doc = Document(f"satisfaction-survey-report-{year}", f"{year}年度客户满意度调查总结报告", f"QR-6.2.4-{year}",
                    signatures=signoff.survey_report(session, year))
     if campaign.status not in ("reported", "closed"):
-        doc.warning(f"{campaign.code} 尚未发布（{campaign.status}），以下为当前数据")
+        doc.warning(f"{campaign.code} 尚未发布（{CAMPAIGN_STATUS_ZH.get(campaign.status, campaign.status)}），"
+                    "以下为当前数据")
     overall = stats["overall_mean"]
     doc.table(["项目", "内容"], [
         ["调查编号", campaign.code], ["问卷版本", campaign.questionnaire], ["收集截止", campaign.collect_until],
@@ -472,20 +483,23 @@ def survey_documents(session: Session, year: int) -> list[Document]:
     doc.heading("按客户")
     doc.table(["客户", "平均分"], [[k, v] for k, v in stats["mean_by_customer"].items()])
     doc.heading("按问题")
-    doc.table(["问题", "平均分"], [[k, v] for k, v in stats["mean_by_question"].items()])
+    doc.table(["问题", "平均分"], [[question_text(k), v] for k, v in stats["mean_by_question"].items()])
     doc.heading("评分分布")
     doc.table(["分数", "答卷数"], [[k, v] for k, v in stats["distribution"].items()])
     doc.heading("调查总结")
     doc.paragraph(campaign.report_summary or "—")
-    fixes = rectifications(session, campaign)
+    fixes, names = rectifications(session, campaign), _names(session)
     doc.heading(f"整改措施（{len(fixes)} 项）")
     doc.table(["编号", "项目", "问题", "责任人", "完成期限", "状态"], [
-        [f["code"], f["unit"], f["description"], f["owner"], f["due"], FINDING_STATUS_ZH.get(f["status"], f["status"])]
-        for f in fixes])
+        [f["code"], f["unit"], f["description"], names.get(f["owner"], f["owner"]), f["due"],
+         FINDING_STATUS_ZH.get(f["status"], f["status"])] for f in fixes])
     return [doc]
 
 
 # -- the management review (6.2.5) ------------------------------------------------------------
+
+
+REVIEW_STATUS_ZH = {"ready": "待发起", "initiated": "已发起", "held": "已召开", "reported": "已发布"}
 
 
 def review_documents(session: Session, year: int) -> list[Document]:
@@ -499,13 +513,13 @@ def review_documents(session: Session, year: int) -> list[Document]:
     doc = Document(f"management-review-report-{year}", f"{year}年度管理评审报告", f"QR-6.2.5-{year}",
                    signatures=signoff.review_report(session, year))
     if review["status"] != "reported":
-        doc.warning(f"{year} 年度管理评审尚未发布（{review['status']}）")
+        doc.warning(f"{year} 年度管理评审尚未发布（{REVIEW_STATUS_ZH.get(review['status'], review['status'])}）")
     snapshot = review["precondition_snapshot"]
     doc.table(["项目", "内容"], [
         ["会议日期", review["review_date"]], ["发起人", names.get(review["initiated_by"], review["initiated_by"])],
         ["参加人员", review["attendees"]],
-        ["评审前提", f"内审报告 {snapshot.get('audit_report')}（{snapshot.get('audit')}）；"
-                     f"满意度调查报告 {snapshot.get('survey_report')}（{snapshot.get('survey')}）"]])
+        ["评审前提", f"内审报告 {snapshot.get('audit_report') or '—'}（{snapshot.get('audit') or '—'}）；"
+                     f"满意度调查报告 {snapshot.get('survey_report') or '—'}（{snapshot.get('survey') or '—'}）"]])
     doc.heading("一、运维过程内审")
     doc.table(["审核编号", "类型", "状态", "报告", "结论"], [
         [a["code"], "完整内审" if a["full"] else "部分内审", AUDIT_STATUS_ZH.get(a["status"], a["status"]),
@@ -513,8 +527,8 @@ def review_documents(session: Session, year: int) -> list[Document]:
     kpis = inputs.get("indicators", [])
     doc.heading("二、质量目标与指标达成情况")
     doc.table(["指标", "名称", "目标", "实际", "结论", "依据"], [
-        [k["code"], k["name"], f"{SIGN[k['direction']]}{k['target']}{k['unit']}",
-         k["actual"], ATTAINMENT_ZH.get(k["attainment"], k["attainment"]), k["basis"]] for k in kpis])
+        [k["code"], k["name"], target_zh(k["direction"], k["target"], k["unit"]), quantity_zh(k["actual"], k["unit"]),
+         ATTAINMENT_ZH.get(k["attainment"], k["attainment"]), basis_zh(k["basis"])] for k in kpis])
     if kpis:
         doc.image("indicators", "指标实际值与目标（红线为目标）",
                   bar_chart("指标实际值占目标的百分比（红线为目标）",
@@ -523,13 +537,13 @@ def review_documents(session: Session, year: int) -> list[Document]:
     unmet = [k for k in kpis if k["attainment"] != "met"]
     doc.heading(f"未达标指标（{len(unmet)} 项）")
     doc.table(["指标", "名称", "目标", "实际", "结论"], [
-        [k["code"], k["name"], k["target"], k["actual"], ATTAINMENT_ZH.get(k["attainment"], k["attainment"])]
-        for k in unmet])
+        [k["code"], k["name"], target_zh(k["direction"], k["target"], k["unit"]), quantity_zh(k["actual"], k["unit"]),
+         ATTAINMENT_ZH.get(k["attainment"], k["attainment"])] for k in unmet])
     survey = inputs.get("survey") or {}
     doc.heading("三、客户满意度调查")
     if survey:
         mean = survey.get("overall_mean")
-        doc.paragraph(f"{survey['code']}：邀请 {survey.get('invited')}，回收 {survey.get('responded')}，"
+        doc.paragraph(f"{survey['code']}：邀请 {survey.get('invited', 0)}，回收 {survey.get('responded', 0)}，"
                       + (f"总体满意度 {mean}" if mean is not None else "无答卷，不计分") + "。")
     fixes = inputs.get("rectifications", {})
     doc.paragraph(f"整改措施完成情况：共 {fixes.get('total', 0)} 项，已关闭 {fixes.get('closed', 0)} 项，"
@@ -538,8 +552,9 @@ def review_documents(session: Session, year: int) -> list[Document]:
     open_findings = inputs.get("open_findings", [])
     doc.heading(f"未关闭的不符合项（{len(open_findings)} 项）")
     doc.table(["编号", "来源", "受审单位", "责任人", "完成期限", "状态", "超期"], [
-        [f["code"], f["source"], f["unit"], names.get(f["owner"], f["owner"]), f["due"],
-         FINDING_STATUS_ZH.get(f["status"], f["status"]), f"超期 {f['days_overdue']} 天" if f["overdue"] else "—"]
+        [f["code"], FINDING_SOURCE_ZH.get(f["source"], f["source"]), f["unit"], names.get(f["owner"], f["owner"]),
+         f["due"], FINDING_STATUS_ZH.get(f["status"], f["status"]),
+         f"超期 {f['days_overdue']} 天" if f["overdue"] else "—"]
         for f in open_findings])
     by_status = inputs.get("findings_by_status", {})
     if by_status:
@@ -559,8 +574,8 @@ def review_documents(session: Session, year: int) -> list[Document]:
     unfinished = [p for p in previous if p["status"] not in ("closed", "cancelled")]
     doc.heading(f"六、上年度改进措施落实情况（{len(previous)} 项，未完成 {len(unfinished)} 项）")
     doc.table(["编号", "来源", "措施", "状态", "已完成"], [
-        [p["code"], p["source"], p["measure"], FINDING_STATUS_ZH.get(p["status"], p["status"]),
-         p not in unfinished] for p in previous])
+        [p["code"], _source_zh(p["source"]), p["measure"], _standing_zh(p["status"]), p not in unfinished]
+        for p in previous])
     doc.heading("七、会议纪要")
     doc.paragraph(review["minutes"] or "—")
     doc.heading(f"八、评审决议（{len(review['decisions'])} 项）")
@@ -604,8 +619,8 @@ def _on_time_closure(doc: Document, closure: dict, names: dict) -> None:
                   + f"，逾期关闭 {closure['closed_late']} 项。")
     doc.heading(f"逾期关闭的不符合项（{closure['closed_late']} 项）")
     doc.table(["编号", "来源", "受审单位", "责任人", "完成期限", "关闭日期", "逾期天数"], [
-        [f["code"], f["source"], f["unit"], names.get(f["owner"], f["owner"]), f["due"], f["closed_on"],
-         f"{f['days_late']} 天"] for f in closure["late_findings"]])
+        [f["code"], FINDING_SOURCE_ZH.get(f["source"], f["source"]), f["unit"], names.get(f["owner"], f["owner"]),
+         f["due"], f["closed_on"], f"{f['days_late']} 天"] for f in closure["late_findings"]])
 
 
 def _ratio(kpi: dict) -> float:
@@ -641,7 +656,7 @@ def improvement_documents(session: Session, year: int) -> list[Document]:
     doc.table(["编号", "来源", "问题", "原因分析", "改进措施", "责任人", "完成期限", "预期效果", "跟踪", "状态"], [
         [i["code"], _source_zh(i["source"]),
          i["description"], i["cause"], i["measure"], names.get(i["owner"], i["owner"]), i["due"], i["expected"],
-         i["action"], FINDING_STATUS_ZH.get(i["action_status"], i["status"])] for i in items])
+         i["action"], _standing_zh(standing(i))] for i in items])
     doc.heading(f"上年度改进措施（管理评审时未完成，结转 {len(carried)} 项）")
     if not carried:
         doc.paragraph("无。")

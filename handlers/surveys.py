@@ -33,6 +33,9 @@ from .tabular import Table
 
 CHANNELS = {"phone": "电话", "form": "发放调查表", "visit": "拜访"}
 CHANNEL_ALIASES = {"电话": "phone", "调查表": "form", "问卷": "form", "拜访": "visit", "questionnaire": "form"}
+# The usual questionnaire's questions (a response's q_* columns), as the survey report names them; a survey's
+# own question reads as its column was typed, without the prefix.
+QUESTIONS = {"q_om_service": "对运维服务的满意度", "q_service_desk": "对服务台的满意度"}
 COLLECTING = ("collecting", "extended")
 AWAITING = "awaiting_decision"  # closed without answers: the QMD extends it or closes it without data
 TAKING = (*COLLECTING, AWAITING)  # answers are recorded (held, once the collection closed)
@@ -44,6 +47,13 @@ def _channel(text: str, where: str) -> str:
         raise OpsqaError(_("{where}channel {text!r} is not one of {channels}").format(
                              where=where, text=text, channels=', '.join(CHANNELS)))
     return value
+
+
+def question_text(qid: str) -> str:
+    """A question (a column q_*) in words: its text, else its column name without the prefix."""
+    if qid in QUESTIONS:
+        return QUESTIONS[qid]
+    return qid.removeprefix("q_").replace("_", " ").strip() or qid
 
 
 def create_campaign(session: Session, year: int, *, now: datetime, by: str) -> SurveyCampaign:

@@ -351,7 +351,7 @@ def test_the_review_report_gives_the_on_time_closure_rate(nc, tmp_path):
     text = report.markdown()
     assert "本年度不符合项按期整改率：1/2（50.0%），逾期关闭 1 项。" in text
     assert "## 逾期关闭的不符合项（1 项）" in text
-    assert f"| {codes[1]} | audit | — | pm1 | 2027-07-10 | 2027-08-02 | 23 天 |" in text
+    assert f"| {codes[1]} | 内审 | — | pm1 | 2027-07-10 | 2027-08-02 | 23 天 |" in text
 
 
 def test_tasks_overdue_and_findings_overdue_agree(nc, tmp_path):

@@ -185,7 +185,7 @@ def test_audits_from_the_command_line(run, tmp_path):
                      "internal-audit-report-2028.html", "internal-audit-report-2028.md"]
     checklist_md = (out / "2028" / "internal-audit-checklist-IA-2028-01.md").read_text(encoding="utf-8")
     digest = hashlib.sha256(b"\xff\xd8 photo").hexdigest()
-    assert f"#1 机房照片.jpg sha256:{digest[:12]}" in checklist_md
+    assert f"#1 机房照片.jpg（SHA-256：{digest[:12]}）" in checklist_md
     before = {p.name: p.read_bytes() for p in (out / "2028").iterdir()}
     assert run("report", "audit", "--year", "2028", "--out", str(out)).exit_code == 0
     assert {p.name: p.read_bytes() for p in (out / "2028").iterdir()} == before

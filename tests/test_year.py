@@ -364,12 +364,12 @@ def test_the_review_report_lists_exactly_what_the_records_hold(org):
                 if line.startswith("| ") and not line.startswith(("| 指标 |", "| 编号 |"))]
 
     assert rows("## 未达标指标") == ["K1", "K4", "K5"]  # K1 missed; K4 (no survey) and K5 not measured
-    assert "| K1 | 事件按时解决率 | 95.0 | 90.0 | 未达标 |" in text
-    assert "| K5 | 报告按时提交率 | 98.0 | — | 未测量 |" in text
+    assert "| K1 | 事件按时解决率 | ≥95.0% | 90.0% | 未达标 |" in text
+    assert "| K5 | 报告按时提交率 | ≥98.0% | — | 未测量 |" in text
     assert rows("## 未关闭的不符合项") == [codes[0], codes[2]]
     assert "（2 项，未完成 1 项）" in text
-    assert "| IMP-2027-01 | mr:0 | 措施0 | 待制定措施 | 否 |" in text
-    assert "| IMP-2027-02 | mr:1 | 措施1 | 已关闭 | 是 |" in text
+    assert "| IMP-2027-01 | 管理评审决议 0 | 措施0 | 待制定措施 | 否 |" in text
+    assert "| IMP-2027-02 | 管理评审决议 1 | 措施1 | 已关闭 | 是 |" in text
 
 
 def test_a_review_started_by_hand_in_a_year_run_without_the_cycle(org, run):
