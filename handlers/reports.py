@@ -27,9 +27,9 @@ from store import Audit, ChecklistResult, Finding, Inspection, InspectionResult,
 
 from . import signoff
 from .audits import row_evidence
-from .charts import bar_chart
+from .charts import bar_chart, stacked_chart, target_chart
 from .checklist import AUDIT_AREAS, AUDIT_ITEMS, INSPECTION_ITEMS, TEMPLATE_VERSION, area_status
-from .indicators import basis_zh, quantity_zh, target_zh
+from .indicators import UNIT_ZH, basis_zh, quantity_zh, target_zh
 
 RESULT_ZH = {"conform": "符合", "nonconform": "不符合", "observation": "观察项", "not_applicable": "不适用"}
 AREA_STATUS_ZH = {"conform": "符合", "nonconform": "不符合", "incomplete": "未完成",
@@ -38,6 +38,9 @@ FINDING_STATUS_ZH = {"open": "待制定措施", "plan_submitted": "措施待审�
                      "pending_verification": "待验证", "closed": "已关闭", "cancelled": "已取消"}
 AUDIT_STATUS_ZH = {"planned": "已计划", "in_progress": "实施中", "reported": "已报告", "closed": "已关闭",
                    "cancelled": "已取消"}
+# a finding's status in a chart: red while nothing is done, through to green when closed
+STATUS_COLOURS = {"待制定措施": "#c0392b", "措施待审核": "#e67e22", "整改中": "#e0a800", "待验证": "#8e7cc3",
+                  "已关闭": "#3d8b4f", "已取消": "#aaaaaa"}
 ITEM_STATUS_ZH = {"proposed": "待制定措施（计划未完成）", "planned": "措施已制定（计划待批准）", "tracking": "跟踪中"}
 FINDING_SOURCE_ZH = {"audit": "内审", "inspection": "服务质量检查", "complaint": "客户投诉", "survey": "满意度调查",
                      "mr": "管理评审", "improvement": "改进计划", "manual": "手工登记"}
@@ -102,9 +105,11 @@ class Document:
     def warning(self, text: str) -> None:
         self.blocks.append(("warn", text))
 
-    def image(self, name: str, alt: str, svg: str) -> None:
-        """A chart written beside the report as `<document>-<name>.svg`; the HTML carries it inline."""
-        self.blocks.append(("img", f"{self.name}-{name}.svg", alt, svg))
+    def image(self, name: str, alt: str, svg: str, *, data: tuple[list[str], list[list[Any]]] | None = None) -> None:
+        """A chart written beside the report as `<document>-<name>.svg`; the HTML carries it inline. `data`: the
+        chart's numbers as (headers, rows), for a rendering that cannot draw it (Word shows them as a table)."""
+        table = (data[0], [[_cell(value) for value in row] for row in data[1]]) if data else None
+        self.blocks.append(("img", f"{self.name}-{name}.svg", alt, svg, table))
 
     def table(self, headers: list[str], rows: list[list[Any]]) -> None:
         self.blocks.append(("table", headers, [[_cell(value) for value in row] for row in rows]))
@@ -319,12 +324,16 @@ def _audit_section(session, report: Document, audit: Audit, rows, date, names) -
         [f.code, f.item_code, f.unit, f.description, names.get(f.owner, f.owner), f.due_date,
          FINDING_STATUS_ZH.get(f.status, f.status)] for f in findings])
     if findings:
-        by_area = Counter((f.item_code or "").split("-")[0] for f in findings)
-        closed = Counter((f.item_code or "").split("-")[0] for f in findings if f.status == "closed")
-        bars = [(f"{a.name_zh} 不符合", float(by_area[a.code])) for a in AUDIT_AREAS if by_area[a.code]]
-        bars += [(f"{a.name_zh} 已关闭", float(closed[a.code])) for a in AUDIT_AREAS if by_area[a.code]]
-        report.image(f"{audit.code}-findings", "不符合项按检查范围与状态",
-                     bar_chart(f"{audit.code} 不符合项按检查范围与状态", bars))
+        by_area = {a.code: Counter(f.status for f in findings if (f.item_code or "").split("-")[0] == a.code)
+                   for a in AUDIT_AREAS}
+        order = [status for status in FINDING_STATUS_ZH if any(c[status] for c in by_area.values())]
+        rows = [(a.name_zh, [(FINDING_STATUS_ZH[status], by_area[a.code][status]) for status in order])
+                for a in AUDIT_AREAS if by_area[a.code]]
+        report.image(f"{audit.code}-findings", "不符合项按检查范围与状态（每项只计一次）",
+                     stacked_chart(f"{audit.code} 不符合项按检查范围与状态", rows, colours=STATUS_COLOURS),
+                     data=(["检查范围", *(FINDING_STATUS_ZH[status] for status in order), "合计"],
+                           [[area, *(count for _, count in parts), sum(count for _, count in parts)]
+                            for area, parts in rows]))
     report.heading(f"{audit.code} 审核综述与结论")
     report.table(["项目", "内容"], [["审核综述", audit.report_summary], ["审核结论", audit.report_conclusion],
                                   ["管理者代表意见", audit.mr_comment]])
@@ -476,8 +485,9 @@ def survey_documents(session: Session, year: int) -> list[Document]:
     if stats["previous_year_mean"] is not None:
         bars.append((f"{year - 1}年总体", stats["previous_year_mean"]))
     bars.append((f"{year}年总体", overall))
-    chart = bar_chart("满意度：按调查方式与年度（满分5分）", bars, maximum=5)
-    doc.image("by-channel", "满意度：按调查方式与年度", chart)
+    chart = bar_chart("满意度：按调查方式与年度（满分5分）", bars, maximum=5, unit="分")
+    doc.image("by-channel", "满意度：按调查方式与年度", chart,
+              data=(["调查方式或年度", "平均分"], [[label, value] for label, value in bars]))
     doc.heading("按项目")
     doc.table(["项目", "平均分"], [[k, v] for k, v in stats["mean_by_project"].items()])
     doc.heading("按客户")
@@ -530,10 +540,10 @@ def review_documents(session: Session, year: int) -> list[Document]:
         [k["code"], k["name"], target_zh(k["direction"], k["target"], k["unit"]), quantity_zh(k["actual"], k["unit"]),
          ATTAINMENT_ZH.get(k["attainment"], k["attainment"]), basis_zh(k["basis"])] for k in kpis])
     if kpis:
-        doc.image("indicators", "指标实际值与目标（红线为目标）",
-                  bar_chart("指标实际值占目标的百分比（红线为目标）",
-                            [(k["code"], None if k["actual"] is None else round(_ratio(k) * 100, 1)) for k in kpis],
-                            marks={k["code"]: 100.0 for k in kpis}, unit="%"))
+        doc.image("indicators", "各指标实际值与目标（绿色达标，红色未达标，竖线为目标）",
+                  target_chart("质量指标：实际值与目标", [
+                      (f"{k['code']} {k['name']}", k["actual"], k["target"], k["direction"],
+                       UNIT_ZH.get(k["unit"].strip().lower(), k["unit"].strip())) for k in kpis]))
     unmet = [k for k in kpis if k["attainment"] != "met"]
     doc.heading(f"未达标指标（{len(unmet)} 项）")
     doc.table(["指标", "名称", "目标", "实际", "结论"], [
@@ -558,8 +568,9 @@ def review_documents(session: Session, year: int) -> list[Document]:
         for f in open_findings])
     by_status = inputs.get("findings_by_status", {})
     if by_status:
-        doc.image("findings", "本年度不符合项按状态", bar_chart(
-            "本年度不符合项按状态", [(FINDING_STATUS_ZH.get(k, k), float(v)) for k, v in by_status.items()]))
+        bars = [(FINDING_STATUS_ZH.get(k, k), float(v)) for k, v in by_status.items()]
+        doc.image("findings", "本年度不符合项按状态", bar_chart("本年度不符合项按状态", bars, unit="项", counts=True),
+                  data=(["状态", "项数"], [[label, int(value)] for label, value in bars]))
     closure = inputs.get("on_time_closure")
     if closure is not None:  # reviews gathered before the rate was an input have none
         _on_time_closure(doc, closure, names)
@@ -621,13 +632,6 @@ def _on_time_closure(doc: Document, closure: dict, names: dict) -> None:
     doc.table(["编号", "来源", "受审单位", "责任人", "完成期限", "关闭日期", "逾期天数"], [
         [f["code"], FINDING_SOURCE_ZH.get(f["source"], f["source"]), f["unit"], names.get(f["owner"], f["owner"]),
          f["due"], f["closed_on"], f"{f['days_late']} 天"] for f in closure["late_findings"]])
-
-
-def _ratio(kpi: dict) -> float:
-    """How far an indicator is from its target: 100% is on target, above is better for either direction."""
-    if kpi["direction"] == "higher_better":
-        return kpi["actual"] / kpi["target"] if kpi["target"] else 0.0
-    return kpi["target"] / kpi["actual"] if kpi["actual"] else 0.0
 
 
 # -- the improvement plan (6.2.6) -------------------------------------------------------------

@@ -156,8 +156,10 @@ def _block(word, block: tuple[Any, ...]) -> None:
         word.add_paragraph(_text(block[1]))
     elif kind == "warn":
         _warning(word, block[1])
-    elif kind == "img":
+    elif kind == "img":  # Word cannot show an SVG: the chart's caption, and its numbers when it carries them
         word.add_paragraph(_text(f"图：{block[2]}"), style="Caption")
+        if len(block) > 4 and block[4] is not None:
+            _table(word, *block[4])
     else:
         _, headers, rows = block
         _table(word, headers, rows)

@@ -26,7 +26,8 @@ def document() -> Document:
     doc.paragraph("受审单位：平安城市一期（P-01）")
     doc.warning("2027 年度没有完整的运维过程内审")
     doc.table(["编号", "描述", "状态"], [[f"NC-2027-{n:03d}", f"第 {n} 项不符合", "整改中"] for n in range(60)])
-    doc.image("findings", "不符合项按检查范围与状态", "<svg xmlns='http://www.w3.org/2000/svg'/>")
+    doc.image("findings", "不符合项按检查范围与状态", "<svg xmlns='http://www.w3.org/2000/svg'/>",
+              data=(["检查范围", "已关闭", "合计"], [["过程检查", 2, 2]]))
     doc.table(["编号", "描述"], [])
     doc.signatures = [Signature("编制", "张三（qmd1）", "2027-02-01"), Signature("审核", "李四（gm1）", "2027-02-03")]
     return doc
@@ -68,7 +69,8 @@ def test_a_draft_holds_its_title_fields_blocks_and_sign_off(document):
     title, stamp = (p for p in word.paragraphs if p.text in ("2027年度运维过程内审报告", "草稿/非受控"))
     assert title.alignment == stamp.alignment == 1  # centered
     assert str(stamp.runs[0].font.color.rgb) == "BB0000"
-    head, findings, empty, sign_off = word.tables
+    head, findings, chart, empty, sign_off = word.tables
+    assert rows(chart) == [["检查范围", "已关闭", "合计"], ["过程检查", "2", "2"]]  # the chart's numbers
     assert rows(head) == [["文件编号", "版本", "受控状态", "生效日期", "依据"],
                           ["QR-6.2.1-2027", "—", "草稿/非受控", "—", head.rows[1].cells[4].text]]
     assert len(findings.rows) == 61 and rows(findings)[60] == ["NC-2027-059", "第 59 项不符合", "整改中"]
