@@ -209,6 +209,9 @@ def _basis(text: str) -> str:
     fixed = {"yearly value": _("yearly value"), "satisfaction survey": _("satisfaction survey"),
              "no value": _("no value")}
     counted = re.fullmatch(r"(\w+) of (\d+) values", text)
+    rules = {"mean": _("the mean of {count} values"), "latest": _("the latest of {count} values")}
+    if counted and counted[1] in rules:
+        return rules[counted[1]].format(count=counted[2])
     if counted:
         return _("{rule} of {count} values").format(rule=counted[1], count=counted[2])
     return fixed.get(text, text)

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 import usecases
-from i18n import _, ngettext
+from i18n import _, chinese, ngettext
 
 from .base import State
 
@@ -203,12 +203,12 @@ def _colour_on() -> bool:
     return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
 
 
-def _paint(text: str) -> str:
+def _hue(text: str) -> str | None:
+    """The colour of a state's cell, from the stored word."""
     word = text.strip()
-    colour = "green" if word in _GOOD else "yellow" if word in _WAIT else "red" if word in _BAD else None
     if word.endswith(" d") and word[:-2].isdigit():  # days overdue
-        colour = "red"
-    return click.style(text, fg=colour) if colour else text
+        return "red"
+    return "green" if word in _GOOD else "yellow" if word in _WAIT else "red" if word in _BAD else None
 
 
 def _render(rows: list[dict], columns: list[tuple[str, str]], as_json: bool) -> None:
@@ -219,6 +219,9 @@ def _render(rows: list[dict], columns: list[tuple[str, str]], as_json: bool) -> 
     if not rows:
         click.echo(_("(none)"), err=True)
         return
+    hues = [[_hue(_cell(row.get(key))) for key, _ in columns] for row in rows]  # from the stored id
+    if chinese():  # a stored id in words (in_progress: 整改中); --json keeps the ids
+        rows = [{key: usecases.documents.word(key, row.get(key)) for key, _ in columns} for row in rows]
     cells = [[_clip(_cell(row.get(key)).replace("\n", " ").replace("\t", " "), 60) for key, _ in columns]
              for row in rows]
     widths = [max(_width(title), *(_width(line[i]) for line in cells)) for i, (_, title) in enumerate(columns)]
@@ -232,12 +235,15 @@ def _render(rows: list[dict], columns: list[tuple[str, str]], as_json: bool) -> 
             cells = [[_clip(v, widths[i]) if i == widest else v for i, v in enumerate(line)] for line in cells]
     colour = _colour_on()
 
-    def line(values, header: bool = False):
+    def line(values, hue=None, header: bool = False):
         out = []
-        for value, width in zip(values, widths, strict=True):
+        for index, (value, width) in enumerate(zip(values, widths, strict=True)):
             padded = value + " " * (width - _width(value))
-            out.append(click.style(padded, bold=True) if header and colour else _paint(padded) if colour else padded)
+            shade = hue[index] if hue else None
+            out.append(click.style(padded, bold=True) if header and colour else
+                       click.style(padded, fg=shade) if colour and shade else padded)
         return "  ".join(out).rstrip()
 
-    lines = [line([title for _, title in columns], header=True), *(line(values) for values in cells)]
+    lines = [line([title for _, title in columns], header=True),
+             *(line(values, hue) for values, hue in zip(cells, hues, strict=True))]
     click.echo("\n".join(lines), color=colour or None)

@@ -101,9 +101,17 @@ def header(key: str) -> str:
     return f"{FIELDS[key]} / {words(key)}" if key in FIELDS else key
 
 
+# an improvement item's source is KIND:REF (unmet_kpi:K1): the kind in words, the reference as it is
+ITEM_SOURCES = {"unmet_kpi": "未达标指标", "not_measured_kpi": "未测量指标", "open_nc": "未关闭不符合项",
+                "complaint": "重大投诉", "mr": "管理评审决议"}
+
+
 def value(key: str, stored: object) -> object:
     """An id of column `key` in Chinese (`in_progress` is 整改中); any other value as it is."""
     labels = VALUES.get(key)
+    if key == "source" and isinstance(stored, str) and ":" in stored:
+        kind, _colon, ref = stored.partition(":")
+        return f"{ITEM_SOURCES[kind]} {ref}" if kind in ITEM_SOURCES else stored
     return labels.get(stored, stored) if labels and isinstance(stored, str) else stored
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import OpsqaError
-from i18n import _, translation
+from i18n import _, chinese
 
 from . import labels_zh
 
@@ -64,7 +64,7 @@ def write_workbook(path: str, rows: list[dict[str, Any]], *, sheet: str, zone: t
 
 def in_chinese() -> bool:
     """Whether the language in use (`--lang`, LANG, a web request's) is Chinese."""
-    return str(translation().info().get("language", "")).startswith("zh")
+    return chinese()
 
 
 def workbook_bytes(rows: list[dict[str, Any]], *, sheet: str, zone: tzinfo, chinese: bool = False) -> bytes:

@@ -63,6 +63,11 @@ def translation() -> _stdlib.NullTranslations:
     return _translation
 
 
+def chinese() -> bool:
+    """Whether the language in use is Chinese (its catalogue says zh…): listings then show stored ids in words."""
+    return str(translation().info().get("language", "")).startswith("zh")
+
+
 def gettext(message: str) -> str:
     return translation().gettext(message)
 

@@ -39,6 +39,13 @@ def issue(engine: Engine, caller: Caller, kind: str, year: int, *, formats: tupl
     return {"documents": rows, "files": files}
 
 
+def word(key: str, value: Any) -> Any:
+    """A stored id of a listing's column in Chinese (`status` in_progress: 整改中); anything else as it is."""
+    from handlers.labels_zh import value as label
+
+    return label(key, value)
+
+
 def shown(doc) -> dict[str, Any]:
     """A document (as a draft) for a page: title, number, controlled fields, blocks with each chart as a data:
     URI, sign-off."""
