@@ -46,5 +46,9 @@ def test_the_years_documents_are_shown_and_downloaded(client):
     markdown = client.get("/year/2027/documents/management-review-report-2027", params={"format": "md"})
     assert markdown.headers["content-disposition"] == 'attachment; filename="management-review-report-2027.md"'
     assert markdown.content.decode("utf-8").startswith("# ")
+    word = client.get("/year/2027/documents/management-review-report-2027", params={"format": "docx"})
+    assert word.headers["content-disposition"] == 'attachment; filename="management-review-report-2027.docx"'
+    assert word.content[:2] == b"PK"  # a zip: the Word file
+    assert "quality-plan-2027" in names  # the plan is a document of its year too
     assert client.get("/year/2027/documents/no-such").status_code == 400
     assert client.get("/year/27").status_code == 400

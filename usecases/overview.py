@@ -115,6 +115,20 @@ def document(engine: Engine, year: int, name: str) -> dict[str, Any]:
     raise OpsqaError(_("no document {name} for {year}").format(name=name, year=year))
 
 
+def document_file(engine: Engine, year: int, name: str, fmt: str) -> tuple[str, bytes]:
+    """One of the year's documents as a draft file of one format (html, docx, pdf, md): (file name, bytes)."""
+    from handlers.render import files
+
+    from .documents import parse_formats
+
+    fmt = parse_formats(fmt)[0]
+    for _kind, d in _documents(engine, year):
+        if d.name == name:
+            file_name, content = files(d, (fmt,))[0]
+            return file_name, content.encode("utf-8") if isinstance(content, str) else content
+    raise OpsqaError(_("no document {name} for {year}").format(name=name, year=year))
+
+
 def _documents(engine: Engine, year: int) -> list[tuple[str, Any]]:
     from handlers.register import KINDS
 

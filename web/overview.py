@@ -38,16 +38,17 @@ def overview(web: Web) -> Response:
 
 
 def document(web: Web) -> Response:
-    """A document of the year in the page (its charts as images), with its Markdown and HTML to download."""
+    """A document of the year in the page (its charts as images), with its HTML, Word, PDF and Markdown to
+    download, as drafts."""
     year, name = _year(web), web.request.path_params["name"]
     if len(name) > 100 or not all(c.isalnum() or c in "-_" for c in name):
         raise usecases.OpsqaError(_("no document {name} for {year}").format(name=name[:100], year=year))
-    found = usecases.overview.document(web.engine, year, name)
     fmt = web.arg("format")
-    if fmt in ("md", "html"):
-        content = found["markdown"] if fmt == "md" else found["html"]
-        return Response(content.encode("utf-8"), media_type="application/octet-stream", headers={
-            "content-disposition": f'attachment; filename="{name}.{fmt}"'})
+    if fmt in ("md", "html", "docx", "pdf"):
+        file_name, content = usecases.overview.document_file(web.engine, year, name, fmt)
+        return Response(content, media_type="application/octet-stream", headers={
+            "content-disposition": f'attachment; filename="{file_name}"'})
+    found = usecases.overview.document(web.engine, year, name)
     zone = usecases.admin.zone(web.engine)
     for row in found["issued"]:
         row["shown"] = f"{row['version']} {label(row['status'])} ({usecases.local_time(row['issued_at'], zone)}, " \
