@@ -21,16 +21,19 @@ from .terminal import _assignments, _cell, _print_json, _render, _scalar
 @cli.command()
 @click.argument("paths", nargs=-1)
 @click.option("--reason", required=True, help=N_("Why (kept in the history), e.g. what the change is for."))
+@click.option("--revert", is_flag=True, help=N_("Deploy a file equal to an older version again, on purpose."))
 @pass_state
-def deploy(state: State, paths: tuple[str, ...], reason: str):
+def deploy(state: State, paths: tuple[str, ...], reason: str, revert: bool):
     """Deploy BPMN files (default: ./processes, else the standard processes shipped with opsqa). Unchanged
-    files make no new version.
+    files make no new version; a file equal to an older version (which would undo what was deployed since)
+    is refused unless --revert.
 
     Example: opsqa deploy processes/quality_plan.bpmn --reason "抽查改为每季度"
     """
     paths = list(paths) or [usecases.processes.default_folder()]
     with Progress(_("deploying")) as progress:
-        results = usecases.processes.deploy(state.engine, state.caller, paths, reason=reason, progress=progress)
+        results = usecases.processes.deploy(state.engine, state.caller, paths, reason=reason, progress=progress,
+                                            revert=revert)
     for result in results:
         what = _("version {version}") if result["changed"] else _("unchanged (version {version})")
         click.echo(_("{process} ({name}): {what}  [{file}]").format(
@@ -75,6 +78,21 @@ def processes(ctx: click.Context, as_json: bool):
     columns = [("process", _("PROCESS")), ("name", _("NAME")), ("version", _("VER")), ("active", _("ACTIVE")),
                ("deployed_at", _("DEPLOYED")), ("deployed_by", _("BY"))]
     _render(usecases.processes.processes(state.engine), columns, as_json)
+
+
+@processes.command("export")
+@click.argument("folder", required=False, default="processes")
+@force_option
+@pass_state
+def processes_export(state: State, folder: str):
+    """Write the deployed processes back to their files (default folder: ./processes), so that the files and
+    the database are in step after a change deployed elsewhere; a different file is replaced only with --force.
+
+    Example: opsqa processes export processes --force
+    """
+    for row in usecases.processes.export(state.engine, folder, force=forced()):
+        what = _("written") if row["written"] else _("unchanged")
+        click.echo(f"{row['file']}  {what}  ({', '.join(row['processes'])})")
 
 
 @processes.command("test")

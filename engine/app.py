@@ -119,9 +119,11 @@ class Engine:
         return definitions.build(sources, self.handlers.topics, wanted, self.handlers.checks, progress)
 
     def deploy(self, paths: list[str], *, actor: Actor, reason: str | None = None,
-               progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+               progress: Callable[[int, int], None] | None = None, revert: bool = False) -> list[dict[str, Any]]:
         """Store a new version of every process whose content (or a callee's) changed, each recorded with
-        the version it follows and the reason. `progress(done, total)` as the files are parsed and their
+        the version it follows and the reason. A file equal to an older version than the latest would silently
+        undo what was deployed since (a change made in the browser, a file left behind): refused, nothing
+        deployed, unless `revert` says it is meant. `progress(done, total)` as the files are parsed and their
         processes built (the long part)."""
         builds = self.validate(paths, progress=progress)
         now = self.clock.now()
@@ -136,6 +138,17 @@ class Engine:
                     results.append({"process": build.process_id, "name": build.name, "version": latest.version,
                                     "changed": False, "file": build.source_file})
                     continue
+                older = session.scalar(
+                    select(Definition).where(Definition.process_id == build.process_id,
+                                             Definition.sha256 == build.sha256)
+                    .order_by(Definition.version.desc()).limit(1)) if latest is not None else None
+                if older is not None and not revert:
+                    raise OpsqaError(_(
+                        "{file}: process {process} is the same as its version {old} (deployed {at} by {by}); "
+                        "deploying it would undo version {latest}: export the deployed versions with `opsqa "
+                        "processes export`, or add --revert if going back is meant").format(
+                            file=build.source_file, process=build.process_id, old=older.version,
+                            at=older.deployed_at.date(), by=older.deployed_by, latest=latest.version))
                 version = (latest.version if latest else 0) + 1
                 definition = Definition(
                     process_id=build.process_id, version=version, name=build.name, sha256=build.sha256,
@@ -149,7 +162,7 @@ class Engine:
                 append_event(session, at=now, kind="definition.deployed", actor=actor.name, real_actor=actor.real,
                              payload={"process": build.process_id, "from_version": latest.version if latest else None,
                                       "version": version, "sha256": build.sha256, "file": build.source_file,
-                                      "reason": reason})
+                                      "reason": reason, "reverts_to": older.version if older is not None else None})
                 results.append({"process": build.process_id, "name": build.name, "version": version,
                                 "changed": True, "file": build.source_file})
         return results

@@ -187,3 +187,42 @@ def test_a_fresh_install_deploys_the_processes_shipped_inside_opsqa(tmp_path, mo
     (tmp_path / "processes").mkdir()
     (tmp_path / "processes" / "quality_plan.bpmn").write_bytes((processes.FOLDER / "quality_plan.bpmn").read_bytes())
     assert processes.default_folder() == "processes"
+
+
+def test_a_file_equal_to_an_older_version_is_refused_unless_reverted(ready, tmp_path):
+    """A file left behind (the browser deployed a change since) would silently undo it: refused, nothing stored."""
+    path = tmp_path / "chore.bpmn"
+    first = linear("chore", ("handle", user_task("handle")), lane="qmd")
+    second = linear("chore", ("handle", user_task("handle")), ("check", user_task("check")), lane="qmd")
+    for text, reason in ((first, "第一版"), (second, "增加复核")):
+        path.write_text(text, encoding="utf-8")
+        assert ready("deploy", str(path), "--reason", reason).exit_code == 0
+    path.write_text(first, encoding="utf-8")
+    before = ready("history", "--json").stdout
+    refused = ready("deploy", str(path), "--reason", "误用旧文件")
+    assert refused.exit_code == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert "process chore is the same as its version 1" in refused.stderr and "undo version 2" in refused.stderr
+    assert "--revert" in refused.stderr and ready("history", "--json").stdout == before
+    reverted = ready("deploy", str(path), "--reason", "复核取消，回到第一版", "--revert")
+    assert reverted.exit_code == 0 and "version 3" in reverted.stdout
+    [event] = [e for e in ready.json("history", "--kind", "definition") if e["payload"].get("version") == 3]
+    assert event["payload"]["reverts_to"] == 1
+
+
+def test_export_writes_the_deployed_versions_back_to_their_files(ready, tmp_path):
+    source = tmp_path / "src" / "chore.bpmn"
+    source.parent.mkdir()
+    source.write_text(linear("chore", ("handle", user_task("handle")), lane="qmd"), encoding="utf-8")
+    assert ready("deploy", str(source), "--reason", "第一版").exit_code == 0
+    out = tmp_path / "out"
+    written = ready("processes", "export", str(out))
+    assert written.exit_code == 0 and "written  (chore v1)" in written.stdout
+    assert (out / "chore.bpmn").read_bytes() == source.read_bytes()
+    assert "unchanged  (chore v1)" in ready("processes", "export", str(out)).stdout
+    (out / "chore.bpmn").write_text("edited by hand", encoding="utf-8")
+    refused = ready("processes", "export", str(out))
+    assert refused.exit_code == 1 and "differs from the deployed chore v1; add --force" in refused.stderr
+    assert (out / "chore.bpmn").read_text(encoding="utf-8") == "edited by hand"
+    assert ready("processes", "export", str(out), "--force").exit_code == 0
+    again = ready("deploy", str(out / "chore.bpmn"), "--reason", "导出后核对")
+    assert again.exit_code == 0 and "unchanged (version 1)" in again.stdout

@@ -21,17 +21,50 @@ Progress = Callable[[int, int], None] | None
 
 
 def deploy(engine: Engine, caller: Caller, paths: list[str], *, reason: str | None,
-           progress: Progress = None) -> list[dict[str, Any]]:
+           progress: Progress = None, revert: bool = False) -> list[dict[str, Any]]:
     """Deploy BPMN files (process owners `po` and admins; with a reason). Each result says, for a changed
-    process past its first version, how many running instances stay on older versions (`older_running`)."""
+    process past its first version, how many running instances stay on older versions (`older_running`).
+    A file equal to an older version is refused unless `revert`."""
     with guarded(engine, caller, "deploy"):
         actor = authorized(engine, caller, "deploy", reason=reason)
-        results = engine.deploy(paths, actor=actor, reason=reason.strip(), progress=progress)
+        results = engine.deploy(paths, actor=actor, reason=reason.strip(), progress=progress, revert=revert)
     for result in results:
         result["older_running"] = 0
         if result["changed"] and result["version"] > 1:
             result["older_running"] = sum(v["running"] for v in engine.versions(result["process"])
                                           if v["version"] < result["version"])
+    return results
+
+
+def export(engine: Engine, folder: str, *, force: bool = False) -> list[dict[str, Any]]:
+    """Write each process's latest deployed version back to its file in `folder` (the file it was deployed
+    from, by name), so that the files and the database are in step: a file already equal is left alone, a
+    different one is replaced only with `force` (refused in one line before anything is written)."""
+    from engine.files import check_output, write_output
+
+    files: dict[str, tuple[str, list[tuple[str, int]]]] = {}
+    for row in engine.processes():
+        xml = engine.definition_xml(row["process"], row["version"]).decode("utf-8")
+        name = Path(row.get("file") or f"{row['process']}.bpmn").name
+        if not name.endswith(".bpmn"):
+            name = f"{row['process']}.bpmn"
+        files.setdefault(name, (xml, []))[1].append((row["process"], row["version"]))
+    target = Path(folder)
+    results = []
+    for name, (xml, processes) in sorted(files.items()):
+        path = target / name
+        same = path.is_file() and path.read_bytes() == xml.encode("utf-8")
+        if not same and path.exists() and not force:
+            raise OpsqaError(_("{path} differs from the deployed {processes}; add --force to replace it").format(
+                                 path=path, processes=", ".join(f"{p} v{v}" for p, v in processes)))
+        if not same:
+            check_output(path, force=True)
+        results.append({"file": str(path), "processes": [f"{p} v{v}" for p, v in processes],
+                        "written": not same})
+    target.mkdir(parents=True, exist_ok=True)
+    for result, (xml, _processes) in zip(results, (files[name] for name in sorted(files)), strict=True):
+        if result["written"]:
+            write_output(result["file"], xml, force=True)
     return results
 
 
