@@ -197,21 +197,6 @@ def indicators_year(state: State, year: int, as_json: bool):
     rows = usecases.review.attainment(state.engine, year)
     if not as_json:
         for row in rows:
-            row["basis"] = _basis(row["basis"])
+            row["basis"] = usecases.review.basis_words(row["basis"])
     _render(rows, [("code", _("INDICATOR")), ("name", _("NAME")), ("target", _("TARGET")), ("actual", _("ACTUAL")),
                    ("attainment", _("ATTAINMENT")), ("basis", _("BASIS"))], as_json)
-
-
-def _basis(text: str) -> str:
-    """How a yearly value was reached (handlers/indicators.py words it), in the chosen language."""
-    import re
-
-    fixed = {"yearly value": _("yearly value"), "satisfaction survey": _("satisfaction survey"),
-             "no value": _("no value")}
-    counted = re.fullmatch(r"(\w+) of (\d+) values", text)
-    rules = {"mean": _("the mean of {count} values"), "latest": _("the latest of {count} values")}
-    if counted and counted[1] in rules:
-        return rules[counted[1]].format(count=counted[2])
-    if counted:
-        return _("{rule} of {count} values").format(rule=counted[1], count=counted[2])
-    return fixed.get(text, text)

@@ -18,6 +18,22 @@ Progress = Callable[[int, int], None] | None
 # -- the management review
 
 
+def basis_words(text: str) -> str:
+    """How a year's value was reached (handlers/indicators.py keeps it in English: `mean of 3 values`), in the
+    language in use, the same for the CLI and the web."""
+    import re
+
+    fixed = {"yearly value": _("yearly value"), "satisfaction survey": _("satisfaction survey"),
+             "no value": _("no value")}
+    counted = re.fullmatch(r"(\w+) of (\d+) values", text)
+    rules = {"mean": _("the mean of {count} values"), "latest": _("the latest of {count} values")}
+    if counted and counted[1] in rules:
+        return rules[counted[1]].format(count=counted[2])
+    if counted:
+        return _("{rule} of {count} values").format(rule=counted[1], count=counted[2])
+    return fixed.get(text, text)
+
+
 def start(engine: Engine, caller: Caller, year: int, review_date: date, attendees: str) -> dict[str, Any]:
     """Initiate the year's review (mr, admin): refused, naming what is missing, until the year's full
     internal audit and its satisfaction survey are reported; then its initiation task is completed with

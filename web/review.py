@@ -101,7 +101,7 @@ def _code(web: Web) -> str:
 def indicator(web: Web) -> Response:
     """One indicator: its definition and its values period by period, met or not."""
     view = usecases.review.indicator_page(web.engine, web.caller, _code(web))
-    return web.render("indicator.html", view=view, when=_when(web), basis=_basis, num=_num)
+    return web.render("indicator.html", view=view, when=_when(web), basis=usecases.review.basis_words, num=_num)
 
 
 def _num(value: float | None) -> str:
@@ -109,17 +109,6 @@ def _num(value: float | None) -> str:
     if value is None:
         return ""
     return f"{value:.4f}".rstrip("0").rstrip(".")
-
-
-def _basis(text: str) -> str:
-    """How a yearly value was reached (handlers/indicators.py words it), as `opsqa indicators year` says it."""
-    fixed = {"yearly value": _("yearly value"), "satisfaction survey": _("satisfaction survey"),
-             "no value": _("no value")}
-    rule, sep, rest = text.partition(" of ")
-    count = rest.removesuffix(" values")
-    if sep and count.isdigit():
-        return _("{rule} of {count} values").format(rule=rule, count=count)
-    return fixed.get(text, text)
 
 
 def enter(web: Web) -> Response:
