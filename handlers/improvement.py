@@ -25,7 +25,7 @@ from store import Complaint, Finding, ImprovementItem, ManagementReview, User, a
 
 from . import handler, registry, year_of
 from .findings import raise_finding
-from .indicators import SIGN
+from .indicators import quantity_zh, target_zh
 from .reviews import get_review
 
 DONE = ("closed", "cancelled")  # a measure whose follow-up ended; any other is still open
@@ -42,8 +42,9 @@ def propose(session: Session, year: int, *, now: datetime) -> list[ImprovementIt
     sources: list[tuple[str, str, str, str | None]] = []  # type, ref, description, suggested owner
     for kpi in inputs.get("indicators", []):
         if kpi["attainment"] == "unmet":
-            sources.append(("unmet_kpi", kpi["code"], f"指标{kpi['code']} {kpi['name']}未达标：实际{kpi['actual']}，"
-                            f"目标{SIGN[kpi['direction']]}{kpi['target']}{kpi['unit']}", None))
+            sources.append(("unmet_kpi", kpi["code"], f"指标{kpi['code']} {kpi['name']}未达标：实际"
+                            f"{quantity_zh(kpi['actual'], kpi['unit'])}，目标"
+                            f"{target_zh(kpi['direction'], kpi['target'], kpi['unit'])}", None))
         elif kpi["attainment"] == "not_measured":
             sources.append(("not_measured_kpi", kpi["code"], f"指标{kpi['code']} {kpi['name']}本年度未测量，"
                             "需采取措施取得数据", None))

@@ -29,5 +29,8 @@ def test_the_demo_year(run, tmp_path):
     escalated = sorted(e["payload"]["finding"] for e in history if e["kind"] == "finding.escalated")
     assert escalated == ["NC-2027-001", "NC-2027-002", "NC-2027-003", "NC-2027-004"]
     assert [e["payload"]["year"] for e in history if e["kind"] == "cycle.closed"] == [2027]
-    assert [i["source"] for i in read("improvement", "list", "--year", "2027")] == [
+    items = read("improvement", "list", "--year", "2027")
+    assert [i["source"] for i in items] == [
         "unmet_kpi:K1", "unmet_kpi:K4", "open_nc:NC-2027-004", "complaint:C-2027-001", "mr:MR-2027-2"]
+    assert [i["description"] for i in items[:2]] == [  # the actual and the target both with their unit
+        "指标K1 事件按时解决率未达标：实际94.2%，目标≥95.0%", "指标K4 客户满意度未达标：实际4.25 分，目标≥4.5 分"]
