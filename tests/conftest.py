@@ -117,20 +117,22 @@ def demo_year_db(tmp_path_factory) -> Path:
     result = Cli(db)("simulate", "--from", "2026-12-20", "--to", "2028-01-02", "--scenario",
                      str(ROOT / "demo" / "year.yaml"), "--out", str(db), login="sim-admin")
     assert result.exit_code == 0, result.output
+    engine = usecases.open_engine(str(db))  # the passwords once (argon2: ~0.18 s each), not in every copy
+    for user in usecases.admin.users(engine):
+        usecases.auth.set_password(engine, usecases.Caller("sim-admin"), user["name"], f"demo-{user['name']}-2027")
+    engine.close()
     return db
 
 
 @pytest.fixture
 def demo_year(demo_year_db, tmp_path):
     """A copy of the demo's year, its engine (on the simulated clock where the year stopped), and a password
-    for every user: `demo-NAME-2027`, as `make serve` gives them."""
+    for every user: `demo-NAME-2027`, as `make serve` gives them (set once, in the year copied)."""
     import shutil
 
     db = tmp_path / "year.db"
     shutil.copyfile(demo_year_db, db)
     engine = usecases.open_engine(str(db))
-    for user in usecases.admin.users(engine):
-        usecases.auth.set_password(engine, usecases.Caller("sim-admin"), user["name"], f"demo-{user['name']}-2027")
     yield engine
     engine.close()
 
