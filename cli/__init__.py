@@ -8,7 +8,7 @@ the commands live by subject: admin, processes, tasks, scheduling, and the quali
 audits, customers and review.
 """
 
-from . import admin, audits, customers, documents, plans, processes, review, scheduling, tasks, web  # noqa: F401  (their commands)
+from . import admin, audits, customers, documents, drafts, plans, processes, review, scheduling, tasks, web  # noqa: F401  (their commands)
 from .base import cli, main
 
 __all__ = ["cli", "main"]

@@ -97,20 +97,26 @@ def processes_export(state: State, folder: str):
 
 @processes.command("test")
 @click.argument("folder", required=False, default="processes", type=FilePath(file_okay=False))
+@json_option
 @pass_state
-def processes_test(state: State, folder: str):
+def processes_test(state: State, folder: str, as_json: bool):
     """Run the folder's scenario tests (*.scenario.yaml) on a simulated clock, each in a new database with
     the folder's processes: pass or fail per scenario, and why.
 
     Example: opsqa processes test processes/
     """
-    failed = 0
+    failed, rows = 0, []
     for outcome in usecases.processes.test_scenarios(Path(folder), run_command=_command_runner):
         failed += not outcome.passed
+        rows.append({"scenario": outcome.scenario, "passed": outcome.passed, "failures": outcome.failures})
+        if as_json:
+            continue
         click.echo((_("PASS  {scenario}") if outcome.passed else _("FAIL  {scenario}")).format(
             scenario=outcome.scenario))
         for failure in outcome.failures:
             click.echo(f"      {failure}")
+    if as_json:
+        _print_json(rows)
     if failed:
         raise SystemExit(1)
 

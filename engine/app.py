@@ -111,12 +111,51 @@ class Engine:
         """Check BPMN files without storing anything; returns the builds. `progress(done, total)` as they are."""
         from . import definitions
 
-        sources = [definitions.read_file(path) for path in _bpmn_files(paths)]
+        return self._validate_sources([definitions.read_file(path) for path in _bpmn_files(paths)], progress)
+
+    def validate_texts(self, files: list[tuple[str, bytes]], *,
+                       progress: Callable[[int, int], None] | None = None) -> list:
+        """`validate` for files held elsewhere than on disk (a draft in the database): (display name, content)."""
+        from . import definitions
+
+        if not files:
+            raise OpsqaError(_("no BPMN files given"))
+        return self._validate_sources([definitions.parse_source(display, content) for display, content in files],
+                                      progress)
+
+    def _validate_sources(self, sources: list, progress: Callable[[int, int], None] | None) -> list:
+        from . import definitions
+
         wanted = {p.get("id") for s in sources for p in s.root.findall(f"{{{definitions.BPMN_NS}}}process")}
-        if self.database is not None:  # without a database, calls must resolve within the files given
-            with self.database.reading() as session:
-                sources += _deployed_callees(session, sources)
-        return definitions.build(sources, self.handlers.topics, wanted, self.handlers.checks, progress)
+        return definitions.build(self._with_deployed_callees(sources), self.handlers.topics, wanted,
+                                 self.handlers.checks, progress)
+
+    def _with_deployed_callees(self, sources: list) -> list:
+        """The files and the deployed processes they call; without a database, calls must resolve within the files."""
+        if self.database is None:
+            return sources
+        with self.database.reading() as session:
+            return sources + _deployed_callees(session, sources)
+
+    def problems(self, files: list[tuple[str, bytes]], *, limit: int = 50) -> list[InvalidProcess]:
+        """Every problem of files held as (display name, content), each naming its file and element, so that a
+        process owner editing a draft sees them all at once; an empty list: they deploy. A file that does not
+        parse is one problem and the others are still checked. At most `limit` problems."""
+        from . import definitions
+
+        limit = max(limit, 1)  # none would read as deployable
+        found: list[InvalidProcess] = []
+        sources = []
+        for display, content in files:
+            try:
+                sources.append(definitions.parse_source(display, content))
+            except InvalidProcess as problem:
+                found.append(problem)
+        if sources and len(found) < limit:
+            wanted = {p.get("id") for s in sources for p in s.root.findall(f"{{{definitions.BPMN_NS}}}process")}
+            found += definitions.problems(self._with_deployed_callees(sources), self.handlers.topics,
+                                          self.handlers.checks, limit - len(found), wanted=wanted)
+        return found[:limit]
 
     def deploy(self, paths: list[str], *, actor: Actor, reason: str | None = None,
                progress: Callable[[int, int], None] | None = None, revert: bool = False) -> list[dict[str, Any]]:
@@ -125,7 +164,18 @@ class Engine:
         undo what was deployed since (a change made in the browser, a file left behind): refused, nothing
         deployed, unless `revert` says it is meant. `progress(done, total)` as the files are parsed and their
         processes built (the long part)."""
-        builds = self.validate(paths, progress=progress)
+        return self._store(self.validate(paths, progress=progress), actor=actor, reason=reason, revert=revert)
+
+    def deploy_texts(self, files: list[tuple[str, bytes]], *, actor: Actor, reason: str | None = None,
+                     revert: bool = False, also: Callable[[Any, list[dict[str, Any]]], None] | None = None
+                     ) -> list[dict[str, Any]]:
+        """`deploy` for files held elsewhere than on disk (a draft in the database): (file name, content).
+        `also(session, results)` runs in the deploy's transaction (the draft closed with the version it became):
+        both are stored, or neither."""
+        return self._store(self.validate_texts(files), actor=actor, reason=reason, revert=revert, also=also)
+
+    def _store(self, builds: list, *, actor: Actor, reason: str | None, revert: bool,
+               also: Callable[[Any, list[dict[str, Any]]], None] | None = None) -> list[dict[str, Any]]:
         now = self.clock.now()
         results = []
         with self.database.transaction() as session:
@@ -165,6 +215,8 @@ class Engine:
                                       "reason": reason, "reverts_to": older.version if older is not None else None})
                 results.append({"process": build.process_id, "name": build.name, "version": version,
                                 "changed": True, "file": build.source_file})
+            if also is not None:
+                also(session, results)
         return results
 
     def model_of(self, process_id: str) -> dict[str, Any]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import codecs
 import difflib
 import hashlib
+import itertools
 import re
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,87 +207,122 @@ def parse_source(display: str, content: bytes) -> SourceFile:
 
 
 def _check_process(source: SourceFile, process, topics: set[str], checks: set[str]) -> None:
-    """Every deploy-time rule for one <process> element."""
-    process_id = process.get("id")
+    """Every deploy-time rule for one <process> element; raises the first problem."""
+    problem = next(process_problems(source, process, topics, checks), None)
+    if problem is not None:
+        raise problem
+
+
+def process_problems(source: SourceFile, process, topics: set[str], checks: set[str]) -> Iterator[InvalidProcess]:
+    """Every deploy-time rule for one <process> element, each problem as it is found, in document order: so a
+    process owner sees all of them at once. A node's rules stop at its first problem (the later ones would
+    often be its consequence), and a refused element's contents are not looked into (they are refused with it)."""
     has_lanes = bool(process.findall(f"{{{BPMN_NS}}}laneSet/{{{BPMN_NS}}}lane"))
-    for node in process.iter():
-        if not isinstance(node.tag, str):
-            continue
-        ns, tag = _ns(node), _local(node)
-        element_id = node.get("id") or _nearest_id(node)
-        if ns == BPMN_NS:
-            if tag in REFUSED:
-                raise source.fail(REFUSED[tag], element_id, node)
-            if tag not in SUPPORTED:
-                raise source.fail(_("unsupported BPMN element <{tag}>").format(tag=tag), element_id, node)
-        elif ns == CAMUNDA_NS and tag in REFUSED_CAMUNDA:
-            raise source.fail(REFUSED_CAMUNDA[tag], element_id, node)
-        for attribute in REFUSED_CAMUNDA_ATTRIBUTES:
-            if node.get(f"{{{CAMUNDA_NS}}}{attribute}") is not None:
-                raise source.fail(_("camunda:{attribute} is not supported (it runs code); use camunda:topic").format(
-                                      attribute=attribute),
-                                  element_id, node)
-        for attribute in ("name", "label"):
-            text = node.get(attribute)
-            if text is not None and _CONTROL.search(text):
-                raise source.fail(_("the {attribute} {text!r} contains a control character (a line break, a tab, "
-                                    "...); write it on one line").format(attribute=attribute, text=text[:80]),
-                                  element_id, node)
-        if ns != BPMN_NS:
-            continue
-        if tag == "serviceTask":
-            topic = node.get(f"{{{CAMUNDA_NS}}}topic")
-            if node.get(f"{{{CAMUNDA_NS}}}type") != "external" or not topic:
-                raise source.fail(_("a service task needs camunda:type=\"external\" and a camunda:topic"),
-                                  element_id, node)
-            if topic not in topics:
-                raise source.fail(_("unknown handler topic {topic!r}{suggestion}").format(
-                                      topic=topic, suggestion=_suggest(topic, topics)), element_id, node)
-        elif tag == "userTask":
-            try:
-                fields = forms.parse_form(node)
-            except forms.FormError as exc:
-                raise source.fail(str(exc), exc.field or element_id) from None
-            for field in fields:
-                if "required_if" in field:
-                    _check_expression(source, field["required_if"], field["id"], node, "requiredIf")
-            assignee = node.get(f"{{{CAMUNDA_NS}}}assignee")
-            if assignee:
-                _check_expression(source, assignee, element_id, node, "assignee")
-            due_date = node.get(f"{{{CAMUNDA_NS}}}dueDate")
-            if due_date:
-                _check_expression(source, due_date, element_id, node, "dueDate")
-            groups = node.get(f"{{{CAMUNDA_NS}}}candidateGroups")
-            if groups is not None and not re.fullmatch(r"[\w.@-]+", groups):
-                raise source.fail(_("camunda:candidateGroups {groups!r}: name one role (its code, e.g. qmd)").format(
-                                      groups=groups),
-                                  element_id, node)
-            check = _property(node, "check")
-            if check is not None and check not in checks:
-                raise source.fail(_("unknown completion check {check!r}{suggestion}").format(
-                                      check=check, suggestion=_suggest(check, checks)), element_id, node)
-            if has_lanes and _role_of(process, node) is None and not assignee and not groups:
-                raise source.fail(_("the user task is in no lane, so no role may complete it"), element_id, node)
-        elif tag == "conditionExpression":
-            language = node.get("language")
-            if language and language.lower() not in ("juel", "python", "feel"):
-                raise source.fail(_("condition language {language!r} is not supported").format(
-                                      language=language), element_id, node)
-            _check_expression(source, node.text or "", element_id, node, "condition")
-        elif tag in ("timeDate", "timeDuration", "timeCycle"):
-            _check_timer(source, process, node, tag, element_id)
-        elif tag == "multiInstanceLoopCharacteristics":
-            collection = node.get(f"{{{CAMUNDA_NS}}}collection")
-            if collection:
-                _check_expression(source, collection, element_id, node, "camunda:collection")
-        elif tag == "loopCardinality":
-            _check_cardinality(source, node.text or "", element_id, node)
-        elif tag == "completionCondition":
-            _check_expression(source, node.text or "", element_id, node, "completionCondition")
-        elif tag == "callActivity" and not node.get("calledElement"):
-            raise source.fail(_("the call activity names no process (calledElement)"), element_id, node)
-    if process_id is None:
-        raise source.fail(_("the process has no id"), node=process)
+    roles = _lane_roles(process) if has_lanes else None  # once: per user task it made the rules quadratic
+    pending = [process]
+    while pending:  # process.iter()'s order, but able to leave a subtree out
+        node = pending.pop()
+        try:
+            _check_node(source, process, node, roles, topics, checks)
+        except InvalidProcess as problem:
+            yield problem
+            if _refused(node):
+                continue
+        pending.extend(reversed([child for child in node if isinstance(child.tag, str)]))
+    if process.get("id") is None:
+        yield source.fail(_("the process has no id"), node=process)
+
+
+def _refused(node) -> bool:
+    """An element opsqa does not run at all."""
+    ns, tag = _ns(node), _local(node)
+    if ns == BPMN_NS:
+        return tag in REFUSED or tag not in SUPPORTED
+    return ns == CAMUNDA_NS and tag in REFUSED_CAMUNDA
+
+
+def _check_node(source: SourceFile, process, node, roles: dict[str, str] | None, topics: set[str],
+                checks: set[str]) -> None:
+    """The rules for one element of a process (`roles`: its lanes', None when it has none); raises its first
+    problem."""
+    ns, tag = _ns(node), _local(node)
+    element_id = node.get("id") or _nearest_id(node)
+    if ns == BPMN_NS:
+        if tag in REFUSED:
+            raise source.fail(REFUSED[tag], element_id, node)
+        if tag not in SUPPORTED:
+            raise source.fail(_("unsupported BPMN element <{tag}>").format(tag=tag), element_id, node)
+    elif ns == CAMUNDA_NS and tag in REFUSED_CAMUNDA:
+        raise source.fail(REFUSED_CAMUNDA[tag], element_id, node)
+    for attribute in REFUSED_CAMUNDA_ATTRIBUTES:
+        if node.get(f"{{{CAMUNDA_NS}}}{attribute}") is not None:
+            raise source.fail(_("camunda:{attribute} is not supported (it runs code); use camunda:topic").format(
+                                  attribute=attribute),
+                              element_id, node)
+    for attribute in ("name", "label"):
+        text = node.get(attribute)
+        if text is not None and _CONTROL.search(text):
+            raise source.fail(_("the {attribute} {text!r} contains a control character (a line break, a tab, "
+                                "...); write it on one line").format(attribute=attribute, text=text[:80]),
+                              element_id, node)
+    if ns != BPMN_NS:
+        return
+    if tag == "serviceTask":
+        topic = node.get(f"{{{CAMUNDA_NS}}}topic")
+        if node.get(f"{{{CAMUNDA_NS}}}type") != "external" or not topic:
+            raise source.fail(_("a service task needs camunda:type=\"external\" and a camunda:topic"),
+                              element_id, node)
+        if topic not in topics:
+            raise source.fail(_("unknown handler topic {topic!r}{suggestion}").format(
+                                  topic=topic, suggestion=_suggest(topic, topics)), element_id, node)
+    elif tag == "userTask":
+        try:
+            fields = forms.parse_form(node)
+        except forms.FormError as exc:
+            raise source.fail(str(exc), exc.field or element_id) from None
+        for field in fields:
+            if "required_if" in field:
+                _check_expression(source, field["required_if"], field["id"], node, "requiredIf")
+        assignee = node.get(f"{{{CAMUNDA_NS}}}assignee")
+        if assignee:
+            _check_expression(source, assignee, element_id, node, "assignee")
+        due_date = node.get(f"{{{CAMUNDA_NS}}}dueDate")
+        if due_date:
+            _check_expression(source, due_date, element_id, node, "dueDate")
+            if expressions.is_iso_timer(due_date) and timers.parse_when(expressions.unwrap(due_date)) is None:
+                raise source.fail(_("camunda:dueDate {value!r} is a duration or a cycle, not a moment: give a date and "
+                                    "time with its offset (2027-06-30T18:00:00+08:00) or an expression (${{due_at}}); "
+                                    "for a deadline counted from when the task appears, use a boundary timer").format(
+                                      value=due_date), element_id, node)
+        groups = node.get(f"{{{CAMUNDA_NS}}}candidateGroups")
+        if groups is not None and not re.fullmatch(r"[\w.@-]+", groups):
+            raise source.fail(_("camunda:candidateGroups {groups!r}: name one role (its code, e.g. qmd)").format(
+                                  groups=groups),
+                              element_id, node)
+        check = _property(node, "check")
+        if check is not None and check not in checks:
+            raise source.fail(_("unknown completion check {check!r}{suggestion}").format(
+                                  check=check, suggestion=_suggest(check, checks)), element_id, node)
+        if roles is not None and _role_of(process, node, roles) is None and not assignee and not groups:
+            raise source.fail(_("the user task is in no lane, so no role may complete it"), element_id, node)
+    elif tag == "conditionExpression":
+        language = node.get("language")
+        if language and language.lower() not in ("juel", "python", "feel"):
+            raise source.fail(_("condition language {language!r} is not supported").format(
+                                  language=language), element_id, node)
+        _check_expression(source, node.text or "", element_id, node, "condition")
+    elif tag in ("timeDate", "timeDuration", "timeCycle"):
+        _check_timer(source, process, node, tag, element_id)
+    elif tag == "multiInstanceLoopCharacteristics":
+        collection = node.get(f"{{{CAMUNDA_NS}}}collection")
+        if collection:
+            _check_expression(source, collection, element_id, node, "camunda:collection")
+    elif tag == "loopCardinality":
+        _check_cardinality(source, node.text or "", element_id, node)
+    elif tag == "completionCondition":
+        _check_expression(source, node.text or "", element_id, node, "completionCondition")
+    elif tag == "callActivity" and not node.get("calledElement"):
+        raise source.fail(_("the call activity names no process (calledElement)"), element_id, node)
 
 
 def _suggest(name: str, known: set[str]) -> str:
@@ -359,9 +395,10 @@ def _lane_roles(process) -> dict[str, str]:
     return roles
 
 
-def _role_of(process, node) -> str | None:
-    """The lane of a flow node; nodes inside an embedded subprocess take the subprocess's lane."""
-    roles = _lane_roles(process)
+def _role_of(process, node, roles: dict[str, str] | None = None) -> str | None:
+    """The lane of a flow node; nodes inside an embedded subprocess take the subprocess's lane.
+    `roles`: the process's `_lane_roles`, when the caller has them."""
+    roles = _lane_roles(process) if roles is None else roles
     while node is not None and node is not process:
         if node.get("id") in roles:
             return roles[node.get("id")]
@@ -383,7 +420,7 @@ def _model(process) -> dict[str, Any]:
     user_tasks, service_tasks, nodes = {}, {}, {}
     for node in process.iter(*(f"{{{BPMN_NS}}}{tag}" for tag in FLOW_NODES)):
         element_id = node.get("id")
-        role = _role_of(process, node) if roles else None
+        role = _role_of(process, node, roles) if roles else None
         nodes[element_id] = {"name": node.get("name") or element_id, "type": _local(node), "role": role}
         key = f"{_scope(node)}:{element_id}"
         if _local(node) == "userTask":
@@ -421,50 +458,86 @@ def _start_timer(process) -> dict[str, str] | None:
 
 def check_files(sources: Iterable[SourceFile], topics: set[str],
                 checks: set[str] = frozenset()) -> dict[str, tuple[SourceFile, Any]]:
-    """All rules over a set of files; returns process id -> (file, <process> element)."""
+    """All rules over a set of files; returns process id -> (file, <process> element). Raises the first problem."""
     processes: dict[str, tuple[SourceFile, Any]] = {}
-    for source in sources:
-        for process in source.root.findall(f"{{{BPMN_NS}}}process"):
-            _check_process(source, process, topics, checks)
-            process_id = process.get("id")
-            if process_id in processes:
-                other = processes[process_id][0].path
-                raise source.fail(_("process {process_id!r} is also defined in {other}").format(
-                                      process_id=process_id, other=other), process_id, process)
-            processes[process_id] = (source, process)
-    for source, process in processes.values():
-        for call in process.iter(f"{{{BPMN_NS}}}callActivity"):
-            if call.get("calledElement") not in processes:
-                raise source.fail(_("the call activity calls process {value!r}, which is not deployed or given").format(
-                                      value=call.get('calledElement')), call.get("id"), call)
-    _check_call_cycles(processes)
+    problem = next(_file_problems(sources, topics, checks, processes), None)
+    if problem is not None:
+        raise problem
     return processes
 
 
-def _check_call_cycles(processes: dict[str, tuple[SourceFile, Any]]) -> None:
-    """Refuse a process that can call itself, directly or through the processes it calls."""
-    calls = {pid: [(c.get("calledElement"), c) for c in process.iter(f"{{{BPMN_NS}}}callActivity")]
+def _file_problems(sources: Iterable[SourceFile], topics: set[str], checks: set[str],
+                   processes: dict[str, tuple[SourceFile, Any]]) -> Iterator[InvalidProcess]:
+    """All rules over a set of files, each problem as it is found; fills `processes` as it goes (process id ->
+    (file, <process> element), the first file defining an id kept, so calls to it resolve and are not reported)."""
+    for source in sources:
+        for process in source.root.findall(f"{{{BPMN_NS}}}process"):
+            yield from process_problems(source, process, topics, checks)
+            process_id = process.get("id")
+            if process_id is None:
+                continue  # reported above
+            if process_id in processes:
+                other = processes[process_id][0].path
+                yield source.fail(_("process {process_id!r} is also defined in {other}").format(
+                                      process_id=process_id, other=other), process_id, process)
+                continue
+            processes[process_id] = (source, process)
+    for source, process in processes.values():
+        for call in process.iter(f"{{{BPMN_NS}}}callActivity"):
+            callee = call.get("calledElement")
+            if callee and callee not in processes:  # one naming no process is reported above
+                yield source.fail(_("the call activity calls process {value!r}, which is not deployed or given").format(
+                                      value=callee), call.get("id"), call)
+    yield from _call_cycles(processes)
+
+
+def _call_cycles(processes: dict[str, tuple[SourceFile, Any]]) -> Iterator[InvalidProcess]:
+    """A process that can call itself, directly or through the processes it calls: refused, on the call that
+    starts the cycle (once per call)."""
+    calls = {pid: [(c.get("calledElement"), c) for c in process.iter(f"{{{BPMN_NS}}}callActivity")
+                   if c.get("calledElement") in processes]  # calls to unknown processes are reported already
              for pid, (_source, process) in processes.items()}
     done: set[str] = set()
+    reported: set[Any] = set()
 
-    def visit(pid: str, path: list[tuple[str, Any]]) -> None:  # path: (process, its call to the next) from a root
+    def visit(pid: str, path: list[tuple[str, Any]]) -> Iterator[InvalidProcess]:  # path: (process, its call)
         for callee, call in calls[pid]:
             trail = [*path, (pid, call)]
             ids = [p for p, _call in trail]
             if callee in ids:
                 cycle = trail[ids.index(callee):]
                 first, first_call = cycle[0]
-                names = " -> ".join([*(p for p, _call in cycle), callee])
-                raise processes[first][0].fail(_("the call activity makes process {process!r} call itself "
-                                                 "({cycle})").format(process=first, cycle=names),
-                                               first_call.get("id"), first_call)
+                if first_call not in reported:
+                    reported.add(first_call)
+                    names = " -> ".join([*(p for p, _call in cycle), callee])
+                    yield processes[first][0].fail(_("the call activity makes process {process!r} call itself "
+                                                     "({cycle})").format(process=first, cycle=names),
+                                                   first_call.get("id"), first_call)
+                continue
             if callee not in done:
-                visit(callee, trail)
+                yield from visit(callee, trail)
         done.add(pid)
 
     for pid in processes:
         if pid not in done:
-            visit(pid, [])
+            yield from visit(pid, [])
+
+
+def problems(sources: list[SourceFile], topics: set[str], checks: set[str] = frozenset(), limit: int = 50, *,
+             wanted: set[str] | None = None) -> list[InvalidProcess]:
+    """Every problem of a set of files, for a process owner to mend at once; an empty list: they deploy.
+    The rules' problems first, at most `limit` of them (a hostile file gives no endless list, and the checking
+    stops there); SpiffWorkflow reads the files only when they pass, as at deploy, and its refusal is then the
+    one problem. The first problem is the one deploy refuses with."""
+    processes: dict[str, tuple[SourceFile, Any]] = {}
+    found = list(itertools.islice(_file_problems(sources, topics, checks, processes), max(limit, 1)))
+    if found:
+        return found
+    try:
+        _built(sources, processes, wanted)
+    except InvalidProcess as problem:
+        return [problem]
+    return []
 
 
 def _unreadable(exc: Exception, source: SourceFile) -> InvalidProcess:
@@ -484,7 +557,12 @@ def build(sources: list[SourceFile], topics: set[str], wanted: set[str] | None =
           checks: set[str] = frozenset(), progress: Callable[[int, int], None] | None = None) -> list[ProcessBuild]:
     """Check and parse the files; return builds for the wanted processes (default: all).
     `progress(done, total)` after each file is parsed and each process is built."""
-    processes = check_files(sources, topics, checks)
+    return _built(sources, check_files(sources, topics, checks), wanted, progress)
+
+
+def _built(sources: list[SourceFile], processes: dict[str, tuple[SourceFile, Any]], wanted: set[str] | None = None,
+           progress: Callable[[int, int], None] | None = None) -> list[ProcessBuild]:
+    """SpiffWorkflow's parse of files that passed every rule (`processes`, from check_files)."""
     parser = _parser()
     from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 

@@ -24,7 +24,7 @@ class InvalidProcess(OpsqaError):
         if element:
             where += f" [{element}]"
         super().__init__(f"{where}: {message}")
-        self.file, self.element, self.line = file, element, line
+        self.file, self.element, self.line, self.message = file, element, line, message
 
 
 class ProcessNotFound(OpsqaError):

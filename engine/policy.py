@@ -52,6 +52,8 @@ class Rule:
 POLICY: dict[str, Rule] = {
     # processes and instances
     "deploy": Rule(N_("deploy a new version of a process"), ("po", ADMIN), reason=True),
+    "drafts": Rule(N_("save, check, try or discard a draft of a process in the browser (deploying it is deploy)"),
+                   ("po", ADMIN)),
     "instance.migrate": Rule(N_("move running instances to another version, or back (a dry run needs no reason)"),
                              ("po", ADMIN), reason=True),
     "instance.cancel": Rule(N_("cancel a running instance"), (ADMIN, "qmd"), reason=True),

@@ -305,6 +305,7 @@ RUN_REFUSED: dict[str, str] = {
     "history checkpoint": N_("it signs with the service's own key"),
     "users passwd": N_("it reads a password from the terminal; nobody signs in to a simulated year"),
     "channels test": N_("it sends a message to real people now; a simulated year sends nothing"),
+    "drafts": N_("process owners' drafts are the processes' changes, not a year's work"),
     "users totp": N_("it makes a sign-in secret; nobody signs in to a simulated year"),
 }
 

@@ -49,6 +49,8 @@ _WHERE = {
     "RoleChannel": "models",
     "NoticeMark": "models",
     "ControlledDocument": "models",
+    "DraftTrial": "models",
+    "ProcessDraft": "models",
     "TaskSigner": "models",
     "Absence": "models",
     "User": "models",

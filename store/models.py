@@ -421,6 +421,49 @@ class ControlledDocument(Base):
     obsoleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class ProcessDraft(Base):
+    """A process as its owner edits it in the browser: stored, listed, checked, compared and tried, never run,
+    until it is deployed (then it names the version it became) or discarded. `based_on`: the version opened;
+    `file`: the file name its versions are exported to; `problems_json`: what the deploy checks said of this
+    content, each problem with the element it is on."""
+
+    __tablename__ = "process_draft"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(200), index=True)
+    based_on: Mapped[int | None] = mapped_column(Integer)
+    file: Mapped[str] = mapped_column(String(200))
+    xml: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    problems_json: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))  # open | deployed | discarded
+    deployed_version: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+    saved_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    saved_by: Mapped[str] = mapped_column(String(200))
+
+
+class DraftTrial(Base):
+    """A draft tried: the scenario tests and a simulated year run on the draft and on the deployed version, in
+    processes of their own on this machine (`worker`), given until `deadline` (the real clock's)."""
+
+    __tablename__ = "draft_trial"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("process_draft.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))  # the draft's content tried
+    scenario: Mapped[str] = mapped_column(String(200))  # "demo", or the uploaded file's name
+    status: Mapped[str] = mapped_column(String(20))  # running | done | failed
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    started_by: Mapped[str] = mapped_column(String(200))
+    worker: Mapped[str] = mapped_column(String(200))
+    deadline: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    result_json: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
 class NoticeMark(Base):
     """A notice that goes out once (a task due tomorrow, a day's digest, an alert), marked when it is queued;
     also where the scheduler's last pass is kept."""

@@ -1,3 +1,3 @@
 """The schema revision this opsqa needs (the newest migration): read without importing SQLAlchemy."""
 
-SCHEMA_REVISION = "0023"
+SCHEMA_REVISION = "0024"

@@ -140,6 +140,7 @@ def _complaint_task(org, code: str, bpmn_id: str) -> str:
 # how the allowed call ends: "ok", or a text its refusal by the domain (past the policy) contains)
 ROWS = {
     "deploy": ("deploy {world}/chore2.bpmn --reason 增加复核", "pm1", "po1", "ok"),
+    "drafts": ("drafts save chore {world}/chore2.bpmn", "pm1", "po1", "ok"),
     "instance.migrate": ("instance migrate --process chore --to-version 1 --reason 回到第一版", "pm1", "po1", "ok"),
     "instance.cancel": ("instance cancel {chore} --reason 误启动", "po1", "qmd1", "ok"),
     "instance.retry": ("instance retry {broken} --reason 已修复", "pm1", "qmd1", "ok"),

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import importlib
 
-SUBJECTS = ("admin", "auth", "audits", "channels", "overview", "zone", "customers", "documents", "plans", "processes",
-            "review", "scheduling", "tasks")
+SUBJECTS = ("admin", "auth", "audits", "channels", "overview", "zone", "customers", "documents", "drafts", "plans",
+            "processes", "review", "scheduling", "tasks", "trials")
 
 
 def __getattr__(name: str):

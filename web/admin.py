@@ -200,9 +200,12 @@ def process(web: Web) -> Response:
     shown = next((v for v in versions if v["version"] == chosen), versions[-1])
     old, new = _number(web.arg("from"), max(1, numbers[-1] - 1)), _number(web.arg("to"), numbers[-1])
     changes = usecases.processes.diff(web.engine, process_id, old, new) if old != new else []
+    deployed = _number(web.arg("deployed"), 0)
     return web.render("admin_process.html", process_id=process_id, versions=versions, shown=shown,
                       old=old, new=new, changes=[change.translated() for change in changes], when=_when(web),
-                      may=_may(web, "instance.migrate"), outcomes=None)
+                      may=_may(web, "instance.migrate", "drafts"), outcomes=None,
+                      drafts=usecases.drafts.drafts(web.engine, process_id),
+                      deployed=deployed if deployed in numbers else None)
 
 
 def migrate(web: Web) -> Response:
@@ -216,8 +219,10 @@ def migrate(web: Web) -> Response:
     outcomes = [{**r, "obstacles": [getattr(o, "translated", o.__str__)() for o in r.get("obstacles", [])]}
                 for r in results]
     return web.render("admin_process.html", process_id=process_id, versions=versions, shown=versions[-1],
-                      old=version, new=version, changes=[], when=_when(web), may=_may(web, "instance.migrate"),
-                      outcomes={"to": version, "dry": dry, "rows": outcomes})
+                      old=version, new=version, changes=[], when=_when(web),
+                      may=_may(web, "instance.migrate", "drafts"),
+                      outcomes={"to": version, "dry": dry, "rows": outcomes},
+                      drafts=usecases.drafts.drafts(web.engine, process_id), deployed=None)
 
 
 def _number(text: str, default: int) -> int:

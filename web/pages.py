@@ -476,12 +476,13 @@ def healthz(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    from . import admin, audits, customers, findings, overview, review, surveys
+    from . import admin, audits, customers, drafts, findings, overview, review, surveys
 
     return [
         *findings.routes(), *customers.routes(), *audits.routes(), *surveys.routes(), *review.routes(),
         *overview.routes(),
         *admin.routes(),
+        *drafts.routes(),
         Route("/login", page(login, signed_in=False), methods=["GET", "POST"]),
         Route("/logout", page(logout), methods=["POST"]),
         Route("/lang", page(language, signed_in=False)),
