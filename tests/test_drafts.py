@@ -174,7 +174,7 @@ answers:
 """
 
 
-def test_a_trial_runs_the_draft_and_the_deployed_version_side_by_side(owner):
+def test_a_trial_runs_the_draft_and_the_deployed_version_side_by_side(owner, client):
     saved = usecases.drafts.save(owner, PO, "chore", _chore(NEW_TASK, lane_extra="notify_team").replace(
         flow("f2", "check", "end"), flow("f2", "check", "notify_team") + flow("f3", "notify_team", "end")))
     started = usecases.trials.start(owner, PO, saved["id"], scenario=("year.yaml", SCENARIO.encode()))
@@ -192,9 +192,16 @@ def test_a_trial_runs_the_draft_and_the_deployed_version_side_by_side(owner):
     assert [v["version"] for v in owner.versions("chore")] == [1]  # nothing deployed, nothing real touched
     assert [e["status"] for e in events(owner, "draft.trial_finished")] == ["done"]
     assert [e["scenario"] for e in events(owner, "draft.tried")] == ["year.yaml"]
+    sign_in(client, "po1")  # the page shows both sides, the rows that differ marked
+    page = client.get(f"/processes/chore/edit?draft={saved['id']}", headers={"accept-language": "en"})
+    assert page.status_code == 200 and f'id="trial-{started["id"]}" data-status="done"' in page.text
+    fragment = client.get(f"/processes/chore/trials/{started['id']}", headers={"accept-language": "en"})
+    assert fragment.status_code == 200 and "hx-get" not in fragment.text
+    assert re.search(r'<tr class="differs"><th>chore</th>\s*<td>1 started, 1 finished</td>\s*<td>1 started, 0 finished',
+                     fragment.text), fragment.text
 
 
-@pytest.mark.parametrize(("name", "content", "words"), [
+BAD_SCENARIOS = [
     ("year.txt", b"from: 2027-01-01", "a scenario is a .yaml file"),
     ("year.yaml", b"", "the file is empty"),
     ("year.yaml", b"a: [", "is not valid YAML"),
@@ -202,12 +209,15 @@ def test_a_trial_runs_the_draft_and_the_deployed_version_side_by_side(owner):
     ("year.yaml", b"answers: {}", "from and to"),
     ("year.yaml", b"\xff\xfe", "not UTF-8"),
     ("year.yaml", b"#" * (1024 * 1024 + 1), "larger than 1024 KB"),
-])
-def test_a_scenario_that_cannot_be_used_is_refused_before_anything_starts(owner, name, content, words):
+]
+
+
+def test_a_scenario_that_cannot_be_used_is_refused_before_anything_starts(owner):
     saved = usecases.drafts.save(owner, PO, "chore", _chore())
-    with pytest.raises(usecases.OpsqaError, match=words) as refused:
-        usecases.trials.start(owner, PO, saved["id"], scenario=(name, content))
-    assert "\n" not in str(refused.value)
+    for name, content, words in BAD_SCENARIOS:
+        with pytest.raises(usecases.OpsqaError, match=words) as refused:
+            usecases.trials.start(owner, PO, saved["id"], scenario=(name, content))
+        assert "\n" not in str(refused.value)
     assert usecases.trials.trials(owner, saved["id"]) == [] and events(owner, "draft.tried") == []
 
 

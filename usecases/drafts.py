@@ -19,7 +19,7 @@ from .caller import Caller
 
 DRAFT_LIMIT = 5 * 1024 * 1024  # bytes of one draft, as of one uploaded diagram
 OPEN_DRAFTS = 50  # open drafts of one process at a time
-STATUS = {"open": N_("open"), "deployed": N_("deployed"), "discarded": N_("discarded")}
+STATUS = {"open": N_("being edited"), "deployed": N_("deployed"), "discarded": N_("discarded")}
 
 
 class DraftNotFound(OpsqaError):

@@ -99,8 +99,8 @@ def start(engine: Engine, caller: Caller, draft_id: int, *,
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    thread = threading.Thread(target=_run, args=(engine, trial_id, folder, span), name=f"opsqa-trial-{trial_id}",
-                              daemon=True)
+    thread = threading.Thread(target=_run, args=(engine, trial_id, folder, span, name),
+                              name=f"opsqa-trial-{trial_id}", daemon=True)
     with _lock:
         _running[trial_id] = thread
     thread.start()
@@ -117,10 +117,13 @@ def trial(engine: Engine, trial_id: int) -> dict[str, Any]:
         if row is None:
             raise OpsqaError(_("no trial {trial}").format(trial=trial_id))
         status = "stopped" if row.status == "running" and _stale(row, engine, datetime.now(UTC)) else row.status
+        result = json.loads(row.result_json) if row.result_json else None
+        if result is not None:  # the processes either side's year started or finished, for a row each
+            result["processes"] = sorted({process for side in SIDES if result[side]["simulation"]["ok"]
+                                          for process in result[side]["simulation"]["output"]["instances"]})
         return {"id": row.id, "draft": row.draft_id, "scenario": row.scenario, "status": status,
                 "started_at": row.started_at, "started_by": row.started_by, "finished_at": row.finished_at,
-                "result": json.loads(row.result_json) if row.result_json else None, "error": row.error,
-                "sha256": row.sha256}
+                "result": result, "error": row.error, "sha256": row.sha256}
 
 
 def trials(engine: Engine, draft_id: int) -> list[dict[str, Any]]:
@@ -207,7 +210,7 @@ def _materialize(engine: Engine, folder: Path, found: dict[str, Any], name: str,
         for path in DEMO.iterdir():
             if path.is_file() and path.name != "year.yaml":
                 shutil.copy(path, scenario / path.name)
-    (scenario / "scenario.yaml").write_text(text, encoding="utf-8")
+    (scenario / _file(name)).write_text(text, encoding="utf-8")
 
 
 def _stale(row, engine: Engine, now: datetime) -> bool:
@@ -221,14 +224,15 @@ def _stale(row, engine: Engine, now: datetime) -> bool:
     return False
 
 
-def _run(engine: Engine, trial_id: int, folder: Path, span: tuple[str, str]) -> None:
+def _run(engine: Engine, trial_id: int, folder: Path, span: tuple[str, str], scenario: str) -> None:
     """The trial's thread: the four runs, two at a time, then the outcome recorded."""
     import time
 
     started = time.monotonic()
     deadline = started + TRIAL_SECONDS
     try:
-        jobs = {(side, kind): _command(folder, side, kind, span) for side in SIDES for kind in ("simulation", "tests")}
+        jobs = {(side, kind): _command(folder, side, kind, span, scenario) for side in SIDES
+                for kind in ("simulation", "tests")}
         with ThreadPoolExecutor(max_workers=2) as pool:
             futures = {key: pool.submit(_execute, args, folder / key[0], key, deadline) for key, args in jobs.items()}
             outcomes = {key: future.result() for key, future in futures.items()}
@@ -245,12 +249,17 @@ def _run(engine: Engine, trial_id: int, folder: Path, span: tuple[str, str]) -> 
             _running.pop(trial_id, None)
 
 
-def _command(folder: Path, side: str, kind: str, span: tuple[str, str]) -> list[str]:
+def _file(scenario: str) -> str:
+    """The scenario's file in the trial's folder, by the name people know it by (the demo's: year.yaml)."""
+    return "year.yaml" if scenario == "demo" else scenario
+
+
+def _command(folder: Path, side: str, kind: str, span: tuple[str, str], scenario: str) -> list[str]:
     processes = str(folder / side / "processes")
     if kind == "tests":
         return ["processes", "test", processes, "--json"]
     return ["--db", str(folder / side / "simulated.db"), "simulate", "--from", span[0], "--to", span[1],
-            "--scenario", str(folder / "scenario" / "scenario.yaml"), "--processes", processes, "--json"]
+            "--scenario", str(folder / "scenario" / _file(scenario)), "--processes", processes, "--json"]
 
 
 def _execute(args: list[str], where: Path, key: tuple[str, str], deadline: float) -> dict[str, Any]:
@@ -281,7 +290,8 @@ def _execute(args: list[str], where: Path, key: tuple[str, str], deadline: float
     except ValueError:
         lines = [line for line in stderr.splitlines() if line.strip()]
         line = lines[-1] if lines else _("exit status {code}").format(code=code)
-        return {"ok": False, "error": line.removeprefix("opsqa: ").replace(f"{where.parent}/", "")[:500]}
+        line = line.removeprefix("opsqa: ").replace(f"{where.parent}/scenario/", "").replace(f"{where.parent}/", "")
+        return {"ok": False, "error": line[:500]}
     return {"ok": True, "output": output}
 
 
