@@ -12,6 +12,7 @@ import usecases
 from i18n import N_, _, ngettext
 
 from .base import ID, FilePath, State, cli, json_option, pass_state
+from .processes import show_deployed
 from .terminal import _print_json, _render
 
 
@@ -141,17 +142,7 @@ def drafts_deploy(state: State, draft_id: int, reason: str):
     Example: opsqa drafts deploy 3 --reason "抽查改为每季度"
     """
     result = usecases.drafts.deploy(state.engine, state.caller, draft_id, reason=reason)
-    what = _("version {version}") if result["changed"] else _("unchanged (version {version})")
-    click.echo(_("{process} ({name}): {what}  [draft {draft}]").format(
-        process=result["process"], name=result["name"], what=what.format(version=result["version"]), draft=draft_id))
-    if result["older_running"]:
-        click.echo(ngettext("{older} running instance of {process} stays on an older version; to move it: opsqa "
-                            "instance migrate --process {process} --to-version {version} --dry-run",
-                            "{older} running instances of {process} stay on older versions; to move them: opsqa "
-                            "instance migrate --process {process} --to-version {version} --dry-run",
-                            result["older_running"]).format(older=result["older_running"],
-                                                            process=result["process"], version=result["version"]),
-                   err=True)
+    show_deployed([{**result, "file": _("draft {draft}").format(draft=draft_id)}])
 
 
 @drafts.command("discard")

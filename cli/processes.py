@@ -34,6 +34,12 @@ def deploy(state: State, paths: tuple[str, ...], reason: str, revert: bool):
     with Progress(_("deploying")) as progress:
         results = usecases.processes.deploy(state.engine, state.caller, paths, reason=reason, progress=progress,
                                             revert=revert)
+    show_deployed(results)
+
+
+def show_deployed(results: list[dict]) -> None:
+    """What a deploy stored, a line a process (`file`: where it came from), then, on stderr, the running
+    instances each changed process leaves on older versions, with the command that moves them."""
     for result in results:
         what = _("version {version}") if result["changed"] else _("unchanged (version {version})")
         click.echo(_("{process} ({name}): {what}  [{file}]").format(

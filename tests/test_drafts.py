@@ -348,3 +348,17 @@ def test_a_due_date_written_as_a_duration_is_a_problem_before_it_fails_at_run_ti
     assert problem["element"] == "notify_team" and "camunda:dueDate 'P3D' is a duration" in problem["message"]
     moment = due.replace("P3D", "2027-06-30T18:00:00+08:00")
     assert usecases.drafts.save(owner, PO, "chore", _chore(moment, lane_extra="notify_team"))["problems"] == []
+
+
+def test_a_run_past_the_trials_time_is_killed_and_said_so(owner, monkeypatch):
+    # a draft whose year never ends would keep its processes running: each run is given the trial's time, then
+    # killed with its process group (the same path as one that loops, here with a time too short to start)
+    monkeypatch.setattr(usecases.trials, "TRIAL_SECONDS", 1)
+    saved = usecases.drafts.save(owner, PO, "chore", _chore())
+    started = usecases.trials.start(owner, PO, saved["id"], scenario=("year.yaml", SCENARIO.encode()))
+    usecases.trials.wait(started["id"])
+    trial = usecases.trials.trial(owner, started["id"])
+    assert trial["status"] == "done"
+    for side in ("deployed", "draft"):
+        for kind in ("simulation", "tests"):
+            assert trial["result"][side][kind] == {"ok": False, "error": "stopped after 1 seconds"}

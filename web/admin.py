@@ -6,17 +6,13 @@ Reading is open to every user; each change is the same use case as its CLI comma
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 import usecases
 from i18n import _
 
-from .pages import Web, _run, page
+from .pages import Web, page
 
 
 def _when(web: Web):
@@ -325,22 +321,6 @@ def settings(web: Web) -> Response:
                       chosen=web.field("key"), may=_may(web, "settings"))
 
 
-def _uploading(handler: Callable[[Web], Response]) -> Callable:
-    """`page` for a form of many files: `page` reads at most 20 parts of files, the deploy check takes
-    `UPLOAD_COUNT` files (and reads a few more, to refuse too many in one line rather than the form)."""
-
-    async def endpoint(request: Request) -> Response:
-        form = await request.form(max_files=usecases.processes.UPLOAD_COUNT * 4, max_fields=200,
-                                  max_part_size=1024 * 1024)
-        try:
-            return await run_in_threadpool(_run, handler, request, form, True)
-        finally:
-            await form.close()
-
-    endpoint.__name__ = handler.__name__
-    return endpoint
-
-
 def index(web: Web) -> Response:
     return web.render("admin.html")
 
@@ -352,7 +332,9 @@ def routes() -> list[Route]:
         Route("/admin/users/{name}", page(user)),
         Route("/admin/users/{name}/change", page(user_change), methods=["POST"]),
         Route("/admin/processes", page(processes)),
-        Route("/admin/processes/check", _uploading(deploy_check), methods=["POST"]),
+        # the deploy check takes UPLOAD_COUNT files (and reads a few more, to refuse too many in one line)
+        Route("/admin/processes/check", page(deploy_check, files=usecases.processes.UPLOAD_COUNT * 4),
+              methods=["POST"]),
         Route("/admin/processes/deploy", page(deploy_confirm), methods=["POST"]),
         Route("/admin/processes/{process_id}", page(process)),
         Route("/admin/processes/{process_id}/migrate", page(migrate), methods=["POST"]),

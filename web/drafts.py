@@ -6,17 +6,13 @@ one use case (usecases/drafts.py, usecases/trials.py); a refusal is shown beside
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 import usecases
 from i18n import _
 
-from .pages import Web, _run, page
+from .pages import Web, page
 
 
 def _process_id(web: Web) -> str:
@@ -175,31 +171,16 @@ def discard(web: Web) -> Response:
     return RedirectResponse(f"/processes/{process_id}/edit", status_code=303)
 
 
-def _drafting(handler: Callable[[Web], Response]) -> Callable:
-    """`page` for the modeler's forms: a draft's XML is one field of up to the draft limit (`page` reads parts of
-    at most 1 MB), a scenario one file."""
-
-    async def endpoint(request: Request) -> Response:
-        form = await request.form(max_files=2, max_fields=20,
-                                  max_part_size=usecases.drafts.DRAFT_LIMIT + 1024)
-        try:
-            return await run_in_threadpool(_run, handler, request, form, True)
-        finally:
-            await form.close()
-
-    endpoint.__name__ = handler.__name__
-    return endpoint
-
-
 def routes() -> list[Route]:
+    drafting = usecases.drafts.DRAFT_LIMIT + 1024  # a draft's XML is one field; `page` reads parts of 1 MB
     return [
         Route("/processes/{process_id}/edit", page(edit)),
         Route("/processes/{process_id}/versions/{version}.bpmn", page(version_xml)),
-        Route("/processes/{process_id}/drafts", _drafting(save), methods=["POST"]),
+        Route("/processes/{process_id}/drafts", page(save, part_size=drafting), methods=["POST"]),
         Route("/processes/{process_id}/drafts/{draft_id}.bpmn", page(draft_xml)),
         Route("/processes/{process_id}/drafts/{draft_id}/check", page(check), methods=["POST"]),
         Route("/processes/{process_id}/drafts/{draft_id}/compare", page(compare)),
-        Route("/processes/{process_id}/drafts/{draft_id}/try", _drafting(try_draft), methods=["POST"]),
+        Route("/processes/{process_id}/drafts/{draft_id}/try", page(try_draft, part_size=drafting), methods=["POST"]),
         Route("/processes/{process_id}/drafts/{draft_id}/deploy", page(deploy), methods=["POST"]),
         Route("/processes/{process_id}/drafts/{draft_id}/discard", page(discard), methods=["POST"]),
         Route("/processes/{process_id}/trials/{trial_id}", page(trial)),

@@ -59,11 +59,15 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def page(handler: Callable[[Web], Response], *, signed_in: bool = True) -> Callable:
+def page(handler: Callable[[Web], Response], *, signed_in: bool = True, files: int = 20,
+         part_size: int = 1024 * 1024) -> Callable:
+    """A route's endpoint: the posted form read (at most `files` files and 200 fields, each part at most
+    `part_size` bytes), then the handler run in a thread with the signed-in user (`_run`)."""
+
     async def endpoint(request: Request) -> Response:
         form = None
         if request.method == "POST":
-            form = await request.form(max_files=20, max_fields=200, max_part_size=1024 * 1024)
+            form = await request.form(max_files=files, max_fields=200, max_part_size=part_size)
         try:
             return await run_in_threadpool(_run, handler, request, form, signed_in)
         finally:
