@@ -243,6 +243,23 @@ class Engine:
                      "source_file": d.source_file, "sha256": d.sha256[:12], "running": running.get(d.id, 0),
                      "definition": d.id} for d in rows]
 
+    def callers(self, process_id: str) -> list[dict[str, Any]]:
+        """The running instances of other processes that call this one (a call activity binds the version it
+        calls when its instance starts, so a new version reaches them only by moving them): per calling process
+        and version, how many are running."""
+        with self.database.reading() as session:
+            running = session.execute(
+                select(Definition.id, Definition.process_id, Definition.version, func.count())
+                .join(Instance, Instance.definition_id == Definition.id)
+                .where(Instance.status.in_(("running", "error")), Definition.process_id != process_id)
+                .group_by(Definition.id, Definition.process_id, Definition.version)).all()
+            found = []
+            for definition_id, caller, version, count in running:
+                model = json.loads(session.scalar(select(Definition.model_json).where(Definition.id == definition_id)))
+                if process_id in model["nodes"]:
+                    found.append({"process": caller, "version": version, "running": count})
+        return sorted(found, key=lambda row: (row["process"], row["version"]))
+
     def diff(self, process_id: str, old: int, new: int) -> list:
         """What changed from version `old` to version `new`, in words (engine/diff.py's `Change`s)."""
         from . import diff

@@ -210,7 +210,7 @@ def _file_name(engine: Engine, process_id: str) -> str:
 
 
 def _problems(engine: Engine, process_id: str, file: str, content: bytes) -> list[dict[str, Any]]:
-    """The deploy checks' problems with a draft, each {element, line, message, line}: `fatal` when the file is
+    """The deploy checks' problems with a draft, each {element, name, message, line}: `fatal` when the file is
     not a BPMN diagram at all (nothing to store), and one when it does not define the process it is a draft of
     (a new id would be a new process)."""
     from engine.definitions import BPMN_NS, parse_source
@@ -220,14 +220,14 @@ def _problems(engine: Engine, process_id: str, file: str, content: bytes) -> lis
         source = parse_source(file, content)
     except InvalidProcess as exc:
         if exc.element is None:
-            return [{"element": None, "message": exc.message, "line": str(exc), "fatal": True}]
+            return [{"element": None, "name": None, "message": exc.message, "line": str(exc), "fatal": True}]
         return [_problem(exc)]
     found = [p.get("id") for p in source.root.findall(f"{{{BPMN_NS}}}process")]
     if process_id not in found:
         element = found[0] if found else None
         message = _("the draft defines process {found}, not {process}: keep the process's id (another id would be "
                     "another process)").format(found=", ".join(str(f) for f in found), process=process_id)
-        return [{"element": element, "message": message, "line": f"{file} [{element}]: {message}"}]
+        return [{"element": element, "name": None, "message": message, "line": f"{file} [{element}]: {message}"}]
     return [_problem(exc, source) for exc in engine.problems([(file, content)])]
 
 
@@ -240,7 +240,9 @@ def _problem(exc, source=None) -> dict[str, Any]:
         while node is not None and not (node.get("id") in source.ids and source.ids[node.get("id")] is node):
             node = node.getparent()
         element = node.get("id") if node is not None else element
-    return {"element": element, "message": exc.message, "line": str(exc)}
+    node = source.ids.get(element) if source is not None and element else None
+    return {"element": element, "name": node.get("name") if node is not None else None, "message": exc.message,
+            "line": str(exc)}
 
 
 def _open_draft(session, draft_id: int, process_id: str):

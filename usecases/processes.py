@@ -103,6 +103,12 @@ def versions(engine: Engine, process_id: str) -> list[dict[str, Any]]:
     return engine.versions(process_id)
 
 
+def callers(engine: Engine, process_id: str) -> list[dict[str, Any]]:
+    """Running instances of other processes that call this one, by process and version: they keep the version
+    they bound when they started, whatever is deployed since, until they are moved."""
+    return engine.callers(process_id)
+
+
 def diff(engine: Engine, process_id: str, old: int, new: int) -> list:
     return engine.diff(process_id, old, new)
 

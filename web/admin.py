@@ -201,7 +201,8 @@ def process(web: Web) -> Response:
                       old=old, new=new, changes=[change.translated() for change in changes], when=_when(web),
                       may=_may(web, "instance.migrate", "drafts"), outcomes=None,
                       drafts=usecases.drafts.drafts(web.engine, process_id),
-                      deployed=deployed if deployed in numbers else None)
+                      deployed=deployed if deployed in numbers else None,
+                      callers=usecases.processes.callers(web.engine, process_id))
 
 
 def migrate(web: Web) -> Response:
@@ -218,7 +219,8 @@ def migrate(web: Web) -> Response:
                       old=version, new=version, changes=[], when=_when(web),
                       may=_may(web, "instance.migrate", "drafts"),
                       outcomes={"to": version, "dry": dry, "rows": outcomes},
-                      drafts=usecases.drafts.drafts(web.engine, process_id), deployed=None)
+                      drafts=usecases.drafts.drafts(web.engine, process_id), deployed=None,
+                      callers=usecases.processes.callers(web.engine, process_id))
 
 
 def _number(text: str, default: int) -> int:
