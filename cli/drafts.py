@@ -142,7 +142,7 @@ def drafts_deploy(state: State, draft_id: int, reason: str):
     Example: opsqa drafts deploy 3 --reason "抽查改为每季度"
     """
     result = usecases.drafts.deploy(state.engine, state.caller, draft_id, reason=reason)
-    show_deployed([{**result, "file": _("draft {draft}").format(draft=draft_id)}])
+    show_deployed([{**result, "file": _("draft {draft}").format(draft=draft_id)}, *result["also"]])
 
 
 @drafts.command("discard")

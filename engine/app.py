@@ -124,11 +124,21 @@ class Engine:
                                       progress)
 
     def _validate_sources(self, sources: list, progress: Callable[[int, int], None] | None) -> list:
+        """The builds of the files and of the deployed processes that call theirs (rebuilt with them, so that a
+        new version of a called process reaches the next instance of its callers)."""
         from . import definitions
 
+        sources = self._with_deployed_callers(sources)
         wanted = {p.get("id") for s in sources for p in s.root.findall(f"{{{definitions.BPMN_NS}}}process")}
         return definitions.build(self._with_deployed_callees(sources), self.handlers.topics, wanted,
                                  self.handlers.checks, progress)
+
+    def _with_deployed_callers(self, sources: list) -> list:
+        """The files and the deployed processes that call theirs (`_deployed_callers`), to be built with them."""
+        if self.database is None:
+            return sources
+        with self.database.reading() as session:
+            return sources + _deployed_callers(session, sources)
 
     def _with_deployed_callees(self, sources: list) -> list:
         """The files and the deployed processes they call; without a database, calls must resolve within the files."""
@@ -152,6 +162,7 @@ class Engine:
             except InvalidProcess as problem:
                 found.append(problem)
         if sources and len(found) < limit:
+            sources = self._with_deployed_callers(sources)  # what deploying them would build again
             wanted = {p.get("id") for s in sources for p in s.root.findall(f"{{{definitions.BPMN_NS}}}process")}
             found += definitions.problems(self._with_deployed_callees(sources), self.handlers.topics,
                                           self.handlers.checks, limit - len(found), wanted=wanted)
@@ -845,6 +856,29 @@ def _bpmn_files(paths: list[str]) -> list[Path]:
     if not files:
         raise OpsqaError(_("no BPMN files given"))
     return files
+
+
+def _deployed_callers(session, sources) -> list:
+    """The latest versions of the deployed processes that call the given files' processes (directly or through
+    others) and are not given themselves, as files to build again with them. A caller's version binds the
+    versions of what it calls when it is built, and an instance starts on its process's latest version: so a
+    new quality plan reaches next year's annual cycle only through a new version of the cycle, its BPMN the
+    same. (Instances already running keep theirs until they are moved.)"""
+    from . import definitions
+
+    defined = {p.get("id") for s in sources for p in s.root.findall(f"{{{definitions.BPMN_NS}}}process")}
+    latest = (select(Definition.process_id, func.max(Definition.version).label("version"))
+              .group_by(Definition.process_id).subquery())
+    rows = session.scalars(select(Definition).join(latest, (Definition.process_id == latest.c.process_id)
+                                                   & (Definition.version == latest.c.version))).all()
+    added, seen = [], set(defined)
+    for row in rows:
+        if row.process_id in seen or not defined & set(json.loads(row.model_json)["nodes"]):
+            continue  # model["nodes"] names the process and every process it calls, through others too
+        caller = definitions.parse_source(row.source_file, row.xml.encode())
+        seen.update(p.get("id") for p in caller.root.findall(f"{{{definitions.BPMN_NS}}}process"))
+        added.append(caller)
+    return added
 
 
 def _deployed_callees(session, sources) -> list:

@@ -69,6 +69,8 @@ def test_a_process_owner_adds_a_user_task_checks_compares_tries_deploys_and_dry_
     assert [problem for problem in page.problems if not problem.startswith(INLINE_STYLE)] == []
     assert set(refused) <= {"style-src-attr"}  # bpmn-js's inline style attributes, nothing else
     assert usecases.drafts.draft(owner, int(draft))["deployed_version"] == 2
+    [cycle] = [i for i in owner.instances(process_id="annual_cycle") if i["business_key"] == "2028"]
+    assert cycle["version"] == 2  # the running year now calls the plan with the new task
 
 
 def saved_with_its_problem(page, task: str) -> str:
@@ -124,7 +126,8 @@ def tried_on_the_demo_year(page, draft: str) -> None:
 
 def deployed_and_dry_run(page, *, reason: str, version: int) -> None:
     """Deployed with a reason; on the process's page the migration's dry run to the new version. The demo's plan
-    runs inside annual_cycle, so no instance of quality_plan's own is there to move, and the page says so."""
+    runs inside annual_cycle, so no instance of quality_plan's own is there to move, and the page says so and
+    leads to the cycle's page: its dry run, then the move of the running 2028 cycle with the reason."""
     page.fill("#deploy-reason", reason)
     page.click("#deploy-button")
     page.wait_for_url(f"**/admin/processes/quality_plan?deployed={version}#migrate")
@@ -135,8 +138,19 @@ def deployed_and_dry_run(page, *, reason: str, version: int) -> None:
     outcome = page.locator("#migrate ~ section.card")
     assert outcome.locator("h3").is_visible() and outcome.locator("p.empty").is_visible()
     assert outcome.locator("li.row").count() == 0
-    # ... and the page says where the running plan is: inside the running annual cycle, which keeps its version
-    assert page.locator("#callers a[href='/admin/processes/annual_cycle#migrate']").is_visible()
+    # ... and the page says where the running plan is: inside the running annual cycle, which keeps its version;
+    # the deploy gave the cycle a new version calling the new plan, and the 2028 cycle moves onto it
+    page.click("#callers a[href='/admin/processes/annual_cycle#migrate']")
+    assert page.input_value("#migrate-to") == "2"
+    page.click("form[action$='/migrate']:has(#migrate-to) button[type=submit]")
+    page.wait_for_url("**/admin/processes/annual_cycle/migrate")
+    row = page.locator("#migrate ~ section.card li.row", has_text="2028")
+    assert row.count() == 1 and "overdue" not in (row.get_attribute("class") or "")  # it could move
+    page.fill("#migrate-reason", reason)
+    page.click("form[action$='/migrate']:has(#migrate-reason) button.primary")
+    page.wait_for_url("**/admin/processes/annual_cycle/migrate")
+    assert page.locator("#migrate ~ section.card li.row", has_text="2028").count() == 1
+    assert page.locator("#migrate-reason").count() == 0  # moved: nothing more to apply
 
 
 def add_user_task(page, *, between: tuple[str, str], name: str) -> str:

@@ -113,6 +113,28 @@ def test_call_activity_resolves_against_deployed_processes(ready, tmp_path):
     assert "callee (callee): version 2" in result.stdout and "caller (caller): version 2" in result.stdout
 
 
+def test_a_changed_callee_deployed_alone_brings_its_callers_new_versions(ready, tmp_path):
+    # a call activity binds what it calls when its caller's version is built, and instances start on the latest
+    # version: without a new caller version, next year's cycle would still run last year's plan
+    callee = tmp_path / "callee.bpmn"
+    callee.write_text(linear("callee", ("work", user_task("work"))), encoding="utf-8")
+    caller = tmp_path / "caller.bpmn"
+    caller.write_text(linear("caller", ("call", '<bpmn:callActivity id="call" calledElement="callee" />')),
+                      encoding="utf-8")
+    assert ready("deploy", "--reason", "set-up", str(callee), str(caller)).exit_code == 0
+    assert ready("start", "caller", "--key", "2027").exit_code == 0
+    callee.write_text(linear("callee", ("work", user_task("work")), ("more", user_task("more"))), encoding="utf-8")
+    result = ready("deploy", "--reason", "加复核", str(callee))
+    assert result.exit_code == 0, result.output
+    assert "callee (callee): version 2" in result.stdout and "caller (caller): version 2" in result.stdout
+    assert "1 running instance of caller stay on older versions" in result.stderr
+    key = ready.start("caller", key="2028")
+    shown = ready.json("instance", "show", str(key))
+    assert shown["version"] == 2
+    again = ready("deploy", "--reason", "同一内容", str(callee))  # nothing changed: no new version of either
+    assert "callee (callee): unchanged (version 2)" in again.stdout and "caller (caller): unchanged" in again.stdout
+
+
 def test_validate_needs_no_database(run):
     result = run("validate", "processes")
     assert result.exit_code == 0, result.output

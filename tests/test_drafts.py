@@ -83,6 +83,8 @@ def test_bad_drafts_are_refused_in_one_line_and_nothing_is_stored(owner):
         assert "\n" not in str(refused.value)
     with pytest.raises(usecases.OpsqaError, match="no process 'nothing'"):
         usecases.drafts.save(owner, PO, "nothing", _chore())
+    with pytest.raises(usecases.OpsqaError, match="process chore has no version 7"):
+        usecases.drafts.save(owner, PO, "chore", _chore(), based_on=7)
     assert usecases.drafts.drafts(owner, status=None) == []
     renamed = usecases.drafts.save(owner, PO, "chore", _chore().replace('id="chore"', 'id="chore2"'))
     assert "keep the process's id" in renamed["problems"][0]["message"]

@@ -46,7 +46,10 @@ def save(engine: Engine, caller: Caller, process_id: str, xml: str, *, draft_id:
 
     content = _bounded(xml)
     authorized(engine, caller, "drafts")
-    latest = engine.versions(process_id)[-1]
+    versions = [v["version"] for v in engine.versions(process_id)]
+    if based_on is not None and based_on not in versions:
+        raise OpsqaError(_("process {process_id} has no version {version}; see `opsqa processes show "
+                           "{process_id}`").format(process_id=process_id, version=based_on))
     file = _file_name(engine, process_id)
     problems = _problems(engine, process_id, file, content)
     if problems and problems[0].get("fatal"):
@@ -58,7 +61,7 @@ def save(engine: Engine, caller: Caller, process_id: str, xml: str, *, draft_id:
             if open_count >= OPEN_DRAFTS:
                 raise OpsqaError(_("{process} has {count} open drafts; deploy or discard some first").format(
                                      process=process_id, count=open_count))
-            draft = ProcessDraft(process_id=process_id, based_on=based_on or latest["version"], file=file,
+            draft = ProcessDraft(process_id=process_id, based_on=based_on or versions[-1], file=file,
                                  status="open", created_at=act.now, created_by=act.actor.name)
             act.session.add(draft)
         else:
@@ -140,8 +143,9 @@ def compare(engine: Engine, draft_id: int) -> dict[str, Any]:
 
 def deploy(engine: Engine, caller: Caller, draft_id: int, *, reason: str | None) -> dict[str, Any]:
     """Deploy a draft without problems as its process's next version (`po`, admins; with a reason), as `opsqa
-    deploy` does; the draft is then closed, naming the version it became. Returns the deploy's result for the
-    process, with the running instances left on older versions (`older_running`)."""
+    deploy` does (the processes that call it get new versions too); the draft is then closed, naming the version
+    it became. Returns the deploy's result for the process, with the running instances left on older versions
+    (`older_running`), and the callers' results (`also`)."""
     from store import ProcessDraft, append_event
 
     found = draft(engine, draft_id)
@@ -169,10 +173,11 @@ def deploy(engine: Engine, caller: Caller, draft_id: int, *, reason: str | None)
 
         results = engine.deploy_texts([(found["file"], found["xml"].encode("utf-8"))], actor=actor,
                                       reason=reason.strip(), also=close)
+    for each in results:
+        each["older_running"] = sum(v["running"] for v in engine.versions(each["process"])
+                                    if v["version"] < each["version"]) if each["changed"] else 0
     result = next(r for r in results if r["process"] == found["process"])
-    result["older_running"] = sum(v["running"] for v in engine.versions(found["process"])
-                                  if v["version"] < result["version"]) if result["changed"] else 0
-    return {**result, "draft": draft_id}
+    return {**result, "draft": draft_id, "also": [r for r in results if r is not result]}
 
 
 def discard(engine: Engine, caller: Caller, draft_id: int) -> None:

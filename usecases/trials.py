@@ -96,13 +96,16 @@ def start(engine: Engine, caller: Caller, draft_id: int, *,
                          payload={"process": found["process"], "draft": draft_id, "trial": added.id,
                                   "scenario": name, "sha256": row.sha256})
             trial_id = added.id
+            thread = threading.Thread(target=_run, args=(engine, trial_id, folder, span, name),
+                                      name=f"opsqa-trial-{trial_id}", daemon=True)
+            with _lock:  # before the row is committed: nobody sees it running with nobody waiting for it
+                _running[trial_id] = thread
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
+        if "trial_id" in locals():
+            with _lock:
+                _running.pop(trial_id, None)
         raise
-    thread = threading.Thread(target=_run, args=(engine, trial_id, folder, span, name),
-                              name=f"opsqa-trial-{trial_id}", daemon=True)
-    with _lock:
-        _running[trial_id] = thread
     thread.start()
     return trial(engine, trial_id)
 
@@ -218,9 +221,8 @@ def _stale(row, engine: Engine, now: datetime) -> bool:
     if now > row.deadline:
         return True
     if row.worker == engine.worker:
-        with _lock:
-            thread = _running.get(row.id)
-        return thread is None or not thread.is_alive()
+        with _lock:  # the thread leaves the list when it has recorded the outcome, whatever it was
+            return row.id not in _running
     return False
 
 
@@ -231,8 +233,8 @@ def _run(engine: Engine, trial_id: int, folder: Path, span: tuple[str, str], sce
     started = time.monotonic()
     deadline = started + TRIAL_SECONDS
     try:
-        jobs = {(side, kind): _command(folder, side, kind, span, scenario) for side in SIDES
-                for kind in ("simulation", "tests")}
+        jobs = {(side, kind): _command(folder, side, kind, span, scenario) for kind in ("simulation", "tests")
+                for side in SIDES}  # the two years side by side first, the longest runs
         with ThreadPoolExecutor(max_workers=2) as pool:
             futures = {key: pool.submit(_execute, args, folder / key[0], key, deadline) for key, args in jobs.items()}
             outcomes = {key: future.result() for key, future in futures.items()}

@@ -12,6 +12,7 @@ from starlette.routing import Route
 import usecases
 from i18n import _
 
+from .admin import _when
 from .pages import Web, page
 
 
@@ -63,11 +64,6 @@ def _editor(web: Web, process_id: str, draft_id: int | None, *, opened: dict | N
                       try_error=try_error, reason=web.field("reason")[:500],
                       may={"deploy": usecases.may(web.engine, web.caller, "deploy")}, when=_when(web),
                       label=_label)
-
-
-def _when(web: Web):
-    zone = usecases.admin.zone(web.engine)
-    return lambda value: usecases.local_time(value, zone) if value else ""
 
 
 def _label(status: str) -> str:
