@@ -279,7 +279,8 @@ def test_the_modeler_page_opens_a_version_and_saves_drafts(owner, client):
     shown = client.get(saved.headers["location"], headers={"accept-language": "en"})
     assert shown.status_code == 200 and 'data-element="notify_team"' in shown.text
     assert '"notify_team": "problem"' in shown.text.replace("&#34;", '"')
-    assert client.get(f"/processes/chore/drafts/{draft_id}.bpmn").text.startswith("<?xml")
+    served = client.get(f"/processes/chore/drafts/{draft_id}.bpmn")
+    assert served.text.startswith("<?xml") and served.headers["content-disposition"].startswith("attachment")
     fixed = client.post("/processes/chore/drafts", files={"x": ("", b"")},
                         data={"csrf": token, "draft": str(draft_id),
                               "xml": _chore(NEW_TASK, lane_extra="notify_team")}, follow_redirects=False)

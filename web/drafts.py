@@ -76,7 +76,7 @@ def version_xml(web: Web) -> Response:
     process_id = _process_id(web)
     opened = usecases.drafts.open_version(web.engine, web.caller, process_id,
                                           _id(web.request.path_params["version"], _("version")))
-    return Response(opened["xml"], media_type="application/xml")
+    return _bpmn(opened["xml"], f"version-{opened['version']}.bpmn")
 
 
 def draft_xml(web: Web) -> Response:
@@ -85,7 +85,14 @@ def draft_xml(web: Web) -> Response:
     if draft["process"] != _process_id(web):
         raise usecases.drafts.DraftNotFound(_("no draft {draft} of {process}").format(draft=draft["id"],
                                                                                        process=_process_id(web)))
-    return Response(draft["xml"], media_type="application/xml")
+    return _bpmn(draft["xml"], f"draft-{draft['id']}.bpmn")
+
+
+def _bpmn(xml: str, name: str) -> Response:
+    """A diagram for the modeler's fetch; opened by itself it is a download, never a page of this site (a
+    draft is anyone's text). The name in ASCII: a process id may be Chinese, a header may not."""
+    return Response(xml, media_type="application/xml",
+                    headers={"content-disposition": f'attachment; filename="{name}"'})
 
 
 def save(web: Web) -> Response:
