@@ -254,6 +254,15 @@ def test_the_cli_saves_checks_compares_and_deploys_a_draft(owner, run, tmp_path)
     assert again.exit_code == 0 and "the deploy checks pass" in again.stdout
     compared = run("drafts", "compare", str(draft_id), login="po1")
     assert "notify_team" in compared.stdout
+    scenario = tmp_path / "year.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    tried = run("drafts", "try", str(draft_id), "--scenario", str(scenario), login="po1")
+    assert tried.exit_code == 0, tried.output
+    # the task is in no flow here: both years alike; the shipped scenario test needs the quality plan, which this
+    # organisation has not deployed, and says so on each side
+    lines = tried.stdout.splitlines()
+    assert [line.split()[0] for line in lines[1:]] == ["deployed", "draft"], tried.stdout
+    assert all("tasks done 2, open 0" in line and "quality_plan.scenario.yaml" in line for line in lines[1:])
     deployed = run("drafts", "deploy", str(draft_id), "--reason", "加通知环节", login="po1")
     assert deployed.exit_code == 0 and "version 2" in deployed.stdout
     denied = run("drafts", "save", "chore", str(path), login="qmd1")
