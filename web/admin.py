@@ -12,7 +12,7 @@ from starlette.routing import Route
 import usecases
 from i18n import _
 
-from .pages import Web, page
+from .pages import Web, page, rule_refusal
 
 
 def _when(web: Web):
@@ -38,14 +38,12 @@ def users(web: Web) -> Response:
     if web.request.method == "POST":
         roles = [role.strip() for role in web.field("roles").replace("，", ",").split(",") if role.strip()]
         name = web.field("name").strip()
-        try:
+        with rule_refusal() as refusal:
             usecases.admin.add_user(web.engine, web.caller, name, roles, display_name=web.field("display").strip()
                                     or None, department=web.field("department").strip() or None,
                                     email=web.field("email").strip() or None, reason=web.field("reason") or None)
-        except usecases.NotPermitted:
-            raise
-        except usecases.OpsqaError as exc:
-            return _users(web, error=str(exc), status=400)
+        if refusal.message is not None:
+            return _users(web, error=refusal.message, status=400)
         return RedirectResponse(f"/admin/users/{name}", status_code=303)
     return _users(web)
 
@@ -80,7 +78,7 @@ def _away(web: Web, name: str) -> Response:
     """代理: an absence recorded from the user's page; a refusal is shown beside the form, nothing stored."""
     from .audits import _date
 
-    try:
+    with rule_refusal() as refusal:
         starts, ends = _date(web.field("from"), _("From")), _date(web.field("to"), _("To"))
         if starts is None or ends is None:
             raise usecases.OpsqaError(_("give the first and the last day of the absence"))
@@ -88,10 +86,8 @@ def _away(web: Web, name: str) -> Response:
                      if isinstance(value, str)][:50]
         usecases.admin.away(web.engine, web.caller, name, web.field("substitute")[:200], starts, ends, processes,
                             reason=web.field("reason")[:500] or None)
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        return _user(web, name, away_error=str(exc), status=400)
+    if refusal.message is not None:
+        return _user(web, name, away_error=refusal.message, status=400)
     return RedirectResponse(f"/admin/users/{name}#away", status_code=303)
 
 
@@ -120,13 +116,11 @@ def user_change(web: Web) -> Response:
     elif change == "back":
         usecases.admin.back(engine, caller, name)
     elif change == "route":
-        try:
+        with rule_refusal() as refusal:
             usecases.channels.route(engine, caller, name, channel=web.field("channel")[:64],
                                     mention=web.field("mention")[:200])
-        except usecases.NotPermitted:
-            raise
-        except usecases.OpsqaError as exc:
-            return _user(web, name, route_error=str(exc), status=400)
+        if refusal.message is not None:
+            return _user(web, name, route_error=refusal.message, status=400)
         return RedirectResponse(f"/admin/users/{name}#route", status_code=303)
     else:
         raise usecases.OpsqaError(_("no such change to a user: {change!r}").format(change=change[:20]))
@@ -154,12 +148,10 @@ def deploy_check(web: Web) -> Response:
     limit = usecases.processes.UPLOAD_LIMIT
     files = [part for part in (web.form.getlist("files") if web.form is not None else []) if not isinstance(part, str)]
     uploads = [(part.filename or "", part.file.read(limit + 1)) for part in files]
-    try:
+    with rule_refusal() as refusal:
         check = usecases.processes.check_upload(web.engine, web.caller, uploads)
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        check = _refused(str(exc))
+    if refusal.message is not None:
+        check = _refused(refusal.message)
     return _processes(web, check=check, status=200 if check["deployable"] else 400)
 
 
@@ -168,18 +160,14 @@ def deploy_confirm(web: Web) -> Response:
     refused, the check is shown again with the refusal beside the reason."""
     hashes = [h for h in (web.form.getlist("sha256") if web.form is not None else []) if isinstance(h, str)]
     hashes = hashes[:usecases.processes.UPLOAD_COUNT + 1]
-    try:
+    with rule_refusal() as refusal:
         results = usecases.processes.deploy_upload(web.engine, web.caller, hashes, reason=web.field("reason"))
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        try:
+    if refusal.message is not None:
+        with rule_refusal() as gone:
             check = usecases.processes.check_kept(web.engine, web.caller, hashes)
-        except usecases.NotPermitted:
-            raise
-        except usecases.OpsqaError as gone:
-            check = _refused(str(gone))
-        return _processes(web, check=check, problem=str(exc), status=400)
+        if gone.message is not None:
+            check = _refused(gone.message)
+        return _processes(web, check=check, problem=refusal.message, status=400)
     return _processes(web, results=results)
 
 
@@ -253,7 +241,7 @@ def _channels(web: Web, *, error: str | None = None, role_error: str | None = No
 def channel_add(web: Web) -> Response:
     """A channel added, or with `replace` set anew: refused in one line beside the form, nothing stored."""
     port = web.field("port").strip() or "25"
-    try:
+    with rule_refusal() as refusal:
         if not port.isdigit() or len(port) > 5:
             raise usecases.OpsqaError(_("port {port!r} is not a number from 1 to 65535").format(port=port[:20]))
         usecases.channels.add(web.engine, web.caller, name=web.field("name")[:64], kind=web.field("kind")[:20],
@@ -261,10 +249,8 @@ def channel_add(web: Web) -> Response:
                               host=web.field("host")[:255], port=int(port), sender=web.field("sender")[:320],
                               user=web.field("user")[:320], password=web.field("password")[:500],
                               starttls=web.field("starttls") == "1", replace=web.field("replace") == "1")
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        return _channels(web, error=str(exc), status=400)
+    if refusal.message is not None:
+        return _channels(web, error=refusal.message, status=400)
     return RedirectResponse("/admin/channels", status_code=303)
 
 
@@ -273,33 +259,27 @@ def channel_change(web: Web) -> Response:
     a user when named, its outcome shown on the page)."""
     name, change = web.request.path_params["name"][:64], web.field("change")
     if change == "remove":
-        try:
+        with rule_refusal() as refusal:
             usecases.channels.remove(web.engine, web.caller, name)
-        except usecases.NotPermitted:
-            raise
-        except usecases.OpsqaError as exc:
-            return _channels(web, error=str(exc), status=400)
+        if refusal.message is not None:
+            return _channels(web, error=refusal.message, status=400)
         return RedirectResponse("/admin/channels", status_code=303)
     if change == "test":
         to = web.field("to").strip()[:200] or None
-        try:
+        with rule_refusal() as refusal:
             outcome = usecases.channels.test(web.engine, web.caller, name, to=to)
-        except usecases.NotPermitted:
-            raise
-        except usecases.OpsqaError as exc:
-            outcome = {"ok": False, "error": str(exc), "reference": None}
+        if refusal.message is not None:
+            outcome = {"ok": False, "error": refusal.message, "reference": None}
         return _channels(web, tested={"name": name, **outcome}, status=200 if outcome["ok"] else 400)
     raise usecases.OpsqaError(_("no such change to a channel: {change!r}").format(change=change[:20]))
 
 
 def role_channel(web: Web) -> Response:
     """A role's group channel set, or cleared (no channel chosen)."""
-    try:
+    with rule_refusal() as refusal:
         usecases.channels.role(web.engine, web.caller, web.field("role")[:100], web.field("channel")[:64] or None)
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        return _channels(web, role_error=str(exc), status=400)
+    if refusal.message is not None:
+        return _channels(web, role_error=refusal.message, status=400)
     return RedirectResponse("/admin/channels#roles", status_code=303)
 
 
@@ -310,15 +290,12 @@ def settings(web: Web) -> Response:
     error = None
     status = 200
     if web.request.method == "POST":
-        try:
+        with rule_refusal() as refusal:
             usecases.admin.change_setting(web.engine, web.caller, web.field("key"), web.field("value"),
                                           reason=web.field("reason") or None)
-        except usecases.NotPermitted:
-            raise
-        except usecases.OpsqaError as exc:
-            error, status = str(exc), 400
-        else:
+        if refusal.message is None:
             return RedirectResponse("/admin/settings", status_code=303)
+        error, status = refusal.message, 400
     return web.render("admin_settings.html", status=status, rows=usecases.admin.settings(web.engine), error=error,
                       chosen=web.field("key"), may=_may(web, "settings"))
 

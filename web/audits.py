@@ -21,7 +21,7 @@ import usecases
 from i18n import N_, _
 
 from .labels import checking_state
-from .pages import MAX_UPLOAD, Web, page
+from .pages import MAX_UPLOAD, Web, page, rule_refusal
 
 TEAM_ROWS = 6  # the audit planning form's rows of auditor -> units
 KINDS = ("safe_city", "smart_city", "other")  # as `opsqa projects add --kind`
@@ -160,7 +160,7 @@ def audit_new(web: Web) -> Response:
     values: dict[str, Any] = {name: web.field(name).strip()[:200] for name in PLAN_FIELDS}
     values["team"] = [(web.field(f"auditor_{n}").strip()[:200], web.field(f"units_{n}").strip()[:1000])
                       for n in range(1, TEAM_ROWS + 1)]
-    try:
+    with rule_refusal() as refusal:
         year = _year(values["year"], _("year"))
         if year is None:
             raise usecases.OpsqaError(_("year: a value is required"))
@@ -183,10 +183,8 @@ def audit_new(web: Web) -> Response:
             raise usecases.OpsqaError(_("lead auditor: a value is required"))
         planned = usecases.audits.plan_audit(web.engine, web.caller, year=year, team=team, lead_auditor=values["lead"],
                                              start=start, end=end, full=values["kind"] == "full")
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        return _plan_form(web, values, refusal=str(exc), status=400)
+    if refusal.message is not None:
+        return _plan_form(web, values, refusal=refusal.message, status=400)
     return RedirectResponse(f"/audits/{planned['code']}", status_code=303)
 
 
@@ -215,7 +213,7 @@ def audit_record(web: Web) -> Response:
     values = {"result": web.field("result").strip()[:40], "note": web.field("note").strip()[:4000]}
     note = values["note"] or None
     not_applicable = values["result"] == "not_applicable"
-    try:
+    with rule_refusal() as refusal:
         if not item or not unit:
             raise usecases.OpsqaError(_("choose the checklist row (item and unit) to record"))
         if not values["result"]:
@@ -223,11 +221,9 @@ def audit_record(web: Web) -> Response:
         usecases.audits.record_audit_upload(web.engine, web.caller, code, unit=unit, item=item,
                                             result=values["result"], evidence=None if not_applicable else note,
                                             na_reason=note if not_applicable else None, upload=_upload(web))
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
+    if refusal.message is not None:
         view = usecases.audits.audit_page(web.engine, web.caller, code)
-        problem = {"item": item, "unit": unit, "message": str(exc), "values": values,  # beside the row's form
+        problem = {"item": item, "unit": unit, "message": refusal.message, "values": values,  # beside the row's form
                    "placed": any(row["may"] for row in _unit_rows(view, item, unit))}  # else above the checklist
         return _audit_page(web, view, problem=problem, status=400)
     return RedirectResponse(f"/audits/{code}#row-{quote(item)}-{quote(unit)}", status_code=303)
@@ -270,7 +266,7 @@ def inspection_new(web: Web) -> Response:
                               "size": web.field("size").strip()[:20], "planned": web.field("planned")[:1],
                               "projects": [p for p in (web.form.getlist("project") if web.form else [])
                                            if isinstance(p, str)][:200]}
-    try:
+    with rule_refusal() as refusal:
         if values["mode"] == "named":
             if not values["projects"]:
                 raise usecases.OpsqaError(_("projects: choose the projects to inspect"))
@@ -283,10 +279,8 @@ def inspection_new(web: Web) -> Response:
                                                        planned=values["planned"] == "1")
         else:
             raise usecases.OpsqaError(_("choose a random draw or named projects"))
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        return _inspection_form(web, values, refusal=str(exc), status=400)
+    if refusal.message is not None:
+        return _inspection_form(web, values, refusal=refusal.message, status=400)
     return RedirectResponse(f"/inspections/{started['code']}", status_code=303)
 
 
@@ -311,7 +305,7 @@ def inspection_record(web: Web) -> Response:
     project, item = web.field("project").strip()[:50], web.field("item").strip()[:20]
     values = {name: web.field(name).strip()[:4000 if name == "evidence" else 100]
               for name in ("outcome", "evidence", "sample_type", "sample_size", "sample_defects")}
-    try:
+    with rule_refusal() as refusal:
         if not project or not item:
             raise usecases.OpsqaError(_("choose the check point (project and item) to record"))
         if values["outcome"] not in ("pass", "fail"):
@@ -327,13 +321,11 @@ def inspection_record(web: Web) -> Response:
         usecases.audits.record_inspection(web.engine, web.caller, code, passed=values["outcome"] == "pass",
                                           project=project, item=item, evidence=values["evidence"] or None,
                                           samples=samples)
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
+    if refusal.message is not None:
         view = usecases.audits.inspection_page(web.engine, web.caller, code)
         placed = view["may_record"] and any(p["code"] == project and any(point["item"] == item for point in p["points"])
                                             for p in view["projects"])
-        problem = {"project": project, "item": item, "message": str(exc), "values": values, "placed": placed}
+        problem = {"project": project, "item": item, "message": refusal.message, "values": values, "placed": placed}
         return web.render("inspection.html", status=400, state=checking_state, inspection=view, when=_when(web),
                           problem=problem)
     return RedirectResponse(f"/inspections/{code}#point-{quote(project)}-{quote(item)}", status_code=303)
@@ -358,16 +350,14 @@ def _auditors_page(web: Web, *, add: dict[str, str] | None = None, add_error: st
 def auditor_add(web: Web) -> Response:
     """Register a user as a qualified internal auditor (qmd, admin); refused beside the form, values kept."""
     values = {name: web.field(name).strip()[:200] for name in ("user", "certificate", "valid_until")}
-    try:
+    with rule_refusal() as refusal:
         if not values["user"]:
             raise usecases.OpsqaError(_("user: a value is required"))
         usecases.audits.add_auditor(web.engine, web.caller, values["user"],
                                     certificate_no=values["certificate"] or None,
                                     valid_until=_date(values["valid_until"], _("valid until")))
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        return _auditors_page(web, add=values, add_error=str(exc), status=400)
+    if refusal.message is not None:
+        return _auditors_page(web, add=values, add_error=refusal.message, status=400)
     return RedirectResponse(f"/auditors#auditor-{quote(values['user'])}", status_code=303)
 
 
@@ -375,14 +365,12 @@ def auditor_renew(web: Web) -> Response:
     """Renew or correct an auditor's qualification (qmd, admin; with a reason): an empty certificate clears it."""
     user = web.request.path_params["user"][:200]
     values = {name: web.field(name).strip()[:500] for name in ("certificate", "valid_until", "reason")}
-    try:
+    with rule_refusal() as refusal:
         usecases.audits.renew_auditor(web.engine, web.caller, user, certificate_no=values["certificate"],
                                       valid_until=_date(values["valid_until"], _("valid until")),
                                       reason=values["reason"])
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        return _auditors_page(web, renew={"user": user, "values": values, "message": str(exc)}, status=400)
+    if refusal.message is not None:
+        return _auditors_page(web, renew={"user": user, "values": values, "message": refusal.message}, status=400)
     return RedirectResponse(f"/auditors#auditor-{quote(user)}", status_code=303)
 
 
@@ -404,7 +392,7 @@ def project_new(web: Web) -> Response:
     if web.request.method == "GET":
         return _project_form(web, {name: "" for name in PROJECT_FIELDS} | {"kind": "other"})
     values = {name: web.field(name).strip()[:500] for name in PROJECT_FIELDS}
-    try:
+    with rule_refusal() as refusal:
         for name, what in (("code", _("code")), ("pm", _("project manager")), ("oms", _("O&M supervisor"))):
             if not values[name]:
                 raise usecases.OpsqaError(_("{field}: a value is required").format(field=what))
@@ -413,10 +401,8 @@ def project_new(web: Web) -> Response:
             oms=values["oms"], kind=values["kind"], members=_names(values["members"]),
             contract_ref=values["contract"] or None, om_start=_date(values["om_start"], _("O&M from")),
             om_end=_date(values["om_end"], _("O&M until")))
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        return _project_form(web, values, refusal=str(exc), status=400)
+    if refusal.message is not None:
+        return _project_form(web, values, refusal=refusal.message, status=400)
     return RedirectResponse(f"/projects/{quote(values['code'])}", status_code=303)
 
 
@@ -451,17 +437,15 @@ def project_fix(web: Web) -> Response:
     clears it. Refused beside the form, values kept."""
     code = _project_code(web)
     values = {name: web.field(name).strip()[:500] for name in FIX_FIELDS}
-    try:
+    with rule_refusal() as refusal:
         changes = {name: values[name] or None for name in ("name", "customer", "pm", "oms", "kind", "status")}
         usecases.plans.fix_project(web.engine, web.caller, code, reason=values["reason"], **changes,
                                    contract_ref=values["contract"],
                                    om_start=_date(values["om_start"], _("O&M from")),
                                    om_end=_date(values["om_end"], _("O&M until")))
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
+    if refusal.message is not None:
         view = usecases.plans.project_page(web.engine, web.caller, code)
-        return _project_page(web, view, fix=values, fix_error=str(exc), status=400)
+        return _project_page(web, view, fix=values, fix_error=refusal.message, status=400)
     return RedirectResponse(f"/projects/{quote(code)}", status_code=303)
 
 
@@ -469,13 +453,11 @@ def project_plan(web: Web) -> Response:
     """Start the project's quality control for a year (ops, admin)."""
     code = _project_code(web)
     values = {"year": web.field("year").strip()[:20]}
-    try:
+    with rule_refusal() as refusal:
         usecases.plans.plan_project(web.engine, web.caller, code, year=_year(values["year"], _("year")))
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
+    if refusal.message is not None:
         view = usecases.plans.project_page(web.engine, web.caller, code)
-        return _project_page(web, view, plan=values, plan_error=str(exc), status=400)
+        return _project_page(web, view, plan=values, plan_error=refusal.message, status=400)
     return RedirectResponse(f"/projects/{quote(code)}#quality-control", status_code=303)
 
 

@@ -14,7 +14,7 @@ from starlette.routing import Route
 import usecases
 from i18n import _
 
-from .pages import Web, page
+from .pages import Web, page, rule_refusal
 
 # -- complaints
 
@@ -78,7 +78,7 @@ def new_complaint(web: Web) -> Response:
         return _complaint_form(web, {name: "" for name in COMPLAINT_FIELDS} | {"channel": "phone"})
     values = {name: web.field(name).strip()[:4000 if name in ("description", "remedy") else 500]
               for name in COMPLAINT_FIELDS}
-    try:
+    with rule_refusal() as refusal:
         if not values["project"]:
             raise usecases.OpsqaError(_("project: a value is required"))
         if values["channel"] not in CHANNELS:
@@ -88,10 +88,8 @@ def new_complaint(web: Web) -> Response:
             web.engine, web.caller, project=values["project"], description=values["description"],
             channel=values["channel"], received_at=_received(web, values["received"]),
             customer=values["customer"] or None, contact=values["contact"] or None, remedy=values["remedy"] or None)
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        return _complaint_form(web, values, refusal=str(exc), status=400)
+    if refusal.message is not None:
+        return _complaint_form(web, values, refusal=refusal.message, status=400)
     return RedirectResponse(f"/complaints/{added['code']}", status_code=303)
 
 

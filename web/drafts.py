@@ -13,7 +13,7 @@ import usecases
 from i18n import _
 
 from .admin import _when
-from .pages import Web, page
+from .pages import Web, page, rule_refusal
 
 
 def _process_id(web: Web) -> str:
@@ -103,14 +103,12 @@ def save(web: Web) -> Response:
     draft_text = web.field("draft")
     draft_id = _id(draft_text, _("draft")) if draft_text else None
     based_on = web.field("based_on")
-    try:
+    with rule_refusal() as refusal:
         saved = usecases.drafts.save(web.engine, web.caller, process_id, web.field("xml"), draft_id=draft_id,
                                      based_on=_id(based_on, _("version")) if based_on else None)
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
+    if refusal.message is not None:
         opened = None if draft_id else usecases.drafts.open_version(web.engine, web.caller, process_id)
-        return _editor(web, process_id, draft_id, opened=opened, error=str(exc), status=400)
+        return _editor(web, process_id, draft_id, opened=opened, error=refusal.message, status=400)
     return _here(process_id, saved["id"], "#problems" if saved["problems"] else "")
 
 
@@ -141,12 +139,10 @@ def try_draft(web: Web) -> Response:
     if web.field("scenario") == "file":
         scenario = ((part.filename or "", part.file.read(limit + 1)) if part is not None and not isinstance(part, str)
                     else ("", b""))
-    try:
+    with rule_refusal() as refusal:
         usecases.trials.start(web.engine, web.caller, draft_id, scenario=scenario)
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        return _editor(web, process_id, draft_id, try_error=str(exc), status=400)
+    if refusal.message is not None:
+        return _editor(web, process_id, draft_id, try_error=refusal.message, status=400)
     return _here(process_id, draft_id, "#try")
 
 
@@ -159,12 +155,10 @@ def trial(web: Web) -> Response:
 def deploy(web: Web) -> Response:
     """The draft deployed with a reason; then the process's page, for the migration's dry run."""
     process_id, draft_id = _process_id(web), _draft_id(web)
-    try:
+    with rule_refusal() as refusal:
         result = usecases.drafts.deploy(web.engine, web.caller, draft_id, reason=web.field("reason")[:500] or None)
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        return _editor(web, process_id, draft_id, deploy_error=str(exc), status=400)
+    if refusal.message is not None:
+        return _editor(web, process_id, draft_id, deploy_error=refusal.message, status=400)
     return RedirectResponse(f"/admin/processes/{process_id}?deployed={result['version']}#migrate", status_code=303)
 
 

@@ -13,7 +13,7 @@ from starlette.routing import Route
 import usecases
 from i18n import _
 
-from .pages import MAX_UPLOAD, Web, page
+from .pages import MAX_UPLOAD, Web, page, rule_refusal
 
 SEVERITIES = ("minor", "major")
 
@@ -114,16 +114,14 @@ def extend(web: Web) -> Response:
     """A later due date with its reason (qmd, admin); refused in one line beside the form, nothing changed."""
     code = _code(web)
     values = {"to": web.field("to").strip()[:40], "reason": web.field("reason").strip()[:500]}
-    try:
+    with rule_refusal() as refusal:
         to = _date(values["to"], _("new due date"))
         if to is None:
             raise usecases.OpsqaError(_("new due date: a value is required"))
         usecases.audits.extend_finding(web.engine, web.caller, code, to=to, reason=values["reason"])
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
+    if refusal.message is not None:
         item = usecases.audits.finding_page(web.engine, web.caller, code)
-        return _finding_page(web, item, status=400, extend=values, extend_error=str(exc))
+        return _finding_page(web, item, status=400, extend=values, extend_error=refusal.message)
     return RedirectResponse(f"/findings/{code}", status_code=303)
 
 
@@ -139,7 +137,7 @@ def new(web: Web) -> Response:
     if web.request.method == "GET":
         return _new_form(web, {name: "" for name in FIELDS} | {"severity": "minor"})
     values = {name: web.field(name).strip()[:4000 if name == "description" else 200] for name in FIELDS}
-    try:
+    with rule_refusal() as refusal:
         if values["severity"] not in SEVERITIES:
             raise usecases.OpsqaError(_("severity {severity!r} is not minor or major").format(
                                           severity=values["severity"][:20]))
@@ -149,10 +147,8 @@ def new(web: Web) -> Response:
             web.engine, web.caller, owner=values["owner"], description=values["description"],
             unit=values["unit"] or None, item_code=values["item"] or None, severity=values["severity"],
             due=_date(values["due"], _("due date")))
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        return _new_form(web, values, refusal=str(exc), status=400)
+    if refusal.message is not None:
+        return _new_form(web, values, refusal=refusal.message, status=400)
     return RedirectResponse(f"/findings/{raised['code']}", status_code=303)
 
 

@@ -9,7 +9,9 @@ refuses a POST whose CSRF token is not the session's, and turns a refusal into a
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -95,6 +97,27 @@ def _run(handler: Callable[[Web], Response], request: Request, form: FormData | 
         return web.render("message.html", status=403, title=_("Not permitted"), message=str(exc))
     except usecases.OpsqaError as exc:
         return web.render("message.html", status=400, title=_("Not done"), message=str(exc))
+
+
+@dataclass
+class Refusal:
+    """A form's use case refused by a rule: `message` is the refusal in one line, None while nothing refused."""
+
+    message: str | None = None
+
+
+@contextmanager
+def rule_refusal() -> Iterator[Refusal]:
+    """A form's checks and its use case, run as one block: a refusal by a rule is kept in `message`, to be shown
+    beside the form it came from (400, nothing changed); a refusal by the permission policy goes on to the 403
+    page (`_run`). A block, not a callable, because most forms check their fields before the use case."""
+    refusal = Refusal()
+    try:
+        yield refusal
+    except usecases.NotPermitted:
+        raise
+    except usecases.OpsqaError as exc:
+        refusal.message = str(exc)
 
 
 def _here(request: Request) -> str:
@@ -305,14 +328,13 @@ def _handover(web: Web, kind: str, act, *, then: str | None = None) -> Response:
     refusal by a rule is shown beside the form it came from, with what was typed, and nothing changed. Who
     may not act at all still gets the 403 page."""
     task_id = _task_id(web)
-    try:
+    with rule_refusal() as refusal:
         act(task_id)
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
+    if refusal.message is not None:
         values = {name: web.field(name)[:2000] for name in ("to", "reason", "note")}
         view = usecases.tasks.task_page(web.engine, web.caller, task_id)
-        return _task_form(web, view, refused={"kind": kind, "message": str(exc), "values": values}, status=400)
+        return _task_form(web, view, refused={"kind": kind, "message": refusal.message, "values": values},
+                          status=400)
     return RedirectResponse(then or f"/tasks/{task_id}", status_code=303)
 
 

@@ -18,7 +18,7 @@ import usecases
 from i18n import _
 
 from .labels import improvement_source
-from .pages import Web, page
+from .pages import Web, page, rule_refusal
 
 DIRECTIONS = ("higher_better", "lower_better")  # as `opsqa indicators add`
 CYCLES = ("monthly", "quarterly", "yearly")
@@ -61,7 +61,7 @@ def indicators(web: Web) -> Response:
     if web.request.method == "GET":
         return _indicators(web, _year_arg(web))
     values = {name: web.field(name).strip()[:200] for name in DEFINE_FIELDS}
-    try:
+    with rule_refusal() as refusal:
         try:
             target = float(values["target"])
         except ValueError:
@@ -71,10 +71,8 @@ def indicators(web: Web) -> Response:
             web.engine, web.caller, values["code"], name=values["name"], target=target, unit=values["unit"] or "%",
             direction=values["direction"], cycle=values["cycle"], yearly_rule=values["yearly_rule"] or "mean",
             from_survey=values["from_survey"] == "1")
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        return _indicators(web, None, define=values, refusals={"define": str(exc)}, status=400)
+    if refusal.message is not None:
+        return _indicators(web, None, define=values, refusals={"define": refusal.message}, status=400)
     return RedirectResponse("/indicators?" + urlencode({"defined": values["code"], "outcome": outcome}),
                             status_code=303)
 
@@ -120,12 +118,10 @@ def enter(web: Web) -> Response:
     entries = {key[2:]: value.strip()[:40] for key, value in (web.form or {}).items()
                if key.startswith("v:") and isinstance(value, str)}
     entries = dict(list(entries.items())[:200])
-    try:
+    with rule_refusal() as refusal:
         counts = usecases.review.set_values(web.engine, web.caller, entries)
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        return _grid(web, period or None, typed=entries, refusal=str(exc), status=400)
+    if refusal.message is not None:
+        return _grid(web, period or None, typed=entries, refusal=refusal.message, status=400)
     return _saved("/indicators/enter", counts, period=period)
 
 
@@ -140,15 +136,13 @@ def _grid(web: Web, period: str | None, *, typed: dict[str, str] | None = None, 
 def import_values(web: Web) -> Response:
     """Record values from an uploaded .csv or .xlsx file, all rows or none (policy indicator.record)."""
     upload = web.form.get("file") if web.form is not None else None
-    try:
+    with rule_refusal() as refusal:
         if upload is None or isinstance(upload, str) or not upload.filename:
             raise usecases.OpsqaError(_("choose a .csv or .xlsx file to upload"))
         counts = usecases.review.import_values_upload(web.engine, web.caller, upload.filename,
                                                       upload.file.read(TABLE_LIMIT + 1))
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        return _indicators(web, None, refusals={"import": str(exc)}, status=400)
+    if refusal.message is not None:
+        return _indicators(web, None, refusals={"import": refusal.message}, status=400)
     return _saved("/indicators", counts)
 
 
@@ -181,7 +175,7 @@ def set_item(web: Web) -> Response:
     code = _item_code(web)
     typed = {name: web.field(name).strip()[:2000] for name in ITEM_FIELDS}
     year = _year_text(web.field("year"))
-    try:
+    with rule_refusal() as refusal:
         due = None
         if typed["due"]:
             try:
@@ -192,10 +186,8 @@ def set_item(web: Web) -> Response:
         item = usecases.review.set_improvement(
             web.engine, web.caller, code, cause=typed["cause"] or None, measure=typed["measure"] or None,
             owner=typed["owner"] or None, due=due, expected=typed["expected"] or None)
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        return _improvement(web, year, editing=code, typed=typed, refusal=str(exc), status=400)
+    if refusal.message is not None:
+        return _improvement(web, year, editing=code, typed=typed, refusal=refusal.message, status=400)
     query = {**({"year": year} if year else {}), "saved": item["code"]}
     return RedirectResponse("/improvement?" + urlencode(query) + f"#{item['code']}", status_code=303)
 

@@ -16,7 +16,7 @@ import usecases
 from i18n import _
 
 from .labels import question
-from .pages import Web, page
+from .pages import Web, page, rule_refusal
 
 CHANNELS = ("phone", "form", "visit")  # as `opsqa survey respond --channel`
 QUESTIONS = ("q_om_service", "q_service_desk")  # the usual questionnaire's; a survey's own answers add theirs
@@ -53,13 +53,11 @@ def surveys(web: Web) -> Response:
     if web.request.method == "GET":
         return _surveys(web)
     text = web.field("year")
-    try:
+    with rule_refusal() as refusal:
         year = _year(text)
         usecases.customers.start_survey(web.engine, web.caller, year)
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        return _surveys(web, start_year=text.strip()[:20], refusal=str(exc), status=400)
+    if refusal.message is not None:
+        return _surveys(web, start_year=text.strip()[:20], refusal=refusal.message, status=400)
     return RedirectResponse(f"/surveys/{year}?" + urlencode({"done": "started"}), status_code=303)
 
 
@@ -97,26 +95,22 @@ def _done(year: int, what: str, counts: dict[str, int]) -> RedirectResponse:
 def invitations(web: Web) -> Response:
     """Register invitations from an uploaded file, all rows or none (policy survey.responses)."""
     year = _path_year(web)
-    try:
+    with rule_refusal() as refusal:
         name, content = _upload(web)
         counts = usecases.customers.invite_upload(web.engine, web.caller, year, name, content)
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        return _survey(web, year, refusals={"invitations": str(exc)}, status=400)
+    if refusal.message is not None:
+        return _survey(web, year, refusals={"invitations": refusal.message}, status=400)
     return _done(year, "invitations", counts)
 
 
 def responses(web: Web) -> Response:
     """Import responses from an uploaded file, all rows or none (policy survey.responses)."""
     year = _path_year(web)
-    try:
+    with rule_refusal() as refusal:
         name, content = _upload(web)
         counts = usecases.customers.import_responses_upload(web.engine, web.caller, year, name, content)
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        return _survey(web, year, refusals={"responses": str(exc)}, status=400)
+    if refusal.message is not None:
+        return _survey(web, year, refusals={"responses": refusal.message}, status=400)
     return _done(year, "responses", counts)
 
 
@@ -128,7 +122,7 @@ def respond(web: Web) -> Response:
     scores = {key: value.strip()[:10] for key, value in (web.form or {}).items()
               if key.startswith("q_") and isinstance(value, str) and len(key) <= 60}
     values.update(scores)
-    try:
+    with rule_refusal() as refusal:
         overall = values["overall"]
         if not overall.isdigit() or not 1 <= int(overall) <= 5:
             raise usecases.OpsqaError(_("overall {text!r} is not a score from 1 to 5").format(text=overall[:10]))
@@ -137,10 +131,8 @@ def respond(web: Web) -> Response:
             channel=values["channel"], overall=int(overall), scores=dict(list(scores.items())[:50]),
             respondent=values["respondent"] or None, comments=values["comments"] or None,
             issues=values["issues"] or None)
-    except usecases.NotPermitted:
-        raise
-    except usecases.OpsqaError as exc:
-        return _survey(web, year, refusals={"response": str(exc)}, values=values, status=400)
+    if refusal.message is not None:
+        return _survey(web, year, refusals={"response": refusal.message}, values=values, status=400)
     return _done(year, "response", counts)
 
 
