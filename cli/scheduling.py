@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 import usecases
-from i18n import N_, _
+from i18n import N_, _, ngettext
 
 from .base import FilePath, Progress, State, cli, json_option, pass_state
 from .terminal import _cell, _parse_moment, _parse_now, _print_json, _render
@@ -115,10 +115,12 @@ def scheduler_run(state: State, interval: float, workers: int):
 @click.option("--out", type=FilePath(dir_okay=False), help=N_("Keep the simulated database here."))
 @click.option("--processes", "processes_dir", default="processes", show_default=True,
               help=N_("Deployed first when there is no database to copy."))
+@click.option("--keep-going", is_flag=True,
+              help=N_("Go on past a refused command or answer: each is counted and listed, the year goes on."))
 @json_option
 @pass_state
 def simulate(state: State, start_text: str, end_text: str, scenario: str | None, out: str | None,
-             processes_dir: str, as_json: bool):
+             processes_dir: str, keep_going: bool, as_json: bool):
     """Run the processes on a simulated clock, in a copy of the database (or a new one).
 
     Example: opsqa simulate --from 2027-01-01 --to 2028-01-01 --scenario year.yaml
@@ -132,7 +134,7 @@ def simulate(state: State, start_text: str, end_text: str, scenario: str | None,
     with Progress(_("simulating"), as_json) as progress:
         summary = usecases.scheduling.simulate(state.db, start=start, end=end, scenario=scenario, out=out,
                                                processes=processes_dir, progress=progress,
-                                               run_command=_command_runner)
+                                               run_command=_command_runner, keep_going=keep_going)
     _show_summary(summary, as_json)
 
 
@@ -176,6 +178,12 @@ def _show_summary(summary: dict, as_json: bool) -> None:
                    escalations=summary["escalations"], reminders=summary["reminders"]))
     for key, count in sorted(summary["unanswered"].items()):
         click.echo(_("  open at the end: {key} x{count}").format(key=key, count=count))
+    if summary["refused_count"]:
+        click.echo(ngettext("{count} command or answer refused, the year went on:",
+                            "{count} commands or answers refused, the year went on:",
+                            summary["refused_count"]).format(count=summary["refused_count"]))
+        for line in summary["refused"]:
+            click.echo(f"  {line}")
     for channel, count in sorted(summary["messages"].items()):
         click.echo(_("{count} message(s) by {channel} queued, none sent: the simulated year's people are not "
                      "real").format(count=count, channel=channel))

@@ -457,6 +457,9 @@ def _inside(value: str, folders: tuple[Path, ...]) -> bool:
     return all(any(target.is_relative_to(folder) for folder in folders) for target in targets)
 
 
+REFUSED_KEPT = 20  # refusals a simulation that keeps going lists (it counts them all)
+
+
 @dataclass
 class Summary:
     start: datetime
@@ -471,13 +474,22 @@ class Summary:
     unanswered: Counter = field(default_factory=Counter)  # process.task with no scenario answer, still open
     messages: Counter = field(default_factory=Counter)  # channel -> messages queued, none of them sent
     steps: int = 0
+    refused: list[str] = field(default_factory=list)  # with keep_going: the first REFUSED_KEPT refusals
+    refused_count: int = 0
+
+    def refuse(self, line: str) -> None:
+        self.refused_count += 1
+        if len(self.refused) < REFUSED_KEPT:
+            self.refused.append(line)
 
 
 def simulate(engine, scenario: Scenario, *, start: datetime, end: datetime,
              progress: Callable[[datetime], None] | None = None,
-             run_command: Callable[[list[str], str], None] | None = None) -> Summary:
+             run_command: Callable[[list[str], str], None] | None = None, keep_going: bool = False) -> Summary:
     """Run from `start` to `end` on the engine's database; the engine's clock is replaced by a simulated one.
-    `run_command(args, login)` runs a scenario's command (the CLI lends it)."""
+    `run_command(args, login)` runs a scenario's command (the CLI lends it). A command or an answer refused
+    stops the simulation (ScenarioError), unless `keep_going`: then it is counted and listed, the task stays
+    unanswered, and the year goes on (a changed diagram tried against a year shows where else it tells)."""
     if scenario.runs and run_command is None:
         raise ScenarioError(_("{source}: this simulation cannot run commands").format(source=scenario.source))
     runs = sorted(scenario.runs, key=lambda r: r["at"])
@@ -512,7 +524,10 @@ def simulate(engine, scenario: Scenario, *, start: datetime, end: datetime,
             try:
                 run_command(item["args"], item["as"])
             except OpsqaError as exc:
-                raise ScenarioError(f"{item['where']} ({' '.join(item['args'])}): {exc}") from None
+                line = f"{item['where']} ({' '.join(item['args'])}): {exc}"
+                if not keep_going:
+                    raise ScenarioError(line) from None
+                summary.refuse(line)
         answered = True
         while answered:  # an answer can make the next task ready at once (after: P0D)
             answered = False
@@ -530,8 +545,12 @@ def simulate(engine, scenario: Scenario, *, start: datetime, end: datetime,
                 try:
                     engine.complete(task["id"], answer.values, actor=actor or users["admin"])
                 except OpsqaError as exc:
-                    raise ScenarioError(_("{source}: answers.{key}: {exc}").format(
-                                            source=scenario.source, key=key, exc=exc)) from None
+                    line = _("{source}: answers.{key}: {exc}").format(source=scenario.source, key=key, exc=exc)
+                    if not keep_going:
+                        raise ScenarioError(line) from None
+                    summary.refuse(line)  # the task stays open, unanswered
+                    planned[task["id"]] = (None, answer)
+                    continue
                 planned[task["id"]] = (None, answer)
                 answered = True
         summary.steps += 1

@@ -123,6 +123,28 @@ def test_a_scenario_value_the_form_refuses_names_the_task(ready, tmp_path):
         "'x' is not one of" in result.stderr
 
 
+def test_keep_going_counts_the_refusals_and_the_year_goes_on(ready, tmp_path):
+    # the form refuses the first draft's answer; a command names an audit that never was: each is listed, the
+    # draft stays open, and the rest of the year is still counted
+    bad = {**SCENARIO, "answers": {"quality_plan.draft_plan": {"values": {**PLAN_VALUES, "indicator_cycle": "x"}}},
+           "run": [{"at": "2027-03-01T10:00:00+08:00", "as": "sim-admin", "command": "users add wang --role pm"},
+                   {"at": "2027-03-02T10:00:00+08:00", "as": "sim-admin", "command": "auditors add nobody"}]}
+    result = ready("simulate", "--from", "2027-01-01", "--to", "2028-01-01", "--scenario",
+                   _write(tmp_path, "s.yaml", bad), "--keep-going", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["refused_count"] == 2 and len(summary["refused"]) == 2
+    assert "answers.quality_plan.draft_plan: task draft_plan, field indicator_cycle" in summary["refused"][0]
+    assert "run[1] (auditors add nobody)" in summary["refused"][1]
+    assert summary["unanswered"] == {"quality_plan.draft_plan": 1} and summary["tasks_open"] == 1
+    said = ready("simulate", "--from", "2027-01-01", "--to", "2028-01-01", "--scenario",
+                 _write(tmp_path, "s.yaml", bad), "--keep-going")
+    assert "2 commands or answers refused, the year went on:" in said.stdout
+    stopped = ready("simulate", "--from", "2027-01-01", "--to", "2028-01-01", "--scenario",
+                    _write(tmp_path, "s.yaml", bad))
+    assert stopped.exit_code == 1 and "answers.quality_plan.draft_plan" in stopped.stderr  # without: the first stops
+
+
 def test_the_nth_answer_counts_within_each_instance(ready, tmp_path):
     second = {"process": "quality_plan", "at": "2027-06-01T09:00:00+08:00", "key": "2027-H2"}
     scenario = _write(tmp_path, "two.yaml", {**SCENARIO, "start": [*SCENARIO["start"], second]})

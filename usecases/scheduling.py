@@ -125,11 +125,12 @@ def simulation_zone(db: str | None) -> ZoneInfo:
 
 def simulate(db: str | None, *, start: datetime, end: datetime, scenario: str | None = None, out: str | None = None,
              processes: str = "processes", progress: Progress = None,
-             run_command: CommandRunner | None = None) -> dict[str, Any]:
+             run_command: CommandRunner | None = None, keep_going: bool = False) -> dict[str, Any]:
     """Run the processes from `start` to `end` on a simulated clock, in a copy of the SQLite database `db`
     (or, when there is none, a new one with the `processes` folder deployed), the operators answering as
-    the scenario file says. `out`: a new file to keep the simulated database in (else it is dropped); its
-    folder is the run's folder, where the scenario's commands may write new files (`{work}`).
+    the scenario file says (`keep_going`: past a refused command or answer, counted and listed). `out`: a new
+    file to keep the simulated database in (else it is dropped); its folder is the run's folder, where the
+    scenario's commands may write new files (`{work}`).
     `progress(done, total)` in simulated hours. What happened, as plain data."""
     import tempfile
 
@@ -164,7 +165,8 @@ def simulate(db: str | None, *, start: datetime, end: datetime, scenario: str | 
                 progress(min(total, int((now - start).total_seconds() // 3600)), total)
 
             summary = run_simulation(engine, plan, start=start, end=end, progress=advance if progress else None,
-                                     run_command=run_command(engine) if run_command else None)
+                                     run_command=run_command(engine) if run_command else None,
+                                     keep_going=keep_going)
             if progress:
                 progress(total, total)
         finally:
@@ -179,6 +181,7 @@ def simulate(db: str | None, *, start: datetime, end: datetime, scenario: str | 
         "tasks_done": summary.tasks_done, "tasks_open": summary.tasks_open, "overdue": summary.overdue,
         "escalations": summary.escalations, "reminders": summary.reminders,
         "unanswered": dict(summary.unanswered), "messages": dict(summary.messages), "database": out,
+        "refused": summary.refused, "refused_count": summary.refused_count,
     }
 
 

@@ -261,7 +261,8 @@ def _command(folder: Path, side: str, kind: str, span: tuple[str, str], scenario
     if kind == "tests":
         return ["processes", "test", processes, "--json"]
     return ["--db", str(folder / side / "simulated.db"), "simulate", "--from", span[0], "--to", span[1],
-            "--scenario", str(folder / "scenario" / _file(scenario)), "--processes", processes, "--json"]
+            "--scenario", str(folder / "scenario" / _file(scenario)), "--processes", processes, "--keep-going",
+            "--json"]
 
 
 def _execute(args: list[str], where: Path, key: tuple[str, str], deadline: float) -> dict[str, Any]:
@@ -292,9 +293,15 @@ def _execute(args: list[str], where: Path, key: tuple[str, str], deadline: float
     except ValueError:
         lines = [line for line in stderr.splitlines() if line.strip()]
         line = lines[-1] if lines else _("exit status {code}").format(code=code)
-        line = line.removeprefix("opsqa: ").replace(f"{where.parent}/scenario/", "").replace(f"{where.parent}/", "")
-        return {"ok": False, "error": line[:500]}
+        return {"ok": False, "error": _local(line.removeprefix("opsqa: "), where.parent)[:500]}
+    if isinstance(output, dict) and isinstance(output.get("refused"), list):
+        output["refused"] = [_local(str(line), where.parent)[:500] for line in output["refused"]]
     return {"ok": True, "output": output}
+
+
+def _local(line: str, folder: Path) -> str:
+    """A run's line without the trial's folder (the scenario by its own name, a process file by its folder)."""
+    return line.replace(f"{folder}/scenario/", "").replace(f"{folder}/", "")
 
 
 def _finish(engine: Engine, trial_id: int, status: str, *, result: dict | None = None, error: str | None = None,
