@@ -255,9 +255,9 @@ class Engine:
                      "definition": d.id} for d in rows]
 
     def callers(self, process_id: str) -> list[dict[str, Any]]:
-        """The running instances of other processes that call this one (a call activity binds the version it
-        calls when its instance starts, so a new version reaches them only by moving them): per calling process
-        and version, how many are running."""
+        """The running instances of other processes that call this one, per calling process and version, how many
+        are running: a caller's version binds the versions it calls when it is built, so a new version of this
+        one reaches them only when they are moved to a newer version of their own."""
         with self.database.reading() as session:
             running = session.execute(
                 select(Definition.id, Definition.process_id, Definition.version, func.count())
