@@ -215,19 +215,17 @@ def _check_process(source: SourceFile, process, topics: set[str], checks: set[st
 
 def process_problems(source: SourceFile, process, topics: set[str], checks: set[str]) -> Iterator[InvalidProcess]:
     """Every deploy-time rule for one <process> element, each problem as it is found, in document order: so a
-    process owner sees all of them at once. A node's rules stop at its first problem (the later ones would
-    often be its consequence), and a refused element's contents are not looked into (they are refused with it)."""
+    process owner sees all of them at once (the first is the one deploy refuses with). A refused element's
+    contents are not looked into (they are refused with it)."""
     has_lanes = bool(process.findall(f"{{{BPMN_NS}}}laneSet/{{{BPMN_NS}}}lane"))
     roles = _lane_roles(process) if has_lanes else None  # once: per user task it made the rules quadratic
     pending = [process]
     while pending:  # process.iter()'s order, but able to leave a subtree out
         node = pending.pop()
-        try:
-            _check_node(source, process, node, roles, topics, checks)
-        except InvalidProcess as problem:
-            yield problem
-            if _refused(node):
-                continue
+        found = list(_node_problems(source, process, node, roles, topics, checks))
+        yield from found
+        if found and _refused(node):
+            continue
         pending.extend(reversed([child for child in node if isinstance(child.tag, str)]))
     if process.get("id") is None:
         yield source.fail(_("the process has no id"), node=process)
@@ -241,28 +239,32 @@ def _refused(node) -> bool:
     return ns == CAMUNDA_NS and tag in REFUSED_CAMUNDA
 
 
-def _check_node(source: SourceFile, process, node, roles: dict[str, str] | None, topics: set[str],
-                checks: set[str]) -> None:
-    """The rules for one element of a process (`roles`: its lanes', None when it has none); raises its first
-    problem."""
+def _node_problems(source: SourceFile, process, node, roles: dict[str, str] | None, topics: set[str],
+                   checks: set[str]) -> Iterator[InvalidProcess]:
+    """The rules for one element of a process (`roles`: its lanes', None when it has none), each problem as it
+    is found; an element opsqa refuses outright is one problem (what is inside it is refused with it), and a
+    rule that needs what an earlier one refused is not asked (a form's fields when the form does not parse)."""
     ns, tag = _ns(node), _local(node)
     element_id = node.get("id") or _nearest_id(node)
     if ns == BPMN_NS:
         if tag in REFUSED:
-            raise source.fail(REFUSED[tag], element_id, node)
+            yield source.fail(REFUSED[tag], element_id, node)
+            return
         if tag not in SUPPORTED:
-            raise source.fail(_("unsupported BPMN element <{tag}>").format(tag=tag), element_id, node)
+            yield source.fail(_("unsupported BPMN element <{tag}>").format(tag=tag), element_id, node)
+            return
     elif ns == CAMUNDA_NS and tag in REFUSED_CAMUNDA:
-        raise source.fail(REFUSED_CAMUNDA[tag], element_id, node)
+        yield source.fail(REFUSED_CAMUNDA[tag], element_id, node)
+        return
     for attribute in REFUSED_CAMUNDA_ATTRIBUTES:
         if node.get(f"{{{CAMUNDA_NS}}}{attribute}") is not None:
-            raise source.fail(_("camunda:{attribute} is not supported (it runs code); use camunda:topic").format(
+            yield source.fail(_("camunda:{attribute} is not supported (it runs code); use camunda:topic").format(
                                   attribute=attribute),
                               element_id, node)
     for attribute in ("name", "label"):
         text = node.get(attribute)
         if text is not None and _CONTROL.search(text):
-            raise source.fail(_("the {attribute} {text!r} contains a control character (a line break, a tab, "
+            yield source.fail(_("the {attribute} {text!r} contains a control character (a line break, a tab, "
                                 "...); write it on one line").format(attribute=attribute, text=text[:80]),
                               element_id, node)
     if ns != BPMN_NS:
@@ -270,59 +272,76 @@ def _check_node(source: SourceFile, process, node, roles: dict[str, str] | None,
     if tag == "serviceTask":
         topic = node.get(f"{{{CAMUNDA_NS}}}topic")
         if node.get(f"{{{CAMUNDA_NS}}}type") != "external" or not topic:
-            raise source.fail(_("a service task needs camunda:type=\"external\" and a camunda:topic"),
+            yield source.fail(_("a service task needs camunda:type=\"external\" and a camunda:topic"),
                               element_id, node)
-        if topic not in topics:
-            raise source.fail(_("unknown handler topic {topic!r}{suggestion}").format(
+        elif topic not in topics:
+            yield source.fail(_("unknown handler topic {topic!r}{suggestion}").format(
                                   topic=topic, suggestion=_suggest(topic, topics)), element_id, node)
     elif tag == "userTask":
-        try:
-            fields = forms.parse_form(node)
-        except forms.FormError as exc:
-            raise source.fail(str(exc), exc.field or element_id) from None
-        for field in fields:
-            if "required_if" in field:
-                _check_expression(source, field["required_if"], field["id"], node, "requiredIf")
-        assignee = node.get(f"{{{CAMUNDA_NS}}}assignee")
-        if assignee:
-            _check_expression(source, assignee, element_id, node, "assignee")
-        due_date = node.get(f"{{{CAMUNDA_NS}}}dueDate")
-        if due_date:
-            _check_expression(source, due_date, element_id, node, "dueDate")
-            if expressions.is_iso_timer(due_date) and timers.parse_when(expressions.unwrap(due_date)) is None:
-                raise source.fail(_("camunda:dueDate {value!r} is a duration or a cycle, not a moment: give a date and "
-                                    "time with its offset (2027-06-30T18:00:00+08:00) or an expression (${{due_at}}); "
-                                    "for a deadline counted from when the task appears, use a boundary timer").format(
-                                      value=due_date), element_id, node)
-        groups = node.get(f"{{{CAMUNDA_NS}}}candidateGroups")
-        if groups is not None and not re.fullmatch(r"[\w.@-]+", groups):
-            raise source.fail(_("camunda:candidateGroups {groups!r}: name one role (its code, e.g. qmd)").format(
-                                  groups=groups),
-                              element_id, node)
-        check = _property(node, "check")
-        if check is not None and check not in checks:
-            raise source.fail(_("unknown completion check {check!r}{suggestion}").format(
-                                  check=check, suggestion=_suggest(check, checks)), element_id, node)
-        if roles is not None and _role_of(process, node, roles) is None and not assignee and not groups:
-            raise source.fail(_("the user task is in no lane, so no role may complete it"), element_id, node)
+        yield from _user_task_problems(source, process, node, element_id, roles, checks)
     elif tag == "conditionExpression":
         language = node.get("language")
         if language and language.lower() not in ("juel", "python", "feel"):
-            raise source.fail(_("condition language {language!r} is not supported").format(
+            yield source.fail(_("condition language {language!r} is not supported").format(
                                   language=language), element_id, node)
-        _check_expression(source, node.text or "", element_id, node, "condition")
+        else:
+            yield from _caught(_check_expression, source, node.text or "", element_id, node, "condition")
     elif tag in ("timeDate", "timeDuration", "timeCycle"):
-        _check_timer(source, process, node, tag, element_id)
+        yield from _caught(_check_timer, source, process, node, tag, element_id)
     elif tag == "multiInstanceLoopCharacteristics":
         collection = node.get(f"{{{CAMUNDA_NS}}}collection")
         if collection:
-            _check_expression(source, collection, element_id, node, "camunda:collection")
+            yield from _caught(_check_expression, source, collection, element_id, node, "camunda:collection")
     elif tag == "loopCardinality":
-        _check_cardinality(source, node.text or "", element_id, node)
+        yield from _caught(_check_cardinality, source, node.text or "", element_id, node)
     elif tag == "completionCondition":
-        _check_expression(source, node.text or "", element_id, node, "completionCondition")
+        yield from _caught(_check_expression, source, node.text or "", element_id, node, "completionCondition")
     elif tag == "callActivity" and not node.get("calledElement"):
-        raise source.fail(_("the call activity names no process (calledElement)"), element_id, node)
+        yield source.fail(_("the call activity names no process (calledElement)"), element_id, node)
+
+
+def _user_task_problems(source: SourceFile, process, node, element_id, roles: dict[str, str] | None,
+                        checks: set[str]) -> Iterator[InvalidProcess]:
+    """A user task's rules: its form, the expressions of its fields, assignee and due date, its role."""
+    try:
+        fields = forms.parse_form(node)
+    except forms.FormError as exc:
+        yield source.fail(str(exc), exc.field or element_id)
+        fields = []
+    for each in fields:
+        if "required_if" in each:
+            yield from _caught(_check_expression, source, each["required_if"], each["id"], node, "requiredIf")
+    assignee = node.get(f"{{{CAMUNDA_NS}}}assignee")
+    if assignee:
+        yield from _caught(_check_expression, source, assignee, element_id, node, "assignee")
+    due_date = node.get(f"{{{CAMUNDA_NS}}}dueDate")
+    if due_date:
+        wrong = list(_caught(_check_expression, source, due_date, element_id, node, "dueDate"))
+        yield from wrong
+        if not wrong and expressions.is_iso_timer(due_date) and timers.parse_when(expressions.unwrap(due_date)) is None:
+            yield source.fail(_("camunda:dueDate {value!r} is a duration or a cycle, not a moment: give a date and "
+                                "time with its offset (2027-06-30T18:00:00+08:00) or an expression (${{due_at}}); "
+                                "for a deadline counted from when the task appears, use a boundary timer").format(
+                                  value=due_date), element_id, node)
+    groups = node.get(f"{{{CAMUNDA_NS}}}candidateGroups")
+    if groups is not None and not re.fullmatch(r"[\w.@-]+", groups):
+        yield source.fail(_("camunda:candidateGroups {groups!r}: name one role (its code, e.g. qmd)").format(
+                              groups=groups),
+                          element_id, node)
+    check = _property(node, "check")
+    if check is not None and check not in checks:
+        yield source.fail(_("unknown completion check {check!r}{suggestion}").format(
+                              check=check, suggestion=_suggest(check, checks)), element_id, node)
+    if roles is not None and _role_of(process, node, roles) is None and not assignee and not groups:
+        yield source.fail(_("the user task is in no lane, so no role may complete it"), element_id, node)
+
+
+def _caught(check: Callable[..., None], *args) -> Iterator[InvalidProcess]:
+    """A rule that raises its problem (`_check_expression`, `_check_timer`, ...), as a problem given."""
+    try:
+        check(*args)
+    except InvalidProcess as problem:
+        yield problem
 
 
 def _suggest(name: str, known: set[str]) -> str:

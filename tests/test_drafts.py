@@ -58,7 +58,8 @@ def test_a_draft_is_stored_checked_listed_and_never_run(owner):
     saved = usecases.drafts.save(owner, PO, "chore", broken)
     # the field's problem is marked on its task (a form field has no shape); the line names the field
     assert [(p["element"], p["message"]) for p in saved["problems"]] == [
-        ("notify_team", "form field notice has type 'custom'; use one of string, long, boolean, date, enum, decimal")]
+        ("notify_team", "form field notice has type 'custom'; use one of string, long, boolean, date, enum, decimal"),
+        ("notify_team", "the user task is in no lane, so no role may complete it")]
     assert saved["problems"][0]["line"].startswith("chore.bpmn:3 [notice]: ")
     lost = usecases.drafts.save(owner, PO, "chore", _chore(NEW_TASK.replace('type="{type}"', 'type="string"')
                                                            + '<bpmn:scriptTask id="run_code" />'))
@@ -72,7 +73,7 @@ def test_a_draft_is_stored_checked_listed_and_never_run(owner):
         usecases.trials.start(owner, PO, saved["id"])
     fixed = usecases.drafts.save(owner, PO, "chore", _chore(NEW_TASK, lane_extra="notify_team"), draft_id=saved["id"])
     assert fixed["id"] == saved["id"] and fixed["problems"] == []
-    assert [e["problems"] for e in events(owner, "draft.saved")] == [1, 2, 0]
+    assert [e["problems"] for e in events(owner, "draft.saved")] == [2, 2, 0]
 
 
 def test_bad_drafts_are_refused_in_one_line_and_nothing_is_stored(owner):
@@ -358,6 +359,11 @@ def test_a_due_date_written_as_a_duration_is_a_problem_before_it_fails_at_run_ti
     saved = usecases.drafts.save(owner, PO, "chore", _chore(due, lane_extra="notify_team"))
     [problem] = saved["problems"]
     assert problem["element"] == "notify_team" and "camunda:dueDate 'P3D' is a duration" in problem["message"]
+    # with a field the engine refuses too: both, on the one task
+    both = usecases.drafts.save(owner, PO, "chore", _chore(due.replace('type="{type}"', 'type="custom"'),
+                                                           lane_extra="notify_team"))
+    assert [(p["element"], p["message"][:20]) for p in both["problems"]] == [
+        ("notify_team", "form field notice ha"), ("notify_team", "camunda:dueDate 'P3D")]
     moment = due.replace("P3D", "2027-06-30T18:00:00+08:00")
     assert usecases.drafts.save(owner, PO, "chore", _chore(moment, lane_extra="notify_team"))["problems"] == []
 
