@@ -122,8 +122,11 @@ def trial(engine: Engine, trial_id: int) -> dict[str, Any]:
         status = "stopped" if row.status == "running" and _stale(row, engine, datetime.now(UTC)) else row.status
         result = json.loads(row.result_json) if row.result_json else None
         if result is not None:  # the processes either side's year started or finished, for a row each
-            result["processes"] = sorted({process for side in SIDES if result[side]["simulation"]["ok"]
-                                          for process in result[side]["simulation"]["output"]["instances"]})
+            years = [result[side]["simulation"]["output"] for side in SIDES if result[side]["simulation"]["ok"]]
+            result["processes"] = sorted({process for year in years for process in year["instances"]})
+            for year in years:  # a year simulated before --keep-going listed none
+                year.setdefault("refused", [])
+                year.setdefault("refused_count", 0)
         return {"id": row.id, "draft": row.draft_id, "scenario": row.scenario, "status": status,
                 "started_at": row.started_at, "started_by": row.started_by, "finished_at": row.finished_at,
                 "result": result, "error": row.error, "sha256": row.sha256}
