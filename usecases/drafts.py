@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 from engine import Engine, OpsqaError
@@ -16,6 +15,7 @@ from i18n import N_, _
 
 from .base import acting, authorized, guarded, reading
 from .caller import Caller
+from .processes import file_name
 
 DRAFT_LIMIT = 5 * 1024 * 1024  # bytes of one draft, as of one uploaded diagram
 OPEN_DRAFTS = 50  # open drafts of one process at a time
@@ -46,11 +46,12 @@ def save(engine: Engine, caller: Caller, process_id: str, xml: str, *, draft_id:
 
     content = _bounded(xml)
     authorized(engine, caller, "drafts")
-    versions = [v["version"] for v in engine.versions(process_id)]
+    deployed = engine.versions(process_id)
+    versions = [v["version"] for v in deployed]
     if based_on is not None and based_on not in versions:
         raise OpsqaError(_("process {process_id} has no version {version}; see `opsqa processes show "
                            "{process_id}`").format(process_id=process_id, version=based_on))
-    file = _file_name(engine, process_id)
+    file = file_name(process_id, deployed[-1]["source_file"])
     problems = _problems(engine, process_id, file, content)
     if problems and problems[0].get("fatal"):
         raise OpsqaError(problems[0]["line"])
@@ -203,15 +204,6 @@ def _bounded(xml: str | bytes) -> bytes:
         raise OpsqaError(_("the draft is larger than {limit} MB; a diagram is at most {limit} MB").format(
                              limit=DRAFT_LIMIT >> 20))
     return content
-
-
-def _file_name(engine: Engine, process_id: str) -> str:
-    """The file a process's versions are exported to (as `opsqa processes export` names it)."""
-    for row in engine.processes():
-        if row["process"] == process_id:
-            name = Path(row.get("file") or "").name
-            return name if name.endswith(".bpmn") else f"{process_id}.bpmn"
-    return f"{process_id}.bpmn"
 
 
 def _problems(engine: Engine, process_id: str, file: str, content: bytes) -> list[dict[str, Any]]:

@@ -45,10 +45,8 @@ def export(engine: Engine, folder: str, *, force: bool = False) -> list[dict[str
     files: dict[str, tuple[str, list[tuple[str, int]]]] = {}
     for row in engine.processes():
         xml = engine.definition_xml(row["process"], row["version"]).decode("utf-8")
-        name = Path(row.get("file") or f"{row['process']}.bpmn").name
-        if not name.endswith(".bpmn"):
-            name = f"{row['process']}.bpmn"
-        files.setdefault(name, (xml, []))[1].append((row["process"], row["version"]))
+        files.setdefault(file_name(row["process"], row.get("file")), (xml, []))[1].append(
+            (row["process"], row["version"]))
     target = Path(folder)
     results = []
     for name, (xml, processes) in sorted(files.items()):
@@ -66,6 +64,13 @@ def export(engine: Engine, folder: str, *, force: bool = False) -> list[dict[str
         if result["written"]:
             write_output(result["file"], xml, force=True)
     return results
+
+
+def file_name(process_id: str, source_file: str | None) -> str:
+    """The file a process's versions are exported to: the name of the file its latest version came from, else
+    PROCESS.bpmn."""
+    name = Path(source_file or "").name
+    return name if name.endswith(".bpmn") else f"{process_id}.bpmn"
 
 
 def default_folder() -> str:
